@@ -1,0 +1,166 @@
+//! Authentication: who is calling. Owns [`Principal`] (only [`TokenSet::authenticate`] and
+//! the explicit local constructors make one), token digests compared in constant time,
+//! and the axum layer that answers 401 and attaches the principal to the request.
+
+pub mod layer;
+mod secret;
+pub mod token;
+
+use std::{fmt, str::FromStr, sync::Arc};
+
+use subtle::{ConditionallySelectable, ConstantTimeEq};
+
+pub use secret::Secret;
+pub use token::{TokenDigest, TokenEntry, generate_token, is_valid_token_name};
+
+/// What a principal may do. Ordered: each role includes the rights of the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Read-only tools; no command execution.
+    Read,
+    /// Commands, subject to policy.
+    Operator,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A role name that is not one of `read`, `operator`, `admin`.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown role {0:?}")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "read" => Ok(Self::Read),
+            "operator" => Ok(Self::Operator),
+            "admin" => Ok(Self::Admin),
+            other => Err(UnknownRole(other.to_owned())),
+        }
+    }
+}
+
+/// An authenticated caller. Cheap to clone; travels in request extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    name: Arc<str>,
+    role: Role,
+}
+
+impl Principal {
+    /// The caller when authentication is disabled (`--no-auth`, loopback only).
+    pub fn unauthenticated_local() -> Self {
+        Self {
+            name: Arc::from("anonymous"),
+            role: Role::Admin,
+        }
+    }
+
+    /// The user who started `hostmcp stdio`: the process owner, with full rights.
+    pub fn stdio_owner() -> Self {
+        Self {
+            name: Arc::from("stdio"),
+            role: Role::Admin,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+}
+
+/// Why a presented token was refused. Deliberately says nothing about which tokens exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("malformed Authorization header; expected `Bearer <token>`")]
+    Malformed,
+    #[error("invalid token")]
+    Invalid,
+}
+
+/// The tokens a server accepts, by digest.
+#[derive(Debug, Clone, Default)]
+pub struct TokenSet {
+    entries: Vec<TokenEntry>,
+}
+
+impl TokenSet {
+    pub fn new(entries: Vec<TokenEntry>) -> Self {
+        Self { entries }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Check a presented token against every entry. The time taken does not depend on
+    /// which entry (if any) matched, nor on how much of a digest matched.
+    pub fn authenticate(&self, presented: &str) -> Result<Principal, AuthError> {
+        let digest = TokenDigest::of_token(presented);
+        let mut found = subtle::Choice::from(0);
+        let mut index = 0u64;
+        for (candidate, entry) in (0u64..).zip(&self.entries) {
+            let matches = entry.digest().ct_eq(&digest);
+            index.conditional_assign(&candidate, matches);
+            found |= matches;
+        }
+        if !bool::from(found) {
+            return Err(AuthError::Invalid);
+        }
+        let entry = &self.entries[usize::try_from(index).map_err(|_| AuthError::Invalid)?];
+        Ok(Principal {
+            name: Arc::from(entry.name()),
+            role: entry.role(),
+        })
+    }
+
+    /// Parse an `Authorization` header value and authenticate its bearer token.
+    pub fn authenticate_header(&self, header: Option<&[u8]>) -> Result<Principal, AuthError> {
+        let token = bearer_token(header.ok_or(AuthError::Missing)?)?;
+        self.authenticate(token)
+    }
+}
+
+/// Extract the token from `Bearer <token>` (scheme case-insensitive, per RFC 6750).
+pub fn bearer_token(header: &[u8]) -> Result<&str, AuthError> {
+    let header = std::str::from_utf8(header).map_err(|_| AuthError::Malformed)?;
+    let (scheme, token) = header.split_once(' ').ok_or(AuthError::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::Malformed);
+    }
+    let token = token.trim();
+    if token.is_empty() || token.contains(char::is_whitespace) {
+        return Err(AuthError::Malformed);
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests;

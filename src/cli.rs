@@ -1,0 +1,73 @@
+//! The command line: clap structs only. Validation and defaults live in `config`.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::env_vars;
+
+/// Turn this Linux host into a remote Model Context Protocol server.
+#[derive(Debug, Parser)]
+#[command(name = "hostmcp", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP over HTTP: Streamable HTTP at /mcp, legacy HTTP+SSE at /sse.
+    Serve(ServeArgs),
+    /// Serve MCP over stdin/stdout (newline-delimited JSON-RPC; logs go to stderr).
+    Stdio(StdioArgs),
+    /// Manage bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Flags of `hostmcp serve`. Each overrides the environment and the config file.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (repeatable). Default: 127.0.0.1:8000.
+    #[arg(long = "listen", value_name = "ADDR", env = env_vars::LISTEN, value_delimiter = ',')]
+    pub listen: Vec<SocketAddr>,
+
+    /// TOML configuration file.
+    #[arg(long, value_name = "PATH", env = env_vars::CONFIG)]
+    pub config: Option<PathBuf>,
+
+    /// Serve without authentication. Refused unless every listen address is loopback.
+    #[arg(long)]
+    pub no_auth: bool,
+
+    /// Extra name the server answers to in the Host header (repeatable), e.g. a public
+    /// name behind a reverse proxy. The host's own names and addresses are always allowed.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
+
+    /// Browser origin allowed to call the server (repeatable), e.g. http://localhost:6274.
+    /// Requests carrying any other Origin header get 403.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+}
+
+/// Flags of `hostmcp stdio`.
+#[derive(Debug, Default, Args)]
+pub struct StdioArgs {
+    /// TOML configuration file (command limits apply; tokens are not used on stdio).
+    #[arg(long, value_name = "PATH", env = env_vars::CONFIG)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a new random token and the config lines that register its digest.
+    Create {
+        /// Name of the token; it identifies the caller in logs and audit records.
+        #[arg(long)]
+        name: String,
+        /// Role of the token: read, operator or admin.
+        #[arg(long, default_value = "operator")]
+        role: String,
+    },
+}

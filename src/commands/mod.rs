@@ -1,0 +1,67 @@
+//! One module per subcommand: each turns validated settings into a running thing.
+//! Errors leave as [`CommandError`], printed as `error:` and `hint:` lines.
+
+pub mod serve;
+pub mod stdio;
+pub mod token;
+
+use std::fmt;
+
+use crate::config::env_vars;
+
+/// A subcommand failure, with what to do next when we know it.
+#[derive(Debug)]
+pub struct CommandError {
+    message: String,
+    hint: Option<String>,
+}
+
+impl CommandError {
+    pub fn new(message: impl fmt::Display) -> Self {
+        Self {
+            message: message.to_string(),
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\nhint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<crate::config::ConfigError> for CommandError {
+    fn from(error: crate::config::ConfigError) -> Self {
+        let hint = error.hint();
+        Self::new(error).with_hint(hint)
+    }
+}
+
+/// Logs go to stderr (stdout may be the MCP stream), filtered by `HOSTMCP_LOG`.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(env_vars::LOG)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// A multi-threaded runtime for the long-running subcommands.
+fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| CommandError::new(format!("cannot start the async runtime: {error}")))
+}

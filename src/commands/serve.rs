@@ -1,0 +1,135 @@
+//! `hostmcp serve`: resolve the configuration, set up authentication, bind, announce
+//! how to connect, and serve HTTP until SIGINT or SIGTERM.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{CommandError, runtime};
+use crate::{
+    auth::{
+        Role, Secret, TokenDigest, TokenEntry, TokenSet,
+        layer::Authenticator,
+        token::load_or_create_token,
+    },
+    cli::ServeArgs,
+    config::{self, AuthSetting, Config, EnvSnapshot},
+    exec::BaseEnv,
+    tools::ToolsState,
+    transport::{
+        host_guard::HostGuard,
+        http::{self, HttpServerParts},
+    },
+};
+
+pub fn run(args: ServeArgs) -> Result<(), CommandError> {
+    let file = config::load_file(args.config.as_deref())?;
+    let config = Config::resolve(&args, &EnvSnapshot::capture(), file)?;
+    let (authenticator, generated) = authenticator(&config.auth)?;
+    let shutdown = CancellationToken::new();
+    let parts = HttpServerParts {
+        tools: Arc::new(ToolsState {
+            limits: config.limits,
+            base_env: BaseEnv::from_server_env(),
+            local_principal: None,
+        }),
+        authenticator: Arc::new(authenticator),
+        host_guard: Arc::new(HostGuard::new(
+            &config.listen,
+            &config.allowed_hosts,
+            &config.allowed_origins,
+        )),
+        shutdown: shutdown.clone(),
+    };
+    runtime()?.block_on(async move {
+        let listeners = http::bind(&config.listen).await.map_err(|error| {
+            CommandError::new(error).with_hint("choose another port with --listen 127.0.0.1:PORT")
+        })?;
+        let bound: Vec<SocketAddr> = listeners
+            .iter()
+            .filter_map(|listener| listener.local_addr().ok())
+            .collect();
+        announce(&bound, &config, generated.as_ref());
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        http::serve(listeners, http::router(parts), shutdown).await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// The generated token, when the server made or loaded one.
+struct GeneratedToken {
+    token: Secret,
+    path: std::path::PathBuf,
+    created: bool,
+}
+
+fn authenticator(setting: &AuthSetting) -> Result<(Authenticator, Option<GeneratedToken>), CommandError> {
+    match setting {
+        AuthSetting::Disabled => Ok((Authenticator::Disabled, None)),
+        AuthSetting::Tokens(entries) => Ok((Authenticator::Tokens(TokenSet::new(entries.clone())), None)),
+        AuthSetting::GeneratedToken { state_dir } => {
+            let stored = load_or_create_token(state_dir).map_err(|error| {
+                CommandError::new(error)
+                    .with_hint("set HOSTMCP_TOKEN or configure [[tokens]] to use your own token")
+            })?;
+            let entry = TokenEntry::new("default", TokenDigest::of_token(stored.token.expose()), Role::Admin);
+            Ok((
+                Authenticator::Tokens(TokenSet::new(vec![entry])),
+                Some(GeneratedToken {
+                    token: stored.token,
+                    path: stored.path,
+                    created: stored.created,
+                }),
+            ))
+        }
+    }
+}
+
+/// Tell the operator where the server is and how to connect (on stderr).
+fn announce(bound: &[SocketAddr], config: &Config, generated: Option<&GeneratedToken>) {
+    for address in bound {
+        tracing::info!(%address, "listening: Streamable HTTP at /mcp, legacy SSE at /sse");
+    }
+    if matches!(config.auth, AuthSetting::Disabled) {
+        tracing::warn!("authentication is DISABLED (--no-auth): any local process can run commands");
+    }
+    let Some(generated) = generated else { return };
+    let Some(address) = bound.first() else { return };
+    let host = if address.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        match address {
+            SocketAddr::V4(v4) => v4.ip().to_string(),
+            SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
+        }
+    };
+    let url = format!("http://{host}:{}/mcp", address.port());
+    let token = generated.token.expose();
+    let origin = if generated.created { "generated a token and saved it" } else { "using the token saved" };
+    eprintln!(
+        "\nhostmcp: {origin} in {path} (mode 0600).\n\
+         \n  token: {token}\n\
+         \nConnect a client, for example:\n\
+         \n  claude mcp add --transport http hostmcp {url} --header \"Authorization: Bearer {token}\"\n\
+         \n  mcp.json (Cursor, VS Code, Claude Code):\n  \
+         {{\"mcpServers\": {{\"hostmcp\": {{\"type\": \"http\", \"url\": \"{url}\", \
+         \"headers\": {{\"Authorization\": \"Bearer {token}\"}}}}}}}}\n",
+        path = generated.path.display(),
+    );
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,14 @@
+//! Every environment variable hostmcp reads, as a named constant.
+
+/// Listen addresses for `serve`, comma-separated (same as `--listen`).
+pub const LISTEN: &str = "HOSTMCP_LISTEN";
+/// Path of the TOML config file (same as `--config`).
+pub const CONFIG: &str = "HOSTMCP_CONFIG";
+/// One bearer token in clear, registered under the name `default` with the admin role.
+pub const TOKEN: &str = "HOSTMCP_TOKEN";
+/// Log filter in `tracing_subscriber::EnvFilter` syntax, e.g. `info` or `hostmcp=debug`.
+pub const LOG: &str = "HOSTMCP_LOG";
+/// Base of the state directory that keeps the generated token.
+pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
+/// Home directory, used when `XDG_STATE_HOME` is unset.
+pub const HOME: &str = "HOME";

@@ -1,0 +1,60 @@
+//! The TOML config file: its schema, parsed strictly so a typo is an error, not a silence.
+
+use std::{net::SocketAddr, path::Path};
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// The file as written. Every field is optional; `Config::resolve` fills the gaps.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<Vec<SocketAddr>>,
+    pub no_auth: Option<bool>,
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub tokens: Vec<FileToken>,
+    #[serde(default)]
+    pub limits: FileLimits,
+}
+
+/// One `[[tokens]]` entry: a name and the SHA-256 of the token, never the token itself.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileToken {
+    pub name: String,
+    pub sha256: String,
+    pub role: Option<String>,
+}
+
+/// The `[limits]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLimits {
+    pub default_timeout_secs: Option<u64>,
+    pub max_timeout_secs: Option<u64>,
+    pub max_output_bytes: Option<usize>,
+}
+
+impl FileConfig {
+    /// Read and parse `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::ParseFile {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parse TOML text; the error message names the offending key and line.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|error| error.to_string())
+    }
+}

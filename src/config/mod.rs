@@ -1,0 +1,267 @@
+//! Configuration: flags > environment > TOML file > defaults, resolved once into one
+//! validated [`Config`]. Resolution is pure (the environment comes in as an [`EnvSnapshot`])
+//! so every precedence rule is testable without touching the process environment.
+
+pub mod env_vars;
+pub mod file;
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
+
+use crate::{
+    auth::{Role, Secret, TokenDigest, TokenEntry},
+    cli::ServeArgs,
+};
+pub use file::FileConfig;
+
+/// Where `serve` listens when nothing says otherwise.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8000);
+
+/// The validated settings of a server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Vec<SocketAddr>,
+    pub auth: AuthSetting,
+    /// Host names accepted in addition to the host's own names and addresses.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins accepted in an `Origin` header.
+    pub allowed_origins: Vec<String>,
+    pub limits: CommandLimits,
+}
+
+/// How requests are authenticated.
+#[derive(Debug, Clone)]
+pub enum AuthSetting {
+    /// The configured tokens (from the environment and the file).
+    Tokens(Vec<TokenEntry>),
+    /// Nothing configured: use the generated token kept in the state directory.
+    GeneratedToken { state_dir: PathBuf },
+    /// `--no-auth` on loopback only.
+    Disabled,
+}
+
+/// Limits on what one command may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandLimits {
+    pub default_timeout: Duration,
+    pub max_timeout: Duration,
+    /// Cap per output stream (stdout and stderr each).
+    pub max_output_bytes: usize,
+}
+
+impl Default for CommandLimits {
+    fn default() -> Self {
+        Self {
+            default_timeout: Duration::from_secs(30),
+            max_timeout: Duration::from_secs(600),
+            max_output_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// The parts of the process environment that configuration reads, captured once.
+#[derive(Debug, Clone, Default)]
+pub struct EnvSnapshot {
+    pub token: Option<Secret>,
+    pub state_home: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+}
+
+impl EnvSnapshot {
+    /// Read the variables named in [`env_vars`] from this process's environment.
+    pub fn capture() -> Self {
+        let non_empty = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+        Self {
+            token: std::env::var(env_vars::TOKEN)
+                .ok()
+                .filter(|value| !value.is_empty())
+                .map(Secret::new),
+            state_home: non_empty(env_vars::XDG_STATE_HOME).map(PathBuf::from),
+            home: non_empty(env_vars::HOME).map(PathBuf::from),
+        }
+    }
+
+    /// `$XDG_STATE_HOME/hostmcp`, else `~/.local/state/hostmcp`.
+    pub fn state_dir(&self) -> Result<PathBuf, ConfigError> {
+        match (&self.state_home, &self.home) {
+            (Some(state), _) => Ok(state.join("hostmcp")),
+            (None, Some(home)) => Ok(home.join(".local/state/hostmcp")),
+            (None, None) => Err(ConfigError::NoStateDir),
+        }
+    }
+}
+
+/// A configuration that cannot be used, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("--no-auth is refused because {addr} is not a loopback address")]
+    NoAuthOffLoopback { addr: SocketAddr },
+    #[error("tokens[{index}] (name {name:?}): sha256 must be 64 hexadecimal characters")]
+    BadDigest { index: usize, name: String },
+    #[error("tokens[{index}]: name {name:?} is not valid")]
+    BadTokenName { index: usize, name: String },
+    #[error("token name {name:?} is used twice")]
+    DuplicateTokenName { name: String },
+    #[error("tokens[{index}] (name {name:?}): unknown role {role:?}")]
+    UnknownRole {
+        index: usize,
+        name: String,
+        role: String,
+    },
+    #[error("limits: {0}")]
+    BadLimits(&'static str),
+    #[error("no state directory: neither XDG_STATE_HOME nor HOME is set")]
+    NoStateDir,
+}
+
+impl ConfigError {
+    /// What the user should do next.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Self::ReadFile { .. } => "check the path given to --config or HOSTMCP_CONFIG",
+            Self::ParseFile { .. } => {
+                "fix the key named above; docs/configuration.md lists every key"
+            }
+            Self::NoAuthOffLoopback { .. } => {
+                "listen on 127.0.0.1 or [::1] only, or drop --no-auth and use a token"
+            }
+            Self::BadDigest { .. } => {
+                "`hostmcp token create --name NAME` prints a token and its sha256 line"
+            }
+            Self::BadTokenName { .. } => {
+                "use 1-64 characters from letters, digits, '-', '_' and '.'"
+            }
+            Self::DuplicateTokenName { .. } => "give every [[tokens]] entry its own name",
+            Self::UnknownRole { .. } => "role is one of: read, operator, admin",
+            Self::BadLimits(_) => {
+                "timeouts must be at least 1 s with default_timeout_secs <= max_timeout_secs, and max_output_bytes at least 1024"
+            }
+            Self::NoStateDir => "set XDG_STATE_HOME or HOME, or configure a token",
+        }
+    }
+}
+
+impl Config {
+    /// Merge flags, environment and file into one validated configuration.
+    pub fn resolve(
+        args: &ServeArgs,
+        env: &EnvSnapshot,
+        file: FileConfig,
+    ) -> Result<Self, ConfigError> {
+        let listen = if !args.listen.is_empty() {
+            args.listen.clone()
+        } else {
+            file.listen.clone().unwrap_or_else(|| vec![DEFAULT_LISTEN])
+        };
+        let no_auth = args.no_auth || file.no_auth.unwrap_or(false);
+        let auth = if no_auth {
+            if let Some(addr) = listen.iter().find(|addr| !addr.ip().is_loopback()) {
+                return Err(ConfigError::NoAuthOffLoopback { addr: *addr });
+            }
+            AuthSetting::Disabled
+        } else {
+            let tokens = configured_tokens(env, &file)?;
+            if tokens.is_empty() {
+                AuthSetting::GeneratedToken {
+                    state_dir: env.state_dir()?,
+                }
+            } else {
+                AuthSetting::Tokens(tokens)
+            }
+        };
+        Ok(Self {
+            listen,
+            auth,
+            allowed_hosts: concat(&args.allowed_hosts, &file.allowed_hosts),
+            allowed_origins: concat(&args.allowed_origins, &file.allowed_origins),
+            limits: resolve_limits(&file)?,
+        })
+    }
+}
+
+fn concat(first: &[String], second: &[String]) -> Vec<String> {
+    first.iter().chain(second).cloned().collect()
+}
+
+/// `HOSTMCP_TOKEN` (as `default`, admin) followed by the file's `[[tokens]]`.
+fn configured_tokens(env: &EnvSnapshot, file: &FileConfig) -> Result<Vec<TokenEntry>, ConfigError> {
+    let mut tokens = Vec::new();
+    if let Some(secret) = &env.token {
+        tokens.push(TokenEntry::new(
+            "default",
+            TokenDigest::of_token(secret.expose()),
+            Role::Admin,
+        ));
+    }
+    for (index, entry) in file.tokens.iter().enumerate() {
+        if !crate::auth::is_valid_token_name(&entry.name) {
+            return Err(ConfigError::BadTokenName {
+                index,
+                name: entry.name.clone(),
+            });
+        }
+        let digest = TokenDigest::from_hex(&entry.sha256).ok_or_else(|| ConfigError::BadDigest {
+            index,
+            name: entry.name.clone(),
+        })?;
+        let role = match &entry.role {
+            None => Role::Operator,
+            Some(role) => role.parse().map_err(|_| ConfigError::UnknownRole {
+                index,
+                name: entry.name.clone(),
+                role: role.clone(),
+            })?,
+        };
+        if tokens.iter().any(|token: &TokenEntry| token.name() == entry.name) {
+            return Err(ConfigError::DuplicateTokenName {
+                name: entry.name.clone(),
+            });
+        }
+        tokens.push(TokenEntry::new(&entry.name, digest, role));
+    }
+    Ok(tokens)
+}
+
+fn resolve_limits(file: &FileConfig) -> Result<CommandLimits, ConfigError> {
+    let defaults = CommandLimits::default();
+    let seconds = |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_secs);
+    let limits = CommandLimits {
+        default_timeout: seconds(file.limits.default_timeout_secs, defaults.default_timeout),
+        max_timeout: seconds(file.limits.max_timeout_secs, defaults.max_timeout),
+        max_output_bytes: file
+            .limits
+            .max_output_bytes
+            .unwrap_or(defaults.max_output_bytes),
+    };
+    if limits.default_timeout.is_zero() || limits.max_timeout.is_zero() {
+        return Err(ConfigError::BadLimits("a timeout is zero"));
+    }
+    if limits.default_timeout > limits.max_timeout {
+        return Err(ConfigError::BadLimits(
+            "default_timeout_secs is larger than max_timeout_secs",
+        ));
+    }
+    if limits.max_output_bytes < 1024 {
+        return Err(ConfigError::BadLimits("max_output_bytes is below 1024"));
+    }
+    Ok(limits)
+}
+
+/// Load the file named by `path`, or an empty one.
+pub fn load_file(path: Option<&std::path::Path>) -> Result<FileConfig, ConfigError> {
+    path.map_or_else(|| Ok(FileConfig::default()), FileConfig::load)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,176 @@
+//! Spawning one command in its own process group, and ending that group.
+//!
+//! Owns the `tokio::process::Command` recipe (clean environment, own process group, pipes,
+//! no `pre_exec` so the standard library can use `posix_spawn`), the guard that kills the
+//! group if the caller drops the call, the stdin feeder, and the TERM -> grace -> KILL
+//! sequence used on timeout and cancellation.
+
+use std::io;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{BaseEnv, CommandSpec, ExecError, Program};
+
+/// The shell behind [`Program::Shell`].
+pub(super) const SHELL: &str = "/bin/sh";
+
+/// Builds the command for `spec`: environment cleared then `base_env` then `spec.env`
+/// (later wins), its own process group, stdout and stderr piped, stdin piped only if there
+/// is input to give (else `/dev/null`).
+pub(super) fn command(spec: &CommandSpec, base_env: &BaseEnv) -> Result<Command, ExecError> {
+    let mut cmd = match &spec.program {
+        Program::Shell(script) => {
+            let mut cmd = Command::new(SHELL);
+            cmd.arg("-c").arg(script);
+            cmd
+        }
+        Program::Argv(argv) => {
+            let (program, args) = argv.split_first().ok_or(ExecError::EmptyArgv)?;
+            let mut cmd = Command::new(program);
+            cmd.args(args);
+            cmd
+        }
+    };
+    cmd.env_clear()
+        .envs(base_env.vars().iter().map(|(k, v)| (k, v)))
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(dir) = &spec.working_dir {
+        cmd.current_dir(dir);
+    }
+    Ok(cmd)
+}
+
+/// Spawns `cmd` and returns the child with the guard of its process group.
+pub(super) fn spawn(mut cmd: Command, program: &str) -> Result<(Child, GroupGuard), ExecError> {
+    let spawn_error = |source| ExecError::Spawn {
+        program: program.to_owned(),
+        source,
+    };
+    let child = cmd.spawn().map_err(spawn_error)?;
+    // A child that was just spawned and never waited on always has a pid that fits a pid_t.
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .ok_or_else(|| spawn_error(io::Error::other("the new process has no pid")))?;
+    tracing::debug!(pid, program, "spawned command");
+    Ok((child, GroupGuard::new(ProcessGroup(Pid::from_raw(pid)))))
+}
+
+/// The process group of one command; its id is the leader's pid, thanks to
+/// `process_group(0)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ProcessGroup(Pid);
+
+impl ProcessGroup {
+    /// Sends `signal` to every process still in the group; an empty group is not an error.
+    pub(super) fn signal(self, signal: Signal) {
+        match killpg(self.0, signal) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(e) => tracing::warn!(pgid = %self.0, %signal, error = %e, "killpg failed"),
+        }
+    }
+}
+
+/// Until disarmed, dropping the guard sends SIGKILL to the group, so a caller that gives up
+/// on the call cannot leave the command running.
+#[derive(Debug)]
+pub(super) struct GroupGuard {
+    group: ProcessGroup,
+    armed: bool,
+}
+
+impl GroupGuard {
+    fn new(group: ProcessGroup) -> Self {
+        Self { group, armed: true }
+    }
+
+    pub(super) fn group(&self) -> ProcessGroup {
+        self.group
+    }
+
+    /// Kills whatever is left of the group and disarms the guard. Call it once the leader
+    /// has been reaped, before the group id can be reused.
+    pub(super) fn kill_remaining(&mut self) {
+        self.group.signal(Signal::SIGKILL);
+        self.armed = false;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.group.signal(Signal::SIGKILL);
+        }
+    }
+}
+
+/// Why the leader stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ending {
+    Exited,
+    TimedOut,
+    Cancelled,
+}
+
+/// Waits for the leader to exit, or ends the group on timeout or cancellation.
+pub(super) async fn supervise(
+    child: &mut Child,
+    group: ProcessGroup,
+    timeout: Duration,
+    grace: Duration,
+    cancel: &CancellationToken,
+) -> io::Result<(ExitStatus, Ending)> {
+    let ending = tokio::select! {
+        status = child.wait() => return Ok((status?, Ending::Exited)),
+        () = tokio::time::sleep(timeout) => Ending::TimedOut,
+        () = cancel.cancelled() => Ending::Cancelled,
+    };
+    tracing::debug!(pgid = %group.0, ?ending, "ending process group");
+    Ok((terminate(child, group, grace).await?, ending))
+}
+
+/// SIGTERM to the group, up to `grace` for the leader to exit, then SIGKILL to the group.
+async fn terminate(child: &mut Child, group: ProcessGroup, grace: Duration) -> io::Result<ExitStatus> {
+    group.signal(Signal::SIGTERM);
+    if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
+        return status;
+    }
+    group.signal(Signal::SIGKILL);
+    child.wait().await
+}
+
+/// Writes `input` to the child's stdin in its own task, then closes it. The returned handle
+/// aborts the task when dropped, so a child that never reads cannot keep it alive.
+pub(super) fn feed_stdin(stdin: Option<ChildStdin>, input: Option<Vec<u8>>) -> Option<AbortOnDrop> {
+    let (mut stdin, input) = (stdin?, input?);
+    Some(AbortOnDrop(tokio::spawn(async move {
+        if let Err(e) = stdin.write_all(&input).await {
+            // Usually EPIPE: the command exited without reading all of its input.
+            tracing::debug!(error = %e, "stdin not fully written");
+        }
+        // Dropping `stdin` here closes the pipe, so the child sees EOF.
+    })))
+}
+
+/// Aborts the task when dropped.
+#[derive(Debug)]
+pub(super) struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

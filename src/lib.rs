@@ -1,0 +1,31 @@
+//! hostmcp: a remote Model Context Protocol server for operating a Linux host.
+//!
+//! Data flows one way: request -> host guard -> auth layer (Principal) -> rmcp ->
+//! tool -> exec -> result. `main.rs` only parses the command line and calls [`run`].
+
+pub mod auth;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod exec;
+pub mod tools;
+pub mod transport;
+
+use std::process::ExitCode;
+
+/// Run one command line to completion and map its outcome to an exit code.
+pub fn run(cli: cli::Cli) -> ExitCode {
+    commands::init_logging();
+    let result = match cli.command {
+        cli::Command::Serve(args) => commands::serve::run(args),
+        cli::Command::Stdio(args) => commands::stdio::run(args),
+        cli::Command::Token(command) => commands::token::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}

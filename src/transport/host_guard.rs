@@ -1,0 +1,210 @@
+//! DNS-rebinding and cross-origin protection: the `Host` header must name this server,
+//! and an `Origin` header, when present, must be one the operator allowed. Applied to
+//! every MCP endpoint before authentication.
+
+use std::{collections::HashSet, net::SocketAddr, sync::Arc};
+
+use axum::{
+    Json,
+    extract::{Request, State},
+    http::{HeaderMap, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+/// The names a server answers to and the browser origins it accepts.
+#[derive(Debug, Clone)]
+pub struct HostGuard {
+    hosts: HashSet<String>,
+    origins: HashSet<String>,
+}
+
+/// Why a request was refused by the guard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardRejection {
+    ForeignHost(String),
+    ForeignOrigin(String),
+}
+
+impl HostGuard {
+    /// Accept the host's own names (loopback names, hostname, interface and listen
+    /// addresses) plus `extra_hosts`; accept exactly `origins` as browser origins.
+    pub fn new(listen: &[SocketAddr], extra_hosts: &[String], origins: &[String]) -> Self {
+        let mut hosts: HashSet<String> = own_host_names(listen);
+        hosts.extend(extra_hosts.iter().map(|host| normalize_host(host)));
+        Self {
+            hosts,
+            origins: origins.iter().map(|origin| normalize_origin(origin)).collect(),
+        }
+    }
+
+    /// Check the `Host` and `Origin` headers of a request.
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), GuardRejection> {
+        if let Some(host) = headers.get(header::HOST) {
+            let host = String::from_utf8_lossy(host.as_bytes());
+            if !self.hosts.contains(&normalize_host(&host)) {
+                return Err(GuardRejection::ForeignHost(host.into_owned()));
+            }
+        }
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let origin = String::from_utf8_lossy(origin.as_bytes());
+            if !self.origins.contains(&normalize_origin(&origin)) {
+                return Err(GuardRejection::ForeignOrigin(origin.into_owned()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Middleware: 403 for a foreign Host or Origin, with the flag that would allow it.
+pub async fn enforce_host_guard(
+    State(guard): State<Arc<HostGuard>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match guard.check(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(rejection) => {
+            tracing::warn!(?rejection, path = request.uri().path(), "request refused by host guard");
+            forbidden(&rejection)
+        }
+    }
+}
+
+fn forbidden(rejection: &GuardRejection) -> Response {
+    let (error, message) = match rejection {
+        GuardRejection::ForeignHost(host) => (
+            "forbidden_host",
+            format!(
+                "Host {host:?} is not a name of this server; if it is, start hostmcp with --allowed-host {}",
+                host_without_port(host)
+            ),
+        ),
+        GuardRejection::ForeignOrigin(origin) => (
+            "forbidden_origin",
+            format!(
+                "Origin {origin:?} is not allowed; to allow this browser origin, start hostmcp with --allowed-origin {origin}"
+            ),
+        ),
+    };
+    let body = serde_json::json!({ "error": error, "message": message });
+    (StatusCode::FORBIDDEN, Json(body)).into_response()
+}
+
+/// `Name:port`, `[v6]:port`, `v6` -> lowercase name without port or brackets.
+fn normalize_host(host: &str) -> String {
+    host_without_port(host.trim())
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+fn host_without_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split_once(']').map_or(host, |(inside, _)| &host[..inside.len() + 2]);
+    }
+    match host.rsplit_once(':') {
+        // A single colon separates a port; several colons mean a bare IPv6 address.
+        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
+    }
+}
+
+fn normalize_origin(origin: &str) -> String {
+    origin.trim().trim_end_matches('/').to_ascii_lowercase()
+}
+
+fn own_host_names(listen: &[SocketAddr]) -> HashSet<String> {
+    let mut names: HashSet<String> = ["localhost", "127.0.0.1", "::1"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    names.extend(
+        listen
+            .iter()
+            .filter(|addr| !addr.ip().is_unspecified())
+            .map(|addr| addr.ip().to_string()),
+    );
+    if let Ok(hostname) = nix::unistd::gethostname() {
+        names.insert(normalize_host(&hostname.to_string_lossy()));
+    }
+    if let Ok(interfaces) = nix::ifaddrs::getifaddrs() {
+        for interface in interfaces {
+            let Some(address) = interface.address else { continue };
+            if let Some(v4) = address.as_sockaddr_in() {
+                names.insert(v4.ip().to_string());
+            } else if let Some(v6) = address.as_sockaddr_in6() {
+                names.insert(v6.ip().to_string());
+            }
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(name.clone(), HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    fn guard() -> HostGuard {
+        HostGuard::new(
+            &["127.0.0.1:8000".parse().unwrap()],
+            &["mcp.example.com".into()],
+            &["http://localhost:6274".into()],
+        )
+    }
+
+    #[test]
+    fn loopback_names_with_and_without_port_are_accepted() {
+        for host in ["localhost", "localhost:8000", "127.0.0.1:8000", "[::1]:8000", "LOCALHOST"] {
+            assert_eq!(guard().check(&headers(&[(header::HOST, host)])), Ok(()), "{host}");
+        }
+    }
+
+    #[test]
+    fn a_rebinding_name_is_refused() {
+        let rejection = guard().check(&headers(&[(header::HOST, "evil.example:8000")]));
+        assert_eq!(rejection, Err(GuardRejection::ForeignHost("evil.example:8000".into())));
+    }
+
+    #[test]
+    fn an_allowed_extra_host_is_accepted_but_not_its_suffix_twin() {
+        assert_eq!(guard().check(&headers(&[(header::HOST, "mcp.example.com:443")])), Ok(()));
+        assert!(guard().check(&headers(&[(header::HOST, "mcp.example.com.evil.io")])).is_err());
+    }
+
+    #[test]
+    fn an_allowed_origin_passes_and_its_near_miss_does_not() {
+        let ok = headers(&[(header::HOST, "localhost"), (header::ORIGIN, "http://localhost:6274")]);
+        assert_eq!(guard().check(&ok), Ok(()));
+        let other_port =
+            headers(&[(header::HOST, "localhost"), (header::ORIGIN, "http://localhost:6275")]);
+        assert!(matches!(guard().check(&other_port), Err(GuardRejection::ForeignOrigin(_))));
+    }
+
+    #[test]
+    fn the_forbidden_answer_names_the_flag() {
+        let response = forbidden(&GuardRejection::ForeignHost("box.lan:8000".into()));
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn host_without_port_handles_every_form() {
+        assert_eq!(host_without_port("a.b:80"), "a.b");
+        assert_eq!(host_without_port("[::1]:80"), "[::1]");
+        assert_eq!(host_without_port("::1"), "::1");
+        assert_eq!(host_without_port("a.b"), "a.b");
+    }
+}

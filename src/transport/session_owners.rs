@@ -1,0 +1,124 @@
+//! Binds each Streamable HTTP session to the principal that opened it. A request that
+//! names a session it does not own gets the same 404 as an unknown session, so a token
+//! can neither use nor detect another principal's session.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+};
+
+use axum::{
+    extract::{Request, State},
+    http::{Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use rmcp::transport::streamable_http_server::session::{SessionManager, local::LocalSessionManager};
+
+use crate::auth::Principal;
+
+/// The header that carries a Streamable HTTP session id.
+pub const SESSION_HEADER: &str = "mcp-session-id";
+/// How often ids of sessions that rmcp has closed on its own are forgotten.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Session id -> owning principal name.
+#[derive(Debug)]
+pub struct SessionOwners {
+    owners: Mutex<HashMap<String, Arc<str>>>,
+    sessions: Arc<LocalSessionManager>,
+}
+
+impl SessionOwners {
+    /// Track the sessions of `sessions`; spawns a sweeper that ends with the returned value.
+    pub fn new(sessions: Arc<LocalSessionManager>) -> Arc<Self> {
+        let owners = Arc::new(Self {
+            owners: Mutex::default(),
+            sessions,
+        });
+        tokio::spawn(sweep_closed_sessions(Arc::downgrade(&owners)));
+        owners
+    }
+
+    fn owner_of(&self, session_id: &str) -> Option<Arc<str>> {
+        self.lock().get(session_id).cloned()
+    }
+
+    fn bind(&self, session_id: String, owner: &Principal) {
+        self.lock().insert(session_id, Arc::from(owner.name()));
+    }
+
+    fn forget(&self, session_id: &str) {
+        self.lock().remove(session_id);
+    }
+
+    /// Number of sessions currently bound.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<str>>> {
+        // A panic while holding this lock cannot leave the map inconsistent.
+        self.owners.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+async fn sweep_closed_sessions(owners: Weak<SessionOwners>) {
+    loop {
+        tokio::time::sleep(SWEEP_INTERVAL).await;
+        let Some(owners) = owners.upgrade() else { return };
+        let ids: Vec<String> = owners.lock().keys().cloned().collect();
+        for id in ids {
+            if !owners.sessions.has_session(&id.clone().into()).await.unwrap_or(false) {
+                owners.forget(&id);
+            }
+        }
+    }
+}
+
+/// Middleware in front of rmcp's `/mcp` service (after authentication).
+pub async fn enforce_session_owner(
+    State(owners): State<Arc<SessionOwners>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(principal) = request.extensions().get::<Principal>().cloned() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let session_id = request
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let Some(session_id) = session_id else {
+        let response = next.run(request).await;
+        if let Some(new_id) = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
+            owners.bind(new_id.to_owned(), &principal);
+        }
+        return response;
+    };
+    match owners.owner_of(&session_id) {
+        Some(owner) if *owner == *principal.name() => {}
+        Some(_) => {
+            tracing::warn!(principal = principal.name(), "request for another principal's session");
+            return session_not_found();
+        }
+        None => return session_not_found(),
+    }
+    let is_delete = request.method() == Method::DELETE;
+    let response = next.run(request).await;
+    if response.status() == StatusCode::NOT_FOUND || (is_delete && response.status().is_success()) {
+        owners.forget(&session_id);
+    }
+    response
+}
+
+/// The answer rmcp gives for an unknown session, so ours is indistinguishable.
+fn session_not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
+}

@@ -1,0 +1,307 @@
+//! The legacy HTTP+SSE transport of protocol 2024-11-05, written here because rmcp no
+//! longer ships it. `GET /sse` opens a session: its stream starts with an `endpoint`
+//! event naming `/messages?sessionId=…`, then carries every server message as a
+//! `message` event. `POST /messages` delivers one client message to the session (202).
+//! Each session runs the same rmcp handler as `/mcp`, belongs to the principal that
+//! opened it, and ends — killing its running commands — when its stream closes.
+
+use std::{
+    borrow::Cow,
+    collections::HashMap,
+    convert::Infallible,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Query, Request, State},
+    http::StatusCode,
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+    routing::{get, post},
+};
+use futures::{Stream, StreamExt, stream};
+use rmcp::{
+    RoleServer, ServiceExt,
+    model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
+    service::{RxJsonRpcMessage, TxJsonRpcMessage},
+    transport::Transport,
+};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::{
+    auth::Principal,
+    tools::{HostTools, ToolsState},
+};
+
+/// Messages queued per direction and session before the sender waits.
+const CHANNEL_CAPACITY: usize = 64;
+/// Comment lines on an idle stream keep proxies from cutting it.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Largest JSON-RPC message accepted by `POST /messages`.
+pub const MAX_MESSAGE_BYTES: usize = super::http::MAX_REQUEST_BODY_BYTES;
+
+/// The open legacy SSE sessions.
+pub struct SseState {
+    tools: Arc<ToolsState>,
+    sessions: Mutex<HashMap<String, SessionHandle>>,
+    shutdown: CancellationToken,
+}
+
+/// What `POST /messages` needs to reach a session.
+struct SessionHandle {
+    owner: Arc<str>,
+    inbound: mpsc::Sender<ClientJsonRpcMessage>,
+}
+
+impl SseState {
+    pub fn new(tools: Arc<ToolsState>, shutdown: CancellationToken) -> Arc<Self> {
+        Arc::new(Self {
+            tools,
+            sessions: Mutex::default(),
+            shutdown,
+        })
+    }
+
+    /// Number of open sessions.
+    pub fn session_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionHandle>> {
+        // No code path leaves the map half-updated, so a poisoned lock is still consistent.
+        self.sessions.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// `/sse` and `/messages`, to be put behind the host guard and authentication.
+pub fn routes(state: Arc<SseState>) -> Router {
+    Router::new()
+        .route("/sse", get(open_session))
+        .route("/messages", post(post_message))
+        .with_state(state)
+}
+
+/// A cryptographically random session id: 128 bits as 32 hex characters.
+fn new_session_id() -> std::io::Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
+    Ok(hex::encode(bytes))
+}
+
+async fn open_session(State(state): State<Arc<SseState>>, request: Request) -> Response {
+    let Some(principal) = request.extensions().get::<Principal>().cloned() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let Ok(session_id) = new_session_id() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let (inbound_tx, inbound_rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let (outbound_tx, outbound_rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let session_ct = state.shutdown.child_token();
+    state.lock().insert(
+        session_id.clone(),
+        SessionHandle {
+            owner: Arc::from(principal.name()),
+            inbound: inbound_tx,
+        },
+    );
+    tracing::info!(principal = principal.name(), transport = "sse", "session opened");
+
+    let transport = ChannelTransport {
+        inbound: inbound_rx,
+        outbound: outbound_tx,
+    };
+    let handler = HostTools::new(state.tools.clone());
+    let run_ct = session_ct.clone();
+    tokio::spawn(async move {
+        match handler.serve_with_ct(transport, run_ct).await {
+            Ok(running) => {
+                let _ = running.waiting().await;
+            }
+            Err(error) => tracing::info!(%error, "sse session ended before initialization"),
+        }
+    });
+
+    let closer = SessionCloser {
+        state: state.clone(),
+        session_id: session_id.clone(),
+        principal: principal.name().to_owned(),
+        _cancel_on_drop: session_ct.clone().drop_guard(),
+    };
+    let endpoint = Event::default()
+        .event("endpoint")
+        .data(format!("/messages?sessionId={session_id}"));
+    let messages = ReceiverStream::new(outbound_rx)
+        .take_until(session_ct.cancelled_owned())
+        .map(|message| Ok::<_, Infallible>(message_event(&message)));
+    let events = stream::once(async move { Ok(endpoint) }).chain(messages);
+    Sse::new(CloseOnDrop {
+        inner: Box::pin(events),
+        _closer: closer,
+    })
+    .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    .into_response()
+}
+
+fn message_event(message: &ServerJsonRpcMessage) -> Event {
+    match serde_json::to_string(message) {
+        Ok(json) => Event::default().event("message").data(json),
+        Err(error) => {
+            tracing::error!(%error, "cannot serialize a server message");
+            Event::default().comment("dropped an unserializable message")
+        }
+    }
+}
+
+/// Ends the session (removes it, cancels its handler and commands) when the stream drops.
+struct SessionCloser {
+    state: Arc<SseState>,
+    session_id: String,
+    principal: String,
+    _cancel_on_drop: DropGuard,
+}
+
+impl Drop for SessionCloser {
+    fn drop(&mut self) {
+        self.state.lock().remove(&self.session_id);
+        tracing::info!(principal = %self.principal, transport = "sse", "session closed");
+    }
+}
+
+/// The SSE body: the event stream plus the guard that closes the session with it.
+struct CloseOnDrop {
+    inner: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>>,
+    _closer: SessionCloser,
+}
+
+impl Stream for CloseOnDrop {
+    type Item = Result<Event, Infallible>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+/// The query of `POST /messages`: `sessionId`, or `session_id` as the Python SDK spells it.
+#[derive(Debug, Deserialize)]
+struct MessageQuery {
+    #[serde(rename = "sessionId")]
+    session_id_camel: Option<String>,
+    session_id: Option<String>,
+}
+
+async fn post_message(
+    State(state): State<Arc<SseState>>,
+    Query(query): Query<MessageQuery>,
+    request: Request,
+) -> Response {
+    let Some(session_id) = query.session_id_camel.or(query.session_id) else {
+        return client_error(StatusCode::BAD_REQUEST, "missing sessionId query parameter");
+    };
+    let Some(principal) = request.extensions().get::<Principal>().cloned() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let inbound = {
+        let sessions = state.lock();
+        match sessions.get(&session_id) {
+            Some(session) if *session.owner == *principal.name() => session.inbound.clone(),
+            Some(_) => {
+                tracing::warn!(principal = principal.name(), "post to another principal's sse session");
+                return session_not_found();
+            }
+            None => return session_not_found(),
+        }
+    };
+    let (parts, body) = request.into_parts();
+    let body: Bytes = match axum::body::to_bytes(body, MAX_MESSAGE_BYTES).await {
+        Ok(body) => body,
+        Err(_) => {
+            return client_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "message larger than the 4 MiB limit",
+            );
+        }
+    };
+    let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
+        Ok(message) => message,
+        Err(error) => {
+            return client_error(
+                StatusCode::BAD_REQUEST,
+                &format!("body is not a JSON-RPC message: {error}"),
+            );
+        }
+    };
+    attach_request_parts(&mut message, parts);
+    if inbound.send(message).await.is_err() {
+        return session_not_found();
+    }
+    (StatusCode::ACCEPTED, "Accepted").into_response()
+}
+
+/// Give the handler the HTTP request, as rmcp does on `/mcp`, so tools see the principal.
+fn attach_request_parts(message: &mut ClientJsonRpcMessage, parts: axum::http::request::Parts) {
+    use rmcp::model::GetExtensions;
+    match message {
+        ClientJsonRpcMessage::Request(request) => {
+            request.request.extensions_mut().insert(parts);
+        }
+        ClientJsonRpcMessage::Notification(notification) => {
+            notification.notification.extensions_mut().insert(parts);
+        }
+        _ => {}
+    }
+}
+
+fn session_not_found() -> Response {
+    client_error(StatusCode::NOT_FOUND, "session not found")
+}
+
+fn client_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// rmcp's view of one SSE session: messages in from `POST /messages`, out to the stream.
+struct ChannelTransport {
+    inbound: mpsc::Receiver<ClientJsonRpcMessage>,
+    outbound: mpsc::Sender<ServerJsonRpcMessage>,
+}
+
+/// The stream of a session has closed.
+#[derive(Debug, thiserror::Error)]
+#[error("the SSE stream of this session is closed")]
+pub struct StreamClosed;
+
+impl Transport<RoleServer> for ChannelTransport {
+    type Error = StreamClosed;
+
+    fn name() -> Cow<'static, str> {
+        "legacy-sse".into()
+    }
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleServer>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let outbound = self.outbound.clone();
+        async move { outbound.send(item).await.map_err(|_| StreamClosed) }
+    }
+
+    fn receive(&mut self) -> impl Future<Output = Option<RxJsonRpcMessage<RoleServer>>> + Send {
+        self.inbound.recv()
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.inbound.close();
+        Ok(())
+    }
+}
