@@ -23,10 +23,15 @@ pub enum Authenticator {
 
 impl Authenticator {
     /// Authenticate one request from its `Authorization` header.
-    pub fn authenticate(&self, authorization: Option<&HeaderValue>) -> Result<Principal, AuthError> {
+    pub fn authenticate(
+        &self,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Principal, AuthError> {
         match self {
             Self::Disabled => Ok(Principal::unauthenticated_local()),
-            Self::Tokens(tokens) => tokens.authenticate_header(authorization.map(HeaderValue::as_bytes)),
+            Self::Tokens(tokens) => {
+                tokens.authenticate_header(authorization.map(HeaderValue::as_bytes))
+            }
         }
     }
 }
@@ -77,8 +82,9 @@ pub fn unauthorized(error: AuthError) -> Response {
         ),
     });
     let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
     response
 }

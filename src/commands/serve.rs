@@ -8,8 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::{CommandError, runtime};
 use crate::{
     auth::{
-        Role, Secret, TokenDigest, TokenEntry, TokenSet,
-        layer::Authenticator,
+        Role, Secret, TokenDigest, TokenEntry, TokenSet, layer::Authenticator,
         token::load_or_create_token,
     },
     cli::ServeArgs,
@@ -64,16 +63,24 @@ struct GeneratedToken {
     created: bool,
 }
 
-fn authenticator(setting: &AuthSetting) -> Result<(Authenticator, Option<GeneratedToken>), CommandError> {
+fn authenticator(
+    setting: &AuthSetting,
+) -> Result<(Authenticator, Option<GeneratedToken>), CommandError> {
     match setting {
         AuthSetting::Disabled => Ok((Authenticator::Disabled, None)),
-        AuthSetting::Tokens(entries) => Ok((Authenticator::Tokens(TokenSet::new(entries.clone())), None)),
+        AuthSetting::Tokens(entries) => {
+            Ok((Authenticator::Tokens(TokenSet::new(entries.clone())), None))
+        }
         AuthSetting::GeneratedToken { state_dir } => {
             let stored = load_or_create_token(state_dir).map_err(|error| {
                 CommandError::new(error)
                     .with_hint("set HOSTMCP_TOKEN or configure [[tokens]] to use your own token")
             })?;
-            let entry = TokenEntry::new("default", TokenDigest::of_token(stored.token.expose()), Role::Admin);
+            let entry = TokenEntry::new(
+                "default",
+                TokenDigest::of_token(stored.token.expose()),
+                Role::Admin,
+            );
             Ok((
                 Authenticator::Tokens(TokenSet::new(vec![entry])),
                 Some(GeneratedToken {
@@ -92,7 +99,9 @@ fn announce(bound: &[SocketAddr], config: &Config, generated: Option<&GeneratedT
         tracing::info!(%address, "listening: Streamable HTTP at /mcp, legacy SSE at /sse");
     }
     if matches!(config.auth, AuthSetting::Disabled) {
-        tracing::warn!("authentication is DISABLED (--no-auth): any local process can run commands");
+        tracing::warn!(
+            "authentication is DISABLED (--no-auth): any local process can run commands"
+        );
     }
     let Some(generated) = generated else { return };
     let Some(address) = bound.first() else { return };
@@ -106,7 +115,11 @@ fn announce(bound: &[SocketAddr], config: &Config, generated: Option<&GeneratedT
     };
     let url = format!("http://{host}:{}/mcp", address.port());
     let token = generated.token.expose();
-    let origin = if generated.created { "generated a token and saved it" } else { "using the token saved" };
+    let origin = if generated.created {
+        "generated a token and saved it"
+    } else {
+        "using the token saved"
+    };
     eprintln!(
         "\nhostmcp: {origin} in {path} (mode 0600).\n\
          \n  token: {token}\n\
@@ -121,9 +134,10 @@ fn announce(bound: &[SocketAddr], config: &Config, generated: Option<&GeneratedT
 
 async fn cancel_on_signal(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut terminate), Ok(mut interrupt)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };

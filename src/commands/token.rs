@@ -14,12 +14,14 @@ pub fn run(command: TokenCommand) -> Result<(), CommandError> {
 
 fn create(name: &str, role: &str) -> Result<(), CommandError> {
     if !is_valid_token_name(name) {
-        return Err(CommandError::new(format!("token name {name:?} is not valid"))
-            .with_hint("use 1-64 characters from letters, digits, '-', '_' and '.'"));
+        return Err(
+            CommandError::new(format!("token name {name:?} is not valid"))
+                .with_hint("use 1-64 characters from letters, digits, '-', '_' and '.'"),
+        );
     }
-    let role: Role = role
-        .parse()
-        .map_err(|error| CommandError::new(error).with_hint("role is one of: read, operator, admin"))?;
+    let role: Role = role.parse().map_err(|error| {
+        CommandError::new(error).with_hint("role is one of: read, operator, admin")
+    })?;
     let token = generate_token().map_err(CommandError::new)?;
     let digest = TokenDigest::of_token(token.expose()).to_hex();
     println!("{}", token.expose());

@@ -211,10 +211,11 @@ fn configured_tokens(env: &EnvSnapshot, file: &FileConfig) -> Result<Vec<TokenEn
                 name: entry.name.clone(),
             });
         }
-        let digest = TokenDigest::from_hex(&entry.sha256).ok_or_else(|| ConfigError::BadDigest {
-            index,
-            name: entry.name.clone(),
-        })?;
+        let digest =
+            TokenDigest::from_hex(&entry.sha256).ok_or_else(|| ConfigError::BadDigest {
+                index,
+                name: entry.name.clone(),
+            })?;
         let role = match &entry.role {
             None => Role::Operator,
             Some(role) => role.parse().map_err(|_| ConfigError::UnknownRole {
@@ -223,7 +224,10 @@ fn configured_tokens(env: &EnvSnapshot, file: &FileConfig) -> Result<Vec<TokenEn
                 role: role.clone(),
             })?,
         };
-        if tokens.iter().any(|token: &TokenEntry| token.name() == entry.name) {
+        if tokens
+            .iter()
+            .any(|token: &TokenEntry| token.name() == entry.name)
+        {
             return Err(ConfigError::DuplicateTokenName {
                 name: entry.name.clone(),
             });
@@ -235,7 +239,8 @@ fn configured_tokens(env: &EnvSnapshot, file: &FileConfig) -> Result<Vec<TokenEn
 
 fn resolve_limits(file: &FileConfig) -> Result<CommandLimits, ConfigError> {
     let defaults = CommandLimits::default();
-    let seconds = |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_secs);
+    let seconds =
+        |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_secs);
     let limits = CommandLimits {
         default_timeout: seconds(file.limits.default_timeout_secs, defaults.default_timeout),
         max_timeout: seconds(file.limits.max_timeout_secs, defaults.max_timeout),

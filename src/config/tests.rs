@@ -1,0 +1,203 @@
+use std::path::PathBuf;
+
+use super::*;
+use crate::auth::TokenSet;
+
+fn args() -> ServeArgs {
+    ServeArgs::default()
+}
+
+fn env() -> EnvSnapshot {
+    EnvSnapshot {
+        token: None,
+        state_home: Some(PathBuf::from("/state")),
+        home: Some(PathBuf::from("/home/u")),
+    }
+}
+
+fn file(text: &str) -> FileConfig {
+    FileConfig::parse(text).unwrap()
+}
+
+const DIGEST: &str = "f620b25af173bdc1a7739d0a6fe2dbf36e1c86ed8e94d6ac42eef2207660fcad";
+
+#[test]
+fn defaults_are_loopback_port_8000_with_a_generated_token() {
+    let config = Config::resolve(&args(), &env(), FileConfig::default()).unwrap();
+    assert_eq!(config.listen, vec![DEFAULT_LISTEN]);
+    assert_eq!(config.listen[0].to_string(), "127.0.0.1:8000");
+    assert!(matches!(
+        config.auth,
+        AuthSetting::GeneratedToken { ref state_dir } if state_dir == &PathBuf::from("/state/hostmcp")
+    ));
+    assert_eq!(config.limits, CommandLimits::default());
+}
+
+#[test]
+fn state_dir_falls_back_to_home() {
+    let env = EnvSnapshot {
+        state_home: None,
+        ..env()
+    };
+    assert_eq!(
+        env.state_dir().unwrap(),
+        PathBuf::from("/home/u/.local/state/hostmcp")
+    );
+    let nothing = EnvSnapshot::default();
+    assert!(matches!(nothing.state_dir(), Err(ConfigError::NoStateDir)));
+}
+
+#[test]
+fn flags_override_the_file() {
+    let args = ServeArgs {
+        listen: vec!["127.0.0.1:9000".parse().unwrap()],
+        ..args()
+    };
+    let config = Config::resolve(&args, &env(), file(r#"listen = ["127.0.0.1:7000"]"#)).unwrap();
+    assert_eq!(config.listen, vec!["127.0.0.1:9000".parse().unwrap()]);
+    let config = Config::resolve(
+        &ServeArgs::default(),
+        &env(),
+        file(r#"listen = ["127.0.0.1:7000"]"#),
+    )
+    .unwrap();
+    assert_eq!(config.listen, vec!["127.0.0.1:7000".parse().unwrap()]);
+}
+
+#[test]
+fn env_token_and_file_tokens_are_all_accepted() {
+    let env = EnvSnapshot {
+        token: Some(Secret::new("from-env")),
+        ..env()
+    };
+    let text = format!("[[tokens]]\nname = \"ci\"\nsha256 = \"{DIGEST}\"\nrole = \"read\"\n");
+    let config = Config::resolve(&args(), &env, file(&text)).unwrap();
+    let AuthSetting::Tokens(tokens) = config.auth else {
+        panic!("expected tokens")
+    };
+    let set = TokenSet::new(tokens);
+    let default = set.authenticate("from-env").unwrap();
+    assert_eq!((default.name(), default.role()), ("default", Role::Admin));
+    // DIGEST is sha256("hostmcp-test-token").
+    let ci = set.authenticate("hostmcp-test-token").unwrap();
+    assert_eq!((ci.name(), ci.role()), ("ci", Role::Read));
+}
+
+#[test]
+fn a_file_token_without_role_is_an_operator() {
+    let text = format!("[[tokens]]\nname = \"ci\"\nsha256 = \"{DIGEST}\"\n");
+    let AuthSetting::Tokens(tokens) = Config::resolve(&args(), &env(), file(&text)).unwrap().auth
+    else {
+        panic!("expected tokens")
+    };
+    assert_eq!(tokens[0].role(), Role::Operator);
+}
+
+#[test]
+fn a_bad_digest_is_named_with_a_hint() {
+    let text = "[[tokens]]\nname = \"ci\"\nsha256 = \"abc\"\n";
+    let error = Config::resolve(&args(), &env(), file(text)).unwrap_err();
+    assert!(matches!(error, ConfigError::BadDigest { index: 0, .. }));
+    assert!(error.to_string().contains("tokens[0]"));
+    assert!(error.hint().contains("hostmcp token create"));
+}
+
+#[test]
+fn duplicate_names_and_unknown_roles_are_refused() {
+    let text = format!(
+        "[[tokens]]\nname = \"a\"\nsha256 = \"{DIGEST}\"\n[[tokens]]\nname = \"a\"\nsha256 = \"{DIGEST}\"\n"
+    );
+    assert!(matches!(
+        Config::resolve(&args(), &env(), file(&text)),
+        Err(ConfigError::DuplicateTokenName { .. })
+    ));
+    let text = format!("[[tokens]]\nname = \"a\"\nsha256 = \"{DIGEST}\"\nrole = \"root\"\n");
+    assert!(matches!(
+        Config::resolve(&args(), &env(), file(&text)),
+        Err(ConfigError::UnknownRole { .. })
+    ));
+}
+
+#[test]
+fn a_clear_text_token_key_in_the_file_is_an_error_naming_the_key() {
+    let error = FileConfig::parse("[[tokens]]\nname = \"a\"\ntoken = \"secret\"\n").unwrap_err();
+    assert!(error.contains("token"), "{error}");
+    let error = FileConfig::parse("listn = []").unwrap_err();
+    assert!(error.contains("listn"), "{error}");
+}
+
+#[test]
+fn no_auth_is_accepted_on_loopback_only() {
+    let loopback = ServeArgs {
+        no_auth: true,
+        listen: vec![
+            "127.0.0.1:8000".parse().unwrap(),
+            "[::1]:8000".parse().unwrap(),
+        ],
+        ..args()
+    };
+    assert!(matches!(
+        Config::resolve(&loopback, &env(), FileConfig::default())
+            .unwrap()
+            .auth,
+        AuthSetting::Disabled
+    ));
+    for addr in ["0.0.0.0:8000", "192.0.2.1:8000", "[::]:8000"] {
+        let open = ServeArgs {
+            no_auth: true,
+            listen: vec![addr.parse().unwrap()],
+            ..args()
+        };
+        assert!(
+            matches!(
+                Config::resolve(&open, &env(), FileConfig::default()),
+                Err(ConfigError::NoAuthOffLoopback { .. })
+            ),
+            "{addr}"
+        );
+    }
+}
+
+#[test]
+fn limits_are_read_and_checked() {
+    let config = Config::resolve(
+        &args(),
+        &env(),
+        file(
+            "[limits]\ndefault_timeout_secs = 5\nmax_timeout_secs = 60\nmax_output_bytes = 4096\n",
+        ),
+    )
+    .unwrap();
+    assert_eq!(config.limits.default_timeout, Duration::from_secs(5));
+    assert_eq!(config.limits.max_timeout, Duration::from_secs(60));
+    assert_eq!(config.limits.max_output_bytes, 4096);
+    for bad in [
+        "[limits]\ndefault_timeout_secs = 0\n",
+        "[limits]\ndefault_timeout_secs = 100\nmax_timeout_secs = 10\n",
+        "[limits]\nmax_output_bytes = 10\n",
+    ] {
+        assert!(
+            matches!(
+                Config::resolve(&args(), &env(), file(bad)),
+                Err(ConfigError::BadLimits(_))
+            ),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn allowed_hosts_and_origins_combine_flags_and_file() {
+    let args = ServeArgs {
+        allowed_hosts: vec!["a.example".into()],
+        ..args()
+    };
+    let config = Config::resolve(
+        &args,
+        &env(),
+        file("allowed_hosts = [\"b.example\"]\nallowed_origins = [\"http://localhost:6274\"]\n"),
+    )
+    .unwrap();
+    assert_eq!(config.allowed_hosts, vec!["a.example", "b.example"]);
+    assert_eq!(config.allowed_origins, vec!["http://localhost:6274"]);
+}

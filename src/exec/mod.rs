@@ -149,7 +149,10 @@ impl ExecOutcome {
     pub fn describe_status(&self) -> String {
         let mut parts = Vec::new();
         if self.timed_out {
-            parts.push(format!("timed out after {:.1}s", self.duration.as_secs_f64()));
+            parts.push(format!(
+                "timed out after {:.1}s",
+                self.duration.as_secs_f64()
+            ));
         }
         if self.cancelled {
             parts.push("cancelled".to_owned());
@@ -158,7 +161,10 @@ impl ExecOutcome {
             parts.push(format!("exited with code {code}"));
         }
         if let Some(signal) = self.signal {
-            parts.push(format!("killed by signal {signal} ({})", signal_name(signal)));
+            parts.push(format!(
+                "killed by signal {signal} ({})",
+                signal_name(signal)
+            ));
         }
         if parts.is_empty() {
             parts.push("did not start".to_owned());
@@ -239,7 +245,10 @@ impl BaseEnv {
 
     /// The value of `key`, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.vars
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// All variables, in the order they were set.
@@ -283,11 +292,27 @@ pub async fn run(
     let (stdout_pipe, stderr_pipe) = (child.stdout.take(), child.stderr.take());
     let readers = async {
         tokio::join!(
-            pump(stdout_pipe, &mut stdout, observer.as_ref(), OutputEvent::Stdout),
-            pump(stderr_pipe, &mut stderr, observer.as_ref(), OutputEvent::Stderr),
+            pump(
+                stdout_pipe,
+                &mut stdout,
+                observer.as_ref(),
+                OutputEvent::Stdout
+            ),
+            pump(
+                stderr_pipe,
+                &mut stderr,
+                observer.as_ref(),
+                OutputEvent::Stderr
+            ),
         );
     };
-    let supervised = process::supervise(&mut child, group.group(), spec.timeout, limits.kill_grace, &cancel);
+    let supervised = process::supervise(
+        &mut child,
+        group.group(),
+        spec.timeout,
+        limits.kill_grace,
+        &cancel,
+    );
     let ended = run_to_end(supervised, readers, &mut group).await;
     let (status, ending) = ended.map_err(ExecError::Wait)?;
     Ok(outcome(status, ending, stdout, stderr, started.elapsed()))
@@ -298,7 +323,9 @@ fn check_working_dir(dir: &Path) -> Result<(), ExecError> {
     match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => Ok(()),
         Ok(_) => Err(ExecError::WorkingDirNotADirectory(dir.to_owned())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ExecError::WorkingDirNotFound(dir.to_owned())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(ExecError::WorkingDirNotFound(dir.to_owned()))
+        }
         Err(source) => Err(ExecError::WorkingDirInaccessible {
             path: dir.to_owned(),
             source,
@@ -327,8 +354,14 @@ async fn run_to_end(
         // they hold.
         group.kill_remaining();
     }
-    if !readers_done && tokio::time::timeout(PIPE_DRAIN_LIMIT, readers).await.is_err() {
-        tracing::warn!("a process outside the command's group still holds its output pipes; output may be incomplete");
+    if !readers_done
+        && tokio::time::timeout(PIPE_DRAIN_LIMIT, readers)
+            .await
+            .is_err()
+    {
+        tracing::warn!(
+            "a process outside the command's group still holds its output pipes; output may be incomplete"
+        );
     }
     ended
 }
@@ -363,4 +396,3 @@ fn not_started_cancelled() -> ExecOutcome {
         duration: Duration::ZERO,
     }
 }
-

@@ -174,7 +174,11 @@ pub(super) async fn pump<R: AsyncRead + Unpin>(
     }
 }
 
-fn offer(observer: Option<&Sender<OutputEvent>>, to_event: fn(Vec<u8>) -> OutputEvent, bytes: &[u8]) {
+fn offer(
+    observer: Option<&Sender<OutputEvent>>,
+    to_event: fn(Vec<u8>) -> OutputEvent,
+    bytes: &[u8],
+) {
     if let Some(tx) = observer
         && let Ok(permit) = tx.try_reserve()
     {
@@ -227,8 +231,16 @@ mod tests {
                 let kept_head = (cap / 2).min(stream.len());
                 let kept_tail = (cap - cap / 2).min(stream.len() - kept_head);
                 assert_eq!(out.total_bytes(), 1000, "cap {cap} chunk {chunk_len}");
-                assert_eq!(out.head(), &stream[..kept_head], "cap {cap} chunk {chunk_len}");
-                assert_eq!(out.tail(), &stream[1000 - kept_tail..], "cap {cap} chunk {chunk_len}");
+                assert_eq!(
+                    out.head(),
+                    &stream[..kept_head],
+                    "cap {cap} chunk {chunk_len}"
+                );
+                assert_eq!(
+                    out.tail(),
+                    &stream[1000 - kept_tail..],
+                    "cap {cap} chunk {chunk_len}"
+                );
             }
         }
     }

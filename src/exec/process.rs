@@ -42,7 +42,11 @@ pub(super) fn command(spec: &CommandSpec, base_env: &BaseEnv) -> Result<Command,
     cmd.env_clear()
         .envs(base_env.vars().iter().map(|(k, v)| (k, v)))
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -143,7 +147,11 @@ pub(super) async fn supervise(
 }
 
 /// SIGTERM to the group, up to `grace` for the leader to exit, then SIGKILL to the group.
-async fn terminate(child: &mut Child, group: ProcessGroup, grace: Duration) -> io::Result<ExitStatus> {
+async fn terminate(
+    child: &mut Child,
+    group: ProcessGroup,
+    grace: Duration,
+) -> io::Result<ExitStatus> {
     group.signal(Signal::SIGTERM);
     if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
         return status;

@@ -128,7 +128,10 @@ impl ServerHandler for HostTools {
                     .await
                     .map(Into::into)
             }
-            other => Err(McpError::internal_error(format!("tool {other} has no handler"), None)),
+            other => Err(McpError::internal_error(
+                format!("tool {other} has no handler"),
+                None,
+            )),
         }
     }
 }

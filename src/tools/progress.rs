@@ -47,7 +47,11 @@ impl Drop for ProgressForwarder {
     }
 }
 
-async fn forward(peer: Peer<RoleServer>, token: ProgressToken, mut chunks: mpsc::Receiver<OutputEvent>) {
+async fn forward(
+    peer: Peer<RoleServer>,
+    token: ProgressToken,
+    mut chunks: mpsc::Receiver<OutputEvent>,
+) {
     let started = Instant::now();
     let mut tail: Vec<u8> = Vec::new();
     let mut ticker = tokio::time::interval(Duration::from_secs(1) / MAX_RATE_PER_SEC);

@@ -130,7 +130,9 @@ pub async fn call(
         }
         Err(error) => {
             tracing::info!(principal = principal.name(), tool = NAME, %error, "command not started");
-            Ok(CallToolResult::error(vec![ContentBlock::text(error.to_string())]))
+            Ok(CallToolResult::error(vec![ContentBlock::text(
+                error.to_string(),
+            )]))
         }
     }
 }
@@ -141,8 +143,14 @@ fn command_spec(input: RunCommandInput, state: &ToolsState) -> Result<CommandSpe
     let program = match (input.command, input.argv) {
         (Some(command), None) if !command.trim().is_empty() => Program::Shell(command),
         (None, Some(argv)) if !argv.is_empty() && !argv[0].is_empty() => Program::Argv(argv),
-        (Some(_), Some(_)) => return Err(invalid("give either `command` or `argv`, not both".into())),
-        (None, None) => return Err(invalid("give `command` (a shell command line) or `argv`".into())),
+        (Some(_), Some(_)) => {
+            return Err(invalid("give either `command` or `argv`, not both".into()));
+        }
+        (None, None) => {
+            return Err(invalid(
+                "give `command` (a shell command line) or `argv`".into(),
+            ));
+        }
         _ => return Err(invalid("`command` or `argv` is empty".into())),
     };
     let timeout = match input.timeout_secs {
@@ -151,7 +159,9 @@ fn command_spec(input: RunCommandInput, state: &ToolsState) -> Result<CommandSpe
         None => state.limits.default_timeout,
     };
     if let Some(name) = input.env.keys().find(|name| !is_valid_env_name(name)) {
-        return Err(invalid(format!("env: {name:?} is not a valid variable name")));
+        return Err(invalid(format!(
+            "env: {name:?} is not a valid variable name"
+        )));
     }
     if input.env.values().any(|value| value.contains('\0')) {
         return Err(invalid("env: a value contains a NUL byte".into()));

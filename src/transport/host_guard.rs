@@ -34,7 +34,10 @@ impl HostGuard {
         hosts.extend(extra_hosts.iter().map(|host| normalize_host(host)));
         Self {
             hosts,
-            origins: origins.iter().map(|origin| normalize_origin(origin)).collect(),
+            origins: origins
+                .iter()
+                .map(|origin| normalize_origin(origin))
+                .collect(),
         }
     }
 
@@ -65,7 +68,11 @@ pub async fn enforce_host_guard(
     match guard.check(request.headers()) {
         Ok(()) => next.run(request).await,
         Err(rejection) => {
-            tracing::warn!(?rejection, path = request.uri().path(), "request refused by host guard");
+            tracing::warn!(
+                ?rejection,
+                path = request.uri().path(),
+                "request refused by host guard"
+            );
             forbidden(&rejection)
         }
     }
@@ -102,7 +109,9 @@ fn normalize_host(host: &str) -> String {
 
 fn host_without_port(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
-        return rest.split_once(']').map_or(host, |(inside, _)| &host[..inside.len() + 2]);
+        return rest
+            .split_once(']')
+            .map_or(host, |(inside, _)| &host[..inside.len() + 2]);
     }
     match host.rsplit_once(':') {
         // A single colon separates a port; several colons mean a bare IPv6 address.
@@ -133,7 +142,9 @@ fn own_host_names(listen: &[SocketAddr]) -> HashSet<String> {
     }
     if let Ok(interfaces) = nix::ifaddrs::getifaddrs() {
         for interface in interfaces {
-            let Some(address) = interface.address else { continue };
+            let Some(address) = interface.address else {
+                continue;
+            };
             if let Some(v4) = address.as_sockaddr_in() {
                 names.insert(v4.ip().to_string());
             } else if let Some(v6) = address.as_sockaddr_in6() {
@@ -168,30 +179,58 @@ mod tests {
 
     #[test]
     fn loopback_names_with_and_without_port_are_accepted() {
-        for host in ["localhost", "localhost:8000", "127.0.0.1:8000", "[::1]:8000", "LOCALHOST"] {
-            assert_eq!(guard().check(&headers(&[(header::HOST, host)])), Ok(()), "{host}");
+        for host in [
+            "localhost",
+            "localhost:8000",
+            "127.0.0.1:8000",
+            "[::1]:8000",
+            "LOCALHOST",
+        ] {
+            assert_eq!(
+                guard().check(&headers(&[(header::HOST, host)])),
+                Ok(()),
+                "{host}"
+            );
         }
     }
 
     #[test]
     fn a_rebinding_name_is_refused() {
         let rejection = guard().check(&headers(&[(header::HOST, "evil.example:8000")]));
-        assert_eq!(rejection, Err(GuardRejection::ForeignHost("evil.example:8000".into())));
+        assert_eq!(
+            rejection,
+            Err(GuardRejection::ForeignHost("evil.example:8000".into()))
+        );
     }
 
     #[test]
     fn an_allowed_extra_host_is_accepted_but_not_its_suffix_twin() {
-        assert_eq!(guard().check(&headers(&[(header::HOST, "mcp.example.com:443")])), Ok(()));
-        assert!(guard().check(&headers(&[(header::HOST, "mcp.example.com.evil.io")])).is_err());
+        assert_eq!(
+            guard().check(&headers(&[(header::HOST, "mcp.example.com:443")])),
+            Ok(())
+        );
+        assert!(
+            guard()
+                .check(&headers(&[(header::HOST, "mcp.example.com.evil.io")]))
+                .is_err()
+        );
     }
 
     #[test]
     fn an_allowed_origin_passes_and_its_near_miss_does_not() {
-        let ok = headers(&[(header::HOST, "localhost"), (header::ORIGIN, "http://localhost:6274")]);
+        let ok = headers(&[
+            (header::HOST, "localhost"),
+            (header::ORIGIN, "http://localhost:6274"),
+        ]);
         assert_eq!(guard().check(&ok), Ok(()));
-        let other_port =
-            headers(&[(header::HOST, "localhost"), (header::ORIGIN, "http://localhost:6275")]);
-        assert!(matches!(guard().check(&other_port), Err(GuardRejection::ForeignOrigin(_))));
+        let other_port = headers(&[
+            (header::HOST, "localhost"),
+            (header::ORIGIN, "http://localhost:6275"),
+        ]);
+        assert!(matches!(
+            guard().check(&other_port),
+            Err(GuardRejection::ForeignOrigin(_))
+        ));
     }
 
     #[test]

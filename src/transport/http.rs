@@ -55,7 +55,10 @@ pub fn router(parts: HttpServerParts) -> Router {
     let mcp_routes = Router::new()
         .nest_service("/mcp", mcp_service)
         .layer(from_fn_with_state(owners, enforce_session_owner));
-    let sse_routes = sse::routes(sse::SseState::new(parts.tools.clone(), parts.shutdown.clone()));
+    let sse_routes = sse::routes(sse::SseState::new(
+        parts.tools.clone(),
+        parts.shutdown.clone(),
+    ));
     Router::new()
         .merge(mcp_routes)
         .merge(sse_routes)

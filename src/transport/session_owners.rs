@@ -14,7 +14,9 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use rmcp::transport::streamable_http_server::session::{SessionManager, local::LocalSessionManager};
+use rmcp::transport::streamable_http_server::session::{
+    SessionManager, local::LocalSessionManager,
+};
 
 use crate::auth::Principal;
 
@@ -64,17 +66,26 @@ impl SessionOwners {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<str>>> {
         // A panic while holding this lock cannot leave the map inconsistent.
-        self.owners.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.owners
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
 async fn sweep_closed_sessions(owners: Weak<SessionOwners>) {
     loop {
         tokio::time::sleep(SWEEP_INTERVAL).await;
-        let Some(owners) = owners.upgrade() else { return };
+        let Some(owners) = owners.upgrade() else {
+            return;
+        };
         let ids: Vec<String> = owners.lock().keys().cloned().collect();
         for id in ids {
-            if !owners.sessions.has_session(&id.clone().into()).await.unwrap_or(false) {
+            if !owners
+                .sessions
+                .has_session(&id.clone().into())
+                .await
+                .unwrap_or(false)
+            {
                 owners.forget(&id);
             }
         }
@@ -97,7 +108,11 @@ pub async fn enforce_session_owner(
         .map(str::to_owned);
     let Some(session_id) = session_id else {
         let response = next.run(request).await;
-        if let Some(new_id) = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
+        if let Some(new_id) = response
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
             owners.bind(new_id.to_owned(), &principal);
         }
         return response;
@@ -105,7 +120,10 @@ pub async fn enforce_session_owner(
     match owners.owner_of(&session_id) {
         Some(owner) if *owner == *principal.name() => {}
         Some(_) => {
-            tracing::warn!(principal = principal.name(), "request for another principal's session");
+            tracing::warn!(
+                principal = principal.name(),
+                "request for another principal's session"
+            );
             return session_not_found();
         }
         None => return session_not_found(),

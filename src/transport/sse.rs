@@ -77,7 +77,9 @@ impl SseState {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionHandle>> {
         // No code path leaves the map half-updated, so a poisoned lock is still consistent.
-        self.sessions.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.sessions
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
@@ -113,7 +115,11 @@ async fn open_session(State(state): State<Arc<SseState>>, request: Request) -> R
             inbound: inbound_tx,
         },
     );
-    tracing::info!(principal = principal.name(), transport = "sse", "session opened");
+    tracing::info!(
+        principal = principal.name(),
+        transport = "sse",
+        "session opened"
+    );
 
     let transport = ChannelTransport {
         inbound: inbound_rx,
@@ -216,7 +222,10 @@ async fn post_message(
         match sessions.get(&session_id) {
             Some(session) if *session.owner == *principal.name() => session.inbound.clone(),
             Some(_) => {
-                tracing::warn!(principal = principal.name(), "post to another principal's sse session");
+                tracing::warn!(
+                    principal = principal.name(),
+                    "post to another principal's sse session"
+                );
                 return session_not_found();
             }
             None => return session_not_found(),
