@@ -5,7 +5,7 @@ pub mod serve;
 pub mod stdio;
 pub mod token;
 
-use std::fmt;
+use std::{fmt, io::IsTerminal};
 
 use crate::config::env_vars;
 
@@ -50,10 +50,11 @@ impl From<crate::config::ConfigError> for CommandError {
 /// Logs go to stderr (stdout may be the MCP stream), filtered by `HOSTMCP_LOG`.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env(env_vars::LOG)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

@@ -14,7 +14,7 @@ use crate::{
     cli::ServeArgs,
     config::{self, AuthSetting, Config, EnvSnapshot},
     exec::BaseEnv,
-    tools::ToolsState,
+    tools::{HostTools, ToolsState},
     transport::{
         host_guard::HostGuard,
         http::{self, HttpServerParts},
@@ -27,11 +27,11 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     let (authenticator, generated) = authenticator(&config.auth)?;
     let shutdown = CancellationToken::new();
     let parts = HttpServerParts {
-        tools: Arc::new(ToolsState {
+        handler: HostTools::new(Arc::new(ToolsState {
             limits: config.limits,
             base_env: BaseEnv::from_server_env(),
             local_principal: None,
-        }),
+        })),
         authenticator: Arc::new(authenticator),
         host_guard: Arc::new(HostGuard::new(
             &config.listen,

@@ -1,7 +1,7 @@
 //! `run_command`: run a shell command line or an argv on the host, with a timeout and
 //! capped output, and report exit code, signal, stdout and stderr.
 
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{borrow::Cow, collections::BTreeMap, path::PathBuf, time::Duration};
 
 use rmcp::{
     ErrorData as McpError, RoleServer,
@@ -19,6 +19,10 @@ use crate::{
 };
 
 pub const NAME: &str = "run_command";
+/// Bytes of each stream shown in the text a model reads (head and tail); the whole
+/// capture is in `structuredContent`. About 8,000 tokens per stream at most.
+const TEXT_VIEW_HEAD_BYTES: usize = 8 * 1024;
+const TEXT_VIEW_TAIL_BYTES: usize = 24 * 1024;
 
 /// Arguments of `run_command`. Exactly one of `command` and `argv`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -223,6 +227,7 @@ fn render_text(output: &RunCommandOutput) -> String {
         ("stderr", &output.stderr, output.stderr_bytes),
     ] {
         if !body.is_empty() {
+            let body = text_view(body);
             text.push_str(&format!("\n--- {name} ({bytes} bytes) ---\n{body}"));
             if !body.ends_with('\n') {
                 text.push('\n');
@@ -233,4 +238,58 @@ fn render_text(output: &RunCommandOutput) -> String {
         text.push_str("\n[output was longer than the cap; the middle was cut]");
     }
     text
+}
+
+/// The head and tail of a long stream, cut on character boundaries, for the text view.
+fn text_view(body: &str) -> Cow<'_, str> {
+    if body.len() <= TEXT_VIEW_HEAD_BYTES + TEXT_VIEW_TAIL_BYTES {
+        return Cow::Borrowed(body);
+    }
+    let head_end = floor_char_boundary(body, TEXT_VIEW_HEAD_BYTES);
+    let tail_start = ceil_char_boundary(body, body.len() - TEXT_VIEW_TAIL_BYTES);
+    Cow::Owned(format!(
+        "{}\n[... {} bytes not shown here; structuredContent has the whole capture ...]\n{}",
+        &body[..head_end],
+        tail_start - head_end,
+        &body[tail_start..]
+    ))
+}
+
+fn floor_char_boundary(text: &str, mut index: usize) -> usize {
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
+}
+
+fn ceil_char_boundary(text: &str, mut index: usize) -> usize {
+    while !text.is_char_boundary(index) {
+        index += 1;
+    }
+    index
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_output_is_shown_whole() {
+        assert_eq!(text_view("abc\n"), "abc\n");
+    }
+
+    #[test]
+    fn long_output_keeps_head_and_tail_on_char_boundaries() {
+        let body = format!(
+            "{}{}{}",
+            "é".repeat(10_000),
+            "x".repeat(100_000),
+            "ü".repeat(20_000)
+        );
+        let view = text_view(&body);
+        assert!(view.starts_with("é"));
+        assert!(view.ends_with("ü"));
+        assert!(view.contains("bytes not shown here"));
+        assert!(view.len() < TEXT_VIEW_HEAD_BYTES + TEXT_VIEW_TAIL_BYTES + 200);
+    }
 }

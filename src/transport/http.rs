@@ -6,6 +6,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Json, Router, middleware::from_fn_with_state, routing::get, serve::ListenerExt};
+use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
@@ -17,20 +18,18 @@ use super::{
     session_owners::{SessionOwners, enforce_session_owner},
     sse,
 };
-use crate::{
-    auth::layer::{Authenticator, require_principal},
-    tools::{HostTools, ToolsState},
-};
+use crate::auth::layer::{Authenticator, require_principal};
 
 /// Largest JSON-RPC message accepted in a POST body.
 pub const MAX_REQUEST_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// How long shutdown waits for open connections before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Everything the router is built from.
+/// Everything the router is built from. `H` is the MCP handler every session runs:
+/// [`crate::tools::HostTools`] in the product, a fixture handler in the conformance test server.
 #[derive(Clone)]
-pub struct HttpServerParts {
-    pub tools: Arc<ToolsState>,
+pub struct HttpServerParts<H> {
+    pub handler: H,
     pub authenticator: Arc<Authenticator>,
     pub host_guard: Arc<HostGuard>,
     /// Cancelled on shutdown: ends sessions and streams.
@@ -38,12 +37,15 @@ pub struct HttpServerParts {
 }
 
 /// Build the application. Tests drive it with `oneshot` or serve it on a port.
-pub fn router(parts: HttpServerParts) -> Router {
+pub fn router<H>(parts: HttpServerParts<H>) -> Router
+where
+    H: ServerHandler + Clone + Send + Sync + 'static,
+{
     let session_manager = Arc::new(LocalSessionManager::default());
     let owners = SessionOwners::new(session_manager.clone());
-    let tools = parts.tools.clone();
+    let handler = parts.handler.clone();
     let mcp_service = StreamableHttpService::new(
-        move || Ok(HostTools::new(tools.clone())),
+        move || Ok(handler.clone()),
         session_manager,
         StreamableHttpServerConfig::default()
             // The host guard in front of every route does Host and Origin checks.
@@ -55,10 +57,7 @@ pub fn router(parts: HttpServerParts) -> Router {
     let mcp_routes = Router::new()
         .nest_service("/mcp", mcp_service)
         .layer(from_fn_with_state(owners, enforce_session_owner));
-    let sse_routes = sse::routes(sse::SseState::new(
-        parts.tools.clone(),
-        parts.shutdown.clone(),
-    ));
+    let sse_routes = sse::routes(sse::SseState::new(parts.handler, parts.shutdown.clone()));
     Router::new()
         .merge(mcp_routes)
         .merge(sse_routes)

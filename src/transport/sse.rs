@@ -26,7 +26,7 @@ use axum::{
 };
 use futures::{Stream, StreamExt, stream};
 use rmcp::{
-    RoleServer, ServiceExt,
+    RoleServer, ServerHandler, ServiceExt,
     model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
     service::{RxJsonRpcMessage, TxJsonRpcMessage},
     transport::Transport,
@@ -36,10 +36,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::{
-    auth::Principal,
-    tools::{HostTools, ToolsState},
-};
+use crate::auth::Principal;
 
 /// Messages queued per direction and session before the sender waits.
 const CHANNEL_CAPACITY: usize = 64;
@@ -49,8 +46,8 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub const MAX_MESSAGE_BYTES: usize = super::http::MAX_REQUEST_BODY_BYTES;
 
 /// The open legacy SSE sessions.
-pub struct SseState {
-    tools: Arc<ToolsState>,
+pub struct SseState<H> {
+    handler: H,
     sessions: Mutex<HashMap<String, SessionHandle>>,
     shutdown: CancellationToken,
 }
@@ -61,10 +58,10 @@ struct SessionHandle {
     inbound: mpsc::Sender<ClientJsonRpcMessage>,
 }
 
-impl SseState {
-    pub fn new(tools: Arc<ToolsState>, shutdown: CancellationToken) -> Arc<Self> {
+impl<H> SseState<H> {
+    pub fn new(handler: H, shutdown: CancellationToken) -> Arc<Self> {
         Arc::new(Self {
-            tools,
+            handler,
             sessions: Mutex::default(),
             shutdown,
         })
@@ -84,7 +81,10 @@ impl SseState {
 }
 
 /// `/sse` and `/messages`, to be put behind the host guard and authentication.
-pub fn routes(state: Arc<SseState>) -> Router {
+pub fn routes<H>(state: Arc<SseState<H>>) -> Router
+where
+    H: ServerHandler + Clone + Send + Sync + 'static,
+{
     Router::new()
         .route("/sse", get(open_session))
         .route("/messages", post(post_message))
@@ -98,7 +98,10 @@ fn new_session_id() -> std::io::Result<String> {
     Ok(hex::encode(bytes))
 }
 
-async fn open_session(State(state): State<Arc<SseState>>, request: Request) -> Response {
+async fn open_session<H>(State(state): State<Arc<SseState<H>>>, request: Request) -> Response
+where
+    H: ServerHandler + Clone + Send + Sync + 'static,
+{
     let Some(principal) = request.extensions().get::<Principal>().cloned() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
@@ -125,7 +128,7 @@ async fn open_session(State(state): State<Arc<SseState>>, request: Request) -> R
         inbound: inbound_rx,
         outbound: outbound_tx,
     };
-    let handler = HostTools::new(state.tools.clone());
+    let handler = state.handler.clone();
     let run_ct = session_ct.clone();
     tokio::spawn(async move {
         match handler.serve_with_ct(transport, run_ct).await {
@@ -168,14 +171,14 @@ fn message_event(message: &ServerJsonRpcMessage) -> Event {
 }
 
 /// Ends the session (removes it, cancels its handler and commands) when the stream drops.
-struct SessionCloser {
-    state: Arc<SseState>,
+struct SessionCloser<H> {
+    state: Arc<SseState<H>>,
     session_id: String,
     principal: String,
     _cancel_on_drop: DropGuard,
 }
 
-impl Drop for SessionCloser {
+impl<H> Drop for SessionCloser<H> {
     fn drop(&mut self) {
         self.state.lock().remove(&self.session_id);
         tracing::info!(principal = %self.principal, transport = "sse", "session closed");
@@ -183,12 +186,12 @@ impl Drop for SessionCloser {
 }
 
 /// The SSE body: the event stream plus the guard that closes the session with it.
-struct CloseOnDrop {
+struct CloseOnDrop<H> {
     inner: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>>,
-    _closer: SessionCloser,
+    _closer: SessionCloser<H>,
 }
 
-impl Stream for CloseOnDrop {
+impl<H> Stream for CloseOnDrop<H> {
     type Item = Result<Event, Infallible>;
     fn poll_next(
         mut self: std::pin::Pin<&mut Self>,
@@ -206,8 +209,8 @@ struct MessageQuery {
     session_id: Option<String>,
 }
 
-async fn post_message(
-    State(state): State<Arc<SseState>>,
+async fn post_message<H>(
+    State(state): State<Arc<SseState<H>>>,
     Query(query): Query<MessageQuery>,
     request: Request,
 ) -> Response {

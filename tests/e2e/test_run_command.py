@@ -1,0 +1,172 @@
+"""run_command through the Python SDK over /mcp (both eras) and /sse."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from conftest import config_text, descendants, pid_alive, start_server
+from mcp_clients import TRANSPORT_IDS, TRANSPORTS, connect, http_client
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(("name", "transport", "mode"), TRANSPORTS, ids=TRANSPORT_IDS)
+async def test_lists_run_command_with_schemas_and_annotations(shared_server, name, transport, mode):
+    async with connect(shared_server, transport, mode) as client:
+        tools = (await client.list_tools()).tools
+        assert [tool.name for tool in tools] == ["run_command"]
+        tool = tools[0]
+        assert set(tool.input_schema["properties"]) >= {"command", "argv", "working_dir", "timeout_secs", "env", "stdin"}
+        assert set(tool.output_schema["properties"]) >= {
+            "exit_code", "signal", "stdout", "stderr", "timed_out", "truncated", "duration_ms"}
+        assert tool.annotations.destructive_hint is True
+        assert tool.annotations.open_world_hint is True
+
+
+@pytest.mark.parametrize(("name", "transport", "mode"), TRANSPORTS, ids=TRANSPORT_IDS)
+async def test_runs_a_command_and_returns_structured_output(shared_server, name, transport, mode):
+    async with connect(shared_server, transport, mode) as client:
+        result = await client.call_tool("run_command", {"command": "echo hello; echo oops >&2"})
+        assert result.is_error is not True
+        assert result.structured_content["exit_code"] == 0
+        assert result.structured_content["stdout"] == "hello\n"
+        assert result.structured_content["stderr"] == "oops\n"
+        assert result.structured_content["timed_out"] is False
+        assert "exit code 0" in result.content[0].text
+        assert "hello" in result.content[0].text
+
+
+@pytest.mark.parametrize(("name", "transport", "mode"), TRANSPORTS, ids=TRANSPORT_IDS)
+async def test_a_non_zero_exit_is_an_error_result(shared_server, name, transport, mode):
+    async with connect(shared_server, transport, mode) as client:
+        result = await client.call_tool("run_command", {"command": "echo failing >&2; exit 3"})
+        assert result.is_error is True
+        assert result.structured_content["exit_code"] == 3
+        assert "exit code 3" in result.content[0].text
+        assert "failing" in result.content[0].text
+
+
+async def test_argv_env_stdin_and_working_dir(shared_server, tmp_path):
+    (tmp_path / "marker").write_text("x")
+    async with connect(shared_server, "streamable", "legacy") as client:
+        result = await client.call_tool("run_command", {
+            "argv": ["sh", "-c", 'echo "$GREETING"; cat; ls', "ignored"],
+            "env": {"GREETING": "hi there"},
+            "stdin": "from stdin\n",
+            "working_dir": str(tmp_path),
+        })
+        assert result.structured_content["stdout"] == "hi there\nfrom stdin\nmarker\n"
+
+
+async def test_argv_is_not_interpreted_by_a_shell(shared_server):
+    async with connect(shared_server, "streamable", "legacy") as client:
+        result = await client.call_tool("run_command", {"argv": ["echo", "$(id)", ";", "uname"]})
+        assert result.structured_content["stdout"] == "$(id) ; uname\n"
+
+
+async def test_server_secrets_do_not_reach_commands(shared_server):
+    async with connect(shared_server, "streamable", "legacy") as client:
+        result = await client.call_tool("run_command", {"command": "env"})
+        names = {line.split("=", 1)[0] for line in result.structured_content["stdout"].splitlines()}
+        assert "HOSTMCP_LOG" not in names and "XDG_STATE_HOME" not in names
+        assert "PATH" in names
+
+
+async def test_missing_working_dir_is_an_error_result(shared_server):
+    async with connect(shared_server, "streamable", "legacy") as client:
+        result = await client.call_tool("run_command", {"command": "pwd", "working_dir": "/nonexistent/dir"})
+        assert result.is_error is True
+        assert "/nonexistent/dir" in result.content[0].text
+
+
+async def test_bad_arguments_are_invalid_params(shared_server):
+    from mcp import MCPError
+    async with connect(shared_server, "streamable", "legacy") as client:
+        for arguments in ({}, {"command": "true", "argv": ["true"]}, {"command": "true", "bogus": 1},
+                          {"command": "true", "timeout_secs": 0}):
+            with pytest.raises(MCPError) as raised:
+                await client.call_tool("run_command", arguments)
+            assert raised.value.code == -32602, arguments
+
+
+async def test_timeout_kills_the_command_and_its_grandchild(shared_server):
+    async with connect(shared_server, "streamable", "legacy") as client:
+        result = await client.call_tool("run_command", {
+            "command": "sleep 300 & echo $!; trap '' TERM; sleep 300",
+            "timeout_secs": 1,
+        })
+        assert result.is_error is True
+        assert result.structured_content["timed_out"] is True
+        assert result.structured_content["exit_code"] is None
+        grandchild = int(result.structured_content["stdout"].split()[0])
+        assert not pid_alive(grandchild)
+        assert "timed out" in result.content[0].text
+
+
+@pytest.fixture(scope="module")
+def small_cap_server():
+    srv = start_server(config=config_text("\n[limits]\nmax_output_bytes = 65536\n"))
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.parametrize(("name", "transport", "mode"), TRANSPORTS, ids=TRANSPORT_IDS)
+async def test_output_is_capped_and_says_so(small_cap_server, name, transport, mode):
+    async with connect(small_cap_server, transport, mode) as client:
+        result = await client.call_tool("run_command", {"command": "head -c 5000000 /dev/zero | tr '\\0' a; echo; echo END"})
+        out = result.structured_content
+        assert out["truncated"] is True
+        assert out["stdout_bytes"] == 5000005
+        assert out["stdout"].startswith("aaaa") and out["stdout"].endswith("END\n")
+        assert 60_000 < len(out["stdout"]) < 70_000
+        assert "cut" in result.content[0].text
+        assert result.content[0].text.endswith("the middle was cut]")
+
+
+async def test_default_cap_is_one_mib_per_stream(shared_server):
+    """The default cap; the text a model reads shows only head and tail of it."""
+    async with http_client(shared_server.headers()) as http, Client(
+            streamable_http_client(shared_server.mcp_url, http_client=http, max_sse_event_size=16 << 20),
+            mode="legacy") as client:
+        result = await client.call_tool("run_command", {"command": "head -c 3000000 /dev/zero | tr '\\0' b"})
+        out = result.structured_content
+        assert out["truncated"] is True and out["stdout_bytes"] == 3_000_000
+        assert 1_040_000 < len(out["stdout"]) < 1_060_000
+        assert len(result.content[0].text) < 40_000
+        assert "structuredContent has the whole capture" in result.content[0].text
+
+
+@pytest.mark.parametrize(("name", "transport", "mode"), TRANSPORTS, ids=TRANSPORT_IDS)
+async def test_progress_notifications_carry_latest_output(shared_server, name, transport, mode):
+    seen = []
+
+    async def on_progress(progress, total, message):
+        seen.append((progress, message))
+
+    async with connect(shared_server, transport, mode) as client:
+        result = await client.call_tool(
+            "run_command", {"command": "for i in 1 2 3 4; do echo line$i; sleep 0.4; done"},
+            progress_callback=on_progress)
+        assert result.structured_content["exit_code"] == 0
+    assert len(seen) >= 2, seen
+    progresses = [p for p, _ in seen]
+    assert progresses == sorted(progresses) and len(set(progresses)) == len(progresses)
+    assert any("line" in (message or "") for _, message in seen), seen
+
+
+@pytest.mark.parametrize(("name", "transport", "mode"), TRANSPORTS, ids=TRANSPORT_IDS)
+async def test_cancelling_a_call_kills_the_command(server, name, transport, mode):
+    async with connect(server, transport, mode) as client:
+        with anyio.move_on_after(1.5):
+            await client.call_tool("run_command", {"command": "sleep 300", "timeout_secs": 600})
+        deadline = anyio.current_time() + 8
+        while anyio.current_time() < deadline:
+            sleeps = [pid for pid in descendants(server.process.pid) if pid_alive(pid)]
+            if not sleeps:
+                break
+            await anyio.sleep(0.1)
+        assert sleeps == [], f"still running after cancel: {sleeps}"
