@@ -189,6 +189,7 @@ fn millis(duration: Duration) -> u64 {
 
 /// Shape an outcome into the text a model reads and the structured content.
 fn tool_result(outcome: ExecOutcome) -> CallToolResult {
+    let outcome_success = outcome.is_success();
     let output = RunCommandOutput {
         exit_code: outcome.exit_code,
         signal: outcome.signal,
@@ -201,7 +202,7 @@ fn tool_result(outcome: ExecOutcome) -> CallToolResult {
         stderr_bytes: outcome.stderr.total_bytes(),
         duration_ms: millis(outcome.duration),
     };
-    let failed = output.exit_code != Some(0);
+    let failed = !outcome_success;
     let text = render_text(&output);
     let structured = serde_json::to_value(&output).unwrap_or_default();
     let mut result = if failed {
