@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exec;
+pub mod jobs;
 pub mod tools;
 pub mod transport;
 

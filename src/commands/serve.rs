@@ -27,11 +27,13 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     let (authenticator, generated) = authenticator(&config.auth)?;
     let shutdown = CancellationToken::new();
     let parts = HttpServerParts {
-        handler: HostTools::new(Arc::new(ToolsState {
-            limits: config.limits,
-            base_env: BaseEnv::from_server_env(),
-            local_principal: None,
-        })),
+        handler: HostTools::new(ToolsState::new(
+            config.limits,
+            config.jobs,
+            BaseEnv::from_server_env(),
+            None,
+            &shutdown,
+        )),
         authenticator: Arc::new(authenticator),
         host_guard: Arc::new(HostGuard::new(
             &config.listen,

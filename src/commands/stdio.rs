@@ -1,7 +1,5 @@
 //! `hostmcp stdio`: serve the tools on stdin/stdout for a local client.
 
-use std::sync::Arc;
-
 use super::{CommandError, runtime};
 use crate::{
     auth::Principal,
@@ -19,12 +17,18 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
     };
     // Tokens and listen addresses do not apply to stdio: only the limits are used.
     let config = Config::resolve(&serve_args, &EnvSnapshot::default(), file)?;
-    let state = Arc::new(ToolsState {
-        limits: config.limits,
-        base_env: BaseEnv::from_server_env(),
-        local_principal: Some(Principal::stdio_owner()),
-    });
-    runtime()?
-        .block_on(crate::transport::stdio::serve(state))
-        .map_err(CommandError::new)
+    runtime()?.block_on(async {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let state = ToolsState::new(
+            config.limits,
+            config.jobs,
+            BaseEnv::from_server_env(),
+            Some(Principal::stdio_owner()),
+            &shutdown,
+        );
+        let served = crate::transport::stdio::serve(state).await;
+        // The client is gone: its background jobs go with it.
+        shutdown.cancel();
+        served.map_err(CommandError::new)
+    })
 }

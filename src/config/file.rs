@@ -20,6 +20,8 @@ pub struct FileConfig {
     pub tokens: Vec<FileToken>,
     #[serde(default)]
     pub limits: FileLimits,
+    #[serde(default)]
+    pub jobs: FileJobs,
 }
 
 /// One `[[tokens]]` entry: a name and the SHA-256 of the token, never the token itself.
@@ -38,6 +40,19 @@ pub struct FileLimits {
     pub default_timeout_secs: Option<u64>,
     pub max_timeout_secs: Option<u64>,
     pub max_output_bytes: Option<usize>,
+    pub max_concurrent_commands: Option<usize>,
+    pub max_concurrent_per_principal: Option<usize>,
+}
+
+/// The `[jobs]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileJobs {
+    pub default_timeout_secs: Option<u64>,
+    pub max_timeout_secs: Option<u64>,
+    pub max_per_principal: Option<usize>,
+    pub retained_bytes: Option<usize>,
+    pub keep_finished_secs: Option<u64>,
 }
 
 impl FileConfig {

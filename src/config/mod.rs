@@ -31,6 +31,7 @@ pub struct Config {
     /// Browser origins accepted in an `Origin` header.
     pub allowed_origins: Vec<String>,
     pub limits: CommandLimits,
+    pub jobs: JobSettings,
 }
 
 /// How requests are authenticated.
@@ -51,6 +52,10 @@ pub struct CommandLimits {
     pub max_timeout: Duration,
     /// Cap per output stream (stdout and stderr each).
     pub max_output_bytes: usize,
+    /// Commands (calls and jobs) running at once, server-wide.
+    pub max_concurrent_commands: usize,
+    /// Commands (calls and jobs) running at once for one principal.
+    pub max_concurrent_per_principal: usize,
 }
 
 impl Default for CommandLimits {
@@ -59,6 +64,26 @@ impl Default for CommandLimits {
             default_timeout: Duration::from_secs(30),
             max_timeout: Duration::from_secs(600),
             max_output_bytes: 1024 * 1024,
+            max_concurrent_commands: 64,
+            max_concurrent_per_principal: 16,
+        }
+    }
+}
+
+/// Settings of background jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobSettings {
+    pub registry: crate::jobs::JobLimits,
+    pub default_timeout: Duration,
+    pub max_timeout: Duration,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            registry: crate::jobs::JobLimits::default(),
+            default_timeout: Duration::from_secs(3600),
+            max_timeout: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -186,6 +211,7 @@ impl Config {
             allowed_hosts: concat(&args.allowed_hosts, &file.allowed_hosts),
             allowed_origins: concat(&args.allowed_origins, &file.allowed_origins),
             limits: resolve_limits(&file)?,
+            jobs: resolve_jobs(&file)?,
         })
     }
 }
@@ -248,7 +274,18 @@ fn resolve_limits(file: &FileConfig) -> Result<CommandLimits, ConfigError> {
             .limits
             .max_output_bytes
             .unwrap_or(defaults.max_output_bytes),
+        max_concurrent_commands: file
+            .limits
+            .max_concurrent_commands
+            .unwrap_or(defaults.max_concurrent_commands),
+        max_concurrent_per_principal: file
+            .limits
+            .max_concurrent_per_principal
+            .unwrap_or(defaults.max_concurrent_per_principal),
     };
+    if limits.max_concurrent_commands == 0 || limits.max_concurrent_per_principal == 0 {
+        return Err(ConfigError::BadLimits("a concurrency limit is zero"));
+    }
     if limits.default_timeout.is_zero() || limits.max_timeout.is_zero() {
         return Err(ConfigError::BadLimits("a timeout is zero"));
     }
@@ -261,6 +298,41 @@ fn resolve_limits(file: &FileConfig) -> Result<CommandLimits, ConfigError> {
         return Err(ConfigError::BadLimits("max_output_bytes is below 1024"));
     }
     Ok(limits)
+}
+
+fn resolve_jobs(file: &FileConfig) -> Result<JobSettings, ConfigError> {
+    let defaults = JobSettings::default();
+    let jobs = &file.jobs;
+    let settings = JobSettings {
+        registry: crate::jobs::JobLimits {
+            max_per_principal: jobs
+                .max_per_principal
+                .unwrap_or(defaults.registry.max_per_principal),
+            retained_bytes: jobs
+                .retained_bytes
+                .unwrap_or(defaults.registry.retained_bytes),
+            keep_finished: jobs
+                .keep_finished_secs
+                .map_or(defaults.registry.keep_finished, Duration::from_secs),
+        },
+        default_timeout: jobs
+            .default_timeout_secs
+            .map_or(defaults.default_timeout, Duration::from_secs),
+        max_timeout: jobs
+            .max_timeout_secs
+            .map_or(defaults.max_timeout, Duration::from_secs),
+    };
+    if settings.default_timeout.is_zero() || settings.default_timeout > settings.max_timeout {
+        return Err(ConfigError::BadLimits(
+            "jobs: default_timeout_secs must be between 1 and max_timeout_secs",
+        ));
+    }
+    if settings.registry.max_per_principal == 0 || settings.registry.retained_bytes < 1024 {
+        return Err(ConfigError::BadLimits(
+            "jobs: max_per_principal must be at least 1 and retained_bytes at least 1024",
+        ));
+    }
+    Ok(settings)
 }
 
 /// Load the file named by `path`, or an empty one.

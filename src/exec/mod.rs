@@ -14,10 +14,12 @@
 
 mod output;
 mod process;
+pub mod slots;
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::Sender;
@@ -113,12 +115,30 @@ impl Default for ExecLimits {
     }
 }
 
-/// A chunk of output as it was read, for live progress. Chunks are dropped, not queued, when
-/// the observer's channel is full.
+/// A chunk of output as it was read, for live progress or a job's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputEvent {
     Stdout(Vec<u8>),
     Stderr(Vec<u8>),
+}
+
+/// Receives each chunk of output as it is read. It runs on the reader's task, so it must
+/// not block: a slow consumer should drop chunks (as the channel sender does) or buffer.
+pub trait OutputObserver: Send + Sync {
+    fn observe(&self, event: OutputEvent);
+
+    /// Called once the command is spawned, with its pid, which is also its process group id.
+    fn started(&self, _pid: u32) {}
+}
+
+/// A channel observer offers a chunk only if the channel has room right now: a slow
+/// receiver loses chunks but never slows the child down.
+impl OutputObserver for Sender<OutputEvent> {
+    fn observe(&self, event: OutputEvent) {
+        if let Ok(permit) = self.try_reserve() {
+            permit.send(event);
+        }
+    }
 }
 
 /// What a command did.
@@ -270,7 +290,7 @@ pub async fn run(
     limits: &ExecLimits,
     base_env: &BaseEnv,
     cancel: CancellationToken,
-    observer: Option<Sender<OutputEvent>>,
+    observer: Option<Arc<dyn OutputObserver>>,
 ) -> Result<ExecOutcome, ExecError> {
     if let Some(dir) = &spec.working_dir {
         check_working_dir(dir)?;
@@ -282,11 +302,14 @@ pub async fn run(
     let started = Instant::now();
     let (mut child, mut group) = process::spawn(cmd, spec.program.name())?;
     let _stdin_task = process::feed_stdin(child.stdin.take(), spec.stdin);
+    if let (Some(observer), Some(pid)) = (&observer, child.id()) {
+        observer.started(pid);
+    }
 
     let mut stdout = OutputBuffer::new(limits.max_output_bytes);
     let mut stderr = OutputBuffer::new(limits.max_output_bytes);
     let (stdout_pipe, stderr_pipe) = (child.stdout.take(), child.stderr.take());
-    let observer = observer.as_ref();
+    let observer = observer.as_deref();
     let readers = async {
         tokio::join!(
             pump(stdout_pipe, &mut stdout, observer, OutputEvent::Stdout),
@@ -837,7 +860,7 @@ mod tests {
             &ExecLimits::default(),
             &BaseEnv::from_server_env(),
             CancellationToken::new(),
-            Some(tx),
+            Some(Arc::new(tx)),
         )
         .await
         .expect("runs");
@@ -864,7 +887,7 @@ mod tests {
             &ExecLimits::default(),
             &BaseEnv::from_server_env(),
             CancellationToken::new(),
-            Some(tx),
+            Some(Arc::new(tx)),
         )
         .await
         .expect("runs");

@@ -9,9 +9,8 @@ use std::collections::VecDeque;
 use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::sync::mpsc::Sender;
 
-use super::OutputEvent;
+use super::{OutputEvent, OutputObserver};
 
 /// Size of one read from a pipe; a Linux pipe holds 64 KiB by default.
 const READ_CHUNK: usize = 64 * 1024;
@@ -146,14 +145,12 @@ impl OutputBuffer {
     }
 }
 
-/// Reads `reader` to EOF into `buffer`, offering each chunk to `observer`.
-///
-/// The observer gets a chunk only if its channel has room right now: a slow observer loses
-/// chunks but never slows the child down. A read error ends the stream (it is logged).
+/// Reads `reader` to EOF into `buffer`, handing each chunk to `observer`.
+/// A read error ends the stream (it is logged).
 pub(super) async fn pump<R: AsyncRead + Unpin>(
     reader: Option<R>,
     buffer: &mut OutputBuffer,
-    observer: Option<&Sender<OutputEvent>>,
+    observer: Option<&dyn OutputObserver>,
     to_event: fn(Vec<u8>) -> OutputEvent,
 ) {
     let Some(mut reader) = reader else { return };
@@ -163,7 +160,9 @@ pub(super) async fn pump<R: AsyncRead + Unpin>(
             Ok(0) => return,
             Ok(n) => {
                 buffer.push(&chunk[..n]);
-                offer(observer, to_event, &chunk[..n]);
+                if let Some(observer) = observer {
+                    observer.observe(to_event(chunk[..n].to_vec()));
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
@@ -171,18 +170,6 @@ pub(super) async fn pump<R: AsyncRead + Unpin>(
                 return;
             }
         }
-    }
-}
-
-fn offer(
-    observer: Option<&Sender<OutputEvent>>,
-    to_event: fn(Vec<u8>) -> OutputEvent,
-    bytes: &[u8],
-) {
-    if let Some(tx) = observer
-        && let Ok(permit) = tx.try_reserve()
-    {
-        permit.send(to_event(bytes.to_vec()));
     }
 }
 

@@ -372,7 +372,13 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(16);
         let spec = sh("sleep 100 & echo $$ $!; sleep 100");
         let (limits, base_env) = (ExecLimits::default(), BaseEnv::from_server_env());
-        let call = run(spec, &limits, &base_env, CancellationToken::new(), Some(tx));
+        let call = run(
+            spec,
+            &limits,
+            &base_env,
+            CancellationToken::new(),
+            Some(std::sync::Arc::new(tx)),
+        );
         // Give up on the call as soon as it has printed its pids (the caller went away).
         let first = tokio::time::timeout(Duration::from_secs(10), async {
             tokio::pin!(call);

@@ -1,11 +1,13 @@
 //! The MCP tools and the rmcp `ServerHandler` that serves them on every transport.
 //! Each tool lives in its own file: parse the arguments, check the caller's rights,
-//! do the work, shape the result.
+//! do the work, shape the result. The catalog below says which role each tool needs:
+//! a principal is neither shown nor allowed a tool above its role.
 
+pub mod jobs;
 mod progress;
 pub mod run_command;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
@@ -15,20 +17,55 @@ use rmcp::{
     },
     service::RequestContext,
 };
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::{Principal, Role},
-    config::CommandLimits,
-    exec::BaseEnv,
+    config::{CommandLimits, JobSettings},
+    exec::{
+        BaseEnv,
+        slots::{CommandSlots, SlotLimits},
+    },
+    jobs::JobRegistry,
 };
 
-/// What every tool call may use: limits and the command environment.
+/// What every tool call may use: limits, the command environment, running commands, jobs.
 #[derive(Debug)]
 pub struct ToolsState {
     pub limits: CommandLimits,
+    pub jobs_settings: JobSettings,
     pub base_env: BaseEnv,
     /// The caller on transports without HTTP authentication (stdio).
     pub local_principal: Option<Principal>,
+    pub slots: Arc<CommandSlots>,
+    pub jobs: Arc<JobRegistry>,
+}
+
+impl ToolsState {
+    /// State for a server whose jobs die with `shutdown`.
+    pub fn new(
+        limits: CommandLimits,
+        jobs_settings: JobSettings,
+        base_env: BaseEnv,
+        local_principal: Option<Principal>,
+        shutdown: &CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            limits,
+            jobs_settings,
+            slots: CommandSlots::new(SlotLimits {
+                max_total: limits.max_concurrent_commands,
+                max_per_principal: limits.max_concurrent_per_principal,
+            }),
+            jobs: JobRegistry::new(
+                jobs_settings.registry,
+                base_env.clone(),
+                shutdown.child_token(),
+            ),
+            base_env,
+            local_principal,
+        })
+    }
 }
 
 /// The rmcp handler. Cheap to clone: one per MCP session.
@@ -37,16 +74,26 @@ pub struct HostTools {
     state: Arc<ToolsState>,
 }
 
-/// The tools this server offers, each with the role it needs.
-struct ToolEntry {
+/// A tool and the least role that may see and call it.
+struct CatalogEntry {
     required_role: Role,
-    definition: fn() -> Tool,
+    tool: Tool,
 }
 
-const TOOLS: &[ToolEntry] = &[ToolEntry {
-    required_role: Role::Operator,
-    definition: run_command::definition,
-}];
+/// Every tool, built once.
+static CATALOG: LazyLock<Vec<CatalogEntry>> = LazyLock::new(|| {
+    let operator = |tool| CatalogEntry {
+        required_role: Role::Operator,
+        tool,
+    };
+    vec![
+        operator(run_command::definition()),
+        operator(jobs::start_definition()),
+        operator(jobs::output_definition()),
+        operator(jobs::signal_definition()),
+        operator(jobs::list_definition()),
+    ]
+});
 
 impl HostTools {
     pub fn new(state: Arc<ToolsState>) -> Self {
@@ -68,8 +115,10 @@ impl ServerHandler for HostTools {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("hostmcp", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "Operate this Linux host: run_command runs a shell command (or an argv) \
-                 with a timeout and returns exit code, stdout and stderr.",
+                "Operate this Linux host. run_command runs a command (shell line or argv) with a \
+                 timeout and returns exit code, stdout and stderr. For work longer than a minute, \
+                 job_start runs it in the background; read it with job_output (cursors page through \
+                 the output), stop it with job_signal, see all with job_list.",
             )
     }
 
@@ -79,19 +128,19 @@ impl ServerHandler for HostTools {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let role = self.principal(&context).map(|principal| principal.role());
-        let tools = TOOLS
+        let tools = CATALOG
             .iter()
             .filter(|entry| role.is_some_and(|role| role >= entry.required_role))
-            .map(|entry| (entry.definition)())
+            .map(|entry| entry.tool.clone())
             .collect();
         Ok(ListToolsResult::with_all_items(tools))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        TOOLS
+        CATALOG
             .iter()
-            .map(|entry| (entry.definition)())
-            .find(|tool| tool.name == name)
+            .find(|entry| entry.tool.name == name)
+            .map(|entry| entry.tool.clone())
     }
 
     async fn call_tool(
@@ -102,10 +151,7 @@ impl ServerHandler for HostTools {
         let Some(principal) = self.principal(&context) else {
             return Err(McpError::internal_error("request has no principal", None));
         };
-        let Some(entry) = TOOLS
-            .iter()
-            .find(|entry| (entry.definition)().name == request.name)
-        else {
+        let Some(entry) = CATALOG.iter().find(|entry| entry.tool.name == request.name) else {
             return Err(McpError::invalid_params(
                 format!("unknown tool {:?}", request.name),
                 None,
@@ -122,16 +168,19 @@ impl ServerHandler for HostTools {
             ))])
             .into());
         }
-        match request.name.as_ref() {
-            run_command::NAME => {
-                run_command::call(&self.state, &principal, request.arguments, context)
-                    .await
-                    .map(Into::into)
-            }
+        let state = &self.state;
+        let arguments = request.arguments;
+        let result = match request.name.as_ref() {
+            run_command::NAME => run_command::call(state, &principal, arguments, context).await,
+            jobs::START => jobs::start(state, &principal, arguments),
+            jobs::OUTPUT => jobs::output(state, &principal, arguments).await,
+            jobs::SIGNAL => jobs::signal(state, &principal, arguments),
+            jobs::LIST => Ok(jobs::list(state, &principal)),
             other => Err(McpError::internal_error(
                 format!("tool {other} has no handler"),
                 None,
             )),
-        }
+        };
+        result.map(Into::into)
     }
 }

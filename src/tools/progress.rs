@@ -2,7 +2,10 @@
 //! elapsed time and the latest output lines as `notifications/progress`, at most
 //! [`MAX_RATE_PER_SEC`] a second.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use rmcp::{
     RoleServer,
@@ -11,7 +14,7 @@ use rmcp::{
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 
-use crate::exec::OutputEvent;
+use crate::exec::{OutputEvent, OutputObserver};
 
 /// Notifications per second, at most.
 pub const MAX_RATE_PER_SEC: u32 = 2;
@@ -35,9 +38,9 @@ impl ProgressForwarder {
         Some(Self { sender, task })
     }
 
-    /// The sender the exec engine reports output chunks to.
-    pub fn observer(&self) -> mpsc::Sender<OutputEvent> {
-        self.sender.clone()
+    /// The observer the exec engine reports output chunks to (lossy: never blocks).
+    pub fn observer(&self) -> Arc<dyn OutputObserver> {
+        Arc::new(self.sender.clone())
     }
 }
 

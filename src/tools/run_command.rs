@@ -86,6 +86,23 @@ pub fn definition() -> Tool {
     )
 }
 
+/// Parse the JSON arguments of `run_command` (and `job_start`).
+pub(super) fn parse_input(
+    arguments: Option<JsonObject>,
+    tool: &str,
+) -> Result<RunCommandInput, McpError> {
+    serde_json::from_value(serde_json::Value::Object(arguments.unwrap_or_default()))
+        .map_err(|error| McpError::invalid_params(format!("{tool}: {error}"), None))
+}
+
+/// A short description of the command for logs and job lists.
+pub(super) fn describe(program: &Program) -> String {
+    match program {
+        Program::Shell(command) => command.clone(),
+        Program::Argv(argv) => format!("{argv:?}"),
+    }
+}
+
 /// Handle one call.
 pub async fn call(
     state: &ToolsState,
@@ -93,10 +110,19 @@ pub async fn call(
     arguments: Option<JsonObject>,
     context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
-    let input: RunCommandInput =
-        serde_json::from_value(serde_json::Value::Object(arguments.unwrap_or_default()))
-            .map_err(|error| McpError::invalid_params(format!("run_command: {error}"), None))?;
-    let spec = command_spec(input, state)?;
+    let input = parse_input(arguments, NAME)?;
+    let spec = command_spec(
+        input,
+        (state.limits.default_timeout, state.limits.max_timeout),
+    )?;
+    let _slot = match state.slots.try_acquire(principal.name()) {
+        Ok(slot) => slot,
+        Err(full) => {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(
+                full.to_string(),
+            )]));
+        }
+    };
     tracing::info!(
         principal = principal.name(),
         tool = NAME,
@@ -141,8 +167,11 @@ pub async fn call(
     }
 }
 
-/// Validate the arguments into what the engine runs.
-fn command_spec(input: RunCommandInput, state: &ToolsState) -> Result<CommandSpec, McpError> {
+/// Validate the arguments into what the engine runs, with `timeouts` = (default, max).
+pub(super) fn command_spec(
+    input: RunCommandInput,
+    timeouts: (Duration, Duration),
+) -> Result<CommandSpec, McpError> {
     let invalid = |message: String| McpError::invalid_params(message, None);
     let program = match (input.command, input.argv) {
         (Some(command), None) if !command.trim().is_empty() => Program::Shell(command),
@@ -159,8 +188,8 @@ fn command_spec(input: RunCommandInput, state: &ToolsState) -> Result<CommandSpe
     };
     let timeout = match input.timeout_secs {
         Some(0) => return Err(invalid("timeout_secs must be at least 1".into())),
-        Some(seconds) => Duration::from_secs(seconds).min(state.limits.max_timeout),
-        None => state.limits.default_timeout,
+        Some(seconds) => Duration::from_secs(seconds).min(timeouts.1),
+        None => timeouts.0,
     };
     if let Some(name) = input.env.keys().find(|name| !is_valid_env_name(name)) {
         return Err(invalid(format!(

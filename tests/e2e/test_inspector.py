@@ -37,7 +37,7 @@ def test_inspector_lists_tools(shared_server, path):
     done = inspector(shared_server, shared_server.base + path, "--method", "tools/list",
                      token=shared_server.tokens["alice"])
     assert done.returncode == 0, done.stderr
-    assert [tool["name"] for tool in json.loads(done.stdout)["result"]["tools"]] == ["run_command"]
+    assert "run_command" in [tool["name"] for tool in json.loads(done.stdout)["result"]["tools"]]
 
 
 def test_inspector_sees_a_failed_command_as_a_tool_error(shared_server):

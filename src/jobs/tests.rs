@@ -1,0 +1,246 @@
+use std::time::Duration;
+
+use super::*;
+use crate::exec::{
+    Program,
+    slots::{CommandSlots, SlotLimits},
+};
+
+fn registry() -> Arc<JobRegistry> {
+    JobRegistry::new(
+        JobLimits::default(),
+        BaseEnv::from_server_env(),
+        CancellationToken::new(),
+    )
+}
+
+fn slot() -> CommandSlot {
+    CommandSlots::new(SlotLimits {
+        max_total: 100,
+        max_per_principal: 100,
+    })
+    .try_acquire("t")
+    .unwrap()
+}
+
+fn shell(command: &str, timeout: Duration) -> CommandSpec {
+    CommandSpec::new(Program::Shell(command.into()), timeout)
+}
+
+async fn wait_done(registry: &JobRegistry, owner: &str, id: &str) -> JobRead {
+    for _ in 0..200 {
+        let read = registry
+            .read(owner, id, (0, 0), 1 << 20, Duration::ZERO)
+            .await
+            .unwrap();
+        if read.state != JobState::Running {
+            return read;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {id} did not finish");
+}
+
+#[tokio::test]
+async fn a_job_runs_in_the_background_and_its_output_pages_without_gaps() {
+    let registry = registry();
+    let job = registry
+        .start(
+            "alice",
+            "seq".into(),
+            shell("seq 1 2000", Duration::from_secs(10)),
+            slot(),
+        )
+        .unwrap();
+    let done = wait_done(&registry, "alice", &job.job_id).await;
+    assert_eq!(done.state, JobState::Exited { exit_code: 0 });
+    let mut cursor = 0;
+    let mut collected = String::new();
+    loop {
+        let page = registry
+            .read("alice", &job.job_id, (cursor, 0), 1000, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(page.stdout_skipped, 0);
+        if page.stdout.is_empty() {
+            break;
+        }
+        collected.push_str(&page.stdout);
+        cursor = page.stdout_cursor;
+    }
+    let expected: String = (1..=2000).map(|n| format!("{n}\n")).collect();
+    assert_eq!(collected, expected);
+}
+
+#[tokio::test]
+async fn another_principal_cannot_see_or_touch_a_job() {
+    let registry = registry();
+    let job = registry
+        .start(
+            "alice",
+            "sleep".into(),
+            shell("sleep 30", Duration::from_secs(60)),
+            slot(),
+        )
+        .unwrap();
+    let not_found = JobError::NotFound(job.job_id.clone());
+    assert_eq!(
+        registry
+            .read("bob", &job.job_id, (0, 0), 10, Duration::ZERO)
+            .await
+            .unwrap_err(),
+        not_found
+    );
+    assert_eq!(registry.kill("bob", &job.job_id).unwrap_err(), not_found);
+    assert_eq!(
+        registry
+            .signal("bob", &job.job_id, Signal::SIGKILL)
+            .unwrap_err(),
+        not_found
+    );
+    assert!(registry.list("bob").is_empty());
+    assert_eq!(registry.list("alice").len(), 1);
+    registry.kill("alice", &job.job_id).unwrap();
+    assert_eq!(
+        wait_done(&registry, "alice", &job.job_id).await.state,
+        JobState::Cancelled
+    );
+}
+
+#[tokio::test]
+async fn a_signal_reaches_the_whole_group() {
+    let registry = registry();
+    let job = registry
+        .start(
+            "alice",
+            "trap".into(),
+            shell(
+                "trap 'echo got-usr1; exit 7' USR1; while :; do sleep 0.05; done",
+                Duration::from_secs(30),
+            ),
+            slot(),
+        )
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    registry
+        .signal("alice", &job.job_id, parse_signal("usr1").unwrap())
+        .unwrap();
+    let done = wait_done(&registry, "alice", &job.job_id).await;
+    assert_eq!(done.state, JobState::Exited { exit_code: 7 });
+    assert_eq!(done.stdout, "got-usr1\n");
+    assert_eq!(
+        registry
+            .signal("alice", &job.job_id, Signal::SIGTERM)
+            .unwrap_err(),
+        JobError::NotRunning(job.job_id.clone())
+    );
+}
+
+#[tokio::test]
+async fn a_job_ends_at_its_timeout() {
+    let registry = registry();
+    let job = registry
+        .start(
+            "alice",
+            "sleep".into(),
+            shell("sleep 30", Duration::from_millis(300)),
+            slot(),
+        )
+        .unwrap();
+    assert_eq!(
+        wait_done(&registry, "alice", &job.job_id).await.state,
+        JobState::TimedOut
+    );
+}
+
+#[tokio::test]
+async fn shutdown_kills_every_job() {
+    let shutdown = CancellationToken::new();
+    let registry = JobRegistry::new(
+        JobLimits::default(),
+        BaseEnv::from_server_env(),
+        shutdown.clone(),
+    );
+    let job = registry
+        .start(
+            "a",
+            "s".into(),
+            shell("sleep 30", Duration::from_secs(60)),
+            slot(),
+        )
+        .unwrap();
+    shutdown.cancel();
+    assert_eq!(
+        wait_done(&registry, "a", &job.job_id).await.state,
+        JobState::Cancelled
+    );
+    assert_eq!(registry.running(), 0);
+}
+
+#[tokio::test]
+async fn the_per_principal_job_limit_holds() {
+    let limits = JobLimits {
+        max_per_principal: 2,
+        ..JobLimits::default()
+    };
+    let registry = JobRegistry::new(limits, BaseEnv::from_server_env(), CancellationToken::new());
+    for _ in 0..2 {
+        registry
+            .start(
+                "a",
+                "t".into(),
+                shell("sleep 5", Duration::from_secs(10)),
+                slot(),
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        registry
+            .start(
+                "a",
+                "t".into(),
+                shell("true", Duration::from_secs(10)),
+                slot()
+            )
+            .unwrap_err(),
+        JobError::TooMany(2)
+    );
+    assert!(
+        registry
+            .start(
+                "b",
+                "t".into(),
+                shell("true", Duration::from_secs(10)),
+                slot()
+            )
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_waiting_read_returns_when_output_arrives() {
+    let registry = registry();
+    let job = registry
+        .start(
+            "a",
+            "t".into(),
+            shell("sleep 0.3; echo late; sleep 5", Duration::from_secs(10)),
+            slot(),
+        )
+        .unwrap();
+    let started = std::time::Instant::now();
+    let read = registry
+        .read("a", &job.job_id, (0, 0), 100, Duration::from_secs(4))
+        .await
+        .unwrap();
+    assert_eq!(read.stdout, "late\n");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    registry.kill("a", &job.job_id).unwrap();
+}
+
+#[test]
+fn signal_names_parse_in_every_spelling_but_only_from_the_list() {
+    assert_eq!(parse_signal("TERM"), Some(Signal::SIGTERM));
+    assert_eq!(parse_signal("sigkill"), Some(Signal::SIGKILL));
+    assert_eq!(parse_signal("SEGV"), None);
+}

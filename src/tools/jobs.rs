@@ -1,0 +1,290 @@
+//! The background-job tools: `job_start`, `job_output`, `job_signal`, `job_list`.
+//! Jobs outlive the call that starts them, so long builds and upgrades survive a client's
+//! 60-second tool timeout; their output is read page by page with cursors.
+
+use std::time::Duration;
+
+use rmcp::{
+    ErrorData as McpError,
+    handler::server::common::{schema_for_output, schema_for_type},
+    model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ToolsState,
+    run_command::{self, RunCommandInput},
+};
+use crate::{
+    auth::Principal,
+    jobs::{JobError, JobRead, JobSummary, parse_signal},
+};
+
+pub const START: &str = "job_start";
+pub const OUTPUT: &str = "job_output";
+pub const SIGNAL: &str = "job_signal";
+pub const LIST: &str = "job_list";
+
+/// Largest page `job_output` returns per stream.
+const MAX_PAGE_BYTES: usize = 256 * 1024;
+const DEFAULT_PAGE_BYTES: usize = 64 * 1024;
+/// Longest `wait_secs` honoured by `job_output`.
+const MAX_WAIT_SECS: u64 = 30;
+
+/// Arguments of `job_output`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobOutputInput {
+    pub job_id: String,
+    /// Where to continue reading stdout: the `stdout_cursor` of the previous read (0 at first).
+    #[serde(default)]
+    pub stdout_cursor: u64,
+    /// Where to continue reading stderr: the `stderr_cursor` of the previous read (0 at first).
+    #[serde(default)]
+    pub stderr_cursor: u64,
+    /// Most bytes returned per stream (default 65536, at most 262144).
+    pub max_bytes: Option<usize>,
+    /// Wait up to this many seconds (at most 30) for new output or the end of the job.
+    #[serde(default)]
+    pub wait_secs: u64,
+}
+
+/// Arguments of `job_signal`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobSignalInput {
+    pub job_id: String,
+    /// TERM, KILL, INT, HUP, QUIT, USR1, USR2, STOP or CONT. Omit it to stop the job the
+    /// safe way: TERM to its process group, then KILL two seconds later.
+    pub signal: Option<String>,
+}
+
+/// Result of `job_list`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct JobListOutput {
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub jobs: Vec<JobSummary>,
+}
+
+pub fn start_definition() -> Tool {
+    Tool::new(
+        START,
+        "Start a command in the background and return its job_id at once. Same arguments as \
+         run_command; timeout_secs defaults to 3600. Read its output with job_output.",
+        schema_for_type::<RunCommandInput>(),
+    )
+    .with_annotations(
+        ToolAnnotations::with_title("Start background job")
+            .read_only(false)
+            .destructive(true)
+            .idempotent(false)
+            .open_world(true),
+    )
+}
+
+pub fn output_definition() -> Tool {
+    Tool::new(
+        OUTPUT,
+        "Read a background job's state and its output from the given cursors; pass the returned \
+         cursors next time to continue without repeats or gaps. *_skipped counts bytes that were \
+         no longer kept. wait_secs waits for new output or the end of the job.",
+        schema_for_type::<JobOutputInput>(),
+    )
+    .with_annotations(
+        ToolAnnotations::with_title("Read job output")
+            .read_only(true)
+            .open_world(false),
+    )
+}
+
+pub fn signal_definition() -> Tool {
+    Tool::new(
+        SIGNAL,
+        "Send a signal to a background job's whole process group; without `signal`, stop it \
+         (TERM, then KILL after two seconds).",
+        schema_for_type::<JobSignalInput>(),
+    )
+    .with_annotations(
+        ToolAnnotations::with_title("Signal job")
+            .read_only(false)
+            .destructive(true)
+            .open_world(false),
+    )
+}
+
+pub fn list_definition() -> Tool {
+    Tool::new(
+        LIST,
+        "List your background jobs (running, and finished in the last 15 minutes).",
+        rmcp::handler::server::common::schema_for_empty_input(),
+    )
+    .with_raw_output_schema(schema_for_output::<JobListOutput>())
+    .with_annotations(
+        ToolAnnotations::with_title("List jobs")
+            .read_only(true)
+            .open_world(false),
+    )
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    arguments: Option<JsonObject>,
+    tool: &str,
+) -> Result<T, McpError> {
+    serde_json::from_value(serde_json::Value::Object(arguments.unwrap_or_default()))
+        .map_err(|error| McpError::invalid_params(format!("{tool}: {error}"), None))
+}
+
+fn structured<T: Serialize>(value: &T, text: String, is_error: bool) -> CallToolResult {
+    let mut result = if is_error {
+        CallToolResult::error(vec![ContentBlock::text(text)])
+    } else {
+        CallToolResult::success(vec![ContentBlock::text(text)])
+    };
+    result.structured_content = serde_json::to_value(value).ok();
+    result
+}
+
+fn job_error(error: &JobError) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(error.to_string())])
+}
+
+pub fn start(
+    state: &ToolsState,
+    principal: &Principal,
+    arguments: Option<JsonObject>,
+) -> Result<CallToolResult, McpError> {
+    let input = run_command::parse_input(arguments, START)?;
+    let settings = &state.jobs_settings;
+    let spec = run_command::command_spec(input, (settings.default_timeout, settings.max_timeout))?;
+    let slot = match state.slots.try_acquire(principal.name()) {
+        Ok(slot) => slot,
+        Err(full) => {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(
+                full.to_string(),
+            )]));
+        }
+    };
+    let description = run_command::describe(&spec.program);
+    tracing::info!(principal = principal.name(), tool = START, command = %description, "tool call");
+    match state.jobs.start(principal.name(), description, spec, slot) {
+        Ok(summary) => {
+            let text = format!(
+                "started job {} ({}); read its output with job_output",
+                summary.job_id, summary.command
+            );
+            Ok(structured(&summary, text, false))
+        }
+        Err(error) => Ok(job_error(&error)),
+    }
+}
+
+pub async fn output(
+    state: &ToolsState,
+    principal: &Principal,
+    arguments: Option<JsonObject>,
+) -> Result<CallToolResult, McpError> {
+    let input: JobOutputInput = parse(arguments, OUTPUT)?;
+    let max_bytes = input
+        .max_bytes
+        .unwrap_or(DEFAULT_PAGE_BYTES)
+        .clamp(1, MAX_PAGE_BYTES);
+    let wait = Duration::from_secs(input.wait_secs.min(MAX_WAIT_SECS));
+    let read = state
+        .jobs
+        .read(
+            principal.name(),
+            &input.job_id,
+            (input.stdout_cursor, input.stderr_cursor),
+            max_bytes,
+            wait,
+        )
+        .await;
+    Ok(match read {
+        Ok(read) => {
+            let text = render_read(&read);
+            structured(&read, text, false)
+        }
+        Err(error) => job_error(&error),
+    })
+}
+
+fn render_read(read: &JobRead) -> String {
+    let state = serde_json::to_value(&read.state)
+        .map(|value| value.to_string())
+        .unwrap_or_default();
+    let mut text = format!("job {}: {state} ({} ms)", read.job_id, read.duration_ms);
+    for (name, body, skipped, cursor) in [
+        (
+            "stdout",
+            &read.stdout,
+            read.stdout_skipped,
+            read.stdout_cursor,
+        ),
+        (
+            "stderr",
+            &read.stderr,
+            read.stderr_skipped,
+            read.stderr_cursor,
+        ),
+    ] {
+        if skipped > 0 {
+            text.push_str(&format!(
+                "\n[{skipped} bytes of {name} were no longer kept]"
+            ));
+        }
+        if !body.is_empty() {
+            text.push_str(&format!("\n--- {name} (next cursor {cursor}) ---\n{body}"));
+        }
+    }
+    text
+}
+
+pub fn signal(
+    state: &ToolsState,
+    principal: &Principal,
+    arguments: Option<JsonObject>,
+) -> Result<CallToolResult, McpError> {
+    let input: JobSignalInput = parse(arguments, SIGNAL)?;
+    let signal_name = input.signal.as_deref().unwrap_or("stop");
+    tracing::info!(principal = principal.name(), tool = SIGNAL, job = %input.job_id, signal = signal_name, "tool call");
+    let result = match input.signal.as_deref() {
+        None => state.jobs.kill(principal.name(), &input.job_id),
+        Some(name) => {
+            let Some(signal) = parse_signal(name) else {
+                return Err(McpError::invalid_params(
+                    format!(
+                        "job_signal: unknown signal {name:?}; use TERM, KILL, INT, HUP, QUIT, USR1, USR2, STOP or CONT"
+                    ),
+                    None,
+                ));
+            };
+            state.jobs.signal(principal.name(), &input.job_id, signal)
+        }
+    };
+    Ok(match result {
+        Ok(summary) => {
+            let text = format!("{signal_name} sent to job {}", summary.job_id);
+            structured(&summary, text, false)
+        }
+        Err(error) => job_error(&error),
+    })
+}
+
+pub fn list(state: &ToolsState, principal: &Principal) -> CallToolResult {
+    let jobs = state.jobs.list(principal.name());
+    let text = if jobs.is_empty() {
+        "no jobs".to_owned()
+    } else {
+        jobs.iter()
+            .map(|job| {
+                let state = serde_json::to_value(&job.state)
+                    .map(|value| value.to_string())
+                    .unwrap_or_default();
+                format!("{} {state} {}", job.job_id, job.command)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    structured(&JobListOutput { jobs }, text, false)
+}
