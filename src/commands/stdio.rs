@@ -18,6 +18,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
     // Tokens and listen addresses do not apply to stdio: only the limits are used.
     let config = Config::resolve(&serve_args, &EnvSnapshot::default(), file)?;
     runtime()?.block_on(async {
+        crate::exec::reaper::start();
         let shutdown = tokio_util::sync::CancellationToken::new();
         let state = ToolsState::new(
             config.limits,

@@ -14,6 +14,7 @@
 
 mod output;
 mod process;
+pub mod reaper;
 pub mod slots;
 
 use std::io;
@@ -295,12 +296,20 @@ pub async fn run(
     if let Some(dir) = &spec.working_dir {
         check_working_dir(dir)?;
     }
-    let cmd = process::command(&spec, base_env)?;
+    let mut registration = reaper::CommandRegistration::new();
+    let mut cmd = process::command(&spec, base_env)?;
+    cmd.env(reaper::COMMAND_ID_VAR, registration.id().to_string());
     if cancel.is_cancelled() {
         return Ok(not_started_cancelled());
     }
     let started = Instant::now();
-    let (mut child, mut group) = process::spawn(cmd, spec.program.name())?;
+    let (mut child, mut group) = {
+        let _no_sweep_while_spawning = registration.spawn_lock();
+        process::spawn(cmd, spec.program.name())?
+    };
+    if let Some(pid) = child.id() {
+        registration.set_leader(pid);
+    }
     let _stdin_task = process::feed_stdin(child.stdin.take(), spec.stdin);
     if let (Some(observer), Some(pid)) = (&observer, child.id()) {
         observer.started(pid);

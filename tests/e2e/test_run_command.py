@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
+
 import anyio
 import pytest
 
@@ -170,3 +173,77 @@ async def test_cancelling_a_call_kills_the_command(server, name, transport, mode
                 break
             await anyio.sleep(0.1)
         assert sleeps == [], f"still running after cancel: {sleeps}"
+
+
+def live_descendants(server) -> list[int]:
+    return [pid for pid in descendants(server.process.pid) if pid_alive(pid)]
+
+
+def processes_running(marker: str) -> list[int]:
+    """Live processes anywhere on the machine whose command line contains `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if marker in cmdline and pid_alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
+def unique_sleep() -> str:
+    """A sleep duration no other test uses, to find its processes wherever they went."""
+    return f"{300 + random.random():.9f}"
+
+
+async def settle(server, marker: str, seconds: float = 6) -> tuple[list[int], list[int]]:
+    """Wait until nothing with `marker` runs and the server has no descendants (zombies count)."""
+    deadline = anyio.current_time() + seconds
+    while anyio.current_time() < deadline and (processes_running(marker) or descendants(server.process.pid)):
+        await anyio.sleep(0.1)
+    return processes_running(marker), descendants(server.process.pid)
+
+
+async def test_a_setsid_daemon_does_not_outlive_its_command(server):
+    marker = unique_sleep()
+    async with connect(server, "streamable", "legacy") as client:
+        result = await client.call_tool("run_command", {
+            "command": f"setsid sh -c 'sleep {marker}' </dev/null >/dev/null 2>&1 & (sleep {marker} &) ; sleep 0.2; echo started"})
+        assert result.structured_content["stdout"] == "started\n"
+    assert await settle(server, marker) == ([], [])
+
+
+async def test_a_daemon_that_clears_its_environment_is_caught_too(server):
+    marker = unique_sleep()
+    async with connect(server, "streamable", "legacy") as client:
+        await client.call_tool("run_command", {
+            "command": f"setsid env -i /bin/sleep {marker} </dev/null >/dev/null 2>&1 & sleep 0.2; echo ok"})
+    assert await settle(server, marker) == ([], [])
+
+
+async def test_a_daemon_lives_while_its_job_runs_and_dies_with_it(server):
+    marker = unique_sleep()
+    async with connect(server, "streamable", "legacy") as client:
+        job = (await client.call_tool("job_start", {
+            "command": f"setsid sleep {marker} </dev/null >/dev/null 2>&1 & sleep 3"})).structured_content["job_id"]
+        await anyio.sleep(1.5)
+        assert processes_running(marker), "the daemon should live while its job runs"
+        assert await settle(server, marker, 8) == ([], [])
+        assert (await client.call_tool("job_output", {"job_id": job})).structured_content["state"] == "exited"
+
+
+async def test_nothing_is_left_after_a_mix_of_timeouts_cancels_and_disconnects(server):
+    marker = unique_sleep()
+    async with connect(server, "streamable", "legacy") as client:
+        for command in (f"sleep {marker} & sleep {marker}", f"trap '' TERM; sleep {marker} & sleep {marker}",
+                        f"setsid sleep {marker} & sleep {marker}"):
+            result = await client.call_tool("run_command", {"command": command, "timeout_secs": 1})
+            assert result.structured_content["timed_out"] is True
+        with anyio.move_on_after(1):
+            await client.call_tool("run_command", {"command": f"sleep {marker} & setsid sleep {marker} & wait"})
+    async with connect(server, "sse", "legacy") as client:
+        with anyio.move_on_after(1):
+            await client.call_tool("run_command", {"command": f"setsid sleep {marker} & sleep {marker}"})
+    assert await settle(server, marker, 10) == ([], [])
