@@ -2,7 +2,10 @@
 //! 401 with `WWW-Authenticate: Bearer` for a missing or bad token, otherwise the
 //! [`Principal`] goes into the request extensions for the handlers (and rmcp's tools).
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, RwLock},
+};
 
 use axum::{
     Json,
@@ -17,11 +20,29 @@ use super::{AuthError, Principal, TokenSet};
 /// How the server authenticates: by token, or not at all (loopback `--no-auth`).
 #[derive(Debug)]
 pub enum Authenticator {
-    Tokens(TokenSet),
+    Tokens(ReloadableTokens),
     Disabled,
 }
 
+/// The accepted tokens, replaceable while the server runs (SIGHUP).
+#[derive(Debug)]
+pub struct ReloadableTokens(RwLock<Arc<TokenSet>>);
+
+impl ReloadableTokens {
+    fn current(&self) -> Arc<TokenSet> {
+        // Writers only swap the Arc, so a poisoned lock still holds a whole set.
+        self.0
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
+    }
+}
+
 impl Authenticator {
+    pub fn tokens(set: TokenSet) -> Self {
+        Self::Tokens(ReloadableTokens(RwLock::new(Arc::new(set))))
+    }
+
     /// Authenticate one request from its `Authorization` header.
     pub fn authenticate(
         &self,
@@ -29,8 +50,23 @@ impl Authenticator {
     ) -> Result<Principal, AuthError> {
         match self {
             Self::Disabled => Ok(Principal::unauthenticated_local()),
+            Self::Tokens(tokens) => tokens
+                .current()
+                .authenticate_header(authorization.map(HeaderValue::as_bytes)),
+        }
+    }
+
+    /// Replace the accepted tokens; the next request is checked against the new set.
+    /// Returns false when authentication is disabled (nothing to replace).
+    pub fn replace_tokens(&self, set: TokenSet) -> bool {
+        match self {
+            Self::Disabled => false,
             Self::Tokens(tokens) => {
-                tokens.authenticate_header(authorization.map(HeaderValue::as_bytes))
+                *tokens
+                    .0
+                    .write()
+                    .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(set);
+                true
             }
         }
     }
@@ -69,10 +105,12 @@ pub fn unauthorized(error: AuthError) -> Response {
     let challenge = match error {
         AuthError::Missing => r#"Bearer realm="hostmcp""#,
         AuthError::Malformed => r#"Bearer realm="hostmcp", error="invalid_request""#,
-        AuthError::Invalid => r#"Bearer realm="hostmcp", error="invalid_token""#,
+        AuthError::Invalid | AuthError::Expired => {
+            r#"Bearer realm="hostmcp", error="invalid_token""#
+        }
     };
     let code = match error {
-        AuthError::Missing | AuthError::Invalid => "invalid_token",
+        AuthError::Missing | AuthError::Invalid | AuthError::Expired => "invalid_token",
         AuthError::Malformed => "invalid_request",
     };
     let body = serde_json::json!({

@@ -99,6 +99,8 @@ pub enum AuthError {
     Malformed,
     #[error("invalid token")]
     Invalid,
+    #[error("token expired")]
+    Expired,
 }
 
 /// The tokens a server accepts, by digest.
@@ -135,6 +137,9 @@ impl TokenSet {
             return Err(AuthError::Invalid);
         }
         let entry = &self.entries[usize::try_from(index).map_err(|_| AuthError::Invalid)?];
+        if entry.is_expired(std::time::SystemTime::now()) {
+            return Err(AuthError::Expired);
+        }
         Ok(Principal {
             name: Arc::from(entry.name()),
             role: entry.role(),

@@ -5,6 +5,7 @@ use std::{
     io::{self, Write},
     os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
+    time::SystemTime,
 };
 
 use base64::Engine as _;
@@ -59,6 +60,7 @@ pub struct TokenEntry {
     name: String,
     digest: TokenDigest,
     role: Role,
+    expires_at: Option<SystemTime>,
 }
 
 impl TokenEntry {
@@ -67,7 +69,18 @@ impl TokenEntry {
             name: name.to_owned(),
             digest,
             role,
+            expires_at: None,
         }
+    }
+
+    /// The token stops working at `expires_at`.
+    pub fn expiring_at(mut self, expires_at: SystemTime) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        self.expires_at.is_some_and(|expires_at| now >= expires_at)
     }
 
     pub fn name(&self) -> &str {

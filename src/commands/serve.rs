@@ -23,8 +23,16 @@ use crate::{
 
 pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     let file = config::load_file(args.config.as_deref())?;
-    let config = Config::resolve(&args, &EnvSnapshot::capture(), file)?;
+    let env = EnvSnapshot::capture();
+    let config = Config::resolve(&args, &env, file)?;
     let (authenticator, generated) = authenticator(&config.auth)?;
+    let authenticator = Arc::new(authenticator);
+    let reload = Reload {
+        config_path: args.config.clone(),
+        env,
+        authenticator: authenticator.clone(),
+        reloads_tokens: matches!(config.auth, AuthSetting::Tokens(_)),
+    };
     let shutdown = CancellationToken::new();
     let parts = HttpServerParts {
         handler: HostTools::new(ToolsState::new(
@@ -34,7 +42,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             None,
             &shutdown,
         )),
-        authenticator: Arc::new(authenticator),
+        authenticator,
         host_guard: Arc::new(HostGuard::new(
             &config.listen,
             &config.allowed_hosts,
@@ -52,7 +60,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             .filter_map(|listener| listener.local_addr().ok())
             .collect();
         announce(&bound, &config, generated.as_ref());
-        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        tokio::spawn(handle_signals(shutdown.clone(), reload));
         http::serve(listeners, http::router(parts), shutdown).await;
         tracing::info!("stopped");
         Ok(())
@@ -72,7 +80,7 @@ fn authenticator(
     match setting {
         AuthSetting::Disabled => Ok((Authenticator::Disabled, None)),
         AuthSetting::Tokens(entries) => {
-            Ok((Authenticator::Tokens(TokenSet::new(entries.clone())), None))
+            Ok((Authenticator::tokens(TokenSet::new(entries.clone())), None))
         }
         AuthSetting::GeneratedToken { state_dir } => {
             let stored = load_or_create_token(state_dir).map_err(|error| {
@@ -85,7 +93,7 @@ fn authenticator(
                 Role::Admin,
             );
             Ok((
-                Authenticator::Tokens(TokenSet::new(vec![entry])),
+                Authenticator::tokens(TokenSet::new(vec![entry])),
                 Some(GeneratedToken {
                     token: stored.token,
                     path: stored.path,
@@ -135,18 +143,56 @@ fn announce(bound: &[SocketAddr], config: &Config, generated: Option<&GeneratedT
     );
 }
 
-async fn cancel_on_signal(shutdown: CancellationToken) {
+/// What a SIGHUP reloads.
+struct Reload {
+    config_path: Option<std::path::PathBuf>,
+    env: EnvSnapshot,
+    authenticator: Arc<Authenticator>,
+    /// A generated token is not reloaded: there is nothing to re-read.
+    reloads_tokens: bool,
+}
+
+impl Reload {
+    fn run(&self) {
+        if !self.reloads_tokens {
+            tracing::info!("SIGHUP: no configured tokens to reload");
+            return;
+        }
+        match config::reload_tokens(self.config_path.as_deref(), &self.env) {
+            Ok(tokens) if tokens.is_empty() => {
+                tracing::error!(
+                    "SIGHUP: the configuration now has no token; keeping the current tokens"
+                )
+            }
+            Ok(tokens) => {
+                let count = tokens.len();
+                self.authenticator.replace_tokens(TokenSet::new(tokens));
+                tracing::info!(tokens = count, "SIGHUP: tokens reloaded");
+            }
+            Err(error) => {
+                tracing::error!(%error, hint = error.hint(), "SIGHUP: reload failed; keeping the current tokens")
+            }
+        }
+    }
+}
+
+/// SIGTERM and SIGINT shut down; SIGHUP reloads.
+async fn handle_signals(shutdown: CancellationToken, reload: Reload) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
+    let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };
-    tokio::select! {
-        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = interrupt.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = hangup.recv() => reload.run(),
+        }
     }
     shutdown.cancel();
 }

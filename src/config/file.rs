@@ -31,6 +31,8 @@ pub struct FileToken {
     pub name: String,
     pub sha256: String,
     pub role: Option<String>,
+    /// When the token stops working, e.g. `2027-01-31T00:00:00Z` (a TOML date-time).
+    pub expires: Option<toml::value::Datetime>,
 }
 
 /// The `[limits]` table.

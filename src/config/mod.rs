@@ -144,6 +144,10 @@ pub enum ConfigError {
         name: String,
         role: String,
     },
+    #[error(
+        "tokens[{index}] (name {name:?}): expires must be a date-time with an offset, e.g. 2027-01-31T00:00:00Z"
+    )]
+    BadExpiry { index: usize, name: String },
     #[error("limits: {0}")]
     BadLimits(&'static str),
     #[error("no state directory: neither XDG_STATE_HOME nor HOME is set")]
@@ -168,6 +172,7 @@ impl ConfigError {
                 "use 1-64 characters from letters, digits, '-', '_' and '.'"
             }
             Self::DuplicateTokenName { .. } => "give every [[tokens]] entry its own name",
+            Self::BadExpiry { .. } => "write expires = 2027-01-31T00:00:00Z (no quotes)",
             Self::UnknownRole { .. } => "role is one of: read, operator, admin",
             Self::BadLimits(_) => {
                 "timeouts must be at least 1 s with default_timeout_secs <= max_timeout_secs, and max_output_bytes at least 1024"
@@ -258,9 +263,59 @@ fn configured_tokens(env: &EnvSnapshot, file: &FileConfig) -> Result<Vec<TokenEn
                 name: entry.name.clone(),
             });
         }
-        tokens.push(TokenEntry::new(&entry.name, digest, role));
+        let mut token = TokenEntry::new(&entry.name, digest, role);
+        if let Some(expires) = &entry.expires {
+            let expires_at =
+                datetime_to_system_time(expires).ok_or_else(|| ConfigError::BadExpiry {
+                    index,
+                    name: entry.name.clone(),
+                })?;
+            token = token.expiring_at(expires_at);
+        }
+        tokens.push(token);
     }
     Ok(tokens)
+}
+
+/// A TOML date-time with an offset as a point in time; `None` without date, time or offset.
+fn datetime_to_system_time(value: &toml::value::Datetime) -> Option<std::time::SystemTime> {
+    use toml::value::Offset;
+    let (date, time, offset) = (value.date?, value.time?, value.offset?);
+    let days = days_from_civil(
+        i64::from(date.year),
+        i64::from(date.month),
+        i64::from(date.day),
+    );
+    let offset_minutes = match offset {
+        Offset::Z => 0,
+        Offset::Custom { minutes } => i64::from(minutes),
+    };
+    let seconds = days * 86_400
+        + i64::from(time.hour) * 3600
+        + i64::from(time.minute) * 60
+        + i64::from(time.second.unwrap_or(0))
+        - offset_minutes * 60;
+    let seconds = u64::try_from(seconds).ok()?;
+    std::time::SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The tokens of a configuration, for a reload: env token plus the file's entries.
+pub fn reload_tokens(
+    path: Option<&std::path::Path>,
+    env: &EnvSnapshot,
+) -> Result<Vec<TokenEntry>, ConfigError> {
+    configured_tokens(env, &load_file(path)?)
 }
 
 fn resolve_limits(file: &FileConfig) -> Result<CommandLimits, ConfigError> {

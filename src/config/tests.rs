@@ -201,3 +201,49 @@ fn allowed_hosts_and_origins_combine_flags_and_file() {
     assert_eq!(config.allowed_hosts, vec!["a.example", "b.example"]);
     assert_eq!(config.allowed_origins, vec!["http://localhost:6274"]);
 }
+
+#[test]
+fn token_expiry_is_read_as_a_point_in_time() {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let text = format!(
+        "[[tokens]]\nname = \"a\"\nsha256 = \"{DIGEST}\"\nexpires = 2027-01-31T00:00:00Z\n\
+         [[tokens]]\nname = \"b\"\nsha256 = \"{DIGEST}0\"\n"
+    );
+    // The second entry's digest is invalid: the error proves the first one parsed.
+    assert!(matches!(
+        Config::resolve(&args(), &env(), file(&text)),
+        Err(ConfigError::BadDigest { index: 1, .. })
+    ));
+    let text = format!(
+        "[[tokens]]\nname = \"a\"\nsha256 = \"{DIGEST}\"\nexpires = 2000-02-29T12:30:00+02:00\n"
+    );
+    let AuthSetting::Tokens(tokens) = Config::resolve(&args(), &env(), file(&text)).unwrap().auth
+    else {
+        panic!("expected tokens")
+    };
+    let expiry = UNIX_EPOCH + Duration::from_secs(951_820_200);
+    assert!(tokens[0].is_expired(expiry));
+    assert!(!tokens[0].is_expired(expiry - Duration::from_secs(1)));
+    assert!(tokens[0].is_expired(SystemTime::now()));
+    let set = TokenSet::new(tokens);
+    assert_eq!(
+        set.authenticate("hostmcp-test-token"),
+        Err(crate::auth::AuthError::Expired)
+    );
+}
+
+#[test]
+fn an_expiry_without_offset_is_refused() {
+    let text = format!("[[tokens]]\nname = \"a\"\nsha256 = \"{DIGEST}\"\nexpires = 2027-01-31\n");
+    assert!(matches!(
+        Config::resolve(&args(), &env(), file(&text)),
+        Err(ConfigError::BadExpiry { .. })
+    ));
+}
+
+#[test]
+fn days_from_civil_matches_known_dates() {
+    assert_eq!(days_from_civil(1970, 1, 1), 0);
+    assert_eq!(days_from_civil(2027, 1, 31) * 86_400, 1_801_353_600);
+    assert_eq!(days_from_civil(1969, 12, 31), -1);
+}

@@ -1,0 +1,97 @@
+//! The audit log: one JSON line per decision, hash-chained so that editing, deleting or
+//! reordering lines is detectable.
+//!
+//! Owns the typed events and their envelope ([`events`]), the append-only file writer that
+//! refuses to lose a record silently ([`sink`]), and the offline checker behind
+//! `hostmcp audit verify FILE` ([`verify`]). It decides nothing: callers record what the auth
+//! layer, the policy and the exec engine decided. A caller that must not act unaudited (the
+//! command engine before it spawns) treats an `Err` from [`AuditLog::record`] as a refusal.
+//!
+//! Secrets: environment values given to a call are held in [`AuditEnv`], which serializes them
+//! as `"[redacted]"` unless the log was opened with `redact_env_values = false`. Bearer tokens
+//! never reach this module. Command lines (argv or a shell string) are recorded as given.
+
+mod events;
+mod sink;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::path::PathBuf;
+
+pub use events::{
+    AuditContext, AuditEnv, AuditEvent, AuditRecord, CommandLine, EnvVar, GENESIS_PREV, REDACTED,
+    Transport, format_timestamp, line_hash,
+};
+pub use sink::{AuditLog, AuditOptions};
+pub use verify::{
+    Anchor, BadAnchor, Problem, ProblemKind, VerifyReport, verify, verify_with_anchor,
+};
+
+/// Why the audit log could not be opened, written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("cannot open audit log {}: {source}", .path.display())]
+    Open { path: PathBuf, source: io::Error },
+    #[error("audit log {} is not a regular file", .path.display())]
+    NotAFile { path: PathBuf },
+    #[error("audit log {} is in use by another process", .path.display())]
+    Locked { path: PathBuf },
+    #[error(
+        "audit log {} ends inside a line (a torn write or a truncated file), so the chain \
+         cannot be continued",
+        .path.display()
+    )]
+    IncompleteTail { path: PathBuf },
+    #[error(
+        "the last line of audit log {} is not an audit record ({detail}), so the chain \
+         cannot be continued",
+        .path.display()
+    )]
+    BadTail { path: PathBuf, detail: String },
+    #[error("cannot write audit log {}: {source}", .path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("cannot flush audit log {} to disk: {source}", .path.display())]
+    Sync { path: PathBuf, source: io::Error },
+    #[error(
+        "audit log {} is no longer written: an earlier failure may have left it in an unknown \
+         state",
+        .path.display()
+    )]
+    Poisoned { path: PathBuf },
+    #[error("cannot read audit log {}: {source}", .path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot encode an audit record: {0}")]
+    Encode(#[source] serde_json::Error),
+    #[error("the audit writer stopped before finishing a record")]
+    WriterLost,
+}
+
+impl AuditError {
+    /// What the operator should do next.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Self::Open { .. } => {
+                "check that the directory exists and that the server's user may create and \
+                 write the file"
+            }
+            Self::NotAFile { .. } => "give the audit log the path of a regular file",
+            Self::Locked { .. } => "give each hostmcp server its own audit log file",
+            Self::IncompleteTail { .. } | Self::BadTail { .. } => {
+                "run `hostmcp audit verify FILE`, keep the file as evidence, and start a new log \
+                 at another path"
+            }
+            Self::Write { .. } | Self::Sync { .. } => {
+                "commands are refused until the audit log can be written: check free space, \
+                 permissions and the disk"
+            }
+            Self::Poisoned { .. } => {
+                "check the disk, run `hostmcp audit verify FILE`, then restart hostmcp"
+            }
+            Self::Read { .. } => "check the path and that you may read the file",
+            Self::Encode(_) | Self::WriterLost => "this is a bug in hostmcp; please report it",
+        }
+    }
+}

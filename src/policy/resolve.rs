@@ -1,0 +1,260 @@
+//! The policy's only I/O: looking programs up in `PATH` and canonicalizing paths, both for
+//! a request ([`resolve()`]) and for the paths a policy names ([`resolve_policy`]).
+//!
+//! Everything here reads the filesystem as the server sees it at this moment; the results
+//! are canonical paths (absolute, no `.`/`..`, no symlinks), which is what the pure
+//! decision compares and what the exec engine must then execute as is.
+
+use std::{
+    fs, io,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+};
+
+use super::{
+    CommandRequest, Policy, PolicyConfig, PolicyError, RequestMode, ResolvedRequest,
+    rules::ProgramPattern,
+};
+
+/// The shell that runs shell-mode requests, before canonicalization.
+pub const SHELL: &str = "/bin/sh";
+
+/// Why a request could not be resolved to something that could run. Not a denial: the
+/// request names something that does not exist or is malformed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("argv is empty; give the program and then its arguments")]
+    EmptyArgv,
+    #[error("argv[0] is empty; give the program name or path")]
+    EmptyProgram,
+    #[error("{what} contains a NUL byte")]
+    NulByte { what: String },
+    #[error("program {program:?} was not found in PATH ({search_path})")]
+    NotFound {
+        program: String,
+        search_path: String,
+    },
+    #[error("program {program:?} is a relative path; give a working_dir or an absolute path")]
+    RelativeProgram { program: String },
+    #[error("program {program:?} ({path}): {source}")]
+    Program {
+        program: String,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("program {program:?} resolves to {path}, which is not an executable file")]
+    NotExecutable { program: String, path: PathBuf },
+    #[error("program {program:?} resolves to a path that is not UTF-8: {path:?}")]
+    NonUtf8 { program: String, path: PathBuf },
+    #[error("working_dir {path:?} is not an absolute path")]
+    RelativeWorkingDir { path: PathBuf },
+    #[error("working_dir {path:?}: {source}")]
+    WorkingDir { path: PathBuf, source: io::Error },
+    #[error("working_dir {path:?} resolves to {resolved}, which is not a directory")]
+    NotADirectory { path: PathBuf, resolved: PathBuf },
+    #[error("env: {name:?} is not a valid variable name")]
+    BadEnvName { name: String },
+}
+
+/// Resolve a request to what would run: `argv[0]` looked up in `search_path` (the `PATH`
+/// commands get) and canonicalized, or the canonical [`SHELL`] in shell mode; the working
+/// dir canonicalized. The only I/O of the policy; [`decide`](super::decide) does none.
+///
+/// Lookup follows `execvp`: a name containing `/` is a path (a relative one is taken
+/// against the working dir, and needs one); otherwise the first `PATH` entry holding a
+/// regular file with an execute bit wins. Empty and relative `PATH` entries (which mean
+/// "the current directory") are skipped.
+pub fn resolve(
+    request: &CommandRequest<'_>,
+    search_path: &str,
+) -> Result<ResolvedRequest, ResolveError> {
+    let working_dir = request.working_dir.map(resolve_working_dir).transpose()?;
+    let (requested_program, program, args, shell) = match request.mode {
+        RequestMode::Shell(script) => {
+            reject_nul("command", script)?;
+            let program = canonical_executable(Path::new(SHELL), SHELL)?;
+            (
+                SHELL.to_owned(),
+                program,
+                vec!["-c".to_owned(), script.to_owned()],
+                true,
+            )
+        }
+        RequestMode::Argv(argv) => {
+            let (name, args) = argv.split_first().ok_or(ResolveError::EmptyArgv)?;
+            for (index, arg) in argv.iter().enumerate() {
+                reject_nul(&format!("argv[{index}]"), arg)?;
+            }
+            let program = find_program(name, search_path, working_dir.as_deref())?;
+            (name.clone(), program, args.to_vec(), false)
+        }
+    };
+    for (name, value) in request.env {
+        if name.is_empty() || name.contains(['=', '\0']) {
+            return Err(ResolveError::BadEnvName { name: name.clone() });
+        }
+        reject_nul(&format!("env {name}"), value)?;
+    }
+    Ok(ResolvedRequest {
+        program,
+        requested_program,
+        args,
+        working_dir,
+        requested_working_dir: request.working_dir.map(Path::to_owned),
+        env: request.env.to_vec(),
+        shell,
+        principal: request.principal_name.to_owned(),
+        role: request.role,
+    })
+}
+
+fn reject_nul(what: &str, text: &str) -> Result<(), ResolveError> {
+    if text.contains('\0') {
+        return Err(ResolveError::NulByte {
+            what: what.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn resolve_working_dir(path: &Path) -> Result<PathBuf, ResolveError> {
+    if !path.is_absolute() {
+        return Err(ResolveError::RelativeWorkingDir {
+            path: path.to_owned(),
+        });
+    }
+    let resolved = fs::canonicalize(path).map_err(|source| ResolveError::WorkingDir {
+        path: path.to_owned(),
+        source,
+    })?;
+    if !resolved.is_dir() {
+        return Err(ResolveError::NotADirectory {
+            path: path.to_owned(),
+            resolved,
+        });
+    }
+    Ok(resolved)
+}
+
+fn find_program(
+    name: &str,
+    search_path: &str,
+    working_dir: Option<&Path>,
+) -> Result<PathBuf, ResolveError> {
+    if name.is_empty() {
+        return Err(ResolveError::EmptyProgram);
+    }
+    if name.contains('/') {
+        let path = Path::new(name);
+        let path = if path.is_absolute() {
+            path.to_owned()
+        } else {
+            working_dir
+                .ok_or_else(|| ResolveError::RelativeProgram {
+                    program: name.to_owned(),
+                })?
+                .join(path)
+        };
+        return canonical_executable(&path, name);
+    }
+    search_path
+        .split(':')
+        .filter(|dir| dir.starts_with('/'))
+        .map(|dir| Path::new(dir).join(name))
+        .find(|candidate| is_executable_file(candidate))
+        .map_or_else(
+            || {
+                Err(ResolveError::NotFound {
+                    program: name.to_owned(),
+                    search_path: search_path.to_owned(),
+                })
+            },
+            |candidate| canonical_executable(&candidate, name),
+        )
+}
+
+/// A regular file (after symlinks) with at least one execute bit.
+fn is_executable_file(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+fn canonical_executable(path: &Path, program: &str) -> Result<PathBuf, ResolveError> {
+    let canonical = fs::canonicalize(path).map_err(|source| ResolveError::Program {
+        program: program.to_owned(),
+        path: path.to_owned(),
+        source,
+    })?;
+    if !is_executable_file(&canonical) {
+        return Err(ResolveError::NotExecutable {
+            program: program.to_owned(),
+            path: canonical,
+        });
+    }
+    if canonical.to_str().is_none() {
+        return Err(ResolveError::NonUtf8 {
+            program: program.to_owned(),
+            path: canonical,
+        });
+    }
+    Ok(canonical)
+}
+
+/// Build the policy the server uses: `None` (no `[policy]` table) is
+/// [`Policy::permissive`]; a table is validated by [`Policy::from_config`], then the paths
+/// it names are canonicalized where they exist (the longest existing prefix; a path that
+/// does not exist here stays as written):
+///
+/// - working-dir roots, so a root that is (or lies under) a symlink still contains the
+///   canonical dirs of requests;
+/// - the leading glob-free directories of every program pattern: `/bin/ls` becomes
+///   `/usr/bin/ls` and `/bin/*` becomes `/usr/bin/*` on a merged-`/usr` system;
+/// - and for deny rules only, a literal program file too: a deny rule naming an alias
+///   denies the binary behind it (`/usr/bin/python3` becomes `/usr/bin/python3.11`), so
+///   calling the program by its real name does not slip past. Allow rules never follow the
+///   file's own symlink, since that could widen them: `/usr/sbin/reboot` is
+///   `/usr/bin/systemctl` on systemd hosts, and an allow rule for it is not one for
+///   every `systemctl` command. Write allow rules with the canonical path that
+///   `hostmcp policy explain` prints.
+///
+/// Paths are resolved once, at load (and reload): a symlink changed later is seen at the
+/// next load.
+pub fn resolve_policy(config: Option<PolicyConfig>) -> Result<Policy, PolicyError> {
+    let Some(config) = config else {
+        return Ok(Policy::permissive());
+    };
+    let mut policy = Policy::from_config(config)?;
+    for rule in &mut policy.allow {
+        canonicalize_pattern(&mut rule.program, false);
+    }
+    for rule in &mut policy.deny {
+        canonicalize_pattern(&mut rule.program, true);
+    }
+    for root in policy.working_dirs.iter_mut().flatten() {
+        if let Ok(canonical) = fs::canonicalize(&root.effective) {
+            root.effective = canonical;
+        }
+    }
+    Ok(policy)
+}
+
+/// Canonicalize the longest existing glob-free prefix of `pattern` (with the program file
+/// itself when `include_file`).
+fn canonicalize_pattern(pattern: &mut ProgramPattern, include_file: bool) {
+    let prefix: Vec<String> = pattern
+        .literal_prefix(include_file)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    for length in (1..=prefix.len()).rev() {
+        let literal = format!("/{}", prefix[..length].join("/"));
+        let Ok(canonical) = fs::canonicalize(&literal) else {
+            continue;
+        };
+        // A canonical name with glob characters would widen the pattern: keep it as written.
+        match canonical.to_str() {
+            Some(text) if !text.contains(['*', '?']) => pattern.rebase(length, text),
+            _ => {}
+        }
+        return;
+    }
+}
