@@ -6,13 +6,24 @@
 //! continue `seq` and `prev`; it does not check the rest (that is `verify`'s job), and it
 //! refuses a file whose last line is incomplete or not a record rather than append to it.
 //!
-//! Each record is one `write(2)` of the whole line followed by `fdatasync`; [`AuditLog::record`]
-//! returns only after both, and returns an error if either failed. Writes are serialized by a
-//! tokio mutex whose owned guard travels into the blocking write, so the chain state advances
-//! exactly when a line reaches the file, even if the caller stops waiting (a dropped `record`
-//! future still writes its line). After a failed write, any partial line is cut off again; if
-//! that fails, or if `fdatasync` fails (the kernel may have dropped the data), the log is
-//! poisoned and every later `record` fails until the server is restarted.
+//! Writes use group commit. One writer thread owns the file and the end of the chain; callers
+//! hand it records through a bounded queue. The writer takes every record waiting in the
+//! queue (up to `MAX_BATCH_RECORDS` records, or until the batch holds `MAX_BATCH_BYTES`),
+//! gives them `seq` and `prev` in arrival order, writes all their lines with one `write(2)`,
+//! calls `fdatasync` once, and only then answers each caller: [`AuditLog::record`] returns
+//! `Ok` only once its line is on disk. Records that arrive during a sync wait for the next
+//! batch, so the number of syncs follows the disk's speed, not the number of records.
+//!
+//! A batch succeeds or fails as a whole. If the write fails, every record of the batch gets
+//! the error, whatever part of the batch reached the file is cut off again, and the chain does
+//! not advance; if that cut fails, or if `fdatasync` fails (the kernel may have dropped the
+//! data), the log is poisoned and every later record fails until the server is restarted.
+//! A record whose caller stops waiting once it is queued is still written and chained.
+//!
+//! The writer is a plain thread, not a tokio task, so a log opened outside a runtime or shared
+//! by several runtimes behaves the same. It stops when the last clone of the log is dropped,
+//! after writing what is queued; that drop waits for it, so the file and its lock are released
+//! when the drop returns.
 //!
 //! Not handled: the file being renamed or deleted under a running server (records keep going
 //! to the open file), and rotation; start a new file at another path and restart instead.
@@ -22,15 +33,15 @@ use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::SystemTime;
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use tokio::sync::Mutex;
+use tokio::sync::{mpsc, oneshot};
 
 use super::AuditError;
 use super::events::{
-    AuditContext, AuditEvent, AuditRecord, CommandLine, GENESIS_PREV, format_timestamp,
+    AuditContext, AuditEvent, AuditRecord, CommandLine, GENESIS_PREV, format_timestamp, line_hash,
 };
 
 /// How far back to read at a time while looking for the start of the last line.
@@ -38,6 +49,17 @@ const TAIL_CHUNK: u64 = 8 * 1024;
 
 /// The tracing target of records when no file is configured.
 const TRACE_TARGET: &str = "hostmcp::audit";
+
+/// How many records may wait for the writer; further callers wait to queue theirs.
+const QUEUE_CAPACITY: usize = 1024;
+
+/// A batch takes no more records than this, so the first of them is not kept waiting while
+/// the writer drains a queue that keeps refilling.
+const MAX_BATCH_RECORDS: usize = QUEUE_CAPACITY;
+
+/// A batch takes no more records once its lines reach this many bytes (the line that crosses
+/// the mark is included), so one `write(2)` stays bounded when lines are long.
+const MAX_BATCH_BYTES: usize = 1024 * 1024;
 
 /// How records are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +76,7 @@ impl Default for AuditOptions {
     }
 }
 
-/// The audit log. Cheap to clone; clones share one file and one chain.
+/// The audit log. Cheap to clone; clones share one file, one chain and one writer.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     inner: Inner,
@@ -66,20 +88,31 @@ enum Inner {
     Disabled,
     File {
         path: Arc<Path>,
-        writer: Arc<Mutex<Writer>>,
+        queue: Arc<Queue>,
     },
 }
 
 impl AuditLog {
-    /// Open (or create, mode 0600) the log at `path` and continue its chain. Blocking: call
-    /// it at startup, not on a busy runtime thread.
+    /// Open (or create, mode 0600) the log at `path`, continue its chain, and start its
+    /// writer thread. Blocking: call it at startup, not on a busy runtime thread.
     pub fn open(path: impl AsRef<Path>, options: AuditOptions) -> Result<Self, AuditError> {
         let path = path.as_ref();
         let writer = Writer::open(path, options)?;
+        let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let thread = std::thread::Builder::new()
+            .name("hostmcp-audit".to_owned())
+            .spawn(move || writer.run(receiver))
+            .map_err(|source| AuditError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
         Ok(Self {
             inner: Inner::File {
                 path: Arc::from(path),
-                writer: Arc::new(Mutex::new(writer)),
+                queue: Arc::new(Queue {
+                    sender,
+                    _writer: JoinOnDrop(Some(thread)),
+                }),
             },
         })
     }
@@ -103,44 +136,195 @@ impl AuditLog {
 
     /// Append one record and wait until it is on disk (written and `fdatasync`ed). An `Err`
     /// means the record may not be in the log: a caller about to run a command must refuse
-    /// to run it. Records are written one at a time, in the order they get the lock; if this
-    /// future is dropped once the write has begun, the line is still written and chained.
+    /// to run it. Records are chained in the order they enter the writer's queue, and written
+    /// in batches that share one sync; if this future is dropped once the record is queued
+    /// (normally on its first poll), the line is still written and chained.
     pub async fn record(&self, context: AuditContext, event: AuditEvent) -> Result<(), AuditError> {
-        let writer = match &self.inner {
+        let queue = match &self.inner {
             Inner::Disabled => {
                 trace_record(&context, event);
                 return Ok(());
             }
-            Inner::File { writer, .. } => Arc::clone(writer),
+            Inner::File { queue, .. } => queue,
         };
-        // The owned guard moves into the blocking task: if this future is dropped, the task
-        // still finishes the write and updates the chain before releasing the lock.
-        let mut writer = writer.lock_owned().await;
-        tokio::task::spawn_blocking(move || writer.append(context, event))
+        let (reply, written) = oneshot::channel();
+        queue
+            .sender
+            .send(Message::Record(Request {
+                context,
+                event,
+                reply,
+            }))
             .await
-            .map_err(|_| AuditError::WriterLost)?
+            .map_err(|_| AuditError::WriterLost)?;
+        written.await.map_err(|_| AuditError::WriterLost)?
+    }
+}
+
+/// Hooks for tests: control the writer through its queue, in order with records.
+#[cfg(test)]
+impl AuditLog {
+    fn queue_for_test(&self) -> &Queue {
+        match &self.inner {
+            Inner::File { queue, .. } => queue,
+            Inner::Disabled => panic!("the log has no writer"),
+        }
     }
 
-    /// Swap the open file, to make writes fail on purpose.
-    #[cfg(test)]
+    async fn control_for_test<T>(
+        &self,
+        control: impl FnOnce(oneshot::Sender<T>) -> TestControl,
+    ) -> T {
+        let (reply, answer) = oneshot::channel();
+        let queue = self.queue_for_test();
+        queue
+            .sender
+            .send(Message::Test(control(reply)))
+            .await
+            .expect("the audit writer is running");
+        answer.await.expect("the audit writer answers")
+    }
+
+    /// Swap the open file once the records queued before are written, to make writes fail
+    /// on purpose.
     pub(super) async fn replace_file_for_test(&self, file: File) {
-        if let Inner::File { writer, .. } = &self.inner {
-            writer.lock().await.file = file;
+        self.control_for_test(|done| TestControl::ReplaceFile { file, done })
+            .await;
+    }
+
+    /// Stop the writer once the records queued before are written; it takes no more from
+    /// the queue until the returned sender is dropped.
+    pub(super) async fn hold_writer_for_test(&self) -> std::sync::mpsc::Sender<()> {
+        let (release, released) = std::sync::mpsc::channel();
+        self.control_for_test(|holding| TestControl::Hold { holding, released })
+            .await;
+        release
+    }
+
+    /// How many records wait in the queue.
+    pub(super) fn queued_for_test(&self) -> usize {
+        let sender = &self.queue_for_test().sender;
+        sender.max_capacity() - sender.capacity()
+    }
+
+    /// How many times the writer has called `fdatasync` after writing a batch.
+    pub(super) async fn data_syncs_for_test(&self) -> u64 {
+        self.control_for_test(TestControl::DataSyncs).await
+    }
+}
+
+/// The sending end of the writer's queue, and the writer thread.
+#[derive(Debug)]
+struct Queue {
+    /// Dropped before `_writer` (fields drop in declaration order): that closes the queue, so
+    /// the writer writes what is left in it and returns, and the join below ends.
+    sender: mpsc::Sender<Message>,
+    _writer: JoinOnDrop,
+}
+
+/// Joins the writer thread on drop, so the file and its lock are closed by then.
+#[derive(Debug)]
+struct JoinOnDrop(Option<JoinHandle<()>>);
+
+impl Drop for JoinOnDrop {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the audit writer thread panicked");
         }
     }
 }
 
-/// The open file and the end of its chain.
+// Only tests add a second, smaller variant; boxing records would cost an allocation each.
+#[cfg_attr(test, allow(clippy::large_enum_variant))]
+enum Message {
+    Record(Request),
+    #[cfg(test)]
+    Test(TestControl),
+}
+
+/// One record to write, and where to say how that went.
+struct Request {
+    context: AuditContext,
+    event: AuditEvent,
+    reply: oneshot::Sender<Result<(), AuditError>>,
+}
+
+#[cfg(test)]
+enum TestControl {
+    ReplaceFile {
+        file: File,
+        done: oneshot::Sender<()>,
+    },
+    Hold {
+        holding: oneshot::Sender<()>,
+        released: std::sync::mpsc::Receiver<()>,
+    },
+    DataSyncs(oneshot::Sender<u64>),
+}
+
+/// The open file and the end of its chain. Owned by the writer thread.
 #[derive(Debug)]
 struct Writer {
     path: PathBuf,
     file: File,
-    /// `seq` of the next line.
+    /// `seq` of the next line on disk.
     next_seq: u64,
-    /// Hash of the last line, or [`GENESIS_PREV`].
+    /// Hash of the last line on disk, or [`GENESIS_PREV`].
     prev: String,
     disclose_env: bool,
     poisoned: bool,
+    /// Calls of `fdatasync` after a batch.
+    #[cfg(test)]
+    data_syncs: u64,
+}
+
+/// Lines given `seq` and `prev` but not yet on disk, and their callers.
+struct Batch {
+    /// Whole lines, each with its newline, in `seq` order.
+    lines: Vec<u8>,
+    /// One per line, in the same order.
+    replies: Vec<oneshot::Sender<Result<(), AuditError>>>,
+    /// `seq` of the line after the last one staged.
+    next_seq: u64,
+    /// Hash of the last line staged, or the writer's `prev` while none is.
+    prev: String,
+}
+
+impl Batch {
+    fn is_full(&self) -> bool {
+        self.replies.len() >= MAX_BATCH_RECORDS || self.lines.len() >= MAX_BATCH_BYTES
+    }
+}
+
+/// Why a batch did not reach the disk; copied into one error per record.
+enum Failure {
+    Write(io::Error),
+    Sync(io::Error),
+}
+
+impl Failure {
+    fn to_error(&self, path: &Path) -> AuditError {
+        match self {
+            Self::Write(source) => AuditError::Write {
+                path: path.to_owned(),
+                source: copy_io_error(source),
+            },
+            Self::Sync(source) => AuditError::Sync {
+                path: path.to_owned(),
+                source: copy_io_error(source),
+            },
+        }
+    }
+}
+
+/// An `io::Error` with the same OS error code, or else the same kind and message.
+fn copy_io_error(error: &io::Error) -> io::Error {
+    match error.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(error.kind(), error.to_string()),
+    }
 }
 
 /// The one field of the last line that opening needs.
@@ -202,7 +386,7 @@ impl Writer {
                     .seq
                     .checked_add(1)
                     .ok_or_else(|| bad_tail("seq is at its maximum".to_owned()))?;
-                (next_seq, hex::encode(Sha256::digest(&line)))
+                (next_seq, line_hash(&line))
             }
             Err(TailError::Incomplete) => {
                 return Err(AuditError::IncompleteTail {
@@ -223,65 +407,138 @@ impl Writer {
             prev,
             disclose_env: !options.redact_env_values,
             poisoned: false,
+            #[cfg(test)]
+            data_syncs: 0,
         })
     }
 
-    /// Write one line with one `write(2)`, then `fdatasync`. The chain advances only if both
-    /// succeed.
-    fn append(&mut self, context: AuditContext, mut event: AuditEvent) -> Result<(), AuditError> {
+    /// The writer thread: batch whatever is queued, commit it, repeat until the queue is
+    /// closed and empty.
+    fn run(mut self, mut queue: mpsc::Receiver<Message>) {
+        let mut batch = self.empty_batch();
+        while let Some(first) = queue.blocking_recv() {
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                match message {
+                    Message::Record(request) => self.stage(&mut batch, request),
+                    #[cfg(test)]
+                    Message::Test(control) => {
+                        self.commit(&mut batch);
+                        self.control(control);
+                    }
+                }
+                if !batch.is_full() {
+                    next = queue.try_recv().ok();
+                }
+            }
+            self.commit(&mut batch);
+        }
+    }
+
+    fn empty_batch(&self) -> Batch {
+        Batch {
+            lines: Vec::new(),
+            replies: Vec::new(),
+            next_seq: self.next_seq,
+            prev: self.prev.clone(),
+        }
+    }
+
+    /// Give a record the next `seq` and `prev` after the batch's last line and add its line
+    /// to the batch, or answer it at once if it cannot be written.
+    fn stage(&self, batch: &mut Batch, request: Request) {
+        let Request {
+            context,
+            mut event,
+            reply,
+        } = request;
         if self.poisoned {
-            return Err(AuditError::Poisoned {
+            // The caller may have stopped waiting; nothing else to tell.
+            let _ = reply.send(Err(AuditError::Poisoned {
                 path: self.path.clone(),
-            });
+            }));
+            return;
         }
         event.settle_env(self.disclose_env);
         let time = format_timestamp(SystemTime::now());
-        let record = AuditRecord::new(self.next_seq, time, context, event, self.prev.clone());
-        let mut line = serde_json::to_vec(&record).map_err(AuditError::Encode)?;
-        let hash = hex::encode(Sha256::digest(&line));
-        line.push(b'\n');
-
-        let length_before = match self.file.metadata() {
-            Ok(metadata) => metadata.len(),
-            Err(source) => return Err(self.write_error(source)),
+        let record = AuditRecord::new(batch.next_seq, time, context, event, batch.prev.clone());
+        let line = match serde_json::to_vec(&record) {
+            Ok(line) => line,
+            Err(error) => {
+                let _ = reply.send(Err(AuditError::Encode(error)));
+                return;
+            }
         };
+        batch.next_seq += 1;
+        batch.prev = line_hash(&line);
+        batch.lines.extend_from_slice(&line);
+        batch.lines.push(b'\n');
+        batch.replies.push(reply);
+    }
+
+    /// Write the batch with one `write(2)` and one `fdatasync`, advance the chain if both
+    /// succeeded, answer every record of the batch, and leave the batch empty and starting
+    /// at the end of the chain.
+    fn commit(&mut self, batch: &mut Batch) {
+        if batch.replies.is_empty() {
+            return;
+        }
+        let outcome = self.write_and_sync(&batch.lines);
+        if outcome.is_ok() {
+            self.next_seq = batch.next_seq;
+            self.prev.clone_from(&batch.prev);
+        } else {
+            batch.next_seq = self.next_seq;
+            batch.prev.clone_from(&self.prev);
+        }
+        batch.lines.clear();
+        batch.lines.shrink_to(MAX_BATCH_BYTES);
+        // A caller that stopped waiting has dropped its receiver; nothing to tell it.
+        for reply in batch.replies.drain(..) {
+            let answer = match &outcome {
+                Ok(()) => Ok(()),
+                Err(failure) => Err(failure.to_error(&self.path)),
+            };
+            let _ = reply.send(answer);
+        }
+    }
+
+    fn write_and_sync(&mut self, lines: &[u8]) -> Result<(), Failure> {
+        let length_before = self.file.metadata().map_err(Failure::Write)?.len();
         let written = loop {
-            match self.file.write(&line) {
+            match self.file.write(lines) {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 other => break other,
             }
         };
         let failure = match written {
-            Ok(count) if count == line.len() => None,
+            Ok(count) if count == lines.len() => None,
             Ok(count) => Some(io::Error::new(
                 io::ErrorKind::WriteZero,
-                format!("only {count} of {} bytes were written", line.len()),
+                format!("only {count} of {} bytes were written", lines.len()),
             )),
             Err(error) => Some(error),
         };
         if let Some(source) = failure {
             self.cut_back_to(length_before);
-            return Err(self.write_error(source));
+            return Err(Failure::Write(source));
+        }
+        #[cfg(test)]
+        {
+            self.data_syncs += 1;
         }
         if let Err(source) = self.file.sync_data() {
             // After a failed fsync the kernel may have dropped the pages: nothing later can
             // be trusted to reach the disk, and a retry could report a false success.
+            tracing::error!(
+                path = %self.path.display(),
+                error = %source,
+                "cannot flush the audit log to disk; the audit log is poisoned"
+            );
             self.poisoned = true;
-            return Err(AuditError::Sync {
-                path: self.path.clone(),
-                source,
-            });
+            return Err(Failure::Sync(source));
         }
-        self.next_seq += 1;
-        self.prev = hash;
         Ok(())
-    }
-
-    fn write_error(&self, source: io::Error) -> AuditError {
-        AuditError::Write {
-            path: self.path.clone(),
-            source,
-        }
     }
 
     /// Remove whatever a failed write left after `length`, or poison the log if that fails.
@@ -300,6 +557,24 @@ impl Writer {
                 "cannot remove a partial audit line; the audit log is poisoned"
             );
             self.poisoned = true;
+        }
+    }
+
+    #[cfg(test)]
+    fn control(&mut self, control: TestControl) {
+        match control {
+            TestControl::ReplaceFile { file, done } => {
+                self.file = file;
+                let _ = done.send(());
+            }
+            TestControl::Hold { holding, released } => {
+                let _ = holding.send(());
+                // Returns when the test sends or drops its end.
+                let _ = released.recv();
+            }
+            TestControl::DataSyncs(reply) => {
+                let _ = reply.send(self.data_syncs);
+            }
         }
     }
 }

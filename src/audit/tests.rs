@@ -1,6 +1,7 @@
 //! Tests of the audit log: the line format, redaction, the chain across reopens and under
-//! concurrency, write failures, and what `verify` reports for each kind of tampering. Each
-//! tampering test has an untampered twin, and each assertion reads the file or the report.
+//! concurrency, group commit, write failures, and what `verify` reports for each kind of
+//! tampering. Each tampering test has an untampered twin, and each assertion reads the file,
+//! the report or the writer's count of syncs.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -491,6 +492,80 @@ async fn a_record_whose_caller_stops_waiting_is_still_written_and_chained() {
     assert!(verify(&path).unwrap().is_intact());
 }
 
+// ---- group commit -----------------------------------------------------------------------
+
+/// Spawn one task per command id, each recording `started(id)`, and return once all of
+/// the records wait in the writer's queue (the writer must be held).
+async fn queue_records(
+    log: &AuditLog,
+    ids: impl IntoIterator<Item = String>,
+) -> Vec<tokio::task::JoinHandle<Result<(), AuditError>>> {
+    let tasks: Vec<_> = ids
+        .into_iter()
+        .map(|id| {
+            let log = log.clone();
+            tokio::spawn(async move { log.record(context(), started(&id)).await })
+        })
+        .collect();
+    let all_queued = async {
+        while log.queued_for_test() < tasks.len() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), all_queued)
+        .await
+        .expect("the records reach the queue");
+    tasks
+}
+
+#[tokio::test]
+async fn records_waiting_together_are_written_with_one_sync() {
+    const RECORDS: usize = 100;
+    let dir = TempDir::new();
+    let path = dir.join("audit.log");
+    let log = AuditLog::open(&path, AuditOptions::default()).unwrap();
+    log.record(context(), started("c-0")).await.unwrap();
+    assert_eq!(log.data_syncs_for_test().await, 1);
+
+    let release = log.hold_writer_for_test().await;
+    let tasks = queue_records(&log, (1..=RECORDS).map(|n| format!("c-{n}"))).await;
+    drop(release);
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+
+    assert_eq!(log.data_syncs_for_test().await, 2);
+    let lines = read_lines(&path);
+    assert_eq!(lines.len(), RECORDS + 1);
+    let records: Vec<AuditRecord> = lines.iter().map(|line| parse(line)).collect();
+    let seqs: Vec<u64> = records.iter().map(|record| record.seq).collect();
+    assert_eq!(seqs, (1..=RECORDS as u64 + 1).collect::<Vec<_>>());
+    let ids: BTreeSet<String> = records[1..]
+        .iter()
+        .map(|record| match &record.event {
+            AuditEvent::CommandStarted { command_id, .. } => command_id.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, (1..=RECORDS).map(|n| format!("c-{n}")).collect());
+    assert!(verify(&path).unwrap().is_intact());
+}
+
+#[tokio::test]
+async fn records_awaited_one_after_another_each_get_their_own_sync() {
+    let dir = TempDir::new();
+    let path = dir.join("audit.log");
+    let log = AuditLog::open(&path, AuditOptions::default()).unwrap();
+    for n in 1..=3u64 {
+        log.record(context(), started(&format!("c-{n}")))
+            .await
+            .unwrap();
+        assert_eq!(log.data_syncs_for_test().await, n);
+        assert_eq!(read_lines(&path).len() as u64, n);
+    }
+    assert!(verify(&path).unwrap().is_intact());
+}
+
 // ---- failures ---------------------------------------------------------------------------
 
 #[tokio::test]
@@ -512,6 +587,35 @@ async fn a_failed_write_is_an_error_and_does_not_advance_the_chain() {
     let lines = read_lines(&path);
     assert_eq!(lines.len(), 2);
     assert_eq!(parse(&lines[1]).seq, 2);
+    assert!(verify(&path).unwrap().is_intact());
+}
+
+#[tokio::test]
+async fn a_failed_batch_fails_every_record_in_it_and_does_not_advance_the_chain() {
+    let dir = TempDir::new();
+    let path = dir.join("audit.log");
+    let log = AuditLog::open(&path, AuditOptions::default()).unwrap();
+    log.record(context(), started("c-1")).await.unwrap();
+    let before = fs::read(&path).unwrap();
+
+    log.replace_file_for_test(File::open(&path).unwrap()).await;
+    let release = log.hold_writer_for_test().await;
+    let tasks = queue_records(&log, (1..=5).map(|n| format!("c-lost-{n}"))).await;
+    drop(release);
+    for task in tasks {
+        let error = task.await.unwrap().unwrap_err();
+        assert!(matches!(error, AuditError::Write { .. }), "{error}");
+    }
+    assert_eq!(fs::read(&path).unwrap(), before);
+    assert_eq!(log.data_syncs_for_test().await, 1);
+
+    let writable = OpenOptions::new().append(true).open(&path).unwrap();
+    log.replace_file_for_test(writable).await;
+    log.record(context(), started("c-2")).await.unwrap();
+    let lines = read_lines(&path);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(parse(&lines[1]).seq, 2);
+    assert_eq!(parse(&lines[1]).prev, sha256_hex(&lines[0]));
     assert!(verify(&path).unwrap().is_intact());
 }
 
