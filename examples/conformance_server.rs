@@ -31,10 +31,10 @@ use anyhow::{Context, bail};
 use axum::middleware::from_fn;
 use clap::Parser;
 use hostmcp::{
+    audit::AuditLog,
     auth::layer::Authenticator,
-    config::{CommandLimits, JobSettings},
     exec::BaseEnv,
-    tools::{HostTools, ToolsState},
+    tools::{HostTools, ToolSettings, ToolsState},
     transport::{
         host_guard::HostGuard,
         http::{self, HttpServerParts},
@@ -85,6 +85,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let parts = HttpServerParts {
         handler: FixtureServer::new(host_tools()),
         authenticator: Arc::new(Authenticator::Disabled),
+        audit: AuditLog::disabled(),
+        auth_failures_per_minute: 1000,
         host_guard: Arc::new(HostGuard::new(&bound, &[], &same_origins(&bound))),
         shutdown: shutdown.clone(),
     };
@@ -97,10 +99,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
 /// hostmcp's real tools, with the product defaults.
 fn host_tools() -> HostTools {
     HostTools::new(ToolsState::new(
-        CommandLimits::default(),
-        JobSettings::default(),
+        ToolSettings::default(),
         BaseEnv::from_server_env(),
         None,
+        AuditLog::disabled(),
         &CancellationToken::new(),
     ))
 }

@@ -23,6 +23,22 @@ pub enum Command {
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Check audit logs.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check that an audit log is intact: every line parses, sequence numbers follow each
+    /// other, and each line carries the hash of the one before.
+    Verify {
+        /// The audit log file.
+        file: PathBuf,
+        /// `SEQ:HASH` printed by an earlier verify, to also detect lines cut off the end.
+        #[arg(long)]
+        anchor: Option<String>,
+    },
 }
 
 /// Flags of `hostmcp serve`. Each overrides the environment and the config file.
@@ -49,6 +65,18 @@ pub struct ServeArgs {
     /// Requests carrying any other Origin header get 403.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
+
+    /// Audit log file (JSON lines, hash-chained). Default: audit.jsonl in the state directory.
+    #[arg(
+        long = "audit-log",
+        value_name = "PATH",
+        conflicts_with = "no_audit_log"
+    )]
+    pub audit_log: Option<PathBuf>,
+
+    /// Write no audit file (audit records then go to the log only).
+    #[arg(long)]
+    pub no_audit_log: bool,
 }
 
 /// Flags of `hostmcp stdio`.

@@ -3,12 +3,14 @@
 //! Data flows one way: request -> host guard -> auth layer (Principal) -> rmcp ->
 //! tool -> exec -> result. `main.rs` only parses the command line and calls [`run`].
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exec;
 pub mod jobs;
+pub mod ratelimit;
 pub mod tools;
 pub mod transport;
 
@@ -21,6 +23,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Serve(args) => commands::serve::run(args),
         cli::Command::Stdio(args) => commands::stdio::run(args),
         cli::Command::Token(command) => commands::token::run(command),
+        cli::Command::Audit(command) => commands::audit::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,8 +3,9 @@
 //! [`Principal`] goes into the request extensions for the handlers (and rmcp's tools).
 
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     sync::{Arc, RwLock},
+    time::Duration,
 };
 
 use axum::{
@@ -16,6 +17,10 @@ use axum::{
 };
 
 use super::{AuthError, Principal, TokenSet};
+use crate::{
+    audit::{AuditContext, AuditEvent, AuditLog},
+    ratelimit::RateLimiter,
+};
 
 /// How the server authenticates: by token, or not at all (loopback `--no-auth`).
 #[derive(Debug)]
@@ -72,32 +77,86 @@ impl Authenticator {
     }
 }
 
-/// Middleware: authenticate, then insert the [`Principal`] or answer 401.
+/// What the authentication middleware needs.
+#[derive(Debug)]
+pub struct AuthGate {
+    pub authenticator: Arc<Authenticator>,
+    pub audit: AuditLog,
+    /// Failed authentications per client address.
+    pub failures: RateLimiter<IpAddr>,
+}
+
+impl AuthGate {
+    /// A gate allowing `failures_per_minute` failed authentications per client address.
+    pub fn new(
+        authenticator: Arc<Authenticator>,
+        audit: AuditLog,
+        failures_per_minute: u32,
+    ) -> Self {
+        Self {
+            authenticator,
+            audit,
+            failures: RateLimiter::new(failures_per_minute, Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Middleware: authenticate, then insert the [`Principal`] or answer 401. A client
+/// address with too many recent failures gets 429 without its token being looked at.
 pub async fn require_principal(
-    State(authenticator): State<Arc<Authenticator>>,
+    State(gate): State<Arc<AuthGate>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let result = authenticator.authenticate(request.headers().get(header::AUTHORIZATION));
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr);
+    let client_ip = client.map(|addr| addr.ip());
+    if let Some(Err(limited)) = client_ip.map(|ip| gate.failures.check(&ip)) {
+        return too_many_failures(limited.retry_after);
+    }
+    let result = gate
+        .authenticator
+        .authenticate(request.headers().get(header::AUTHORIZATION));
     match result {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
         Err(error) => {
-            let client = request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.to_string());
-            tracing::warn!(
-                client = client.as_deref().unwrap_or("-"),
-                path = request.uri().path(),
-                reason = %error,
-                "authentication failed"
-            );
+            let path = request.uri().path().to_owned();
+            let client_text = client.map_or_else(|| "-".to_owned(), |addr| addr.to_string());
+            tracing::warn!(client = %client_text, %path, reason = %error, "authentication failed");
+            if let Some(Err(limited)) = client_ip.map(|ip| gate.failures.hit(&ip)) {
+                return too_many_failures(limited.retry_after);
+            }
+            let mut context = AuditContext::new();
+            if let Some(client) = client {
+                context = context.with_client(client);
+            }
+            let event = AuditEvent::AuthFailed {
+                reason: format!("{error} on {path}"),
+            };
+            if let Err(audit_error) = gate.audit.record(context, event).await {
+                tracing::error!(error = %audit_error, "cannot write to the audit log");
+            }
             unauthorized(error)
         }
     }
+}
+
+fn too_many_failures(retry_after: Duration) -> Response {
+    let seconds = retry_after.as_secs().max(1);
+    let body = serde_json::json!({
+        "error": "too_many_failed_authentications",
+        "error_description": format!("too many failed authentications from this address; retry in {seconds} s"),
+    });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// The 401 answer of RFC 6750: a challenge header and a JSON body that says what to send.

@@ -14,7 +14,7 @@ use crate::{
     cli::ServeArgs,
     config::{self, AuthSetting, Config, EnvSnapshot},
     exec::BaseEnv,
-    tools::{HostTools, ToolsState},
+    tools::{HostTools, ToolSettings, ToolsState},
     transport::{
         host_guard::HostGuard,
         http::{self, HttpServerParts},
@@ -27,6 +27,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     let config = Config::resolve(&args, &env, file)?;
     let (authenticator, generated) = authenticator(&config.auth)?;
     let authenticator = Arc::new(authenticator);
+    let audit_log = super::audit::open(config.audit.as_ref())?;
     let reload = Reload {
         config_path: args.config.clone(),
         env,
@@ -36,13 +37,19 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     let shutdown = CancellationToken::new();
     let parts = HttpServerParts {
         handler: HostTools::new(ToolsState::new(
-            config.limits,
-            config.jobs,
+            ToolSettings {
+                limits: config.limits,
+                jobs: config.jobs,
+                tool_calls_per_minute: config.abuse.tool_calls_per_minute,
+            },
             BaseEnv::from_server_env(),
             None,
+            audit_log.clone(),
             &shutdown,
         )),
         authenticator,
+        audit: audit_log.clone(),
+        auth_failures_per_minute: config.abuse.auth_failures_per_minute,
         host_guard: Arc::new(HostGuard::new(
             &config.listen,
             &config.allowed_hosts,

@@ -6,7 +6,7 @@ use crate::{
     cli::StdioArgs,
     config::{self, Config, EnvSnapshot},
     exec::BaseEnv,
-    tools::ToolsState,
+    tools::{ToolSettings, ToolsState},
 };
 
 pub fn run(args: StdioArgs) -> Result<(), CommandError> {
@@ -16,15 +16,20 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
         ..Default::default()
     };
     // Tokens and listen addresses do not apply to stdio: only the limits are used.
-    let config = Config::resolve(&serve_args, &EnvSnapshot::default(), file)?;
+    let config = Config::resolve(&serve_args, &EnvSnapshot::capture(), file)?;
+    let audit_log = super::audit::open(config.audit.as_ref())?;
     runtime()?.block_on(async {
         crate::exec::reaper::start();
         let shutdown = tokio_util::sync::CancellationToken::new();
         let state = ToolsState::new(
-            config.limits,
-            config.jobs,
+            ToolSettings {
+                limits: config.limits,
+                jobs: config.jobs,
+                tool_calls_per_minute: config.abuse.tool_calls_per_minute,
+            },
             BaseEnv::from_server_env(),
             Some(Principal::stdio_owner()),
+            audit_log,
             &shutdown,
         );
         let served = crate::transport::stdio::serve(state).await;

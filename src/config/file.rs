@@ -22,6 +22,19 @@ pub struct FileConfig {
     pub limits: FileLimits,
     #[serde(default)]
     pub jobs: FileJobs,
+    #[serde(default)]
+    pub audit: FileAudit,
+}
+
+/// The `[audit]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAudit {
+    /// false: no audit file (records go to the log only).
+    pub enabled: Option<bool>,
+    pub path: Option<std::path::PathBuf>,
+    /// false: write the values of environment variables given to commands.
+    pub redact_env_values: Option<bool>,
 }
 
 /// One `[[tokens]]` entry: a name and the SHA-256 of the token, never the token itself.
@@ -44,6 +57,8 @@ pub struct FileLimits {
     pub max_output_bytes: Option<usize>,
     pub max_concurrent_commands: Option<usize>,
     pub max_concurrent_per_principal: Option<usize>,
+    pub auth_failures_per_minute: Option<u32>,
+    pub tool_calls_per_minute: Option<u32>,
 }
 
 /// The `[jobs]` table.

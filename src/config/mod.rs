@@ -32,6 +32,34 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     pub limits: CommandLimits,
     pub jobs: JobSettings,
+    /// Where audit records go: a file, or `None` for the log only.
+    pub audit: Option<AuditFile>,
+    pub abuse: AbuseLimits,
+}
+
+/// Limits against abuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbuseLimits {
+    /// Failed authentications per client address and minute before it gets 429.
+    pub auth_failures_per_minute: u32,
+    /// Tool calls per principal and minute; `None` for no limit.
+    pub tool_calls_per_minute: Option<u32>,
+}
+
+impl Default for AbuseLimits {
+    fn default() -> Self {
+        Self {
+            auth_failures_per_minute: 30,
+            tool_calls_per_minute: None,
+        }
+    }
+}
+
+/// The audit log file and how it writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditFile {
+    pub path: PathBuf,
+    pub redact_env_values: bool,
 }
 
 /// How requests are authenticated.
@@ -217,6 +245,14 @@ impl Config {
             allowed_origins: concat(&args.allowed_origins, &file.allowed_origins),
             limits: resolve_limits(&file)?,
             jobs: resolve_jobs(&file)?,
+            audit: resolve_audit(args, env, &file)?,
+            abuse: AbuseLimits {
+                auth_failures_per_minute: file
+                    .limits
+                    .auth_failures_per_minute
+                    .unwrap_or(AbuseLimits::default().auth_failures_per_minute),
+                tool_calls_per_minute: file.limits.tool_calls_per_minute,
+            },
         })
     }
 }
@@ -354,6 +390,29 @@ fn resolve_limits(file: &FileConfig) -> Result<CommandLimits, ConfigError> {
     }
     Ok(limits)
 }
+
+/// The audit file: `--audit-log`, else `[audit] path`, else the state directory;
+/// none with `--no-audit-log` or `[audit] enabled = false`.
+fn resolve_audit(
+    args: &ServeArgs,
+    env: &EnvSnapshot,
+    file: &FileConfig,
+) -> Result<Option<AuditFile>, ConfigError> {
+    if args.no_audit_log || file.audit.enabled == Some(false) {
+        return Ok(None);
+    }
+    let path = match (&args.audit_log, &file.audit.path) {
+        (Some(path), _) | (None, Some(path)) => path.clone(),
+        (None, None) => env.state_dir()?.join(AUDIT_FILE_NAME),
+    };
+    Ok(Some(AuditFile {
+        path,
+        redact_env_values: file.audit.redact_env_values.unwrap_or(true),
+    }))
+}
+
+/// File name of the default audit log inside the state directory.
+pub const AUDIT_FILE_NAME: &str = "audit.jsonl";
 
 fn resolve_jobs(file: &FileConfig) -> Result<JobSettings, ConfigError> {
     let defaults = JobSettings::default();

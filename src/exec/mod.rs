@@ -305,11 +305,12 @@ pub async fn run(
     let started = Instant::now();
     let (mut child, mut group) = {
         let _no_sweep_while_spawning = registration.spawn_lock();
-        process::spawn(cmd, spec.program.name())?
+        let (child, group) = process::spawn(cmd, spec.program.name())?;
+        if let Some(pid) = child.id() {
+            registration.set_leader(pid);
+        }
+        (child, group)
     };
-    if let Some(pid) = child.id() {
-        registration.set_leader(pid);
-    }
     let _stdin_task = process::feed_stdin(child.stdin.take(), spec.stdin);
     if let (Some(observer), Some(pid)) = (&observer, child.id()) {
         observer.started(pid);
@@ -533,13 +534,39 @@ mod tests {
         .await
     }
 
+    /// The lines of `env` output, sorted, without the reaper's marker (checked on its own).
     fn sorted_lines(text: &str) -> Vec<String> {
-        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let marker = format!("{}=", reaper::COMMAND_ID_VAR);
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|line| !line.starts_with(&marker))
+            .map(str::to_owned)
+            .collect();
         lines.sort();
         lines
     }
 
     // --- environment ---
+
+    #[tokio::test]
+    async fn each_command_carries_its_own_reaper_marker() {
+        let first = run_env(argv(&["/usr/bin/env"]), &BaseEnv::default())
+            .await
+            .unwrap();
+        let second = run_env(argv(&["/usr/bin/env"]), &BaseEnv::default())
+            .await
+            .unwrap();
+        let marker = |text: String| {
+            text.lines()
+                .find(|line| line.starts_with(reaper::COMMAND_ID_VAR))
+                .map(str::to_owned)
+                .expect("marker present")
+        };
+        assert_ne!(
+            marker(first.stdout.to_text()),
+            marker(second.stdout.to_text())
+        );
+    }
 
     #[tokio::test]
     async fn child_env_is_exactly_base_env_then_spec_env() {

@@ -16,7 +16,7 @@
 use std::{
     collections::HashSet,
     sync::{
-        LazyLock, RwLock, RwLockReadGuard,
+        LazyLock, Mutex, RwLock, RwLockReadGuard,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
@@ -42,19 +42,22 @@ struct Live {
     leaders: HashSet<i32>,
 }
 
-static LIVE: LazyLock<RwLock<Live>> = LazyLock::new(RwLock::default);
+static LIVE: LazyLock<Mutex<Live>> = LazyLock::new(Mutex::default);
+/// Spawns hold it shared from before `spawn` until their leader is in [`LIVE`]; a sweep
+/// holds it exclusively, so it never sees a leader it does not know.
+static SPAWN_GATE: RwLock<()> = RwLock::new(());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static SWEEP_NOW: LazyLock<Notify> = LazyLock::new(Notify::new);
 
-fn live_write() -> std::sync::RwLockWriteGuard<'static, Live> {
+fn live_write() -> std::sync::MutexGuard<'static, Live> {
     // Every update is one insert or remove; a poisoned lock is still consistent.
-    LIVE.write().unwrap_or_else(|poison| poison.into_inner())
+    LIVE.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
-/// Keeps sweeps out while a command is being spawned.
+/// Keeps sweeps out while a command is being spawned and its leader recorded.
 #[must_use]
-pub struct SpawnGuard(#[allow(dead_code)] RwLockReadGuard<'static, Live>);
+pub struct SpawnGuard(#[allow(dead_code)] RwLockReadGuard<'static, ()>);
 
 /// A running command, registered from before its spawn until it is dropped.
 #[derive(Debug)]
@@ -75,12 +78,16 @@ impl CommandRegistration {
         self.id
     }
 
-    /// Hold this across `spawn`: no sweep runs until it is dropped.
+    /// Hold this across `spawn` and [`Self::set_leader`]: no sweep runs until it is dropped.
     pub fn spawn_lock(&self) -> SpawnGuard {
-        SpawnGuard(LIVE.read().unwrap_or_else(|poison| poison.into_inner()))
+        SpawnGuard(
+            SPAWN_GATE
+                .read()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        )
     }
 
-    /// Record the leader's pid. Takes the lock itself: call it after dropping the spawn lock.
+    /// Record the leader's pid, under the spawn lock.
     pub fn set_leader(&mut self, pid: u32) {
         if let Ok(pid) = i32::try_from(pid) {
             live_write().leaders.insert(pid);
@@ -133,6 +140,9 @@ pub fn start() {
 /// One pass: reap exited orphans, kill orphans of ended commands.
 pub fn sweep() {
     let me = std::process::id();
+    let _no_spawns = SPAWN_GATE
+        .write()
+        .unwrap_or_else(|poison| poison.into_inner());
     let live = live_write();
     for pid in children_of(me) {
         if live.leaders.contains(&pid) {

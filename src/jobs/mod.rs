@@ -23,6 +23,10 @@ use crate::exec::{
 };
 use log::{Page, StreamLog};
 
+/// Called once when a job's command has ended (or failed to start), e.g. to audit it.
+pub type OnJobEnd =
+    Box<dyn FnOnce(Result<ExecOutcome, String>) -> futures::future::BoxFuture<'static, ()> + Send>;
+
 /// Limits on jobs, from the `[jobs]` config table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobLimits {
@@ -229,16 +233,23 @@ impl JobRegistry {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Start `spec` in the background for `owner`, holding `slot` until it ends.
+    /// A fresh job id, for records made before the job starts.
+    pub fn new_id() -> Result<String, JobError> {
+        new_job_id()
+    }
+
+    /// Start `spec` in the background for `owner` as job `id` (from [`Self::new_id`]),
+    /// holding `slot` until it ends, then calling `on_end`.
     pub fn start(
         self: &Arc<Self>,
+        id: String,
         owner: &str,
         description: String,
         spec: CommandSpec,
         slot: CommandSlot,
+        on_end: OnJobEnd,
     ) -> Result<JobSummary, JobError> {
         self.forget_expired();
-        let id = new_job_id()?;
         let job = Arc::new(Job {
             id: id.clone(),
             owner: Arc::from(owner),
@@ -277,7 +288,12 @@ impl JobRegistry {
             )
             .await;
             drop(slot);
+            let ended = match &result {
+                Ok(outcome) => Ok(outcome.clone()),
+                Err(error) => Err(error.to_string()),
+            };
             finish(&runner, result);
+            on_end(ended).await;
         });
         Ok(job.summary())
     }

@@ -23,6 +23,10 @@ fn slot() -> CommandSlot {
     .unwrap()
 }
 
+fn no_hook() -> OnJobEnd {
+    Box::new(|_| Box::pin(async {}))
+}
+
 fn shell(command: &str, timeout: Duration) -> CommandSpec {
     CommandSpec::new(Program::Shell(command.into()), timeout)
 }
@@ -46,10 +50,12 @@ async fn a_job_runs_in_the_background_and_its_output_pages_without_gaps() {
     let registry = registry();
     let job = registry
         .start(
+            JobRegistry::new_id().unwrap(),
             "alice",
             "seq".into(),
             shell("seq 1 2000", Duration::from_secs(10)),
             slot(),
+            no_hook(),
         )
         .unwrap();
     let done = wait_done(&registry, "alice", &job.job_id).await;
@@ -77,10 +83,12 @@ async fn another_principal_cannot_see_or_touch_a_job() {
     let registry = registry();
     let job = registry
         .start(
+            JobRegistry::new_id().unwrap(),
             "alice",
             "sleep".into(),
             shell("sleep 30", Duration::from_secs(60)),
             slot(),
+            no_hook(),
         )
         .unwrap();
     let not_found = JobError::NotFound(job.job_id.clone());
@@ -112,6 +120,7 @@ async fn a_signal_reaches_the_whole_group() {
     let registry = registry();
     let job = registry
         .start(
+            JobRegistry::new_id().unwrap(),
             "alice",
             "trap".into(),
             shell(
@@ -119,6 +128,7 @@ async fn a_signal_reaches_the_whole_group() {
                 Duration::from_secs(30),
             ),
             slot(),
+            no_hook(),
         )
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -141,10 +151,12 @@ async fn a_job_ends_at_its_timeout() {
     let registry = registry();
     let job = registry
         .start(
+            JobRegistry::new_id().unwrap(),
             "alice",
             "sleep".into(),
             shell("sleep 30", Duration::from_millis(300)),
             slot(),
+            no_hook(),
         )
         .unwrap();
     assert_eq!(
@@ -163,10 +175,12 @@ async fn shutdown_kills_every_job() {
     );
     let job = registry
         .start(
+            JobRegistry::new_id().unwrap(),
             "a",
             "s".into(),
             shell("sleep 30", Duration::from_secs(60)),
             slot(),
+            no_hook(),
         )
         .unwrap();
     shutdown.cancel();
@@ -187,20 +201,24 @@ async fn the_per_principal_job_limit_holds() {
     for _ in 0..2 {
         registry
             .start(
+                JobRegistry::new_id().unwrap(),
                 "a",
                 "t".into(),
                 shell("sleep 5", Duration::from_secs(10)),
                 slot(),
+                no_hook(),
             )
             .unwrap();
     }
     assert_eq!(
         registry
             .start(
+                JobRegistry::new_id().unwrap(),
                 "a",
                 "t".into(),
                 shell("true", Duration::from_secs(10)),
-                slot()
+                slot(),
+                no_hook()
             )
             .unwrap_err(),
         JobError::TooMany(2)
@@ -208,10 +226,12 @@ async fn the_per_principal_job_limit_holds() {
     assert!(
         registry
             .start(
+                JobRegistry::new_id().unwrap(),
                 "b",
                 "t".into(),
                 shell("true", Duration::from_secs(10)),
-                slot()
+                slot(),
+                no_hook()
             )
             .is_ok()
     );
@@ -222,10 +242,12 @@ async fn a_waiting_read_returns_when_output_arrives() {
     let registry = registry();
     let job = registry
         .start(
+            JobRegistry::new_id().unwrap(),
             "a",
             "t".into(),
             shell("sleep 0.3; echo late; sleep 5", Duration::from_secs(10)),
             slot(),
+            no_hook(),
         )
         .unwrap();
     let started = std::time::Instant::now();

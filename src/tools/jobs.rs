@@ -5,20 +5,23 @@
 use std::time::Duration;
 
 use rmcp::{
-    ErrorData as McpError,
+    ErrorData as McpError, RoleServer,
     handler::server::common::{schema_for_output, schema_for_type},
     model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+    service::RequestContext,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
     ToolsState,
+    audited::{self, AuditedCommand},
     run_command::{self, RunCommandInput},
 };
 use crate::{
+    audit::{AuditEvent, AuditLog},
     auth::Principal,
-    jobs::{JobError, JobRead, JobSummary, parse_signal},
+    jobs::{JobError, JobRead, JobRegistry, JobSummary, OnJobEnd, parse_signal},
 };
 
 pub const START: &str = "job_start";
@@ -149,10 +152,11 @@ fn job_error(error: &JobError) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(error.to_string())])
 }
 
-pub fn start(
+pub async fn start(
     state: &ToolsState,
     principal: &Principal,
     arguments: Option<JsonObject>,
+    context: &RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
     let input = run_command::parse_input(arguments, START)?;
     let settings = &state.jobs_settings;
@@ -165,9 +169,29 @@ pub fn start(
             )]));
         }
     };
+    let job_id = match JobRegistry::new_id() {
+        Ok(id) => id,
+        Err(error) => return Ok(job_error(&error)),
+    };
+    let trail = audited::context_of(context, principal, START);
+    let audited = match AuditedCommand::start(&state.audit, trail, &spec, Some(&job_id)).await {
+        Ok(audited) => audited,
+        Err(refusal) => return Ok(CallToolResult::error(vec![ContentBlock::text(refusal)])),
+    };
     let description = run_command::describe(&spec.program);
-    tracing::info!(principal = principal.name(), tool = START, command = %description, "tool call");
-    match state.jobs.start(principal.name(), description, spec, slot) {
+    let program = spec.program.clone();
+    let on_end: OnJobEnd = Box::new(move |ended| {
+        Box::pin(async move {
+            match ended {
+                Ok(outcome) => audited.finished(&outcome).await,
+                Err(reason) => audited.not_started(&program, reason).await,
+            }
+        })
+    });
+    match state
+        .jobs
+        .start(job_id, principal.name(), description, spec, slot, on_end)
+    {
         Ok(summary) => {
             let text = format!(
                 "started job {} ({}); read its output with job_output",
@@ -240,10 +264,11 @@ fn render_read(read: &JobRead) -> String {
     text
 }
 
-pub fn signal(
+pub async fn signal(
     state: &ToolsState,
     principal: &Principal,
     arguments: Option<JsonObject>,
+    context: &RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
     let input: JobSignalInput = parse(arguments, SIGNAL)?;
     let signal_name = input.signal.as_deref().unwrap_or("stop");
@@ -262,6 +287,18 @@ pub fn signal(
             state.jobs.signal(principal.name(), &input.job_id, signal)
         }
     };
+    if result.is_ok() {
+        let event = AuditEvent::JobAction {
+            job_id: input.job_id.clone(),
+            action: format!("signal {signal_name}"),
+        };
+        record_or_log(
+            &state.audit,
+            audited::context_of(context, principal, SIGNAL),
+            event,
+        )
+        .await;
+    }
     Ok(match result {
         Ok(summary) => {
             let text = format!("{signal_name} sent to job {}", summary.job_id);
@@ -287,4 +324,11 @@ pub fn list(state: &ToolsState, principal: &Principal) -> CallToolResult {
             .join("\n")
     };
     structured(&JobListOutput { jobs }, text, false)
+}
+
+/// Record an event whose action has already happened: a failure can only be logged.
+async fn record_or_log(audit: &AuditLog, context: crate::audit::AuditContext, event: AuditEvent) {
+    if let Err(error) = audit.record(context, event).await {
+        tracing::error!(%error, "cannot write to the audit log");
+    }
 }

@@ -3,6 +3,7 @@
 //! do the work, shape the result. The catalog below says which role each tool needs:
 //! a principal is neither shown nor allowed a tool above its role.
 
+mod audited;
 pub mod jobs;
 mod progress;
 pub mod run_command;
@@ -12,7 +13,10 @@ use std::sync::{Arc, LazyLock};
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+        CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestMethod,
+        CompleteRequestParams, CompleteResult, ContentBlock, Implementation,
+        ListPromptsRequestMethod, ListPromptsResult, ListResourceTemplatesRequestMethod,
+        ListResourceTemplatesResult, ListResourcesRequestMethod, ListResourcesResult,
         ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
     },
     service::RequestContext,
@@ -20,6 +24,7 @@ use rmcp::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    audit::{AuditEvent, AuditLog},
     auth::{Principal, Role},
     config::{CommandLimits, JobSettings},
     exec::{
@@ -27,6 +32,7 @@ use crate::{
         slots::{CommandSlots, SlotLimits},
     },
     jobs::JobRegistry,
+    ratelimit::RateLimiter,
 };
 
 /// What every tool call may use: limits, the command environment, running commands, jobs.
@@ -39,20 +45,38 @@ pub struct ToolsState {
     pub local_principal: Option<Principal>,
     pub slots: Arc<CommandSlots>,
     pub jobs: Arc<JobRegistry>,
+    pub audit: AuditLog,
+    /// Tool calls per principal and minute, when limited.
+    pub tool_calls: Option<RateLimiter<String>>,
+}
+
+/// The settings tools run under.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ToolSettings {
+    pub limits: CommandLimits,
+    pub jobs: JobSettings,
+    pub tool_calls_per_minute: Option<u32>,
 }
 
 impl ToolsState {
     /// State for a server whose jobs die with `shutdown`.
     pub fn new(
-        limits: CommandLimits,
-        jobs_settings: JobSettings,
+        settings: ToolSettings,
         base_env: BaseEnv,
         local_principal: Option<Principal>,
+        audit: AuditLog,
         shutdown: &CancellationToken,
     ) -> Arc<Self> {
+        let ToolSettings {
+            limits,
+            jobs: jobs_settings,
+            tool_calls_per_minute,
+        } = settings;
         Arc::new(Self {
             limits,
             jobs_settings,
+            tool_calls: tool_calls_per_minute
+                .map(|limit| RateLimiter::new(limit, std::time::Duration::from_secs(60))),
             slots: CommandSlots::new(SlotLimits {
                 max_total: limits.max_concurrent_commands,
                 max_per_principal: limits.max_concurrent_per_principal,
@@ -64,6 +88,7 @@ impl ToolsState {
             ),
             base_env,
             local_principal,
+            audit,
         })
     }
 }
@@ -136,6 +161,41 @@ impl ServerHandler for HostTools {
         Ok(ListToolsResult::with_all_items(tools))
     }
 
+    // hostmcp declares only the tools capability: the rest are not found, not empty.
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Err(McpError::method_not_found::<ListPromptsRequestMethod>())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Err(McpError::method_not_found::<ListResourcesRequestMethod>())
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Err(McpError::method_not_found::<
+            ListResourceTemplatesRequestMethod,
+        >())
+    }
+
+    async fn complete(
+        &self,
+        _request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        Err(McpError::method_not_found::<CompleteRequestMethod>())
+    }
+
     fn get_tool(&self, name: &str) -> Option<Tool> {
         CATALOG
             .iter()
@@ -158,23 +218,44 @@ impl ServerHandler for HostTools {
             ));
         };
         if principal.role() < entry.required_role {
-            tracing::warn!(principal = principal.name(), tool = %request.name, "tool denied by role");
-            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+            let reason = format!(
                 "denied: tool {} needs the {} role; token {:?} has the {} role",
                 request.name,
                 entry.required_role,
                 principal.name(),
                 principal.role()
+            );
+            tracing::warn!(principal = principal.name(), tool = %request.name, "tool denied by role");
+            let event = AuditEvent::ToolDenied {
+                tool: request.name.to_string(),
+                rule: "role".to_owned(),
+                reason: reason.clone(),
+            };
+            let trail = audited::context_of(&context, &principal, &request.name);
+            if let Err(error) = self.state.audit.record(trail, event).await {
+                tracing::error!(%error, "cannot write to the audit log");
+            }
+            return Ok(CallToolResult::error(vec![ContentBlock::text(reason)]).into());
+        }
+        let state = &self.state;
+        if let Some(Err(limited)) = state
+            .tool_calls
+            .as_ref()
+            .map(|limiter| limiter.hit(&principal.name().to_owned()))
+        {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                "rate limited: too many tool calls for {:?}; retry in {} s",
+                principal.name(),
+                limited.retry_after.as_secs().max(1)
             ))])
             .into());
         }
-        let state = &self.state;
         let arguments = request.arguments;
         let result = match request.name.as_ref() {
             run_command::NAME => run_command::call(state, &principal, arguments, context).await,
-            jobs::START => jobs::start(state, &principal, arguments),
+            jobs::START => jobs::start(state, &principal, arguments, &context).await,
             jobs::OUTPUT => jobs::output(state, &principal, arguments).await,
-            jobs::SIGNAL => jobs::signal(state, &principal, arguments),
+            jobs::SIGNAL => jobs::signal(state, &principal, arguments, &context).await,
             jobs::LIST => Ok(jobs::list(state, &principal)),
             other => Err(McpError::internal_error(
                 format!("tool {other} has no handler"),

@@ -12,7 +12,11 @@ use rmcp::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ToolsState, progress::ProgressForwarder};
+use super::{
+    ToolsState,
+    audited::{self, AuditedCommand},
+    progress::ProgressForwarder,
+};
 use crate::{
     auth::Principal,
     exec::{self, CommandSpec, ExecLimits, ExecOutcome, Program},
@@ -117,24 +121,24 @@ pub async fn call(
     )?;
     let _slot = match state.slots.try_acquire(principal.name()) {
         Ok(slot) => slot,
-        Err(full) => {
-            return Ok(CallToolResult::error(vec![ContentBlock::text(
-                full.to_string(),
-            )]));
-        }
+        Err(full) => return Ok(error_text(full.to_string())),
     };
     tracing::info!(
         principal = principal.name(),
         tool = NAME,
-        program = ?spec.program,
-        working_dir = ?spec.working_dir,
-        timeout_secs = spec.timeout.as_secs(),
+        command = %describe(&spec.program),
         "tool call"
     );
+    let trail = audited::context_of(&context, principal, NAME);
+    let audited = match AuditedCommand::start(&state.audit, trail, &spec, None).await {
+        Ok(audited) => audited,
+        Err(refusal) => return Ok(error_text(refusal)),
+    };
     let limits = ExecLimits {
         max_output_bytes: state.limits.max_output_bytes,
         ..ExecLimits::default()
     };
+    let program = spec.program.clone();
     let progress = ProgressForwarder::start(&context);
     let outcome = exec::run(
         spec,
@@ -147,24 +151,18 @@ pub async fn call(
     drop(progress);
     match outcome {
         Ok(outcome) => {
-            tracing::info!(
-                principal = principal.name(),
-                tool = NAME,
-                exit_code = ?outcome.exit_code,
-                signal = ?outcome.signal,
-                timed_out = outcome.timed_out,
-                duration_ms = millis(outcome.duration),
-                "command finished"
-            );
+            audited.finished(&outcome).await;
             Ok(tool_result(outcome))
         }
         Err(error) => {
-            tracing::info!(principal = principal.name(), tool = NAME, %error, "command not started");
-            Ok(CallToolResult::error(vec![ContentBlock::text(
-                error.to_string(),
-            )]))
+            audited.not_started(&program, error.to_string()).await;
+            Ok(error_text(error.to_string()))
         }
     }
+}
+
+fn error_text(text: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(text)])
 }
 
 /// Validate the arguments into what the engine runs, with `timeouts` = (default, max).

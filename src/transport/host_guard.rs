@@ -50,9 +50,18 @@ impl HostGuard {
             }
         }
         if let Some(origin) = headers.get(header::ORIGIN) {
-            let origin = String::from_utf8_lossy(origin.as_bytes());
-            if !self.origins.contains(&normalize_origin(&origin)) {
-                return Err(GuardRejection::ForeignOrigin(origin.into_owned()));
+            let origin = normalize_origin(&String::from_utf8_lossy(origin.as_bytes()));
+            let same_origin = headers
+                .get(header::HOST)
+                .map(|host| String::from_utf8_lossy(host.as_bytes()).to_ascii_lowercase())
+                .is_some_and(|host| {
+                    origin
+                        .strip_prefix("http://")
+                        .or_else(|| origin.strip_prefix("https://"))
+                        == Some(host.as_str())
+                });
+            if !same_origin && !self.origins.contains(&origin) {
+                return Err(GuardRejection::ForeignOrigin(origin));
             }
         }
         Ok(())
@@ -230,6 +239,31 @@ mod tests {
         assert!(matches!(
             guard().check(&other_port),
             Err(GuardRejection::ForeignOrigin(_))
+        ));
+    }
+
+    #[test]
+    fn the_servers_own_origin_passes_and_a_sibling_port_does_not() {
+        let own = headers(&[
+            (header::HOST, "127.0.0.1:8000"),
+            (header::ORIGIN, "http://127.0.0.1:8000"),
+        ]);
+        assert_eq!(guard().check(&own), Ok(()));
+        let sibling = headers(&[
+            (header::HOST, "127.0.0.1:8000"),
+            (header::ORIGIN, "http://127.0.0.1:3000"),
+        ]);
+        assert!(matches!(
+            guard().check(&sibling),
+            Err(GuardRejection::ForeignOrigin(_))
+        ));
+        let rebinding = headers(&[
+            (header::HOST, "evil.example:8000"),
+            (header::ORIGIN, "http://evil.example:8000"),
+        ]);
+        assert!(matches!(
+            guard().check(&rebinding),
+            Err(GuardRejection::ForeignHost(_))
         ));
     }
 

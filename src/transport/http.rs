@@ -18,7 +18,10 @@ use super::{
     session_owners::{SessionOwners, enforce_session_owner},
     sse,
 };
-use crate::auth::layer::{Authenticator, require_principal};
+use crate::{
+    audit::AuditLog,
+    auth::layer::{AuthGate, Authenticator, require_principal},
+};
 
 /// Largest JSON-RPC message accepted in a POST body.
 pub const MAX_REQUEST_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -31,6 +34,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct HttpServerParts<H> {
     pub handler: H,
     pub authenticator: Arc<Authenticator>,
+    /// Where authentication failures and session events are recorded.
+    pub audit: AuditLog,
+    /// Failed authentications allowed per client address and minute.
+    pub auth_failures_per_minute: u32,
     pub host_guard: Arc<HostGuard>,
     /// Cancelled on shutdown: ends sessions and streams.
     pub shutdown: CancellationToken,
@@ -42,7 +49,7 @@ where
     H: ServerHandler + Clone + Send + Sync + 'static,
 {
     let session_manager = Arc::new(LocalSessionManager::default());
-    let owners = SessionOwners::new(session_manager.clone());
+    let owners = SessionOwners::new(session_manager.clone(), parts.audit.clone());
     let handler = parts.handler.clone();
     let mcp_service = StreamableHttpService::new(
         move || Ok(handler.clone()),
@@ -57,11 +64,22 @@ where
     let mcp_routes = Router::new()
         .nest_service("/mcp", mcp_service)
         .layer(from_fn_with_state(owners, enforce_session_owner));
-    let sse_routes = sse::routes(sse::SseState::new(parts.handler, parts.shutdown.clone()));
+    let sse_routes = sse::routes(sse::SseState::new(
+        parts.handler,
+        parts.shutdown.clone(),
+        parts.audit.clone(),
+    ));
     Router::new()
         .merge(mcp_routes)
         .merge(sse_routes)
-        .layer(from_fn_with_state(parts.authenticator, require_principal))
+        .layer(from_fn_with_state(
+            Arc::new(AuthGate::new(
+                parts.authenticator,
+                parts.audit,
+                parts.auth_failures_per_minute,
+            )),
+            require_principal,
+        ))
         .layer(from_fn_with_state(parts.host_guard, enforce_host_guard))
         .route("/healthz", get(healthz))
 }

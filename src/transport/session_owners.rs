@@ -18,7 +18,10 @@ use rmcp::transport::streamable_http_server::session::{
     SessionManager, local::LocalSessionManager,
 };
 
-use crate::auth::Principal;
+use crate::{
+    audit::{AuditContext, AuditEvent, AuditLog, Transport},
+    auth::Principal,
+};
 
 /// The header that carries a Streamable HTTP session id.
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -30,14 +33,16 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 pub struct SessionOwners {
     owners: Mutex<HashMap<String, Arc<str>>>,
     sessions: Arc<LocalSessionManager>,
+    audit: AuditLog,
 }
 
 impl SessionOwners {
     /// Track the sessions of `sessions`; spawns a sweeper that ends with the returned value.
-    pub fn new(sessions: Arc<LocalSessionManager>) -> Arc<Self> {
+    pub fn new(sessions: Arc<LocalSessionManager>, audit: AuditLog) -> Arc<Self> {
         let owners = Arc::new(Self {
             owners: Mutex::default(),
             sessions,
+            audit,
         });
         tokio::spawn(sweep_closed_sessions(Arc::downgrade(&owners)));
         owners
@@ -47,12 +52,41 @@ impl SessionOwners {
         self.lock().get(session_id).cloned()
     }
 
-    fn bind(&self, session_id: String, owner: &Principal) {
-        self.lock().insert(session_id, Arc::from(owner.name()));
+    async fn bind(&self, session_id: String, owner: &Principal) {
+        self.lock()
+            .insert(session_id.clone(), Arc::from(owner.name()));
+        let context = AuditContext::new()
+            .with_principal(owner.name())
+            .with_session(session_id);
+        self.record(
+            context,
+            AuditEvent::SessionOpened {
+                transport: Transport::StreamableHttp,
+            },
+        )
+        .await;
     }
 
-    fn forget(&self, session_id: &str) {
-        self.lock().remove(session_id);
+    async fn forget(&self, session_id: &str) {
+        let Some(owner) = self.lock().remove(session_id) else {
+            return;
+        };
+        let context = AuditContext::new()
+            .with_principal(&*owner)
+            .with_session(session_id);
+        self.record(
+            context,
+            AuditEvent::SessionClosed {
+                transport: Transport::StreamableHttp,
+            },
+        )
+        .await;
+    }
+
+    async fn record(&self, context: AuditContext, event: AuditEvent) {
+        if let Err(error) = self.audit.record(context, event).await {
+            tracing::error!(%error, "cannot write to the audit log");
+        }
     }
 
     /// Number of sessions currently bound.
@@ -86,7 +120,7 @@ async fn sweep_closed_sessions(owners: Weak<SessionOwners>) {
                 .await
                 .unwrap_or(false)
             {
-                owners.forget(&id);
+                owners.forget(&id).await;
             }
         }
     }
@@ -113,7 +147,7 @@ pub async fn enforce_session_owner(
             .get(SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
         {
-            owners.bind(new_id.to_owned(), &principal);
+            owners.bind(new_id.to_owned(), &principal).await;
         }
         return response;
     };
@@ -131,7 +165,7 @@ pub async fn enforce_session_owner(
     let is_delete = request.method() == Method::DELETE;
     let response = next.run(request).await;
     if response.status() == StatusCode::NOT_FOUND || (is_delete && response.status().is_success()) {
-        owners.forget(&session_id);
+        owners.forget(&session_id).await;
     }
     response
 }

@@ -36,7 +36,10 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::auth::Principal;
+use crate::{
+    audit::{AuditContext, AuditEvent, AuditLog, Transport as AuditTransport},
+    auth::Principal,
+};
 
 /// Messages queued per direction and session before the sender waits.
 const CHANNEL_CAPACITY: usize = 64;
@@ -48,6 +51,7 @@ pub const MAX_MESSAGE_BYTES: usize = super::http::MAX_REQUEST_BODY_BYTES;
 /// The open legacy SSE sessions.
 pub struct SseState<H> {
     handler: H,
+    audit: AuditLog,
     sessions: Mutex<HashMap<String, SessionHandle>>,
     shutdown: CancellationToken,
 }
@@ -59,9 +63,10 @@ struct SessionHandle {
 }
 
 impl<H> SseState<H> {
-    pub fn new(handler: H, shutdown: CancellationToken) -> Arc<Self> {
+    pub fn new(handler: H, shutdown: CancellationToken, audit: AuditLog) -> Arc<Self> {
         Arc::new(Self {
             handler,
+            audit,
             sessions: Mutex::default(),
             shutdown,
         })
@@ -182,6 +187,21 @@ impl<H> Drop for SessionCloser<H> {
     fn drop(&mut self) {
         self.state.lock().remove(&self.session_id);
         tracing::info!(principal = %self.principal, transport = "sse", "session closed");
+        let audit = self.state.audit.clone();
+        let closed = AuditContext::new()
+            .with_principal(&self.principal)
+            .with_session(self.session_id.clone());
+        // Drop cannot wait: the record is written in the background.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let event = AuditEvent::SessionClosed {
+                    transport: AuditTransport::Sse,
+                };
+                if let Err(error) = audit.record(closed, event).await {
+                    tracing::error!(%error, "cannot write to the audit log");
+                }
+            });
+        }
     }
 }
 

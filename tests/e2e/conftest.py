@@ -72,11 +72,18 @@ class Server:
         return self.process.returncode
 
 
-def config_text(extra: str = "") -> str:
+# Tests fail authentication on purpose, all from 127.0.0.1: the default limit would lock them
+# out; and some run more concurrent commands per token than the default allows.
+DEFAULT_TEST_LIMITS = {"auth_failures_per_minute": 100000, "max_concurrent_per_principal": 64}
+
+
+def config_text(extra: str = "", limits: dict | None = None) -> str:
     lines = []
     for name, (token, role) in TOKENS.items():
         digest = hashlib.sha256(token.encode()).hexdigest()
         lines.append(f'[[tokens]]\nname = "{name}"\nrole = "{role}"\nsha256 = "{digest}"\n')
+    table = {**DEFAULT_TEST_LIMITS, **(limits or {})}
+    lines.append("[limits]\n" + "".join(f"{key} = {value}\n" for key, value in table.items()))
     return "\n".join(lines) + extra
 
 

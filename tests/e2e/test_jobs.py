@@ -77,7 +77,7 @@ async def test_shutdown_kills_running_jobs(server):
 
 async def test_the_concurrency_limit_gives_a_clear_error(tmp_path):
     from conftest import config_text, start_server
-    srv = start_server(config=config_text("\n[limits]\nmax_concurrent_per_principal = 2\n"))
+    srv = start_server(config=config_text(limits={"max_concurrent_per_principal": 2}))
     try:
         async with connect(srv, "streamable", "legacy") as client:
             for _ in range(2):

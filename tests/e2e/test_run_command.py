@@ -112,7 +112,7 @@ async def test_timeout_kills_the_command_and_its_grandchild(shared_server):
 
 @pytest.fixture(scope="module")
 def small_cap_server():
-    srv = start_server(config=config_text("\n[limits]\nmax_output_bytes = 65536\n"))
+    srv = start_server(config=config_text(limits={"max_output_bytes": 65536}))
     yield srv
     srv.stop()
 
@@ -246,4 +246,4 @@ async def test_nothing_is_left_after_a_mix_of_timeouts_cancels_and_disconnects(s
     async with connect(server, "sse", "legacy") as client:
         with anyio.move_on_after(1):
             await client.call_tool("run_command", {"command": f"setsid sleep {marker} & sleep {marker}"})
-    assert await settle(server, marker, 10) == ([], [])
+    assert await settle(server, marker, 20) == ([], [])

@@ -1,0 +1,133 @@
+//! The audit trail of a command a tool runs: `command_started` is written before the
+//! command runs — and if it cannot be written, the command is refused, never run
+//! unaudited — then `command_finished` once it has ended.
+
+use std::{
+    net::SocketAddr,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use axum::extract::ConnectInfo;
+use rmcp::{RoleServer, service::RequestContext};
+
+use crate::{
+    audit::{AuditContext, AuditEnv, AuditEvent, AuditLog, CommandLine},
+    auth::Principal,
+    exec::{CommandSpec, ExecOutcome, Program},
+    transport::session_owners::SESSION_HEADER,
+};
+
+static NEXT_COMMAND: AtomicU64 = AtomicU64::new(1);
+
+/// Who is calling, from where, in which session, through which tool.
+pub fn context_of(
+    context: &RequestContext<RoleServer>,
+    principal: &Principal,
+    tool: &str,
+) -> AuditContext {
+    let mut audit = AuditContext::new()
+        .with_principal(principal.name())
+        .with_tool(tool);
+    if let Some(parts) = context.extensions.get::<axum::http::request::Parts>() {
+        if let Some(ConnectInfo(client)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            audit = audit.with_client(client);
+        }
+        let session = parts
+            .headers
+            .get(SESSION_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| sse_session_of(parts.uri.query()));
+        if let Some(session) = session {
+            audit = audit.with_session(session);
+        }
+    }
+    audit
+}
+
+fn sse_session_of(query: Option<&str>) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        matches!(key, "sessionId" | "session_id").then(|| value.to_owned())
+    })
+}
+
+/// The command as the audit log writes it.
+pub fn command_line(program: &Program) -> CommandLine {
+    match program {
+        Program::Shell(command) => CommandLine::Shell(command.clone()),
+        Program::Argv(argv) => CommandLine::Argv(argv.clone()),
+    }
+}
+
+/// A command whose start is on record.
+#[derive(Debug)]
+pub struct AuditedCommand {
+    audit: AuditLog,
+    context: AuditContext,
+    command_id: String,
+}
+
+impl AuditedCommand {
+    /// Record `command_started`; `Err` carries the text to answer with when it cannot be.
+    pub async fn start(
+        audit: &AuditLog,
+        context: AuditContext,
+        spec: &CommandSpec,
+        job_id: Option<&str>,
+    ) -> Result<Self, String> {
+        let command_id = format!("c-{}", NEXT_COMMAND.fetch_add(1, Ordering::Relaxed));
+        let event = AuditEvent::CommandStarted {
+            command_id: command_id.clone(),
+            command: command_line(&spec.program),
+            working_dir: spec.working_dir.clone(),
+            env: AuditEnv::new(spec.env.iter().cloned()),
+            timeout_secs: spec.timeout.as_secs(),
+            job_id: job_id.map(str::to_owned),
+        };
+        audit
+            .record(context.clone(), event)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "audit log unavailable: refusing the command");
+                "refused: the audit log cannot be written, and commands never run unaudited; \
+             the server's operator must fix the audit log"
+                    .to_owned()
+            })?;
+        Ok(Self {
+            audit: audit.clone(),
+            context,
+            command_id,
+        })
+    }
+
+    /// Record `command_finished`. A failure here is logged: the command has already run.
+    pub async fn finished(self, outcome: &ExecOutcome) {
+        let event = AuditEvent::CommandFinished {
+            command_id: self.command_id,
+            exit_code: outcome.exit_code,
+            signal: outcome.signal,
+            timed_out: outcome.timed_out,
+            cancelled: outcome.cancelled,
+            duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+            stdout_bytes: outcome.stdout.total_bytes(),
+            stderr_bytes: outcome.stderr.total_bytes(),
+        };
+        if let Err(error) = self.audit.record(self.context, event).await {
+            tracing::error!(%error, "cannot record the end of a command in the audit log");
+        }
+    }
+
+    /// Record that the command could not be started (missing working dir, no such program).
+    pub async fn not_started(self, spec_program: &Program, reason: String) {
+        let event = AuditEvent::CommandRefused {
+            command: command_line(spec_program),
+            working_dir: None,
+            reason: format!("{}: {reason}", self.command_id),
+            rule: Some("start".to_owned()),
+        };
+        if let Err(error) = self.audit.record(self.context, event).await {
+            tracing::error!(%error, "cannot record a failed start in the audit log");
+        }
+    }
+}
