@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod exec;
 pub mod jobs;
+pub mod policy;
 pub mod ratelimit;
 pub mod tools;
 pub mod transport;

@@ -60,6 +60,16 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// The `[policy]` table made a policy (paths canonicalized), or the permissive default.
+fn resolve_policy(
+    config: Option<crate::policy::PolicyConfig>,
+) -> Result<crate::policy::Policy, CommandError> {
+    crate::policy::resolve_policy(config).map_err(|error| {
+        let hint = error.hint();
+        CommandError::new(format!("invalid config: {error}")).with_hint(hint)
+    })
+}
+
 /// A multi-threaded runtime for the long-running subcommands.
 fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
     tokio::runtime::Builder::new_multi_thread()

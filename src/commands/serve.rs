@@ -28,6 +28,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     let (authenticator, generated) = authenticator(&config.auth)?;
     let authenticator = Arc::new(authenticator);
     let audit_log = super::audit::open(config.audit.as_ref())?;
+    let policy = super::resolve_policy(config.policy.clone())?;
     let reload = Reload {
         config_path: args.config.clone(),
         env,
@@ -41,6 +42,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
                 limits: config.limits,
                 jobs: config.jobs,
                 tool_calls_per_minute: config.abuse.tool_calls_per_minute,
+                policy,
             },
             BaseEnv::from_server_env(),
             None,

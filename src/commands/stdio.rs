@@ -18,6 +18,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
     // Tokens and listen addresses do not apply to stdio: only the limits are used.
     let config = Config::resolve(&serve_args, &EnvSnapshot::capture(), file)?;
     let audit_log = super::audit::open(config.audit.as_ref())?;
+    let policy = super::resolve_policy(config.policy.clone())?;
     runtime()?.block_on(async {
         crate::exec::reaper::start();
         let shutdown = tokio_util::sync::CancellationToken::new();
@@ -26,6 +27,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
                 limits: config.limits,
                 jobs: config.jobs,
                 tool_calls_per_minute: config.abuse.tool_calls_per_minute,
+                policy,
             },
             BaseEnv::from_server_env(),
             Some(Principal::stdio_owner()),

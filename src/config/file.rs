@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub jobs: FileJobs,
     #[serde(default)]
     pub audit: FileAudit,
+    /// The `[policy]` table: what operators may run (see `crate::policy`).
+    pub policy: Option<crate::policy::PolicyConfig>,
 }
 
 /// The `[audit]` table.

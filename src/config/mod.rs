@@ -35,6 +35,8 @@ pub struct Config {
     /// Where audit records go: a file, or `None` for the log only.
     pub audit: Option<AuditFile>,
     pub abuse: AbuseLimits,
+    /// The `[policy]` table as written; `crate::policy::resolve_policy` makes it a policy.
+    pub policy: Option<crate::policy::PolicyConfig>,
 }
 
 /// Limits against abuse.
@@ -253,6 +255,7 @@ impl Config {
                     .unwrap_or(AbuseLimits::default().auth_failures_per_minute),
                 tool_calls_per_minute: file.limits.tool_calls_per_minute,
             },
+            policy: file.policy,
         })
     }
 }

@@ -21,6 +21,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::sync::Arc;
+
+use crate::policy::Permit;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::Sender;
@@ -71,23 +73,46 @@ impl Program {
     }
 }
 
-/// One command to run.
-#[derive(Debug, Clone)]
+/// One command to run. Outside this module the only way to make one is
+/// [`CommandSpec::permitted`], from a policy [`Permit`]: no code path runs a command the
+/// policy has not allowed.
+#[derive(Debug)]
 pub struct CommandSpec {
-    pub program: Program,
+    program: Program,
     /// Where the command runs; `None` means the server's working directory.
-    pub working_dir: Option<PathBuf>,
+    working_dir: Option<PathBuf>,
     /// Variables added on top of the [`BaseEnv`]; later entries win.
-    pub env: Vec<(String, String)>,
+    env: Vec<(String, String)>,
     /// Bytes written to the command's stdin, which is then closed; `None` means `/dev/null`.
-    pub stdin: Option<Vec<u8>>,
+    stdin: Option<Vec<u8>>,
     /// Wall-clock limit, after which the command's process group is killed.
-    pub timeout: Duration,
+    timeout: Duration,
 }
 
 impl CommandSpec {
-    /// A spec with no working directory, extra variables or input.
-    pub fn new(program: Program, timeout: Duration) -> Self {
+    /// The command a permit allows: its resolved program (an absolute path, run as is,
+    /// with no PATH lookup), arguments, working directory and environment.
+    pub fn permitted(permit: Permit, timeout: Duration, stdin: Option<Vec<u8>>) -> Self {
+        let mut argv = Vec::with_capacity(permit.args().len() + 1);
+        argv.push(permit.program().to_string_lossy().into_owned());
+        argv.extend(permit.args().iter().cloned());
+        Self {
+            program: Program::Argv(argv),
+            working_dir: permit.working_dir().map(PathBuf::from),
+            env: permit.env().to_vec(),
+            stdin,
+            timeout,
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// A spec with no working directory, extra variables or input (tests only: real
+    /// commands come from [`Self::permitted`]).
+    #[cfg(test)]
+    pub(crate) fn new(program: Program, timeout: Duration) -> Self {
         Self {
             program,
             working_dir: None,

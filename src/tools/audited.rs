@@ -10,10 +10,11 @@ use std::{
 use axum::extract::ConnectInfo;
 use rmcp::{RoleServer, service::RequestContext};
 
+use super::authorize::ToolCommand;
 use crate::{
     audit::{AuditContext, AuditEnv, AuditEvent, AuditLog, CommandLine},
     auth::Principal,
-    exec::{CommandSpec, ExecOutcome, Program},
+    exec::{ExecOutcome, Program},
     transport::session_owners::SESSION_HEADER,
 };
 
@@ -73,16 +74,16 @@ impl AuditedCommand {
     pub async fn start(
         audit: &AuditLog,
         context: AuditContext,
-        spec: &CommandSpec,
+        command: &ToolCommand,
         job_id: Option<&str>,
     ) -> Result<Self, String> {
         let command_id = format!("c-{}", NEXT_COMMAND.fetch_add(1, Ordering::Relaxed));
         let event = AuditEvent::CommandStarted {
             command_id: command_id.clone(),
-            command: command_line(&spec.program),
-            working_dir: spec.working_dir.clone(),
-            env: AuditEnv::new(spec.env.iter().cloned()),
-            timeout_secs: spec.timeout.as_secs(),
+            command: command_line(&command.program),
+            working_dir: command.working_dir.clone(),
+            env: AuditEnv::new(command.env.iter().cloned()),
+            timeout_secs: command.timeout.as_secs(),
             job_id: job_id.map(str::to_owned),
         };
         audit

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     ToolsState,
     audited::{self, AuditedCommand},
+    authorize::authorize,
     run_command::{self, RunCommandInput},
 };
 use crate::{
@@ -160,7 +161,14 @@ pub async fn start(
 ) -> Result<CallToolResult, McpError> {
     let input = run_command::parse_input(arguments, START)?;
     let settings = &state.jobs_settings;
-    let spec = run_command::command_spec(input, (settings.default_timeout, settings.max_timeout))?;
+    let command = run_command::validate(input, (settings.default_timeout, settings.max_timeout))?;
+    let description = command.describe();
+    tracing::info!(principal = principal.name(), tool = START, command = %description, "tool call");
+    let trail = audited::context_of(context, principal, START);
+    let spec = match authorize(state, principal, &command, &trail).await {
+        Ok(spec) => spec,
+        Err(refusal) => return Ok(CallToolResult::error(vec![ContentBlock::text(refusal)])),
+    };
     let slot = match state.slots.try_acquire(principal.name()) {
         Ok(slot) => slot,
         Err(full) => {
@@ -173,13 +181,11 @@ pub async fn start(
         Ok(id) => id,
         Err(error) => return Ok(job_error(&error)),
     };
-    let trail = audited::context_of(context, principal, START);
-    let audited = match AuditedCommand::start(&state.audit, trail, &spec, Some(&job_id)).await {
+    let audited = match AuditedCommand::start(&state.audit, trail, &command, Some(&job_id)).await {
         Ok(audited) => audited,
         Err(refusal) => return Ok(CallToolResult::error(vec![ContentBlock::text(refusal)])),
     };
-    let description = run_command::describe(&spec.program);
-    let program = spec.program.clone();
+    let program = command.program;
     let on_end: OnJobEnd = Box::new(move |ended| {
         Box::pin(async move {
             match ended {

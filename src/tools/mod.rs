@@ -4,6 +4,7 @@
 //! a principal is neither shown nor allowed a tool above its role.
 
 mod audited;
+mod authorize;
 pub mod jobs;
 mod progress;
 pub mod run_command;
@@ -32,6 +33,7 @@ use crate::{
         slots::{CommandSlots, SlotLimits},
     },
     jobs::JobRegistry,
+    policy::Policy,
     ratelimit::RateLimiter,
 };
 
@@ -48,14 +50,29 @@ pub struct ToolsState {
     pub audit: AuditLog,
     /// Tool calls per principal and minute, when limited.
     pub tool_calls: Option<RateLimiter<String>>,
+    /// What commands each principal may run.
+    pub policy: Policy,
+}
+
+impl Default for ToolSettings {
+    /// Product defaults with the permissive policy (no `[policy]` table).
+    fn default() -> Self {
+        Self {
+            limits: CommandLimits::default(),
+            jobs: JobSettings::default(),
+            tool_calls_per_minute: None,
+            policy: Policy::permissive(),
+        }
+    }
 }
 
 /// The settings tools run under.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone)]
 pub struct ToolSettings {
     pub limits: CommandLimits,
     pub jobs: JobSettings,
     pub tool_calls_per_minute: Option<u32>,
+    pub policy: Policy,
 }
 
 impl ToolsState {
@@ -71,6 +88,7 @@ impl ToolsState {
             limits,
             jobs: jobs_settings,
             tool_calls_per_minute,
+            policy,
         } = settings;
         Arc::new(Self {
             limits,
@@ -89,6 +107,7 @@ impl ToolsState {
             base_env,
             local_principal,
             audit,
+            policy,
         })
     }
 }

@@ -15,11 +15,12 @@ use serde::{Deserialize, Serialize};
 use super::{
     ToolsState,
     audited::{self, AuditedCommand},
+    authorize::{ToolCommand, authorize},
     progress::ProgressForwarder,
 };
 use crate::{
     auth::Principal,
-    exec::{self, CommandSpec, ExecLimits, ExecOutcome, Program},
+    exec::{self, ExecLimits, ExecOutcome, Program},
 };
 
 pub const NAME: &str = "run_command";
@@ -99,14 +100,6 @@ pub(super) fn parse_input(
         .map_err(|error| McpError::invalid_params(format!("{tool}: {error}"), None))
 }
 
-/// A short description of the command for logs and job lists.
-pub(super) fn describe(program: &Program) -> String {
-    match program {
-        Program::Shell(command) => command.clone(),
-        Program::Argv(argv) => format!("{argv:?}"),
-    }
-}
-
 /// Handle one call.
 pub async fn call(
     state: &ToolsState,
@@ -115,22 +108,21 @@ pub async fn call(
     context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
     let input = parse_input(arguments, NAME)?;
-    let spec = command_spec(
+    let command = validate(
         input,
         (state.limits.default_timeout, state.limits.max_timeout),
     )?;
+    tracing::info!(principal = principal.name(), tool = NAME, command = %command.describe(), "tool call");
+    let trail = audited::context_of(&context, principal, NAME);
+    let spec = match authorize(state, principal, &command, &trail).await {
+        Ok(spec) => spec,
+        Err(refusal) => return Ok(error_text(refusal)),
+    };
     let _slot = match state.slots.try_acquire(principal.name()) {
         Ok(slot) => slot,
         Err(full) => return Ok(error_text(full.to_string())),
     };
-    tracing::info!(
-        principal = principal.name(),
-        tool = NAME,
-        command = %describe(&spec.program),
-        "tool call"
-    );
-    let trail = audited::context_of(&context, principal, NAME);
-    let audited = match AuditedCommand::start(&state.audit, trail, &spec, None).await {
+    let audited = match AuditedCommand::start(&state.audit, trail, &command, None).await {
         Ok(audited) => audited,
         Err(refusal) => return Ok(error_text(refusal)),
     };
@@ -138,7 +130,6 @@ pub async fn call(
         max_output_bytes: state.limits.max_output_bytes,
         ..ExecLimits::default()
     };
-    let program = spec.program.clone();
     let progress = ProgressForwarder::start(&context);
     let outcome = exec::run(
         spec,
@@ -155,7 +146,9 @@ pub async fn call(
             Ok(tool_result(outcome))
         }
         Err(error) => {
-            audited.not_started(&program, error.to_string()).await;
+            audited
+                .not_started(&command.program, error.to_string())
+                .await;
             Ok(error_text(error.to_string()))
         }
     }
@@ -165,11 +158,11 @@ fn error_text(text: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(text)])
 }
 
-/// Validate the arguments into what the engine runs, with `timeouts` = (default, max).
-pub(super) fn command_spec(
+/// Validate the arguments, with `timeouts` = (default, max).
+pub(super) fn validate(
     input: RunCommandInput,
     timeouts: (Duration, Duration),
-) -> Result<CommandSpec, McpError> {
+) -> Result<ToolCommand, McpError> {
     let invalid = |message: String| McpError::invalid_params(message, None);
     let program = match (input.command, input.argv) {
         (Some(command), None) if !command.trim().is_empty() => Program::Shell(command),
@@ -197,7 +190,7 @@ pub(super) fn command_spec(
     if input.env.values().any(|value| value.contains('\0')) {
         return Err(invalid("env: a value contains a NUL byte".into()));
     }
-    Ok(CommandSpec {
+    Ok(ToolCommand {
         program,
         working_dir: input.working_dir.map(PathBuf::from),
         env: input.env.into_iter().collect(),
