@@ -26,6 +26,31 @@ pub enum Command {
     /// Check audit logs.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Inspect the command policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print how the policy would decide a command for a token, without running anything.
+    Explain {
+        /// TOML configuration file holding the tokens and the [policy] table.
+        #[arg(long, value_name = "PATH", env = env_vars::CONFIG)]
+        config: Option<PathBuf>,
+        /// The token whose rights are checked (its name in [[tokens]], or `default`).
+        #[arg(long, value_name = "NAME")]
+        token_name: String,
+        /// Judge a shell command line (`command` mode) instead of an argv.
+        #[arg(long, value_name = "COMMAND_LINE", conflicts_with = "argv")]
+        shell: Option<String>,
+        /// Working directory of the command.
+        #[arg(long, value_name = "DIR")]
+        working_dir: Option<PathBuf>,
+        /// The program and its arguments.
+        #[arg(last = true, value_name = "ARGV")]
+        argv: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

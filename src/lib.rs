@@ -25,6 +25,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Stdio(args) => commands::stdio::run(args),
         cli::Command::Token(command) => commands::token::run(command),
         cli::Command::Audit(command) => commands::audit::run(command),
+        cli::Command::Policy(command) => commands::policy::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

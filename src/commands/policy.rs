@@ -1,0 +1,71 @@
+//! `hostmcp policy explain`: how the configured policy would judge a command for a token,
+//! rule by rule, without running anything.
+
+use super::{CommandError, resolve_policy};
+use crate::{
+    auth::Role,
+    cli::{PolicyCommand, ServeArgs},
+    config::{self, AuthSetting, Config, EnvSnapshot},
+    exec::{BaseEnv, DEFAULT_PATH},
+    policy::{self, CommandRequest, RequestMode},
+};
+
+pub fn run(command: PolicyCommand) -> Result<(), CommandError> {
+    let PolicyCommand::Explain {
+        config: config_path,
+        token_name,
+        shell,
+        working_dir,
+        argv,
+    } = command;
+    let args = ServeArgs {
+        config: config_path.clone(),
+        ..ServeArgs::default()
+    };
+    let config = Config::resolve(
+        &args,
+        &EnvSnapshot::capture(),
+        config::load_file(config_path.as_deref())?,
+    )?;
+    let role = role_of(&config.auth, &token_name)?;
+    let policy = resolve_policy(config.policy)?;
+    let mode = match &shell {
+        Some(script) => RequestMode::Shell(script),
+        None if argv.is_empty() => {
+            return Err(CommandError::new("nothing to explain").with_hint(
+                "give the command after `--`, e.g. `-- systemctl status nginx`, or use --shell",
+            ));
+        }
+        None => RequestMode::Argv(&argv),
+    };
+    let request = CommandRequest {
+        principal_name: &token_name,
+        role,
+        mode,
+        working_dir: working_dir.as_deref(),
+        env: &[],
+    };
+    let base_env = BaseEnv::from_server_env();
+    let search_path = base_env.get("PATH").unwrap_or(DEFAULT_PATH);
+    let resolved = policy::resolve(&request, search_path)
+        .map_err(|error| CommandError::new(format!("the request cannot be resolved: {error}")))?;
+    println!("{}", policy::explain(&policy, &resolved));
+    Ok(())
+}
+
+fn role_of(auth: &AuthSetting, token_name: &str) -> Result<Role, CommandError> {
+    let unknown = || {
+        CommandError::new(format!("no token named {token_name:?} in the configuration"))
+            .with_hint("give the name of a [[tokens]] entry, or `default` for HOSTMCP_TOKEN or the generated token")
+    };
+    match auth {
+        AuthSetting::Tokens(tokens) => tokens
+            .iter()
+            .find(|token| token.name() == token_name)
+            .map(|token| token.role())
+            .ok_or_else(unknown),
+        AuthSetting::GeneratedToken { .. } if token_name == "default" => Ok(Role::Admin),
+        AuthSetting::GeneratedToken { .. } => Err(unknown()),
+        AuthSetting::Disabled => Ok(Role::Admin),
+    }
+}
