@@ -92,7 +92,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let app = http::router(parts).layer(from_fn(reconnect::cut_reconnection_stream));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    http::serve(listeners, app, shutdown).await;
+    http::serve(listeners, app, shutdown, None).await;
     Ok(())
 }
 

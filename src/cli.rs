@@ -102,6 +102,18 @@ pub struct ServeArgs {
     /// Write no audit file (audit records then go to the log only).
     #[arg(long)]
     pub no_audit_log: bool,
+
+    /// Serve HTTPS with this PEM certificate chain (reloaded on SIGHUP).
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy).
+    #[arg(long)]
+    pub allow_plaintext: bool,
 }
 
 /// Flags of `hostmcp stdio`.

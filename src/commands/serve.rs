@@ -18,6 +18,7 @@ use crate::{
     transport::{
         host_guard::HostGuard,
         http::{self, HttpServerParts},
+        tls::ReloadableTls,
     },
 };
 
@@ -29,11 +30,19 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     let authenticator = Arc::new(authenticator);
     let audit_log = super::audit::open(config.audit.as_ref())?;
     let policy = super::resolve_policy(config.policy.clone())?;
+    let tls = match &config.tls {
+        None => None,
+        Some(files) => Some(
+            ReloadableTls::load(&files.cert, &files.key)
+                .map_err(|error| CommandError::new(&error).with_hint(error.hint()))?,
+        ),
+    };
     let reload = Reload {
         config_path: args.config.clone(),
         env,
         authenticator: authenticator.clone(),
         reloads_tokens: matches!(config.auth, AuthSetting::Tokens(_)),
+        tls: tls.clone(),
     };
     let shutdown = CancellationToken::new();
     let parts = HttpServerParts {
@@ -70,7 +79,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             .collect();
         announce(&bound, &config, generated.as_ref());
         tokio::spawn(handle_signals(shutdown.clone(), reload));
-        http::serve(listeners, http::router(parts), shutdown).await;
+        http::serve(listeners, http::router(parts), shutdown, tls).await;
         tracing::info!("stopped");
         Ok(())
     })
@@ -115,8 +124,18 @@ fn authenticator(
 
 /// Tell the operator where the server is and how to connect (on stderr).
 fn announce(bound: &[SocketAddr], config: &Config, generated: Option<&GeneratedToken>) {
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     for address in bound {
-        tracing::info!(%address, "listening: Streamable HTTP at /mcp, legacy SSE at /sse");
+        tracing::info!(%address, scheme, "listening: Streamable HTTP at /mcp, legacy SSE at /sse");
+    }
+    if config.allow_plaintext && config.tls.is_none() {
+        tracing::warn!(
+            "serving plain HTTP off loopback (--allow-plaintext): a TLS-terminating proxy must be in front"
+        );
     }
     if matches!(config.auth, AuthSetting::Disabled) {
         tracing::warn!(
@@ -133,7 +152,7 @@ fn announce(bound: &[SocketAddr], config: &Config, generated: Option<&GeneratedT
             SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
         }
     };
-    let url = format!("http://{host}:{}/mcp", address.port());
+    let url = format!("{scheme}://{host}:{}/mcp", address.port());
     let token = generated.token.expose();
     let origin = if generated.created {
         "generated a token and saved it"
@@ -159,10 +178,19 @@ struct Reload {
     authenticator: Arc<Authenticator>,
     /// A generated token is not reloaded: there is nothing to re-read.
     reloads_tokens: bool,
+    tls: Option<Arc<ReloadableTls>>,
 }
 
 impl Reload {
     fn run(&self) {
+        if let Some(tls) = &self.tls {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Err(error) => {
+                    tracing::error!(%error, "SIGHUP: TLS reload failed; keeping the current certificate")
+                }
+            }
+        }
         if !self.reloads_tokens {
             tracing::info!("SIGHUP: no configured tokens to reload");
             return;

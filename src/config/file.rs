@@ -24,8 +24,20 @@ pub struct FileConfig {
     pub jobs: FileJobs,
     #[serde(default)]
     pub audit: FileAudit,
+    #[serde(default)]
+    pub tls: FileTls,
+    /// Plain HTTP on a non-loopback address (behind a TLS-terminating proxy).
+    pub allow_plaintext: Option<bool>,
     /// The `[policy]` table: what operators may run (see `crate::policy`).
     pub policy: Option<crate::policy::PolicyConfig>,
+}
+
+/// The `[tls]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTls {
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
 }
 
 /// The `[audit]` table.

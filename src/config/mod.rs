@@ -37,6 +37,17 @@ pub struct Config {
     pub abuse: AbuseLimits,
     /// The `[policy]` table as written; `crate::policy::resolve_policy` makes it a policy.
     pub policy: Option<crate::policy::PolicyConfig>,
+    /// Certificate and key files for HTTPS.
+    pub tls: Option<TlsFiles>,
+    /// Plain HTTP off loopback was explicitly allowed.
+    pub allow_plaintext: bool,
+}
+
+/// The PEM files of the server's certificate chain and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Limits against abuse.
@@ -178,6 +189,12 @@ pub enum ConfigError {
         "tokens[{index}] (name {name:?}): expires must be a date-time with an offset, e.g. 2027-01-31T00:00:00Z"
     )]
     BadExpiry { index: usize, name: String },
+    #[error(
+        "{addr} is not a loopback address, and serving it over plain HTTP would send tokens in clear"
+    )]
+    PlaintextOffLoopback { addr: SocketAddr },
+    #[error("[tls] needs both cert and key")]
+    IncompleteTls,
     #[error("limits: {0}")]
     BadLimits(&'static str),
     #[error("no state directory: neither XDG_STATE_HOME nor HOME is set")]
@@ -202,6 +219,10 @@ impl ConfigError {
                 "use 1-64 characters from letters, digits, '-', '_' and '.'"
             }
             Self::DuplicateTokenName { .. } => "give every [[tokens]] entry its own name",
+            Self::PlaintextOffLoopback { .. } => {
+                "serve HTTPS with --tls-cert and --tls-key, or pass --allow-plaintext when a TLS-terminating proxy is in front"
+            }
+            Self::IncompleteTls => "give both --tls-cert and --tls-key (or [tls] cert and key)",
             Self::BadExpiry { .. } => "write expires = 2027-01-31T00:00:00Z (no quotes)",
             Self::UnknownRole { .. } => "role is one of: read, operator, admin",
             Self::BadLimits(_) => {
@@ -255,8 +276,21 @@ impl Config {
                     .unwrap_or(AbuseLimits::default().auth_failures_per_minute),
                 tool_calls_per_minute: file.limits.tool_calls_per_minute,
             },
+            tls: tls_files(args, &file)?,
+            allow_plaintext: args.allow_plaintext || file.allow_plaintext.unwrap_or(false),
             policy: file.policy,
         })
+        .and_then(Self::check_plaintext)
+    }
+
+    /// Plain HTTP on a non-loopback address needs `allow_plaintext`.
+    fn check_plaintext(self) -> Result<Self, ConfigError> {
+        if self.tls.is_none() && !self.allow_plaintext {
+            if let Some(addr) = self.listen.iter().find(|addr| !addr.ip().is_loopback()) {
+                return Err(ConfigError::PlaintextOffLoopback { addr: *addr });
+            }
+        }
+        Ok(self)
     }
 }
 
@@ -392,6 +426,16 @@ fn resolve_limits(file: &FileConfig) -> Result<CommandLimits, ConfigError> {
         return Err(ConfigError::BadLimits("max_output_bytes is below 1024"));
     }
     Ok(limits)
+}
+
+fn tls_files(args: &ServeArgs, file: &FileConfig) -> Result<Option<TlsFiles>, ConfigError> {
+    let cert = args.tls_cert.clone().or_else(|| file.tls.cert.clone());
+    let key = args.tls_key.clone().or_else(|| file.tls.key.clone());
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        _ => Err(ConfigError::IncompleteTls),
+    }
 }
 
 /// The audit file: `--audit-log`, else `[audit] path`, else the state directory;

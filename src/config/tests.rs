@@ -247,3 +247,39 @@ fn days_from_civil_matches_known_dates() {
     assert_eq!(days_from_civil(2027, 1, 31) * 86_400, 1_801_353_600);
     assert_eq!(days_from_civil(1969, 12, 31), -1);
 }
+
+#[test]
+fn plaintext_off_loopback_needs_tls_or_an_explicit_flag() {
+    let open = ServeArgs {
+        listen: vec!["0.0.0.0:8000".parse().unwrap()],
+        ..args()
+    };
+    let error = Config::resolve(&open, &env(), FileConfig::default()).unwrap_err();
+    assert!(matches!(error, ConfigError::PlaintextOffLoopback { .. }));
+    assert!(error.hint().contains("--allow-plaintext"));
+    let allowed = ServeArgs {
+        allow_plaintext: true,
+        ..open
+    };
+    assert!(
+        Config::resolve(&allowed, &env(), FileConfig::default())
+            .unwrap()
+            .allow_plaintext
+    );
+    let tls = ServeArgs {
+        listen: vec!["0.0.0.0:8443".parse().unwrap()],
+        tls_cert: Some("/c.pem".into()),
+        tls_key: Some("/k.pem".into()),
+        ..args()
+    };
+    let config = Config::resolve(&tls, &env(), FileConfig::default()).unwrap();
+    assert_eq!(config.tls.unwrap().cert, PathBuf::from("/c.pem"));
+    // The near miss: loopback needs neither.
+    assert!(Config::resolve(&args(), &env(), FileConfig::default()).is_ok());
+}
+
+#[test]
+fn a_tls_table_needs_both_files() {
+    let error = Config::resolve(&args(), &env(), file("[tls]\ncert = \"/c.pem\"\n")).unwrap_err();
+    assert!(matches!(error, ConfigError::IncompleteTls));
+}

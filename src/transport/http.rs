@@ -17,6 +17,7 @@ use super::{
     host_guard::{HostGuard, enforce_host_guard},
     session_owners::{SessionOwners, enforce_session_owner},
     sse,
+    tls::ReloadableTls,
 };
 use crate::{
     audit::AuditLog,
@@ -100,8 +101,21 @@ pub async fn bind(addresses: &[SocketAddr]) -> std::io::Result<Vec<TcpListener>>
     Ok(listeners)
 }
 
-/// Serve `router` on every listener until `shutdown` is cancelled.
-pub async fn serve(listeners: Vec<TcpListener>, router: Router, shutdown: CancellationToken) {
+/// Serve `router` on every listener until `shutdown` is cancelled: HTTPS when `tls` is
+/// given, else plain HTTP.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    router: Router,
+    shutdown: CancellationToken,
+    tls: Option<Arc<ReloadableTls>>,
+) {
+    if let Some(tls) = tls {
+        let servers = listeners.into_iter().map(|listener| {
+            super::tls::serve(listener, router.clone(), tls.clone(), shutdown.clone())
+        });
+        futures::future::join_all(servers).await;
+        return;
+    }
     let servers = listeners.into_iter().map(|listener| {
         let app = router
             .clone()

@@ -7,3 +7,4 @@ pub mod http;
 pub mod session_owners;
 pub mod sse;
 pub mod stdio;
+pub mod tls;

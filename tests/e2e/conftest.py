@@ -42,10 +42,11 @@ class Server:
     state_dir: Path
     log_path: Path
     tokens: dict[str, str] = field(default_factory=dict)
+    scheme: str = "http"
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def mcp_url(self) -> str:
@@ -88,7 +89,8 @@ def config_text(extra: str = "", limits: dict | None = None) -> str:
 
 
 def start_server(args: list[str] | None = None, config: str | None = None, env: dict | None = None,
-                 use_tokens: bool = True) -> Server:
+                 use_tokens: bool = True, ca: str | None = None) -> Server:
+    """Start `hostmcp serve` on a free loopback port. With `ca` (a PEM file) it serves HTTPS."""
     workdir = Path(tempfile.mkdtemp(prefix="hostmcp-e2e-"))
     cmd = [BIN, "serve", "--listen", "127.0.0.1:0"]
     if config is None and use_tokens:
@@ -107,18 +109,19 @@ def start_server(args: list[str] | None = None, config: str | None = None, env: 
     log_path = workdir / "server.log"
     log_file = open(log_path, "wb")
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_file, env=full_env)
-    port = wait_for_port(process, log_path)
+    port = wait_for_port(process, log_path, ca)
     tokens = {name: token for name, (token, _) in TOKENS.items()} if use_tokens and config else {}
-    return Server(process, port, workdir / "state", log_path, tokens)
+    return Server(process, port, workdir / "state", log_path, tokens, "https" if ca else "http")
 
 
-def wait_for_port(process: subprocess.Popen, log_path: Path, timeout: float = 15) -> int:
+def wait_for_port(process: subprocess.Popen, log_path: Path, ca: str | None = None, timeout: float = 15) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         match = re.search(r"address=127\.0\.0\.1:(\d+)", log_path.read_text(errors="replace"))
         if match:
             port = int(match.group(1))
-            if httpx2.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+            scheme = "https" if ca else "http"
+            if httpx2.get(f"{scheme}://127.0.0.1:{port}/healthz", verify=ca or True).status_code == 200:
                 return port
         if process.poll() is not None:
             raise RuntimeError(f"hostmcp exited early:\n{log_path.read_text()}")

@@ -1,0 +1,177 @@
+//! HTTPS: the same router behind rustls. The certificate and key are PEM files, read at
+//! start and again on SIGHUP (a failed reload keeps the current certificate). Each
+//! connection gets TCP_NODELAY, a bounded handshake, and the client address as
+//! `ConnectInfo`, as on plain HTTP.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use axum::{Router, extract::ConnectInfo};
+use hyper::body::Incoming;
+use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown, service::TowerToHyperService};
+use rustls::{
+    ServerConfig,
+    pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// How long a client has to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for open connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A certificate chain and key that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read TLS certificate {path}: {message}")]
+    Certificate { path: PathBuf, message: String },
+    #[error("cannot read TLS key {path}: {message}")]
+    Key { path: PathBuf, message: String },
+    #[error("TLS certificate {cert} and key {key} do not work together: {message}")]
+    Config {
+        cert: PathBuf,
+        key: PathBuf,
+        message: String,
+    },
+}
+
+impl TlsError {
+    pub fn hint(&self) -> &'static str {
+        "give --tls-cert a PEM certificate chain (leaf first) and --tls-key its PEM private key"
+    }
+}
+
+/// The server's TLS configuration, replaceable while it runs.
+#[derive(Debug)]
+pub struct ReloadableTls {
+    cert: PathBuf,
+    key: PathBuf,
+    current: RwLock<Arc<ServerConfig>>,
+}
+
+impl ReloadableTls {
+    /// Read `cert` and `key`; fails if they cannot serve.
+    pub fn load(cert: &Path, key: &Path) -> Result<Arc<Self>, TlsError> {
+        let config = server_config(cert, key)?;
+        Ok(Arc::new(Self {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            current: RwLock::new(Arc::new(config)),
+        }))
+    }
+
+    /// Read the files again; on error the current configuration stays.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let config = server_config(&self.cert, &self.key)?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(config);
+        Ok(())
+    }
+
+    fn acceptor(&self) -> TlsAcceptor {
+        // Writers swap a whole Arc: a poisoned lock still holds a usable config.
+        TlsAcceptor::from(
+            self.current
+                .read()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .clone(),
+        )
+    }
+}
+
+fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, TlsError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect())
+        .map_err(|error| TlsError::Certificate {
+            path: cert.to_owned(),
+            message: error.to_string(),
+        })?;
+    if chain.is_empty() {
+        return Err(TlsError::Certificate {
+            path: cert.to_owned(),
+            message: "no certificate in the file".to_owned(),
+        });
+    }
+    let private_key = PrivateKeyDer::from_pem_file(key).map_err(|error| TlsError::Key {
+        path: key.to_owned(),
+        message: error.to_string(),
+    })?;
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .and_then(|builder| {
+                builder
+                    .with_no_client_auth()
+                    .with_single_cert(chain, private_key)
+            })
+            .map_err(|error| TlsError::Config {
+                cert: cert.to_owned(),
+                key: key.to_owned(),
+                message: error.to_string(),
+            })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Serve `router` over TLS on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Arc<ReloadableTls>,
+    shutdown: CancellationToken,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+        let acceptor = tls.acceptor();
+        let router = router.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let stream =
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
+                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                };
+            let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(ConnectInfo::<SocketAddr>(peer));
+                router.clone().oneshot(request)
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            if let Err(error) = watcher.watch(connection).await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("TLS connections still open after the shutdown grace period; closing");
+    }
+}
