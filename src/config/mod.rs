@@ -285,10 +285,11 @@ impl Config {
 
     /// Plain HTTP on a non-loopback address needs `allow_plaintext`.
     fn check_plaintext(self) -> Result<Self, ConfigError> {
-        if self.tls.is_none() && !self.allow_plaintext {
-            if let Some(addr) = self.listen.iter().find(|addr| !addr.ip().is_loopback()) {
-                return Err(ConfigError::PlaintextOffLoopback { addr: *addr });
-            }
+        if self.tls.is_none()
+            && !self.allow_plaintext
+            && let Some(addr) = self.listen.iter().find(|addr| !addr.ip().is_loopback())
+        {
+            return Err(ConfigError::PlaintextOffLoopback { addr: *addr });
         }
         Ok(self)
     }
