@@ -96,10 +96,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// hostmcp's real tools, with the product defaults.
+/// hostmcp's real tools, with the product defaults; commands run as the user who
+/// started this test server (as root too: it is a test fixture on loopback).
 fn host_tools() -> HostTools {
+    let me = nix::unistd::User::from_uid(nix::unistd::Uid::effective())
+        .ok()
+        .flatten()
+        .map(|user| user.name);
     HostTools::new(ToolsState::new(
-        ToolSettings::default(),
+        ToolSettings {
+            run_as: me,
+            ..ToolSettings::default()
+        },
         BaseEnv::from_server_env(),
         None,
         AuditLog::disabled(),

@@ -114,6 +114,11 @@ pub struct ServeArgs {
     /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy).
     #[arg(long)]
     pub allow_plaintext: bool,
+
+    /// Unix user that commands run as when the token names none. When hostmcp runs as
+    /// root, commands are refused until a user is set; `--run-as root` allows root.
+    #[arg(long, value_name = "USER")]
+    pub run_as: Option<String>,
 }
 
 /// Flags of `hostmcp stdio`.

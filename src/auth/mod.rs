@@ -62,6 +62,7 @@ impl FromStr for Role {
 pub struct Principal {
     name: Arc<str>,
     role: Role,
+    run_as: Option<Arc<str>>,
 }
 
 impl Principal {
@@ -70,6 +71,7 @@ impl Principal {
         Self {
             name: Arc::from("anonymous"),
             role: Role::Admin,
+            run_as: None,
         }
     }
 
@@ -78,6 +80,7 @@ impl Principal {
         Self {
             name: Arc::from("stdio"),
             role: Role::Admin,
+            run_as: None,
         }
     }
 
@@ -87,6 +90,11 @@ impl Principal {
 
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// The Unix user this principal's commands run as, when its token names one.
+    pub fn run_as(&self) -> Option<&str> {
+        self.run_as.as_deref()
     }
 }
 
@@ -143,6 +151,7 @@ impl TokenSet {
         Ok(Principal {
             name: Arc::from(entry.name()),
             role: entry.role(),
+            run_as: entry.run_as().cloned(),
         })
     }
 

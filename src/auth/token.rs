@@ -5,6 +5,7 @@ use std::{
     io::{self, Write},
     os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
+    sync::Arc,
     time::SystemTime,
 };
 
@@ -61,6 +62,7 @@ pub struct TokenEntry {
     digest: TokenDigest,
     role: Role,
     expires_at: Option<SystemTime>,
+    run_as: Option<Arc<str>>,
 }
 
 impl TokenEntry {
@@ -70,7 +72,18 @@ impl TokenEntry {
             digest,
             role,
             expires_at: None,
+            run_as: None,
         }
+    }
+
+    /// Commands of this token run as the Unix user `user`.
+    pub fn running_as(mut self, user: &str) -> Self {
+        self.run_as = Some(Arc::from(user));
+        self
+    }
+
+    pub fn run_as(&self) -> Option<&Arc<str>> {
+        self.run_as.as_ref()
     }
 
     /// The token stops working at `expires_at`.

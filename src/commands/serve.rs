@@ -45,19 +45,30 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         tls: tls.clone(),
     };
     let shutdown = CancellationToken::new();
+    let tools = ToolsState::new(
+        ToolSettings {
+            limits: config.limits,
+            jobs: config.jobs,
+            tool_calls_per_minute: config.abuse.tool_calls_per_minute,
+            policy,
+            run_as: config.run_as.clone(),
+        },
+        BaseEnv::from_server_env(),
+        None,
+        audit_log.clone(),
+        &shutdown,
+    );
+    tools.identities.check_default().map_err(|error| {
+        CommandError::new(format!("--run-as: {error}"))
+            .with_hint("name a user that exists on this host")
+    })?;
+    if nix::unistd::Uid::effective().is_root() && config.run_as.is_none() {
+        tracing::warn!(
+            "hostmcp runs as root: commands of tokens without run_as are refused; set --run-as USER (or --run-as root)"
+        );
+    }
     let parts = HttpServerParts {
-        handler: HostTools::new(ToolsState::new(
-            ToolSettings {
-                limits: config.limits,
-                jobs: config.jobs,
-                tool_calls_per_minute: config.abuse.tool_calls_per_minute,
-                policy,
-            },
-            BaseEnv::from_server_env(),
-            None,
-            audit_log.clone(),
-            &shutdown,
-        )),
+        handler: HostTools::new(tools),
         authenticator,
         audit: audit_log.clone(),
         auth_failures_per_minute: config.abuse.auth_failures_per_minute,

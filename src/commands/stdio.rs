@@ -9,6 +9,13 @@ use crate::{
     tools::{ToolSettings, ToolsState},
 };
 
+fn current_user_name() -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::Uid::effective())
+        .ok()
+        .flatten()
+        .map(|user| user.name)
+}
+
 pub fn run(args: StdioArgs) -> Result<(), CommandError> {
     let file = config::load_file(args.config.as_deref())?;
     let serve_args = crate::cli::ServeArgs {
@@ -28,6 +35,8 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
                 jobs: config.jobs,
                 tool_calls_per_minute: config.abuse.tool_calls_per_minute,
                 policy,
+                // The stdio principal is whoever started the process: run as that user.
+                run_as: config.run_as.clone().or_else(current_user_name),
             },
             BaseEnv::from_server_env(),
             Some(Principal::stdio_owner()),

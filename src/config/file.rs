@@ -28,6 +28,8 @@ pub struct FileConfig {
     pub tls: FileTls,
     /// Plain HTTP on a non-loopback address (behind a TLS-terminating proxy).
     pub allow_plaintext: Option<bool>,
+    /// The Unix user commands run as when a token names none (when hostmcp runs as root).
+    pub run_as: Option<String>,
     /// The `[policy]` table: what operators may run (see `crate::policy`).
     pub policy: Option<crate::policy::PolicyConfig>,
 }
@@ -60,6 +62,8 @@ pub struct FileToken {
     pub role: Option<String>,
     /// When the token stops working, e.g. `2027-01-31T00:00:00Z` (a TOML date-time).
     pub expires: Option<toml::value::Datetime>,
+    /// The Unix user this token's commands run as (when hostmcp runs as root).
+    pub run_as: Option<String>,
 }
 
 /// The `[limits]` table.

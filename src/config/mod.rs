@@ -41,6 +41,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Plain HTTP off loopback was explicitly allowed.
     pub allow_plaintext: bool,
+    /// The Unix user commands run as when the token names none.
+    pub run_as: Option<String>,
 }
 
 /// The PEM files of the server's certificate chain and key.
@@ -278,6 +280,7 @@ impl Config {
             },
             tls: tls_files(args, &file)?,
             allow_plaintext: args.allow_plaintext || file.allow_plaintext.unwrap_or(false),
+            run_as: args.run_as.clone().or_else(|| file.run_as.clone()),
             policy: file.policy,
         })
         .and_then(Self::check_plaintext)
@@ -345,6 +348,9 @@ fn configured_tokens(env: &EnvSnapshot, file: &FileConfig) -> Result<Vec<TokenEn
                     name: entry.name.clone(),
                 })?;
             token = token.expiring_at(expires_at);
+        }
+        if let Some(user) = &entry.run_as {
+            token = token.running_as(user);
         }
         tokens.push(token);
     }

@@ -15,6 +15,7 @@
 mod output;
 mod process;
 pub mod reaper;
+pub mod run_as;
 pub mod slots;
 
 use std::io;
@@ -87,6 +88,8 @@ pub struct CommandSpec {
     stdin: Option<Vec<u8>>,
     /// Wall-clock limit, after which the command's process group is killed.
     timeout: Duration,
+    /// The user the command runs as; `None` for the server's own user.
+    user: Option<run_as::RunAsUser>,
 }
 
 impl CommandSpec {
@@ -102,7 +105,17 @@ impl CommandSpec {
             env: permit.env().to_vec(),
             stdin,
             timeout,
+            user: None,
         }
+    }
+
+    /// Run as `user`, with its identity variables (HOME, USER, LOGNAME, SHELL) set
+    /// before the call's own variables.
+    pub fn as_user(mut self, user: run_as::RunAsUser) -> Self {
+        let identity = user.env().map(|(name, value)| (name.to_owned(), value));
+        self.env.splice(0..0, identity);
+        self.user = Some(user);
+        self
     }
 
     pub fn timeout(&self) -> Duration {
@@ -119,6 +132,7 @@ impl CommandSpec {
             env: Vec::new(),
             stdin: None,
             timeout,
+            user: None,
         }
     }
 }

@@ -61,6 +61,9 @@ pub(super) fn command(spec: &CommandSpec, base_env: &BaseEnv) -> Result<Command,
     if let Some(dir) = &spec.working_dir {
         cmd.current_dir(dir);
     }
+    if let Some(user) = &spec.user {
+        user.apply(&mut cmd);
+    }
     Ok(cmd)
 }
 

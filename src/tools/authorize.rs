@@ -7,7 +7,10 @@ use std::{path::PathBuf, time::Duration};
 use crate::{
     audit::{AuditContext, AuditEvent},
     auth::Principal,
-    exec::{CommandSpec, DEFAULT_PATH, Program},
+    exec::{
+        CommandSpec, DEFAULT_PATH, Program,
+        run_as::{RunAsError, RunAsUser},
+    },
     policy::{self, CommandRequest, Decision, RequestMode},
 };
 
@@ -56,11 +59,12 @@ pub async fn authorize(
         Err(error) => ("resolve".to_owned(), error.to_string()),
         Ok(resolved) => match policy::decide(&state.policy, &resolved) {
             Decision::Permit(permit) => {
-                return Ok(CommandSpec::permitted(
-                    permit,
-                    command.timeout,
-                    command.stdin.clone(),
-                ));
+                let spec = CommandSpec::permitted(permit, command.timeout, command.stdin.clone());
+                match state.identities.user_for(principal) {
+                    Ok(None) => return Ok(spec),
+                    Ok(Some(user)) => return Ok(spec.as_user(user)),
+                    Err(reason) => ("run_as".to_owned(), reason),
+                }
             }
             Decision::Deny(denial) => (denial.rule, denial.reason),
         },
@@ -76,4 +80,69 @@ pub async fn authorize(
         tracing::error!(%error, "cannot write to the audit log");
     }
     Err(reason)
+}
+
+/// Which Unix user runs a principal's commands: its token's `run_as`, else the server's.
+/// When the server runs as root and neither names a user, commands are refused: root is
+/// only ever used when configured so explicitly (`run_as = "root"`).
+#[derive(Debug)]
+pub struct Identities {
+    default_user: Option<String>,
+    server_is_root: bool,
+    known: std::sync::Mutex<std::collections::HashMap<String, RunAsUser>>,
+}
+
+impl Identities {
+    pub fn new(default_user: Option<String>) -> Self {
+        Self {
+            default_user,
+            server_is_root: nix::unistd::Uid::effective().is_root(),
+            known: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Look the server-wide user up now, so a typo stops the server at start.
+    pub fn check_default(&self) -> Result<(), RunAsError> {
+        match &self.default_user {
+            Some(name) => RunAsUser::lookup(name).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// `Ok(None)`: run as the server's own user.
+    pub fn user_for(&self, principal: &Principal) -> Result<Option<RunAsUser>, String> {
+        let Some(name) = principal.run_as().or(self.default_user.as_deref()) else {
+            if self.server_is_root {
+                return Err(format!(
+                    "refused: hostmcp runs as root and no run_as user is configured for token {:?}; \
+                     the operator must set run_as for the token or --run-as for the server \
+                     (run_as = \"root\" to run commands as root)",
+                    principal.name()
+                ));
+            }
+            return Ok(None);
+        };
+        let mut known = self
+            .known
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(user) = known.get(name) {
+            return Ok(Some(user.clone()));
+        }
+        let user = RunAsUser::lookup(name).map_err(|error| format!("refused: run_as: {error}"))?;
+        if !self.server_is_root && user.name() != current_user_name().as_deref().unwrap_or("") {
+            return Err(format!(
+                "refused: run_as {name:?} needs hostmcp to run as root, and it does not"
+            ));
+        }
+        known.insert(name.to_owned(), user.clone());
+        Ok(Some(user))
+    }
+}
+
+fn current_user_name() -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::Uid::effective())
+        .ok()
+        .flatten()
+        .map(|user| user.name)
 }

@@ -4,7 +4,7 @@
 //! a principal is neither shown nor allowed a tool above its role.
 
 mod audited;
-mod authorize;
+pub mod authorize;
 pub mod jobs;
 mod progress;
 pub mod run_command;
@@ -23,6 +23,8 @@ use rmcp::{
     service::RequestContext,
 };
 use tokio_util::sync::CancellationToken;
+
+use authorize::Identities;
 
 use crate::{
     audit::{AuditEvent, AuditLog},
@@ -52,6 +54,8 @@ pub struct ToolsState {
     pub tool_calls: Option<RateLimiter<String>>,
     /// What commands each principal may run.
     pub policy: Policy,
+    /// As which Unix user.
+    pub identities: Identities,
 }
 
 impl Default for ToolSettings {
@@ -62,6 +66,7 @@ impl Default for ToolSettings {
             jobs: JobSettings::default(),
             tool_calls_per_minute: None,
             policy: Policy::permissive(),
+            run_as: None,
         }
     }
 }
@@ -73,6 +78,8 @@ pub struct ToolSettings {
     pub jobs: JobSettings,
     pub tool_calls_per_minute: Option<u32>,
     pub policy: Policy,
+    /// The Unix user commands run as when the token names none.
+    pub run_as: Option<String>,
 }
 
 impl ToolsState {
@@ -89,6 +96,7 @@ impl ToolsState {
             jobs: jobs_settings,
             tool_calls_per_minute,
             policy,
+            run_as,
         } = settings;
         Arc::new(Self {
             limits,
@@ -108,6 +116,7 @@ impl ToolsState {
             local_principal,
             audit,
             policy,
+            identities: Identities::new(run_as),
         })
     }
 }

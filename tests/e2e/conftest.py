@@ -78,8 +78,12 @@ class Server:
 DEFAULT_TEST_LIMITS = {"auth_failures_per_minute": 100000, "max_concurrent_per_principal": 64}
 
 
-def config_text(extra: str = "", limits: dict | None = None) -> str:
-    lines = []
+# As root, hostmcp refuses commands until a run_as user is configured: say root explicitly.
+RUN_AS_ROOT = 'run_as = "root"\n' if os.geteuid() == 0 else ""
+
+
+def config_text(extra: str = "", limits: dict | None = None, top: str = RUN_AS_ROOT) -> str:
+    lines = [top]
     for name, (token, role) in TOKENS.items():
         digest = hashlib.sha256(token.encode()).hexdigest()
         lines.append(f'[[tokens]]\nname = "{name}"\nrole = "{role}"\nsha256 = "{digest}"\n')
