@@ -134,6 +134,15 @@ impl AuditLog {
         }
     }
 
+    /// Record an event whose action has already happened (or cannot be held back): a
+    /// failure can only be logged.
+    pub async fn record_or_log(&self, context: AuditContext, event: AuditEvent) {
+        let kind = event.kind();
+        if let Err(error) = self.record(context, event).await {
+            tracing::error!(%error, event = kind, "cannot write to the audit log");
+        }
+    }
+
     /// Append one record and wait until it is on disk (written and `fdatasync`ed). An `Err`
     /// means the record may not be in the log: a caller about to run a command must refuse
     /// to run it. Records are chained in the order they enter the writer's queue, and written

@@ -138,9 +138,7 @@ pub async fn require_principal(
             let event = AuditEvent::AuthFailed {
                 reason: format!("{error} on {path}"),
             };
-            if let Err(audit_error) = gate.audit.record(context, event).await {
-                tracing::error!(error = %audit_error, "cannot write to the audit log");
-            }
+            gate.audit.record_or_log(context, event).await;
             unauthorized(error)
         }
     }

@@ -114,9 +114,7 @@ impl AuditedCommand {
             stdout_bytes: outcome.stdout.total_bytes(),
             stderr_bytes: outcome.stderr.total_bytes(),
         };
-        if let Err(error) = self.audit.record(self.context, event).await {
-            tracing::error!(%error, "cannot record the end of a command in the audit log");
-        }
+        self.audit.record_or_log(self.context, event).await;
     }
 
     /// Record that the command could not be started (missing working dir, no such program).
@@ -127,8 +125,6 @@ impl AuditedCommand {
             reason: format!("{}: {reason}", self.command_id),
             rule: Some("start".to_owned()),
         };
-        if let Err(error) = self.audit.record(self.context, event).await {
-            tracing::error!(%error, "cannot record a failed start in the audit log");
-        }
+        self.audit.record_or_log(self.context, event).await;
     }
 }

@@ -76,9 +76,7 @@ pub async fn authorize(
         reason: reason.clone(),
         rule: Some(rule),
     };
-    if let Err(error) = state.audit.record(trail.clone(), event).await {
-        tracing::error!(%error, "cannot write to the audit log");
-    }
+    state.audit.record_or_log(trail.clone(), event).await;
     Err(reason)
 }
 

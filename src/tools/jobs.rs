@@ -20,7 +20,7 @@ use super::{
     run_command::{self, RunCommandInput},
 };
 use crate::{
-    audit::{AuditEvent, AuditLog},
+    audit::AuditEvent,
     auth::Principal,
     jobs::{JobError, JobRead, JobRegistry, JobSummary, OnJobEnd, parse_signal},
 };
@@ -298,12 +298,8 @@ pub async fn signal(
             job_id: input.job_id.clone(),
             action: format!("signal {signal_name}"),
         };
-        record_or_log(
-            &state.audit,
-            audited::context_of(context, principal, SIGNAL),
-            event,
-        )
-        .await;
+        let trail = audited::context_of(context, principal, SIGNAL);
+        state.audit.record_or_log(trail, event).await;
     }
     Ok(match result {
         Ok(summary) => {
@@ -330,11 +326,4 @@ pub fn list(state: &ToolsState, principal: &Principal) -> CallToolResult {
             .join("\n")
     };
     structured(&JobListOutput { jobs }, text, false)
-}
-
-/// Record an event whose action has already happened: a failure can only be logged.
-async fn record_or_log(audit: &AuditLog, context: crate::audit::AuditContext, event: AuditEvent) {
-    if let Err(error) = audit.record(context, event).await {
-        tracing::error!(%error, "cannot write to the audit log");
-    }
 }

@@ -260,9 +260,7 @@ impl ServerHandler for HostTools {
                 reason: reason.clone(),
             };
             let trail = audited::context_of(&context, &principal, &request.name);
-            if let Err(error) = self.state.audit.record(trail, event).await {
-                tracing::error!(%error, "cannot write to the audit log");
-            }
+            self.state.audit.record_or_log(trail, event).await;
             return Ok(CallToolResult::error(vec![ContentBlock::text(reason)]).into());
         }
         let state = &self.state;

@@ -84,9 +84,7 @@ impl SessionOwners {
     }
 
     async fn record(&self, context: AuditContext, event: AuditEvent) {
-        if let Err(error) = self.audit.record(context, event).await {
-            tracing::error!(%error, "cannot write to the audit log");
-        }
+        self.audit.record_or_log(context, event).await;
     }
 
     /// Number of sessions currently bound.

@@ -128,6 +128,13 @@ where
         transport = "sse",
         "session opened"
     );
+    let opened = AuditContext::new()
+        .with_principal(principal.name())
+        .with_session(session_id.clone());
+    let event = AuditEvent::SessionOpened {
+        transport: AuditTransport::Sse,
+    };
+    state.audit.record_or_log(opened, event).await;
 
     let transport = ChannelTransport {
         inbound: inbound_rx,
@@ -197,9 +204,7 @@ impl<H> Drop for SessionCloser<H> {
                 let event = AuditEvent::SessionClosed {
                     transport: AuditTransport::Sse,
                 };
-                if let Err(error) = audit.record(closed, event).await {
-                    tracing::error!(%error, "cannot write to the audit log");
-                }
+                audit.record_or_log(closed, event).await;
             });
         }
     }

@@ -49,7 +49,9 @@ async def test_every_decision_is_one_record_and_no_secret_is_written(server):
     assert any(r["event"] == "job_action" and r["job_id"] == job for r in lines)
     denied = [r for r in lines if r["event"] == "tool_denied"]
     assert denied and denied[0]["principal"] == "reader" and denied[0]["rule"] == "role"
-    assert "session_opened" in events and "session_closed" in events
+    transports = {(r["event"], r["transport"]) for r in lines if r["event"].startswith("session_")}
+    assert {("session_opened", "sse"), ("session_closed", "sse"),
+            ("session_opened", "streamable_http"), ("session_closed", "streamable_http")} <= transports
     assert any(r["event"] == "auth_failed" for r in lines)
     text = (server.state_dir / "hostmcp" / "audit.jsonl").read_text()
     for secret in ["sup3r-s3cret", "wrong-guess", *[token for token, _ in TOKENS.values()]]:
