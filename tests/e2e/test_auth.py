@@ -117,18 +117,22 @@ async def test_concurrent_valid_and_invalid_tokens_never_cross(shared_server):
 
     async with httpx2.AsyncClient(timeout=30) as http:
         async def one(i: int):
-            kind = ["alice", "bob", "bad", "none"][i % 4]
+            kind = ["alice", "bob", "bad", "none", "reader"][i % 5]
             headers = dict(headers_2026)
-            if kind in ("alice", "bob"):
+            if kind in ("alice", "bob", "reader"):
                 headers.update(shared_server.headers(kind))
             elif kind == "bad":
                 headers["Authorization"] = f"Bearer {shared_server.tokens['alice']}x"
             response = await http.post(shared_server.mcp_url, json=who, headers=headers)
             return kind, response
 
-        results = await asyncio.gather(*(one(i) for i in range(80)))
+        results = await asyncio.gather(*(one(i) for i in range(100)))
     for kind, response in results:
-        if kind in ("alice", "bob"):
+        if kind == "reader":
+            assert response.status_code == 200, response.text
+            result = jsonrpc_response(response)["result"]
+            assert result["isError"] is True and "needs the operator role" in result["content"][0]["text"]
+        elif kind in ("alice", "bob"):
             assert response.status_code == 200, response.text
             payload = jsonrpc_response(response)
             assert payload["result"]["structuredContent"]["stdout"] == "ok\n"

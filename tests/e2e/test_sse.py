@@ -136,3 +136,27 @@ def test_the_seed_tutorial_commands_run_over_sse(shared_server):
             assert reply["result"]["structuredContent"]["exit_code"] == 0
     finally:
         session.close()
+
+
+def test_sigterm_closes_open_streams_and_exits_promptly(server):
+    session = RawSseSession(server.base, server.headers())
+    session.initialize()
+    assert session.post({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
+        "name": "run_command", "arguments": {"command": "sleep 300", "timeout_secs": 600}}}).status_code == 202
+    deadline = time.monotonic() + 15
+    while not descendants(server.process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    children = descendants(server.process.pid)
+    assert children
+    started = time.monotonic()
+    assert server.stop() == 0
+    assert time.monotonic() - started < 8, "shutdown waited on the open stream"
+    assert [pid for pid in children if pid_alive(pid)] == []
+    kinds = []
+    while True:
+        kind, _ = session.next_event(timeout=5)
+        kinds.append(kind)
+        if kind == "closed":
+            break
+    assert kinds[-1] == "closed"
+    session.close()
