@@ -1,3 +1,5 @@
+//! Token checks: each accepted token with its near-miss refusal, digests, the token file.
+
 use super::*;
 
 fn set() -> TokenSet {

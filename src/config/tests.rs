@@ -1,3 +1,5 @@
+//! Configuration resolution: precedence, validation errors with their hints, defaults.
+
 use std::path::PathBuf;
 
 use super::*;

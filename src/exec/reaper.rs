@@ -35,6 +35,8 @@ use tokio::sync::Notify;
 pub const COMMAND_ID_VAR: &str = "HOSTMCP_COMMAND_ID";
 /// Sweep at least this often, in case a SIGCHLD was coalesced.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+/// At most one sweep per this long.
+const SWEEP_COALESCE: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Default)]
 struct Live {
@@ -133,6 +135,9 @@ pub fn start() {
                 () = tokio::time::sleep(SWEEP_INTERVAL) => {}
             }
             sweep();
+            // Coalesce: under load every command's exit raises SIGCHLD; a sweep per batch
+            // is enough, and keeps spawns from waiting on sweeps.
+            tokio::time::sleep(SWEEP_COALESCE).await;
         }
     });
 }

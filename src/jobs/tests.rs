@@ -1,3 +1,5 @@
+//! Background jobs: paging, isolation between principals, signals, timeouts, limits.
+
 use std::time::Duration;
 
 use super::*;
