@@ -27,6 +27,7 @@ TOKENS = {
     "alice": ("alice-token-0123456789abcdef", "operator"),
     "bob": ("bob-token-0123456789abcdef", "operator"),
     "reader": ("reader-token-0123456789abcdef", "read"),
+    "boss": ("boss-token-0123456789abcdef", "admin"),
 }
 
 

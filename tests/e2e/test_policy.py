@@ -104,3 +104,31 @@ def test_policy_explain_prints_the_decision_without_running(policy_server, sandb
          "--working-dir", str(sandbox / "app"), "--", "ls"],
         capture_output=True, text=True, env={**os.environ, "HOME": str(sandbox)})
     assert "decision: PERMIT by allow[0]" in allowed.stdout
+
+
+async def test_an_admin_is_not_bound_by_the_policy_unless_restricted(policy_server, sandbox):
+    outside = str(sandbox / "app2")
+    admin = await call(policy_server, {"command": "echo admin; pwd", "working_dir": outside}, principal="boss")
+    assert admin.is_error is not True and admin.structured_content["stdout"] == f"admin\n{outside}\n"
+    operator = await call(policy_server, {"command": "echo admin; pwd", "working_dir": outside})
+    assert operator.is_error is True
+
+
+async def test_restrict_admin_judges_admins_like_operators(sandbox):
+    policy = f"""
+[policy]
+default = "deny"
+restrict_admin = true
+working_dirs = ["{sandbox / 'app'}"]
+
+[[policy.allow]]
+program = "/usr/bin/ls"
+"""
+    server = start_server(config=config_text(extra=policy))
+    try:
+        denied = await call(server, {"command": "id", "working_dir": str(sandbox / "app")}, principal="boss")
+        assert denied.is_error is True and "denied by allow_shell" in denied.content[0].text
+        allowed = await call(server, {"argv": ["ls"], "working_dir": str(sandbox / "app")}, principal="boss")
+        assert allowed.is_error is not True
+    finally:
+        server.stop()
