@@ -137,7 +137,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 server_cmd() {
   local name="$1" addr="127.0.0.1:$2"
   case "$name" in
-    hostmcp) echo taskset -c 0 "$HOSTMCP_BIN" serve --listen "$addr" ;;
+    hostmcp) echo taskset -c 0 "$HOSTMCP_BIN" serve --listen "$addr" --run-as "$(id -un)" ;;
     hostmcp-echo) echo taskset -c 0 "$HOSTMCP_ECHO_BIN" --listen "$addr" ;;
     python) echo taskset -c 0 "$PY" "$BENCH/peers/python/server.py" --listen "$addr" ;;
     node) echo taskset -c 0 "$NODE" "$DEPS/node/server.mjs" --listen "$addr" ;;

@@ -106,7 +106,8 @@ drive() {
   check "$name" "$want" "$file"
 }
 
-start hostmcp "$HOSTMCP_BIN" serve
+# As root hostmcp refuses commands until told which user runs them: the current one.
+start hostmcp "$HOSTMCP_BIN" serve --run-as "$(id -un)" --audit-log "$TMP/audit.jsonl"
 log "hostmcp serve on port $PORT"
 for transport in mcp-session mcp-stateless sse; do
   drive "run_command-$transport" ok "$TOKEN" --transport "$transport" --workload command \
