@@ -193,6 +193,21 @@ def processes_running(marker: str) -> list[int]:
     return found
 
 
+def describe(pids: list[int]) -> str:
+    """State, parent and command line of each pid, for a failure message."""
+    lines = []
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            lines.append(f"{pid}: gone")
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        lines.append(f"{pid}: state {fields[0]} ppid {fields[1]} pgid {fields[2]} {cmdline}")
+    return "\n".join(lines)
+
+
 def unique_sleep() -> str:
     """A sleep duration no other test uses, to find its processes wherever they went."""
     return f"{300 + random.random():.9f}"
@@ -246,4 +261,5 @@ async def test_nothing_is_left_after_a_mix_of_timeouts_cancels_and_disconnects(s
     async with connect(server, "sse", "legacy") as client:
         with anyio.move_on_after(1):
             await client.call_tool("run_command", {"command": f"setsid sleep {marker} & sleep {marker}"})
-    assert await settle(server, marker, 20) == ([], [])
+    left = await settle(server, marker, 20)
+    assert left == ([], []), describe(left[0] + left[1]) + "\n" + server.log()[-3000:]
