@@ -98,6 +98,10 @@ fi
 HOSTMCP_BIN="${HOSTMCP_BIN:-$REPO/target/release/hostmcp}"
 HOSTMCP_ECHO_BIN="${HOSTMCP_ECHO_BIN:-$REPO/target/release/examples/conformance_server}"
 [ -x "$HOSTMCP_BIN" ] || die "no hostmcp binary at $HOSTMCP_BIN"
+# As root, hostmcp refuses commands until told which user runs them (binaries since
+# --run-as existed): the current one.
+HOSTMCP_RUN_AS=""
+if "$HOSTMCP_BIN" serve --help 2>/dev/null | grep -q -- '--run-as'; then HOSTMCP_RUN_AS="--run-as $(id -un)"; fi
 [ -x "$HOSTMCP_ECHO_BIN" ] || { log "no echo test server at $HOSTMCP_ECHO_BIN: hostmcp echo rows skipped"; HOSTMCP_ECHO_BIN=""; }
 log "building bench/loadgen (release)"
 cargo build --release --locked --manifest-path "$BENCH/loadgen/Cargo.toml" >&2
@@ -137,7 +141,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 server_cmd() {
   local name="$1" addr="127.0.0.1:$2"
   case "$name" in
-    hostmcp) echo taskset -c 0 "$HOSTMCP_BIN" serve --listen "$addr" --run-as "$(id -un)" ;;
+    hostmcp) echo taskset -c 0 "$HOSTMCP_BIN" serve --listen "$addr" --config "$BENCH/hostmcp-bench.toml" $HOSTMCP_RUN_AS ;;
     hostmcp-echo) echo taskset -c 0 "$HOSTMCP_ECHO_BIN" --listen "$addr" ;;
     python) echo taskset -c 0 "$PY" "$BENCH/peers/python/server.py" --listen "$addr" ;;
     node) echo taskset -c 0 "$NODE" "$DEPS/node/server.mjs" --listen "$addr" ;;
@@ -201,7 +205,9 @@ server_for() {
   printf '  "loadavg_start": "%s",\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
   printf '  "sessions": "%s", "idle_counts": "%s"\n' "$SESSIONS" "$IDLE_COUNTS"
   printf '}\n'
-} > "$OUT/meta.json"
+} > "$OUT/meta.new.json"
+# A second run into the same directory (BENCH_OUT) keeps the first run's metadata.
+if [ -f "$OUT/meta.json" ]; then mv "$OUT/meta.new.json" "$OUT/meta-$(date -u +%H%M%S).json"; else mv "$OUT/meta.new.json" "$OUT/meta.json"; fi
 log "results in $OUT"
 
 run_load() { # SERVER WORKLOAD TRANSPORT SESSIONS RUN
