@@ -60,6 +60,10 @@ where
             .disable_allowed_hosts()
             .disable_allowed_origins()
             .with_max_request_body_bytes(MAX_REQUEST_BODY_BYTES)
+            // A stateless (2026-07-28) call whose first message is its answer gets a plain
+            // JSON body instead of an SSE stream; one that sends progress first still
+            // streams. Cheaper for the common case; session-era streams are unchanged.
+            .with_json_response(true)
             .with_cancellation_token(parts.shutdown.child_token()),
     );
     let mcp_routes = Router::new()
