@@ -124,6 +124,11 @@ fn input_schema(tool: &str) -> Value {
 
 /// The `echo` tool of the benchmark suite: read-only, returns its text.
 pub fn echo_tool() -> Tool {
+    static ECHO: std::sync::LazyLock<Tool> = std::sync::LazyLock::new(build_echo_tool);
+    ECHO.clone()
+}
+
+fn build_echo_tool() -> Tool {
     parse(json!({
         "name": "echo",
         "description": "Return the given text unchanged.",
@@ -147,10 +152,10 @@ pub fn tools(modern: bool) -> Vec<Tool> {
 
 /// Any fixture tool by name, whatever its era (for SEP-2243 header validation).
 pub fn tool(name: &str) -> Option<Tool> {
-    tools(false)
-        .into_iter()
-        .chain(tools(true))
-        .find(|tool| tool.name == name)
+    // rmcp looks a tool up on every call: build the fixtures (and their schemas) once.
+    static ALL: std::sync::LazyLock<Vec<Tool>> =
+        std::sync::LazyLock::new(|| tools(false).into_iter().chain(tools(true)).collect());
+    ALL.iter().find(|tool| tool.name == name).cloned()
 }
 
 /// The result of a fixture tool that only returns fixed content.
