@@ -134,6 +134,44 @@ impl AuditLog {
         }
     }
 
+    /// Queue a record without waiting for it to reach the disk: for an event whose
+    /// action has already happened, when the caller's answer need not wait for the sync.
+    /// Once queued it is written even if the server stops (the writer drains its queue);
+    /// a full queue falls back to a task that waits for room. Failures are logged.
+    pub fn record_detached(&self, context: AuditContext, event: AuditEvent) {
+        let queue = match &self.inner {
+            Inner::Disabled => return trace_record(&context, event),
+            Inner::File { queue, .. } => queue,
+        };
+        let (reply, written) = oneshot::channel();
+        let kind = event.kind();
+        let report = async move {
+            if let Ok(Err(error)) = written.await {
+                tracing::error!(%error, event = kind, "cannot write to the audit log");
+            }
+        };
+        match queue.sender.try_send(Message::Record(Request {
+            context,
+            event,
+            reply,
+        })) {
+            Ok(()) => {
+                tokio::spawn(report);
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Full(message)) => {
+                let sender = queue.sender.clone();
+                tokio::spawn(async move {
+                    if sender.send(message).await.is_ok() {
+                        report.await;
+                    }
+                });
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!(event = kind, "audit writer is gone: record lost");
+            }
+        }
+    }
+
     /// Record an event whose action has already happened (or cannot be held back): a
     /// failure can only be logged.
     pub async fn record_or_log(&self, context: AuditContext, event: AuditEvent) {

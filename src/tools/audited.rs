@@ -102,8 +102,10 @@ impl AuditedCommand {
         })
     }
 
-    /// Record `command_finished`. A failure here is logged: the command has already run.
-    pub async fn finished(self, outcome: &ExecOutcome) {
+    /// Record `command_finished` without making the caller wait for the disk: the command
+    /// has already run (its start is on record), so the answer need not wait for the
+    /// sync. The record is queued at once and written even if the server then stops.
+    pub fn finished(self, outcome: &ExecOutcome) {
         let event = AuditEvent::CommandFinished {
             command_id: self.command_id,
             exit_code: outcome.exit_code,
@@ -114,7 +116,7 @@ impl AuditedCommand {
             stdout_bytes: outcome.stdout.total_bytes(),
             stderr_bytes: outcome.stderr.total_bytes(),
         };
-        self.audit.record_or_log(self.context, event).await;
+        self.audit.record_detached(self.context, event);
     }
 
     /// Record that the command could not be started (missing working dir, no such program).

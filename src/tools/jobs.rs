@@ -189,7 +189,7 @@ pub async fn start(
     let on_end: OnJobEnd = Box::new(move |ended| {
         Box::pin(async move {
             match ended {
-                Ok(outcome) => audited.finished(&outcome).await,
+                Ok(outcome) => audited.finished(&outcome),
                 Err(reason) => audited.not_started(&program, reason).await,
             }
         })

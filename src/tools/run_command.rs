@@ -142,7 +142,7 @@ pub async fn call(
     drop(progress);
     match outcome {
         Ok(outcome) => {
-            audited.finished(&outcome).await;
+            audited.finished(&outcome);
             Ok(tool_result(outcome))
         }
         Err(error) => {

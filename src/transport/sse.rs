@@ -172,7 +172,6 @@ where
     .into_response()
 }
 
-
 /// Ends the session (removes it, cancels its handler and commands) when the stream drops.
 struct SessionCloser<H> {
     state: Arc<SseState<H>>,
@@ -340,4 +339,3 @@ impl Transport<RoleServer> for ChannelTransport {
         Ok(())
     }
 }
-
