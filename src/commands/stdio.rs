@@ -16,6 +16,9 @@ fn current_user_name() -> Option<String> {
         .map(|user| user.name)
 }
 
+/// File name of the default audit log of `hostmcp stdio` in the state directory.
+pub const STDIO_AUDIT_FILE_NAME: &str = "audit-stdio.jsonl";
+
 pub fn run(args: StdioArgs) -> Result<(), CommandError> {
     let file = config::load_file(args.config.as_deref())?;
     let serve_args = crate::cli::ServeArgs {
@@ -23,7 +26,19 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
         ..Default::default()
     };
     // Tokens and listen addresses do not apply to stdio: only the limits are used.
-    let config = Config::resolve(&serve_args, &EnvSnapshot::capture(), file)?;
+    let env = EnvSnapshot::capture();
+    let mut config = Config::resolve(&serve_args, &env, file)?;
+    // The default file is `serve`'s, and a running server holds its lock: stdio writes its
+    // own file next to it (an [audit] path in the config is used as given).
+    let serve_default = env
+        .state_dir()
+        .ok()
+        .map(|dir| dir.join(config::AUDIT_FILE_NAME));
+    if let Some(audit) = config.audit.as_mut()
+        && Some(&audit.path) == serve_default.as_ref()
+    {
+        audit.path.set_file_name(STDIO_AUDIT_FILE_NAME);
+    }
     let audit_log = super::audit::open(config.audit.as_ref())?;
     let policy = super::resolve_policy(config.policy.clone())?;
     runtime()?.block_on(async {
