@@ -25,6 +25,22 @@ fn slot() -> CommandSlot {
     .unwrap()
 }
 
+/// Start `spec` for `owner` with a fresh id, a slot of its own and no end hook.
+fn start(
+    registry: &Arc<JobRegistry>,
+    owner: &str,
+    spec: CommandSpec,
+) -> Result<JobSummary, JobError> {
+    registry.start(
+        JobRegistry::new_id().unwrap(),
+        owner,
+        "test".into(),
+        spec,
+        slot(),
+        no_hook(),
+    )
+}
+
 fn no_hook() -> OnJobEnd {
     Box::new(|_| Box::pin(async {}))
 }
@@ -50,16 +66,12 @@ async fn wait_done(registry: &JobRegistry, owner: &str, id: &str) -> JobRead {
 #[tokio::test]
 async fn a_job_runs_in_the_background_and_its_output_pages_without_gaps() {
     let registry = registry();
-    let job = registry
-        .start(
-            JobRegistry::new_id().unwrap(),
-            "alice",
-            "seq".into(),
-            shell("seq 1 2000", Duration::from_secs(10)),
-            slot(),
-            no_hook(),
-        )
-        .unwrap();
+    let job = start(
+        &registry,
+        "alice",
+        shell("seq 1 2000", Duration::from_secs(10)),
+    )
+    .unwrap();
     let done = wait_done(&registry, "alice", &job.job_id).await;
     assert_eq!(done.state, JobState::Exited { exit_code: 0 });
     let mut cursor = 0;
@@ -83,16 +95,12 @@ async fn a_job_runs_in_the_background_and_its_output_pages_without_gaps() {
 #[tokio::test]
 async fn another_principal_cannot_see_or_touch_a_job() {
     let registry = registry();
-    let job = registry
-        .start(
-            JobRegistry::new_id().unwrap(),
-            "alice",
-            "sleep".into(),
-            shell("sleep 30", Duration::from_secs(60)),
-            slot(),
-            no_hook(),
-        )
-        .unwrap();
+    let job = start(
+        &registry,
+        "alice",
+        shell("sleep 30", Duration::from_secs(60)),
+    )
+    .unwrap();
     let not_found = JobError::NotFound(job.job_id.clone());
     assert_eq!(
         registry
@@ -120,19 +128,15 @@ async fn another_principal_cannot_see_or_touch_a_job() {
 #[tokio::test]
 async fn a_signal_reaches_the_whole_group() {
     let registry = registry();
-    let job = registry
-        .start(
-            JobRegistry::new_id().unwrap(),
-            "alice",
-            "trap".into(),
-            shell(
-                "trap 'echo got-usr1; exit 7' USR1; while :; do sleep 0.05; done",
-                Duration::from_secs(30),
-            ),
-            slot(),
-            no_hook(),
-        )
-        .unwrap();
+    let job = start(
+        &registry,
+        "alice",
+        shell(
+            "trap 'echo got-usr1; exit 7' USR1; while :; do sleep 0.05; done",
+            Duration::from_secs(30),
+        ),
+    )
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     registry
         .signal("alice", &job.job_id, parse_signal("usr1").unwrap())
@@ -151,16 +155,12 @@ async fn a_signal_reaches_the_whole_group() {
 #[tokio::test]
 async fn a_job_ends_at_its_timeout() {
     let registry = registry();
-    let job = registry
-        .start(
-            JobRegistry::new_id().unwrap(),
-            "alice",
-            "sleep".into(),
-            shell("sleep 30", Duration::from_millis(300)),
-            slot(),
-            no_hook(),
-        )
-        .unwrap();
+    let job = start(
+        &registry,
+        "alice",
+        shell("sleep 30", Duration::from_millis(300)),
+    )
+    .unwrap();
     assert_eq!(
         wait_done(&registry, "alice", &job.job_id).await.state,
         JobState::TimedOut
@@ -175,16 +175,7 @@ async fn shutdown_kills_every_job() {
         BaseEnv::from_server_env(),
         shutdown.clone(),
     );
-    let job = registry
-        .start(
-            JobRegistry::new_id().unwrap(),
-            "a",
-            "s".into(),
-            shell("sleep 30", Duration::from_secs(60)),
-            slot(),
-            no_hook(),
-        )
-        .unwrap();
+    let job = start(&registry, "a", shell("sleep 30", Duration::from_secs(60))).unwrap();
     shutdown.cancel();
     assert_eq!(
         wait_done(&registry, "a", &job.job_id).await.state,
@@ -201,57 +192,24 @@ async fn the_per_principal_job_limit_holds() {
     };
     let registry = JobRegistry::new(limits, BaseEnv::from_server_env(), CancellationToken::new());
     for _ in 0..2 {
-        registry
-            .start(
-                JobRegistry::new_id().unwrap(),
-                "a",
-                "t".into(),
-                shell("sleep 5", Duration::from_secs(10)),
-                slot(),
-                no_hook(),
-            )
-            .unwrap();
+        start(&registry, "a", shell("sleep 5", Duration::from_secs(10))).unwrap();
     }
     assert_eq!(
-        registry
-            .start(
-                JobRegistry::new_id().unwrap(),
-                "a",
-                "t".into(),
-                shell("true", Duration::from_secs(10)),
-                slot(),
-                no_hook()
-            )
-            .unwrap_err(),
+        start(&registry, "a", shell("true", Duration::from_secs(10))).unwrap_err(),
         JobError::TooMany(2)
     );
-    assert!(
-        registry
-            .start(
-                JobRegistry::new_id().unwrap(),
-                "b",
-                "t".into(),
-                shell("true", Duration::from_secs(10)),
-                slot(),
-                no_hook()
-            )
-            .is_ok()
-    );
+    assert!(start(&registry, "b", shell("true", Duration::from_secs(10))).is_ok());
 }
 
 #[tokio::test]
 async fn a_waiting_read_returns_when_output_arrives() {
     let registry = registry();
-    let job = registry
-        .start(
-            JobRegistry::new_id().unwrap(),
-            "a",
-            "t".into(),
-            shell("sleep 0.3; echo late; sleep 5", Duration::from_secs(10)),
-            slot(),
-            no_hook(),
-        )
-        .unwrap();
+    let job = start(
+        &registry,
+        "a",
+        shell("sleep 0.3; echo late; sleep 5", Duration::from_secs(10)),
+    )
+    .unwrap();
     let started = std::time::Instant::now();
     let read = registry
         .read("a", &job.job_id, (0, 0), 100, Duration::from_secs(4))

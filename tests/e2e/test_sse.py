@@ -85,7 +85,8 @@ def test_sse_without_a_token_is_401(shared_server):
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
-def test_a_closed_stream_ends_the_session_and_kills_its_commands(server):
+def session_running_a_sleep(server) -> RawSseSession:
+    """An initialized SSE session whose `sleep 300` is running under the server."""
     session = RawSseSession(server.base, server.headers())
     session.initialize()
     assert session.post({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
@@ -94,6 +95,11 @@ def test_a_closed_stream_ends_the_session_and_kills_its_commands(server):
     while not descendants(server.process.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert descendants(server.process.pid), "the command did not start"
+    return session
+
+
+def test_a_closed_stream_ends_the_session_and_kills_its_commands(server):
+    session = session_running_a_sleep(server)
     endpoint = server.base + session.endpoint
     session.close()
     deadline = time.monotonic() + 15
@@ -139,15 +145,8 @@ def test_the_seed_tutorial_commands_run_over_sse(shared_server):
 
 
 def test_sigterm_closes_open_streams_and_exits_promptly(server):
-    session = RawSseSession(server.base, server.headers())
-    session.initialize()
-    assert session.post({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
-        "name": "run_command", "arguments": {"command": "sleep 300", "timeout_secs": 600}}}).status_code == 202
-    deadline = time.monotonic() + 15
-    while not descendants(server.process.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    session = session_running_a_sleep(server)
     children = descendants(server.process.pid)
-    assert children
     started = time.monotonic()
     assert server.stop() == 0
     assert time.monotonic() - started < 8, "shutdown waited on the open stream"
