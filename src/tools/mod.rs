@@ -5,6 +5,7 @@
 
 mod audited;
 pub mod authorize;
+pub mod host_info;
 pub mod jobs;
 mod progress;
 pub mod run_command;
@@ -140,6 +141,10 @@ static CATALOG: LazyLock<Vec<CatalogEntry>> = LazyLock::new(|| {
         tool,
     };
     vec![
+        CatalogEntry {
+            required_role: Role::Read,
+            tool: host_info::definition(),
+        },
         operator(run_command::definition()),
         operator(jobs::start_definition()),
         operator(jobs::output_definition()),
@@ -278,6 +283,7 @@ impl ServerHandler for HostTools {
         }
         let arguments = request.arguments;
         let result = match request.name.as_ref() {
+            host_info::NAME => Ok(host_info::call()),
             run_command::NAME => run_command::call(state, &principal, arguments, context).await,
             jobs::START => jobs::start(state, &principal, arguments, &context).await,
             jobs::OUTPUT => jobs::output(state, &principal, arguments).await,
