@@ -99,10 +99,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 /// hostmcp's real tools, with the product defaults; commands run as the user who
 /// started this test server (as root too: it is a test fixture on loopback).
 fn host_tools() -> HostTools {
-    let me = nix::unistd::User::from_uid(nix::unistd::Uid::effective())
-        .ok()
-        .flatten()
-        .map(|user| user.name);
+    let me = hostmcp::exec::run_as::current_user_name();
     HostTools::new(ToolsState::new(
         ToolSettings {
             run_as: me,

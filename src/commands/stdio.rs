@@ -5,16 +5,9 @@ use crate::{
     auth::Principal,
     cli::StdioArgs,
     config::{self, Config, EnvSnapshot},
-    exec::BaseEnv,
+    exec::{BaseEnv, run_as},
     tools::{ToolSettings, ToolsState},
 };
-
-fn current_user_name() -> Option<String> {
-    nix::unistd::User::from_uid(nix::unistd::Uid::effective())
-        .ok()
-        .flatten()
-        .map(|user| user.name)
-}
 
 /// File name of the default audit log of `hostmcp stdio` in the state directory.
 pub const STDIO_AUDIT_FILE_NAME: &str = "audit-stdio.jsonl";
@@ -51,7 +44,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
                 tool_calls_per_minute: config.abuse.tool_calls_per_minute,
                 policy,
                 // The stdio principal is whoever started the process: run as that user.
-                run_as: config.run_as.clone().or_else(current_user_name),
+                run_as: config.run_as.clone().or_else(run_as::current_user_name),
             },
             BaseEnv::from_server_env(),
             Some(Principal::stdio_owner()),

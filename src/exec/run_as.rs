@@ -26,6 +26,14 @@ pub enum RunAsError {
     Lookup { name: String, reason: String },
 }
 
+/// The name of the user this server runs as (its effective uid), if it has one.
+pub fn current_user_name() -> Option<String> {
+    User::from_uid(Uid::effective())
+        .ok()
+        .flatten()
+        .map(|user| user.name)
+}
+
 impl RunAsUser {
     /// Look `name` up in the user database.
     pub fn lookup(name: &str) -> Result<Self, RunAsError> {

@@ -9,7 +9,7 @@ use crate::{
     auth::Principal,
     exec::{
         CommandSpec, DEFAULT_PATH, Program,
-        run_as::{RunAsError, RunAsUser},
+        run_as::{RunAsError, RunAsUser, current_user_name},
     },
     policy::{self, CommandRequest, Decision, RequestMode},
 };
@@ -136,11 +136,4 @@ impl Identities {
         known.insert(name.to_owned(), user.clone());
         Ok(Some(user))
     }
-}
-
-fn current_user_name() -> Option<String> {
-    nix::unistd::User::from_uid(nix::unistd::Uid::effective())
-        .ok()
-        .flatten()
-        .map(|user| user.name)
 }

@@ -131,14 +131,6 @@ pub fn list_definition() -> Tool {
     )
 }
 
-fn parse<T: serde::de::DeserializeOwned>(
-    arguments: Option<JsonObject>,
-    tool: &str,
-) -> Result<T, McpError> {
-    serde_json::from_value(serde_json::Value::Object(arguments.unwrap_or_default()))
-        .map_err(|error| McpError::invalid_params(format!("{tool}: {error}"), None))
-}
-
 fn structured<T: Serialize>(value: &T, text: String, is_error: bool) -> CallToolResult {
     let mut result = if is_error {
         CallToolResult::error(vec![ContentBlock::text(text)])
@@ -214,7 +206,7 @@ pub async fn output(
     principal: &Principal,
     arguments: Option<JsonObject>,
 ) -> Result<CallToolResult, McpError> {
-    let input: JobOutputInput = parse(arguments, OUTPUT)?;
+    let input: JobOutputInput = super::parse_arguments(arguments, OUTPUT)?;
     let max_bytes = input
         .max_bytes
         .unwrap_or(DEFAULT_PAGE_BYTES)
@@ -276,7 +268,7 @@ pub async fn signal(
     arguments: Option<JsonObject>,
     context: &RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
-    let input: JobSignalInput = parse(arguments, SIGNAL)?;
+    let input: JobSignalInput = super::parse_arguments(arguments, SIGNAL)?;
     let signal_name = input.signal.as_deref().unwrap_or("stop");
     tracing::info!(principal = principal.name(), tool = SIGNAL, job = %input.job_id, signal = signal_name, "tool call");
     let result = match input.signal.as_deref() {

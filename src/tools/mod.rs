@@ -122,6 +122,15 @@ impl ToolsState {
     }
 }
 
+/// Parse a tool's JSON arguments; a mismatch is `invalid_params` naming the tool.
+fn parse_arguments<T: serde::de::DeserializeOwned>(
+    arguments: Option<rmcp::model::JsonObject>,
+    tool: &str,
+) -> Result<T, McpError> {
+    serde_json::from_value(serde_json::Value::Object(arguments.unwrap_or_default()))
+        .map_err(|error| McpError::invalid_params(format!("{tool}: {error}"), None))
+}
+
 /// The rmcp handler. Cheap to clone: one per MCP session.
 #[derive(Debug, Clone)]
 pub struct HostTools {

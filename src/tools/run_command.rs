@@ -96,8 +96,7 @@ pub(super) fn parse_input(
     arguments: Option<JsonObject>,
     tool: &str,
 ) -> Result<RunCommandInput, McpError> {
-    serde_json::from_value(serde_json::Value::Object(arguments.unwrap_or_default()))
-        .map_err(|error| McpError::invalid_params(format!("{tool}: {error}"), None))
+    super::parse_arguments(arguments, tool)
 }
 
 /// Handle one call.
