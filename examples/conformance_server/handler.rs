@@ -6,17 +6,20 @@
 
 use std::sync::Arc;
 
-use hostmcp::tools::{HostTools, run_command};
+use hostmcp::{
+    tools::{HostTools, run_command},
+    transport::direct_call::PeerUse,
+};
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
-        CompleteResult, CompletionInfo, ContentBlock, GetPromptRequestParams, GetPromptResponse,
-        Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-        ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
-        ReadResourceResponse, ReadResourceResult, ServerCapabilities, ServerConfig,
-        SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
-        UnsubscribeRequestParams,
+        CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
+        CompleteRequestParams, CompleteResult, CompletionInfo, ContentBlock,
+        GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+        ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
+        SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
     service::{RequestContext, SubscriptionContext},
 };
@@ -144,6 +147,20 @@ fn echo(request: &CallToolRequestParams) -> Result<CallToolResult, McpError> {
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| McpError::invalid_params("echo needs a string argument \"text\"", None))?;
     Ok(text(text_argument))
+}
+
+/// `echo`, `run_command`, `test_reconnection` and the fixed-result tools run directly
+/// (they send nothing through the peer); the rest may log, report progress, ask the client, or keep a peer
+/// for subscriptions, so they get a live peer.
+impl PeerUse for FixtureServer {
+    fn needs_live_peer(&self, request: &ClientRequest) -> bool {
+        let ClientRequest::CallToolRequest(call) = request else {
+            return true;
+        };
+        let name = call.params.name.as_ref();
+        let direct = ["echo", run_command::NAME, reconnect::TOOL];
+        !(direct.contains(&name) || fixtures::fixed_tool_result(name).is_some())
+    }
 }
 
 impl ServerHandler for FixtureServer {

@@ -15,8 +15,8 @@ use std::sync::{Arc, LazyLock};
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestMethod,
-        CompleteRequestParams, CompleteResult, ContentBlock, Implementation,
+        CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
+        CompleteRequestMethod, CompleteRequestParams, CompleteResult, ContentBlock, Implementation,
         ListPromptsRequestMethod, ListPromptsResult, ListResourceTemplatesRequestMethod,
         ListResourceTemplatesResult, ListResourcesRequestMethod, ListResourcesResult,
         ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
@@ -38,6 +38,7 @@ use crate::{
     jobs::JobRegistry,
     policy::Policy,
     ratelimit::RateLimiter,
+    transport::direct_call::PeerUse,
 };
 
 /// What every tool call may use: limits, the command environment, running commands, jobs.
@@ -174,6 +175,14 @@ impl HostTools {
             .get::<axum::http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<Principal>().cloned())
             .or_else(|| self.state.local_principal.clone())
+    }
+}
+
+/// hostmcp's tools send nothing through their context's peer: progress goes through the
+/// request's notifier ([`progress`]), and no tool asks the client anything.
+impl PeerUse for HostTools {
+    fn needs_live_peer(&self, _request: &ClientRequest) -> bool {
+        false
     }
 }
 

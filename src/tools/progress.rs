@@ -9,12 +9,15 @@ use std::{
 
 use rmcp::{
     RoleServer,
-    model::{ProgressNotificationParam, ProgressToken},
+    model::{ProgressNotification, ProgressNotificationParam, ProgressToken, ServerNotification},
     service::{Peer, RequestContext},
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 
-use crate::exec::{OutputEvent, OutputObserver};
+use crate::{
+    exec::{OutputEvent, OutputObserver},
+    transport::direct_call::RequestNotifier,
+};
 
 /// Notifications per second, at most.
 pub const MAX_RATE_PER_SEC: u32 = 2;
@@ -34,7 +37,11 @@ impl ProgressForwarder {
     pub fn start(context: &RequestContext<RoleServer>) -> Option<Self> {
         let token = context.meta.get_progress_token()?;
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-        let task = tokio::spawn(forward(context.peer.clone(), token, receiver));
+        let sink = match context.extensions.get::<RequestNotifier>() {
+            Some(notifier) => Sink::Request(notifier.clone()),
+            None => Sink::Peer(context.peer.clone()),
+        };
+        let task = tokio::spawn(forward(sink, token, receiver));
         Some(Self { sender, task })
     }
 
@@ -50,11 +57,27 @@ impl Drop for ProgressForwarder {
     }
 }
 
-async fn forward(
-    peer: Peer<RoleServer>,
-    token: ProgressToken,
-    mut chunks: mpsc::Receiver<OutputEvent>,
-) {
+/// Where notifications go: the request's own stream on transports that run calls
+/// directly, else the session's peer.
+enum Sink {
+    Request(RequestNotifier),
+    Peer(Peer<RoleServer>),
+}
+
+impl Sink {
+    async fn progress(&self, progress: ProgressNotificationParam) -> Result<(), ()> {
+        match self {
+            Self::Request(notifier) => notifier
+                .notify(ServerNotification::ProgressNotification(
+                    ProgressNotification::new(progress),
+                ))
+                .map_err(drop),
+            Self::Peer(peer) => peer.notify_progress(progress).await.map_err(drop),
+        }
+    }
+}
+
+async fn forward(sink: Sink, token: ProgressToken, mut chunks: mpsc::Receiver<OutputEvent>) {
     let started = Instant::now();
     let mut tail: Vec<u8> = Vec::new();
     let mut ticker = tokio::time::interval(Duration::from_secs(1) / MAX_RATE_PER_SEC);
@@ -71,7 +94,7 @@ async fn forward(
                 let message = format!("running for {elapsed:.1} s{}", latest_lines(&tail));
                 let notification = ProgressNotificationParam::new(token.clone(), elapsed)
                     .with_message(message);
-                if peer.notify_progress(notification).await.is_err() {
+                if sink.progress(notification).await.is_err() {
                     return;
                 }
             }

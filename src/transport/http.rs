@@ -1,5 +1,5 @@
 //! The HTTP server: one axum `Router` with `/mcp` (rmcp's Streamable HTTP service, both
-//! the session era and the stateless 2026-07-28 era), `/sse` + `/messages` (legacy
+//! the session era, over [`HostSessions`], and the stateless 2026-07-28 era), `/sse` + `/messages` (legacy
 //! HTTP+SSE), and `/healthz`; the host guard and authentication in front of every MCP
 //! route; TCP_NODELAY on every socket; graceful shutdown.
 
@@ -7,15 +7,15 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Json, Router, middleware::from_fn_with_state, routing::get, serve::ListenerExt};
 use rmcp::ServerHandler;
-use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-};
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    direct_call::PeerUse,
     host_guard::{HostGuard, enforce_host_guard},
     session_owners::{SessionOwners, enforce_session_owner},
+    sessions::HostSessions,
     sse,
     tls::ReloadableTls,
 };
@@ -47,10 +47,13 @@ pub struct HttpServerParts<H> {
 /// Build the application. Tests drive it with `oneshot` or serve it on a port.
 pub fn router<H>(parts: HttpServerParts<H>) -> Router
 where
-    H: ServerHandler + Clone + Send + Sync + 'static,
+    H: ServerHandler + PeerUse + Clone + Send + Sync + 'static,
 {
-    let session_manager = Arc::new(LocalSessionManager::default());
-    let owners = SessionOwners::new(session_manager.clone(), parts.audit.clone());
+    let session_manager = Arc::new(HostSessions::new(
+        parts.handler.clone(),
+        parts.shutdown.child_token(),
+    ));
+    let owners = SessionOwners::new(session_manager.table(), parts.audit.clone());
     let handler = parts.handler.clone();
     let mcp_service = StreamableHttpService::new(
         move || Ok(handler.clone()),

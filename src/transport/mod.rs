@@ -1,10 +1,19 @@
-//! How MCP reaches the tools: HTTP (Streamable HTTP at `/mcp` through rmcp, legacy
-//! HTTP+SSE at `/sse` written here) and stdio. Every transport serves the same
+//! How MCP reaches the tools: HTTP (Streamable HTTP at `/mcp` through rmcp's HTTP
+//! service with hostmcp's own sessions, legacy HTTP+SSE at `/sse` written here) and stdio. Every transport serves the same
 //! [`crate::tools::HostTools`] handler.
 
+pub mod direct_call;
 pub mod host_guard;
 pub mod http;
 pub mod session_owners;
+pub mod sessions;
 pub mod sse;
 pub mod stdio;
 pub mod tls;
+
+/// A new session id: 128 random bits, hex.
+fn new_session_id() -> std::io::Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
+    Ok(hex::encode(bytes))
+}

@@ -14,10 +14,8 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use rmcp::transport::streamable_http_server::session::{
-    SessionManager, local::LocalSessionManager,
-};
 
+use super::sessions::SessionTable;
 use crate::{
     audit::{AuditContext, AuditEvent, AuditLog, Transport},
     auth::Principal,
@@ -25,20 +23,20 @@ use crate::{
 
 /// The header that carries a Streamable HTTP session id.
 pub const SESSION_HEADER: &str = "mcp-session-id";
-/// How often ids of sessions that rmcp has closed on its own are forgotten.
+/// How often ids of sessions that closed on their own (idle expiry) are forgotten.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Session id -> owning principal name.
 #[derive(Debug)]
 pub struct SessionOwners {
     owners: Mutex<HashMap<String, Arc<str>>>,
-    sessions: Arc<LocalSessionManager>,
+    sessions: Arc<SessionTable>,
     audit: AuditLog,
 }
 
 impl SessionOwners {
     /// Track the sessions of `sessions`; spawns a sweeper that ends with the returned value.
-    pub fn new(sessions: Arc<LocalSessionManager>, audit: AuditLog) -> Arc<Self> {
+    pub fn new(sessions: Arc<SessionTable>, audit: AuditLog) -> Arc<Self> {
         let owners = Arc::new(Self {
             owners: Mutex::default(),
             sessions,
@@ -112,12 +110,7 @@ async fn sweep_closed_sessions(owners: Weak<SessionOwners>) {
         };
         let ids: Vec<String> = owners.lock().keys().cloned().collect();
         for id in ids {
-            if !owners
-                .sessions
-                .has_session(&id.clone().into())
-                .await
-                .unwrap_or(false)
-            {
+            if !owners.sessions.is_open(&id) {
                 owners.forget(&id).await;
             }
         }

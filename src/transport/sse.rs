@@ -97,12 +97,6 @@ where
 }
 
 /// A cryptographically random session id: 128 bits as 32 hex characters.
-fn new_session_id() -> std::io::Result<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
-    Ok(hex::encode(bytes))
-}
-
 async fn open_session<H>(State(state): State<Arc<SseState<H>>>, request: Request) -> Response
 where
     H: ServerHandler + Clone + Send + Sync + 'static,
@@ -110,7 +104,7 @@ where
     let Some(principal) = request.extensions().get::<Principal>().cloned() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let Ok(session_id) = new_session_id() else {
+    let Ok(session_id) = super::new_session_id() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let (inbound_tx, inbound_rx) = mpsc::channel(CHANNEL_CAPACITY);

@@ -1,0 +1,713 @@
+//! hostmcp's Streamable HTTP sessions: the rmcp [`SessionManager`] behind `/mcp` in the
+//! session era (2025-03-26 to 2025-11-25). rmcp's service keeps doing the HTTP side
+//! (header and version checks, SSE framing, keep-alives); this module owns the sessions.
+//!
+//! A session is an entry in a table (the negotiated client info, the calls in flight,
+//! the standalone GET stream), not a running task: rmcp's bundled manager keeps a worker
+//! task, a service loop and seven channels per session, which cost 76 KiB per idle session
+//! and four task hops per call. Here:
+//! - rmcp runs the `initialize` handshake (its version negotiation, the handler's
+//!   `initialize`) over a [`HandshakeTransport`], whose service retires once the answer
+//!   is out;
+//! - every later request runs directly on the task that writes its response
+//!   ([`super::direct_call`]), unless the handler says (in [`PeerUse`]) that it talks to
+//!   the client through its peer: then it gets an rmcp service of its own over a
+//!   [`RelayTransport`], whose server-to-client requests get session-unique ids and
+//!   whose answers, POSTed by the client, are routed back to it;
+//! - `notifications/cancelled` cancels a call; closing the session (DELETE, idle
+//!   expiry) or shutdown cancels all of them;
+//! - a session expires after [`IDLE_TIMEOUT`] without requests while no standalone
+//!   stream is open.
+//!
+//! - each request stream opens with a priming event that names it; a client whose
+//!   stream broke mid-call reconnects (GET with `Last-Event-ID`) and gets the answer,
+//!   which is kept from the moment the stream broke;
+//!
+//! Limits, none of which hostmcp's tools need: nothing is sent on the standalone stream
+//! (a call's messages go on its own stream); client notifications other than
+//! `cancelled` are not passed to the handler; a resumed stream carries the answer only
+//! (not the progress sent while the client was away), and a relayed call's answer is
+//! not kept; a GET that reconnects with the standalone stream's `Last-Event-ID` gets a
+//! new standalone stream.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    convert::Infallible,
+    sync::{Arc, Mutex, MutexGuard, Weak},
+    time::{Duration, Instant},
+};
+
+use futures::{Stream, StreamExt};
+use rmcp::{
+    RoleServer, Service,
+    model::{
+        ClientJsonRpcMessage, ClientNotification, ClientRequest, InitializeRequestParams,
+        JsonRpcRequest, RequestId, ServerJsonRpcMessage, ServerResult,
+    },
+    service::{Peer, RxJsonRpcMessage, TxJsonRpcMessage},
+    transport::{
+        Transport,
+        streamable_http_server::session::{ServerSseMessage, SessionId, SessionManager},
+    },
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
+use tokio_util::sync::CancellationToken;
+
+use super::direct_call::{self, DirectRequest, PeerUse};
+
+/// A session with no request for this long, and no standalone stream open, is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How often expired sessions are looked for.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// Distinct client infos whose peers are kept; clients of one kind share one.
+const PEER_CACHE_SIZE: usize = 256;
+/// The event id rmcp gives the priming event of standalone streams.
+const STANDALONE_EVENT_ID: &str = "0";
+/// How long a client waits before it reconnects a request stream that broke (SSE
+/// `retry`, sent with the priming event that names the stream).
+const RECONNECT_AFTER: Duration = Duration::from_secs(3);
+/// Answers kept per session for clients that reconnect to a broken request stream.
+const PARKED_PER_SESSION: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("session not found")]
+    NotFound,
+    #[error("the session's initialize handshake has not finished")]
+    NotInitialized,
+    #[error("the initialize handshake ended without an answer")]
+    HandshakeFailed,
+    #[error("request id {0} is already in flight in this session")]
+    DuplicateRequest(RequestId),
+    #[error("only a request gets a response stream")]
+    NotARequest,
+    #[error("no stream to resume from event id {0}")]
+    UnknownEvent(String),
+    #[error("cannot make a session id: {0}")]
+    SessionId(std::io::Error),
+}
+
+/// The session manager handed to rmcp's `StreamableHttpService`.
+pub struct HostSessions<H> {
+    inner: Arc<Inner<H>>,
+}
+
+struct Inner<H> {
+    handler: H,
+    table: Arc<SessionTable>,
+    peers: Mutex<HashMap<String, Peer<RoleServer>>>,
+    shutdown: CancellationToken,
+}
+
+impl<H> HostSessions<H>
+where
+    H: Service<RoleServer> + PeerUse + Clone + Send + Sync + 'static,
+{
+    /// Sessions served by `handler`; `shutdown` cancels every call. Spawns the expiry
+    /// sweeper, which ends with the returned value.
+    pub fn new(handler: H, shutdown: CancellationToken) -> Self {
+        let table = Arc::new(SessionTable::default());
+        tokio::spawn(expire_idle_sessions(Arc::downgrade(&table)));
+        Self {
+            inner: Arc::new(Inner {
+                handler,
+                table,
+                peers: Mutex::default(),
+                shutdown,
+            }),
+        }
+    }
+
+    /// The table, for code that needs to know which sessions are open.
+    pub fn table(&self) -> Arc<SessionTable> {
+        self.inner.table.clone()
+    }
+}
+
+impl<H> Inner<H>
+where
+    H: Service<RoleServer> + PeerUse + Clone + Send + Sync + 'static,
+{
+    /// The peer for a session that negotiated `info`: shared by every session whose
+    /// client sent the same info, since nothing is sent through it.
+    fn peer_for(&self, info: InitializeRequestParams) -> Peer<RoleServer> {
+        let key = serde_json::to_string(&info).unwrap_or_default();
+        let mut peers = lock(&self.peers);
+        if let Some(peer) = peers.get(&key) {
+            return peer.clone();
+        }
+        if peers.len() >= PEER_CACHE_SIZE {
+            peers.clear();
+        }
+        let peer = direct_call::detached_peer(self.handler.clone(), Some(info));
+        peers.insert(key, peer.clone());
+        peer
+    }
+}
+
+impl<H> SessionManager for HostSessions<H>
+where
+    H: Service<RoleServer> + PeerUse + Clone + Send + Sync + 'static,
+{
+    type Error = SessionError;
+    type Transport = HandshakeTransport<H>;
+
+    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        let id: SessionId = super::new_session_id()
+            .map_err(SessionError::SessionId)?
+            .into();
+        let (request_tx, request_rx) = oneshot::channel();
+        let (answer_tx, answer_rx) = oneshot::channel();
+        self.inner.table.lock().insert(
+            id.clone(),
+            Session::new(Handshake {
+                request_tx,
+                answer_rx,
+            }),
+        );
+        let transport = HandshakeTransport {
+            inner: self.inner.clone(),
+            session: id.clone(),
+            request_rx: Some(request_rx),
+            answer_tx: Some(answer_tx),
+            client_info: None,
+        };
+        Ok((id, transport))
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        let handshake = self
+            .inner
+            .table
+            .lock()
+            .get_mut(id)
+            .ok_or(SessionError::NotFound)?
+            .handshake
+            .take()
+            .ok_or(SessionError::HandshakeFailed)?;
+        handshake
+            .request_tx
+            .send(message)
+            .map_err(|_| SessionError::HandshakeFailed)?;
+        handshake
+            .answer_rx
+            .await
+            .map_err(|_| SessionError::HandshakeFailed)
+    }
+
+    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        Ok(self.inner.table.lock().contains_key(id))
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        self.inner.table.close(id);
+        Ok(())
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        let ClientJsonRpcMessage::Request(JsonRpcRequest {
+            id: request_id,
+            request,
+            ..
+        }) = message
+        else {
+            return Err(SessionError::NotARequest);
+        };
+        let cancel = self.inner.shutdown.child_token();
+        let (peer, stream_number) = self
+            .inner
+            .table
+            .start_call(id, &request_id, cancel.clone())?;
+        // Names this stream, so a client whose connection breaks mid-call can come back
+        // for the answer (SEP-1699).
+        let priming = futures::stream::iter([ServerSseMessage::priming(
+            call_event_id(stream_number),
+            RECONNECT_AFTER,
+        )]);
+        let table = self.inner.table.clone();
+        let session = id.clone();
+        let call_id = request_id.clone();
+        let end_call = move || table.end_call(&session, &call_id);
+        if self.inner.handler.needs_live_peer(&request) {
+            let messages = self.relay_call(id, request_id, request, peer, cancel, end_call);
+            return Ok(priming
+                .chain(messages.map(ServerSseMessage::from_message))
+                .right_stream());
+        }
+        let table = self.inner.table.clone();
+        let session = id.clone();
+        let stream = direct_call::call(
+            self.inner.handler.clone(),
+            DirectRequest {
+                id: request_id,
+                request,
+                peer,
+                cancel,
+            },
+            end_call,
+        )
+        .on_abandon(move |call| table.park(&session, stream_number, call));
+        Ok(priming
+            .chain(stream.map(ServerSseMessage::from_message))
+            .left_stream())
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), Self::Error> {
+        let mut sessions = self.inner.table.lock();
+        let session = sessions.get_mut(id).ok_or(SessionError::NotFound)?;
+        session.last_active = Instant::now();
+        match message {
+            ClientJsonRpcMessage::Notification(notification) => {
+                if let ClientNotification::CancelledNotification(cancelled) =
+                    notification.notification
+                    && let Some(request_id) = cancelled.params.request_id
+                    && let Some(call) = session.calls.get(&request_id)
+                {
+                    tracing::info!(id = %request_id, reason = cancelled.params.reason, "cancelled");
+                    call.cancel();
+                }
+            }
+            ClientJsonRpcMessage::Response(mut response) => {
+                if let Some(relay) = session.relayed.remove(&response.id) {
+                    response.id = relay.original_id;
+                    let _ = relay.call.send(ClientJsonRpcMessage::Response(response));
+                }
+            }
+            ClientJsonRpcMessage::Error(mut error) => {
+                if let Some(relay) = error.id.as_ref().and_then(|id| session.relayed.remove(id)) {
+                    error.id = Some(relay.original_id);
+                    let _ = relay.call.send(ClientJsonRpcMessage::Error(error));
+                }
+            }
+            ClientJsonRpcMessage::Request(_) => {}
+        }
+        Ok(())
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        // Nothing is ever sent on it: the sender is kept to end the stream when the
+        // session closes, and tells whether the client still holds it.
+        let (sender, receiver) = mpsc::channel::<Infallible>(1);
+        let mut sessions = self.inner.table.lock();
+        let session = sessions.get_mut(id).ok_or(SessionError::NotFound)?;
+        // A reconnecting client replaces its old stream.
+        session.standalone = Some(sender);
+        Ok(ReceiverStream::new(receiver).map(|never| match never {}))
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        if last_event_id == STANDALONE_EVENT_ID {
+            return Ok(self.create_standalone_stream(id).await?.left_stream());
+        }
+        let parked = parse_call_event_id(&last_event_id)
+            .and_then(|stream_number| self.inner.table.unpark(id, stream_number));
+        let Some(mut answer) = parked else {
+            return Err(SessionError::UnknownEvent(last_event_id));
+        };
+        let answer = direct_call::OnceStream::new(async move {
+            let answer = answer.wait_for(Option::is_some).await.ok()?;
+            answer.clone()
+        });
+        Ok(answer.map(ServerSseMessage::from_message).right_stream())
+    }
+}
+
+impl<H> HostSessions<H>
+where
+    H: Service<RoleServer> + PeerUse + Clone + Send + Sync + 'static,
+{
+    /// Run a request that talks through its peer on an rmcp service of its own, with the
+    /// session's client info; its messages come out of the returned stream.
+    fn relay_call(
+        &self,
+        session: &SessionId,
+        request_id: RequestId,
+        request: ClientRequest,
+        peer: Peer<RoleServer>,
+        cancel: CancellationToken,
+        end_call: impl FnOnce() + Send + 'static,
+    ) -> UnboundedReceiverStream<ServerJsonRpcMessage> {
+        let (outbox, messages) = mpsc::unbounded_channel();
+        let (inbox_tx, inbox) = mpsc::unbounded_channel();
+        let transport = RelayTransport {
+            first: Some(ClientJsonRpcMessage::request(request, request_id.clone())),
+            request_id,
+            inbox,
+            inbox_tx,
+            outbox,
+            answered: CancellationToken::new(),
+            table: self.inner.table.clone(),
+            session: session.clone(),
+        };
+        let peer_info = peer.peer_info().map(|info| (*info).clone());
+        let service = rmcp::service::serve_directly_with_ct(
+            self.inner.handler.clone(),
+            transport,
+            peer_info,
+            cancel,
+        );
+        tokio::spawn(async move {
+            let _ = service.waiting().await;
+            end_call();
+        });
+        UnboundedReceiverStream::new(messages)
+    }
+}
+
+fn call_event_id(stream_number: u64) -> String {
+    format!("c{stream_number}")
+}
+
+fn parse_call_event_id(event_id: &str) -> Option<u64> {
+    event_id.strip_prefix('c')?.parse().ok()
+}
+
+/// The transport of one relayed call: hands rmcp the request, then the client's answers
+/// to what the call asked; sends everything the call emits to the call's stream; ends
+/// once the call is answered.
+pub struct RelayTransport {
+    first: Option<ClientJsonRpcMessage>,
+    request_id: RequestId,
+    inbox: mpsc::UnboundedReceiver<ClientJsonRpcMessage>,
+    inbox_tx: mpsc::UnboundedSender<ClientJsonRpcMessage>,
+    outbox: mpsc::UnboundedSender<ServerJsonRpcMessage>,
+    answered: CancellationToken,
+    table: Arc<SessionTable>,
+    session: SessionId,
+}
+
+impl Transport<RoleServer> for RelayTransport {
+    type Error = direct_call::ReaderGone;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "hostmcp-relay".into()
+    }
+
+    fn send(
+        &mut self,
+        mut item: TxJsonRpcMessage<RoleServer>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let is_answer = match &item {
+            ServerJsonRpcMessage::Response(response) => response.id == self.request_id,
+            ServerJsonRpcMessage::Error(error) => error.id.as_ref() == Some(&self.request_id),
+            _ => false,
+        };
+        if let ServerJsonRpcMessage::Request(request) = &mut item {
+            // Every relayed call numbers its requests from 0: give the client ids unique
+            // in the session, and route its answer back by them.
+            match self
+                .table
+                .relay(&self.session, request.id.clone(), self.inbox_tx.clone())
+            {
+                Some(relay_id) => request.id = relay_id,
+                None => return std::future::ready(Err(direct_call::ReaderGone)),
+            }
+        }
+        let sent = self.outbox.send(item).map_err(|_| direct_call::ReaderGone);
+        if is_answer {
+            self.answered.cancel();
+        }
+        std::future::ready(sent)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
+        if let Some(first) = self.first.take() {
+            return Some(first);
+        }
+        tokio::select! {
+            message = self.inbox.recv() => message,
+            () = self.answered.cancelled() => None,
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.answered.cancel();
+        Ok(())
+    }
+}
+
+/// The transport rmcp serves the `initialize` handshake over. It hands rmcp the one
+/// `initialize` request, marks the session ready when the answer comes back, and then
+/// ends, so the handshake's service loop ends too.
+pub struct HandshakeTransport<H> {
+    inner: Arc<Inner<H>>,
+    session: SessionId,
+    request_rx: Option<oneshot::Receiver<ClientJsonRpcMessage>>,
+    answer_tx: Option<oneshot::Sender<ServerJsonRpcMessage>>,
+    client_info: Option<InitializeRequestParams>,
+}
+
+impl<H> Transport<RoleServer> for HandshakeTransport<H>
+where
+    H: Service<RoleServer> + PeerUse + Clone + Send + Sync + 'static,
+{
+    type Error = SessionError;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "hostmcp-handshake".into()
+    }
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleServer>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        if let ServerJsonRpcMessage::Response(response) = &item
+            && let ServerResult::InitializeResult(result) = &response.result
+            && let Some(mut info) = self.client_info.take()
+        {
+            // What the session's handlers see as the client: its initialize params with
+            // the version the server chose.
+            info.protocol_version = result.protocol_version.clone();
+            let peer = self.inner.peer_for(info);
+            // Before the answer leaves, so the session is ready when the client uses it.
+            self.inner.table.ready(&self.session, peer);
+        }
+        let sent = match self.answer_tx.take() {
+            Some(answer_tx) => answer_tx
+                .send(item)
+                .map_err(|_| SessionError::HandshakeFailed),
+            None => Ok(()),
+        };
+        std::future::ready(sent)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
+        let message = self.request_rx.take()?.await.ok()?;
+        if let ClientJsonRpcMessage::Request(request) = &message
+            && let ClientRequest::InitializeRequest(initialize) = &request.request
+        {
+            self.client_info = Some(initialize.params.clone());
+        }
+        Some(message)
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.request_rx = None;
+        Ok(())
+    }
+}
+
+/// The open sessions.
+#[derive(Default)]
+pub struct SessionTable {
+    sessions: Mutex<HashMap<SessionId, Session>>,
+}
+
+struct Session {
+    /// Taken by `initialize_session`.
+    handshake: Option<Handshake>,
+    /// Set when the handshake answered; requests before that are refused.
+    peer: Option<Peer<RoleServer>>,
+    calls: HashMap<RequestId, CancellationToken>,
+    /// Server-to-client requests of relayed calls, by the id the client sees.
+    relayed: HashMap<RequestId, Relayed>,
+    next_relay_id: i64,
+    /// Numbers the request streams (their priming event ids).
+    next_stream: u64,
+    /// Answers of calls whose stream broke, by stream number, until the client
+    /// reconnects for them.
+    parked: BTreeMap<u64, watch::Receiver<Option<ServerJsonRpcMessage>>>,
+    standalone: Option<mpsc::Sender<Infallible>>,
+    last_active: Instant,
+    /// rmcp closes the session when the handshake's service ends, which it does on
+    /// purpose here: that one close is not the client's and is skipped.
+    handshake_close_pending: bool,
+}
+
+struct Relayed {
+    original_id: RequestId,
+    call: mpsc::UnboundedSender<ClientJsonRpcMessage>,
+}
+
+struct Handshake {
+    request_tx: oneshot::Sender<ClientJsonRpcMessage>,
+    answer_rx: oneshot::Receiver<ServerJsonRpcMessage>,
+}
+
+impl Session {
+    fn new(handshake: Handshake) -> Self {
+        Self {
+            handshake: Some(handshake),
+            peer: None,
+            calls: HashMap::new(),
+            relayed: HashMap::new(),
+            next_relay_id: 0,
+            next_stream: 0,
+            parked: BTreeMap::new(),
+            standalone: None,
+            last_active: Instant::now(),
+            handshake_close_pending: false,
+        }
+    }
+
+    fn is_idle_since(&self, deadline: Instant) -> bool {
+        self.calls.is_empty()
+            && self.last_active < deadline
+            && self.standalone.as_ref().is_none_or(mpsc::Sender::is_closed)
+    }
+}
+
+impl std::fmt::Debug for SessionTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionTable")
+            .field("open", &self.len())
+            .finish()
+    }
+}
+
+impl SessionTable {
+    /// Whether `id` names an open session.
+    pub fn is_open(&self, id: &str) -> bool {
+        self.lock().contains_key(id)
+    }
+
+    /// Number of open sessions.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn ready(&self, id: &SessionId, peer: Peer<RoleServer>) {
+        if let Some(session) = self.lock().get_mut(id) {
+            session.peer = Some(peer);
+            session.handshake_close_pending = true;
+        }
+    }
+
+    fn start_call(
+        &self,
+        id: &SessionId,
+        request_id: &RequestId,
+        cancel: CancellationToken,
+    ) -> Result<(Peer<RoleServer>, u64), SessionError> {
+        let mut sessions = self.lock();
+        let session = sessions.get_mut(id).ok_or(SessionError::NotFound)?;
+        let peer = session.peer.clone().ok_or(SessionError::NotInitialized)?;
+        if session.calls.contains_key(request_id) {
+            return Err(SessionError::DuplicateRequest(request_id.clone()));
+        }
+        session.calls.insert(request_id.clone(), cancel);
+        session.last_active = Instant::now();
+        session.next_stream += 1;
+        Ok((peer, session.next_stream))
+    }
+
+    /// Finish an abandoned call and keep its answer for a reconnecting client.
+    fn park(&self, id: &SessionId, stream_number: u64, call: direct_call::AbandonedCall) {
+        let (answer_tx, answer_rx) = watch::channel(None);
+        if let Some(session) = self.lock().get_mut(id) {
+            if session.parked.len() >= PARKED_PER_SESSION {
+                session.parked.pop_first();
+            }
+            session.parked.insert(stream_number, answer_rx);
+        }
+        tokio::spawn(async move {
+            let _ = answer_tx.send(Some(call.await));
+        });
+    }
+
+    fn unpark(
+        &self,
+        id: &SessionId,
+        stream_number: u64,
+    ) -> Option<watch::Receiver<Option<ServerJsonRpcMessage>>> {
+        self.lock().get_mut(id)?.parked.remove(&stream_number)
+    }
+
+    fn end_call(&self, id: &SessionId, request_id: &RequestId) {
+        if let Some(session) = self.lock().get_mut(id) {
+            session.calls.remove(request_id);
+            session.relayed.retain(|_, relay| !relay.call.is_closed());
+            session.last_active = Instant::now();
+        }
+    }
+
+    /// Register a server-to-client request of a relayed call; the id the client sees.
+    fn relay(
+        &self,
+        id: &SessionId,
+        original_id: RequestId,
+        call: mpsc::UnboundedSender<ClientJsonRpcMessage>,
+    ) -> Option<RequestId> {
+        let mut sessions = self.lock();
+        let session = sessions.get_mut(id)?;
+        session.next_relay_id += 1;
+        let relay_id = RequestId::Number(session.next_relay_id);
+        session
+            .relayed
+            .insert(relay_id.clone(), Relayed { original_id, call });
+        Some(relay_id)
+    }
+
+    fn close(&self, id: &SessionId) {
+        let mut sessions = self.lock();
+        let Some(session) = sessions.get_mut(id) else {
+            return;
+        };
+        if std::mem::take(&mut session.handshake_close_pending) {
+            return;
+        }
+        if let Some(session) = sessions.remove(id) {
+            drop(sessions);
+            for call in session.calls.values() {
+                call.cancel();
+            }
+        }
+    }
+
+    fn expire_idle(&self, now: Instant) -> usize {
+        let Some(deadline) = now.checked_sub(IDLE_TIMEOUT) else {
+            return 0;
+        };
+        let mut sessions = self.lock();
+        let before = sessions.len();
+        sessions.retain(|_, session| !session.is_idle_since(deadline));
+        before - sessions.len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<SessionId, Session>> {
+        lock(&self.sessions)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update of these maps is a single insert or remove: a panic cannot leave
+    // one half done.
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+async fn expire_idle_sessions(table: Weak<SessionTable>) {
+    loop {
+        tokio::time::sleep(SWEEP_INTERVAL).await;
+        let Some(table) = table.upgrade() else {
+            return;
+        };
+        let expired = table.expire_idle(Instant::now());
+        if expired > 0 {
+            tracing::info!(expired, "closed idle sessions");
+        }
+    }
+}
