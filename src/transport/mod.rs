@@ -3,6 +3,7 @@
 //! [`crate::tools::HostTools`] handler.
 
 pub mod direct_call;
+pub mod handshake;
 pub mod host_guard;
 pub mod http;
 pub mod session_owners;

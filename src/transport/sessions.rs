@@ -6,9 +6,8 @@
 //! the standalone GET stream), not a running task: rmcp's bundled manager keeps a worker
 //! task, a service loop and seven channels per session, which cost 76 KiB per idle session
 //! and four task hops per call. Here:
-//! - rmcp runs the `initialize` handshake (its version negotiation, the handler's
-//!   `initialize`) over a [`HandshakeTransport`], whose service retires once the answer
-//!   is out;
+//! - rmcp runs the `initialize` handshake over a [`HandshakeTransport`]
+//!   ([`super::handshake`]), whose service retires once the answer is out;
 //! - every later request runs directly on the task that writes its response
 //!   ([`super::direct_call`]), unless the handler says (in [`PeerUse`]) that it talks to
 //!   the client through its peer: then it gets an rmcp service of its own over a
@@ -41,8 +40,8 @@ use futures::{Stream, StreamExt};
 use rmcp::{
     RoleServer, Service,
     model::{
-        ClientJsonRpcMessage, ClientNotification, ClientRequest, InitializeRequestParams,
-        JsonRpcRequest, RequestId, ServerJsonRpcMessage, ServerResult,
+        ClientJsonRpcMessage, ClientNotification, ClientRequest, JsonRpcRequest, RequestId,
+        ServerJsonRpcMessage,
     },
     service::{Peer, RxJsonRpcMessage, TxJsonRpcMessage},
     transport::{
@@ -50,18 +49,19 @@ use rmcp::{
         streamable_http_server::session::{ServerSseMessage, SessionId, SessionManager},
     },
 };
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 use tokio_util::sync::CancellationToken;
 
-use super::direct_call::{self, DirectRequest, PeerUse};
+use super::{
+    direct_call::{self, DirectRequest, PeerUse},
+    handshake::{self, HandshakeLink, HandshakeTransport, PeerCache},
+};
 
 /// A session with no request for this long, and no standalone stream open, is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// How often expired sessions are looked for.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-/// Distinct client infos whose peers are kept; clients of one kind share one.
-const PEER_CACHE_SIZE: usize = 256;
 /// The event id rmcp gives the priming event of standalone streams.
 const STANDALONE_EVENT_ID: &str = "0";
 /// How long a client waits before it reconnects a request stream that broke (SSE
@@ -96,7 +96,7 @@ pub struct HostSessions<H> {
 struct Inner<H> {
     handler: H,
     table: Arc<SessionTable>,
-    peers: Mutex<HashMap<String, Peer<RoleServer>>>,
+    peers: Arc<PeerCache<H>>,
     shutdown: CancellationToken,
 }
 
@@ -111,9 +111,9 @@ where
         tokio::spawn(expire_idle_sessions(Arc::downgrade(&table)));
         Self {
             inner: Arc::new(Inner {
+                peers: PeerCache::new(handler.clone()),
                 handler,
                 table,
-                peers: Mutex::default(),
                 shutdown,
             }),
         }
@@ -125,54 +125,27 @@ where
     }
 }
 
-impl<H> Inner<H>
-where
-    H: Service<RoleServer> + PeerUse + Clone + Send + Sync + 'static,
-{
-    /// The peer for a session that negotiated `info`: shared by every session whose
-    /// client sent the same info, since nothing is sent through it.
-    fn peer_for(&self, info: InitializeRequestParams) -> Peer<RoleServer> {
-        let key = serde_json::to_string(&info).unwrap_or_default();
-        let mut peers = lock(&self.peers);
-        if let Some(peer) = peers.get(&key) {
-            return peer.clone();
-        }
-        if peers.len() >= PEER_CACHE_SIZE {
-            peers.clear();
-        }
-        let peer = direct_call::detached_peer(self.handler.clone(), Some(info));
-        peers.insert(key, peer.clone());
-        peer
-    }
-}
-
 impl<H> SessionManager for HostSessions<H>
 where
     H: Service<RoleServer> + PeerUse + Clone + Send + Sync + 'static,
 {
     type Error = SessionError;
-    type Transport = HandshakeTransport<H>;
+    type Transport = HandshakeTransport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
         let id: SessionId = super::new_session_id()
             .map_err(SessionError::SessionId)?
             .into();
-        let (request_tx, request_rx) = oneshot::channel();
-        let (answer_tx, answer_rx) = oneshot::channel();
-        self.inner.table.lock().insert(
-            id.clone(),
-            Session::new(Handshake {
-                request_tx,
-                answer_rx,
-            }),
-        );
-        let transport = HandshakeTransport {
-            inner: self.inner.clone(),
-            session: id.clone(),
-            request_rx: Some(request_rx),
-            answer_tx: Some(answer_tx),
-            client_info: None,
-        };
+        let peers = self.inner.peers.clone();
+        let table = self.inner.table.clone();
+        let session = id.clone();
+        let (link, transport) = handshake::handshake(Box::new(move |client_info| {
+            table.ready(&session, peers.peer_for(client_info));
+        }));
+        self.inner
+            .table
+            .lock()
+            .insert(id.clone(), Session::new(link));
         Ok((id, transport))
     }
 
@@ -191,11 +164,7 @@ where
             .take()
             .ok_or(SessionError::HandshakeFailed)?;
         handshake
-            .request_tx
-            .send(message)
-            .map_err(|_| SessionError::HandshakeFailed)?;
-        handshake
-            .answer_rx
+            .run(message)
             .await
             .map_err(|_| SessionError::HandshakeFailed)
     }
@@ -446,67 +415,6 @@ impl Transport<RoleServer> for RelayTransport {
     }
 }
 
-/// The transport rmcp serves the `initialize` handshake over. It hands rmcp the one
-/// `initialize` request, marks the session ready when the answer comes back, and then
-/// ends, so the handshake's service loop ends too.
-pub struct HandshakeTransport<H> {
-    inner: Arc<Inner<H>>,
-    session: SessionId,
-    request_rx: Option<oneshot::Receiver<ClientJsonRpcMessage>>,
-    answer_tx: Option<oneshot::Sender<ServerJsonRpcMessage>>,
-    client_info: Option<InitializeRequestParams>,
-}
-
-impl<H> Transport<RoleServer> for HandshakeTransport<H>
-where
-    H: Service<RoleServer> + PeerUse + Clone + Send + Sync + 'static,
-{
-    type Error = SessionError;
-
-    fn name() -> std::borrow::Cow<'static, str> {
-        "hostmcp-handshake".into()
-    }
-
-    fn send(
-        &mut self,
-        item: TxJsonRpcMessage<RoleServer>,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        if let ServerJsonRpcMessage::Response(response) = &item
-            && let ServerResult::InitializeResult(result) = &response.result
-            && let Some(mut info) = self.client_info.take()
-        {
-            // What the session's handlers see as the client: its initialize params with
-            // the version the server chose.
-            info.protocol_version = result.protocol_version.clone();
-            let peer = self.inner.peer_for(info);
-            // Before the answer leaves, so the session is ready when the client uses it.
-            self.inner.table.ready(&self.session, peer);
-        }
-        let sent = match self.answer_tx.take() {
-            Some(answer_tx) => answer_tx
-                .send(item)
-                .map_err(|_| SessionError::HandshakeFailed),
-            None => Ok(()),
-        };
-        std::future::ready(sent)
-    }
-
-    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
-        let message = self.request_rx.take()?.await.ok()?;
-        if let ClientJsonRpcMessage::Request(request) = &message
-            && let ClientRequest::InitializeRequest(initialize) = &request.request
-        {
-            self.client_info = Some(initialize.params.clone());
-        }
-        Some(message)
-    }
-
-    async fn close(&mut self) -> Result<(), Self::Error> {
-        self.request_rx = None;
-        Ok(())
-    }
-}
-
 /// The open sessions.
 #[derive(Default)]
 pub struct SessionTable {
@@ -515,7 +423,7 @@ pub struct SessionTable {
 
 struct Session {
     /// Taken by `initialize_session`.
-    handshake: Option<Handshake>,
+    handshake: Option<HandshakeLink>,
     /// Set when the handshake answered; requests before that are refused.
     peer: Option<Peer<RoleServer>>,
     calls: HashMap<RequestId, CancellationToken>,
@@ -539,13 +447,8 @@ struct Relayed {
     call: mpsc::UnboundedSender<ClientJsonRpcMessage>,
 }
 
-struct Handshake {
-    request_tx: oneshot::Sender<ClientJsonRpcMessage>,
-    answer_rx: oneshot::Receiver<ServerJsonRpcMessage>,
-}
-
 impl Session {
-    fn new(handshake: Handshake) -> Self {
+    fn new(handshake: HandshakeLink) -> Self {
         Self {
             handshake: Some(handshake),
             peer: None,

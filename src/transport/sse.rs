@@ -4,6 +4,12 @@
 //! `message` event. `POST /messages` delivers one client message to the session (202).
 //! Each session runs the same rmcp handler as `/mcp`, belongs to the principal that
 //! opened it, and ends — killing its running commands — when its stream closes.
+//!
+//! Like `/mcp`'s sessions ([`super::sessions`]), a session is a table entry, not a
+//! running service: rmcp answers `initialize` ([`super::handshake`]), then each request
+//! runs directly ([`super::direct_call`]) on a task that writes its messages to the
+//! stream. Requests that talk through their peer ([`PeerUse`]) go to an rmcp service the
+//! session starts the first time one comes.
 
 use std::{
     borrow::Cow,
@@ -26,9 +32,12 @@ use axum::{
 };
 use futures::{Stream, StreamExt, stream};
 use rmcp::{
-    RoleServer, ServerHandler, ServiceExt,
-    model::ClientJsonRpcMessage,
-    service::{RxJsonRpcMessage, TxJsonRpcMessage},
+    ErrorData, RoleServer, ServerHandler, ServiceExt,
+    model::{
+        ClientJsonRpcMessage, ClientNotification, ClientRequest, JsonRpcRequest, RequestId,
+        ServerJsonRpcMessage,
+    },
+    service::{Peer, RxJsonRpcMessage, TxJsonRpcMessage},
     transport::Transport,
 };
 use serde::Deserialize;
@@ -36,6 +45,10 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use super::{
+    direct_call::{self, DirectRequest, PeerUse},
+    handshake::{self, PeerCache},
+};
 use crate::{
     audit::{AuditContext, AuditEvent, AuditLog, Transport as AuditTransport},
     auth::Principal,
@@ -51,27 +64,47 @@ pub const MAX_MESSAGE_BYTES: usize = super::http::MAX_REQUEST_BODY_BYTES;
 /// The open legacy SSE sessions.
 pub struct SseState<H> {
     handler: H,
+    peers: Arc<PeerCache<H>>,
     audit: AuditLog,
     sessions: Mutex<HashMap<String, SessionHandle>>,
     shutdown: CancellationToken,
 }
 
-/// What `POST /messages` needs to reach a session.
+/// One session: where its messages go and what runs in it.
 struct SessionHandle {
     owner: Arc<str>,
-    inbound: mpsc::Sender<Box<ClientJsonRpcMessage>>,
+    /// Serialized server messages, to the session's stream.
+    outbound: mpsc::Sender<String>,
+    /// Cancelled when the stream closes; every call's token is a child.
+    cancel: CancellationToken,
+    phase: Phase,
+    calls: HashMap<RequestId, CancellationToken>,
+    /// The rmcp service for requests that talk through their peer, once one came.
+    live: Option<mpsc::Sender<Box<ClientJsonRpcMessage>>>,
 }
 
-impl<H> SseState<H> {
+enum Phase {
+    New,
+    Initializing,
+    Ready(Peer<RoleServer>),
+}
+
+impl<H> SseState<H>
+where
+    H: ServerHandler + PeerUse + Clone + Send + Sync + 'static,
+{
     pub fn new(handler: H, shutdown: CancellationToken, audit: AuditLog) -> Arc<Self> {
         Arc::new(Self {
+            peers: PeerCache::new(handler.clone()),
             handler,
             audit,
             sessions: Mutex::default(),
             shutdown,
         })
     }
+}
 
+impl<H> SseState<H> {
     /// Number of open sessions.
     pub fn session_count(&self) -> usize {
         self.lock().len()
@@ -88,7 +121,7 @@ impl<H> SseState<H> {
 /// `/sse` and `/messages`, to be put behind the host guard and authentication.
 pub fn routes<H>(state: Arc<SseState<H>>) -> Router
 where
-    H: ServerHandler + Clone + Send + Sync + 'static,
+    H: ServerHandler + PeerUse + Clone + Send + Sync + 'static,
 {
     Router::new()
         .route("/sse", get(open_session))
@@ -99,7 +132,7 @@ where
 /// A cryptographically random session id: 128 bits as 32 hex characters.
 async fn open_session<H>(State(state): State<Arc<SseState<H>>>, request: Request) -> Response
 where
-    H: ServerHandler + Clone + Send + Sync + 'static,
+    H: ServerHandler + PeerUse + Clone + Send + Sync + 'static,
 {
     let Some(principal) = request.extensions().get::<Principal>().cloned() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -107,14 +140,17 @@ where
     let Ok(session_id) = super::new_session_id() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let (inbound_tx, inbound_rx) = mpsc::channel(CHANNEL_CAPACITY);
     let (outbound_tx, outbound_rx) = mpsc::channel(CHANNEL_CAPACITY);
     let session_ct = state.shutdown.child_token();
     state.lock().insert(
         session_id.clone(),
         SessionHandle {
             owner: Arc::from(principal.name()),
-            inbound: inbound_tx,
+            outbound: outbound_tx,
+            cancel: session_ct.clone(),
+            phase: Phase::New,
+            calls: HashMap::new(),
+            live: None,
         },
     );
     tracing::info!(
@@ -129,21 +165,6 @@ where
         transport: AuditTransport::Sse,
     };
     state.audit.record_or_log(opened, event).await;
-
-    let transport = ChannelTransport {
-        inbound: inbound_rx,
-        outbound: outbound_tx,
-    };
-    let handler = state.handler.clone();
-    let run_ct = session_ct.clone();
-    tokio::spawn(async move {
-        match handler.serve_with_ct(transport, run_ct).await {
-            Ok(running) => {
-                let _ = running.waiting().await;
-            }
-            Err(error) => tracing::info!(%error, "sse session ended before initialization"),
-        }
-    });
 
     let closer = SessionCloser {
         state: state.clone(),
@@ -222,17 +243,20 @@ async fn post_message<H>(
     State(state): State<Arc<SseState<H>>>,
     Query(query): Query<MessageQuery>,
     request: Request,
-) -> Response {
+) -> Response
+where
+    H: ServerHandler + PeerUse + Clone + Send + Sync + 'static,
+{
     let Some(session_id) = query.session_id_camel.or(query.session_id) else {
         return client_error(StatusCode::BAD_REQUEST, "missing sessionId query parameter");
     };
     let Some(principal) = request.extensions().get::<Principal>().cloned() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let inbound = {
+    {
         let sessions = state.lock();
         match sessions.get(&session_id) {
-            Some(session) if *session.owner == *principal.name() => session.inbound.clone(),
+            Some(session) if *session.owner == *principal.name() => {}
             Some(_) => {
                 tracing::warn!(
                     principal = principal.name(),
@@ -242,7 +266,7 @@ async fn post_message<H>(
             }
             None => return session_not_found(),
         }
-    };
+    }
     let (parts, body) = request.into_parts();
     let body: Bytes = match axum::body::to_bytes(body, MAX_MESSAGE_BYTES).await {
         Ok(body) => body,
@@ -263,10 +287,223 @@ async fn post_message<H>(
         }
     };
     attach_request_parts(&mut message, parts);
-    if inbound.send(Box::new(message)).await.is_err() {
-        return session_not_found();
+    match deliver(&state, &session_id, message).await {
+        Ok(()) => (StatusCode::ACCEPTED, "Accepted").into_response(),
+        Err(SessionGone) => session_not_found(),
     }
-    (StatusCode::ACCEPTED, "Accepted").into_response()
+}
+
+/// The session closed while a message was on its way to it.
+struct SessionGone;
+
+/// Hand one client message to its session.
+async fn deliver<H>(
+    state: &Arc<SseState<H>>,
+    session_id: &str,
+    message: ClientJsonRpcMessage,
+) -> Result<(), SessionGone>
+where
+    H: ServerHandler + PeerUse + Clone + Send + Sync + 'static,
+{
+    let forward = match message {
+        ClientJsonRpcMessage::Request(JsonRpcRequest { id, request, .. }) => {
+            return if matches!(request, ClientRequest::InitializeRequest(_)) {
+                initialize(state, session_id, id, request)
+            } else {
+                start_call(state, session_id, id, request).await
+            };
+        }
+        ClientJsonRpcMessage::Notification(notification) => {
+            let mut sessions = state.lock();
+            let session = sessions.get_mut(session_id).ok_or(SessionGone)?;
+            if let ClientNotification::CancelledNotification(cancelled) = &notification.notification
+                && let Some(request_id) = &cancelled.params.request_id
+                && let Some(call) = session.calls.get(request_id)
+            {
+                tracing::info!(id = %request_id, "cancelled");
+                call.cancel();
+            }
+            session
+                .live
+                .clone()
+                .map(|live| (live, ClientJsonRpcMessage::Notification(notification)))
+        }
+        // Answers to what a live service asked the client.
+        other => {
+            let sessions = state.lock();
+            let session = sessions.get(session_id).ok_or(SessionGone)?;
+            session.live.clone().map(|live| (live, other))
+        }
+    };
+    if let Some((live, message)) = forward {
+        live.send(Box::new(message))
+            .await
+            .map_err(|_| SessionGone)?;
+    }
+    Ok(())
+}
+
+/// Run the session's `initialize` through rmcp; its answer goes to the stream.
+fn initialize<H>(
+    state: &Arc<SseState<H>>,
+    session_id: &str,
+    id: RequestId,
+    request: ClientRequest,
+) -> Result<(), SessionGone>
+where
+    H: ServerHandler + PeerUse + Clone + Send + Sync + 'static,
+{
+    let (outbound, cancel) = {
+        let mut sessions = state.lock();
+        let session = sessions.get_mut(session_id).ok_or(SessionGone)?;
+        if !matches!(session.phase, Phase::New) {
+            let error = ErrorData::invalid_request("the session is already initialized", None);
+            send_detached(
+                &session.outbound,
+                ServerJsonRpcMessage::error(error, Some(id)),
+            );
+            return Ok(());
+        }
+        session.phase = Phase::Initializing;
+        (session.outbound.clone(), session.cancel.clone())
+    };
+    let ready_state = state.clone();
+    let ready_session = session_id.to_owned();
+    let (link, transport) = handshake::handshake(Box::new(move |client_info| {
+        let peer = ready_state.peers.peer_for(client_info);
+        if let Some(session) = ready_state.lock().get_mut(&ready_session) {
+            session.phase = Phase::Ready(peer);
+        }
+    }));
+    let handler = state.handler.clone();
+    let message = ClientJsonRpcMessage::request(request, id);
+    tokio::spawn(async move {
+        // A child: dropping the finished handshake's service cancels its token.
+        let serve = handler.serve_with_ct(transport, cancel.child_token());
+        let (served, answer) = tokio::join!(serve, link.run(message));
+        if let Err(error) = served {
+            tracing::info!(%error, "sse session failed to initialize");
+        }
+        match answer {
+            Ok(answer) => {
+                send_message(&outbound, &answer).await;
+            }
+            Err(error) => tracing::info!(%error, "sse session"),
+        }
+    });
+    Ok(())
+}
+
+/// Start one request: directly, or on the session's live service.
+async fn start_call<H>(
+    state: &Arc<SseState<H>>,
+    session_id: &str,
+    id: RequestId,
+    request: ClientRequest,
+) -> Result<(), SessionGone>
+where
+    H: ServerHandler + PeerUse + Clone + Send + Sync + 'static,
+{
+    let live = {
+        let mut sessions = state.lock();
+        let session = sessions.get_mut(session_id).ok_or(SessionGone)?;
+        let Phase::Ready(peer) = &session.phase else {
+            let error = ErrorData::invalid_request("initialize the session first", None);
+            send_detached(
+                &session.outbound,
+                ServerJsonRpcMessage::error(error, Some(id)),
+            );
+            return Ok(());
+        };
+        let peer = peer.clone();
+        if state.handler.needs_live_peer(&request) {
+            match &session.live {
+                Some(live) => live.clone(),
+                None => {
+                    let live = start_live_service(
+                        state.handler.clone(),
+                        &session.outbound,
+                        &session.cancel,
+                        &peer,
+                    );
+                    session.live = Some(live.clone());
+                    live
+                }
+            }
+        } else {
+            let cancel = session.cancel.child_token();
+            session.calls.insert(id.clone(), cancel.clone());
+            let direct = DirectRequest {
+                id: id.clone(),
+                request,
+                peer,
+                cancel,
+            };
+            let outbound = session.outbound.clone();
+            let stream = direct_call::call(state.handler.clone(), direct, {
+                let state = state.clone();
+                let session_id = session_id.to_owned();
+                move || {
+                    if let Some(session) = state.lock().get_mut(&session_id) {
+                        session.calls.remove(&id);
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let mut stream = stream;
+                while let Some(message) = stream.next().await {
+                    if !send_message(&outbound, &message).await {
+                        break;
+                    }
+                }
+            });
+            return Ok(());
+        }
+    };
+    live.send(Box::new(ClientJsonRpcMessage::request(request, id)))
+        .await
+        .map_err(|_| SessionGone)
+}
+
+/// The rmcp service a session runs requests that talk through their peer on.
+fn start_live_service<H>(
+    handler: H,
+    outbound: &mpsc::Sender<String>,
+    cancel: &CancellationToken,
+    peer: &Peer<RoleServer>,
+) -> mpsc::Sender<Box<ClientJsonRpcMessage>>
+where
+    H: ServerHandler + Clone + Send + Sync + 'static,
+{
+    let (inbound_tx, inbound) = mpsc::channel(CHANNEL_CAPACITY);
+    let transport = ChannelTransport {
+        inbound,
+        outbound: outbound.clone(),
+    };
+    let peer_info = peer.peer_info().map(|info| (*info).clone());
+    let service =
+        rmcp::service::serve_directly_with_ct(handler, transport, peer_info, cancel.child_token());
+    tokio::spawn(async move {
+        let _ = service.waiting().await;
+    });
+    inbound_tx
+}
+
+/// Serialize `message` onto the stream; false once the stream is gone.
+async fn send_message(outbound: &mpsc::Sender<String>, message: &ServerJsonRpcMessage) -> bool {
+    match serde_json::to_string(message) {
+        Ok(line) => outbound.send(line).await.is_ok(),
+        Err(error) => {
+            tracing::error!(%error, "cannot serialize a server message");
+            true
+        }
+    }
+}
+
+/// [`send_message`] from where one cannot wait.
+fn send_detached(outbound: &mpsc::Sender<String>, message: ServerJsonRpcMessage) {
+    let outbound = outbound.clone();
+    tokio::spawn(async move { send_message(&outbound, &message).await });
 }
 
 /// Give the handler the HTTP request, as rmcp does on `/mcp`, so tools see the principal.
