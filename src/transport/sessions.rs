@@ -11,16 +11,15 @@
 //! - every later request runs directly on the task that writes its response
 //!   ([`super::direct_call`]), unless the handler says (in [`PeerUse`]) that it talks to
 //!   the client through its peer: then it gets an rmcp service of its own over a
-//!   [`RelayTransport`], whose server-to-client requests get session-unique ids and
+//!   `RelayTransport`, whose server-to-client requests get session-unique ids and
 //!   whose answers, POSTed by the client, are routed back to it;
 //! - `notifications/cancelled` cancels a call; closing the session (DELETE, idle
 //!   expiry) or shutdown cancels all of them;
 //! - a session expires after [`IDLE_TIMEOUT`] without requests while no standalone
-//!   stream is open.
-//!
+//!   stream is open;
 //! - each request stream opens with a priming event that names it; a client whose
 //!   stream broke mid-call reconnects (GET with `Last-Event-ID`) and gets the answer,
-//!   which is kept from the moment the stream broke;
+//!   which is kept from the moment the stream broke.
 //!
 //! Limits, none of which hostmcp's tools need: nothing is sent on the standalone stream
 //! (a call's messages go on its own stream); client notifications other than
@@ -354,7 +353,7 @@ fn parse_call_event_id(event_id: &str) -> Option<u64> {
 /// The transport of one relayed call: hands rmcp the request, then the client's answers
 /// to what the call asked; sends everything the call emits to the call's stream; ends
 /// once the call is answered.
-pub struct RelayTransport {
+struct RelayTransport {
     first: Option<ClientJsonRpcMessage>,
     request_id: RequestId,
     inbox: mpsc::UnboundedReceiver<ClientJsonRpcMessage>,
@@ -612,5 +611,167 @@ async fn expire_idle_sessions(table: Weak<SessionTable>) {
         if expired > 0 {
             tracing::info!(expired, "closed idle sessions");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::ServerHandler;
+
+    use super::*;
+
+    #[derive(Clone)]
+    struct Quiet;
+    impl ServerHandler for Quiet {}
+
+    fn table_with(id: &str) -> (SessionTable, SessionId) {
+        let table = SessionTable::default();
+        let id: SessionId = id.into();
+        let (link, _transport) = handshake::handshake(Box::new(|_| {}));
+        table.lock().insert(id.clone(), Session::new(link));
+        (table, id)
+    }
+
+    fn peer() -> Peer<RoleServer> {
+        direct_call::detached_peer(Quiet, None)
+    }
+
+    #[tokio::test]
+    async fn the_close_that_follows_the_handshake_is_skipped_once() {
+        let (table, id) = table_with("s1");
+        table.ready(&id, peer());
+        table.close(&id);
+        assert!(
+            table.is_open("s1"),
+            "the handshake service's own close is not the client's"
+        );
+        table.close(&id);
+        assert!(!table.is_open("s1"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_handshake_closes_the_session() {
+        let (table, id) = table_with("s1");
+        table.close(&id);
+        assert!(!table.is_open("s1"));
+    }
+
+    #[tokio::test]
+    async fn calls_need_a_ready_session_and_unique_ids() {
+        let (table, id) = table_with("s1");
+        let request = RequestId::Number(1);
+        assert!(matches!(
+            table.start_call(&id, &request, CancellationToken::new()),
+            Err(SessionError::NotInitialized)
+        ));
+        table.ready(&id, peer());
+        let (_, first_stream) = table
+            .start_call(&id, &request, CancellationToken::new())
+            .unwrap();
+        assert!(matches!(
+            table.start_call(&id, &request, CancellationToken::new()),
+            Err(SessionError::DuplicateRequest(_))
+        ));
+        table.end_call(&id, &request);
+        let (_, second_stream) = table
+            .start_call(&id, &request, CancellationToken::new())
+            .unwrap();
+        assert_ne!(first_stream, second_stream);
+        assert!(matches!(
+            table.start_call(&"nope".into(), &request, CancellationToken::new()),
+            Err(SessionError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn closing_a_session_cancels_its_calls() {
+        let (table, id) = table_with("s1");
+        table.ready(&id, peer());
+        table.close(&id); // the handshake's
+        let cancel = CancellationToken::new();
+        table
+            .start_call(&id, &RequestId::Number(1), cancel.clone())
+            .unwrap();
+        table.close(&id);
+        assert!(cancel.is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn only_idle_sessions_expire() {
+        let table = SessionTable::default();
+        for id in ["idle", "calling", "listening"] {
+            let (link, _transport) = handshake::handshake(Box::new(|_| {}));
+            table.lock().insert(id.into(), Session::new(link));
+            table.ready(&id.into(), peer());
+        }
+        table
+            .start_call(
+                &"calling".into(),
+                &RequestId::Number(1),
+                CancellationToken::new(),
+            )
+            .unwrap();
+        let (sender, _receiver) = mpsc::channel(1);
+        table.lock().get_mut("listening").unwrap().standalone = Some(sender);
+        let later = Instant::now() + IDLE_TIMEOUT + Duration::from_secs(1);
+        assert_eq!(table.expire_idle(later), 1);
+        assert!(!table.is_open("idle"));
+        assert!(table.is_open("calling") && table.is_open("listening"));
+        // A standalone stream the client dropped does not keep its session.
+        table.lock().get_mut("listening").unwrap().standalone = {
+            let (sender, receiver) = mpsc::channel(1);
+            drop(receiver);
+            Some(sender)
+        };
+        assert_eq!(table.expire_idle(later), 1);
+        assert!(!table.is_open("listening"));
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_call_is_parked_until_its_client_comes_back() {
+        let (table, id) = table_with("s1");
+        table.park(
+            &id,
+            4,
+            Box::pin(async {
+                ServerJsonRpcMessage::response(
+                    rmcp::model::ServerResult::EmptyResult(().into()),
+                    RequestId::Number(9),
+                )
+            }),
+        );
+        assert!(table.unpark(&id, 3).is_none());
+        let mut answer = table.unpark(&id, 4).expect("parked");
+        let answer = answer.wait_for(Option::is_some).await.unwrap().clone();
+        assert!(
+            matches!(answer, Some(ServerJsonRpcMessage::Response(r)) if r.id == RequestId::Number(9))
+        );
+        assert!(
+            table.unpark(&id, 4).is_none(),
+            "an answer is handed out once"
+        );
+    }
+
+    #[tokio::test]
+    async fn relayed_requests_get_ids_unique_in_the_session() {
+        let (table, id) = table_with("s1");
+        let (call, _inbox) = mpsc::unbounded_channel();
+        let first = table
+            .relay(&id, RequestId::Number(0), call.clone())
+            .unwrap();
+        let second = table.relay(&id, RequestId::Number(0), call).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(
+            table.lock()[&id].relayed[&second].original_id,
+            RequestId::Number(0)
+        );
+    }
+
+    #[test]
+    fn call_event_ids_round_trip() {
+        assert_eq!(parse_call_event_id(&call_event_id(42)), Some(42));
+        assert_eq!(parse_call_event_id("0"), None);
+        assert_eq!(parse_call_event_id("c"), None);
+        assert_eq!(parse_call_event_id("x1"), None);
     }
 }

@@ -404,7 +404,7 @@ async fn start_call<H>(
 where
     H: ServerHandler + PeerUse + Clone + Send + Sync + 'static,
 {
-    let live = {
+    let (live, direct) = {
         let mut sessions = state.lock();
         let session = sessions.get_mut(session_id).ok_or(SessionGone)?;
         let Phase::Ready(peer) = &session.phase else {
@@ -417,52 +417,53 @@ where
         };
         let peer = peer.clone();
         if state.handler.needs_live_peer(&request) {
-            match &session.live {
+            let (outbound, cancel) = (&session.outbound, &session.cancel);
+            let live = match &session.live {
                 Some(live) => live.clone(),
-                None => {
-                    let live = start_live_service(
-                        state.handler.clone(),
-                        &session.outbound,
-                        &session.cancel,
-                        &peer,
-                    );
-                    session.live = Some(live.clone());
-                    live
-                }
-            }
+                None => start_live_service(state.handler.clone(), outbound, cancel, &peer),
+            };
+            session.live = Some(live.clone());
+            (Some(live), None)
         } else {
             let cancel = session.cancel.child_token();
             session.calls.insert(id.clone(), cancel.clone());
-            let direct = DirectRequest {
-                id: id.clone(),
-                request,
-                peer,
-                cancel,
-            };
-            let outbound = session.outbound.clone();
-            let stream = direct_call::call(state.handler.clone(), direct, {
-                let state = state.clone();
-                let session_id = session_id.to_owned();
-                move || {
-                    if let Some(session) = state.lock().get_mut(&session_id) {
-                        session.calls.remove(&id);
-                    }
-                }
-            });
-            tokio::spawn(async move {
-                let mut stream = stream;
-                while let Some(message) = stream.next().await {
-                    if !send_message(&outbound, &message).await {
-                        break;
-                    }
-                }
-            });
-            return Ok(());
+            (None, Some((peer, cancel, session.outbound.clone())))
         }
     };
-    live.send(Box::new(ClientJsonRpcMessage::request(request, id)))
-        .await
-        .map_err(|_| SessionGone)
+    if let Some(live) = live {
+        return live
+            .send(Box::new(ClientJsonRpcMessage::request(request, id)))
+            .await
+            .map_err(|_| SessionGone);
+    }
+    let Some((peer, cancel, outbound)) = direct else {
+        return Ok(());
+    };
+    let forget_call = {
+        let state = state.clone();
+        let session_id = session_id.to_owned();
+        let id = id.clone();
+        move || {
+            if let Some(session) = state.lock().get_mut(&session_id) {
+                session.calls.remove(&id);
+            }
+        }
+    };
+    let request = DirectRequest {
+        id,
+        request,
+        peer,
+        cancel,
+    };
+    let mut messages = direct_call::call(state.handler.clone(), request, forget_call);
+    tokio::spawn(async move {
+        while let Some(message) = messages.next().await {
+            if !send_message(&outbound, &message).await {
+                break;
+            }
+        }
+    });
+    Ok(())
 }
 
 /// The rmcp service a session runs requests that talk through their peer on.
