@@ -103,6 +103,11 @@ HOSTMCP_ECHO_BIN="${HOSTMCP_ECHO_BIN:-$REPO/target/release/examples/conformance_
 HOSTMCP_RUN_AS=""
 if "$HOSTMCP_BIN" serve --help 2>/dev/null | grep -q -- '--run-as'; then HOSTMCP_RUN_AS="--run-as $(id -un)"; fi
 [ -x "$HOSTMCP_ECHO_BIN" ] || { log "no echo test server at $HOSTMCP_ECHO_BIN: hostmcp echo rows skipped"; HOSTMCP_ECHO_BIN=""; }
+# The echo server checks the same bearer token as `hostmcp serve` (binaries that have the flag).
+ECHO_AUTH_FLAG=""
+if [ -n "$HOSTMCP_ECHO_BIN" ] && "$HOSTMCP_ECHO_BIN" --help 2>/dev/null | grep -q -- '--token-from-env'; then
+  ECHO_AUTH_FLAG="--token-from-env"
+fi
 log "building bench/loadgen (release)"
 cargo build --release --locked --manifest-path "$BENCH/loadgen/Cargo.toml" >&2
 
@@ -142,7 +147,7 @@ server_cmd() {
   local name="$1" addr="127.0.0.1:$2"
   case "$name" in
     hostmcp) echo taskset -c 0 "$HOSTMCP_BIN" serve --listen "$addr" --config "$BENCH/hostmcp-bench.toml" $HOSTMCP_RUN_AS ;;
-    hostmcp-echo) echo taskset -c 0 "$HOSTMCP_ECHO_BIN" --listen "$addr" ;;
+    hostmcp-echo) echo taskset -c 0 "$HOSTMCP_ECHO_BIN" --listen "$addr" $ECHO_AUTH_FLAG ;;
     python) echo taskset -c 0 "$PY" "$BENCH/peers/python/server.py" --listen "$addr" ;;
     node) echo taskset -c 0 "$NODE" "$DEPS/node/server.mjs" --listen "$addr" ;;
     baseline) echo taskset -c 0 "$LOADGEN" baseline-server --listen "$addr" ;;
@@ -200,7 +205,7 @@ server_for() {
   printf '  "python_mcp": "%s",\n' "$([ -x "$PY" ] && "$PY" -c 'import importlib.metadata as m; print(m.version("mcp"), "uvicorn", m.version("uvicorn"), "uvloop", m.version("uvloop"))')"
   printf '  "node": "%s",\n' "$([ -x "$NODE" ] && "$NODE" --version)"
   printf '  "node_sdk": "%s",\n' "$([ -x "$NODE" ] && "$NODE" -p 'require(process.argv[1]).version' "$DEPS/node/node_modules/@modelcontextprotocol/sdk/package.json")"
-  printf '  "echo_auth": %s,\n' "$("$HOSTMCP_ECHO_BIN" --help 2>&1 | grep -qi 'token' && echo true || echo false)"
+  printf '  "echo_auth": %s,\n' "$([ -n "$ECHO_AUTH_FLAG" ] && echo true || echo false)"
   printf '  "duration_s": %s, "runs": %s, "warmup_s": %s,\n' "$DURATION" "$RUNS" "$WARMUP"
   printf '  "loadavg_start": "%s",\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
   printf '  "sessions": "%s", "idle_counts": "%s"\n' "$SESSIONS" "$IDLE_COUNTS"

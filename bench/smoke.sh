@@ -8,7 +8,8 @@
 #   2026-07-28 and legacy /sse, 4 sessions, 200 checked calls each; plus the near miss:
 #   a wrong token must give 401s and no counted call.
 # - With HOSTMCP_ECHO_BIN (or HOSTMCP_CONFORMANCE_SERVER_BIN, as .ci/run exports) set to
-#   the conformance test server: `echo` over the same three transports.
+#   the conformance test server: `echo` over the same three transports, behind the same
+#   token check (`--token-from-env`), and its near miss.
 # LOADGEN_PROFILE=release builds the load generator in release mode (default: debug, the
 # quicker build; speed does not matter here).
 set -euo pipefail
@@ -120,12 +121,15 @@ drive "wrong-token-sse" unauthorized "wrong-$TOKEN" --transport sse \
 
 if [ -n "$ECHO_BIN" ]; then
   [ -x "$ECHO_BIN" ] || die "no echo test server at $ECHO_BIN"
-  start echo "$ECHO_BIN"
+  # With the benchmark's token check, as bench/run.sh starts it.
+  start echo "$ECHO_BIN" --token-from-env
   log "echo test server on port $PORT"
   for transport in mcp-session mcp-stateless sse; do
     drive "echo-$transport" ok "$TOKEN" --transport "$transport" --workload echo \
       --sessions 4 --requests "$REQUESTS"
   done
+  drive "echo-wrong-token" unauthorized "wrong-$TOKEN" --transport mcp-session \
+    --workload echo --sessions 1 --requests 5
 else
   log "no HOSTMCP_ECHO_BIN / HOSTMCP_CONFORMANCE_SERVER_BIN: echo not exercised"
 fi

@@ -32,7 +32,7 @@ use axum::middleware::from_fn;
 use clap::Parser;
 use hostmcp::{
     audit::AuditLog,
-    auth::layer::Authenticator,
+    auth::{Role, TokenDigest, TokenEntry, TokenSet, layer::Authenticator},
     exec::BaseEnv,
     tools::{HostTools, ToolSettings, ToolsState},
     transport::{
@@ -44,13 +44,18 @@ use tokio_util::sync::CancellationToken;
 
 use conformance_server::{handler::FixtureServer, reconnect};
 
-/// Serve the conformance fixtures over hostmcp's HTTP stack, without authentication.
+/// Serve the conformance fixtures over hostmcp's HTTP stack, without authentication
+/// unless `--token-from-env` is given.
 #[derive(Debug, Parser)]
 #[command(name = "conformance_server")]
 struct Args {
     /// Loopback address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
+    /// Require the bearer token in `HOSTMCP_TOKEN` (the benchmark's setting: the same
+    /// token check as `hostmcp serve`). The conformance suites send no token.
+    #[arg(long)]
+    token_from_env: bool,
 }
 
 #[tokio::main]
@@ -84,7 +89,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let parts = HttpServerParts {
         handler: FixtureServer::new(host_tools()),
-        authenticator: Arc::new(Authenticator::Disabled),
+        authenticator: Arc::new(authenticator(args.token_from_env)?),
         audit: AuditLog::disabled(),
         auth_failures_per_minute: 1000,
         host_guard: Arc::new(HostGuard::new(&bound, &[], &same_origins(&bound))),
@@ -94,6 +99,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     http::serve(listeners, app, shutdown, None).await;
     Ok(())
+}
+
+/// No authentication, or the one token of `HOSTMCP_TOKEN` (an admin, like a token
+/// configured for `hostmcp serve`).
+fn authenticator(token_from_env: bool) -> anyhow::Result<Authenticator> {
+    if !token_from_env {
+        return Ok(Authenticator::Disabled);
+    }
+    let token = std::env::var("HOSTMCP_TOKEN").context("--token-from-env needs HOSTMCP_TOKEN")?;
+    let entry = TokenEntry::new("bench", TokenDigest::of_token(&token), Role::Admin);
+    Ok(Authenticator::tokens(TokenSet::new(vec![entry])))
 }
 
 /// hostmcp's real tools, with the product defaults; commands run as the user who

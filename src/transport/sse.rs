@@ -30,7 +30,7 @@ use axum::{
     },
     routing::{get, post},
 };
-use futures::{Stream, StreamExt, stream};
+use futures::{SinkExt, Stream, StreamExt, stream};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler, ServiceExt,
     model::{
@@ -42,7 +42,6 @@ use rmcp::{
 };
 use serde::Deserialize;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
@@ -56,6 +55,11 @@ use crate::{
 
 /// Messages queued per direction and session before the sender waits.
 const CHANNEL_CAPACITY: usize = 64;
+
+/// Serialized server messages on their way to a session's stream. A `futures` channel:
+/// it allocates per queued message, where a tokio channel allocates a 32-slot block and
+/// padded state up front (about 1.4 KiB per idle session).
+type Outbound = futures::channel::mpsc::Sender<String>;
 /// Comment lines on an idle stream keep proxies from cutting it.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Largest JSON-RPC message accepted by `POST /messages`.
@@ -74,7 +78,7 @@ pub struct SseState<H> {
 struct SessionHandle {
     owner: Arc<str>,
     /// Serialized server messages, to the session's stream.
-    outbound: mpsc::Sender<String>,
+    outbound: Outbound,
     /// Cancelled when the stream closes; every call's token is a child.
     cancel: CancellationToken,
     phase: Phase,
@@ -140,7 +144,7 @@ where
     let Ok(session_id) = super::new_session_id() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let (outbound_tx, outbound_rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let (outbound_tx, outbound_rx) = futures::channel::mpsc::channel(CHANNEL_CAPACITY);
     let session_ct = state.shutdown.child_token();
     state.lock().insert(
         session_id.clone(),
@@ -175,7 +179,7 @@ where
     let endpoint = Event::default()
         .event("endpoint")
         .data(format!("/messages?sessionId={session_id}"));
-    let messages = ReceiverStream::new(outbound_rx)
+    let messages = outbound_rx
         .take_until(session_ct.cancelled_owned())
         .map(|json| Ok::<_, Infallible>(Event::default().event("message").data(json)));
     let events = stream::once(async move { Ok(endpoint) }).chain(messages);
@@ -469,7 +473,7 @@ where
 /// The rmcp service a session runs requests that talk through their peer on.
 fn start_live_service<H>(
     handler: H,
-    outbound: &mpsc::Sender<String>,
+    outbound: &Outbound,
     cancel: &CancellationToken,
     peer: &Peer<RoleServer>,
 ) -> mpsc::Sender<Box<ClientJsonRpcMessage>>
@@ -491,9 +495,9 @@ where
 }
 
 /// Serialize `message` onto the stream; false once the stream is gone.
-async fn send_message(outbound: &mpsc::Sender<String>, message: &ServerJsonRpcMessage) -> bool {
+async fn send_message(outbound: &Outbound, message: &ServerJsonRpcMessage) -> bool {
     match serde_json::to_string(message) {
-        Ok(line) => outbound.send(line).await.is_ok(),
+        Ok(line) => outbound.clone().send(line).await.is_ok(),
         Err(error) => {
             tracing::error!(%error, "cannot serialize a server message");
             true
@@ -502,7 +506,7 @@ async fn send_message(outbound: &mpsc::Sender<String>, message: &ServerJsonRpcMe
 }
 
 /// [`send_message`] from where one cannot wait.
-fn send_detached(outbound: &mpsc::Sender<String>, message: ServerJsonRpcMessage) {
+fn send_detached(outbound: &Outbound, message: ServerJsonRpcMessage) {
     let outbound = outbound.clone();
     tokio::spawn(async move { send_message(&outbound, &message).await });
 }
@@ -534,7 +538,7 @@ fn client_error(status: StatusCode, message: &str) -> Response {
 /// slots in blocks, and ~370-byte messages would cost ~24 KiB per idle session.
 struct ChannelTransport {
     inbound: mpsc::Receiver<Box<ClientJsonRpcMessage>>,
-    outbound: mpsc::Sender<String>,
+    outbound: Outbound,
 }
 
 /// Why a message could not go out on a session's stream.
@@ -557,7 +561,7 @@ impl Transport<RoleServer> for ChannelTransport {
         &mut self,
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        let outbound = self.outbound.clone();
+        let mut outbound = self.outbound.clone();
         let json = serde_json::to_string(&item);
         async move { outbound.send(json?).await.map_err(|_| StreamError::Closed) }
     }
