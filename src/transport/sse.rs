@@ -56,9 +56,9 @@ use crate::{
 /// Messages queued per direction and session before the sender waits.
 const CHANNEL_CAPACITY: usize = 64;
 
-/// Serialized server messages on their way to a session's stream. A `futures` channel:
-/// it allocates per queued message, where a tokio channel allocates a 32-slot block and
-/// padded state up front (about 1.4 KiB per idle session).
+/// Serialized server messages on their way to a session's stream. A `futures` channel
+/// allocates per queued message; a tokio channel would allocate a 32-slot block and
+/// cache-padded state up front for every idle session.
 type Outbound = futures::channel::mpsc::Sender<String>;
 /// Comment lines on an idle stream keep proxies from cutting it.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
