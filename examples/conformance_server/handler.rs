@@ -33,7 +33,7 @@ use super::{
     subscriptions::{ChangeHub, ListChange},
 };
 
-/// The fixture server. Cheap to clone: rmcp clones it for every session.
+/// The fixture server. Cheap to clone: the session layers clone it for every call.
 #[derive(Debug, Clone)]
 pub struct FixtureServer {
     host: HostTools,

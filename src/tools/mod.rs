@@ -132,7 +132,7 @@ fn parse_arguments<T: serde::de::DeserializeOwned>(
         .map_err(|error| McpError::invalid_params(format!("{tool}: {error}"), None))
 }
 
-/// The rmcp handler. Cheap to clone: one per MCP session.
+/// The rmcp handler. Cheap to clone: the session layers clone it for every call.
 #[derive(Debug, Clone)]
 pub struct HostTools {
     state: Arc<ToolsState>,

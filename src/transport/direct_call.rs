@@ -22,7 +22,7 @@ use futures::{Stream, future::BoxFuture};
 use rmcp::{
     RoleServer, Service,
     model::{
-        ClientRequest, ErrorData, GetExtensions, GetMeta, InitializeRequestParams, RequestId,
+        ClientRequest, GetExtensions, GetMeta, InitializeRequestParams, RequestId,
         ServerJsonRpcMessage, ServerNotification,
     },
     service::{Peer, RequestContext, RxJsonRpcMessage, TxJsonRpcMessage},
@@ -84,26 +84,22 @@ where
         peer,
         cancel,
     } = request;
-    let wants_progress = request.get_meta().get_progress_token().is_some();
-    let (notifier, notifications) = if wants_progress {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        (Some(RequestNotifier(sender)), Some(receiver))
-    } else {
-        (None, None)
-    };
     let mut context = RequestContext::new(id.clone(), peer);
     context.ct = cancel;
     context.meta = std::mem::take(request.get_meta_mut());
     context.extensions = std::mem::take(request.extensions_mut());
-    if let Some(notifier) = notifier {
-        context.extensions.insert(notifier);
-    }
+    // Only a request with a progress token gets a notifier (and its channel).
+    let notifications = context.meta.get_progress_token().map(|_| {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        context.extensions.insert(RequestNotifier(sender));
+        receiver
+    });
     let on_end = OnEnd(Some(Box::new(on_end)));
     let future = async move {
         let _on_end = on_end;
         match handler.handle_request(request, context).await {
             Ok(result) => ServerJsonRpcMessage::response(result, id),
-            Err(error) => error_message(error, id),
+            Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
         }
     };
     CallStream {
@@ -147,10 +143,6 @@ impl Transport<RoleServer> for ClosedTransport {
     }
 }
 
-fn error_message(error: ErrorData, id: RequestId) -> ServerJsonRpcMessage {
-    ServerJsonRpcMessage::error(error, Some(id))
-}
-
 struct OnEnd(Option<Box<dyn FnOnce() + Send>>);
 
 impl Drop for OnEnd {
@@ -163,7 +155,7 @@ impl Drop for OnEnd {
 
 /// The messages of one call: its notifications, then its answer, then the end.
 pub struct CallStream {
-    call: Option<SyncWrapper<BoxFuture<'static, ServerJsonRpcMessage>>>,
+    call: Option<SyncWrapper<AbandonedCall>>,
     notifications: Option<SyncWrapper<mpsc::UnboundedReceiver<ServerNotification>>>,
     answer: Option<ServerJsonRpcMessage>,
     on_abandon: Option<AbandonHook>,
@@ -275,7 +267,7 @@ mod tests {
 
     use futures::StreamExt;
     use rmcp::{
-        ServerHandler,
+        ErrorData, ServerHandler,
         model::{
             CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
             NumberOrString, PaginatedRequestParams, ProgressNotificationParam, ServerResult,
@@ -312,7 +304,11 @@ mod tests {
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     self.finished.store(true, Ordering::SeqCst);
                 }
-                _ => {}
+                _ => {
+                    let notified = context.extensions.get::<RequestNotifier>().is_some();
+                    let text = if notified { "notifier" } else { "no notifier" };
+                    return Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into());
+                }
             }
             Ok(CallToolResult::success(vec![ContentBlock::text("done")]).into())
         }
@@ -380,6 +376,8 @@ mod tests {
             .collect()
             .await;
         assert_eq!(messages.len(), 1);
+        let answer = serde_json::to_string(&messages[0]).unwrap();
+        assert!(answer.contains(r#""no notifier""#), "{answer}");
     }
 
     #[tokio::test]

@@ -201,18 +201,18 @@ where
             call_event_id(stream_number),
             RECONNECT_AFTER,
         )]);
-        let table = self.inner.table.clone();
-        let session = id.clone();
-        let call_id = request_id.clone();
-        let end_call = move || table.end_call(&session, &call_id);
+        let end_call = {
+            let (table, session, call_id) =
+                (self.inner.table.clone(), id.clone(), request_id.clone());
+            move || table.end_call(&session, &call_id)
+        };
         if self.inner.handler.needs_live_peer(&request) {
             let messages = self.relay_call(id, request_id, request, peer, cancel, end_call);
             return Ok(priming
                 .chain(messages.map(ServerSseMessage::from_message))
                 .right_stream());
         }
-        let table = self.inner.table.clone();
-        let session = id.clone();
+        let (table, session) = (self.inner.table.clone(), id.clone());
         let stream = direct_call::call(
             self.inner.handler.clone(),
             DirectRequest {

@@ -361,11 +361,7 @@ where
         let mut sessions = state.lock();
         let session = sessions.get_mut(session_id).ok_or(SessionGone)?;
         if !matches!(session.phase, Phase::New) {
-            let error = ErrorData::invalid_request("the session is already initialized", None);
-            send_detached(
-                &session.outbound,
-                ServerJsonRpcMessage::error(error, Some(id)),
-            );
+            refuse(&session.outbound, id, "the session is already initialized");
             return Ok(());
         }
         session.phase = Phase::Initializing;
@@ -398,6 +394,13 @@ where
     Ok(())
 }
 
+/// Where a request runs: on the session's live service, or directly with the call's
+/// peer, cancellation token and the stream to write to.
+enum Route {
+    Live(mpsc::Sender<Box<ClientJsonRpcMessage>>),
+    Direct(Peer<RoleServer>, CancellationToken, Outbound),
+}
+
 /// Start one request: directly, or on the session's live service.
 async fn start_call<H>(
     state: &Arc<SseState<H>>,
@@ -408,15 +411,11 @@ async fn start_call<H>(
 where
     H: ServerHandler + PeerUse + Clone + Send + Sync + 'static,
 {
-    let (live, direct) = {
+    let route = {
         let mut sessions = state.lock();
         let session = sessions.get_mut(session_id).ok_or(SessionGone)?;
         let Phase::Ready(peer) = &session.phase else {
-            let error = ErrorData::invalid_request("initialize the session first", None);
-            send_detached(
-                &session.outbound,
-                ServerJsonRpcMessage::error(error, Some(id)),
-            );
+            refuse(&session.outbound, id, "initialize the session first");
             return Ok(());
         };
         let peer = peer.clone();
@@ -427,21 +426,21 @@ where
                 None => start_live_service(state.handler.clone(), outbound, cancel, &peer),
             };
             session.live = Some(live.clone());
-            (Some(live), None)
+            Route::Live(live)
         } else {
             let cancel = session.cancel.child_token();
             session.calls.insert(id.clone(), cancel.clone());
-            (None, Some((peer, cancel, session.outbound.clone())))
+            Route::Direct(peer, cancel, session.outbound.clone())
         }
     };
-    if let Some(live) = live {
-        return live
-            .send(Box::new(ClientJsonRpcMessage::request(request, id)))
-            .await
-            .map_err(|_| SessionGone);
-    }
-    let Some((peer, cancel, outbound)) = direct else {
-        return Ok(());
+    let (peer, cancel, outbound) = match route {
+        Route::Live(live) => {
+            return live
+                .send(Box::new(ClientJsonRpcMessage::request(request, id)))
+                .await
+                .map_err(|_| SessionGone);
+        }
+        Route::Direct(peer, cancel, outbound) => (peer, cancel, outbound),
     };
     let forget_call = {
         let state = state.clone();
@@ -505,8 +504,11 @@ async fn send_message(outbound: &Outbound, message: &ServerJsonRpcMessage) -> bo
     }
 }
 
-/// [`send_message`] from where one cannot wait.
-fn send_detached(outbound: &Outbound, message: ServerJsonRpcMessage) {
+/// Answer request `id` with an `invalid_request` error on the stream, from where one
+/// cannot wait.
+fn refuse(outbound: &Outbound, id: RequestId, reason: &'static str) {
+    let error = ErrorData::invalid_request(reason, None);
+    let message = ServerJsonRpcMessage::error(error, Some(id));
     let outbound = outbound.clone();
     tokio::spawn(async move { send_message(&outbound, &message).await });
 }

@@ -96,6 +96,15 @@ def mcp_remote_env(home: Path, token: str) -> dict[str, str]:
     }
 
 
+def local_mcp_remote(server, home: Path, url: str, *flags: str) -> StdioServerParameters:
+    """The pinned mcp-remote bridging `url` for alice, with the docs' token header."""
+    return StdioServerParameters(
+        command=str(node_bin() / "mcp-remote"),
+        args=[url, *flags, "--header", "Authorization: Bearer ${HOSTMCP_TOKEN}"],
+        env=mcp_remote_env(home, server.tokens["alice"]),
+    )
+
+
 async def call_through(params: StdioServerParameters, errlog_path: Path) -> None:
     with open(errlog_path, "w") as errlog:
         async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
@@ -132,11 +141,7 @@ async def test_claude_desktop_snippet_mcp_remote_over_mcp(server, home):
 @pytest.mark.anyio
 async def test_mcp_remote_over_sse(server, home):
     offset = len(server.log())
-    params = StdioServerParameters(
-        command=str(node_bin() / "mcp-remote"),
-        args=[server.sse_url, "--transport", "sse-only", "--header", "Authorization: Bearer ${HOSTMCP_TOKEN}"],
-        env=mcp_remote_env(home, server.tokens["alice"]),
-    )
+    params = local_mcp_remote(server, home, server.sse_url, "--transport", "sse-only")
     await call_through(params, home / "mcp-remote.log")
     log = log_since(server, offset)
     assert 'session opened principal="alice" transport="sse"' in log
@@ -148,11 +153,7 @@ async def test_mcp_remote_over_sse(server, home):
 async def test_mcp_remote_protocol_auto_speaks_2026_07_28(server, home):
     """`--protocol auto` finds hostmcp's 2026-07-28 era and bridges a legacy client onto it."""
     offset = len(server.log())
-    params = StdioServerParameters(
-        command=str(node_bin() / "mcp-remote"),
-        args=[server.mcp_url, "--protocol", "auto", "--header", "Authorization: Bearer ${HOSTMCP_TOKEN}"],
-        env=mcp_remote_env(home, server.tokens["alice"]),
-    )
+    params = local_mcp_remote(server, home, server.mcp_url, "--protocol", "auto")
     await call_through(params, home / "mcp-remote.log")
     assert "speaks MCP 2026-07-28" in (home / "mcp-remote.log").read_text()
     assert 'ProtocolVersion("2026-07-28")' in log_since(server, offset)
