@@ -48,7 +48,7 @@ use rmcp::{
         streamable_http_server::session::{ServerSseMessage, SessionId, SessionManager},
     },
 };
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 use tokio_util::sync::CancellationToken;
 
@@ -66,6 +66,9 @@ const STANDALONE_EVENT_ID: &str = "0";
 /// How long a client waits before it reconnects a request stream that broke (SSE
 /// `retry`, sent with the priming event that names the stream).
 const RECONNECT_AFTER: Duration = Duration::from_secs(3);
+/// How long a reconnect waits for the answer of a call whose old stream the server has
+/// not yet seen close.
+const RESUME_WAIT: Duration = Duration::from_secs(5);
 /// Answers kept per session for clients that reconnect to a broken request stream.
 const PARKED_PER_SESSION: usize = 64;
 
@@ -245,7 +248,7 @@ where
                     && let Some(call) = session.calls.get(&request_id)
                 {
                     tracing::info!(id = %request_id, reason = cancelled.params.reason, "cancelled");
-                    call.cancel();
+                    call.cancel.cancel();
                 }
             }
             ClientJsonRpcMessage::Response(mut response) => {
@@ -287,8 +290,10 @@ where
         if last_event_id == STANDALONE_EVENT_ID {
             return Ok(self.create_standalone_stream(id).await?.left_stream());
         }
-        let parked = parse_call_event_id(&last_event_id)
-            .and_then(|stream_number| self.inner.table.unpark(id, stream_number));
+        let parked = match parse_call_event_id(&last_event_id) {
+            Some(stream_number) => self.inner.table.unpark(id, stream_number).await,
+            None => None,
+        };
         let Some(mut answer) = parked else {
             return Err(SessionError::UnknownEvent(last_event_id));
         };
@@ -425,7 +430,7 @@ struct Session {
     handshake: Option<HandshakeLink>,
     /// Set when the handshake answered; requests before that are refused.
     peer: Option<Peer<RoleServer>>,
-    calls: HashMap<RequestId, CancellationToken>,
+    calls: HashMap<RequestId, InFlight>,
     /// Server-to-client requests of relayed calls, by the id the client sees.
     relayed: HashMap<RequestId, Relayed>,
     next_relay_id: i64,
@@ -434,11 +439,20 @@ struct Session {
     /// Answers of calls whose stream broke, by stream number, until the client
     /// reconnects for them.
     parked: BTreeMap<u64, watch::Receiver<Option<ServerJsonRpcMessage>>>,
+    /// Woken when an answer is parked or a call ends, for reconnects that came first.
+    parked_changed: Arc<Notify>,
     standalone: Option<mpsc::Sender<Infallible>>,
     last_active: Instant,
     /// rmcp closes the session when the handshake's service ends, which it does on
     /// purpose here: that one close is not the client's and is skipped.
     handshake_close_pending: bool,
+}
+
+/// A call that has not ended yet.
+struct InFlight {
+    cancel: CancellationToken,
+    /// The number of its stream (its priming event id).
+    stream: u64,
 }
 
 struct Relayed {
@@ -456,6 +470,7 @@ impl Session {
             next_relay_id: 0,
             next_stream: 0,
             parked: BTreeMap::new(),
+            parked_changed: Arc::default(),
             standalone: None,
             last_active: Instant::now(),
             handshake_close_pending: false,
@@ -511,10 +526,13 @@ impl SessionTable {
         if session.calls.contains_key(request_id) {
             return Err(SessionError::DuplicateRequest(request_id.clone()));
         }
-        session.calls.insert(request_id.clone(), cancel);
-        session.last_active = Instant::now();
         session.next_stream += 1;
-        Ok((peer, session.next_stream))
+        let stream = session.next_stream;
+        session
+            .calls
+            .insert(request_id.clone(), InFlight { cancel, stream });
+        session.last_active = Instant::now();
+        Ok((peer, stream))
     }
 
     /// Finish an abandoned call and keep its answer for a reconnecting client.
@@ -525,18 +543,44 @@ impl SessionTable {
                 session.parked.pop_first();
             }
             session.parked.insert(stream_number, answer_rx);
+            session.parked_changed.notify_waiters();
         }
         tokio::spawn(async move {
             let _ = answer_tx.send(Some(call.await));
         });
     }
 
-    fn unpark(
+    /// The parked answer of stream `stream_number`, handed out once. A client may come
+    /// back before the server has seen its old connection close: while the stream's
+    /// call still runs, wait (up to [`RESUME_WAIT`]) for the answer to be parked.
+    async fn unpark(
         &self,
         id: &SessionId,
         stream_number: u64,
     ) -> Option<watch::Receiver<Option<ServerJsonRpcMessage>>> {
-        self.lock().get_mut(id)?.parked.remove(&stream_number)
+        let deadline = tokio::time::Instant::now() + RESUME_WAIT;
+        loop {
+            let changed = self.lock().get(id)?.parked_changed.clone();
+            let notified = changed.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so a change after the look is not missed.
+            notified.as_mut().enable();
+            {
+                let mut sessions = self.lock();
+                let session = sessions.get_mut(id)?;
+                if let Some(answer) = session.parked.remove(&stream_number) {
+                    return Some(answer);
+                }
+                if !session
+                    .calls
+                    .values()
+                    .any(|call| call.stream == stream_number)
+                {
+                    return None;
+                }
+            }
+            tokio::time::timeout_at(deadline, notified).await.ok()?;
+        }
     }
 
     fn end_call(&self, id: &SessionId, request_id: &RequestId) {
@@ -544,6 +588,7 @@ impl SessionTable {
             session.calls.remove(request_id);
             session.relayed.retain(|_, relay| !relay.call.is_closed());
             session.last_active = Instant::now();
+            session.parked_changed.notify_waiters();
         }
     }
 
@@ -575,7 +620,7 @@ impl SessionTable {
         if let Some(session) = sessions.remove(id) {
             drop(sessions);
             for call in session.calls.values() {
-                call.cancel();
+                call.cancel.cancel();
             }
         }
     }
@@ -740,16 +785,49 @@ mod tests {
                 )
             }),
         );
-        assert!(table.unpark(&id, 3).is_none());
-        let mut answer = table.unpark(&id, 4).expect("parked");
+        assert!(table.unpark(&id, 3).await.is_none());
+        let mut answer = table.unpark(&id, 4).await.expect("parked");
         let answer = answer.wait_for(Option::is_some).await.unwrap().clone();
         assert!(
             matches!(answer, Some(ServerJsonRpcMessage::Response(r)) if r.id == RequestId::Number(9))
         );
         assert!(
-            table.unpark(&id, 4).is_none(),
+            table.unpark(&id, 4).await.is_none(),
             "an answer is handed out once"
         );
+    }
+
+    #[tokio::test]
+    async fn a_reconnect_that_comes_before_the_park_waits_for_it() {
+        let (table, id) = table_with("s1");
+        table.ready(&id, peer());
+        let request = RequestId::Number(9);
+        let (_, stream) = table
+            .start_call(&id, &request, CancellationToken::new())
+            .unwrap();
+        let table = Arc::new(table);
+        let later = (table.clone(), id.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let (table, id) = later;
+            table.park(
+                &id,
+                stream,
+                Box::pin(async move {
+                    ServerJsonRpcMessage::response(
+                        rmcp::model::ServerResult::EmptyResult(().into()),
+                        RequestId::Number(9),
+                    )
+                }),
+            );
+        });
+        assert!(
+            table.unpark(&id, stream).await.is_some(),
+            "waited for the park"
+        );
+        // A call that ended without being parked (its answer went out) has nothing to wait for.
+        table.end_call(&id, &request);
+        assert!(table.unpark(&id, stream).await.is_none());
     }
 
     #[tokio::test]
