@@ -14,6 +14,7 @@ use crate::{
     cli::ServeArgs,
     config::{self, AuthSetting, Config, EnvSnapshot},
     exec::BaseEnv,
+    hardening,
     tools::{HostTools, ToolSettings, ToolsState},
     transport::{
         host_guard::HostGuard,
@@ -23,6 +24,8 @@ use crate::{
 };
 
 pub fn run(args: ServeArgs) -> Result<(), CommandError> {
+    // First: no same-uid process may read this one's environment or memory.
+    hardening::make_non_dumpable().map_err(CommandError::new)?;
     let file = config::load_file(args.config.as_deref())?;
     let env = EnvSnapshot::capture();
     let config = Config::resolve(&args, &env, file)?;
@@ -67,6 +70,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             "hostmcp runs as root: commands of tokens without run_as are refused; set --run-as USER (or --run-as root)"
         );
     }
+    check_exposure(&config, &reload.env, generated.as_ref());
     let parts = HttpServerParts {
         handler: HostTools::new(tools),
         authenticator,
@@ -94,6 +98,22 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Warn when commands can reach the server's own files (see [`hardening`]).
+fn check_exposure(config: &Config, env: &EnvSnapshot, generated: Option<&GeneratedToken>) {
+    let files = hardening::ServerFiles {
+        state_dir: env.state_dir().ok(),
+        token_file: generated.map(|generated| generated.path.clone()),
+        audit_log: config.audit.as_ref().map(|audit| audit.path.clone()),
+        tls_key: config.tls.as_ref().map(|tls| tls.key.clone()),
+    };
+    let placement = hardening::exposure::Placement {
+        default_run_as: config.run_as.as_deref(),
+        restrict_admin: hardening::restricts_admin(config),
+        server_uid: nix::unistd::Uid::effective().as_raw(),
+    };
+    hardening::check_at_start(&hardening::principals_of(&config.auth), placement, &files);
 }
 
 /// The generated token, when the server made or loaded one.
