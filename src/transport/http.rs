@@ -1,7 +1,8 @@
 //! The HTTP server: one axum `Router` with `/mcp` (rmcp's Streamable HTTP service, both
 //! the session era, over [`HostSessions`], and the stateless 2026-07-28 era), `/sse` + `/messages` (legacy
 //! HTTP+SSE), and `/healthz`; the host guard and authentication in front of every MCP
-//! route; TCP_NODELAY on every socket; graceful shutdown.
+//! route, then bodies read whole ([`super::body`]); TCP_NODELAY on every socket; graceful
+//! shutdown.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -80,6 +81,8 @@ where
     Router::new()
         .merge(mcp_routes)
         .merge(sse_routes)
+        // After authentication: only an authenticated caller's body is read.
+        .layer(axum::middleware::from_fn(super::body::read_whole_body))
         .layer(from_fn_with_state(
             Arc::new(AuthGate::new(
                 parts.authenticator,

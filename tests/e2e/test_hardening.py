@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,66 @@ def test_a_state_dir_readable_by_the_command_user_is_named_with_a_hint(state_mod
     finally:
         server.stop()
         shutil.rmtree(base)
+
+
+INITIALIZE = (b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",'
+              b'"capabilities":{},"clientInfo":{"name":"raw-socket","version":"1"}}}')
+
+
+def raw_request(server: Server, head: str, body: bytes, expect: bytes) -> tuple[int, bytes]:
+    """Send bytes on a fresh socket; read until `expect` shows up, the server closes, or 15 s."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(head.encode() + body)
+        received = b""
+        deadline = time.monotonic() + 15
+        while expect not in received and time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    status = int(received.split(b" ", 2)[1]) if received.startswith(b"HTTP/1.1 ") else 0
+    return status, received
+
+
+def post_head(server: Server, path: str, framing: str, hosts: tuple[str, ...] = ("127.0.0.1",)) -> str:
+    lines = [f"POST {path} HTTP/1.1", *(f"Host: {host}" for host in hosts),
+             f"Authorization: Bearer {server.tokens['alice']}", "Content-Type: application/json",
+             "Accept: application/json, text/event-stream", framing, "Connection: close"]
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+def chunked(body: bytes, size_line: str | None = None) -> bytes:
+    return f"{size_line or format(len(body), 'x')}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+
+
+@pytest.fixture(scope="module")
+def http_server():
+    server = start_server()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("path", ["/mcp", "/messages?sessionId=00000000-0000-0000-0000-000000000000"])
+def test_a_malformed_chunked_body_is_a_400_parse_error(http_server, path):
+    for size_line in ["zz", "ffffffffffffffffffff", "-5"]:
+        status, answer = raw_request(http_server, post_head(http_server, path, "Transfer-Encoding: chunked"),
+                                     chunked(INITIALIZE, size_line), b"}")
+        assert status == 400, (size_line, answer)
+        assert b'"code":-32700' in answer and b"cannot be read" in answer, answer
+
+
+def test_a_valid_chunked_body_is_still_served(http_server):
+    status, answer = raw_request(http_server, post_head(http_server, "/mcp", "Transfer-Encoding: chunked"),
+                                 chunked(INITIALIZE), b"protocolVersion")
+    assert status == 200, answer
+    assert b'"protocolVersion"' in answer
+
+
+def test_two_host_headers_are_refused_and_one_is_served(http_server):
+    framing = f"Content-Length: {len(INITIALIZE)}"
+    for hosts in [("127.0.0.1", "evil.example"), ("127.0.0.1", "127.0.0.1")]:
+        status, answer = raw_request(http_server, post_head(http_server, "/mcp", framing, hosts), INITIALIZE, b"}")
+        assert status == 400, answer
+        assert b"duplicate_host" in answer and b"2 Host headers" in answer, answer
+    status, answer = raw_request(http_server, post_head(http_server, "/mcp", framing), INITIALIZE, b"protocolVersion")
+    assert status == 200 and b'"protocolVersion"' in answer, answer
