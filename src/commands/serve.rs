@@ -29,6 +29,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     let file = config::load_file(args.config.as_deref())?;
     let env = EnvSnapshot::capture();
     let config = Config::resolve(&args, &env, file)?;
+    let state_dir = env.state_dir().ok();
     let (authenticator, generated) = authenticator(&config.auth)?;
     let authenticator = Arc::new(authenticator);
     let audit_log = super::audit::open(config.audit.as_ref())?;
@@ -70,7 +71,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             "hostmcp runs as root: commands of tokens without run_as are refused; set --run-as USER (or --run-as root)"
         );
     }
-    check_exposure(&config, &reload.env, generated.as_ref());
+    check_exposure(&config, state_dir, generated.as_ref());
     let parts = HttpServerParts {
         handler: HostTools::new(tools),
         authenticator,
@@ -101,9 +102,13 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
 }
 
 /// Warn when commands can reach the server's own files (see [`hardening`]).
-fn check_exposure(config: &Config, env: &EnvSnapshot, generated: Option<&GeneratedToken>) {
+fn check_exposure(
+    config: &Config,
+    state_dir: Option<std::path::PathBuf>,
+    generated: Option<&GeneratedToken>,
+) {
     let files = hardening::ServerFiles {
-        state_dir: env.state_dir().ok(),
+        state_dir,
         token_file: generated.map(|generated| generated.path.clone()),
         audit_log: config.audit.as_ref().map(|audit| audit.path.clone()),
         tls_key: config.tls.as_ref().map(|tls| tls.key.clone()),

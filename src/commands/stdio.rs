@@ -41,11 +41,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
     // The stdio principal is whoever started the process: run as that user.
     let run_as = config.run_as.clone().or_else(run_as::current_user_name);
     hardening::check_at_start(
-        &[hardening::exposure::PrincipalFacts {
-            name: Principal::stdio_owner().name().to_owned(),
-            role: Principal::stdio_owner().role(),
-            run_as: None,
-        }],
+        &[(&Principal::stdio_owner()).into()],
         hardening::exposure::Placement {
             default_run_as: run_as.as_deref(),
             restrict_admin: hardening::restricts_admin(&config),

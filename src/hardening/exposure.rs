@@ -6,7 +6,7 @@
 use std::{io, path::Path};
 
 use super::modes::{Exposure, Mode, UserIds, readable_by};
-use crate::auth::Role;
+use crate::auth::{Principal, Role};
 
 /// A principal as the configuration describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,16 @@ pub struct PrincipalFacts {
     pub role: Role,
     /// The token's own `run_as`, if any.
     pub run_as: Option<String>,
+}
+
+impl From<&Principal> for PrincipalFacts {
+    fn from(principal: &Principal) -> Self {
+        Self {
+            name: principal.name().to_owned(),
+            role: principal.role(),
+            run_as: principal.run_as().map(str::to_owned),
+        }
+    }
 }
 
 /// Whose uid a principal's commands run as.

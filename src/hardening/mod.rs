@@ -94,11 +94,6 @@ pub fn restricts_admin(config: &Config) -> bool {
 
 /// The principals the authentication setting can produce.
 pub fn principals_of(auth: &AuthSetting) -> Vec<PrincipalFacts> {
-    let admin = |name: &str| PrincipalFacts {
-        name: name.to_owned(),
-        role: Role::Admin,
-        run_as: None,
-    };
     match auth {
         AuthSetting::Tokens(entries) => entries
             .iter()
@@ -108,8 +103,13 @@ pub fn principals_of(auth: &AuthSetting) -> Vec<PrincipalFacts> {
                 run_as: entry.run_as().map(|user| user.to_string()),
             })
             .collect(),
-        AuthSetting::GeneratedToken { .. } => vec![admin("default")],
-        AuthSetting::Disabled => vec![admin(Principal::unauthenticated_local().name())],
+        // The name `serve` gives the generated token.
+        AuthSetting::GeneratedToken { .. } => vec![PrincipalFacts {
+            name: "default".to_owned(),
+            role: Role::Admin,
+            run_as: None,
+        }],
+        AuthSetting::Disabled => vec![(&Principal::unauthenticated_local()).into()],
     }
 }
 
