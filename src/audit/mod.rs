@@ -22,8 +22,8 @@ use std::io;
 use std::path::PathBuf;
 
 pub use events::{
-    AuditContext, AuditEnv, AuditEvent, AuditRecord, CommandLine, EnvVar, GENESIS_PREV, REDACTED,
-    Transport, format_timestamp, line_hash,
+    AuditContext, AuditEnv, AuditEvent, AuditRecord, CommandLine, EndedWork, EnvVar, GENESIS_PREV,
+    REDACTED, RevokeReason, Transport, format_timestamp, line_hash,
 };
 pub use sink::{AuditLog, AuditOptions};
 pub use verify::{

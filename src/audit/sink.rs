@@ -760,6 +760,12 @@ fn trace_record(context: &AuditContext, mut event: AuditEvent) {
         AuditEvent::SessionOpened { transport } | AuditEvent::SessionClosed { transport } => {
             audit_event!(transport = transport.as_str())
         }
+        AuditEvent::TokenRevoked { reason, ends_work } => {
+            audit_event!(reason = reason.as_str(), ends_work)
+        }
+        AuditEvent::EndedByRevocation { ended, id, reason } => {
+            audit_event!(ended = ended.as_str(), id = %id, reason = reason.as_str())
+        }
     }
 }
 

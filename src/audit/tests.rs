@@ -236,6 +236,15 @@ fn every_event_kind_round_trips_and_no_field_clashes_with_the_envelope() {
         AuditEvent::SessionClosed {
             transport: Transport::StreamableHttp,
         },
+        AuditEvent::TokenRevoked {
+            reason: RevokeReason::Replaced,
+            ends_work: true,
+        },
+        AuditEvent::EndedByRevocation {
+            ended: EndedWork::Job,
+            id: "job_1".to_owned(),
+            reason: RevokeReason::Expired,
+        },
     ];
     for mut event in events {
         event.settle_env(false);

@@ -5,7 +5,7 @@
 use std::{
     net::{IpAddr, SocketAddr},
     sync::{Arc, RwLock},
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use axum::{
@@ -16,7 +16,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{AuthError, Principal, TokenSet};
+use tokio::sync::Notify;
+
+use super::{AuthError, Principal, TokenSet, revocation::Revocation};
 use crate::{
     audit::{AuditContext, AuditEvent, AuditLog},
     ratelimit::RateLimiter,
@@ -31,12 +33,16 @@ pub enum Authenticator {
 
 /// The accepted tokens, replaceable while the server runs (SIGHUP).
 #[derive(Debug)]
-pub struct ReloadableTokens(RwLock<Arc<TokenSet>>);
+pub struct ReloadableTokens {
+    current: RwLock<Arc<TokenSet>>,
+    /// Woken when the set is replaced, so the expiry task looks again.
+    changed: Arc<Notify>,
+}
 
 impl ReloadableTokens {
     fn current(&self) -> Arc<TokenSet> {
         // Writers only swap the Arc, so a poisoned lock still holds a whole set.
-        self.0
+        self.current
             .read()
             .unwrap_or_else(|poison| poison.into_inner())
             .clone()
@@ -45,7 +51,10 @@ impl ReloadableTokens {
 
 impl Authenticator {
     pub fn tokens(set: TokenSet) -> Self {
-        Self::Tokens(ReloadableTokens(RwLock::new(Arc::new(set))))
+        Self::Tokens(ReloadableTokens {
+            current: RwLock::new(Arc::new(set)),
+            changed: Arc::default(),
+        })
     }
 
     /// Authenticate one request from its `Authorization` header.
@@ -62,18 +71,39 @@ impl Authenticator {
     }
 
     /// Replace the accepted tokens; the next request is checked against the new set.
-    /// Returns false when authentication is disabled (nothing to replace).
-    pub fn replace_tokens(&self, set: TokenSet) -> bool {
-        match self {
-            Self::Disabled => false,
-            Self::Tokens(tokens) => {
-                *tokens
-                    .0
-                    .write()
-                    .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(set);
-                true
-            }
-        }
+    /// Credentials the new set keeps (same name and digest) keep their leases; the ones
+    /// it drops are returned, to be revoked ([`super::revocation::Revoker::enforce`]).
+    /// `None` when authentication is disabled (nothing to replace).
+    pub fn replace_tokens(&self, set: TokenSet) -> Option<Vec<Revocation>> {
+        let Self::Tokens(tokens) = self else {
+            return None;
+        };
+        let mut current = tokens
+            .current
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let (set, dropped) = set.succeeding(&current, SystemTime::now());
+        *current = Arc::new(set);
+        drop(current);
+        tokens.changed.notify_one();
+        Some(dropped)
+    }
+
+    /// The tokens whose expiry has passed at `now` and are not yet revoked, the next
+    /// expiry after `now`, and what wakes when the set changes (`None` without tokens).
+    pub fn expiries(
+        &self,
+        now: SystemTime,
+    ) -> (Vec<Revocation>, Option<SystemTime>, Option<Arc<Notify>>) {
+        let Self::Tokens(tokens) = self else {
+            return (Vec::new(), None, None);
+        };
+        let set = tokens.current();
+        (
+            super::revocation::due_expiries(&set.entries, now),
+            super::revocation::next_expiry(&set.entries, now),
+            Some(tokens.changed.clone()),
+        )
     }
 }
 

@@ -1,5 +1,6 @@
 //! `hostmcp serve`: resolve the configuration, set up authentication, bind, announce
-//! how to connect, and serve HTTP until SIGINT or SIGTERM.
+//! how to connect, and serve HTTP until SIGINT or SIGTERM. SIGHUP reloads the tokens
+//! (revoking the ones dropped) and the TLS certificate; tokens also expire on their own.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -8,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::{CommandError, runtime};
 use crate::{
     auth::{
-        Role, Secret, TokenDigest, TokenEntry, TokenSet, layer::Authenticator,
+        Role, Secret, TokenDigest, TokenEntry, TokenSet, layer::Authenticator, revocation::Revoker,
         token::load_or_create_token,
     },
     cli::ServeArgs,
@@ -41,10 +42,12 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
                 .map_err(|error| CommandError::new(&error).with_hint(error.hint()))?,
         ),
     };
+    let revoker = Revoker::new(config.on_revoke, audit_log.clone());
     let reload = Reload {
         config_path: args.config.clone(),
         env,
         authenticator: authenticator.clone(),
+        revoker: revoker.clone(),
         reloads_tokens: matches!(config.auth, AuthSetting::Tokens(_)),
         tls: tls.clone(),
     };
@@ -72,6 +75,9 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         );
     }
     check_exposure(&config, state_dir, generated.as_ref());
+    let expiring = reload
+        .reloads_tokens
+        .then(|| revoker.expire_tokens(Arc::downgrade(&authenticator)));
     let parts = HttpServerParts {
         handler: HostTools::new(tools),
         authenticator,
@@ -94,6 +100,9 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             .filter_map(|listener| listener.local_addr().ok())
             .collect();
         announce(&bound, &config, generated.as_ref());
+        if let Some(expiring) = expiring {
+            tokio::spawn(expiring);
+        }
         tokio::spawn(handle_signals(shutdown.clone(), reload));
         http::serve(listeners, http::router(parts), shutdown, tls).await;
         tracing::info!("stopped");
@@ -212,13 +221,15 @@ struct Reload {
     config_path: Option<std::path::PathBuf>,
     env: EnvSnapshot,
     authenticator: Arc<Authenticator>,
+    /// Revokes the tokens a reload drops.
+    revoker: Revoker,
     /// A generated token is not reloaded: there is nothing to re-read.
     reloads_tokens: bool,
     tls: Option<Arc<ReloadableTls>>,
 }
 
 impl Reload {
-    fn run(&self) {
+    async fn run(&self) {
         if let Some(tls) = &self.tls {
             match tls.reload() {
                 Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
@@ -239,8 +250,16 @@ impl Reload {
             }
             Ok(tokens) => {
                 let count = tokens.len();
-                self.authenticator.replace_tokens(TokenSet::new(tokens));
-                tracing::info!(tokens = count, "SIGHUP: tokens reloaded");
+                let revoked = self
+                    .authenticator
+                    .replace_tokens(TokenSet::new(tokens))
+                    .unwrap_or_default();
+                tracing::info!(
+                    tokens = count,
+                    revoked = revoked.len(),
+                    "SIGHUP: tokens reloaded"
+                );
+                self.revoker.enforce(revoked).await;
             }
             Err(error) => {
                 tracing::error!(%error, hint = error.hint(), "SIGHUP: reload failed; keeping the current tokens")
@@ -264,7 +283,7 @@ async fn handle_signals(shutdown: CancellationToken, reload: Reload) {
         tokio::select! {
             _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = interrupt.recv() => { tracing::info!("SIGINT: shutting down"); break; }
-            _ = hangup.recv() => reload.run(),
+            _ = hangup.recv() => reload.run().await,
         }
     }
     shutdown.cancel();

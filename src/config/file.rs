@@ -32,6 +32,8 @@ pub struct FileConfig {
     pub run_as: Option<String>,
     /// The `[policy]` table: what operators may run (see `crate::policy`).
     pub policy: Option<crate::policy::PolicyConfig>,
+    /// What revoking or expiring a token does to what it runs: "kill" (default) or "finish".
+    pub on_revoke: Option<crate::auth::OnRevoke>,
 }
 
 /// The `[tls]` table.

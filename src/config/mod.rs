@@ -43,6 +43,8 @@ pub struct Config {
     pub allow_plaintext: bool,
     /// The Unix user commands run as when the token names none.
     pub run_as: Option<String>,
+    /// What revoking or expiring a token does to its sessions, calls and jobs.
+    pub on_revoke: crate::auth::OnRevoke,
 }
 
 /// The PEM files of the server's certificate chain and key.
@@ -282,6 +284,7 @@ impl Config {
             allow_plaintext: args.allow_plaintext || file.allow_plaintext.unwrap_or(false),
             run_as: args.run_as.clone().or_else(|| file.run_as.clone()),
             policy: file.policy,
+            on_revoke: file.on_revoke.unwrap_or_default(),
         })
         .and_then(Self::check_plaintext)
     }

@@ -13,6 +13,7 @@ fn registry() -> Arc<JobRegistry> {
         JobLimits::default(),
         BaseEnv::from_server_env(),
         CancellationToken::new(),
+        AuditLog::disabled(),
     )
 }
 
@@ -34,6 +35,7 @@ fn start(
     registry.start(
         JobRegistry::new_id().unwrap(),
         owner,
+        Lease::forever(),
         "test".into(),
         spec,
         slot(),
@@ -174,6 +176,7 @@ async fn shutdown_kills_every_job() {
         JobLimits::default(),
         BaseEnv::from_server_env(),
         shutdown.clone(),
+        AuditLog::disabled(),
     );
     let job = start(&registry, "a", shell("sleep 30", Duration::from_secs(60))).unwrap();
     shutdown.cancel();
@@ -190,7 +193,12 @@ async fn the_per_principal_job_limit_holds() {
         max_per_principal: 2,
         ..JobLimits::default()
     };
-    let registry = JobRegistry::new(limits, BaseEnv::from_server_env(), CancellationToken::new());
+    let registry = JobRegistry::new(
+        limits,
+        BaseEnv::from_server_env(),
+        CancellationToken::new(),
+        AuditLog::disabled(),
+    );
     for _ in 0..2 {
         start(&registry, "a", shell("sleep 5", Duration::from_secs(10))).unwrap();
     }

@@ -113,6 +113,7 @@ impl ToolsState {
                 jobs_settings.registry,
                 base_env.clone(),
                 shutdown.child_token(),
+                audit.clone(),
             ),
             base_env,
             local_principal,
@@ -300,18 +301,60 @@ impl ServerHandler for HostTools {
             .into());
         }
         let arguments = request.arguments;
-        let result = match request.name.as_ref() {
-            host_info::NAME => Ok(host_info::call()),
-            run_command::NAME => run_command::call(state, &principal, arguments, context).await,
-            jobs::START => jobs::start(state, &principal, arguments, &context).await,
-            jobs::OUTPUT => jobs::output(state, &principal, arguments).await,
-            jobs::SIGNAL => jobs::signal(state, &principal, arguments, &context).await,
-            jobs::LIST => Ok(jobs::list(state, &principal)),
-            other => Err(McpError::internal_error(
-                format!("tool {other} has no handler"),
-                None,
-            )),
+        let revoked = RevokedCall {
+            cancel: context.ct.clone(),
+            id: context.id.to_string(),
+            trail: audited::context_of(&context, &principal, &request.name),
         };
+        let work = async {
+            match request.name.as_ref() {
+                host_info::NAME => Ok(host_info::call()),
+                run_command::NAME => run_command::call(state, &principal, arguments, context).await,
+                jobs::START => jobs::start(state, &principal, arguments, &context).await,
+                jobs::OUTPUT => jobs::output(state, &principal, arguments).await,
+                jobs::SIGNAL => jobs::signal(state, &principal, arguments, &context).await,
+                jobs::LIST => Ok(jobs::list(state, &principal)),
+                other => Err(McpError::internal_error(
+                    format!("tool {other} has no handler"),
+                    None,
+                )),
+            }
+        };
+        let result = revoked.cancel_on_end(&principal, &state.audit, work).await;
         result.map(Into::into)
+    }
+}
+
+/// A call in flight, as a revocation of its token cancels it (on every transport).
+struct RevokedCall {
+    cancel: CancellationToken,
+    id: String,
+    trail: crate::audit::AuditContext,
+}
+
+impl RevokedCall {
+    /// Run `work`; if the principal's lease ends first, cancel the call (its command is
+    /// killed), record that, and let `work` answer as a cancelled call does.
+    async fn cancel_on_end<T>(
+        self,
+        principal: &Principal,
+        audit: &AuditLog,
+        work: impl Future<Output = T>,
+    ) -> T {
+        tokio::pin!(work);
+        tokio::select! {
+            result = &mut work => result,
+            reason = principal.lease().ended() => {
+                self.cancel.cancel();
+                tracing::warn!(principal = principal.name(), id = %self.id, %reason, "call cancelled: its token was revoked");
+                let event = AuditEvent::EndedByRevocation {
+                    ended: crate::audit::EndedWork::Call,
+                    id: self.id,
+                    reason,
+                };
+                audit.record_or_log(self.trail, event).await;
+                work.await
+            }
+        }
     }
 }
