@@ -195,11 +195,10 @@ pub(super) fn carry_over(
             new.name() == old.name() && bool::from(new.digest().ct_eq(old.digest()))
         });
         match kept {
-            Some((new, lease)) => {
-                if old_lease.revoked().is_none() || new.is_expired(now) {
-                    *lease = old_lease.clone();
-                }
+            Some((new, lease)) if old_lease.revoked().is_none() || new.is_expired(now) => {
+                *lease = old_lease.clone();
             }
+            Some(_) => {}
             None if old_lease.revoked().is_none() => {
                 let renamed = next.iter().any(|(new, _)| new.name() == old.name());
                 dropped.push(Revocation {
