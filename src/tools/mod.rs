@@ -8,6 +8,7 @@ pub mod authorize;
 pub mod host_info;
 pub mod jobs;
 mod progress;
+mod revoked_call;
 pub mod run_command;
 
 use std::sync::{Arc, LazyLock};
@@ -301,7 +302,7 @@ impl ServerHandler for HostTools {
             .into());
         }
         let arguments = request.arguments;
-        let revoked = RevokedCall {
+        let revoked = revoked_call::RevokedCall {
             cancel: context.ct.clone(),
             id: context.id.to_string(),
             trail: audited::context_of(&context, &principal, &request.name),
@@ -322,39 +323,5 @@ impl ServerHandler for HostTools {
         };
         let result = revoked.cancel_on_end(&principal, &state.audit, work).await;
         result.map(Into::into)
-    }
-}
-
-/// A call in flight, as a revocation of its token cancels it (on every transport).
-struct RevokedCall {
-    cancel: CancellationToken,
-    id: String,
-    trail: crate::audit::AuditContext,
-}
-
-impl RevokedCall {
-    /// Run `work`; if the principal's lease ends first, cancel the call (its command is
-    /// killed), record that, and let `work` answer as a cancelled call does.
-    async fn cancel_on_end<T>(
-        self,
-        principal: &Principal,
-        audit: &AuditLog,
-        work: impl Future<Output = T>,
-    ) -> T {
-        tokio::pin!(work);
-        tokio::select! {
-            result = &mut work => result,
-            reason = principal.lease().ended() => {
-                self.cancel.cancel();
-                tracing::warn!(principal = principal.name(), id = %self.id, %reason, "call cancelled: its token was revoked");
-                let event = AuditEvent::EndedByRevocation {
-                    ended: crate::audit::EndedWork::Call,
-                    id: self.id,
-                    reason,
-                };
-                audit.record_or_log(self.trail, event).await;
-                work.await
-            }
-        }
     }
 }

@@ -39,7 +39,7 @@ pub struct SessionOwners {
 #[derive(Debug)]
 struct Owner {
     name: Arc<str>,
-    _revoked: EndWatch,
+    _revoked: Option<EndWatch>,
 }
 
 impl SessionOwners {
@@ -59,6 +59,12 @@ impl SessionOwners {
     }
 
     async fn bind(self: &Arc<Self>, session_id: String, owner: &Principal) {
+        let entry = Owner {
+            name: Arc::from(owner.name()),
+            _revoked: None,
+        };
+        self.lock().insert(session_id.clone(), entry);
+        // Watched only once bound, so a lease that has already ended finds the session.
         let owners = Arc::downgrade(self);
         let id = session_id.clone();
         let revoked = owner.lease().on_end(move |reason| async move {
@@ -66,11 +72,9 @@ impl SessionOwners {
                 owners.close_revoked(&id, reason).await;
             }
         });
-        let entry = Owner {
-            name: Arc::from(owner.name()),
-            _revoked: revoked,
-        };
-        self.lock().insert(session_id.clone(), entry);
+        if let Some(entry) = self.lock().get_mut(&session_id) {
+            entry._revoked = Some(revoked);
+        }
         let context = AuditContext::new()
             .with_principal(owner.name())
             .with_session(session_id);
