@@ -214,6 +214,26 @@ def sse_is_alive(session: RawSseSession, request_id: int) -> bool:
     return kind == "message" and json.loads(data)["id"] == request_id
 
 
+def stateless_call_in_background(server, name: str, request_id: int, command: str) -> threading.Thread:
+    """A 2026-07-28 (sessionless) run_command call, posted from a thread."""
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
+            "params": {"name": "run_command", "arguments": {"command": command, "timeout_secs": 300},
+                       "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                                 "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+                                 "io.modelcontextprotocol/clientCapabilities": {}}}}
+    headers = {**ACCEPT, **bearer(name), "MCP-Protocol-Version": "2026-07-28",
+               "Mcp-Method": "tools/call", "Mcp-Name": "run_command"}
+
+    def post():
+        try:
+            httpx2.post(server.mcp_url, json=body, headers=headers, timeout=60)
+        except Exception:
+            pass
+    thread = threading.Thread(target=post, daemon=True)
+    thread.start()
+    return thread
+
+
 def test_revoking_a_token_ends_its_streams_calls_and_jobs_and_spares_the_others():
     server = start_server(config=config_of(["alice", "bob"]))
     try:
@@ -222,8 +242,9 @@ def test_revoking_a_token_ends_its_streams_calls_and_jobs_and_spares_the_others(
         bob_job = start_job(bob, "sleep 300")
         alice_job = start_job(alice, "sleep 302")
         bob.call_in_background(11, "run_command", {"command": "sleep 301", "timeout_secs": 300})
-        wait_until("the commands run", lambda: all(pids_of(server, f"sleep {n}") for n in (300, 301, 302)))
-        bob_pids = pids_of(server, "sleep 300") + pids_of(server, "sleep 301")
+        stateless_call_in_background(server, "bob", 21, "sleep 307")
+        wait_until("the commands run", lambda: all(pids_of(server, f"sleep {n}") for n in (300, 301, 302, 307)))
+        bob_pids = [pid for n in (300, 301, 307) for pid in pids_of(server, f"sleep {n}")]
 
         (server.state_dir.parent / "config.toml").write_text(config_of(["alice"]))
         server.process.send_signal(signal.SIGHUP)
@@ -242,12 +263,13 @@ def test_revoking_a_token_ends_its_streams_calls_and_jobs_and_spares_the_others(
         assert read["result"]["structuredContent"]["state"] == "running"
 
         assert token_revocations(server) == [("bob", "removed", True)]
-        wait_until("every ending is on record", lambda: len(ended_by_revocation(server, "bob")) == 4)
+        wait_until("every ending is on record",
+                   lambda: sum(map(len, ended_by_revocation(server, "bob").values())) == 5)
         ended = ended_by_revocation(server, "bob")
         assert ended["job"] == [bob_job]
         assert ended["session"] == [bob.id]
         assert ended["stream"] == [bob_sse.session_id]
-        assert ended["call"] == ["11"]
+        assert sorted(ended["call"]) == ["11", "21"], "the session's call and the stateless one"
         assert ended_by_revocation(server, "alice") == {}
         bob_sse.close()
         alice_sse.close()
