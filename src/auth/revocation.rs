@@ -130,7 +130,7 @@ impl Lease {
         Fut: Future<Output = ()> + Send + 'static,
     {
         if !self.0.revocable {
-            return EndWatch(None);
+            return EndWatch { _stop: None };
         }
         let stop = CancellationToken::new();
         let (lease, stopped) = (self.clone(), stop.clone());
@@ -141,7 +141,9 @@ impl Lease {
                 reason = lease.ended() => on_end(reason).await,
             }
         });
-        EndWatch(Some(stop.drop_guard()))
+        EndWatch {
+            _stop: Some(stop.drop_guard()),
+        }
     }
 }
 
@@ -171,7 +173,9 @@ impl fmt::Debug for Lease {
 
 /// Stops watching a lease when dropped (see [`Lease::on_end`]).
 #[derive(Debug)]
-pub struct EndWatch(#[allow(dead_code)] Option<DropGuard>);
+pub struct EndWatch {
+    _stop: Option<DropGuard>,
+}
 
 /// One credential to revoke: the token set no longer accepts it.
 #[derive(Debug)]
