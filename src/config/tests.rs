@@ -285,3 +285,27 @@ fn a_tls_table_needs_both_files() {
     let error = Config::resolve(&args(), &env(), file("[tls]\ncert = \"/c.pem\"\n")).unwrap_err();
     assert!(matches!(error, ConfigError::IncompleteTls));
 }
+
+#[test]
+fn on_revoke_defaults_to_kill_reads_finish_and_refuses_anything_else() {
+    let resolve = |text: &str| {
+        Config::resolve(&args(), &env(), file(text))
+            .unwrap()
+            .on_revoke
+    };
+    assert_eq!(resolve(""), crate::auth::OnRevoke::Kill);
+    assert_eq!(resolve("on_revoke = \"kill\""), crate::auth::OnRevoke::Kill);
+    assert_eq!(
+        resolve("on_revoke = \"finish\""),
+        crate::auth::OnRevoke::Finish
+    );
+    let error = FileConfig::parse("on_revoke = \"wait\"").unwrap_err();
+    assert!(
+        error.contains("on_revoke") || error.contains("kill"),
+        "{error}"
+    );
+    assert!(
+        FileConfig::parse("on_revoke = \"Kill\"").is_err(),
+        "lower case only"
+    );
+}
