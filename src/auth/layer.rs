@@ -1,6 +1,8 @@
 //! The axum middleware that authenticates every request before any MCP processing:
 //! 401 with `WWW-Authenticate: Bearer` for a missing or bad token, otherwise the
-//! [`Principal`] goes into the request extensions for the handlers (and rmcp's tools).
+//! [`Principal`] and the [`ClientAddress`](super::client_address::ClientAddress) go into the request extensions for the handlers
+//! (and rmcp's tools). Failed attempts are budgeted per client address (429 over budget);
+//! a valid token never is.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -16,10 +18,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{AuthError, Principal, TokenSet};
+use super::{AuthError, Principal, TokenSet, client_address::TrustedProxies};
 use crate::{
     audit::{AuditContext, AuditEvent, AuditLog},
-    ratelimit::RateLimiter,
+    ratelimit::{Limited, RateLimiter},
 };
 
 /// How the server authenticates: by token, or not at all (loopback `--no-auth`).
@@ -82,8 +84,10 @@ impl Authenticator {
 pub struct AuthGate {
     pub authenticator: Arc<Authenticator>,
     pub audit: AuditLog,
-    /// Failed authentications per client address.
+    /// Failed authentications per client address (an IPv4 address or an IPv6 /64).
     pub failures: RateLimiter<IpAddr>,
+    /// The peers whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl AuthGate {
@@ -92,17 +96,22 @@ impl AuthGate {
         authenticator: Arc<Authenticator>,
         audit: AuditLog,
         failures_per_minute: u32,
+        trusted_proxies: TrustedProxies,
     ) -> Self {
         Self {
             authenticator,
             audit,
             failures: RateLimiter::new(failures_per_minute, Duration::from_secs(60)),
+            trusted_proxies,
         }
     }
 }
 
-/// Middleware: authenticate, then insert the [`Principal`] or answer 401. A client
-/// address with too many recent failures gets 429 without its token being looked at.
+/// Middleware: resolve the [`ClientAddress`](super::client_address::ClientAddress), authenticate, then insert both into the
+/// request or answer 401. The token is checked first (a constant-time digest compare,
+/// cheap): a valid token is always served, whatever its address did. Only a failed attempt
+/// is counted against its address's budget, and one over budget gets 429 with
+/// `Retry-After` instead of 401; the first 429 of a window is audited, the rest counted.
 pub async fn require_principal(
     State(gate): State<Arc<AuthGate>>,
     mut request: Request,
@@ -111,49 +120,65 @@ pub async fn require_principal(
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| *addr);
-    let client_ip = client.map(|addr| addr.ip());
-    if let Some(Err(limited)) = client_ip.map(|ip| gate.failures.check(&ip)) {
-        return too_many_failures(limited.retry_after);
-    }
+        .map(|ConnectInfo(peer)| gate.trusted_proxies.resolve(*peer, request.headers()));
     let result = gate
         .authenticator
         .authenticate(request.headers().get(header::AUTHORIZATION));
-    match result {
+    let error = match result {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
-            next.run(request).await
-        }
-        Err(error) => {
-            let path = request.uri().path().to_owned();
-            let client_text = client.map_or_else(|| "-".to_owned(), |addr| addr.to_string());
-            tracing::warn!(client = %client_text, %path, reason = %error, "authentication failed");
-            if let Some(Err(limited)) = client_ip.map(|ip| gate.failures.hit(&ip)) {
-                return too_many_failures(limited.retry_after);
-            }
-            let mut context = AuditContext::new();
             if let Some(client) = client {
-                context = context.with_client(client);
+                request.extensions_mut().insert(client);
             }
-            let event = AuditEvent::AuthFailed {
-                reason: format!("{error} on {path}"),
-            };
-            gate.audit.record_or_log(context, event).await;
-            unauthorized(error)
+            return next.run(request).await;
+        }
+        Err(error) => error,
+    };
+    let mut context = AuditContext::new();
+    if let Some(client) = client {
+        context = context.with_client(client);
+        if let Err(limited) = gate.failures.hit(&client.budget_key()) {
+            return throttled(&gate, context, limited).await;
         }
     }
+    let path = request.uri().path();
+    let client_text = client.map_or_else(|| "-".to_owned(), |client| client.to_string());
+    tracing::warn!(client = %client_text, %path, reason = %error, "authentication failed");
+    let event = AuditEvent::AuthFailed {
+        reason: format!("{error} on {path}"),
+    };
+    gate.audit.record_or_log(context, event).await;
+    unauthorized(error)
 }
 
-fn too_many_failures(retry_after: Duration) -> Response {
-    let seconds = retry_after.as_secs().max(1);
+/// The 429 of an address over budget; only the first of its window leaves a record.
+async fn throttled(gate: &AuthGate, context: AuditContext, limited: Limited) -> Response {
+    let retry_after_secs = limited.retry_after.as_secs().max(1);
+    if limited.first_in_window {
+        tracing::warn!(
+            client = context.client.as_deref().unwrap_or("-"),
+            retry_after_secs,
+            refused_in_previous_window = limited.refused_in_previous_window,
+            "too many failed authentications; refusing this address's failures for now"
+        );
+        let event = AuditEvent::AuthThrottled {
+            retry_after_secs,
+            refused_in_previous_window: limited.refused_in_previous_window,
+        };
+        gate.audit.record_or_log(context, event).await;
+    }
+    too_many_failures(retry_after_secs)
+}
+
+fn too_many_failures(seconds: u64) -> Response {
     let body = serde_json::json!({
         "error": "too_many_failed_authentications",
         "error_description": format!("too many failed authentications from this address; retry in {seconds} s"),
     });
     let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
 }
 
@@ -183,3 +208,6 @@ pub fn unauthorized(error: AuthError) -> Response {
     );
     response
 }
+
+#[cfg(test)]
+mod tests;

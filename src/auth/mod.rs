@@ -2,6 +2,7 @@
 //! the explicit local constructors make one), token digests compared in constant time,
 //! and the axum layer that answers 401 and attaches the principal to the request.
 
+pub mod client_address;
 pub mod layer;
 mod secret;
 pub mod token;

@@ -32,6 +32,8 @@ pub struct FileConfig {
     pub run_as: Option<String>,
     /// The `[policy]` table: what operators may run (see `crate::policy`).
     pub policy: Option<crate::policy::PolicyConfig>,
+    /// Reverse proxies (CIDR networks or addresses) whose forwarding headers name the client.
+    pub trusted_proxies: Option<Vec<crate::auth::client_address::ProxyNet>>,
 }
 
 /// The `[tls]` table.

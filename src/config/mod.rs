@@ -12,7 +12,7 @@ use std::{
 };
 
 use crate::{
-    auth::{Role, Secret, TokenDigest, TokenEntry},
+    auth::{Role, Secret, TokenDigest, TokenEntry, client_address::TrustedProxies},
     cli::ServeArgs,
 };
 pub use file::FileConfig;
@@ -43,6 +43,8 @@ pub struct Config {
     pub allow_plaintext: bool,
     /// The Unix user commands run as when the token names none.
     pub run_as: Option<String>,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// The PEM files of the server's certificate chain and key.
@@ -281,6 +283,11 @@ impl Config {
             tls: tls_files(args, &file)?,
             allow_plaintext: args.allow_plaintext || file.allow_plaintext.unwrap_or(false),
             run_as: args.run_as.clone().or_else(|| file.run_as.clone()),
+            trusted_proxies: TrustedProxies::new(if args.trusted_proxies.is_empty() {
+                file.trusted_proxies.clone().unwrap_or_default()
+            } else {
+                args.trusted_proxies.clone()
+            }),
             policy: file.policy,
         })
         .and_then(Self::check_plaintext)
