@@ -219,3 +219,34 @@ async fn one_audit_record_per_window_of_refusals() {
     assert!((1..=60).contains(&throttled["retry_after_secs"].as_u64().unwrap()));
     assert!(lines.iter().all(|line| line["client"] == "203.0.113.9"));
 }
+
+#[tokio::test]
+async fn a_refused_request_with_a_body_closes_its_connection() {
+    let app = app(AuditLog::disabled(), &[]);
+    let request = |token: &str, body: &'static str| {
+        let mut request = Request::post("/mcp")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Body::from(body))
+            .unwrap();
+        let peer: SocketAddr = "10.0.0.1:1000".parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request
+    };
+    let connection = |response: &axum::response::Response| {
+        response
+            .headers()
+            .get(header::CONNECTION)
+            .map(|value| value.to_str().unwrap().to_owned())
+    };
+    let refused = app.clone().oneshot(request("wrong", "{}")).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(connection(&refused).as_deref(), Some("close"));
+    // Near misses: a refusal without a body, and a served request, keep the connection.
+    let empty = app.clone().oneshot(request("wrong", "")).await.unwrap();
+    assert_eq!(empty.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(connection(&empty), None);
+    let served = app.clone().oneshot(request(VALID, "{}")).await.unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+    assert_eq!(connection(&served), None);
+}
