@@ -185,7 +185,9 @@ async fn authenticate(
 
 /// The 429 of an address over budget; only the first of its window leaves a record.
 async fn throttled(gate: &AuthGate, context: AuditContext, limited: Limited) -> Response {
-    let retry_after_secs = limited.retry_after.as_secs().max(1);
+    // Rounded up: a client that waits this long finds its window over.
+    let wait = limited.retry_after;
+    let retry_after_secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
     if limited.first_in_window {
         tracing::warn!(
             client = context.client.as_deref().unwrap_or("-"),
