@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::env_vars;
+use crate::{auth::client_address::ProxyNet, config::env_vars};
 
 /// Turn this Linux host into a remote Model Context Protocol server.
 #[derive(Debug, Parser)]
@@ -119,6 +119,16 @@ pub struct ServeArgs {
     /// root, commands are refused until a user is set; `--run-as root` allows root.
     #[arg(long, value_name = "USER")]
     pub run_as: Option<String>,
+
+    /// Reverse proxy whose Forwarded / X-Forwarded-For headers name the client (repeatable;
+    /// a CIDR network or an address, e.g. 10.0.0.0/8). Headers from any other peer are ignored.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "CIDR",
+        env = env_vars::TRUSTED_PROXIES,
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<ProxyNet>,
 }
 
 /// Flags of `hostmcp stdio`.

@@ -125,6 +125,13 @@ pub enum AuditEvent {
     AuthFailed {
         reason: String,
     },
+    /// A client address went over its budget of failed authentications: the first refusal
+    /// (429) of its window. Later refusals in that window are counted, not written; the
+    /// next window's record carries their count.
+    AuthThrottled {
+        retry_after_secs: u64,
+        refused_in_previous_window: u64,
+    },
     /// The principal may not call this tool.
     ToolDenied {
         /// The tool that was refused; written as `denied_tool` (the envelope owns `tool`).
@@ -202,6 +209,7 @@ impl AuditEvent {
         match self {
             Self::Authenticated => "authenticated",
             Self::AuthFailed { .. } => "auth_failed",
+            Self::AuthThrottled { .. } => "auth_throttled",
             Self::ToolDenied { .. } => "tool_denied",
             Self::CommandStarted { .. } => "command_started",
             Self::CommandFinished { .. } => "command_finished",

@@ -696,6 +696,10 @@ fn trace_record(context: &AuditContext, mut event: AuditEvent) {
     match &event {
         AuditEvent::Authenticated => audit_event!(),
         AuditEvent::AuthFailed { reason } => audit_event!(reason = %reason),
+        AuditEvent::AuthThrottled {
+            retry_after_secs,
+            refused_in_previous_window,
+        } => audit_event!(retry_after_secs, refused_in_previous_window),
         AuditEvent::ToolDenied {
             tool: denied,
             rule,

@@ -213,6 +213,10 @@ fn every_event_kind_round_trips_and_no_field_clashes_with_the_envelope() {
         AuditEvent::AuthFailed {
             reason: "invalid token".to_owned(),
         },
+        AuditEvent::AuthThrottled {
+            retry_after_secs: 42,
+            refused_in_previous_window: 7,
+        },
         AuditEvent::ToolDenied {
             tool: "run_command".to_owned(),
             rule: "role:read".to_owned(),

@@ -83,6 +83,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         authenticator,
         audit: audit_log.clone(),
         auth_failures_per_minute: config.abuse.auth_failures_per_minute,
+        trusted_proxies: config.trusted_proxies.clone(),
         host_guard: Arc::new(HostGuard::new(
             &config.listen,
             &config.allowed_hosts,

@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub policy: Option<crate::policy::PolicyConfig>,
     /// What revoking or expiring a token does to what it runs: "kill" (default) or "finish".
     pub on_revoke: Option<crate::auth::OnRevoke>,
+    /// Reverse proxies (CIDR networks or addresses) whose forwarding headers name the client.
+    pub trusted_proxies: Option<Vec<crate::auth::client_address::ProxyNet>>,
 }
 
 /// The `[tls]` table.

@@ -12,7 +12,7 @@ use std::{
 };
 
 use crate::{
-    auth::{Role, Secret, TokenDigest, TokenEntry},
+    auth::{Role, Secret, TokenDigest, TokenEntry, client_address::TrustedProxies},
     cli::ServeArgs,
 };
 pub use file::FileConfig;
@@ -45,6 +45,8 @@ pub struct Config {
     pub run_as: Option<String>,
     /// What revoking or expiring a token does to its sessions, calls and jobs.
     pub on_revoke: crate::auth::OnRevoke,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// The PEM files of the server's certificate chain and key.
@@ -283,6 +285,11 @@ impl Config {
             tls: tls_files(args, &file)?,
             allow_plaintext: args.allow_plaintext || file.allow_plaintext.unwrap_or(false),
             run_as: args.run_as.clone().or_else(|| file.run_as.clone()),
+            trusted_proxies: TrustedProxies::new(if args.trusted_proxies.is_empty() {
+                file.trusted_proxies.clone().unwrap_or_default()
+            } else {
+                args.trusted_proxies.clone()
+            }),
             policy: file.policy,
             on_revoke: file.on_revoke.unwrap_or_default(),
         })

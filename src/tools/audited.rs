@@ -2,18 +2,14 @@
 //! command runs — and if it cannot be written, the command is refused, never run
 //! unaudited — then `command_finished` once it has ended.
 
-use std::{
-    net::SocketAddr,
-    sync::atomic::{AtomicU64, Ordering},
-};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::ConnectInfo;
 use rmcp::{RoleServer, service::RequestContext};
 
 use super::authorize::ToolCommand;
 use crate::{
     audit::{AuditContext, AuditEnv, AuditEvent, AuditLog, CommandLine},
-    auth::Principal,
+    auth::{Principal, client_address::ClientAddress},
     exec::{ExecOutcome, Program},
     transport::session_owners::SESSION_HEADER,
 };
@@ -30,7 +26,7 @@ pub fn context_of(
         .with_principal(principal.name())
         .with_tool(tool);
     if let Some(parts) = context.extensions.get::<axum::http::request::Parts>() {
-        if let Some(ConnectInfo(client)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        if let Some(client) = parts.extensions.get::<ClientAddress>() {
             audit = audit.with_client(client);
         }
         let session = parts

@@ -22,7 +22,10 @@ use super::{
 };
 use crate::{
     audit::AuditLog,
-    auth::layer::{AuthGate, Authenticator, require_principal},
+    auth::{
+        client_address::TrustedProxies,
+        layer::{AuthGate, Authenticator, require_principal},
+    },
 };
 
 /// Largest JSON-RPC message accepted in a POST body.
@@ -40,6 +43,8 @@ pub struct HttpServerParts<H> {
     pub audit: AuditLog,
     /// Failed authentications allowed per client address and minute.
     pub auth_failures_per_minute: u32,
+    /// Peers whose `Forwarded` / `X-Forwarded-For` headers name the client.
+    pub trusted_proxies: TrustedProxies,
     pub host_guard: Arc<HostGuard>,
     /// Cancelled on shutdown: ends sessions and streams.
     pub shutdown: CancellationToken,
@@ -88,6 +93,7 @@ where
                 parts.authenticator,
                 parts.audit,
                 parts.auth_failures_per_minute,
+                parts.trusted_proxies,
             )),
             require_principal,
         ))

@@ -84,9 +84,9 @@ def test_failed_authentications_are_limited_per_address():
         assert [httpx2.post(server.mcp_url, json=INIT, headers=wrong).status_code for _ in range(3)] == [401] * 3
         limited = httpx2.post(server.mcp_url, json=INIT, headers=wrong)
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
-        # While limited, even a valid token from that address waits: guessing gains nothing.
+        # Only failures are limited: a valid token from that address is still served.
         valid = httpx2.post(server.mcp_url, json=INIT, headers={**ACCEPT, **server.headers()})
-        assert valid.status_code == 429
+        assert valid.status_code == 200
     finally:
         server.stop()
 
