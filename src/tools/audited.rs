@@ -91,9 +91,11 @@ impl AuditedCommand {
             .await
             .map_err(|error| {
                 tracing::error!(%error, "audit log unavailable: refusing the command");
-                "refused: the audit log cannot be written, and commands never run unaudited; \
-             the server's operator must fix the audit log"
-                    .to_owned()
+                format!(
+                    "refused: {}, and commands never run unaudited; the server's operator must \
+                     fix the audit log",
+                    error.refusal_reason()
+                )
             })?;
         Ok(Self {
             audit: audit.clone(),
