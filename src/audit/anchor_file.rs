@@ -155,8 +155,11 @@ mod tests {
         assert!(read(&path, &key()).is_ok());
         // A shorter chain claimed with the old MAC, and the same anchor under another key.
         let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, text.replacen("00000000000000000009:", "00000000000000000005:", 1))
-            .unwrap();
+        std::fs::write(
+            &path,
+            text.replacen("00000000000000000009:", "00000000000000000005:", 1),
+        )
+        .unwrap();
         assert!(matches!(
             read(&path, &key()),
             Err(AnchorFileError::Forged { .. })

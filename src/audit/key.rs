@@ -205,12 +205,8 @@ pub fn is_sealed(line: &[u8]) -> bool {
 fn split_seal(line: &[u8]) -> Option<(&[u8], &[u8])> {
     let start = line.len().checked_sub(SEAL_LEN)?;
     let (body, seal) = line.split_at(start);
-    let mac = seal
-        .strip_prefix(MAC_PREFIX)?
-        .strip_suffix(MAC_SUFFIX)?;
-    mac.iter()
-        .all(u8::is_ascii_hexdigit)
-        .then_some((body, mac))
+    let mac = seal.strip_prefix(MAC_PREFIX)?.strip_suffix(MAC_SUFFIX)?;
+    mac.iter().all(u8::is_ascii_hexdigit).then_some((body, mac))
 }
 
 #[cfg(test)]

@@ -26,11 +26,11 @@ mod tests;
 use std::io;
 use std::path::PathBuf;
 
+pub use anchor_file::{AnchorFileError, anchor_path, read as read_anchor_file};
 pub use events::{
     AuditContext, AuditEnv, AuditEvent, AuditRecord, CommandLine, EnvVar, GENESIS_PREV, REDACTED,
     Transport, format_timestamp, line_hash,
 };
-pub use anchor_file::{AnchorFileError, anchor_path, read as read_anchor_file};
 pub use key::{AuditKey, KeyError};
 pub use sink::{AuditLog, AuditOptions, Reopened};
 pub use verify::{

@@ -320,8 +320,8 @@ impl Drop for JoinOnDrop {
     }
 }
 
-// Only tests add a second, smaller variant; boxing records would cost an allocation each.
-#[cfg_attr(test, allow(clippy::large_enum_variant))]
+// The other variants are rare and small; boxing records would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Message {
     Record(Request),
     /// Reopen the file at the log's path (SIGHUP).
@@ -437,12 +437,13 @@ impl Writer {
             None => None,
             Some(key) => {
                 let anchor_path = anchor_path(path);
-                let anchor = AnchorWriter::open(anchor_path.clone(), key.clone()).map_err(
-                    |source| AuditError::Open {
-                        path: anchor_path,
-                        source,
-                    },
-                )?;
+                let anchor =
+                    AnchorWriter::open(anchor_path.clone(), key.clone()).map_err(|source| {
+                        AuditError::Open {
+                            path: anchor_path,
+                            source,
+                        }
+                    })?;
                 Some((key, anchor))
             }
         };
@@ -736,15 +737,18 @@ fn resume_keyed(path: &Path, key: &AuditKey, tail: &Tail) -> Result<(u64, String
     };
     match (tail, anchor) {
         (Tail::Empty, Some(anchor)) => {
-            let next_seq = anchor.seq.checked_add(1).ok_or_else(|| AuditError::BadTail {
-                path: path.to_owned(),
-                detail: "the anchor's seq is at its maximum".to_owned(),
-            })?;
+            let next_seq = anchor
+                .seq
+                .checked_add(1)
+                .ok_or_else(|| AuditError::BadTail {
+                    path: path.to_owned(),
+                    detail: "the anchor's seq is at its maximum".to_owned(),
+                })?;
             Ok((next_seq, anchor.hash))
         }
-        (Tail::Last { sealed: true, .. }, None) => Err(AuditError::AnchorMissing {
-            path: anchor_path,
-        }),
+        (Tail::Last { sealed: true, .. }, None) => {
+            Err(AuditError::AnchorMissing { path: anchor_path })
+        }
         (Tail::Last { seq, hash, .. }, Some(anchor))
             if anchor.seq > *seq || (anchor.seq == *seq && anchor.hash != *hash) =>
         {

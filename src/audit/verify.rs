@@ -440,9 +440,7 @@ impl<'a> Checker<'a> {
                             gap = Some(Gap { expected, found });
                             fault(lines, ProblemKind::Missing { expected, found })
                         }
-                        (false, false) => {
-                            fault(lines, ProblemKind::OutOfOrder { expected, found })
-                        }
+                        (false, false) => fault(lines, ProblemKind::OutOfOrder { expected, found }),
                     }
                 }
             };
