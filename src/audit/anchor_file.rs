@@ -97,10 +97,6 @@ impl AnchorWriter {
         &self.path
     }
 
-    pub fn key(&self) -> &AuditKey {
-        &self.key
-    }
-
     /// Rewrite the anchor in place: one `pwrite(2)`, no sync.
     pub fn write(&self, anchor: &Anchor) -> io::Result<()> {
         let line = encode(anchor, &self.key);

@@ -433,21 +433,11 @@ impl Writer {
             Some(key) => resume_keyed(path, key, &tail)?,
             None => chain_end(path, &tail)?,
         };
-        let anchor = match options.key {
-            None => None,
-            Some(key) => {
-                let anchor_path = anchor_path(path);
-                let anchor =
-                    AnchorWriter::open(anchor_path.clone(), key.clone()).map_err(|source| {
-                        AuditError::Open {
-                            path: anchor_path,
-                            source,
-                        }
-                    })?;
-                Some((key, anchor))
-            }
-        };
-        let (key, anchor) = anchor.unzip();
+        let anchor = options
+            .key
+            .as_ref()
+            .map(|key| open_anchor(path, key))
+            .transpose()?;
         let writer = Self {
             path: path.to_owned(),
             file,
@@ -455,7 +445,7 @@ impl Writer {
             next_seq,
             prev,
             disclose_env: !options.redact_env_values,
-            key,
+            key: options.key,
             anchor,
             poisoned: false,
             moved: false,
@@ -470,12 +460,8 @@ impl Writer {
     /// open the file now at the path (creating it) and continue the chain in it. A file found
     /// there must be empty or end with the chain's last line. The anchor file is reopened too.
     fn reopen(&mut self) -> Result<Reopened, AuditError> {
-        if let Some(anchor) = &mut self.anchor {
-            let path = anchor.path().to_owned();
-            match AnchorWriter::open(path.clone(), anchor.key().clone()) {
-                Ok(reopened) => *anchor = reopened,
-                Err(source) => return Err(AuditError::Open { path, source }),
-            }
+        if let Some(key) = &self.key {
+            self.anchor = Some(open_anchor(&self.path, key)?);
             self.write_anchor();
         }
         if self.id.is_at(&self.path) {
@@ -705,6 +691,13 @@ impl Writer {
             }
         }
     }
+}
+
+/// Open (or create) the anchor file of the log at `log`.
+fn open_anchor(log: &Path, key: &AuditKey) -> Result<AnchorWriter, AuditError> {
+    let path = anchor_path(log);
+    AnchorWriter::open(path.clone(), key.clone())
+        .map_err(|source| AuditError::Open { path, source })
 }
 
 /// The next `seq` and `prev` after a file's last line (an unkeyed log).
