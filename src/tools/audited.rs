@@ -92,7 +92,7 @@ impl AuditedCommand {
             .map_err(|error| {
                 tracing::error!(%error, "audit log unavailable: refusing the command");
                 format!(
-                    "refused: {}, and commands never run unaudited; the server's operator must \
+                    "refused: {}; commands never run unaudited, so the server's operator must \
                      fix the audit log",
                     error.refusal_reason()
                 )
