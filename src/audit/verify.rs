@@ -149,6 +149,8 @@ pub enum ProblemKind {
     /// The line's MAC does not match: it was edited (and the chain maybe recomputed), or
     /// sealed with another key.
     BadMac,
+    /// The files start mid-chain after the anchor's line: it cannot be checked.
+    AnchorBeforeStart { anchor_seq: u64, first_seq: u64 },
     /// The log ends before the anchor's `seq`: lines were cut off the end.
     TailTruncated {
         anchor_seq: u64,
@@ -207,6 +209,14 @@ impl fmt::Display for Problem {
             ProblemKind::AnchorMismatch { seq } => write!(
                 f,
                 "line {line} (seq {seq}) does not match the anchor: the log was rewritten"
+            ),
+            ProblemKind::AnchorBeforeStart {
+                anchor_seq,
+                first_seq,
+            } => write!(
+                f,
+                "the anchor's seq {anchor_seq} is before the first line checked (seq \
+                 {first_seq}): give the file that holds it too"
             ),
             ProblemKind::TailTruncated {
                 anchor_seq,
@@ -474,8 +484,16 @@ impl<'a> Checker<'a> {
                 break;
             }
             match &self.continues_after {
-                // Before a mid-chain start: not in the files given.
-                Some(after) if anchor.seq < after.seq => {}
+                // Before a mid-chain start: not in the files given, so it cannot be checked.
+                Some(after) if anchor.seq < after.seq => {
+                    self.problem = Some(Problem {
+                        line: 1,
+                        kind: ProblemKind::AnchorBeforeStart {
+                            anchor_seq: anchor.seq,
+                            first_seq: after.seq + 1,
+                        },
+                    });
+                }
                 // The line the start continues after: its hash is the first line's prev.
                 Some(after) if anchor.seq == after.seq => {
                     if anchor.hash != after.hash {

@@ -53,6 +53,30 @@ async fn a_deleted_log_refuses_records_until_reopened_then_continues_the_chain()
     )
     .unwrap();
     assert!(part.is_intact(), "{part}");
+    // An anchor before the part cannot be checked there: said, not skipped.
+    let old_anchor = Anchor {
+        seq: 1,
+        hash: sha256_hex(&old_lines[0]),
+    };
+    let unchecked = verify_files(
+        &[&path],
+        &VerifyOptions {
+            start: Start::MidChain,
+            anchors: vec![old_anchor],
+            ..VerifyOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        problem(&unchecked),
+        (
+            1,
+            ProblemKind::AnchorBeforeStart {
+                anchor_seq: 1,
+                first_seq: 3
+            }
+        )
+    );
     assert_eq!(
         part.continues_after,
         Some(Anchor {
