@@ -18,6 +18,9 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 
+mod keyed;
+mod rotation;
+
 // ---- helpers ----------------------------------------------------------------------------
 
 /// A directory removed on drop.
@@ -322,6 +325,7 @@ async fn env_values_are_written_when_redaction_is_turned_off() {
     let path = dir.join("audit.log");
     let options = AuditOptions {
         redact_env_values: false,
+        ..AuditOptions::default()
     };
     let log = AuditLog::open(&path, options).unwrap();
     log.record(context(), with_secret()).await.unwrap();
@@ -744,6 +748,8 @@ fn an_empty_file_verifies_as_intact() {
         report,
         VerifyReport {
             lines: 0,
+            problem_file: None,
+            continues_after: None,
             problem: None,
             last: None
         }

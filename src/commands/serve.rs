@@ -50,6 +50,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         revoker: revoker.clone(),
         reloads_tokens: matches!(config.auth, AuthSetting::Tokens(_)),
         tls: tls.clone(),
+        audit: audit_log.clone(),
     };
     let shutdown = CancellationToken::new();
     let tools = ToolsState::new(
@@ -227,9 +228,21 @@ struct Reload {
     /// A generated token is not reloaded: there is nothing to re-read.
     reloads_tokens: bool,
     tls: Option<Arc<ReloadableTls>>,
+    /// Reopened at its path, so logrotate can rename it.
+    audit: crate::audit::AuditLog,
 }
 
 impl Reload {
+    /// Reopen the audit log at its path (after logrotate renamed it, or it was deleted).
+    async fn reopen_audit(&self) {
+        match self.audit.reopen().await {
+            Ok(reopened) => tracing::info!(?reopened, "SIGHUP: audit log checked"),
+            Err(error) => {
+                tracing::error!(%error, hint = error.hint(), "SIGHUP: cannot reopen the audit log")
+            }
+        }
+    }
+
     async fn run(&self) {
         if let Some(tls) = &self.tls {
             match tls.reload() {
@@ -284,7 +297,10 @@ async fn handle_signals(shutdown: CancellationToken, reload: Reload) {
         tokio::select! {
             _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = interrupt.recv() => { tracing::info!("SIGINT: shutting down"); break; }
-            _ = hangup.recv() => reload.run().await,
+            _ = hangup.recv() => {
+                reload.reopen_audit().await;
+                reload.run().await;
+            }
         }
     }
     shutdown.cancel();

@@ -55,6 +55,8 @@ pub struct FileAudit {
     pub path: Option<std::path::PathBuf>,
     /// false: write the values of environment variables given to commands.
     pub redact_env_values: Option<bool>,
+    /// The audit key file (`hostmcp audit keygen`): seal each line and keep an anchor file.
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 /// One `[[tokens]]` entry: a name and the SHA-256 of the token, never the token itself.

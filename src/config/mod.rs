@@ -79,6 +79,8 @@ impl Default for AbuseLimits {
 pub struct AuditFile {
     pub path: PathBuf,
     pub redact_env_values: bool,
+    /// The audit key file: lines are sealed with it and an anchor file is kept.
+    pub key_file: Option<PathBuf>,
 }
 
 /// How requests are authenticated.
@@ -472,6 +474,7 @@ fn resolve_audit(
     Ok(Some(AuditFile {
         path,
         redact_env_values: file.audit.redact_env_values.unwrap_or(true),
+        key_file: file.audit.key_file.clone(),
     }))
 }
 

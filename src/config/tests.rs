@@ -337,3 +337,23 @@ fn a_trusted_proxy_that_is_not_a_network_is_an_error_naming_the_key() {
     // Near miss: a plain address is a network of one.
     assert!(FileConfig::parse(r#"trusted_proxies = ["10.0.0.1"]"#).is_ok());
 }
+
+#[test]
+fn the_audit_key_file_is_read_from_the_audit_table() {
+    let config = Config::resolve(
+        &args(),
+        &env(),
+        file("[audit]\npath = \"/var/log/a.jsonl\"\nkey_file = \"/etc/hostmcp/audit.key\"\n"),
+    )
+    .unwrap();
+    let audit = config.audit.unwrap();
+    assert_eq!(audit.path, PathBuf::from("/var/log/a.jsonl"));
+    assert_eq!(
+        audit.key_file,
+        Some(PathBuf::from("/etc/hostmcp/audit.key"))
+    );
+    // Near miss: without it the chain is unkeyed; a misspelt key is an error, not ignored.
+    let config = Config::resolve(&args(), &env(), FileConfig::default()).unwrap();
+    assert_eq!(config.audit.unwrap().key_file, None);
+    assert!(FileConfig::parse("[audit]\nkeyfile = \"/k\"\n").is_err());
+}
