@@ -142,6 +142,7 @@
 //!   caller's name: otherwise a caller's symlink `reboot` -> `systemctl` would turn an
 //!   allowed `systemctl status x` into a reboot. `busybox` is on the bypass list.
 
+mod args;
 mod glob;
 mod resolve;
 mod rules;
@@ -471,7 +472,7 @@ fn evaluate(policy: &Policy, request: &ResolvedRequest) -> Result<String, Denial
     }
     let mut allowing = policy.allow.iter().filter(|rule| {
         rule.grantees.includes(&request.principal, request.role)
-            && rule.matches(&request.program, &request.args) == RuleMatch::Yes
+            && rule.matches(&request.program, &request.args).is_yes()
     });
     if policy.deny_interpreters
         && let Some(bypass) = bypass_program(&request.program)
@@ -490,14 +491,32 @@ fn evaluate(policy: &Policy, request: &ResolvedRequest) -> Result<String, Denial
             "default",
             "default (default = \"deny\")",
             format!(
-                "no allow rule matches {} for principal {:?} (role {}). {}",
+                "no allow rule matches {} for principal {:?} (role {}).{} {}",
                 show_command(request),
                 request.principal,
                 request.role,
+                option_hint(policy, request),
                 allowed_summary(policy, request),
             ),
         )),
     }
+}
+
+/// ` In allow[1], argv[2] "--host=x" is an option, and "*" ...`: when an allow rule for this
+/// program failed only on an option its wildcard does not match, say so, so the caller
+/// learns that options must be named in a rule rather than retrying variations.
+fn option_hint(policy: &Policy, request: &ResolvedRequest) -> String {
+    policy
+        .allow
+        .iter()
+        .filter(|rule| rule.grantees.includes(&request.principal, request.role))
+        .find_map(|rule| match rule.matches(&request.program, &request.args) {
+            RuleMatch::Args(mismatch @ args::Mismatch::Option { .. }) => {
+                Some(format!(" In {}, {mismatch}.", rule.label()))
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 /// Steps 1 and 2: `Some` when the role alone decides.
@@ -540,7 +559,7 @@ fn shell_step(policy: &Policy, request: &ResolvedRequest) -> Result<(), Denial> 
 fn first_deny<'p>(policy: &'p Policy, request: &ResolvedRequest) -> Option<&'p Rule> {
     policy.deny.iter().find(|rule| {
         rule.grantees.includes(&request.principal, request.role)
-            && rule.matches(&request.program, &request.args) == RuleMatch::Yes
+            && rule.matches(&request.program, &request.args).is_yes()
     })
 }
 
@@ -679,14 +698,19 @@ fn show_command(request: &ResolvedRequest) -> String {
     format!("{program} {}", show_args(&request.args))
 }
 
+/// One argument quoted, shortened past [`SHOWN_ARG_CHARS`].
+fn show_arg(arg: &str) -> String {
+    match arg.char_indices().nth(SHOWN_ARG_CHARS) {
+        Some((end, _)) => format!("{:?}...", &arg[..end]),
+        None => format!("{arg:?}"),
+    }
+}
+
 fn show_args(args: &[String]) -> String {
     let mut shown = Vec::new();
     let mut used = 0;
     for arg in args {
-        let quoted = match arg.char_indices().nth(SHOWN_ARG_CHARS) {
-            Some((end, _)) => format!("{:?}...", &arg[..end]),
-            None => format!("{arg:?}"),
-        };
+        let quoted = show_arg(arg);
         if used + quoted.len() > SHOWN_ARGS_CHARS {
             break;
         }
@@ -840,9 +864,15 @@ fn rule_outcome(rule: &Rule, request: &ResolvedRequest) -> String {
         );
     }
     match rule.matches(&request.program, &request.args) {
-        RuleMatch::Yes => "MATCHES".to_owned(),
+        RuleMatch::Yes(_) if rule.args.is_none() && rule.any_arg.is_none() => {
+            "MATCHES (any args)".to_owned()
+        }
+        RuleMatch::Yes(matched) => format!(
+            "MATCHES: {}",
+            args::describe_matches(&matched, &request.args)
+        ),
         RuleMatch::Program => "program does not match".to_owned(),
-        RuleMatch::Args => "args do not match".to_owned(),
+        RuleMatch::Args(mismatch) => format!("args do not match: {mismatch}"),
         RuleMatch::AnyArg => "no argument matches any_arg".to_owned(),
     }
 }
