@@ -38,6 +38,7 @@
 //! principals = ["deploy"]          # optional: token names
 //! roles = ["operator"]             # optional: "operator", "admin"
 //! allow_interpreter = false        # may this rule allow a known bypass program?
+//! allow_options = false            # may its wildcards match options (args starting with -)?
 //! note = "read-only unit status"   # optional free text
 //!
 //! [[policy.deny]]
@@ -49,7 +50,8 @@
 //! Unknown keys are errors that name the key. Validation ([`Policy::from_config`]) refuses
 //! relative or non-normal paths, `**` other than as the whole last element, empty
 //! `principals`/`roles`/`working_dirs`/`any_arg` lists and an empty `allow_shell` table
-//! (which would match nobody, or read as everybody), and role `read` in a rule.
+//! (which would match nobody, or read as everybody), role `read` in a rule, and
+//! `allow_options` on a rule without `args` (which allows any arguments already).
 //!
 //! # Semantics
 //!
@@ -101,7 +103,12 @@
 //! - `args` (if present), matched element by element against the arguments after
 //!   `argv[0]`, each glob against the *whole* element (`-c*` matches `-calias.x=!sh` and
 //!   `-c`, not `x-c`); the lengths must agree unless the last pattern is `**`. `args = []`
-//!   means no arguments at all.
+//!   means no arguments at all. In an allow rule a wildcard never matches an *option* (an
+//!   argument that starts with `-`): only a pattern that itself starts with `-` does
+//!   (`-u`, `--since=*`, `-*`), so `["status", "*"]` refuses `status --host=me@elsewhere`.
+//!   `allow_options = true` lets the rule's wildcards match options too. A literal `--`
+//!   changes nothing. Deny rules' wildcards match options like any argument. See the
+//!   `args` submodule.
 //! - `any_arg` (deny rules only, if present): some argument, at any position, matches
 //!   one of these globs. Positional `args` cannot say "`-c` anywhere", and options can
 //!   come in any order.
@@ -131,8 +138,14 @@
 //!   an allowed directory is not recognised, so never allow globs over directories that
 //!   callers can write.
 //! - **Files are not commands.** `working_dirs` fixes where a command starts, not what it
-//!   may touch: an allowed program opens whatever its user may open. Programs that write
+//!   may touch: an allowed program opens whatever its user may open, and a file argument
+//!   (`cat /etc/shadow`, `ls /root`) is not confined to the roots. Programs that write
 //!   files (`tee`, `cp`, `dd`) can rewrite what others later execute.
+//! - **Options of the allowed program.** A rule judges strings, not what the program makes
+//!   of them: an option a rule names (`-*`, `allow_options = true`) is allowed whatever it
+//!   does (`systemctl -H` runs ssh, `journalctl -D` reads other files, `tar --to-command`
+//!   runs a command). Name options one by one, and read the program's manual for those that
+//!   execute, connect or read files first.
 //! - **Time of check.** Canonical paths are checked, then executed; a caller who can
 //!   replace a directory on that path between the two can race it. Keep roots and program
 //!   directories unwritable by callers.
@@ -877,5 +890,7 @@ fn rule_outcome(rule: &Rule, request: &ResolvedRequest) -> String {
     }
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;
