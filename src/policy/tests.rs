@@ -1827,3 +1827,30 @@ fn malformed_requests_are_resolve_errors() {
         assert!(!error.to_string().is_empty());
     }
 }
+
+#[test]
+fn a_program_not_found_names_the_program_not_the_servers_path() {
+    let missing = strings(&["hostmcp-no-such-program"]);
+    let search_path = "/opt/site-layout/bin:/usr/bin";
+    let error = resolve(&request(&missing, None), search_path).expect_err("not found");
+    let message = error.to_string();
+    assert!(
+        message.contains("program \"hostmcp-no-such-program\" was not found on this host"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("/opt/site-layout") && !message.contains("PATH"),
+        "{message}"
+    );
+    // The operator's view (`policy explain`) keeps the PATH that was searched.
+    assert!(
+        error
+            .detail()
+            .ends_with("(PATH searched: /opt/site-layout/bin:/usr/bin)"),
+        "{}",
+        error.detail()
+    );
+    // Near miss: a program that is there resolves through the same PATH.
+    let ls = strings(&["ls"]);
+    assert!(resolve(&request(&ls, None), search_path).is_ok());
+}
