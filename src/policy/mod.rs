@@ -483,16 +483,24 @@ fn evaluate(policy: &Policy, request: &ResolvedRequest) -> Result<String, Denial
     if request.shell {
         return Ok("allow_shell".to_owned());
     }
-    let mut allowing = policy.allow.iter().filter(|rule| {
-        rule.grantees.includes(&request.principal, request.role)
-            && rule.matches(&request.program, &request.args).is_yes()
-    });
+    // Every allow rule that applies to the caller, judged once: the permit is the first
+    // match, and a denial explains the near matches.
+    let judged: Vec<(&Rule, RuleMatch)> = policy
+        .allow
+        .iter()
+        .filter(|rule| rule.grantees.includes(&request.principal, request.role))
+        .map(|rule| (rule, rule.matches(&request.program, &request.args)))
+        .collect();
+    let mut allowing = judged
+        .iter()
+        .filter(|(_, outcome)| outcome.is_yes())
+        .map(|(rule, _)| *rule);
     if policy.deny_interpreters
         && let Some(bypass) = bypass_program(&request.program)
     {
         return match allowing.find(|rule| rule.allow_interpreter) {
             Some(rule) => Ok(rule.label()),
-            None => Err(interpreter_denial(policy, bypass, request)),
+            None => Err(interpreter_denial(policy, bypass, request, &judged)),
         };
     }
     if let Some(rule) = allowing.next() {
@@ -508,7 +516,7 @@ fn evaluate(policy: &Policy, request: &ResolvedRequest) -> Result<String, Denial
                 show_command(request),
                 request.principal,
                 request.role,
-                option_hint(policy, request),
+                option_hint(&judged),
                 allowed_summary(policy, request),
             ),
         )),
@@ -518,12 +526,10 @@ fn evaluate(policy: &Policy, request: &ResolvedRequest) -> Result<String, Denial
 /// ` In allow[1], argv[2] "--host=x" is an option, and "*" ...`: when an allow rule for this
 /// program failed only on an option its wildcard does not match, say so, so the caller
 /// learns that options must be named in a rule rather than retrying variations.
-fn option_hint(policy: &Policy, request: &ResolvedRequest) -> String {
-    policy
-        .allow
+fn option_hint(judged: &[(&Rule, RuleMatch)]) -> String {
+    judged
         .iter()
-        .filter(|rule| rule.grantees.includes(&request.principal, request.role))
-        .find_map(|rule| match rule.matches(&request.program, &request.args) {
+        .find_map(|(rule, outcome)| match outcome {
             RuleMatch::Args(mismatch @ args::Mismatch::Option { .. }) => {
                 Some(format!(" In {}, {mismatch}.", rule.label()))
             }
@@ -653,6 +659,7 @@ fn interpreter_denial(
     policy: &Policy,
     bypass: &BypassProgram,
     request: &ResolvedRequest,
+    judged: &[(&Rule, RuleMatch)],
 ) -> Denial {
     Denial::new(
         "deny_interpreters",
@@ -660,9 +667,10 @@ fn interpreter_denial(
         format!(
             "{} {}, so allowing it would allow any command. Call the program you need \
              directly; an administrator can allow this one with an allow rule that sets \
-             allow_interpreter = true. {}",
+             allow_interpreter = true.{} {}",
             request.program.display(),
             bypass.why,
+            option_hint(judged),
             allowed_summary(policy, request),
         ),
     )

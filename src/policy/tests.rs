@@ -1095,6 +1095,12 @@ fn allow_interpreter_is_needed_and_args_still_bind() {
                     "deny_interpreters",
                     "allow_interpreter = true",
                 ),
+                // Only an option kept allow[4] from matching: the denial says which.
+                (
+                    argv("/usr/bin/find", &["/srv/app", "-name", "-exec"]),
+                    "deny_interpreters",
+                    "allow_interpreter = true. In allow[4], argv[3] \"-exec\" is an option",
+                ),
             ],
         },
         Pair {
