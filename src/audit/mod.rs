@@ -9,8 +9,11 @@
 //!
 //! Secrets: environment values given to a call are held in [`AuditEnv`], which serializes them
 //! as `"[redacted]"` unless the log was opened with `redact_env_values = false`. Bearer tokens
-//! never reach this module. Command lines (argv or a shell string) are recorded as given.
+//! never reach this module. Command lines (argv or a shell string) are recorded as given, up to
+//! a bound: text a caller chose is kept whole up to 4 KiB a string and 64 KiB a record, and past
+//! that as its head, length and SHA-256 ([`bounded`]), so huge refused calls cannot fill the disk.
 
+mod bounded;
 mod events;
 mod sink;
 mod verify;
@@ -21,9 +24,10 @@ mod tests;
 use std::io;
 use std::path::PathBuf;
 
+pub use bounded::{AuditText, MAX_RECORD_TEXT_BYTES, MAX_TEXT_BYTES};
 pub use events::{
-    AuditContext, AuditEnv, AuditEvent, AuditRecord, CommandLine, EnvVar, GENESIS_PREV, REDACTED,
-    Transport, format_timestamp, line_hash,
+    AuditContext, AuditEnv, AuditEvent, AuditRecord, CommandLine, EnvVar, GENESIS_PREV, JobRefusal,
+    REDACTED, RoutedSession, Transport, format_timestamp, line_hash,
 };
 pub use sink::{AuditLog, AuditOptions};
 pub use verify::{

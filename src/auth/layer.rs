@@ -136,7 +136,7 @@ pub async fn require_principal(
                 context = context.with_client(client);
             }
             let event = AuditEvent::AuthFailed {
-                reason: format!("{error} on {path}"),
+                reason: format!("{error} on {path}").into(),
             };
             gate.audit.record_or_log(context, event).await;
             unauthorized(error)

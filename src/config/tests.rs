@@ -285,3 +285,12 @@ fn a_tls_table_needs_both_files() {
     let error = Config::resolve(&args(), &env(), file("[tls]\ncert = \"/c.pem\"\n")).unwrap_err();
     assert!(matches!(error, ConfigError::IncompleteTls));
 }
+
+#[test]
+fn tool_calls_are_limited_to_600_a_minute_unless_configured() {
+    let config = Config::resolve(&args(), &env(), FileConfig::default()).unwrap();
+    assert_eq!(config.abuse.tool_calls_per_minute, Some(600));
+    let configured = file("[limits]\ntool_calls_per_minute = 100000\n");
+    let config = Config::resolve(&args(), &env(), configured).unwrap();
+    assert_eq!(config.abuse.tool_calls_per_minute, Some(100_000));
+}

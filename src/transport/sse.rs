@@ -49,7 +49,7 @@ use super::{
     handshake::{self, PeerCache},
 };
 use crate::{
-    audit::{AuditContext, AuditEvent, AuditLog, Transport as AuditTransport},
+    audit::{AuditContext, AuditEvent, AuditLog, RoutedSession, Transport as AuditTransport},
     auth::Principal,
 };
 
@@ -271,7 +271,10 @@ where
             None => return session_not_found(),
         }
     }
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    parts
+        .extensions
+        .insert(RoutedSession::new(session_id.as_str()));
     let body: Bytes = match axum::body::to_bytes(body, MAX_MESSAGE_BYTES).await {
         Ok(body) => body,
         Err(_) => {
