@@ -121,7 +121,7 @@ impl AuditRecord {
             tool,
         } = context;
         let mut event = event;
-        event.bound_text(&mut TextBudget::default());
+        event.bound();
         Self {
             seq,
             time,
@@ -244,6 +244,12 @@ impl AuditEvent {
         if let Self::CommandStarted { env, .. } = self {
             env.settle(disclose);
         }
+    }
+
+    /// Bound the caller-supplied text of this event to what one record keeps
+    /// ([`super::bounded`]).
+    pub(super) fn bound(&mut self) {
+        self.bound_text(&mut TextBudget::default());
     }
 
     /// Bound the caller-supplied text of this event to `budget`: single fields first, so

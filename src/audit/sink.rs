@@ -676,6 +676,7 @@ fn sync_parent_dir(path: &Path) {
 /// One tracing event for a record when no file is configured.
 fn trace_record(context: &AuditContext, mut event: AuditEvent) {
     event.settle_env(false);
+    event.bound();
     let principal = context.principal.as_deref();
     let client = context.client.as_deref();
     let session = context.session.as_deref();

@@ -29,13 +29,34 @@ pub struct ToolCommand {
 }
 
 impl ToolCommand {
-    /// A short description for logs and job lists.
+    /// A description for job lists: the whole command.
     pub fn describe(&self) -> String {
         match &self.program {
             Program::Shell(command) => command.clone(),
             Program::Argv(argv) => format!("{argv:?}"),
         }
     }
+
+    /// A description for the server's log, at most [`LOG_EXCERPT_BYTES`] of it.
+    pub fn describe_for_log(&self) -> String {
+        log_excerpt(&self.describe()).into_owned()
+    }
+}
+
+/// Most bytes of caller-supplied text one field of the server's log keeps.
+pub const LOG_EXCERPT_BYTES: usize = 512;
+
+/// `text` as the server's log keeps caller-supplied text: whole up to [`LOG_EXCERPT_BYTES`],
+/// else its head and its length, so huge arguments cannot fill the log's disk either.
+pub fn log_excerpt(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= LOG_EXCERPT_BYTES {
+        return text.into();
+    }
+    let mut end = LOG_EXCERPT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}[... {} bytes in all]", &text[..end], text.len()).into()
 }
 
 /// Who may run a permitted command, what, where and as whom: what `command_started` says.
@@ -106,7 +127,8 @@ pub async fn authorize(
             Decision::Deny(denial) => (denial.rule, denial.reason),
         },
     };
-    tracing::info!(principal = principal.name(), %rule, %reason, "command refused");
+    let logged = log_excerpt(&reason);
+    tracing::info!(principal = principal.name(), %rule, reason = %logged, "command refused");
     let event = AuditEvent::CommandRefused {
         command: command_line(&command.program),
         working_dir: command.working_dir.as_deref().map(AuditText::path),
@@ -175,5 +197,22 @@ impl Identities {
         }
         known.insert(name.to_owned(), user.clone());
         Ok(Some(user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_excerpt_keeps_short_text_whole_and_cuts_long_text_on_a_character() {
+        assert_eq!(log_excerpt("ls -l"), "ls -l");
+        let exact = "x".repeat(LOG_EXCERPT_BYTES);
+        assert_eq!(log_excerpt(&exact), exact);
+        let long = "é".repeat(1_000_000);
+        let excerpt = log_excerpt(&long);
+        assert!(excerpt.starts_with(&"é".repeat(LOG_EXCERPT_BYTES / 2)));
+        assert!(excerpt.ends_with("[... 2000000 bytes in all]"), "{excerpt}");
+        assert!(excerpt.len() < LOG_EXCERPT_BYTES + 64);
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     ToolsState,
     audited::{self, AuditedCommand},
-    authorize::{Authorized, authorize},
+    authorize::{Authorized, authorize, log_excerpt},
     run_command::{self, RunCommandInput},
 };
 use crate::{
@@ -155,7 +155,7 @@ pub async fn start(
     let settings = &state.jobs_settings;
     let command = run_command::validate(input, (settings.default_timeout, settings.max_timeout))?;
     let description = command.describe();
-    tracing::info!(principal = principal.name(), tool = START, command = %description, "tool call");
+    tracing::info!(principal = principal.name(), tool = START, command = %command.describe_for_log(), "tool call");
     let trail = audited::context_of(context, principal, START);
     let Authorized { spec, facts } = match authorize(state, principal, &command, &trail).await {
         Ok(authorized) => authorized,
@@ -304,7 +304,8 @@ pub async fn signal(
 ) -> Result<CallToolResult, McpError> {
     let input: JobSignalInput = super::parse_arguments(arguments, SIGNAL)?;
     let signal_name = input.signal.as_deref().unwrap_or("stop");
-    tracing::info!(principal = principal.name(), tool = SIGNAL, job = %input.job_id, signal = signal_name, "tool call");
+    let job = log_excerpt(&input.job_id);
+    tracing::info!(principal = principal.name(), tool = SIGNAL, %job, signal = signal_name, "tool call");
     let result = match input.signal.as_deref() {
         None => state.jobs.kill(principal.name(), &input.job_id),
         Some(name) => {

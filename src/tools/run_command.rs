@@ -111,7 +111,7 @@ pub async fn call(
         input,
         (state.limits.default_timeout, state.limits.max_timeout),
     )?;
-    tracing::info!(principal = principal.name(), tool = NAME, command = %command.describe(), "tool call");
+    tracing::info!(principal = principal.name(), tool = NAME, command = %command.describe_for_log(), "tool call");
     let trail = audited::context_of(&context, principal, NAME);
     let Authorized { spec, facts } = match authorize(state, principal, &command, &trail).await {
         Ok(authorized) => authorized,

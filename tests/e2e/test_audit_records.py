@@ -109,6 +109,7 @@ def test_twenty_refused_calls_with_a_4_mb_argument_write_well_under_2_mb(sandbox
     server = policy_server(sandbox)
     try:
         before = audit_path(server).stat().st_size
+        log_before = server.log_path.stat().st_size
         argument = "A" * 4_000_000
         started = time.monotonic()
         for _ in range(20):
@@ -116,9 +117,13 @@ def test_twenty_refused_calls_with_a_4_mb_argument_write_well_under_2_mb(sandbox
             assert refused.get("isError")
         elapsed = time.monotonic() - started
         written = audit_path(server).stat().st_size - before
-        print(f"20 refused calls with a 4 MB argument: {written} bytes of audit log in {elapsed:.2f} s")
+        logged = server.log_path.stat().st_size - log_before
+        print(f"20 refused calls with a 4 MB argument: {written} bytes of audit log, "
+              f"{logged} bytes of server log, in {elapsed:.2f} s")
         # Each line keeps at most 4 KiB of each of argv[1], working_dir and the reason.
         assert written < 20 * 16 * 1024, written
+        # The server's own log keeps an excerpt too.
+        assert logged < 20 * 4 * 1024, logged
         refusals = [r for r in records(server) if r["event"] == "command_refused"]
         assert len(refusals) == 20
         cut = refusals[0]["argv"][1]
@@ -198,6 +203,32 @@ def test_an_sse_post_cannot_choose_the_session_its_records_name():
     finally:
         mine.close()
         other.close()
+        server.stop()
+
+
+def test_a_streamable_http_record_names_the_session_the_request_went_to():
+    server = start_server()
+    try:
+        with httpx2.Client(headers={"Accept": "application/json, text/event-stream",
+                                    "Content-Type": "application/json", **server.headers()}) as http:
+            init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                    "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                               "clientInfo": {"name": "t", "version": "1"}}}
+            opened = http.post(server.mcp_url, json=init)
+            session = opened.headers["mcp-session-id"]
+            session_headers = {"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-06-18"}
+            assert http.post(server.mcp_url, json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                             headers=session_headers).status_code == 202
+            tool_call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                         "params": {"name": "run_command", "arguments": {"command": "echo in-session"}}}
+            assert http.post(server.mcp_url, json=tool_call, headers=session_headers).status_code == 200
+            # Near miss: bob naming alice's session is refused before anything is recorded.
+            bob = {**session_headers, **server.headers("bob")}
+            assert http.post(server.mcp_url, json={**tool_call, "id": 3}, headers=bob).status_code == 404
+        started = [r for r in records(server) if r["event"] == "command_started"]
+        assert [(r["principal"], r["session"], r["command"]) for r in started] == [
+            ("alice", session, "echo in-session")]
+    finally:
         server.stop()
 
 
