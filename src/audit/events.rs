@@ -7,19 +7,22 @@
 //! ```text
 //! {"seq":1,"time":"2026-05-01T12:00:00.123Z","principal":"alice","client":"10.0.0.5:51234",
 //!  "session":"3f1c…","tool":"run_command","event":"command_started","command_id":"c-1",
-//!  "argv":["ls","-l"],"working_dir":"/srv/app","env":[{"name":"API_KEY","value":"[redacted]"}],
-//!  "timeout_secs":30,"job_id":null,"prev":"0000…0000"}
+//!  "argv":["ls","-l"],"rule":"allow[0]","program":"/usr/bin/ls","working_dir":"/srv/app",
+//!  "run_as":"deploy","env":[{"name":"API_KEY","value":"[redacted]"}],"timeout_secs":30,
+//!  "job_id":null,"prev":"0000…0000"}
 //! ```
 //!
 //! (one line in the file; wrapped here). Absent values are `null`, never omitted, so every
-//! line of one kind has the same keys.
+//! line of one kind has the same keys. Text a caller chose is an [`AuditText`], bounded
+//! when the record is made ([`AuditRecord::new`], see [`super::bounded`]).
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
+
+use super::bounded::{self, AuditText, TextBudget};
 
 /// `prev` of the first line of a file: 64 zeros.
 pub const GENESIS_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -68,6 +71,22 @@ impl AuditContext {
     }
 }
 
+/// The session a transport routed a request to, once it found the session and checked that
+/// the caller owns it. The transport puts it in the request's extensions; an audit context
+/// takes its `session` from here only, never from a header or query string the caller wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedSession(String);
+
+impl RoutedSession {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
@@ -87,6 +106,7 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
+    /// The line for `event`, its caller-supplied text bounded (see [`super::bounded`]).
     pub fn new(
         seq: u64,
         time: String,
@@ -100,6 +120,8 @@ impl AuditRecord {
             session,
             tool,
         } = context;
+        let mut event = event;
+        event.bound();
         Self {
             seq,
             time,
@@ -123,7 +145,8 @@ pub enum AuditEvent {
     Authenticated,
     /// A request carried no credential, or a bad one. Never the credential itself.
     AuthFailed {
-        reason: String,
+        /// Quotes the request's path.
+        reason: AuditText,
     },
     /// A client address went over its budget of failed authentications: the first refusal
     /// (429) of its window. Later refusals in that window are counted, not written; the
@@ -144,11 +167,18 @@ pub enum AuditEvent {
     /// do not spawn if recording fails.
     CommandStarted {
         command_id: String,
-        /// Written as `"argv": [...]` or `"command": "..."`.
+        /// As the caller gave it: `"argv": [...]` or `"command": "..."`.
         #[serde(flatten)]
         command: CommandLine,
-        #[serde(serialize_with = "lossy_path")]
-        working_dir: Option<PathBuf>,
+        /// The policy rule that permitted it: `allow[i]`, `allow_shell`, `admin`, `default`.
+        rule: String,
+        /// The program that runs: canonical path (PATH searched, symlinks followed); the
+        /// shell for a shell line.
+        program: AuditText,
+        /// Canonical directory it runs in; `null`: the server's own.
+        working_dir: Option<AuditText>,
+        /// The Unix user it runs as; `null` only if the server's own user has no name.
+        run_as: Option<String>,
         /// Variable names always; values only where the log discloses them.
         env: AuditEnv,
         timeout_secs: u64,
@@ -170,9 +200,9 @@ pub enum AuditEvent {
     CommandRefused {
         #[serde(flatten)]
         command: CommandLine,
-        #[serde(serialize_with = "lossy_path")]
-        working_dir: Option<PathBuf>,
-        reason: String,
+        /// As the caller gave it.
+        working_dir: Option<AuditText>,
+        reason: AuditText,
         /// The policy rule that refused it, when a rule did.
         rule: Option<String>,
     },
@@ -180,6 +210,15 @@ pub enum AuditEvent {
     JobAction {
         job_id: String,
         action: String,
+    },
+    /// A job tool named a job the caller does not own, or none: the caller was told "no
+    /// job" either way; the log says which.
+    JobRefused {
+        /// As the caller gave it.
+        job_id: AuditText,
+        /// The tool's action: `output`, `signal TERM`, `signal stop`, ...
+        action: String,
+        reason: JobRefusal,
     },
     SessionOpened {
         transport: Transport,
@@ -215,6 +254,7 @@ impl AuditEvent {
             Self::CommandFinished { .. } => "command_finished",
             Self::CommandRefused { .. } => "command_refused",
             Self::JobAction { .. } => "job_action",
+            Self::JobRefused { .. } => "job_refused",
             Self::SessionOpened { .. } => "session_opened",
             Self::SessionClosed { .. } => "session_closed",
             Self::TokenRevoked { .. } => "token_revoked",
@@ -229,6 +269,66 @@ impl AuditEvent {
             env.settle(disclose);
         }
     }
+
+    /// Bound the caller-supplied text of this event to what one record keeps
+    /// ([`super::bounded`]).
+    pub(super) fn bound(&mut self) {
+        self.bound_text(&mut TextBudget::default());
+    }
+
+    /// Bound the caller-supplied text of this event to `budget`: single fields first, so
+    /// they stay whole, then the lists.
+    fn bound_text(&mut self, budget: &mut TextBudget) {
+        match self {
+            Self::AuthFailed { reason } => budget.bound(reason),
+            Self::CommandStarted {
+                command,
+                program,
+                working_dir,
+                env,
+                ..
+            } => {
+                budget.bound(program);
+                if let Some(dir) = working_dir {
+                    budget.bound(dir);
+                }
+                command.bound_text(budget);
+                env.bound_text(budget);
+            }
+            Self::CommandRefused {
+                command,
+                working_dir,
+                reason,
+                ..
+            } => {
+                if let Some(dir) = working_dir {
+                    budget.bound(dir);
+                }
+                budget.bound(reason);
+                command.bound_text(budget);
+            }
+            Self::JobRefused { job_id, .. } => budget.bound(job_id),
+            Self::Authenticated
+            | Self::AuthThrottled { .. }
+            | Self::TokenRevoked { .. }
+            | Self::EndedByRevocation { .. }
+            | Self::ToolDenied { .. }
+            | Self::CommandFinished { .. }
+            | Self::JobAction { .. }
+            | Self::SessionOpened { .. }
+            | Self::SessionClosed { .. } => {}
+        }
+    }
+}
+
+/// Why a job tool's call was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobRefusal {
+    /// The job exists and belongs to another principal.
+    AnotherPrincipalsJob,
+    /// No job has this id (never had, or forgotten since it ended).
+    NoSuchJob,
 }
 
 /// What a command runs: a program and its arguments, or a shell script.
@@ -236,10 +336,39 @@ impl AuditEvent {
 pub enum CommandLine {
     /// Written as `"argv": ["prog", "arg", ...]`.
     #[serde(rename = "argv")]
-    Argv(Vec<String>),
+    Argv(Vec<AuditText>),
     /// Written as `"command": "script"`.
     #[serde(rename = "command")]
-    Shell(String),
+    Shell(AuditText),
+}
+
+impl CommandLine {
+    pub fn argv<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<AuditText>,
+    {
+        Self::Argv(argv.into_iter().map(Into::into).collect())
+    }
+
+    pub fn shell(script: impl Into<AuditText>) -> Self {
+        Self::Shell(script.into())
+    }
+
+    fn bound_text(&mut self, budget: &mut TextBudget) {
+        match self {
+            Self::Argv(argv) => budget.bound_list(argv),
+            Self::Shell(script) => budget.bound(script),
+        }
+    }
+}
+
+impl AuditText {
+    /// A path as the log writes it: bytes that are not UTF-8 become U+FFFD rather than
+    /// making the record (and so the command) fail.
+    pub fn path(path: &std::path::Path) -> Self {
+        Self::Whole(path.to_string_lossy().into_owned())
+    }
 }
 
 /// Why a token stopped being accepted.
@@ -319,10 +448,20 @@ impl Transport {
 
 /// Environment variables given to a command, as the audit log keeps them: names always,
 /// values only if the log was opened to disclose them. Written as
-/// `[{"name": "...", "value": "..."}]`, in the order given (later entries win in exec).
+/// `[{"name": "...", "value": "..."}]`, in the order given (later entries win in exec). A
+/// list too long for the record ends with one [`AuditText::Omitted`] entry standing for the
+/// rest, whose hash covers their names only: a value the log redacts is never hashed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct AuditEnv(Vec<EnvVar>);
+pub struct AuditEnv(Vec<EnvEntry>);
+
+/// A variable, or the entry standing for the variables a record did not keep.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum EnvEntry {
+    Var(EnvVar),
+    Omitted(AuditText),
+}
 
 impl AuditEnv {
     /// Variables as a request gave them. Their values are withheld: they print and serialize
@@ -335,20 +474,26 @@ impl AuditEnv {
     {
         Self(
             vars.into_iter()
-                .map(|(name, value)| EnvVar {
-                    name: name.into(),
-                    value: EnvValue::Withheld(value.into()),
+                .map(|(name, value)| {
+                    EnvEntry::Var(EnvVar {
+                        name: AuditText::Whole(name.into()),
+                        value: EnvValue::Withheld(value.into()),
+                    })
                 })
                 .collect(),
         )
     }
 
+    /// The variables kept (not those an [`AuditText::Omitted`] entry stands for).
     pub fn iter(&self) -> impl Iterator<Item = &EnvVar> {
-        self.0.iter()
+        self.0.iter().filter_map(|entry| match entry {
+            EnvEntry::Var(var) => Some(var),
+            EnvEntry::Omitted(_) => None,
+        })
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.iter().count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -356,14 +501,38 @@ impl AuditEnv {
     }
 
     fn settle(&mut self, disclose: bool) {
-        for var in &mut self.0 {
+        for var in self.0.iter_mut().filter_map(|entry| match entry {
+            EnvEntry::Var(var) => Some(var),
+            EnvEntry::Omitted(_) => None,
+        }) {
             if let EnvValue::Withheld(value) = &mut var.value {
                 var.value = if disclose {
-                    EnvValue::Disclosed(std::mem::take(value))
+                    EnvValue::Disclosed(AuditText::Whole(std::mem::take(value)))
                 } else {
                     EnvValue::Redacted
                 };
             }
+        }
+    }
+
+    /// Bound names and disclosed values to `budget`; the variables past it become one entry.
+    fn bound_text(&mut self, budget: &mut TextBudget) {
+        let kept = budget.bound_each(&mut self.0, |budget, entry| match entry {
+            EnvEntry::Var(var) => {
+                budget.bound(&mut var.name);
+                if let EnvValue::Disclosed(value) = &mut var.value {
+                    budget.bound(value);
+                }
+            }
+            EnvEntry::Omitted(summary) => budget.bound(summary),
+        });
+        if kept < self.0.len() {
+            let rest = self.0.split_off(kept);
+            let names = rest.iter().map(|entry| match entry {
+                EnvEntry::Var(var) => &var.name,
+                EnvEntry::Omitted(summary) => summary,
+            });
+            self.0.push(EnvEntry::Omitted(bounded::omitted(names)));
         }
     }
 }
@@ -371,11 +540,14 @@ impl AuditEnv {
 /// `NAME=value NAME=[redacted] ...`, for logs.
 impl fmt::Display for AuditEnv {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (index, var) in self.0.iter().enumerate() {
+        for (index, entry) in self.0.iter().enumerate() {
             if index > 0 {
                 f.write_str(" ")?;
             }
-            write!(f, "{}={}", var.name, var.value.as_logged())?;
+            match entry {
+                EnvEntry::Var(var) => write!(f, "{}={}", var.name, var.value.as_logged())?,
+                EnvEntry::Omitted(summary) => write!(f, "{summary}")?,
+            }
         }
         Ok(())
     }
@@ -384,17 +556,17 @@ impl fmt::Display for AuditEnv {
 /// One variable: its name and what the log may say of its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvVar {
-    name: String,
+    name: AuditText,
     value: EnvValue,
 }
 
 impl EnvVar {
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> &AuditText {
         &self.name
     }
 
     /// The value, only if the log discloses it; `None` while withheld or once redacted.
-    pub fn disclosed_value(&self) -> Option<&str> {
+    pub fn disclosed_value(&self) -> Option<&AuditText> {
         match &self.value {
             EnvValue::Disclosed(value) => Some(value),
             EnvValue::Withheld(_) | EnvValue::Redacted => None,
@@ -410,13 +582,13 @@ enum EnvValue {
     /// Dropped; the log says [`REDACTED`].
     Redacted,
     /// Cleared for the log by configuration.
-    Disclosed(String),
+    Disclosed(AuditText),
 }
 
 impl EnvValue {
-    fn as_logged(&self) -> &str {
+    fn as_logged(&self) -> &dyn fmt::Display {
         match self {
-            Self::Withheld(_) | Self::Redacted => REDACTED,
+            Self::Withheld(_) | Self::Redacted => &REDACTED,
             Self::Disclosed(value) => value,
         }
     }
@@ -433,28 +605,22 @@ impl fmt::Debug for EnvValue {
 
 impl Serialize for EnvValue {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_logged())
+        match self {
+            Self::Withheld(_) | Self::Redacted => serializer.serialize_str(REDACTED),
+            Self::Disclosed(value) => value.serialize(serializer),
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for EnvValue {
     /// Reading a log back: [`REDACTED`] is a redacted value, anything else a disclosed one.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = String::deserialize(deserializer)?;
+        let value = AuditText::deserialize(deserializer)?;
         Ok(if value == REDACTED {
             Self::Redacted
         } else {
             Self::Disclosed(value)
         })
-    }
-}
-
-/// Paths are written as strings; bytes that are not UTF-8 become U+FFFD rather than making
-/// the record (and so the command) fail.
-fn lossy_path<S: Serializer>(path: &Option<PathBuf>, serializer: S) -> Result<S::Ok, S::Error> {
-    match path {
-        Some(path) => serializer.serialize_some(&path.to_string_lossy()),
-        None => serializer.serialize_none(),
     }
 }
 

@@ -11,9 +11,12 @@
 //!
 //! Secrets: environment values given to a call are held in [`AuditEnv`], which serializes them
 //! as `"[redacted]"` unless the log was opened with `redact_env_values = false`. Bearer tokens
-//! never reach this module. Command lines (argv or a shell string) are recorded as given.
+//! never reach this module. Command lines (argv or a shell string) are recorded as given, up to
+//! a bound: text a caller chose is kept whole up to 4 KiB a string and 64 KiB a record, and past
+//! that as its head, length and SHA-256 ([`bounded`]), so huge refused calls cannot fill the disk.
 
 mod anchor_file;
+mod bounded;
 mod events;
 mod key;
 mod log_file;
@@ -27,9 +30,10 @@ use std::io;
 use std::path::PathBuf;
 
 pub use anchor_file::{AnchorFileError, anchor_path, read as read_anchor_file};
+pub use bounded::{AuditText, MAX_RECORD_TEXT_BYTES, MAX_TEXT_BYTES};
 pub use events::{
     AuditContext, AuditEnv, AuditEvent, AuditRecord, CommandLine, EndedWork, EnvVar, GENESIS_PREV,
-    REDACTED, RevokeReason, Transport, format_timestamp, line_hash,
+    JobRefusal, REDACTED, RevokeReason, RoutedSession, Transport, format_timestamp, line_hash,
 };
 pub use key::{AuditKey, KeyError};
 pub use sink::{AuditLog, AuditOptions, Reopened};

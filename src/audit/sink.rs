@@ -45,6 +45,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::AuditError;
 use super::anchor_file::{self, AnchorFileError, AnchorWriter, anchor_path};
+use super::bounded::AuditText;
 use super::events::{
     AuditContext, AuditEvent, AuditRecord, CommandLine, GENESIS_PREV, format_timestamp, line_hash,
 };
@@ -758,6 +759,7 @@ fn resume_keyed(path: &Path, key: &AuditKey, tail: &Tail) -> Result<(u64, String
 /// One tracing event for a record when no file is configured.
 fn trace_record(context: &AuditContext, mut event: AuditEvent) {
     event.settle_env(false);
+    event.bound();
     let principal = context.principal.as_deref();
     let client = context.client.as_deref();
     let session = context.session.as_deref();
@@ -791,7 +793,10 @@ fn trace_record(context: &AuditContext, mut event: AuditEvent) {
         AuditEvent::CommandStarted {
             command_id,
             command,
+            rule,
+            program,
             working_dir,
+            run_as,
             env,
             timeout_secs,
             job_id,
@@ -801,7 +806,10 @@ fn trace_record(context: &AuditContext, mut event: AuditEvent) {
                 command_id = %command_id,
                 argv,
                 command = shell,
-                working_dir = working_dir.as_ref().map(|dir| tracing::field::display(dir.display())),
+                rule = %rule,
+                program = %program,
+                working_dir = working_dir.as_ref().map(tracing::field::display),
+                run_as = run_as.as_deref(),
                 env = %env,
                 timeout_secs,
                 job_id = job_id.as_deref(),
@@ -836,7 +844,7 @@ fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             audit_event!(
                 argv,
                 command = shell,
-                working_dir = working_dir.as_ref().map(|dir| tracing::field::display(dir.display())),
+                working_dir = working_dir.as_ref().map(tracing::field::display),
                 reason = %reason,
                 rule = rule.as_deref(),
             )
@@ -844,6 +852,11 @@ fn trace_record(context: &AuditContext, mut event: AuditEvent) {
         AuditEvent::JobAction { job_id, action } => {
             audit_event!(job_id = %job_id, action = %action)
         }
+        AuditEvent::JobRefused {
+            job_id,
+            action,
+            reason,
+        } => audit_event!(job_id = %job_id, action = %action, reason = ?reason),
         AuditEvent::SessionOpened { transport } | AuditEvent::SessionClosed { transport } => {
             audit_event!(transport = transport.as_str())
         }
@@ -860,11 +873,11 @@ fn trace_record(context: &AuditContext, mut event: AuditEvent) {
 fn command_fields(
     command: &CommandLine,
 ) -> (
-    Option<tracing::field::DebugValue<&Vec<String>>>,
-    Option<&str>,
+    Option<tracing::field::DebugValue<&Vec<AuditText>>>,
+    Option<tracing::field::DisplayValue<&AuditText>>,
 ) {
     match command {
         CommandLine::Argv(argv) => (Some(tracing::field::debug(argv)), None),
-        CommandLine::Shell(script) => (None, Some(script.as_str())),
+        CommandLine::Shell(script) => (None, Some(tracing::field::display(script))),
     }
 }

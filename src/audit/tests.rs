@@ -60,8 +60,11 @@ fn context() -> AuditContext {
 fn started(command_id: &str) -> AuditEvent {
     AuditEvent::CommandStarted {
         command_id: command_id.to_owned(),
-        command: CommandLine::Argv(vec!["ls".to_owned(), "-l".to_owned()]),
-        working_dir: Some(PathBuf::from("/srv/app")),
+        command: CommandLine::argv(["ls", "-l"]),
+        rule: "allow[0]".to_owned(),
+        program: "/usr/bin/ls".into(),
+        working_dir: Some("/srv/app".into()),
+        run_as: Some("deploy".to_owned()),
         env: AuditEnv::new([("LANG", "C.UTF-8")]),
         timeout_secs: 30,
         job_id: None,
@@ -164,7 +167,10 @@ async fn a_line_is_the_envelope_with_the_event_flattened_into_it() {
         "event",
         "command_id",
         "argv",
+        "rule",
+        "program",
         "working_dir",
+        "run_as",
         "env",
         "timeout_secs",
         "job_id",
@@ -190,9 +196,9 @@ async fn a_line_is_the_envelope_with_the_event_flattened_into_it() {
 #[test]
 fn a_shell_command_is_written_as_command_not_argv() {
     let mut event = AuditEvent::CommandRefused {
-        command: CommandLine::Shell("ls; rm -rf /".to_owned()),
+        command: CommandLine::shell("ls; rm -rf /"),
         working_dir: None,
-        reason: "shell mode is not permitted".to_owned(),
+        reason: "shell mode is not permitted".into(),
         rule: Some("shell".to_owned()),
     };
     event.settle_env(false);
@@ -214,7 +220,7 @@ fn every_event_kind_round_trips_and_no_field_clashes_with_the_envelope() {
     let events = vec![
         AuditEvent::Authenticated,
         AuditEvent::AuthFailed {
-            reason: "invalid token".to_owned(),
+            reason: "invalid token".into(),
         },
         AuditEvent::AuthThrottled {
             retry_after_secs: 42,
@@ -228,9 +234,9 @@ fn every_event_kind_round_trips_and_no_field_clashes_with_the_envelope() {
         started("c-1"),
         finished("c-1"),
         AuditEvent::CommandRefused {
-            command: CommandLine::Argv(vec!["rm".to_owned()]),
-            working_dir: Some(PathBuf::from("/")),
-            reason: "not allowed".to_owned(),
+            command: CommandLine::argv(["rm"]),
+            working_dir: Some("/".into()),
+            reason: "not allowed".into(),
             rule: None,
         },
         AuditEvent::JobAction {
@@ -287,8 +293,11 @@ const SECRET: &str = "hunter2-Zq9xW7vB";
 fn with_secret() -> AuditEvent {
     AuditEvent::CommandStarted {
         command_id: "c-1".to_owned(),
-        command: CommandLine::Argv(vec!["deploy".to_owned()]),
+        command: CommandLine::argv(["deploy"]),
+        rule: "allow[0]".to_owned(),
+        program: "/usr/local/bin/deploy".into(),
         working_dir: None,
+        run_as: None,
         env: AuditEnv::new([("API_KEY", SECRET), ("MODE", "fast")]),
         timeout_secs: 30,
         job_id: Some("j-1".to_owned()),
@@ -314,7 +323,7 @@ async fn an_env_value_never_appears_in_the_written_line() {
     let AuditEvent::CommandStarted { env, .. } = record.event else {
         panic!("{text}");
     };
-    let names: Vec<&str> = env.iter().map(EnvVar::name).collect();
+    let names: Vec<String> = env.iter().map(|var| var.name().to_string()).collect();
     assert_eq!(names, ["API_KEY", "MODE"]);
     assert!(env.iter().all(|var| var.disclosed_value().is_none()));
 }
@@ -454,7 +463,7 @@ fn concurrent_records_from_many_tasks_form_one_valid_chain() {
                             // Long argv so a torn or interleaved write would show.
                             let mut event = started(&format!("c-{thread}-{task}"));
                             if let AuditEvent::CommandStarted { command, .. } = &mut event {
-                                *command = CommandLine::Shell("x".repeat(5000 + task));
+                                *command = CommandLine::shell("x".repeat(3000 + task));
                             }
                             tokio::spawn(async move { log.record(context(), event).await })
                         })
@@ -1051,4 +1060,121 @@ async fn reports_read_as_sentences() {
         "broken: 1 record(s) missing before line 2 (seq 2 to 2): lines were deleted or a \
          stretch of the file was cut out"
     );
+}
+
+// ---- bounded caller text ----------------------------------------------------------------
+
+fn huge_refusal(argument: String) -> AuditEvent {
+    AuditEvent::CommandRefused {
+        command: CommandLine::argv(["/bin/echo".to_owned(), argument.clone()]),
+        working_dir: Some(argument.clone().into()),
+        reason: format!("denied: argument {argument:?} is not allowed").into(),
+        rule: Some("default".to_owned()),
+    }
+}
+
+#[test]
+fn a_record_with_a_4_mb_argument_is_bounded_and_names_its_length_and_hash() {
+    let argument = "A".repeat(4 * 1024 * 1024);
+    let record = AuditRecord::new(
+        1,
+        "t".into(),
+        context(),
+        huge_refusal(argument.clone()),
+        "p".into(),
+    );
+    let line = serde_json::to_vec(&record).unwrap();
+    assert!(line.len() < 16 * 1024, "{} bytes", line.len());
+    let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+    assert_eq!(value["argv"][0], "/bin/echo");
+    let cut = &value["argv"][1];
+    assert_eq!(cut["bytes"], 4 * 1024 * 1024);
+    assert_eq!(
+        cut["sha256"],
+        hex::encode(sha2::Sha256::digest(argument.as_bytes()))
+    );
+    assert_eq!(
+        cut["head"].as_str().unwrap().len(),
+        crate::audit::MAX_TEXT_BYTES
+    );
+    assert_eq!(value["working_dir"]["bytes"], 4 * 1024 * 1024);
+    // It reads back as the record it is.
+    assert_eq!(parse(&line), record);
+}
+
+#[test]
+fn a_record_with_a_small_argument_keeps_it_whole() {
+    let record = AuditRecord::new(
+        1,
+        "t".into(),
+        context(),
+        huge_refusal("abc".into()),
+        "p".into(),
+    );
+    let value = serde_json::to_value(&record).unwrap();
+    assert_eq!(value["argv"], serde_json::json!(["/bin/echo", "abc"]));
+    assert_eq!(value["working_dir"], "abc");
+    assert_eq!(value["reason"], r#"denied: argument "abc" is not allowed"#);
+}
+
+#[test]
+fn a_record_with_many_arguments_and_variables_stays_under_64_kib_of_text() {
+    let argv: Vec<String> = (0..2000).map(|i| format!("{i}-").repeat(1000)).collect();
+    let env: Vec<(String, String)> = (0..2000)
+        .map(|i| (format!("V{i}_").repeat(500), format!("{SECRET}-{i}")))
+        .collect();
+    let event = AuditEvent::CommandStarted {
+        command_id: "c-1".to_owned(),
+        command: CommandLine::argv(argv),
+        rule: "default".to_owned(),
+        program: "/usr/bin/true".into(),
+        working_dir: None,
+        run_as: None,
+        env: AuditEnv::new(env),
+        timeout_secs: 30,
+        job_id: None,
+    };
+    let mut event = event;
+    event.settle_env(true);
+    let record = AuditRecord::new(1, "t".into(), context(), event, "p".into());
+    let line = serde_json::to_vec(&record).unwrap();
+    assert!(
+        line.len() <= crate::audit::MAX_RECORD_TEXT_BYTES + 2048,
+        "{} bytes",
+        line.len()
+    );
+    let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+    let argv = value["argv"].as_array().unwrap();
+    assert!(argv.last().unwrap()["omitted"].as_u64().unwrap() > 0);
+    let env = value["env"].as_array().unwrap();
+    let rest = env.last().unwrap();
+    assert_eq!(
+        rest["omitted"].as_u64().unwrap() as usize,
+        2000 - (env.len() - 1),
+        "{rest}"
+    );
+    assert_eq!(parse(&line), record);
+}
+
+#[test]
+fn the_hash_of_omitted_variables_covers_names_never_redacted_values() {
+    let env: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("N{i:02}").repeat(1000), SECRET.to_owned()))
+        .collect();
+    let mut event = with_secret();
+    if let AuditEvent::CommandStarted { env: audit_env, .. } = &mut event {
+        *audit_env = AuditEnv::new(env.clone());
+    }
+    event.settle_env(false);
+    let record = AuditRecord::new(1, "t".into(), context(), event, "p".into());
+    let value = serde_json::to_value(&record).unwrap();
+    let entries = value["env"].as_array().unwrap();
+    let kept = entries.len() - 1;
+    let mut names = sha2::Sha256::new();
+    for (name, _) in &env[kept..] {
+        names.update(name.as_bytes());
+        names.update([0]);
+    }
+    assert_eq!(entries[kept]["sha256"], hex::encode(names.finalize()));
+    assert!(!value.to_string().contains(SECRET));
 }

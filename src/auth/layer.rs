@@ -209,7 +209,7 @@ async fn authenticate(
     let client_text = client.map_or_else(|| "-".to_owned(), |client| client.to_string());
     tracing::warn!(client = %client_text, %path, reason = %error, "authentication failed");
     let event = AuditEvent::AuthFailed {
-        reason: format!("{error} on {path}"),
+        reason: format!("{error} on {path}").into(),
     };
     gate.audit.record_or_log(context, event).await;
     Err(unauthorized(error))

@@ -65,11 +65,16 @@ pub struct AbuseLimits {
     pub tool_calls_per_minute: Option<u32>,
 }
 
+/// Tool calls a principal may make per minute unless configured: ten a second, far above
+/// what an agent working a host needs, and low enough that one token's flood of calls
+/// (each one an audit record) cannot crowd out the others.
+pub const DEFAULT_TOOL_CALLS_PER_MINUTE: u32 = 600;
+
 impl Default for AbuseLimits {
     fn default() -> Self {
         Self {
             auth_failures_per_minute: 30,
-            tool_calls_per_minute: None,
+            tool_calls_per_minute: Some(DEFAULT_TOOL_CALLS_PER_MINUTE),
         }
     }
 }
@@ -282,7 +287,10 @@ impl Config {
                     .limits
                     .auth_failures_per_minute
                     .unwrap_or(AbuseLimits::default().auth_failures_per_minute),
-                tool_calls_per_minute: file.limits.tool_calls_per_minute,
+                tool_calls_per_minute: file
+                    .limits
+                    .tool_calls_per_minute
+                    .or(AbuseLimits::default().tool_calls_per_minute),
             },
             tls: tls_files(args, &file)?,
             allow_plaintext: args.allow_plaintext || file.allow_plaintext.unwrap_or(false),

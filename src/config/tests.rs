@@ -357,3 +357,12 @@ fn the_audit_key_file_is_read_from_the_audit_table() {
     assert_eq!(config.audit.unwrap().key_file, None);
     assert!(FileConfig::parse("[audit]\nkeyfile = \"/k\"\n").is_err());
 }
+
+#[test]
+fn tool_calls_are_limited_to_600_a_minute_unless_configured() {
+    let config = Config::resolve(&args(), &env(), FileConfig::default()).unwrap();
+    assert_eq!(config.abuse.tool_calls_per_minute, Some(600));
+    let configured = file("[limits]\ntool_calls_per_minute = 100000\n");
+    let config = Config::resolve(&args(), &env(), configured).unwrap();
+    assert_eq!(config.abuse.tool_calls_per_minute, Some(100_000));
+}

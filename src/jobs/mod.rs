@@ -337,6 +337,12 @@ impl JobRegistry {
             .ok_or_else(|| JobError::NotFound(id.to_owned()))
     }
 
+    /// Whether job `id` exists and belongs to someone other than `owner`: for the audit log
+    /// only (the caller is told [`JobError::NotFound`] either way).
+    pub fn belongs_to_another(&self, owner: &str, id: &str) -> bool {
+        self.lock().get(id).is_some_and(|job| *job.owner != *owner)
+    }
+
     /// Read output from the cursors; with `wait`, first wait up to that long for new
     /// output or the end of the job.
     pub async fn read(

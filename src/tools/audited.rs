@@ -6,17 +6,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rmcp::{RoleServer, service::RequestContext};
 
-use super::authorize::ToolCommand;
+use super::authorize::{PermitFacts, ToolCommand};
 use crate::{
-    audit::{AuditContext, AuditEnv, AuditEvent, AuditLog, CommandLine},
+    audit::{AuditContext, AuditEnv, AuditEvent, AuditLog, AuditText, CommandLine, RoutedSession},
     auth::{Principal, client_address::ClientAddress},
     exec::{ExecOutcome, Program},
-    transport::session_owners::SESSION_HEADER,
 };
 
 static NEXT_COMMAND: AtomicU64 = AtomicU64::new(1);
 
-/// Who is calling, from where, in which session, through which tool.
+/// Who is calling, from where, in which session, through which tool. The session is the
+/// one the transport routed the request to ([`RoutedSession`]), never a header or query
+/// string read here: on `/messages` the caller writes both.
 pub fn context_of(
     context: &RequestContext<RoleServer>,
     principal: &Principal,
@@ -29,31 +30,18 @@ pub fn context_of(
         if let Some(client) = parts.extensions.get::<ClientAddress>() {
             audit = audit.with_client(client);
         }
-        let session = parts
-            .headers
-            .get(SESSION_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| sse_session_of(parts.uri.query()));
-        if let Some(session) = session {
-            audit = audit.with_session(session);
+        if let Some(session) = parts.extensions.get::<RoutedSession>() {
+            audit = audit.with_session(session.as_str());
         }
     }
     audit
 }
 
-fn sse_session_of(query: Option<&str>) -> Option<String> {
-    query?.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        matches!(key, "sessionId" | "session_id").then(|| value.to_owned())
-    })
-}
-
 /// The command as the audit log writes it.
 pub fn command_line(program: &Program) -> CommandLine {
     match program {
-        Program::Shell(command) => CommandLine::Shell(command.clone()),
-        Program::Argv(argv) => CommandLine::Argv(argv.clone()),
+        Program::Shell(command) => CommandLine::shell(command.as_str()),
+        Program::Argv(argv) => CommandLine::argv(argv.iter().map(String::as_str)),
     }
 }
 
@@ -66,18 +54,23 @@ pub struct AuditedCommand {
 }
 
 impl AuditedCommand {
-    /// Record `command_started`; `Err` carries the text to answer with when it cannot be.
+    /// Record `command_started`: what the caller asked (`command`) and what the policy
+    /// made of it (`facts`). `Err` carries the text to answer with when it cannot be.
     pub async fn start(
         audit: &AuditLog,
         context: AuditContext,
         command: &ToolCommand,
+        facts: &PermitFacts,
         job_id: Option<&str>,
     ) -> Result<Self, String> {
         let command_id = format!("c-{}", NEXT_COMMAND.fetch_add(1, Ordering::Relaxed));
         let event = AuditEvent::CommandStarted {
             command_id: command_id.clone(),
             command: command_line(&command.program),
-            working_dir: command.working_dir.clone(),
+            rule: facts.rule.clone(),
+            program: AuditText::path(&facts.program),
+            working_dir: facts.working_dir.as_deref().map(AuditText::path),
+            run_as: facts.run_as.clone(),
             env: AuditEnv::new(command.env.iter().cloned()),
             timeout_secs: command.timeout.as_secs(),
             job_id: job_id.map(str::to_owned),
@@ -122,7 +115,7 @@ impl AuditedCommand {
         let event = AuditEvent::CommandRefused {
             command: command_line(spec_program),
             working_dir: None,
-            reason: format!("{}: {reason}", self.command_id),
+            reason: format!("{}: {reason}", self.command_id).into(),
             rule: Some("start".to_owned()),
         };
         self.audit.record_or_log(self.context, event).await;
@@ -146,13 +139,22 @@ mod tests {
         }
     }
 
+    fn facts() -> PermitFacts {
+        PermitFacts {
+            rule: "allow[0]".to_owned(),
+            program: "/usr/bin/echo".into(),
+            working_dir: None,
+            run_as: Some("root".to_owned()),
+        }
+    }
+
     #[tokio::test]
     async fn a_command_is_refused_with_the_reason_when_the_audit_file_was_deleted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let log = AuditLog::open(&path, AuditOptions::default()).unwrap();
         // Near miss: with the file in place the start is recorded.
-        AuditedCommand::start(&log, AuditContext::new(), &echo(), None)
+        AuditedCommand::start(&log, AuditContext::new(), &echo(), &facts(), None)
             .await
             .unwrap();
         assert!(
@@ -162,7 +164,7 @@ mod tests {
         );
 
         std::fs::remove_file(&path).unwrap();
-        let refusal = AuditedCommand::start(&log, AuditContext::new(), &echo(), None)
+        let refusal = AuditedCommand::start(&log, AuditContext::new(), &echo(), &facts(), None)
             .await
             .unwrap_err();
         assert!(refusal.starts_with("refused: the audit log file was deleted or renamed"));
@@ -172,7 +174,7 @@ mod tests {
         );
 
         log.reopen().await.unwrap();
-        AuditedCommand::start(&log, AuditContext::new(), &echo(), None)
+        AuditedCommand::start(&log, AuditContext::new(), &echo(), &facts(), None)
             .await
             .unwrap();
         assert!(

@@ -1,11 +1,13 @@
 //! From a validated tool request to a command the engine may run: the policy resolves the
 //! program and working directory (symlinks followed, PATH searched) and decides; a denial
 //! or an unresolvable request is recorded as `command_refused` and answered with its reason.
+//! A permit comes with the facts `command_started` records ([`PermitFacts`]): the rule that
+//! allowed it, the program that runs, where, and as which user.
 
 use std::{path::PathBuf, time::Duration};
 
 use crate::{
-    audit::{AuditContext, AuditEvent},
+    audit::{AuditContext, AuditEvent, AuditText},
     auth::Principal,
     exec::{
         CommandSpec, DEFAULT_PATH, Program,
@@ -27,13 +29,54 @@ pub struct ToolCommand {
 }
 
 impl ToolCommand {
-    /// A short description for logs and job lists.
+    /// A description for job lists: the whole command.
     pub fn describe(&self) -> String {
         match &self.program {
             Program::Shell(command) => command.clone(),
             Program::Argv(argv) => format!("{argv:?}"),
         }
     }
+
+    /// A description for the server's log, at most [`LOG_EXCERPT_BYTES`] of it.
+    pub fn describe_for_log(&self) -> String {
+        log_excerpt(&self.describe()).into_owned()
+    }
+}
+
+/// Most bytes of caller-supplied text one field of the server's log keeps.
+pub const LOG_EXCERPT_BYTES: usize = 512;
+
+/// `text` as the server's log keeps caller-supplied text: whole up to [`LOG_EXCERPT_BYTES`],
+/// else its head and its length, so huge arguments cannot fill the log's disk either.
+pub fn log_excerpt(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= LOG_EXCERPT_BYTES {
+        return text.into();
+    }
+    let mut end = LOG_EXCERPT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}[... {} bytes in all]", &text[..end], text.len()).into()
+}
+
+/// Who may run a permitted command, what, where and as whom: what `command_started` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermitFacts {
+    /// The policy rule that allowed it.
+    pub rule: String,
+    /// Canonical path of the program that runs (the shell, for a shell line).
+    pub program: PathBuf,
+    /// Canonical working directory; `None`: the server's.
+    pub working_dir: Option<PathBuf>,
+    /// The Unix user it runs as; `None` only if the server's own user has no name.
+    pub run_as: Option<String>,
+}
+
+/// A command the policy permitted, ready to run, and what the log says of it.
+#[derive(Debug)]
+pub struct Authorized {
+    pub spec: CommandSpec,
+    pub facts: PermitFacts,
 }
 
 /// Judge `command` for `principal`; `Err` is the refusal text for the caller.
@@ -42,7 +85,7 @@ pub async fn authorize(
     principal: &Principal,
     command: &ToolCommand,
     trail: &AuditContext,
-) -> Result<CommandSpec, String> {
+) -> Result<Authorized, String> {
     let mode = match &command.program {
         Program::Shell(script) => RequestMode::Shell(script),
         Program::Argv(argv) => RequestMode::Argv(argv),
@@ -59,21 +102,37 @@ pub async fn authorize(
         Err(error) => ("resolve".to_owned(), error.to_string()),
         Ok(resolved) => match policy::decide(&state.policy, &resolved) {
             Decision::Permit(permit) => {
+                let facts = PermitFacts {
+                    rule: permit.rule().to_owned(),
+                    program: permit.program().to_path_buf(),
+                    working_dir: permit.working_dir().map(PathBuf::from),
+                    run_as: None,
+                };
                 let spec = CommandSpec::permitted(permit, command.timeout, command.stdin.clone());
                 match state.identities.user_for(principal) {
-                    Ok(None) => return Ok(spec),
-                    Ok(Some(user)) => return Ok(spec.as_user(user)),
+                    Ok(None) => {
+                        let run_as = state.identities.own_name.clone();
+                        let facts = PermitFacts { run_as, ..facts };
+                        return Ok(Authorized { spec, facts });
+                    }
+                    Ok(Some(user)) => {
+                        let run_as = Some(user.name().to_owned());
+                        let facts = PermitFacts { run_as, ..facts };
+                        let spec = spec.as_user(user);
+                        return Ok(Authorized { spec, facts });
+                    }
                     Err(reason) => ("run_as".to_owned(), reason),
                 }
             }
             Decision::Deny(denial) => (denial.rule, denial.reason),
         },
     };
-    tracing::info!(principal = principal.name(), %rule, %reason, "command refused");
+    let logged = log_excerpt(&reason);
+    tracing::info!(principal = principal.name(), %rule, reason = %logged, "command refused");
     let event = AuditEvent::CommandRefused {
         command: command_line(&command.program),
-        working_dir: command.working_dir.clone(),
-        reason: reason.clone(),
+        working_dir: command.working_dir.as_deref().map(AuditText::path),
+        reason: AuditText::from(reason.as_str()),
         rule: Some(rule),
     };
     state.audit.record_or_log(trail.clone(), event).await;
@@ -86,6 +145,8 @@ pub async fn authorize(
 #[derive(Debug)]
 pub struct Identities {
     default_user: Option<String>,
+    /// The name of the server's own user, which runs commands when no `run_as` applies.
+    own_name: Option<String>,
     server_is_root: bool,
     known: std::sync::Mutex<std::collections::HashMap<String, RunAsUser>>,
 }
@@ -94,6 +155,7 @@ impl Identities {
     pub fn new(default_user: Option<String>) -> Self {
         Self {
             default_user,
+            own_name: current_user_name(),
             server_is_root: nix::unistd::Uid::effective().is_root(),
             known: std::sync::Mutex::default(),
         }
@@ -135,5 +197,22 @@ impl Identities {
         }
         known.insert(name.to_owned(), user.clone());
         Ok(Some(user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_excerpt_keeps_short_text_whole_and_cuts_long_text_on_a_character() {
+        assert_eq!(log_excerpt("ls -l"), "ls -l");
+        let exact = "x".repeat(LOG_EXCERPT_BYTES);
+        assert_eq!(log_excerpt(&exact), exact);
+        let long = "é".repeat(1_000_000);
+        let excerpt = log_excerpt(&long);
+        assert!(excerpt.starts_with(&"é".repeat(LOG_EXCERPT_BYTES / 2)));
+        assert!(excerpt.ends_with("[... 2000000 bytes in all]"), "{excerpt}");
+        assert!(excerpt.len() < LOG_EXCERPT_BYTES + 64);
     }
 }

@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 use super::{
     ToolsState,
     audited::{self, AuditedCommand},
-    authorize::authorize,
+    authorize::{Authorized, authorize, log_excerpt},
     run_command::{self, RunCommandInput},
 };
 use crate::{
-    audit::AuditEvent,
+    audit::{AuditEvent, AuditText, JobRefusal},
     auth::Principal,
     jobs::{JobError, JobRead, JobRegistry, JobSummary, OnJobEnd, parse_signal},
 };
@@ -155,10 +155,10 @@ pub async fn start(
     let settings = &state.jobs_settings;
     let command = run_command::validate(input, (settings.default_timeout, settings.max_timeout))?;
     let description = command.describe();
-    tracing::info!(principal = principal.name(), tool = START, command = %description, "tool call");
+    tracing::info!(principal = principal.name(), tool = START, command = %command.describe_for_log(), "tool call");
     let trail = audited::context_of(context, principal, START);
-    let spec = match authorize(state, principal, &command, &trail).await {
-        Ok(spec) => spec,
+    let Authorized { spec, facts } = match authorize(state, principal, &command, &trail).await {
+        Ok(authorized) => authorized,
         Err(refusal) => return Ok(CallToolResult::error(vec![ContentBlock::text(refusal)])),
     };
     let slot = match state.slots.try_acquire(principal.name()) {
@@ -173,7 +173,8 @@ pub async fn start(
         Ok(id) => id,
         Err(error) => return Ok(job_error(&error)),
     };
-    let audited = match AuditedCommand::start(&state.audit, trail, &command, Some(&job_id)).await {
+    let started = AuditedCommand::start(&state.audit, trail, &command, &facts, Some(&job_id));
+    let audited = match started.await {
         Ok(audited) => audited,
         Err(refusal) => return Ok(CallToolResult::error(vec![ContentBlock::text(refusal)])),
     };
@@ -206,10 +207,39 @@ pub async fn start(
     }
 }
 
+/// Record a call that named a job the caller does not own, or no job at all: the caller's
+/// answer is the same "no job" either way, the log says which.
+async fn record_refusal(
+    state: &ToolsState,
+    principal: &Principal,
+    context: &RequestContext<RoleServer>,
+    (tool, action): (&str, String),
+    job_id: &str,
+) {
+    let reason = if state.jobs.belongs_to_another(principal.name(), job_id) {
+        tracing::warn!(
+            principal = principal.name(),
+            tool,
+            "call on another principal's job"
+        );
+        JobRefusal::AnotherPrincipalsJob
+    } else {
+        JobRefusal::NoSuchJob
+    };
+    let event = AuditEvent::JobRefused {
+        job_id: AuditText::from(job_id),
+        action,
+        reason,
+    };
+    let trail = audited::context_of(context, principal, tool);
+    state.audit.record_or_log(trail, event).await;
+}
+
 pub async fn output(
     state: &ToolsState,
     principal: &Principal,
     arguments: Option<JsonObject>,
+    context: &RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
     let input: JobOutputInput = super::parse_arguments(arguments, OUTPUT)?;
     let max_bytes = input
@@ -227,6 +257,10 @@ pub async fn output(
             wait,
         )
         .await;
+    if let Err(JobError::NotFound(_)) = &read {
+        let action = (OUTPUT, "output".to_owned());
+        record_refusal(state, principal, context, action, &input.job_id).await;
+    }
     Ok(match read {
         Ok(read) => {
             let text = render_read(&read);
@@ -275,7 +309,8 @@ pub async fn signal(
 ) -> Result<CallToolResult, McpError> {
     let input: JobSignalInput = super::parse_arguments(arguments, SIGNAL)?;
     let signal_name = input.signal.as_deref().unwrap_or("stop");
-    tracing::info!(principal = principal.name(), tool = SIGNAL, job = %input.job_id, signal = signal_name, "tool call");
+    let job = log_excerpt(&input.job_id);
+    tracing::info!(principal = principal.name(), tool = SIGNAL, %job, signal = signal_name, "tool call");
     let result = match input.signal.as_deref() {
         None => state.jobs.kill(principal.name(), &input.job_id),
         Some(name) => {
@@ -290,13 +325,20 @@ pub async fn signal(
             state.jobs.signal(principal.name(), &input.job_id, signal)
         }
     };
-    if result.is_ok() {
-        let event = AuditEvent::JobAction {
-            job_id: input.job_id.clone(),
-            action: format!("signal {signal_name}"),
-        };
-        let trail = audited::context_of(context, principal, SIGNAL);
-        state.audit.record_or_log(trail, event).await;
+    let action = format!("signal {signal_name}");
+    match &result {
+        Ok(_) => {
+            let event = AuditEvent::JobAction {
+                job_id: input.job_id.clone(),
+                action,
+            };
+            let trail = audited::context_of(context, principal, SIGNAL);
+            state.audit.record_or_log(trail, event).await;
+        }
+        Err(JobError::NotFound(_)) => {
+            record_refusal(state, principal, context, (SIGNAL, action), &input.job_id).await;
+        }
+        Err(_) => {}
     }
     Ok(match result {
         Ok(summary) => {

@@ -55,6 +55,9 @@ pub struct ToolsState {
     pub audit: AuditLog,
     /// Tool calls per principal and minute, when limited.
     pub tool_calls: Option<RateLimiter<String>>,
+    /// One audit record per principal and minute for the calls `tool_calls` refuses: a
+    /// flood of refused calls must not become a flood of records.
+    rate_refusals_recorded: RateLimiter<String>,
     /// What commands each principal may run.
     pub policy: Policy,
     /// As which Unix user.
@@ -104,8 +107,8 @@ impl ToolsState {
         Arc::new(Self {
             limits,
             jobs_settings,
-            tool_calls: tool_calls_per_minute
-                .map(|limit| RateLimiter::new(limit, std::time::Duration::from_secs(60))),
+            tool_calls: tool_calls_per_minute.map(|limit| RateLimiter::new(limit, MINUTE)),
+            rate_refusals_recorded: RateLimiter::new(1, MINUTE),
             slots: CommandSlots::new(SlotLimits {
                 max_total: limits.max_concurrent_commands,
                 max_per_principal: limits.max_concurrent_per_principal,
@@ -124,6 +127,8 @@ impl ToolsState {
         })
     }
 }
+
+const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Parse a tool's JSON arguments; a mismatch is `invalid_params` naming the tool.
 fn parse_arguments<T: serde::de::DeserializeOwned>(
@@ -294,12 +299,28 @@ impl ServerHandler for HostTools {
             .as_ref()
             .map(|limiter| limiter.hit(&principal.name().to_owned()))
         {
-            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+            let reason = format!(
                 "rate limited: too many tool calls for {:?}; retry in {} s",
                 principal.name(),
                 limited.retry_after.as_secs().max(1)
-            ))])
-            .into());
+            );
+            if state
+                .rate_refusals_recorded
+                .hit(&principal.name().to_owned())
+                .is_ok()
+            {
+                tracing::warn!(principal = principal.name(), tool = %request.name, "tool calls rate limited");
+                let event = AuditEvent::ToolDenied {
+                    tool: request.name.to_string(),
+                    rule: "tool_calls_per_minute".to_owned(),
+                    reason: format!(
+                        "{reason} (the first refusal this minute; later ones are not recorded)"
+                    ),
+                };
+                let trail = audited::context_of(&context, &principal, &request.name);
+                state.audit.record_or_log(trail, event).await;
+            }
+            return Ok(CallToolResult::error(vec![ContentBlock::text(reason)]).into());
         }
         let arguments = request.arguments;
         let revoked = revoked_call::RevokedCall {
@@ -312,7 +333,7 @@ impl ServerHandler for HostTools {
                 host_info::NAME => Ok(host_info::call()),
                 run_command::NAME => run_command::call(state, &principal, arguments, context).await,
                 jobs::START => jobs::start(state, &principal, arguments, &context).await,
-                jobs::OUTPUT => jobs::output(state, &principal, arguments).await,
+                jobs::OUTPUT => jobs::output(state, &principal, arguments, &context).await,
                 jobs::SIGNAL => jobs::signal(state, &principal, arguments, &context).await,
                 jobs::LIST => Ok(jobs::list(state, &principal)),
                 other => Err(McpError::internal_error(

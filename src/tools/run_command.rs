@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     ToolsState,
     audited::{self, AuditedCommand},
-    authorize::{ToolCommand, authorize},
+    authorize::{Authorized, ToolCommand, authorize},
     progress::ProgressForwarder,
 };
 use crate::{
@@ -111,17 +111,17 @@ pub async fn call(
         input,
         (state.limits.default_timeout, state.limits.max_timeout),
     )?;
-    tracing::info!(principal = principal.name(), tool = NAME, command = %command.describe(), "tool call");
+    tracing::info!(principal = principal.name(), tool = NAME, command = %command.describe_for_log(), "tool call");
     let trail = audited::context_of(&context, principal, NAME);
-    let spec = match authorize(state, principal, &command, &trail).await {
-        Ok(spec) => spec,
+    let Authorized { spec, facts } = match authorize(state, principal, &command, &trail).await {
+        Ok(authorized) => authorized,
         Err(refusal) => return Ok(error_text(refusal)),
     };
     let _slot = match state.slots.try_acquire(principal.name()) {
         Ok(slot) => slot,
         Err(full) => return Ok(error_text(full.to_string())),
     };
-    let audited = match AuditedCommand::start(&state.audit, trail, &command, None).await {
+    let audited = match AuditedCommand::start(&state.audit, trail, &command, &facts, None).await {
         Ok(audited) => audited,
         Err(refusal) => return Ok(error_text(refusal)),
     };

@@ -18,7 +18,7 @@ use axum::{
 
 use super::sessions::SessionTable;
 use crate::{
-    audit::{AuditContext, AuditEvent, AuditLog, EndedWork, Transport},
+    audit::{AuditContext, AuditEvent, AuditLog, EndedWork, RoutedSession, Transport},
     auth::{Principal, revocation::EndWatch},
 };
 
@@ -194,6 +194,10 @@ pub async fn enforce_session_owner(
         }
         None => return session_not_found(),
     }
+    let mut request = request;
+    request
+        .extensions_mut()
+        .insert(RoutedSession::new(session_id.as_str()));
     let is_delete = request.method() == Method::DELETE;
     let response = next.run(request).await;
     if response.status() == StatusCode::NOT_FOUND || (is_delete && response.status().is_success()) {

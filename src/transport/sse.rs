@@ -51,7 +51,9 @@ use super::{
     handshake::{self, PeerCache},
 };
 use crate::{
-    audit::{AuditContext, AuditEvent, AuditLog, EndedWork, Transport as AuditTransport},
+    audit::{
+        AuditContext, AuditEvent, AuditLog, EndedWork, RoutedSession, Transport as AuditTransport,
+    },
     auth::{Principal, revocation::EndWatch},
 };
 
@@ -298,7 +300,10 @@ where
             None => return session_not_found(),
         }
     }
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    parts
+        .extensions
+        .insert(RoutedSession::new(session_id.as_str()));
     let body: Bytes = match axum::body::to_bytes(body, MAX_MESSAGE_BYTES).await {
         Ok(body) => body,
         Err(_) => {
