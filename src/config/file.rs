@@ -32,6 +32,9 @@ pub struct FileConfig {
     pub run_as: Option<String>,
     /// The `[policy]` table: what operators may run (see `crate::policy`).
     pub policy: Option<crate::policy::PolicyConfig>,
+    /// The `[connections]` table (see `super::connections`).
+    #[serde(default)]
+    pub connections: super::connections::FileConnections,
 }
 
 /// The `[tls]` table.

@@ -2,6 +2,7 @@
 //! validated [`Config`]. Resolution is pure (the environment comes in as an [`EnvSnapshot`])
 //! so every precedence rule is testable without touching the process environment.
 
+pub mod connections;
 pub mod env_vars;
 pub mod file;
 
@@ -15,6 +16,7 @@ use crate::{
     auth::{Role, Secret, TokenDigest, TokenEntry},
     cli::ServeArgs,
 };
+pub use connections::ConnectionSettings;
 pub use file::FileConfig;
 
 /// Where `serve` listens when nothing says otherwise.
@@ -43,6 +45,8 @@ pub struct Config {
     pub allow_plaintext: bool,
     /// The Unix user commands run as when the token names none.
     pub run_as: Option<String>,
+    /// The `[connections]` table: connection and stream limits, header and handshake timeouts.
+    pub connections: ConnectionSettings,
 }
 
 /// The PEM files of the server's certificate chain and key.
@@ -201,6 +205,8 @@ pub enum ConfigError {
     BadLimits(&'static str),
     #[error("no state directory: neither XDG_STATE_HOME nor HOME is set")]
     NoStateDir,
+    #[error("connections: {0}")]
+    BadConnections(&'static str),
 }
 
 impl ConfigError {
@@ -231,6 +237,9 @@ impl ConfigError {
                 "timeouts must be at least 1 s with default_timeout_secs <= max_timeout_secs, and max_output_bytes at least 1024"
             }
             Self::NoStateDir => "set XDG_STATE_HOME or HOME, or configure a token",
+            Self::BadConnections(_) => {
+                "limits and timeouts in [connections] must be at least 1, with max_per_address <= max_total"
+            }
         }
     }
 }
@@ -281,6 +290,7 @@ impl Config {
             tls: tls_files(args, &file)?,
             allow_plaintext: args.allow_plaintext || file.allow_plaintext.unwrap_or(false),
             run_as: args.run_as.clone().or_else(|| file.run_as.clone()),
+            connections: connections::resolve(&file.connections)?,
             policy: file.policy,
         })
         .and_then(Self::check_plaintext)

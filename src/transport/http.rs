@@ -1,24 +1,30 @@
 //! The HTTP server: one axum `Router` with `/mcp` (rmcp's Streamable HTTP service, both
 //! the session era, over [`HostSessions`], and the stateless 2026-07-28 era), `/sse` + `/messages` (legacy
 //! HTTP+SSE), and `/healthz`; the host guard and authentication in front of every MCP
-//! route; TCP_NODELAY on every socket; graceful shutdown.
+//! route, and the per-principal stream cap behind it; binding, and serving every
+//! listener through [`super::listener`] (connection caps, timeouts, TCP_NODELAY, graceful
+//! shutdown).
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
-use axum::{Json, Router, middleware::from_fn_with_state, routing::get, serve::ListenerExt};
+use axum::{Json, Router, middleware::from_fn_with_state, routing::get};
 use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::listener::Acceptor;
 use super::{
+    connections::{self, ConnectionTracker, RateLimitedLog},
     direct_call::PeerUse,
     host_guard::{HostGuard, enforce_host_guard},
     session_owners::{SessionOwners, enforce_session_owner},
     sessions::HostSessions,
     sse,
+    streams::{StreamCapLayer, StreamSlots},
     tls::ReloadableTls,
 };
+use crate::config::ConnectionSettings;
 use crate::{
     audit::AuditLog,
     auth::layer::{AuthGate, Authenticator, require_principal},
@@ -26,8 +32,6 @@ use crate::{
 
 /// Largest JSON-RPC message accepted in a POST body.
 pub const MAX_REQUEST_BODY_BYTES: usize = 4 * 1024 * 1024;
-/// How long shutdown waits for open connections before giving up on them.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Everything the router is built from. `H` is the MCP handler every session runs:
 /// [`crate::tools::HostTools`] in the product, a fixture handler in the conformance test server.
@@ -40,6 +44,8 @@ pub struct HttpServerParts<H> {
     /// Failed authentications allowed per client address and minute.
     pub auth_failures_per_minute: u32,
     pub host_guard: Arc<HostGuard>,
+    /// Open MCP streams (`GET /sse`, `GET /mcp`) allowed per principal.
+    pub max_streams_per_principal: usize,
     /// Cancelled on shutdown: ends sessions and streams.
     pub shutdown: CancellationToken,
 }
@@ -80,6 +86,9 @@ where
     Router::new()
         .merge(mcp_routes)
         .merge(sse_routes)
+        .layer(StreamCapLayer::new(StreamSlots::new(
+            parts.max_streams_per_principal,
+        )))
         .layer(from_fn_with_state(
             Arc::new(AuthGate::new(
                 parts.authenticator,
@@ -109,44 +118,47 @@ pub async fn bind(addresses: &[SocketAddr]) -> std::io::Result<Vec<TcpListener>>
 }
 
 /// Serve `router` on every listener until `shutdown` is cancelled: HTTPS when `tls` is
-/// given, else plain HTTP.
+/// given, else plain HTTP; with the connection caps and timeouts of `settings` (see
+/// [`super::listener`]). Raises the file limit first: every connection is a descriptor.
 pub async fn serve(
     listeners: Vec<TcpListener>,
     router: Router,
     shutdown: CancellationToken,
     tls: Option<Arc<ReloadableTls>>,
+    settings: ConnectionSettings,
 ) {
-    if let Some(tls) = tls {
-        let servers = listeners.into_iter().map(|listener| {
-            super::tls::serve(listener, router.clone(), tls.clone(), shutdown.clone())
-        });
-        futures::future::join_all(servers).await;
-        return;
-    }
-    let servers = listeners.into_iter().map(|listener| {
-        let app = router
-            .clone()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let listener = listener.tap_io(|stream| {
-            // Without it, SSE-framed responses wait on delayed ACKs (~40 ms a call).
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
+    let max_total = match connections::raise_fd_limit() {
+        Ok(limit) => {
+            let fitted = connections::fit_to_fd_limit(settings.max_total, limit.after);
+            tracing::info!(
+                before = limit.before,
+                after = limit.after,
+                max_connections = fitted,
+                "file limit (RLIMIT_NOFILE) raised to its hard maximum"
+            );
+            if fitted < settings.max_total {
+                tracing::warn!(
+                    configured = settings.max_total,
+                    max_connections = fitted,
+                    "connections.max_total lowered to fit the file limit; raise the hard limit (LimitNOFILE=) to allow more"
+                );
             }
-        });
-        let shutdown = shutdown.clone();
-        async move {
-            let graceful = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-            tokio::select! {
-                result = graceful => if let Err(error) = result {
-                    tracing::error!(%error, "server stopped");
-                },
-                () = async {
-                    shutdown.cancelled().await;
-                    tokio::time::sleep(SHUTDOWN_GRACE).await;
-                } => tracing::warn!("connections still open after the shutdown grace period; closing"),
-            }
+            fitted
         }
+        Err(error) => {
+            tracing::warn!(%error, "cannot read or raise the file limit (RLIMIT_NOFILE)");
+            settings.max_total
+        }
+    };
+    let acceptor = Arc::new(Acceptor {
+        router,
+        tracker: ConnectionTracker::new(max_total, settings.max_per_address.min(max_total)),
+        header_timeout: settings.header_timeout,
+        tls: tls.map(|tls| (tls, settings.tls_handshake_timeout)),
+        refusals: RateLimitedLog::default(),
     });
+    let servers = listeners
+        .into_iter()
+        .map(|listener| acceptor.clone().run(listener, shutdown.clone()));
     futures::future::join_all(servers).await;
 }

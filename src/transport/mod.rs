@@ -2,14 +2,17 @@
 //! service with hostmcp's own sessions, legacy HTTP+SSE at `/sse` written here) and stdio. Every transport serves the same
 //! [`crate::tools::HostTools`] handler.
 
+pub mod connections;
 pub mod direct_call;
 pub mod handshake;
 pub mod host_guard;
 pub mod http;
+pub mod listener;
 pub mod session_owners;
 pub mod sessions;
 pub mod sse;
 pub mod stdio;
+pub mod streams;
 pub mod tls;
 
 /// A new session id: 128 random bits, hex.
