@@ -285,3 +285,29 @@ def test_a_slow_connection_flood_from_one_address_leaves_other_clients_answered_
         for sock in flood:
             sock.close()
         server.stop()
+
+
+def test_a_silent_tls_client_is_cut_at_the_handshake_timeout_and_a_real_one_is_served(tmp_path):
+    from test_tls import make_cert
+
+    cert, key = make_cert(tmp_path, "server")
+    server = start_server(args=["--tls-cert", cert, "--tls-key", key], ca=cert,
+                          config=connections_config(tls_handshake_timeout_secs=1, max_per_address=2))
+    try:
+        silent = connect_from("127.0.0.1", server.port)
+        answer, took = read_until_closed(silent, limit=10)
+        silent.close()
+        assert answer == b"" and 0.5 <= took <= 6, (answer, took)
+        # Near miss: a client that does the handshake is served.
+        assert httpx2.get(f"{server.base}/healthz", verify=cert).status_code == 200
+        # Over the per-address cap a TLS connection is closed without a word (no handshake).
+        held = [connect_from(FLOOD_ADDRESS, server.port) for _ in range(2)]
+        refused = connect_from(FLOOD_ADDRESS, server.port)
+        answer, took = read_until_closed(refused, limit=5)
+        refused.close()
+        for sock in held:
+            sock.close()
+        assert answer == b"" and took < 0.9, (answer, took)
+        assert "the client address has its maximum of 2 open connections" in server.log()
+    finally:
+        server.stop()
