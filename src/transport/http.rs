@@ -12,6 +12,7 @@ use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::Layer;
 
 use super::listener::Acceptor;
 use super::{
@@ -75,20 +76,18 @@ where
             .with_json_response(true)
             .with_cancellation_token(parts.shutdown.child_token()),
     );
+    // Inside the /mcp service and on the GET /sse route only: other requests pay nothing.
+    let stream_cap = StreamCapLayer::new(StreamSlots::new(parts.max_streams_per_principal));
     let mcp_routes = Router::new()
-        .nest_service("/mcp", mcp_service)
+        .nest_service("/mcp", stream_cap.layer(mcp_service))
         .layer(from_fn_with_state(owners, enforce_session_owner));
-    let sse_routes = sse::routes(sse::SseState::new(
-        parts.handler,
-        parts.shutdown.clone(),
-        parts.audit.clone(),
-    ));
+    let sse_routes = sse::routes(
+        sse::SseState::new(parts.handler, parts.shutdown.clone(), parts.audit.clone()),
+        stream_cap,
+    );
     Router::new()
         .merge(mcp_routes)
         .merge(sse_routes)
-        .layer(StreamCapLayer::new(StreamSlots::new(
-            parts.max_streams_per_principal,
-        )))
         .layer(from_fn_with_state(
             Arc::new(AuthGate::new(
                 parts.authenticator,

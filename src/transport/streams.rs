@@ -5,23 +5,18 @@
 //! a slot of its principal before the route runs and gives it back when the response
 //! body is dropped (the stream closed), or at once if the route answered with an error.
 //! A GET over the cap gets 429 and never reaches the route. Other methods pass through
-//! untouched: no lock, no allocation.
+//! untouched: no lock, no allocation (the body wrapper is inline).
 
 use std::{
     collections::HashMap,
-    convert::Infallible,
     future::Future,
     pin::Pin,
     sync::{Arc, Mutex},
     task::{Context, Poll},
 };
 
-use axum::{
-    body::Body,
-    extract::Request,
-    http::{Method, StatusCode},
-    response::{IntoResponse, Response},
-};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
@@ -96,7 +91,9 @@ impl Drop for StreamSlot {
     }
 }
 
-/// Enforces [`StreamSlots`] on the routes it wraps (put it inside authentication).
+/// Enforces [`StreamSlots`] on the service it wraps. Put it where only stream-opening
+/// routes pay for it, behind authentication: inside the `/mcp` service (whose boxed route
+/// it then adds nothing to) and on the `GET /sse` route.
 #[derive(Debug, Clone)]
 pub struct StreamCapLayer {
     slots: Arc<StreamSlots>,
@@ -126,19 +123,19 @@ pub struct StreamCap<S> {
     slots: Arc<StreamSlots>,
 }
 
-impl<S> tower::Service<Request> for StreamCap<S>
+impl<S, RequestBody, ResponseBody> tower::Service<Request<RequestBody>> for StreamCap<S>
 where
-    S: tower::Service<Request, Response = Response, Error = Infallible>,
+    S: tower::Service<Request<RequestBody>, Response = Response<ResponseBody>>,
 {
-    type Response = Response;
-    type Error = Infallible;
+    type Response = Response<CappedBody<ResponseBody>>;
+    type Error = S::Error;
     type Future = StreamCapFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, request: Request<RequestBody>) -> Self::Future {
         if request.method() != Method::GET {
             return StreamCapFuture::Pass {
                 inner: self.inner.call(request),
@@ -160,9 +157,7 @@ where
                             "stream refused: the principal has its maximum of open streams"
                         );
                     });
-                    return StreamCapFuture::Refused {
-                        response: Some(too_many_streams(limit)),
-                    };
+                    return StreamCapFuture::Refused { limit };
                 }
             },
         };
@@ -173,12 +168,20 @@ where
     }
 }
 
-fn too_many_streams(limit: usize) -> Response {
-    (
-        StatusCode::TOO_MANY_REQUESTS,
-        format!("too many open streams for this token (limit {limit}); close one first\n"),
-    )
-        .into_response()
+fn too_many_streams<B>(limit: usize) -> Response<CappedBody<B>> {
+    let text = format!("too many open streams for this token (limit {limit}); close one first\n");
+    let mut response = Response::new(CappedBody {
+        inner: Inner::Refusal {
+            text: Some(Bytes::from(text)),
+        },
+        _slot: None,
+    });
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
 }
 
 pin_project! {
@@ -186,61 +189,81 @@ pin_project! {
     #[project = StreamCapProjection]
     pub enum StreamCapFuture<F> {
         Pass { #[pin] inner: F, slot: Option<StreamSlot> },
-        Refused { response: Option<Response> },
+        Refused { limit: usize },
     }
 }
 
-impl<F> Future for StreamCapFuture<F>
+impl<F, B, E> Future for StreamCapFuture<F>
 where
-    F: Future<Output = Result<Response, Infallible>>,
+    F: Future<Output = Result<Response<B>, E>>,
 {
-    type Output = Result<Response, Infallible>;
+    type Output = Result<Response<CappedBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             StreamCapProjection::Pass { inner, slot } => {
                 let response = std::task::ready!(inner.poll(cx))?;
-                Poll::Ready(Ok(match slot.take() {
-                    // An error answer is no stream: the slot goes back now.
-                    Some(slot) if response.status().is_success() => response.map(|body| {
-                        Body::new(SlotBody {
-                            inner: body,
-                            _slot: slot,
-                        })
-                    }),
-                    _ => response,
-                }))
+                // An error answer is no stream: its slot goes back now.
+                let slot = slot.take().filter(|_| response.status().is_success());
+                Poll::Ready(Ok(response.map(|body| CappedBody {
+                    inner: Inner::Route { body },
+                    _slot: slot,
+                })))
             }
-            StreamCapProjection::Refused { response } => Poll::Ready(Ok(response
-                .take()
-                .unwrap_or_else(|| StatusCode::TOO_MANY_REQUESTS.into_response()))),
+            StreamCapProjection::Refused { limit } => Poll::Ready(Ok(too_many_streams(*limit))),
         }
     }
 }
 
-/// A response body that keeps its stream's slot until it is dropped.
-struct SlotBody {
-    inner: Body,
-    _slot: StreamSlot,
+pin_project! {
+    /// The route's response body, holding its stream's slot (if any) until it is dropped;
+    /// or the refusal's text.
+    pub struct CappedBody<B> {
+        #[pin]
+        inner: Inner<B>,
+        _slot: Option<StreamSlot>,
+    }
 }
 
-impl HttpBody for SlotBody {
-    type Data = <Body as HttpBody>::Data;
-    type Error = <Body as HttpBody>::Error;
+pin_project! {
+    #[project = InnerProjection]
+    enum Inner<B> {
+        Route { #[pin] body: B },
+        Refusal { text: Option<Bytes> },
+    }
+}
+
+impl<B> HttpBody for CappedBody<B>
+where
+    B: HttpBody<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        match self.project().inner.project() {
+            InnerProjection::Route { body } => body.poll_frame(cx),
+            InnerProjection::Refusal { text } => Poll::Ready(text.take().map(Frame::data).map(Ok)),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Inner::Route { body } => body.is_end_stream(),
+            Inner::Refusal { text } => text.is_none(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Inner::Route { body } => body.size_hint(),
+            Inner::Refusal { text } => {
+                SizeHint::with_exact(text.as_ref().map_or(0, |text| text.len() as u64))
+            }
+        }
     }
 }
 

@@ -75,7 +75,7 @@ async fn a_stream_holds_its_slot_until_its_body_is_dropped_and_the_next_get_is_r
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    let body = axum::body::to_bytes(refused.into_body(), 1024)
+    let body = axum::body::to_bytes(Body::new(refused.into_body()), 1024)
         .await
         .unwrap();
     assert!(String::from_utf8_lossy(&body).contains("limit 1"));
@@ -121,7 +121,7 @@ async fn the_body_passes_through_unchanged() {
         ))
         .await
         .unwrap();
-    let body = axum::body::to_bytes(answer.into_body(), 1024)
+    let body = axum::body::to_bytes(Body::new(answer.into_body()), 1024)
         .await
         .unwrap();
     assert_eq!(&body[..], b"data: x\n\n");
