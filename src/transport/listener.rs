@@ -160,12 +160,4 @@ impl Acceptor {
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn the_refusal_is_one_well_formed_response() {
-        let text = std::str::from_utf8(super::REFUSAL).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 503 "));
-        assert!(head.contains(&format!("content-length: {}", body.len())));
-    }
-}
+mod tests;
