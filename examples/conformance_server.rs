@@ -93,6 +93,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         authenticator: Arc::new(authenticator(args.token_from_env)?),
         audit: AuditLog::disabled(),
         auth_failures_per_minute: 1000,
+        trusted_proxies: Default::default(),
         host_guard: Arc::new(HostGuard::new(&bound, &[], &same_origins(&bound))),
         max_streams_per_principal: ConnectionSettings::default().max_streams_per_principal,
         shutdown: shutdown.clone(),

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::env_vars;
+use crate::{auth::client_address::ProxyNet, config::env_vars};
 
 /// Turn this Linux host into a remote Model Context Protocol server.
 #[derive(Debug, Parser)]
@@ -58,11 +58,32 @@ pub enum AuditCommand {
     /// Check that an audit log is intact: every line parses, sequence numbers follow each
     /// other, and each line carries the hash of the one before.
     Verify {
-        /// The audit log file.
-        file: PathBuf,
+        /// The audit log files, oldest first, checked as one chain (after a rotation:
+        /// audit.jsonl.1 audit.jsonl).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
         /// `SEQ:HASH` printed by an earlier verify, to also detect lines cut off the end.
         #[arg(long)]
         anchor: Option<String>,
+        /// The audit key file: every line must carry a MAC that it confirms, and the anchor
+        /// file the server keeps must be there, sealed with it, and name a line of the chain.
+        #[arg(long, value_name = "KEY_FILE")]
+        key: Option<PathBuf>,
+        /// The anchor file checked with --key. Default: the last FILE with `.anchor` added.
+        #[arg(long, value_name = "PATH", requires = "key")]
+        anchor_file: Option<PathBuf>,
+        /// With --key, check no anchor file (lines cut off the end then go unseen).
+        #[arg(long, requires = "key", conflicts_with = "anchor_file")]
+        no_anchor_file: bool,
+        /// The first FILE may start mid-chain (it was rotated out of a longer log): its first
+        /// line is not checked against the lines before it; the report names where it starts.
+        #[arg(long)]
+        mid_chain: bool,
+    },
+    /// Make a new audit key file (32 random bytes in hex, mode 0600), for `[audit] key_file`.
+    Keygen {
+        /// Where to write the key; an existing file is never overwritten.
+        file: PathBuf,
     },
 }
 
@@ -119,6 +140,16 @@ pub struct ServeArgs {
     /// root, commands are refused until a user is set; `--run-as root` allows root.
     #[arg(long, value_name = "USER")]
     pub run_as: Option<String>,
+
+    /// Reverse proxy whose Forwarded / X-Forwarded-For headers name the client (repeatable;
+    /// a CIDR network or an address, e.g. 10.0.0.0/8). Headers from any other peer are ignored.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "CIDR",
+        env = env_vars::TRUSTED_PROXIES,
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<ProxyNet>,
 }
 
 /// Flags of `hostmcp stdio`.

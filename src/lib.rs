@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exec;
+pub mod hardening;
 pub mod jobs;
 pub mod policy;
 pub mod ratelimit;

@@ -125,6 +125,13 @@ pub enum AuditEvent {
     AuthFailed {
         reason: String,
     },
+    /// A client address went over its budget of failed authentications: the first refusal
+    /// (429) of its window. Later refusals in that window are counted, not written; the
+    /// next window's record carries their count.
+    AuthThrottled {
+        retry_after_secs: u64,
+        refused_in_previous_window: u64,
+    },
     /// The principal may not call this tool.
     ToolDenied {
         /// The tool that was refused; written as `denied_tool` (the envelope owns `tool`).
@@ -180,6 +187,20 @@ pub enum AuditEvent {
     SessionClosed {
         transport: Transport,
     },
+    /// A token stopped being accepted while the server ran: a reload removed it or put
+    /// another secret under its name, or its `expires` instant passed. `ends_work` says
+    /// whether what it was running is ended (`on_revoke = "kill"`) or left to finish.
+    TokenRevoked {
+        reason: RevokeReason,
+        ends_work: bool,
+    },
+    /// One thing a revoked token held was ended: a session or stream closed, a call
+    /// cancelled, a job killed. `id` names it (session id, request id, job id).
+    EndedByRevocation {
+        ended: EndedWork,
+        id: String,
+        reason: RevokeReason,
+    },
 }
 
 impl AuditEvent {
@@ -188,6 +209,7 @@ impl AuditEvent {
         match self {
             Self::Authenticated => "authenticated",
             Self::AuthFailed { .. } => "auth_failed",
+            Self::AuthThrottled { .. } => "auth_throttled",
             Self::ToolDenied { .. } => "tool_denied",
             Self::CommandStarted { .. } => "command_started",
             Self::CommandFinished { .. } => "command_finished",
@@ -195,6 +217,8 @@ impl AuditEvent {
             Self::JobAction { .. } => "job_action",
             Self::SessionOpened { .. } => "session_opened",
             Self::SessionClosed { .. } => "session_closed",
+            Self::TokenRevoked { .. } => "token_revoked",
+            Self::EndedByRevocation { .. } => "ended_by_revocation",
         }
     }
 
@@ -216,6 +240,59 @@ pub enum CommandLine {
     /// Written as `"command": "script"`.
     #[serde(rename = "command")]
     Shell(String),
+}
+
+/// Why a token stopped being accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    /// A reload dropped its `[[tokens]]` entry.
+    Removed,
+    /// A reload put a different secret under its name.
+    Replaced,
+    /// Its `expires` instant passed.
+    Expired,
+}
+
+impl RevokeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Removed => "removed",
+            Self::Replaced => "replaced",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+impl fmt::Display for RevokeReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a revocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndedWork {
+    /// A Streamable HTTP session (its standalone stream and its calls with it).
+    Session,
+    /// A legacy SSE stream (its session and calls with it).
+    Stream,
+    /// A tool call in flight (its command killed).
+    Call,
+    /// A background job (its process group killed).
+    Job,
+}
+
+impl EndedWork {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Stream => "stream",
+            Self::Call => "call",
+            Self::Job => "job",
+        }
+    }
 }
 
 /// The transport a session came through.

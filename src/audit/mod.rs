@@ -2,8 +2,10 @@
 //! reordering lines is detectable.
 //!
 //! Owns the typed events and their envelope ([`events`]), the append-only file writer that
-//! refuses to lose a record silently ([`sink`]), and the offline checker behind
-//! `hostmcp audit verify FILE` ([`verify`]). It decides nothing: callers record what the auth
+//! refuses to lose a record silently ([`sink`]) and notices its file renamed or deleted
+//! ([`log_file`]), the key that seals each line of a keyed chain ([`key`]) and the anchor file
+//! that remembers where the chain ended ([`anchor_file`]), and the offline checker behind
+//! `hostmcp audit verify FILE...` ([`verify`]). It decides nothing: callers record what the auth
 //! layer, the policy and the exec engine decided. A caller that must not act unaudited (the
 //! command engine before it spawns) treats an `Err` from [`AuditLog::record`] as a refusal.
 //!
@@ -11,7 +13,10 @@
 //! as `"[redacted]"` unless the log was opened with `redact_env_values = false`. Bearer tokens
 //! never reach this module. Command lines (argv or a shell string) are recorded as given.
 
+mod anchor_file;
 mod events;
+mod key;
+mod log_file;
 mod sink;
 mod verify;
 
@@ -21,13 +26,16 @@ mod tests;
 use std::io;
 use std::path::PathBuf;
 
+pub use anchor_file::{AnchorFileError, anchor_path, read as read_anchor_file};
 pub use events::{
-    AuditContext, AuditEnv, AuditEvent, AuditRecord, CommandLine, EnvVar, GENESIS_PREV, REDACTED,
-    Transport, format_timestamp, line_hash,
+    AuditContext, AuditEnv, AuditEvent, AuditRecord, CommandLine, EndedWork, EnvVar, GENESIS_PREV,
+    REDACTED, RevokeReason, Transport, format_timestamp, line_hash,
 };
-pub use sink::{AuditLog, AuditOptions};
+pub use key::{AuditKey, KeyError};
+pub use sink::{AuditLog, AuditOptions, Reopened};
 pub use verify::{
-    Anchor, BadAnchor, Problem, ProblemKind, VerifyReport, verify, verify_with_anchor,
+    Anchor, BadAnchor, Problem, ProblemKind, Start, VerifyOptions, VerifyReport, verify,
+    verify_files, verify_with_anchor,
 };
 
 /// Why the audit log could not be opened, written or read.
@@ -63,6 +71,35 @@ pub enum AuditError {
     Poisoned { path: PathBuf },
     #[error("cannot read audit log {}: {source}", .path.display())]
     Read { path: PathBuf, source: io::Error },
+    #[error(
+        "audit log {} was deleted or renamed under the server; nothing is written until it is \
+         reopened",
+        .path.display()
+    )]
+    Moved { path: PathBuf },
+    #[error(
+        "the file now at {} does not continue this audit log's chain (it is neither empty nor \
+         ends with the chain's last line)",
+        .path.display()
+    )]
+    NotContinuation { path: PathBuf },
+    #[error(transparent)]
+    Anchor(AnchorFileError),
+    #[error(
+        "audit log {} is sealed but its anchor file {} is missing",
+        .path.with_extension("").display(), .path.display()
+    )]
+    AnchorMissing { path: PathBuf },
+    #[error(
+        "audit log {} ends at seq {last_seq}, before its anchor (seq {anchor_seq}): lines were \
+         cut off the end",
+        .path.display()
+    )]
+    BehindAnchor {
+        path: PathBuf,
+        anchor_seq: u64,
+        last_seq: u64,
+    },
     #[error("cannot encode an audit record: {0}")]
     Encode(#[source] serde_json::Error),
     #[error("the audit writer stopped before finishing a record")]
@@ -91,7 +128,31 @@ impl AuditError {
                 "check the disk, run `hostmcp audit verify FILE`, then restart hostmcp"
             }
             Self::Read { .. } => "check the path and that you may read the file",
+            Self::Moved { .. } => {
+                "send the server SIGHUP to reopen the log at its path (it creates the file if \
+                 it is gone and continues the chain in it)"
+            }
+            Self::NotContinuation { .. } => {
+                "move that file away and send SIGHUP again: the server creates a new one"
+            }
+            Self::Anchor(_) | Self::AnchorMissing { .. } | Self::BehindAnchor { .. } => {
+                "run `hostmcp audit verify --key KEY FILE`, keep the log and anchor as evidence, \
+                 and start a new log at another path"
+            }
             Self::Encode(_) | Self::WriterLost => "this is a bug in hostmcp; please report it",
+        }
+    }
+
+    /// Why a command was refused, for the caller: no path, no detail of the host.
+    pub fn refusal_reason(&self) -> &'static str {
+        match self {
+            Self::Moved { .. } | Self::NotContinuation { .. } => {
+                "the audit log file was deleted or renamed, and the server has not reopened it"
+            }
+            Self::Write { .. } | Self::Sync { .. } | Self::Poisoned { .. } => {
+                "the audit log file cannot be written"
+            }
+            _ => "the audit log is unavailable",
         }
     }
 }

@@ -1,10 +1,8 @@
 //! Where records go: [`AuditLog`], an append-only JSON-lines file, or tracing when no file is
 //! configured ([`AuditLog::disabled`]), so callers never hold an `Option`.
 //!
-//! The file is opened with `O_APPEND`, created with mode 0600, and locked (`flock`, exclusive)
-//! so two servers cannot interleave two chains in it. Opening reads only the last line, to
-//! continue `seq` and `prev`; it does not check the rest (that is `verify`'s job), and it
-//! refuses a file whose last line is incomplete or not a record rather than append to it.
+//! The file is opened with `O_APPEND` by [`super::log_file`] (mode 0600, locked, its last line
+//! read to continue `seq` and `prev`).
 //!
 //! Writes use group commit. One writer thread owns the file and the end of the chain; callers
 //! hand it records through a bounded queue. The writer takes every record waiting in the
@@ -25,27 +23,34 @@
 //! after writing what is queued; that drop waits for it, so the file and its lock are released
 //! when the drop returns.
 //!
-//! Not handled: the file being renamed or deleted under a running server (records keep going
-//! to the open file), and rotation; start a new file at another path and restart instead.
+//! Deleted or renamed under a running server: before each batch the writer `stat`s the path
+//! and compares device and inode with the open file's. If they differ (or the path is gone)
+//! the batch fails with [`AuditError::Moved`], so commands are refused, until
+//! [`AuditLog::reopen`] (SIGHUP) opens the file now at the path, or creates it. The chain goes
+//! on across files: the new file's first line has the next `seq` and, as `prev`, the hash of
+//! the old file's last line. So logrotate works with a `postrotate` that sends SIGHUP.
+//!
+//! Keyed (an [`AuditKey`] in the options): each line is sealed with its MAC before it is
+//! hashed into the chain, and after each batch the anchor file ([`super::anchor_file`]) is
+//! rewritten with the chain's end. Opening a keyed log checks its end against the anchor.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::SystemTime;
 
-use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::AuditError;
+use super::anchor_file::{self, AnchorFileError, AnchorWriter, anchor_path};
 use super::events::{
     AuditContext, AuditEvent, AuditRecord, CommandLine, GENESIS_PREV, format_timestamp, line_hash,
 };
-
-/// How far back to read at a time while looking for the start of the last line.
-const TAIL_CHUNK: u64 = 8 * 1024;
+use super::key::AuditKey;
+use super::log_file::{self, FileId, LogFile, Tail};
+use super::verify::Anchor;
 
 /// The tracing target of records when no file is configured.
 const TRACE_TARGET: &str = "hostmcp::audit";
@@ -62,18 +67,32 @@ const MAX_BATCH_RECORDS: usize = QUEUE_CAPACITY;
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
 
 /// How records are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct AuditOptions {
     /// Write environment values as `"[redacted]"` (the default). `false` writes them as given.
     pub redact_env_values: bool,
+    /// Seal each line with this key and keep the anchor file beside the log.
+    pub key: Option<AuditKey>,
 }
 
 impl Default for AuditOptions {
     fn default() -> Self {
         Self {
             redact_env_values: true,
+            key: None,
         }
     }
+}
+
+/// What [`AuditLog::reopen`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reopened {
+    /// No file is configured.
+    NoFile,
+    /// The path still names the open file; it is kept.
+    Unchanged,
+    /// The path named another file (or none): that file is now written, continuing the chain.
+    NewFile,
 }
 
 /// The audit log. Cheap to clone; clones share one file, one chain and one writer.
@@ -170,6 +189,24 @@ impl AuditLog {
                 tracing::error!(event = kind, "audit writer is gone: record lost");
             }
         }
+    }
+
+    /// Reopen the log at its path, after the records queued before (what SIGHUP does, so
+    /// logrotate can rename the file): if the path names another file, or none, the chain
+    /// continues in the file now there (created if absent), which must be empty or end with the
+    /// chain's last line. Until then, records fail with [`AuditError::Moved`].
+    pub async fn reopen(&self) -> Result<Reopened, AuditError> {
+        let queue = match &self.inner {
+            Inner::Disabled => return Ok(Reopened::NoFile),
+            Inner::File { queue, .. } => queue,
+        };
+        let (reply, answer) = oneshot::channel();
+        queue
+            .sender
+            .send(Message::Reopen(reply))
+            .await
+            .map_err(|_| AuditError::WriterLost)?;
+        answer.await.map_err(|_| AuditError::WriterLost)?
     }
 
     /// Record an event whose action has already happened (or cannot be held back): a
@@ -283,10 +320,12 @@ impl Drop for JoinOnDrop {
     }
 }
 
-// Only tests add a second, smaller variant; boxing records would cost an allocation each.
-#[cfg_attr(test, allow(clippy::large_enum_variant))]
+// The other variants are rare and small; boxing records would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Message {
     Record(Request),
+    /// Reopen the file at the log's path (SIGHUP).
+    Reopen(oneshot::Sender<Result<Reopened, AuditError>>),
     #[cfg(test)]
     Test(TestControl),
 }
@@ -316,12 +355,20 @@ enum TestControl {
 struct Writer {
     path: PathBuf,
     file: File,
+    /// Which file `file` is, to notice the path naming another one (or none).
+    id: FileId,
     /// `seq` of the next line on disk.
     next_seq: u64,
     /// Hash of the last line on disk, or [`GENESIS_PREV`].
     prev: String,
     disclose_env: bool,
+    /// Seals each line, when the chain is keyed.
+    key: Option<AuditKey>,
+    /// The anchor file, rewritten after each batch, when the chain is keyed.
+    anchor: Option<AnchorWriter>,
     poisoned: bool,
+    /// The path no longer names the open file; said once in the server's log.
+    moved: bool,
     /// Calls of `fdatasync` after a batch.
     #[cfg(test)]
     data_syncs: u64,
@@ -347,6 +394,8 @@ impl Batch {
 
 /// Why a batch did not reach the disk; copied into one error per record.
 enum Failure {
+    /// The path no longer names the open file: it was deleted or renamed.
+    Moved,
     Write(io::Error),
     Sync(io::Error),
 }
@@ -354,6 +403,9 @@ enum Failure {
 impl Failure {
     fn to_error(&self, path: &Path) -> AuditError {
         match self {
+            Self::Moved => AuditError::Moved {
+                path: path.to_owned(),
+            },
             Self::Write(source) => AuditError::Write {
                 path: path.to_owned(),
                 source: copy_io_error(source),
@@ -374,89 +426,85 @@ fn copy_io_error(error: &io::Error) -> io::Error {
     }
 }
 
-/// The one field of the last line that opening needs.
-#[derive(Deserialize)]
-struct SeqOnly {
-    seq: u64,
-}
-
-enum TailError {
-    Io(io::Error),
-    Incomplete,
-}
-
 impl Writer {
     fn open(path: &Path, options: AuditOptions) -> Result<Self, AuditError> {
-        let open_error = |source| AuditError::Open {
-            path: path.to_owned(),
-            source,
+        let LogFile { file, id, tail } = log_file::open(path)?;
+        let (next_seq, prev) = match &options.key {
+            Some(key) => resume_keyed(path, key, &tail)?,
+            None => chain_end(path, &tail)?,
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(open_error)?;
-        let metadata = file.metadata().map_err(open_error)?;
-        if !metadata.is_file() {
-            return Err(AuditError::NotAFile {
-                path: path.to_owned(),
-            });
-        }
-        file.try_lock().map_err(|error| match error {
-            std::fs::TryLockError::WouldBlock => AuditError::Locked {
-                path: path.to_owned(),
-            },
-            std::fs::TryLockError::Error(source) => open_error(source),
-        })?;
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                path = %path.display(),
-                mode = format_args!("{mode:o}"),
-                "audit log is readable or writable by other users; chmod 600 it"
-            );
-        }
-        sync_parent_dir(path);
-
-        let (next_seq, prev) = match read_last_line(&file, metadata.len()) {
-            Ok(None) => (1, GENESIS_PREV.to_owned()),
-            Ok(Some(line)) => {
-                let bad_tail = |detail: String| AuditError::BadTail {
-                    path: path.to_owned(),
-                    detail,
-                };
-                let last: SeqOnly =
-                    serde_json::from_slice(&line).map_err(|error| bad_tail(error.to_string()))?;
-                let next_seq = last
-                    .seq
-                    .checked_add(1)
-                    .ok_or_else(|| bad_tail("seq is at its maximum".to_owned()))?;
-                (next_seq, line_hash(&line))
-            }
-            Err(TailError::Incomplete) => {
-                return Err(AuditError::IncompleteTail {
-                    path: path.to_owned(),
-                });
-            }
-            Err(TailError::Io(source)) => {
-                return Err(AuditError::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
-        Ok(Self {
+        let anchor = options
+            .key
+            .as_ref()
+            .map(|key| open_anchor(path, key))
+            .transpose()?;
+        let writer = Self {
             path: path.to_owned(),
             file,
+            id,
             next_seq,
             prev,
             disclose_env: !options.redact_env_values,
+            key: options.key,
+            anchor,
             poisoned: false,
+            moved: false,
             #[cfg(test)]
             data_syncs: 0,
-        })
+        };
+        writer.write_anchor();
+        Ok(writer)
+    }
+
+    /// SIGHUP: if the path no longer names the open file (renamed by logrotate, or deleted),
+    /// open the file now at the path (creating it) and continue the chain in it. A file found
+    /// there must be empty or end with the chain's last line. The anchor file is reopened too.
+    fn reopen(&mut self) -> Result<Reopened, AuditError> {
+        if let Some(key) = &self.key {
+            self.anchor = Some(open_anchor(&self.path, key)?);
+            self.write_anchor();
+        }
+        if self.id.is_at(&self.path) {
+            self.moved = false;
+            return Ok(Reopened::Unchanged);
+        }
+        let LogFile { file, id, tail } = log_file::open(&self.path)?;
+        match tail {
+            Tail::Empty => {}
+            Tail::Last { hash, .. } if hash == self.prev => {}
+            Tail::Last { .. } => {
+                return Err(AuditError::NotContinuation {
+                    path: self.path.clone(),
+                });
+            }
+        }
+        self.file = file;
+        self.id = id;
+        self.moved = false;
+        tracing::info!(
+            path = %self.path.display(),
+            next_seq = self.next_seq,
+            "audit log reopened; the chain continues in it"
+        );
+        Ok(Reopened::NewFile)
+    }
+
+    /// Rewrite the anchor file with the end of the chain on disk. A failure is logged: the
+    /// records are on disk, and `verify --key` will report the stale anchor.
+    fn write_anchor(&self) {
+        let Some(anchor) = &self.anchor else { return };
+        let seq = self.next_seq - 1;
+        let end = Anchor {
+            seq,
+            hash: self.prev.clone(),
+        };
+        if let Err(error) = anchor.write(&end) {
+            tracing::error!(
+                path = %anchor.path().display(),
+                %error,
+                "cannot write the audit anchor file"
+            );
+        }
     }
 
     /// The writer thread: batch whatever is queued, commit it, repeat until the queue is
@@ -468,6 +516,10 @@ impl Writer {
             while let Some(message) = next.take() {
                 match message {
                     Message::Record(request) => self.stage(&mut batch, request),
+                    Message::Reopen(reply) => {
+                        self.commit(&mut batch);
+                        let _ = reply.send(self.reopen());
+                    }
                     #[cfg(test)]
                     Message::Test(control) => {
                         self.commit(&mut batch);
@@ -509,13 +561,16 @@ impl Writer {
         event.settle_env(self.disclose_env);
         let time = format_timestamp(SystemTime::now());
         let record = AuditRecord::new(batch.next_seq, time, context, event, batch.prev.clone());
-        let line = match serde_json::to_vec(&record) {
+        let mut line = match serde_json::to_vec(&record) {
             Ok(line) => line,
             Err(error) => {
                 let _ = reply.send(Err(AuditError::Encode(error)));
                 return;
             }
         };
+        if let Some(key) = &self.key {
+            key.seal_line(&mut line);
+        }
         batch.next_seq += 1;
         batch.prev = line_hash(&line);
         batch.lines.extend_from_slice(&line);
@@ -534,6 +589,7 @@ impl Writer {
         if outcome.is_ok() {
             self.next_seq = batch.next_seq;
             self.prev.clone_from(&batch.prev);
+            self.write_anchor();
         } else {
             batch.next_seq = self.next_seq;
             batch.prev.clone_from(&self.prev);
@@ -551,6 +607,17 @@ impl Writer {
     }
 
     fn write_and_sync(&mut self, lines: &[u8]) -> Result<(), Failure> {
+        if !self.id.is_at(&self.path) {
+            if !self.moved {
+                tracing::error!(
+                    path = %self.path.display(),
+                    "the audit log was deleted or renamed under the server: commands are \
+                     refused until SIGHUP reopens it at its path"
+                );
+                self.moved = true;
+            }
+            return Err(Failure::Moved);
+        }
         let length_before = self.file.metadata().map_err(Failure::Write)?.len();
         let written = loop {
             match self.file.write(lines) {
@@ -626,49 +693,65 @@ impl Writer {
     }
 }
 
-/// The last line of the file without its newline; `None` for an empty file.
-fn read_last_line(file: &File, length: u64) -> Result<Option<Vec<u8>>, TailError> {
-    if length == 0 {
-        return Ok(None);
-    }
-    let mut last_byte = [0u8];
-    file.read_exact_at(&mut last_byte, length - 1)
-        .map_err(TailError::Io)?;
-    if last_byte[0] != b'\n' {
-        return Err(TailError::Incomplete);
-    }
-    let end = length - 1;
-    let mut start = end;
-    while start > 0 {
-        let chunk_start = start.saturating_sub(TAIL_CHUNK);
-        let mut chunk = vec![0u8; (start - chunk_start) as usize];
-        file.read_exact_at(&mut chunk, chunk_start)
-            .map_err(TailError::Io)?;
-        if let Some(newline) = chunk.iter().rposition(|&byte| byte == b'\n') {
-            start = chunk_start + newline as u64 + 1;
-            break;
-        }
-        start = chunk_start;
-    }
-    let mut line = vec![0u8; (end - start) as usize];
-    file.read_exact_at(&mut line, start)
-        .map_err(TailError::Io)?;
-    Ok(Some(line))
+/// Open (or create) the anchor file of the log at `log`.
+fn open_anchor(log: &Path, key: &AuditKey) -> Result<AnchorWriter, AuditError> {
+    let path = anchor_path(log);
+    AnchorWriter::open(path.clone(), key.clone())
+        .map_err(|source| AuditError::Open { path, source })
 }
 
-/// Make a newly created file's directory entry durable. Best effort: some filesystems
-/// refuse `fsync` on a directory.
-fn sync_parent_dir(path: &Path) {
-    let parent = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
+/// The next `seq` and `prev` after a file's last line (an unkeyed log).
+fn chain_end(path: &Path, tail: &Tail) -> Result<(u64, String), AuditError> {
+    match tail {
+        Tail::Empty => Ok((1, GENESIS_PREV.to_owned())),
+        Tail::Last { seq, hash, .. } => {
+            let next_seq = seq.checked_add(1).ok_or_else(|| AuditError::BadTail {
+                path: path.to_owned(),
+                detail: "seq is at its maximum".to_owned(),
+            })?;
+            Ok((next_seq, hash.clone()))
+        }
+    }
+}
+
+/// The next `seq` and `prev` of a keyed log, checked against its anchor file: an empty log
+/// continues after the anchor (a log rotated while the server was stopped); a log that ends
+/// before its anchor, or a sealed log without an anchor, is refused (lines were cut off the
+/// end, or the anchor deleted). A log whose last line carries no MAC may have no anchor: the
+/// key was just configured.
+fn resume_keyed(path: &Path, key: &AuditKey, tail: &Tail) -> Result<(u64, String), AuditError> {
+    let anchor_path = anchor_path(path);
+    let anchor = match anchor_file::read(&anchor_path, key) {
+        Ok(anchor) => Some(anchor),
+        Err(AnchorFileError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            None
+        }
+        Err(error) => return Err(AuditError::Anchor(error)),
     };
-    if let Err(error) = File::open(parent).and_then(|dir| dir.sync_all()) {
-        tracing::warn!(
-            dir = %parent.display(),
-            %error,
-            "cannot sync the audit log's directory"
-        );
+    match (tail, anchor) {
+        (Tail::Empty, Some(anchor)) => {
+            let next_seq = anchor
+                .seq
+                .checked_add(1)
+                .ok_or_else(|| AuditError::BadTail {
+                    path: path.to_owned(),
+                    detail: "the anchor's seq is at its maximum".to_owned(),
+                })?;
+            Ok((next_seq, anchor.hash))
+        }
+        (Tail::Last { sealed: true, .. }, None) => {
+            Err(AuditError::AnchorMissing { path: anchor_path })
+        }
+        (Tail::Last { seq, hash, .. }, Some(anchor))
+            if anchor.seq > *seq || (anchor.seq == *seq && anchor.hash != *hash) =>
+        {
+            Err(AuditError::BehindAnchor {
+                path: path.to_owned(),
+                anchor_seq: anchor.seq,
+                last_seq: *seq,
+            })
+        }
+        _ => chain_end(path, tail),
     }
 }
 
@@ -696,6 +779,10 @@ fn trace_record(context: &AuditContext, mut event: AuditEvent) {
     match &event {
         AuditEvent::Authenticated => audit_event!(),
         AuditEvent::AuthFailed { reason } => audit_event!(reason = %reason),
+        AuditEvent::AuthThrottled {
+            retry_after_secs,
+            refused_in_previous_window,
+        } => audit_event!(retry_after_secs, refused_in_previous_window),
         AuditEvent::ToolDenied {
             tool: denied,
             rule,
@@ -759,6 +846,12 @@ fn trace_record(context: &AuditContext, mut event: AuditEvent) {
         }
         AuditEvent::SessionOpened { transport } | AuditEvent::SessionClosed { transport } => {
             audit_event!(transport = transport.as_str())
+        }
+        AuditEvent::TokenRevoked { reason, ends_work } => {
+            audit_event!(reason = reason.as_str(), ends_work)
+        }
+        AuditEvent::EndedByRevocation { ended, id, reason } => {
+            audit_event!(ended = ended.as_str(), id = %id, reason = reason.as_str())
         }
     }
 }

@@ -18,6 +18,9 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 
+mod keyed;
+mod rotation;
+
 // ---- helpers ----------------------------------------------------------------------------
 
 /// A directory removed on drop.
@@ -213,6 +216,10 @@ fn every_event_kind_round_trips_and_no_field_clashes_with_the_envelope() {
         AuditEvent::AuthFailed {
             reason: "invalid token".to_owned(),
         },
+        AuditEvent::AuthThrottled {
+            retry_after_secs: 42,
+            refused_in_previous_window: 7,
+        },
         AuditEvent::ToolDenied {
             tool: "run_command".to_owned(),
             rule: "role:read".to_owned(),
@@ -235,6 +242,15 @@ fn every_event_kind_round_trips_and_no_field_clashes_with_the_envelope() {
         },
         AuditEvent::SessionClosed {
             transport: Transport::StreamableHttp,
+        },
+        AuditEvent::TokenRevoked {
+            reason: RevokeReason::Replaced,
+            ends_work: true,
+        },
+        AuditEvent::EndedByRevocation {
+            ended: EndedWork::Job,
+            id: "job_1".to_owned(),
+            reason: RevokeReason::Expired,
         },
     ];
     for mut event in events {
@@ -309,6 +325,7 @@ async fn env_values_are_written_when_redaction_is_turned_off() {
     let path = dir.join("audit.log");
     let options = AuditOptions {
         redact_env_values: false,
+        ..AuditOptions::default()
     };
     let log = AuditLog::open(&path, options).unwrap();
     log.record(context(), with_secret()).await.unwrap();
@@ -731,6 +748,8 @@ fn an_empty_file_verifies_as_intact() {
         report,
         VerifyReport {
             lines: 0,
+            problem_file: None,
+            continues_after: None,
             problem: None,
             last: None
         }

@@ -1,11 +1,13 @@
 //! The axum middleware that authenticates every request before any MCP processing:
 //! 401 with `WWW-Authenticate: Bearer` for a missing or bad token, otherwise the
-//! [`Principal`] goes into the request extensions for the handlers (and rmcp's tools).
+//! [`Principal`] and the [`ClientAddress`](super::client_address::ClientAddress) go into the request extensions for the handlers
+//! (and rmcp's tools). Failed attempts are budgeted per client address (429 over budget);
+//! a valid token never is.
 
 use std::{
     net::{IpAddr, SocketAddr},
     sync::{Arc, RwLock},
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use axum::{
@@ -16,10 +18,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{AuthError, Principal, TokenSet};
+use tokio::sync::Notify;
+
+use super::{
+    AuthError, Principal, TokenSet, client_address::TrustedProxies, revocation::Revocation,
+};
 use crate::{
     audit::{AuditContext, AuditEvent, AuditLog},
-    ratelimit::RateLimiter,
+    ratelimit::{Limited, RateLimiter},
 };
 
 /// How the server authenticates: by token, or not at all (loopback `--no-auth`).
@@ -31,12 +37,16 @@ pub enum Authenticator {
 
 /// The accepted tokens, replaceable while the server runs (SIGHUP).
 #[derive(Debug)]
-pub struct ReloadableTokens(RwLock<Arc<TokenSet>>);
+pub struct ReloadableTokens {
+    current: RwLock<Arc<TokenSet>>,
+    /// Woken when the set is replaced, so the expiry task looks again.
+    changed: Arc<Notify>,
+}
 
 impl ReloadableTokens {
     fn current(&self) -> Arc<TokenSet> {
         // Writers only swap the Arc, so a poisoned lock still holds a whole set.
-        self.0
+        self.current
             .read()
             .unwrap_or_else(|poison| poison.into_inner())
             .clone()
@@ -45,7 +55,10 @@ impl ReloadableTokens {
 
 impl Authenticator {
     pub fn tokens(set: TokenSet) -> Self {
-        Self::Tokens(ReloadableTokens(RwLock::new(Arc::new(set))))
+        Self::Tokens(ReloadableTokens {
+            current: RwLock::new(Arc::new(set)),
+            changed: Arc::default(),
+        })
     }
 
     /// Authenticate one request from its `Authorization` header.
@@ -62,18 +75,39 @@ impl Authenticator {
     }
 
     /// Replace the accepted tokens; the next request is checked against the new set.
-    /// Returns false when authentication is disabled (nothing to replace).
-    pub fn replace_tokens(&self, set: TokenSet) -> bool {
-        match self {
-            Self::Disabled => false,
-            Self::Tokens(tokens) => {
-                *tokens
-                    .0
-                    .write()
-                    .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(set);
-                true
-            }
-        }
+    /// Credentials the new set keeps (same name and digest) keep their leases; the ones
+    /// it drops are returned, to be revoked ([`super::revocation::Revoker::enforce`]).
+    /// `None` when authentication is disabled (nothing to replace).
+    pub fn replace_tokens(&self, set: TokenSet) -> Option<Vec<Revocation>> {
+        let Self::Tokens(tokens) = self else {
+            return None;
+        };
+        let mut current = tokens
+            .current
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let (set, dropped) = set.succeeding(&current, SystemTime::now());
+        *current = Arc::new(set);
+        drop(current);
+        tokens.changed.notify_one();
+        Some(dropped)
+    }
+
+    /// The tokens whose expiry has passed at `now` and are not yet revoked, the next
+    /// expiry after `now`, and what wakes when the set changes (`None` without tokens).
+    pub fn expiries(
+        &self,
+        now: SystemTime,
+    ) -> (Vec<Revocation>, Option<SystemTime>, Option<Arc<Notify>>) {
+        let Self::Tokens(tokens) = self else {
+            return (Vec::new(), None, None);
+        };
+        let set = tokens.current();
+        (
+            super::revocation::due_expiries(&set.entries, now),
+            super::revocation::next_expiry(&set.entries, now),
+            Some(tokens.changed.clone()),
+        )
     }
 }
 
@@ -82,8 +116,10 @@ impl Authenticator {
 pub struct AuthGate {
     pub authenticator: Arc<Authenticator>,
     pub audit: AuditLog,
-    /// Failed authentications per client address.
+    /// Failed authentications per client address (an IPv4 address or an IPv6 /64).
     pub failures: RateLimiter<IpAddr>,
+    /// The peers whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl AuthGate {
@@ -92,68 +128,123 @@ impl AuthGate {
         authenticator: Arc<Authenticator>,
         audit: AuditLog,
         failures_per_minute: u32,
+        trusted_proxies: TrustedProxies,
     ) -> Self {
         Self {
             authenticator,
             audit,
             failures: RateLimiter::new(failures_per_minute, Duration::from_secs(60)),
+            trusted_proxies,
         }
     }
 }
 
-/// Middleware: authenticate, then insert the [`Principal`] or answer 401. A client
-/// address with too many recent failures gets 429 without its token being looked at.
+/// Middleware: resolve the [`ClientAddress`](super::client_address::ClientAddress),
+/// authenticate, then insert both into the request or answer 401. The token is checked first (a constant-time digest compare,
+/// cheap): a valid token is always served, whatever its address did. Only a failed attempt
+/// is counted against its address's budget, and one over budget gets 429 with
+/// `Retry-After` instead of 401; the first 429 of a window is audited, the rest counted.
 pub async fn require_principal(
     State(gate): State<Arc<AuthGate>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
+    let unread_body = has_body(&request);
+    match authenticate(gate, request, next).await {
+        Ok(response) => response,
+        Err(mut refusal) => {
+            // The refused request's body is never read, so hyper does not reuse the
+            // connection; unless told, a keep-alive client may send its next request into
+            // the close (seen: 1 in ~40 requests failed with "server disconnected").
+            if unread_body {
+                refusal
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            refusal
+        }
+    }
+}
+
+/// Does the request carry a body (which a refusal leaves unread)?
+fn has_body(request: &Request) -> bool {
+    let headers = request.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() != b"0")
+}
+
+/// The handler's response, or the layer's refusal (401, 429).
+async fn authenticate(
+    gate: Arc<AuthGate>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, Response> {
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| *addr);
-    let client_ip = client.map(|addr| addr.ip());
-    if let Some(Err(limited)) = client_ip.map(|ip| gate.failures.check(&ip)) {
-        return too_many_failures(limited.retry_after);
-    }
+        .map(|ConnectInfo(peer)| gate.trusted_proxies.resolve(*peer, request.headers()));
     let result = gate
         .authenticator
         .authenticate(request.headers().get(header::AUTHORIZATION));
-    match result {
+    let error = match result {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
-            next.run(request).await
-        }
-        Err(error) => {
-            let path = request.uri().path().to_owned();
-            let client_text = client.map_or_else(|| "-".to_owned(), |addr| addr.to_string());
-            tracing::warn!(client = %client_text, %path, reason = %error, "authentication failed");
-            if let Some(Err(limited)) = client_ip.map(|ip| gate.failures.hit(&ip)) {
-                return too_many_failures(limited.retry_after);
-            }
-            let mut context = AuditContext::new();
             if let Some(client) = client {
-                context = context.with_client(client);
+                request.extensions_mut().insert(client);
             }
-            let event = AuditEvent::AuthFailed {
-                reason: format!("{error} on {path}"),
-            };
-            gate.audit.record_or_log(context, event).await;
-            unauthorized(error)
+            return Ok(next.run(request).await);
+        }
+        Err(error) => error,
+    };
+    let mut context = AuditContext::new();
+    if let Some(client) = client {
+        context = context.with_client(client);
+        if let Err(limited) = gate.failures.hit(&client.budget_key()) {
+            return Err(throttled(&gate, context, limited).await);
         }
     }
+    let path = request.uri().path();
+    let client_text = client.map_or_else(|| "-".to_owned(), |client| client.to_string());
+    tracing::warn!(client = %client_text, %path, reason = %error, "authentication failed");
+    let event = AuditEvent::AuthFailed {
+        reason: format!("{error} on {path}"),
+    };
+    gate.audit.record_or_log(context, event).await;
+    Err(unauthorized(error))
 }
 
-fn too_many_failures(retry_after: Duration) -> Response {
-    let seconds = retry_after.as_secs().max(1);
+/// The 429 of an address over budget; only the first of its window leaves a record.
+async fn throttled(gate: &AuthGate, context: AuditContext, limited: Limited) -> Response {
+    // Rounded up: a client that waits this long finds its window over.
+    let wait = limited.retry_after;
+    let retry_after_secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    if limited.first_in_window {
+        tracing::warn!(
+            client = context.client.as_deref().unwrap_or("-"),
+            retry_after_secs,
+            refused_in_previous_window = limited.refused_in_previous_window,
+            "too many failed authentications; refusing this address's failures for now"
+        );
+        let event = AuditEvent::AuthThrottled {
+            retry_after_secs,
+            refused_in_previous_window: limited.refused_in_previous_window,
+        };
+        gate.audit.record_or_log(context, event).await;
+    }
+    too_many_failures(retry_after_secs)
+}
+
+fn too_many_failures(seconds: u64) -> Response {
     let body = serde_json::json!({
         "error": "too_many_failed_authentications",
         "error_description": format!("too many failed authentications from this address; retry in {seconds} s"),
     });
     let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
 }
 
@@ -183,3 +274,6 @@ pub fn unauthorized(error: AuthError) -> Response {
     );
     response
 }
+
+#[cfg(test)]
+mod tests;

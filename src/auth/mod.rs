@@ -1,8 +1,11 @@
 //! Authentication: who is calling. Owns [`Principal`] (only [`TokenSet::authenticate`] and
 //! the explicit local constructors make one), token digests compared in constant time,
-//! and the axum layer that answers 401 and attaches the principal to the request.
+//! the axum layer that answers 401 and attaches the principal to the request, and the
+//! revocation of tokens while the server runs ([`revocation`]).
 
+pub mod client_address;
 pub mod layer;
+pub mod revocation;
 mod secret;
 pub mod token;
 
@@ -10,6 +13,7 @@ use std::{fmt, str::FromStr, sync::Arc};
 
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
+pub use revocation::{Lease, OnRevoke};
 pub use secret::Secret;
 pub use token::{TokenDigest, TokenEntry, generate_token, is_valid_token_name};
 
@@ -63,6 +67,8 @@ pub struct Principal {
     name: Arc<str>,
     role: Role,
     run_as: Option<Arc<str>>,
+    /// The lifetime of the credential it was made from.
+    lease: Lease,
 }
 
 impl Principal {
@@ -72,6 +78,7 @@ impl Principal {
             name: Arc::from("anonymous"),
             role: Role::Admin,
             run_as: None,
+            lease: Lease::forever(),
         }
     }
 
@@ -81,6 +88,7 @@ impl Principal {
             name: Arc::from("stdio"),
             role: Role::Admin,
             run_as: None,
+            lease: Lease::forever(),
         }
     }
 
@@ -95,6 +103,11 @@ impl Principal {
     /// The Unix user this principal's commands run as, when its token names one.
     pub fn run_as(&self) -> Option<&str> {
         self.run_as.as_deref()
+    }
+
+    /// The lifetime of this principal's credential: what it runs watches it.
+    pub fn lease(&self) -> &Lease {
+        &self.lease
     }
 }
 
@@ -111,15 +124,32 @@ pub enum AuthError {
     Expired,
 }
 
-/// The tokens a server accepts, by digest.
+/// The tokens a server accepts, by digest, each with the lease of its credential.
 #[derive(Debug, Clone, Default)]
 pub struct TokenSet {
-    entries: Vec<TokenEntry>,
+    entries: Vec<(TokenEntry, Lease)>,
 }
 
 impl TokenSet {
+    /// Fresh leases for every entry; those already expired are revoked at once.
     pub fn new(entries: Vec<TokenEntry>) -> Self {
+        let entries: Vec<_> = entries
+            .into_iter()
+            .map(|entry| (entry, Lease::new()))
+            .collect();
+        revocation::revoke_expired_silently(&entries, std::time::SystemTime::now());
         Self { entries }
+    }
+
+    /// This set, taking over the leases of the credentials it keeps from `previous`;
+    /// with the credentials of `previous` it no longer accepts.
+    fn succeeding(
+        mut self,
+        previous: &TokenSet,
+        now: std::time::SystemTime,
+    ) -> (Self, Vec<revocation::Revocation>) {
+        let dropped = revocation::carry_over(&previous.entries, &mut self.entries, now);
+        (self, dropped)
     }
 
     pub fn len(&self) -> usize {
@@ -136,7 +166,7 @@ impl TokenSet {
         let digest = TokenDigest::of_token(presented);
         let mut found = subtle::Choice::from(0);
         let mut index = 0u64;
-        for (candidate, entry) in (0u64..).zip(&self.entries) {
+        for (candidate, (entry, _)) in (0u64..).zip(&self.entries) {
             let matches = entry.digest().ct_eq(&digest);
             index.conditional_assign(&candidate, matches);
             found |= matches;
@@ -144,7 +174,8 @@ impl TokenSet {
         if !bool::from(found) {
             return Err(AuthError::Invalid);
         }
-        let entry = &self.entries[usize::try_from(index).map_err(|_| AuthError::Invalid)?];
+        let (entry, lease) =
+            &self.entries[usize::try_from(index).map_err(|_| AuthError::Invalid)?];
         if entry.is_expired(std::time::SystemTime::now()) {
             return Err(AuthError::Expired);
         }
@@ -152,6 +183,7 @@ impl TokenSet {
             name: Arc::from(entry.name()),
             role: entry.role(),
             run_as: entry.run_as().cloned(),
+            lease: lease.clone(),
         })
     }
 

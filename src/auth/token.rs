@@ -92,6 +92,11 @@ impl TokenEntry {
         self
     }
 
+    /// When the token stops working, if it does.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at
+    }
+
     pub fn is_expired(&self, now: SystemTime) -> bool {
         self.expires_at.is_some_and(|expires_at| now >= expires_at)
     }

@@ -47,8 +47,12 @@ pub fn run(command: PolicyCommand) -> Result<(), CommandError> {
     };
     let base_env = BaseEnv::from_server_env();
     let search_path = base_env.get("PATH").unwrap_or(DEFAULT_PATH);
-    let resolved = policy::resolve(&request, search_path)
-        .map_err(|error| CommandError::new(format!("the request cannot be resolved: {error}")))?;
+    let resolved = policy::resolve(&request, search_path).map_err(|error| {
+        CommandError::new(format!(
+            "the request cannot be resolved: {}",
+            error.detail()
+        ))
+    })?;
     println!("{}", policy::explain(&policy, &resolved));
     Ok(())
 }

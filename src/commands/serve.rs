@@ -1,5 +1,6 @@
 //! `hostmcp serve`: resolve the configuration, set up authentication, bind, announce
-//! how to connect, and serve HTTP until SIGINT or SIGTERM.
+//! how to connect, and serve HTTP until SIGINT or SIGTERM. SIGHUP reloads the tokens
+//! (revoking the ones dropped) and the TLS certificate; tokens also expire on their own.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -8,12 +9,13 @@ use tokio_util::sync::CancellationToken;
 use super::{CommandError, runtime};
 use crate::{
     auth::{
-        Role, Secret, TokenDigest, TokenEntry, TokenSet, layer::Authenticator,
+        Role, Secret, TokenDigest, TokenEntry, TokenSet, layer::Authenticator, revocation::Revoker,
         token::load_or_create_token,
     },
     cli::ServeArgs,
     config::{self, AuthSetting, Config, EnvSnapshot},
     exec::BaseEnv,
+    hardening,
     tools::{HostTools, ToolSettings, ToolsState},
     transport::{
         host_guard::HostGuard,
@@ -23,9 +25,12 @@ use crate::{
 };
 
 pub fn run(args: ServeArgs) -> Result<(), CommandError> {
+    // First: no same-uid process may read this one's environment or memory.
+    hardening::make_non_dumpable().map_err(CommandError::new)?;
     let file = config::load_file(args.config.as_deref())?;
     let env = EnvSnapshot::capture();
     let config = Config::resolve(&args, &env, file)?;
+    let state_dir = env.state_dir().ok();
     let (authenticator, generated) = authenticator(&config.auth)?;
     let authenticator = Arc::new(authenticator);
     let audit_log = super::audit::open(config.audit.as_ref())?;
@@ -37,12 +42,15 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
                 .map_err(|error| CommandError::new(&error).with_hint(error.hint()))?,
         ),
     };
+    let revoker = Revoker::new(config.on_revoke, audit_log.clone());
     let reload = Reload {
         config_path: args.config.clone(),
         env,
         authenticator: authenticator.clone(),
+        revoker: revoker.clone(),
         reloads_tokens: matches!(config.auth, AuthSetting::Tokens(_)),
         tls: tls.clone(),
+        audit: audit_log.clone(),
     };
     let shutdown = CancellationToken::new();
     let tools = ToolsState::new(
@@ -67,11 +75,16 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             "hostmcp runs as root: commands of tokens without run_as are refused; set --run-as USER (or --run-as root)"
         );
     }
+    check_exposure(&config, state_dir, generated.as_ref());
+    let expiring = reload
+        .reloads_tokens
+        .then(|| revoker.expire_tokens(Arc::downgrade(&authenticator)));
     let parts = HttpServerParts {
         handler: HostTools::new(tools),
         authenticator,
         audit: audit_log.clone(),
         auth_failures_per_minute: config.abuse.auth_failures_per_minute,
+        trusted_proxies: config.trusted_proxies.clone(),
         host_guard: Arc::new(HostGuard::new(
             &config.listen,
             &config.allowed_hosts,
@@ -90,6 +103,9 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             .filter_map(|listener| listener.local_addr().ok())
             .collect();
         announce(&bound, &config, generated.as_ref());
+        if let Some(expiring) = expiring {
+            tokio::spawn(expiring);
+        }
         tokio::spawn(handle_signals(shutdown.clone(), reload));
         http::serve(
             listeners,
@@ -102,6 +118,26 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Warn when commands can reach the server's own files (see [`hardening`]).
+fn check_exposure(
+    config: &Config,
+    state_dir: Option<std::path::PathBuf>,
+    generated: Option<&GeneratedToken>,
+) {
+    let files = hardening::ServerFiles {
+        state_dir,
+        token_file: generated.map(|generated| generated.path.clone()),
+        audit_log: config.audit.as_ref().map(|audit| audit.path.clone()),
+        tls_key: config.tls.as_ref().map(|tls| tls.key.clone()),
+    };
+    let placement = hardening::exposure::Placement {
+        default_run_as: config.run_as.as_deref(),
+        restrict_admin: hardening::restricts_admin(config),
+        server_uid: nix::unistd::Uid::effective().as_raw(),
+    };
+    hardening::check_at_start(&hardening::principals_of(&config.auth), placement, &files);
 }
 
 /// The generated token, when the server made or loaded one.
@@ -195,13 +231,27 @@ struct Reload {
     config_path: Option<std::path::PathBuf>,
     env: EnvSnapshot,
     authenticator: Arc<Authenticator>,
+    /// Revokes the tokens a reload drops.
+    revoker: Revoker,
     /// A generated token is not reloaded: there is nothing to re-read.
     reloads_tokens: bool,
     tls: Option<Arc<ReloadableTls>>,
+    /// Reopened at its path, so logrotate can rename it.
+    audit: crate::audit::AuditLog,
 }
 
 impl Reload {
-    fn run(&self) {
+    /// Reopen the audit log at its path (after logrotate renamed it, or it was deleted).
+    async fn reopen_audit(&self) {
+        match self.audit.reopen().await {
+            Ok(reopened) => tracing::info!(?reopened, "SIGHUP: audit log checked"),
+            Err(error) => {
+                tracing::error!(%error, hint = error.hint(), "SIGHUP: cannot reopen the audit log")
+            }
+        }
+    }
+
+    async fn run(&self) {
         if let Some(tls) = &self.tls {
             match tls.reload() {
                 Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
@@ -222,8 +272,16 @@ impl Reload {
             }
             Ok(tokens) => {
                 let count = tokens.len();
-                self.authenticator.replace_tokens(TokenSet::new(tokens));
-                tracing::info!(tokens = count, "SIGHUP: tokens reloaded");
+                let revoked = self
+                    .authenticator
+                    .replace_tokens(TokenSet::new(tokens))
+                    .unwrap_or_default();
+                tracing::info!(
+                    tokens = count,
+                    revoked = revoked.len(),
+                    "SIGHUP: tokens reloaded"
+                );
+                self.revoker.enforce(revoked).await;
             }
             Err(error) => {
                 tracing::error!(%error, hint = error.hint(), "SIGHUP: reload failed; keeping the current tokens")
@@ -247,7 +305,10 @@ async fn handle_signals(shutdown: CancellationToken, reload: Reload) {
         tokio::select! {
             _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = interrupt.recv() => { tracing::info!("SIGINT: shutting down"); break; }
-            _ = hangup.recv() => reload.run(),
+            _ = hangup.recv() => {
+                reload.reopen_audit().await;
+                reload.run().await;
+            }
         }
     }
     shutdown.cancel();

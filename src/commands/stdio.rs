@@ -6,6 +6,7 @@ use crate::{
     cli::StdioArgs,
     config::{self, Config, EnvSnapshot},
     exec::{BaseEnv, run_as},
+    hardening,
     tools::{ToolSettings, ToolsState},
 };
 
@@ -13,6 +14,9 @@ use crate::{
 pub const STDIO_AUDIT_FILE_NAME: &str = "audit-stdio.jsonl";
 
 pub fn run(args: StdioArgs) -> Result<(), CommandError> {
+    // First: no same-uid process (a command run by this server among them) may read this
+    // one's environment or memory.
+    hardening::make_non_dumpable().map_err(CommandError::new)?;
     let file = config::load_file(args.config.as_deref())?;
     let serve_args = crate::cli::ServeArgs {
         no_auth: true,
@@ -34,6 +38,21 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
     }
     let audit_log = super::audit::open(config.audit.as_ref())?;
     let policy = super::resolve_policy(config.policy.clone())?;
+    // The stdio principal is whoever started the process: run as that user.
+    let run_as = config.run_as.clone().or_else(run_as::current_user_name);
+    hardening::check_at_start(
+        &[(&Principal::stdio_owner()).into()],
+        hardening::exposure::Placement {
+            default_run_as: run_as.as_deref(),
+            restrict_admin: hardening::restricts_admin(&config),
+            server_uid: nix::unistd::Uid::effective().as_raw(),
+        },
+        &hardening::ServerFiles {
+            state_dir: env.state_dir().ok(),
+            audit_log: config.audit.as_ref().map(|audit| audit.path.clone()),
+            ..Default::default()
+        },
+    );
     runtime()?.block_on(async {
         crate::exec::reaper::start();
         let shutdown = tokio_util::sync::CancellationToken::new();
@@ -43,8 +62,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
                 jobs: config.jobs,
                 tool_calls_per_minute: config.abuse.tool_calls_per_minute,
                 policy,
-                // The stdio principal is whoever started the process: run as that user.
-                run_as: config.run_as.clone().or_else(run_as::current_user_name),
+                run_as,
             },
             BaseEnv::from_server_env(),
             Some(Principal::stdio_owner()),

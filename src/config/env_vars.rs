@@ -6,6 +6,8 @@ pub const LISTEN: &str = "HOSTMCP_LISTEN";
 pub const CONFIG: &str = "HOSTMCP_CONFIG";
 /// One bearer token in clear, registered under the name `default` with the admin role.
 pub const TOKEN: &str = "HOSTMCP_TOKEN";
+/// Trusted reverse proxies, comma-separated CIDRs or addresses (same as `--trusted-proxy`).
+pub const TRUSTED_PROXIES: &str = "HOSTMCP_TRUSTED_PROXIES";
 /// Log filter in `tracing_subscriber::EnvFilter` syntax, e.g. `info` or `hostmcp=debug`.
 pub const LOG: &str = "HOSTMCP_LOG";
 /// Base of the state directory that keeps the generated token.

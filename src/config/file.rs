@@ -32,6 +32,10 @@ pub struct FileConfig {
     pub run_as: Option<String>,
     /// The `[policy]` table: what operators may run (see `crate::policy`).
     pub policy: Option<crate::policy::PolicyConfig>,
+    /// What revoking or expiring a token does to what it runs: "kill" (default) or "finish".
+    pub on_revoke: Option<crate::auth::OnRevoke>,
+    /// Reverse proxies (CIDR networks or addresses) whose forwarding headers name the client.
+    pub trusted_proxies: Option<Vec<crate::auth::client_address::ProxyNet>>,
     /// The `[connections]` table (see `super::connections`).
     #[serde(default)]
     pub connections: super::connections::FileConnections,
@@ -54,6 +58,8 @@ pub struct FileAudit {
     pub path: Option<std::path::PathBuf>,
     /// false: write the values of environment variables given to commands.
     pub redact_env_values: Option<bool>,
+    /// The audit key file (`hostmcp audit keygen`): seal each line and keep an anchor file.
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 /// One `[[tokens]]` entry: a name and the SHA-256 of the token, never the token itself.

@@ -13,7 +13,7 @@ use std::{
 };
 
 use crate::{
-    auth::{Role, Secret, TokenDigest, TokenEntry},
+    auth::{Role, Secret, TokenDigest, TokenEntry, client_address::TrustedProxies},
     cli::ServeArgs,
 };
 pub use connections::ConnectionSettings;
@@ -45,6 +45,10 @@ pub struct Config {
     pub allow_plaintext: bool,
     /// The Unix user commands run as when the token names none.
     pub run_as: Option<String>,
+    /// What revoking or expiring a token does to its sessions, calls and jobs.
+    pub on_revoke: crate::auth::OnRevoke,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: TrustedProxies,
     /// The `[connections]` table: connection and stream limits, header and handshake timeouts.
     pub connections: ConnectionSettings,
 }
@@ -79,6 +83,8 @@ impl Default for AbuseLimits {
 pub struct AuditFile {
     pub path: PathBuf,
     pub redact_env_values: bool,
+    /// The audit key file: lines are sealed with it and an anchor file is kept.
+    pub key_file: Option<PathBuf>,
 }
 
 /// How requests are authenticated.
@@ -290,8 +296,14 @@ impl Config {
             tls: tls_files(args, &file)?,
             allow_plaintext: args.allow_plaintext || file.allow_plaintext.unwrap_or(false),
             run_as: args.run_as.clone().or_else(|| file.run_as.clone()),
+            trusted_proxies: TrustedProxies::new(if args.trusted_proxies.is_empty() {
+                file.trusted_proxies.clone().unwrap_or_default()
+            } else {
+                args.trusted_proxies.clone()
+            }),
             connections: connections::resolve(&file.connections)?,
             policy: file.policy,
+            on_revoke: file.on_revoke.unwrap_or_default(),
         })
         .and_then(Self::check_plaintext)
     }
@@ -472,6 +484,7 @@ fn resolve_audit(
     Ok(Some(AuditFile {
         path,
         redact_env_values: file.audit.redact_env_values.unwrap_or(true),
+        key_file: file.audit.key_file.clone(),
     }))
 }
 

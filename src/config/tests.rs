@@ -285,3 +285,75 @@ fn a_tls_table_needs_both_files() {
     let error = Config::resolve(&args(), &env(), file("[tls]\ncert = \"/c.pem\"\n")).unwrap_err();
     assert!(matches!(error, ConfigError::IncompleteTls));
 }
+
+#[test]
+fn on_revoke_defaults_to_kill_reads_finish_and_refuses_anything_else() {
+    let resolve = |text: &str| {
+        Config::resolve(&args(), &env(), file(text))
+            .unwrap()
+            .on_revoke
+    };
+    assert_eq!(resolve(""), crate::auth::OnRevoke::Kill);
+    assert_eq!(resolve("on_revoke = \"kill\""), crate::auth::OnRevoke::Kill);
+    assert_eq!(
+        resolve("on_revoke = \"finish\""),
+        crate::auth::OnRevoke::Finish
+    );
+    let error = FileConfig::parse("on_revoke = \"wait\"").unwrap_err();
+    assert!(
+        error.contains("on_revoke") || error.contains("kill"),
+        "{error}"
+    );
+    assert!(
+        FileConfig::parse("on_revoke = \"Kill\"").is_err(),
+        "lower case only"
+    );
+}
+
+#[test]
+fn trusted_proxies_come_from_flags_else_the_file_and_default_to_none() {
+    let nets = |config: &Config| {
+        ["10.1.2.3", "192.0.2.1", "2001:db8::1"]
+            .map(|ip| config.trusted_proxies.contains(ip.parse().unwrap()))
+    };
+    let none = Config::resolve(&args(), &env(), FileConfig::default()).unwrap();
+    assert!(none.trusted_proxies.is_empty());
+    let text = r#"trusted_proxies = ["10.0.0.0/8", "2001:db8::/32"]"#;
+    let from_file = Config::resolve(&args(), &env(), file(text)).unwrap();
+    assert_eq!(nets(&from_file), [true, false, true]);
+    let flags = ServeArgs {
+        trusted_proxies: vec!["192.0.2.1".parse().unwrap()],
+        ..args()
+    };
+    let from_flags = Config::resolve(&flags, &env(), file(text)).unwrap();
+    assert_eq!(nets(&from_flags), [false, true, false]);
+}
+
+#[test]
+fn a_trusted_proxy_that_is_not_a_network_is_an_error_naming_the_key() {
+    let error = FileConfig::parse(r#"trusted_proxies = ["10.0.0.0/33"]"#).unwrap_err();
+    assert!(error.contains("trusted_proxies"), "{error}");
+    assert!(error.contains("CIDR"), "{error}");
+    // Near miss: a plain address is a network of one.
+    assert!(FileConfig::parse(r#"trusted_proxies = ["10.0.0.1"]"#).is_ok());
+}
+
+#[test]
+fn the_audit_key_file_is_read_from_the_audit_table() {
+    let config = Config::resolve(
+        &args(),
+        &env(),
+        file("[audit]\npath = \"/var/log/a.jsonl\"\nkey_file = \"/etc/hostmcp/audit.key\"\n"),
+    )
+    .unwrap();
+    let audit = config.audit.unwrap();
+    assert_eq!(audit.path, PathBuf::from("/var/log/a.jsonl"));
+    assert_eq!(
+        audit.key_file,
+        Some(PathBuf::from("/etc/hostmcp/audit.key"))
+    );
+    // Near miss: without it the chain is unkeyed; a misspelt key is an error, not ignored.
+    let config = Config::resolve(&args(), &env(), FileConfig::default()).unwrap();
+    assert_eq!(config.audit.unwrap().key_file, None);
+    assert!(FileConfig::parse("[audit]\nkeyfile = \"/k\"\n").is_err());
+}

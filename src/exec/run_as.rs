@@ -66,6 +66,15 @@ impl RunAsUser {
         self.uid.is_root()
     }
 
+    pub fn uid(&self) -> Uid {
+        self.uid
+    }
+
+    /// The primary group and the supplementary groups.
+    pub fn gids(&self) -> impl Iterator<Item = Gid> + '_ {
+        std::iter::once(self.gid).chain(self.groups.iter().copied())
+    }
+
     /// The variables that describe the user, for the command's environment.
     pub fn env(&self) -> [(&'static str, String); 4] {
         [

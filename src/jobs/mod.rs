@@ -2,7 +2,9 @@
 //! to the principal that started it (others cannot see or touch it, and are told only that
 //! no such job exists), keeps the last [`JobLimits::retained_bytes`] of each stream for
 //! cursor-based reading, ends at its timeout at the latest, and is forgotten
-//! [`JobLimits::keep_finished`] after it ends.
+//! [`JobLimits::keep_finished`] after it ends. A job holds its starter's [`Lease`]: when
+//! the token is revoked under `on_revoke = "kill"` the job is killed like `job_signal`'s
+//! stop (TERM, then KILL) and an `ended_by_revocation` record names it.
 
 pub mod log;
 
@@ -17,9 +19,13 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::exec::{
-    self, BaseEnv, CommandSpec, ExecLimits, ExecOutcome, OutputEvent, OutputObserver,
-    slots::CommandSlot,
+use crate::{
+    audit::{AuditContext, AuditEvent, AuditLog, EndedWork},
+    auth::Lease,
+    exec::{
+        self, BaseEnv, CommandSpec, ExecLimits, ExecOutcome, OutputEvent, OutputObserver,
+        slots::CommandSlot,
+    },
 };
 use log::{Page, StreamLog};
 
@@ -208,12 +214,20 @@ pub struct JobRegistry {
     base_env: BaseEnv,
     shutdown: CancellationToken,
     jobs: Mutex<HashMap<String, Arc<Job>>>,
+    /// Where jobs killed by a revocation are recorded.
+    audit: AuditLog,
 }
 
 impl JobRegistry {
     /// A registry whose jobs are all killed when `shutdown` is cancelled.
-    pub fn new(limits: JobLimits, base_env: BaseEnv, shutdown: CancellationToken) -> Arc<Self> {
+    pub fn new(
+        limits: JobLimits,
+        base_env: BaseEnv,
+        shutdown: CancellationToken,
+        audit: AuditLog,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            audit,
             limits,
             exec_limits: ExecLimits {
                 // The outcome's own capture is not shown: the logs are the record.
@@ -239,11 +253,13 @@ impl JobRegistry {
     }
 
     /// Start `spec` in the background for `owner` as job `id` (from [`Self::new_id`]),
-    /// holding `slot` until it ends, then calling `on_end`.
+    /// holding `slot` until it ends, then calling `on_end`; killed if `lease` ends first.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         self: &Arc<Self>,
         id: String,
         owner: &str,
+        lease: Lease,
         description: String,
         spec: CommandSpec,
         slot: CommandSlot,
@@ -279,14 +295,29 @@ impl JobRegistry {
         let runner = job.clone();
         tokio::spawn(async move {
             let observer: Arc<dyn OutputObserver> = Arc::new(JobObserver(runner.clone()));
-            let result = exec::run(
+            let run = exec::run(
                 spec,
                 &registry.exec_limits,
                 &registry.base_env,
                 runner.cancel.clone(),
                 Some(observer),
-            )
-            .await;
+            );
+            tokio::pin!(run);
+            let result = tokio::select! {
+                result = &mut run => result,
+                reason = lease.ended() => {
+                    runner.cancel.cancel();
+                    let context = AuditContext::new().with_principal(&*runner.owner);
+                    let event = AuditEvent::EndedByRevocation {
+                        ended: EndedWork::Job,
+                        id: runner.id.clone(),
+                        reason,
+                    };
+                    tracing::warn!(job = %runner.id, principal = %runner.owner, %reason, "job killed: its token was revoked");
+                    registry.audit.record_or_log(context, event).await;
+                    run.await
+                }
+            };
             drop(slot);
             let ended = match &result {
                 Ok(outcome) => Ok(outcome.clone()),

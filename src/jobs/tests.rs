@@ -1,4 +1,5 @@
-//! Background jobs: paging, isolation between principals, signals, timeouts, limits.
+//! Background jobs: paging, isolation between principals, signals, timeouts, limits,
+//! revocation.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ fn registry() -> Arc<JobRegistry> {
         JobLimits::default(),
         BaseEnv::from_server_env(),
         CancellationToken::new(),
+        AuditLog::disabled(),
     )
 }
 
@@ -34,6 +36,7 @@ fn start(
     registry.start(
         JobRegistry::new_id().unwrap(),
         owner,
+        Lease::forever(),
         "test".into(),
         spec,
         slot(),
@@ -174,6 +177,7 @@ async fn shutdown_kills_every_job() {
         JobLimits::default(),
         BaseEnv::from_server_env(),
         shutdown.clone(),
+        AuditLog::disabled(),
     );
     let job = start(&registry, "a", shell("sleep 30", Duration::from_secs(60))).unwrap();
     shutdown.cancel();
@@ -190,7 +194,12 @@ async fn the_per_principal_job_limit_holds() {
         max_per_principal: 2,
         ..JobLimits::default()
     };
-    let registry = JobRegistry::new(limits, BaseEnv::from_server_env(), CancellationToken::new());
+    let registry = JobRegistry::new(
+        limits,
+        BaseEnv::from_server_env(),
+        CancellationToken::new(),
+        AuditLog::disabled(),
+    );
     for _ in 0..2 {
         start(&registry, "a", shell("sleep 5", Duration::from_secs(10))).unwrap();
     }
@@ -218,6 +227,112 @@ async fn a_waiting_read_returns_when_output_arrives() {
     assert_eq!(read.stdout, "late\n");
     assert!(started.elapsed() < Duration::from_secs(3));
     registry.kill("a", &job.job_id).unwrap();
+}
+
+#[tokio::test]
+async fn a_revoked_tokens_job_is_killed_on_record_and_another_tokens_job_runs_on() {
+    use crate::auth::{
+        OnRevoke, Role, TokenDigest, TokenEntry, TokenSet, layer::Authenticator,
+        revocation::Revoker,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let audit_path = dir.path().join("audit.jsonl");
+    let audit = AuditLog::open(&audit_path, crate::audit::AuditOptions::default()).unwrap();
+    let entry = |name: &str| TokenEntry::new(name, TokenDigest::of_token(name), Role::Operator);
+    let auth = Authenticator::tokens(TokenSet::new(vec![entry("gone"), entry("kept")]));
+    let login = |secret: &str| {
+        let header = axum::http::HeaderValue::from_str(&format!("Bearer {secret}")).unwrap();
+        auth.authenticate(Some(&header)).unwrap()
+    };
+    let (gone, kept) = (login("gone"), login("kept"));
+    let registry = JobRegistry::new(
+        JobLimits::default(),
+        BaseEnv::from_server_env(),
+        CancellationToken::new(),
+        audit.clone(),
+    );
+    let run = |principal: &crate::auth::Principal| {
+        registry
+            .start(
+                JobRegistry::new_id().unwrap(),
+                principal.name(),
+                principal.lease().clone(),
+                "sleep".into(),
+                shell("sleep 300", Duration::from_secs(600)),
+                slot(),
+                no_hook(),
+            )
+            .unwrap()
+            .job_id
+    };
+    let (gone_job, kept_job) = (run(&gone), run(&kept));
+    let revoked = auth
+        .replace_tokens(TokenSet::new(vec![entry("kept")]))
+        .unwrap();
+    Revoker::new(OnRevoke::Kill, audit.clone())
+        .enforce(revoked)
+        .await;
+    let read = wait_done(&registry, "gone", &gone_job).await;
+    assert_eq!(read.state, JobState::Cancelled);
+    let kept_read = registry
+        .read("kept", &kept_job, (0, 0), 100, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(kept_read.state, JobState::Running, "the near miss runs on");
+    let lines = std::fs::read_to_string(&audit_path).unwrap();
+    let killed: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .filter(|record: &serde_json::Value| record["event"] == "ended_by_revocation")
+        .collect();
+    assert_eq!(killed.len(), 1, "{lines}");
+    assert_eq!(
+        (
+            &killed[0]["ended"],
+            &killed[0]["id"],
+            &killed[0]["principal"]
+        ),
+        (
+            &serde_json::json!("job"),
+            &serde_json::json!(gone_job),
+            &serde_json::json!("gone")
+        )
+    );
+    registry.kill("kept", &kept_job).unwrap();
+}
+
+#[tokio::test]
+async fn under_finish_a_revoked_tokens_job_runs_to_its_end() {
+    use crate::auth::{
+        OnRevoke, Role, TokenDigest, TokenEntry, TokenSet, layer::Authenticator,
+        revocation::Revoker,
+    };
+    let auth = Authenticator::tokens(TokenSet::new(vec![TokenEntry::new(
+        "t",
+        TokenDigest::of_token("t"),
+        Role::Operator,
+    )]));
+    let header = axum::http::HeaderValue::from_static("Bearer t");
+    let principal = auth.authenticate(Some(&header)).unwrap();
+    let registry = registry();
+    let job = registry
+        .start(
+            JobRegistry::new_id().unwrap(),
+            "t",
+            principal.lease().clone(),
+            "sleep".into(),
+            shell("sleep 0.5; echo finished", Duration::from_secs(30)),
+            slot(),
+            no_hook(),
+        )
+        .unwrap();
+    let revoked = auth.replace_tokens(TokenSet::new(Vec::new())).unwrap();
+    Revoker::new(OnRevoke::Finish, AuditLog::disabled())
+        .enforce(revoked)
+        .await;
+    let read = wait_done(&registry, "t", &job.job_id).await;
+    assert_eq!(read.state, JobState::Exited { exit_code: 0 });
+    assert_eq!(read.stdout, "finished\n");
 }
 
 #[test]

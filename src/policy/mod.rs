@@ -38,6 +38,7 @@
 //! principals = ["deploy"]          # optional: token names
 //! roles = ["operator"]             # optional: "operator", "admin"
 //! allow_interpreter = false        # may this rule allow a known bypass program?
+//! allow_options = false            # may its wildcards match options (args starting with -)?
 //! note = "read-only unit status"   # optional free text
 //!
 //! [[policy.deny]]
@@ -49,7 +50,8 @@
 //! Unknown keys are errors that name the key. Validation ([`Policy::from_config`]) refuses
 //! relative or non-normal paths, `**` other than as the whole last element, empty
 //! `principals`/`roles`/`working_dirs`/`any_arg` lists and an empty `allow_shell` table
-//! (which would match nobody, or read as everybody), and role `read` in a rule.
+//! (which would match nobody, or read as everybody), role `read` in a rule, and
+//! `allow_options` on a rule without `args` (which allows any arguments already).
 //!
 //! # Semantics
 //!
@@ -101,7 +103,12 @@
 //! - `args` (if present), matched element by element against the arguments after
 //!   `argv[0]`, each glob against the *whole* element (`-c*` matches `-calias.x=!sh` and
 //!   `-c`, not `x-c`); the lengths must agree unless the last pattern is `**`. `args = []`
-//!   means no arguments at all.
+//!   means no arguments at all. In an allow rule a wildcard never matches an *option* (an
+//!   argument that starts with `-`): only a pattern that itself starts with `-` does
+//!   (`-u`, `--since=*`, `-*`), so `["status", "*"]` refuses `status --host=me@elsewhere`.
+//!   `allow_options = true` lets the rule's wildcards match options too. A literal `--`
+//!   changes nothing. Deny rules' wildcards match options like any argument. See the
+//!   `args` submodule.
 //! - `any_arg` (deny rules only, if present): some argument, at any position, matches
 //!   one of these globs. Positional `args` cannot say "`-c` anywhere", and options can
 //!   come in any order.
@@ -131,8 +138,14 @@
 //!   an allowed directory is not recognised, so never allow globs over directories that
 //!   callers can write.
 //! - **Files are not commands.** `working_dirs` fixes where a command starts, not what it
-//!   may touch: an allowed program opens whatever its user may open. Programs that write
+//!   may touch: an allowed program opens whatever its user may open, and a file argument
+//!   (`cat /etc/shadow`, `ls /root`) is not confined to the roots. Programs that write
 //!   files (`tee`, `cp`, `dd`) can rewrite what others later execute.
+//! - **Options of the allowed program.** A rule judges strings, not what the program makes
+//!   of them: an option a rule names (`-*`, `allow_options = true`) is allowed whatever it
+//!   does (`systemctl -H` runs ssh, `journalctl -D` reads other files, `tar --to-command`
+//!   runs a command). Name options one by one, and read the program's manual for those that
+//!   execute, connect or read files first.
 //! - **Time of check.** Canonical paths are checked, then executed; a caller who can
 //!   replace a directory on that path between the two can race it. Keep roots and program
 //!   directories unwritable by callers.
@@ -142,6 +155,7 @@
 //!   caller's name: otherwise a caller's symlink `reboot` -> `systemctl` would turn an
 //!   allowed `systemctl status x` into a reboot. `busybox` is on the bypass list.
 
+mod args;
 mod glob;
 mod resolve;
 mod rules;
@@ -469,16 +483,24 @@ fn evaluate(policy: &Policy, request: &ResolvedRequest) -> Result<String, Denial
     if request.shell {
         return Ok("allow_shell".to_owned());
     }
-    let mut allowing = policy.allow.iter().filter(|rule| {
-        rule.grantees.includes(&request.principal, request.role)
-            && rule.matches(&request.program, &request.args) == RuleMatch::Yes
-    });
+    // Every allow rule that applies to the caller, judged once: the permit is the first
+    // match, and a denial explains the near matches.
+    let judged: Vec<(&Rule, RuleMatch)> = policy
+        .allow
+        .iter()
+        .filter(|rule| rule.grantees.includes(&request.principal, request.role))
+        .map(|rule| (rule, rule.matches(&request.program, &request.args)))
+        .collect();
+    let mut allowing = judged
+        .iter()
+        .filter(|(_, outcome)| outcome.is_yes())
+        .map(|(rule, _)| *rule);
     if policy.deny_interpreters
         && let Some(bypass) = bypass_program(&request.program)
     {
         return match allowing.find(|rule| rule.allow_interpreter) {
             Some(rule) => Ok(rule.label()),
-            None => Err(interpreter_denial(policy, bypass, request)),
+            None => Err(interpreter_denial(policy, bypass, request, &judged)),
         };
     }
     if let Some(rule) = allowing.next() {
@@ -490,14 +512,30 @@ fn evaluate(policy: &Policy, request: &ResolvedRequest) -> Result<String, Denial
             "default",
             "default (default = \"deny\")",
             format!(
-                "no allow rule matches {} for principal {:?} (role {}). {}",
+                "no allow rule matches {} for principal {:?} (role {}).{} {}",
                 show_command(request),
                 request.principal,
                 request.role,
+                option_hint(&judged),
                 allowed_summary(policy, request),
             ),
         )),
     }
+}
+
+/// ` In allow[1], argv[2] "--host=x" is an option, and "*" ...`: when an allow rule for this
+/// program failed only on an option its wildcard does not match, say so, so the caller
+/// learns that options must be named in a rule rather than retrying variations.
+fn option_hint(judged: &[(&Rule, RuleMatch)]) -> String {
+    judged
+        .iter()
+        .find_map(|(rule, outcome)| match outcome {
+            RuleMatch::Args(mismatch @ args::Mismatch::Option { .. }) => {
+                Some(format!(" In {}, {mismatch}.", rule.label()))
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 /// Steps 1 and 2: `Some` when the role alone decides.
@@ -540,7 +578,7 @@ fn shell_step(policy: &Policy, request: &ResolvedRequest) -> Result<(), Denial> 
 fn first_deny<'p>(policy: &'p Policy, request: &ResolvedRequest) -> Option<&'p Rule> {
     policy.deny.iter().find(|rule| {
         rule.grantees.includes(&request.principal, request.role)
-            && rule.matches(&request.program, &request.args) == RuleMatch::Yes
+            && rule.matches(&request.program, &request.args).is_yes()
     })
 }
 
@@ -621,6 +659,7 @@ fn interpreter_denial(
     policy: &Policy,
     bypass: &BypassProgram,
     request: &ResolvedRequest,
+    judged: &[(&Rule, RuleMatch)],
 ) -> Denial {
     Denial::new(
         "deny_interpreters",
@@ -628,9 +667,10 @@ fn interpreter_denial(
         format!(
             "{} {}, so allowing it would allow any command. Call the program you need \
              directly; an administrator can allow this one with an allow rule that sets \
-             allow_interpreter = true. {}",
+             allow_interpreter = true.{} {}",
             request.program.display(),
             bypass.why,
+            option_hint(judged),
             allowed_summary(policy, request),
         ),
     )
@@ -679,14 +719,19 @@ fn show_command(request: &ResolvedRequest) -> String {
     format!("{program} {}", show_args(&request.args))
 }
 
+/// One argument quoted, shortened past [`SHOWN_ARG_CHARS`].
+fn show_arg(arg: &str) -> String {
+    match arg.char_indices().nth(SHOWN_ARG_CHARS) {
+        Some((end, _)) => format!("{:?}...", &arg[..end]),
+        None => format!("{arg:?}"),
+    }
+}
+
 fn show_args(args: &[String]) -> String {
     let mut shown = Vec::new();
     let mut used = 0;
     for arg in args {
-        let quoted = match arg.char_indices().nth(SHOWN_ARG_CHARS) {
-            Some((end, _)) => format!("{:?}...", &arg[..end]),
-            None => format!("{arg:?}"),
-        };
+        let quoted = show_arg(arg);
         if used + quoted.len() > SHOWN_ARGS_CHARS {
             break;
         }
@@ -840,12 +885,20 @@ fn rule_outcome(rule: &Rule, request: &ResolvedRequest) -> String {
         );
     }
     match rule.matches(&request.program, &request.args) {
-        RuleMatch::Yes => "MATCHES".to_owned(),
+        RuleMatch::Yes(_) if rule.args.is_none() && rule.any_arg.is_none() => {
+            "MATCHES (any args)".to_owned()
+        }
+        RuleMatch::Yes(matched) => format!(
+            "MATCHES: {}",
+            args::describe_matches(&matched, &request.args)
+        ),
         RuleMatch::Program => "program does not match".to_owned(),
-        RuleMatch::Args => "args do not match".to_owned(),
+        RuleMatch::Args(mismatch) => format!("args do not match: {mismatch}"),
         RuleMatch::AnyArg => "no argument matches any_arg".to_owned(),
     }
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

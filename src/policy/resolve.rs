@@ -29,7 +29,13 @@ pub enum ResolveError {
     EmptyProgram,
     #[error("{what} contains a NUL byte")]
     NulByte { what: String },
-    #[error("program {program:?} was not found in PATH ({search_path})")]
+    /// The message names the program only: the server's `PATH` is configuration the caller
+    /// does not need (it maps the host's layout). [`ResolveError::detail`] has it, for
+    /// `hostmcp policy explain`.
+    #[error(
+        "program {program:?} was not found on this host; give an installed program's name \
+         or absolute path"
+    )]
     NotFound {
         program: String,
         search_path: String,
@@ -54,6 +60,17 @@ pub enum ResolveError {
     NotADirectory { path: PathBuf, resolved: PathBuf },
     #[error("env: {name:?} is not a valid variable name")]
     BadEnvName { name: String },
+}
+
+impl ResolveError {
+    /// The message with what only the server's operator should see (the `PATH` that was
+    /// searched), for `hostmcp policy explain`, which the operator runs.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::NotFound { search_path, .. } => format!("{self} (PATH searched: {search_path})"),
+            _ => self.to_string(),
+        }
+    }
 }
 
 /// Resolve a request to what would run: `argv[0]` looked up in `search_path` (the `PATH`

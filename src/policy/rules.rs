@@ -14,6 +14,7 @@ use serde::{
 
 use super::{
     Policy, Role,
+    args::{self, ArgPatterns, Matched, Mismatch, Options},
     glob::{Glob, GlobList, REST},
 };
 
@@ -97,6 +98,10 @@ pub struct AllowRule {
     /// Let this rule allow a program on the [`BYPASS_PROGRAMS`] list.
     #[serde(default)]
     pub allow_interpreter: bool,
+    /// Let this rule's wildcards (`*`, `?`, `**`) match options, arguments that start with
+    /// `-`. Without it only a pattern that itself starts with `-` matches an option.
+    #[serde(default)]
+    pub allow_options: bool,
     /// Free text, shown in explanations.
     pub note: Option<String>,
 }
@@ -180,6 +185,8 @@ pub enum PolicyProblem {
     EmptyList,
     #[error("role read never runs commands")]
     ReadRole,
+    #[error("allow_options applies to `args` patterns, and this rule has none")]
+    OptionsWithoutArgs,
 }
 
 impl PolicyProblem {
@@ -199,6 +206,10 @@ impl PolicyProblem {
                 "list at least one entry, or remove the key (for allow_shell: write true)"
             }
             Self::ReadRole => "a read token cannot run commands; list operator and/or admin",
+            Self::OptionsWithoutArgs => {
+                "a rule without `args` already allows any arguments, options included; \
+                 remove allow_options, or add the `args` it should apply to"
+            }
         }
     }
 }
@@ -234,7 +245,7 @@ pub(super) struct Rule {
     pub(super) kind: RuleKind,
     pub(super) index: usize,
     pub(super) program: ProgramPattern,
-    pub(super) args: Option<GlobList>,
+    pub(super) args: Option<ArgPatterns>,
     pub(super) any_arg: Option<Vec<Glob>>,
     pub(super) grantees: Callers,
     pub(super) allow_interpreter: bool,
@@ -264,7 +275,19 @@ impl Rule {
         if self.allow_interpreter {
             text.push_str(" allow_interpreter");
         }
+        if self.allows_options() {
+            text.push_str(" allow_options");
+        }
         text
+    }
+
+    /// Whether this is an allow rule whose wildcards match options (`allow_options = true`).
+    pub(super) fn allows_options(&self) -> bool {
+        self.kind == RuleKind::Allow
+            && self
+                .args
+                .as_ref()
+                .is_some_and(|args| args.options() == Options::Wildcards)
     }
 
     /// `allow[3] (program ... )`.
@@ -272,34 +295,43 @@ impl Rule {
         format!("{} ({})", self.label(), self.describe())
     }
 
-    /// Whether the program and argument patterns match (who is asking is not considered).
+    /// Whether the program and argument patterns match (who is asking is not considered),
+    /// with which argument matched which pattern, or what did not match.
     pub(super) fn matches(&self, program: &Path, args: &[String]) -> RuleMatch {
         if !self.program.matches(program) {
             return RuleMatch::Program;
         }
-        if let Some(patterns) = &self.args
-            && !patterns.matches(args)
-        {
-            return RuleMatch::Args;
+        let mut matched = match &self.args {
+            Some(patterns) => match patterns.check(args) {
+                Ok(matched) => matched,
+                Err(mismatch) => return RuleMatch::Args(mismatch),
+            },
+            None => Vec::new(),
+        };
+        if let Some(any_arg) = &self.any_arg {
+            match args::find_any(any_arg, args) {
+                Some(found) => matched.push(found),
+                None => return RuleMatch::AnyArg,
+            }
         }
-        if let Some(any_arg) = &self.any_arg
-            && !args
-                .iter()
-                .any(|arg| any_arg.iter().any(|pattern| pattern.matches(arg)))
-        {
-            return RuleMatch::AnyArg;
-        }
-        RuleMatch::Yes
+        RuleMatch::Yes(matched)
     }
 }
 
-/// Whether a rule's patterns matched, or which part did not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether a rule's patterns matched (and how each argument was matched: empty when the
+/// rule has neither `args` nor `any_arg`), or which part did not.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum RuleMatch {
-    Yes,
+    Yes(Vec<Matched>),
     Program,
-    Args,
+    Args(Mismatch),
     AnyArg,
+}
+
+impl RuleMatch {
+    pub(super) fn is_yes(&self) -> bool {
+        matches!(self, Self::Yes(_))
+    }
 }
 
 /// Principals and roles a rule or grant applies to; `None` means all.
@@ -551,11 +583,25 @@ impl Policy {
             .enumerate()
             .map(|(index, rule)| {
                 let location = format!("allow[{index}]");
+                if rule.allow_options && rule.args.is_none() {
+                    return Err(PolicyError::new(
+                        format!("{location}.allow_options"),
+                        PolicyProblem::OptionsWithoutArgs,
+                    ));
+                }
                 Ok(Rule {
                     kind: RuleKind::Allow,
                     index,
                     program: program_pattern(&rule.program, &location)?,
-                    args: arg_patterns(rule.args.as_deref(), &location)?,
+                    args: arg_patterns(
+                        rule.args.as_deref(),
+                        &location,
+                        if rule.allow_options {
+                            Options::Wildcards
+                        } else {
+                            Options::Named
+                        },
+                    )?,
                     any_arg: None,
                     grantees: callers(&location, rule.principals, rule.roles)?,
                     allow_interpreter: rule.allow_interpreter,
@@ -573,7 +619,7 @@ impl Policy {
                     kind: RuleKind::Deny,
                     index,
                     program: program_pattern(&rule.program, &location)?,
-                    args: arg_patterns(rule.args.as_deref(), &location)?,
+                    args: arg_patterns(rule.args.as_deref(), &location, Options::Wildcards)?,
                     any_arg: rule
                         .any_arg
                         .map(|patterns| any_arg_patterns(&patterns, &location))
@@ -612,16 +658,19 @@ fn program_pattern(program: &str, location: &str) -> Result<ProgramPattern, Poli
 fn arg_patterns(
     patterns: Option<&[String]>,
     location: &str,
-) -> Result<Option<GlobList>, PolicyError> {
+    options: Options,
+) -> Result<Option<ArgPatterns>, PolicyError> {
     let Some(patterns) = patterns else {
         return Ok(None);
     };
-    GlobList::parse(patterns).map(Some).map_err(|misplaced| {
-        PolicyError::new(
-            format!("{location}.args"),
-            PolicyProblem::MisplacedRest(misplaced.index),
-        )
-    })
+    GlobList::parse(patterns)
+        .map(|list| Some(ArgPatterns::new(list, options)))
+        .map_err(|misplaced| {
+            PolicyError::new(
+                format!("{location}.args"),
+                PolicyProblem::MisplacedRest(misplaced.index),
+            )
+        })
 }
 
 /// `any_arg`: at least one glob, and no `**` (each glob is tried against each argument).

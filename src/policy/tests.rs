@@ -173,6 +173,7 @@ args = ["status", "*"]
 program = "/usr/bin/git"
 args = ["log", "**"]
 allow_interpreter = true
+allow_options = true
 note = "history only"
 
 [[policy.allow]]
@@ -336,7 +337,7 @@ fn args_globs_match_whole_elements_and_argv_is_not_shell() {
         Pair {
             name: "`**` takes any remaining arguments, `*` exactly one",
             policy: OPS,
-            allowed: argv("/usr/bin/journalctl", &["-u", "nginx", "-n", "50"])
+            allowed: argv("/usr/bin/journalctl", &["-u", "nginx", "_PID=1", "_UID=0"])
                 .by("deploy", Role::Operator),
             permit_rule: "allow[3]",
             near_miss_policy: None,
@@ -345,6 +346,16 @@ fn args_globs_match_whole_elements_and_argv_is_not_shell() {
                     argv("/usr/bin/journalctl", &["-u"]).by("deploy", Role::Operator),
                     "default",
                     "no allow rule",
+                ),
+                // `**` is a wildcard too: it takes no option.
+                (
+                    argv(
+                        "/usr/bin/journalctl",
+                        &["-u", "nginx", "_PID=1", "-n", "50"],
+                    )
+                    .by("deploy", Role::Operator),
+                    "default",
+                    "In allow[3], argv[4] \"-n\" is an option, and \"**\" does not match options",
                 ),
                 (
                     argv("/usr/bin/journalctl", &["-f", "-u", "nginx"])
@@ -361,6 +372,261 @@ fn args_globs_match_whole_elements_and_argv_is_not_shell() {
             ],
         },
     ]);
+}
+
+/// The `[policy]` table of the hardened configuration in docs/security.md: the documented
+/// example is the policy under test, so the two cannot drift apart.
+fn hardened() -> &'static str {
+    const SECURITY_MD: &str = include_str!("../../docs/security.md");
+    let section = SECURITY_MD
+        .split_once("## Hardened configuration")
+        .expect("docs/security.md has the hardened configuration")
+        .1;
+    let block = section
+        .split_once("```toml")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("a toml block")
+        .0;
+    let start = block
+        .find("[policy]")
+        .expect("the block has a [policy] table");
+    &block[start..]
+}
+
+#[test]
+fn wildcards_in_allow_rules_do_not_match_options() {
+    check_pairs(vec![
+        Pair {
+            // systemctl -H/--host runs ssh to the named host; -M a container.
+            name: "systemctl status * takes a unit name, never an option",
+            policy: hardened(),
+            allowed: argv("/usr/bin/systemctl", &["status", "cron"]),
+            permit_rule: "allow[0]",
+            near_miss_policy: None,
+            near_misses: vec![
+                (
+                    argv("/usr/bin/systemctl", &["status", "--host=me@elsewhere"]),
+                    "default",
+                    "In allow[0], argv[2] \"--host=me@elsewhere\" is an option, and \"*\" \
+                     does not match options",
+                ),
+                (
+                    argv("/usr/bin/systemctl", &["status", "-Hme@elsewhere"]),
+                    "default",
+                    "argv[2] \"-Hme@elsewhere\" is an option",
+                ),
+                (
+                    argv("/usr/bin/systemctl", &["status", "-H", "me@elsewhere"]),
+                    "default",
+                    "argv[2] \"-H\" is an option",
+                ),
+                (
+                    argv("/usr/bin/systemctl", &["status", "--machine=victim"]),
+                    "default",
+                    "is an option",
+                ),
+                (
+                    argv("/usr/bin/systemctl", &["status", "-"]),
+                    "default",
+                    "argv[2] \"-\" is an option",
+                ),
+            ],
+        },
+        Pair {
+            name: "an option the rule names is allowed, with a wildcard value",
+            policy: hardened(),
+            allowed: argv("/usr/bin/journalctl", &["-u", "nginx", "--since=-1h"]),
+            permit_rule: "allow[1]",
+            near_miss_policy: None,
+            near_misses: vec![
+                // journalctl -H/--host reads a remote journal over ssh; -D/--file other files.
+                (
+                    argv("/usr/bin/journalctl", &["-u", "--host=x", "--since=today"]),
+                    "default",
+                    "argv[2] \"--host=x\" is an option",
+                ),
+                (
+                    argv("/usr/bin/journalctl", &["-u", "nginx", "-D/tmp/evil"]),
+                    "default",
+                    "no allow rule matches",
+                ),
+                (
+                    argv("/usr/bin/journalctl", &["-u", "nginx", "--since", "-1h"]),
+                    "default",
+                    "no allow rule matches",
+                ),
+            ],
+        },
+        Pair {
+            // Whether `--` ends the options is up to the program; the policy stays strict.
+            name: "after a literal `--`, `*` still takes no option",
+            policy: r#"
+                [policy]
+                [[policy.allow]]
+                program = "/usr/bin/systemctl"
+                args = ["status", "--", "*"]
+            "#,
+            allowed: argv("/usr/bin/systemctl", &["status", "--", "cron"]),
+            permit_rule: "allow[0]",
+            near_miss_policy: None,
+            near_misses: vec![(
+                argv("/usr/bin/systemctl", &["status", "--", "-Hx"]),
+                "default",
+                "argv[3] \"-Hx\" is an option",
+            )],
+        },
+        Pair {
+            name: "`-*` names any one option at its position, and only there",
+            policy: r#"
+                [policy]
+                [[policy.allow]]
+                program = "/usr/bin/ls"
+                args = ["-*", "*"]
+            "#,
+            allowed: argv("/usr/bin/ls", &["-la", "srv"]),
+            permit_rule: "allow[0]",
+            near_miss_policy: None,
+            near_misses: vec![
+                (
+                    argv("/usr/bin/ls", &["-la", "-R"]),
+                    "default",
+                    "argv[2] \"-R\" is an option",
+                ),
+                (
+                    argv("/usr/bin/ls", &["srv", "-la"]),
+                    "default",
+                    "no allow rule matches",
+                ),
+            ],
+        },
+        Pair {
+            name: "allow_options = true lets the rule's wildcards match options",
+            policy: r#"
+                [policy]
+                [[policy.allow]]
+                program = "/usr/bin/ls"
+                args = ["**"]
+                allow_options = true
+            "#,
+            allowed: argv("/usr/bin/ls", &["-la", "--color=never", "/srv"]),
+            permit_rule: "allow[0]",
+            near_miss_policy: Some(
+                r#"
+                [policy]
+                [[policy.allow]]
+                program = "/usr/bin/ls"
+                args = ["**"]
+            "#,
+            ),
+            near_misses: vec![(
+                argv("/usr/bin/ls", &["-la", "--color=never", "/srv"]),
+                "default",
+                "In allow[0], argv[1] \"-la\" is an option, and \"**\" does not match options",
+            )],
+        },
+        Pair {
+            // A deny rule must catch more, never less: its wildcards match options.
+            name: "deny rules' wildcards still match options",
+            policy: r#"
+                [policy]
+                default = "allow"
+                [[policy.deny]]
+                program = "/usr/bin/rm"
+                args = ["-rf", "**"]
+                [[policy.deny]]
+                program = "/usr/bin/systemctl"
+                args = ["*", "*"]
+            "#,
+            allowed: argv("/usr/bin/rm", &["-r", "x"]),
+            permit_rule: "default",
+            near_miss_policy: None,
+            near_misses: vec![
+                (
+                    argv("/usr/bin/rm", &["-rf", "--no-preserve-root", "/"]),
+                    "deny[0]",
+                    "deny rules win",
+                ),
+                (
+                    argv("/usr/bin/systemctl", &["--host=x", "-H"]),
+                    "deny[1]",
+                    "deny rules win",
+                ),
+            ],
+        },
+        Pair {
+            // Pagers run commands (`!cmd` in less); a caller must not choose one. Commands
+            // have no tty, so none starts, and the policy refuses the variables anyway.
+            name: "the hardened policy refuses pager and loader variables",
+            policy: hardened(),
+            allowed: argv("/usr/bin/systemctl", &["status", "cron"]).env("LC_ALL"),
+            permit_rule: "allow[0]",
+            near_miss_policy: None,
+            near_misses: [
+                "SYSTEMD_PAGER",
+                "PAGER",
+                "LESSOPEN",
+                "SYSTEMD_LESS",
+                "LD_PRELOAD",
+            ]
+            .into_iter()
+            .map(|name| {
+                (
+                    argv("/usr/bin/systemctl", &["status", "cron"]).env(name),
+                    "allow_env",
+                    "may not be set by this request",
+                )
+            })
+            .collect(),
+        },
+    ]);
+}
+
+#[test]
+fn explain_shows_which_argument_matched_which_pattern() {
+    let hardened = policy(hardened());
+    let text = explain(&hardened, &argv("/usr/bin/systemctl", &["status", "cron"]));
+    let line = "  allow[0] (program /usr/bin/systemctl args [\"status\", \"*\"]): MATCHES: \
+                argv[1] \"status\" by \"status\", argv[2] \"cron\" by \"*\"";
+    assert!(
+        text.lines().any(|l| l == line),
+        "{line:?} missing in\n{text}"
+    );
+
+    let text = explain(
+        &hardened,
+        &argv("/usr/bin/systemctl", &["status", "--host=me@elsewhere"]),
+    );
+    let line = "  allow[0] (program /usr/bin/systemctl args [\"status\", \"*\"]): args do not \
+                match: argv[2] \"--host=me@elsewhere\" is an option, and \"*\" does not match \
+                options (only a pattern that starts with \"-\" does, or allow_options = true)";
+    assert!(
+        text.lines().any(|l| l == line),
+        "{line:?} missing in\n{text}"
+    );
+
+    let text = explain(&hardened, &argv("/usr/bin/git", &["log", "-c", "x=y"]));
+    assert!(
+        text.contains("MATCHES: argv[2] \"-c\" by any_arg \"-c*\""),
+        "{text}"
+    );
+    let text = explain(
+        &hardened,
+        &argv("/usr/bin/systemctl", &["status", "a", "b"]),
+    );
+    assert!(
+        text.contains("args do not match: the rule takes 2 arguments, 3 given"),
+        "{text}"
+    );
+    let text = explain(&hardened, &argv("/usr/bin/systemctl", &["restart", "cron"]));
+    assert!(
+        text.contains("args do not match: argv[1] \"restart\" does not match \"status\""),
+        "{text}"
+    );
+    let text = explain(&policy(OPS), &argv("/usr/bin/ls", &["-la"]));
+    assert!(
+        text.contains("(program /usr/bin/ls): MATCHES (any args)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -829,6 +1095,12 @@ fn allow_interpreter_is_needed_and_args_still_bind() {
                     "deny_interpreters",
                     "allow_interpreter = true",
                 ),
+                // Only an option kept allow[4] from matching: the denial says which.
+                (
+                    argv("/usr/bin/find", &["/srv/app", "-name", "-exec"]),
+                    "deny_interpreters",
+                    "allow_interpreter = true. In allow[4], argv[3] \"-exec\" is an option",
+                ),
             ],
         },
         Pair {
@@ -1054,6 +1326,7 @@ fn the_full_example_parses_into_every_field() {
                 principals: Some(strings(&["deploy"])),
                 roles: Some(vec![RoleName(Role::Operator)]),
                 allow_interpreter: false,
+                allow_options: false,
                 note: Some("read-only unit status".to_owned()),
             }],
             deny: vec![DenyRule {
@@ -1098,6 +1371,10 @@ fn unknown_keys_and_bad_values_are_errors_that_name_them() {
         (
             "[[policy.deny]]\nprogram = \"/usr/bin/ls\"\nallow_interpreter = true",
             "allow_interpreter",
+        ),
+        (
+            "[[policy.deny]]\nprogram = \"/usr/bin/ls\"\nallow_options = true",
+            "allow_options",
         ),
         ("[[policy.allow]]\nargs = []", "program"),
         (
@@ -1200,6 +1477,11 @@ fn validation_refuses_patterns_that_cannot_mean_what_they_say() {
             "allow_env[0]",
             PolicyProblem::EmptyPattern,
         ),
+        (
+            "[[policy.allow]]\nprogram = \"/usr/bin/ls\"\nallow_options = true",
+            "allow[0].allow_options",
+            PolicyProblem::OptionsWithoutArgs,
+        ),
     ];
     for (text, location, problem) in cases {
         let config = parse(text).expect(text).expect("table");
@@ -1216,8 +1498,10 @@ fn validation_refuses_patterns_that_cannot_mean_what_they_say() {
         );
         assert!(!error.hint().is_empty());
     }
-    // The edges that are valid: root "/" and a program glob over everything.
+    // The edges that are valid: root "/" and a program glob over everything;
+    // allow_options with `args`.
     policy("[policy]\nworking_dirs = [\"/\"]\n[[policy.deny]]\nprogram = \"/**\"");
+    policy("[[policy.allow]]\nprogram = \"/usr/bin/ls\"\nargs = []\nallow_options = true");
 }
 
 #[test]
@@ -1548,4 +1832,31 @@ fn malformed_requests_are_resolve_errors() {
         assert!(expected(&error), "case {index}: {error:?}");
         assert!(!error.to_string().is_empty());
     }
+}
+
+#[test]
+fn a_program_not_found_names_the_program_not_the_servers_path() {
+    let missing = strings(&["hostmcp-no-such-program"]);
+    let search_path = "/opt/site-layout/bin:/usr/bin";
+    let error = resolve(&request(&missing, None), search_path).expect_err("not found");
+    let message = error.to_string();
+    assert!(
+        message.contains("program \"hostmcp-no-such-program\" was not found on this host"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("/opt/site-layout") && !message.contains("PATH"),
+        "{message}"
+    );
+    // The operator's view (`policy explain`) keeps the PATH that was searched.
+    assert!(
+        error
+            .detail()
+            .ends_with("(PATH searched: /opt/site-layout/bin:/usr/bin)"),
+        "{}",
+        error.detail()
+    );
+    // Near miss: a program that is there resolves through the same PATH.
+    let ls = strings(&["ls"]);
+    assert!(resolve(&request(&ls, None), search_path).is_ok());
 }

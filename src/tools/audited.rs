@@ -2,18 +2,14 @@
 //! command runs — and if it cannot be written, the command is refused, never run
 //! unaudited — then `command_finished` once it has ended.
 
-use std::{
-    net::SocketAddr,
-    sync::atomic::{AtomicU64, Ordering},
-};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::ConnectInfo;
 use rmcp::{RoleServer, service::RequestContext};
 
 use super::authorize::ToolCommand;
 use crate::{
     audit::{AuditContext, AuditEnv, AuditEvent, AuditLog, CommandLine},
-    auth::Principal,
+    auth::{Principal, client_address::ClientAddress},
     exec::{ExecOutcome, Program},
     transport::session_owners::SESSION_HEADER,
 };
@@ -30,7 +26,7 @@ pub fn context_of(
         .with_principal(principal.name())
         .with_tool(tool);
     if let Some(parts) = context.extensions.get::<axum::http::request::Parts>() {
-        if let Some(ConnectInfo(client)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        if let Some(client) = parts.extensions.get::<ClientAddress>() {
             audit = audit.with_client(client);
         }
         let session = parts
@@ -91,9 +87,11 @@ impl AuditedCommand {
             .await
             .map_err(|error| {
                 tracing::error!(%error, "audit log unavailable: refusing the command");
-                "refused: the audit log cannot be written, and commands never run unaudited; \
-             the server's operator must fix the audit log"
-                    .to_owned()
+                format!(
+                    "refused: {}; commands never run unaudited, so the server's operator must \
+                     fix the audit log",
+                    error.refusal_reason()
+                )
             })?;
         Ok(Self {
             audit: audit.clone(),
@@ -128,5 +126,59 @@ impl AuditedCommand {
             rule: Some("start".to_owned()),
         };
         self.audit.record_or_log(self.context, event).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::audit::AuditOptions;
+
+    fn echo() -> ToolCommand {
+        ToolCommand {
+            program: Program::Argv(vec!["echo".to_owned(), "hi".to_owned()]),
+            working_dir: None,
+            env: Vec::new(),
+            stdin: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_command_is_refused_with_the_reason_when_the_audit_file_was_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path, AuditOptions::default()).unwrap();
+        // Near miss: with the file in place the start is recorded.
+        AuditedCommand::start(&log, AuditContext::new(), &echo(), None)
+            .await
+            .unwrap();
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("command_started")
+        );
+
+        std::fs::remove_file(&path).unwrap();
+        let refusal = AuditedCommand::start(&log, AuditContext::new(), &echo(), None)
+            .await
+            .unwrap_err();
+        assert!(refusal.starts_with("refused: the audit log file was deleted or renamed"));
+        assert!(
+            !refusal.contains(&*dir.path().to_string_lossy()),
+            "{refusal}"
+        );
+
+        log.reopen().await.unwrap();
+        AuditedCommand::start(&log, AuditContext::new(), &echo(), None)
+            .await
+            .unwrap();
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("command_started")
+        );
     }
 }

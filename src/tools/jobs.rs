@@ -186,10 +186,15 @@ pub async fn start(
             }
         })
     });
-    match state
-        .jobs
-        .start(job_id, principal.name(), description, spec, slot, on_end)
-    {
+    match state.jobs.start(
+        job_id,
+        principal.name(),
+        principal.lease().clone(),
+        description,
+        spec,
+        slot,
+        on_end,
+    ) {
         Ok(summary) => {
             let text = format!(
                 "started job {} ({}); read its output with job_output",

@@ -8,6 +8,7 @@ pub mod authorize;
 pub mod host_info;
 pub mod jobs;
 mod progress;
+mod revoked_call;
 pub mod run_command;
 
 use std::sync::{Arc, LazyLock};
@@ -113,6 +114,7 @@ impl ToolsState {
                 jobs_settings.registry,
                 base_env.clone(),
                 shutdown.child_token(),
+                audit.clone(),
             ),
             base_env,
             local_principal,
@@ -300,18 +302,26 @@ impl ServerHandler for HostTools {
             .into());
         }
         let arguments = request.arguments;
-        let result = match request.name.as_ref() {
-            host_info::NAME => Ok(host_info::call()),
-            run_command::NAME => run_command::call(state, &principal, arguments, context).await,
-            jobs::START => jobs::start(state, &principal, arguments, &context).await,
-            jobs::OUTPUT => jobs::output(state, &principal, arguments).await,
-            jobs::SIGNAL => jobs::signal(state, &principal, arguments, &context).await,
-            jobs::LIST => Ok(jobs::list(state, &principal)),
-            other => Err(McpError::internal_error(
-                format!("tool {other} has no handler"),
-                None,
-            )),
+        let revoked = revoked_call::RevokedCall {
+            cancel: context.ct.clone(),
+            id: context.id.to_string(),
+            trail: audited::context_of(&context, &principal, &request.name),
         };
+        let work = async {
+            match request.name.as_ref() {
+                host_info::NAME => Ok(host_info::call()),
+                run_command::NAME => run_command::call(state, &principal, arguments, context).await,
+                jobs::START => jobs::start(state, &principal, arguments, &context).await,
+                jobs::OUTPUT => jobs::output(state, &principal, arguments).await,
+                jobs::SIGNAL => jobs::signal(state, &principal, arguments, &context).await,
+                jobs::LIST => Ok(jobs::list(state, &principal)),
+                other => Err(McpError::internal_error(
+                    format!("tool {other} has no handler"),
+                    None,
+                )),
+            }
+        };
+        let result = revoked.cancel_on_end(&principal, &state.audit, work).await;
         result.map(Into::into)
     }
 }

@@ -1,6 +1,7 @@
 //! DNS-rebinding and cross-origin protection: the `Host` header must name this server,
-//! and an `Origin` header, when present, must be one the operator allowed. Applied to
-//! every MCP endpoint before authentication.
+//! and an `Origin` header, when present, must be one the operator allowed. A request with
+//! more than one `Host` header is refused (400): which one a proxy or a handler reads is
+//! anyone's guess. Applied to every MCP endpoint before authentication.
 
 use std::{collections::HashSet, net::SocketAddr, sync::Arc};
 
@@ -22,6 +23,8 @@ pub struct HostGuard {
 /// Why a request was refused by the guard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GuardRejection {
+    /// Several `Host` headers (their count).
+    DuplicateHost(usize),
     ForeignHost(String),
     ForeignOrigin(String),
 }
@@ -43,6 +46,10 @@ impl HostGuard {
 
     /// Check the `Host` and `Origin` headers of a request.
     pub fn check(&self, headers: &HeaderMap) -> Result<(), GuardRejection> {
+        let hosts = headers.get_all(header::HOST).iter().count();
+        if hosts > 1 {
+            return Err(GuardRejection::DuplicateHost(hosts));
+        }
         if let Some(host) = headers.get(header::HOST) {
             let host = String::from_utf8_lossy(host.as_bytes());
             if !self.hosts.contains(&normalize_host(&host)) {
@@ -68,7 +75,8 @@ impl HostGuard {
     }
 }
 
-/// Middleware: 403 for a foreign Host or Origin, with the flag that would allow it.
+/// Middleware: 403 for a foreign Host or Origin, with the flag that would allow it; 400
+/// for several Host headers.
 pub async fn enforce_host_guard(
     State(guard): State<Arc<HostGuard>>,
     request: Request,
@@ -82,14 +90,20 @@ pub async fn enforce_host_guard(
                 path = request.uri().path(),
                 "request refused by host guard"
             );
-            forbidden(&rejection)
+            refusal(&rejection)
         }
     }
 }
 
-fn forbidden(rejection: &GuardRejection) -> Response {
-    let (error, message) = match rejection {
+fn refusal(rejection: &GuardRejection) -> Response {
+    let (status, error, message) = match rejection {
+        GuardRejection::DuplicateHost(count) => (
+            StatusCode::BAD_REQUEST,
+            "duplicate_host",
+            format!("the request has {count} Host headers; send exactly one"),
+        ),
         GuardRejection::ForeignHost(host) => (
+            StatusCode::FORBIDDEN,
             "forbidden_host",
             format!(
                 "Host {host:?} is not a name of this server; if it is, start hostmcp with --allowed-host {}",
@@ -97,6 +111,7 @@ fn forbidden(rejection: &GuardRejection) -> Response {
             ),
         ),
         GuardRejection::ForeignOrigin(origin) => (
+            StatusCode::FORBIDDEN,
             "forbidden_origin",
             format!(
                 "Origin {origin:?} is not allowed; to allow this browser origin, start hostmcp with --allowed-origin {origin}"
@@ -104,7 +119,7 @@ fn forbidden(rejection: &GuardRejection) -> Response {
         ),
     };
     let body = serde_json::json!({ "error": error, "message": message });
-    (StatusCode::FORBIDDEN, Json(body)).into_response()
+    (status, Json(body)).into_response()
 }
 
 /// `Name:port`, `[v6]:port`, `v6` -> lowercase name without port or brackets.
@@ -269,8 +284,29 @@ mod tests {
 
     #[test]
     fn the_forbidden_answer_names_the_flag() {
-        let response = forbidden(&GuardRejection::ForeignHost("box.lan:8000".into()));
+        let response = refusal(&GuardRejection::ForeignHost("box.lan:8000".into()));
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn two_host_headers_are_refused_even_when_both_are_ours_and_one_passes() {
+        let mut two = headers(&[(header::HOST, "127.0.0.1:8000")]);
+        two.append(header::HOST, HeaderValue::from_static("evil.example"));
+        assert_eq!(guard().check(&two), Err(GuardRejection::DuplicateHost(2)));
+        let mut same_twice = headers(&[(header::HOST, "localhost")]);
+        same_twice.append(header::HOST, HeaderValue::from_static("localhost"));
+        assert_eq!(
+            guard().check(&same_twice),
+            Err(GuardRejection::DuplicateHost(2))
+        );
+        assert_eq!(
+            guard().check(&headers(&[(header::HOST, "127.0.0.1:8000")])),
+            Ok(())
+        );
+        assert_eq!(
+            refusal(&GuardRejection::DuplicateHost(2)).status(),
+            StatusCode::BAD_REQUEST
+        );
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The HTTP server: one axum `Router` with `/mcp` (rmcp's Streamable HTTP service, both
 //! the session era, over [`HostSessions`], and the stateless 2026-07-28 era), `/sse` + `/messages` (legacy
 //! HTTP+SSE), and `/healthz`; the host guard and authentication in front of every MCP
-//! route, and the per-principal stream cap behind it; binding, and serving every
-//! listener through [`super::listener`] (connection caps, timeouts, TCP_NODELAY, graceful
-//! shutdown).
+//! route, then bodies read whole ([`super::body`]), and the per-principal stream cap;
+//! binding, and serving every listener through [`super::listener`] (connection caps,
+//! timeouts, TCP_NODELAY, graceful shutdown).
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -28,7 +28,10 @@ use super::{
 use crate::config::ConnectionSettings;
 use crate::{
     audit::AuditLog,
-    auth::layer::{AuthGate, Authenticator, require_principal},
+    auth::{
+        client_address::TrustedProxies,
+        layer::{AuthGate, Authenticator, require_principal},
+    },
 };
 
 /// Largest JSON-RPC message accepted in a POST body.
@@ -44,6 +47,8 @@ pub struct HttpServerParts<H> {
     pub audit: AuditLog,
     /// Failed authentications allowed per client address and minute.
     pub auth_failures_per_minute: u32,
+    /// Peers whose `Forwarded` / `X-Forwarded-For` headers name the client.
+    pub trusted_proxies: TrustedProxies,
     pub host_guard: Arc<HostGuard>,
     /// Open MCP streams (`GET /sse`, `GET /mcp`) allowed per principal.
     pub max_streams_per_principal: usize,
@@ -88,11 +93,14 @@ where
     Router::new()
         .merge(mcp_routes)
         .merge(sse_routes)
+        // After authentication: only an authenticated caller's body is read.
+        .layer(axum::middleware::from_fn(super::body::read_whole_body))
         .layer(from_fn_with_state(
             Arc::new(AuthGate::new(
                 parts.authenticator,
                 parts.audit,
                 parts.auth_failures_per_minute,
+                parts.trusted_proxies,
             )),
             require_principal,
         ))

@@ -2,6 +2,7 @@
 //! service with hostmcp's own sessions, legacy HTTP+SSE at `/sse` written here) and stdio. Every transport serves the same
 //! [`crate::tools::HostTools`] handler.
 
+pub mod body;
 pub mod connections;
 pub mod direct_call;
 pub mod handshake;

@@ -1,6 +1,7 @@
 //! Binds each Streamable HTTP session to the principal that opened it. A request that
 //! names a session it does not own gets the same 404 as an unknown session, so a token
-//! can neither use nor detect another principal's session.
+//! can neither use nor detect another principal's session. A session is closed when its
+//! owner's token is revoked under `on_revoke = "kill"` ([`crate::auth::revocation`]).
 
 use std::{
     collections::HashMap,
@@ -17,8 +18,8 @@ use axum::{
 
 use super::sessions::SessionTable;
 use crate::{
-    audit::{AuditContext, AuditEvent, AuditLog, Transport},
-    auth::Principal,
+    audit::{AuditContext, AuditEvent, AuditLog, EndedWork, Transport},
+    auth::{Principal, revocation::EndWatch},
 };
 
 /// The header that carries a Streamable HTTP session id.
@@ -29,9 +30,16 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// Session id -> owning principal name.
 #[derive(Debug)]
 pub struct SessionOwners {
-    owners: Mutex<HashMap<String, Arc<str>>>,
+    owners: Mutex<HashMap<String, Owner>>,
     sessions: Arc<SessionTable>,
     audit: AuditLog,
+}
+
+/// Who owns a session, and the watch that closes it when their token is revoked.
+#[derive(Debug)]
+struct Owner {
+    name: Arc<str>,
+    _revoked: Option<EndWatch>,
 }
 
 impl SessionOwners {
@@ -47,12 +55,26 @@ impl SessionOwners {
     }
 
     fn owner_of(&self, session_id: &str) -> Option<Arc<str>> {
-        self.lock().get(session_id).cloned()
+        self.lock().get(session_id).map(|owner| owner.name.clone())
     }
 
-    async fn bind(&self, session_id: String, owner: &Principal) {
-        self.lock()
-            .insert(session_id.clone(), Arc::from(owner.name()));
+    async fn bind(self: &Arc<Self>, session_id: String, owner: &Principal) {
+        let entry = Owner {
+            name: Arc::from(owner.name()),
+            _revoked: None,
+        };
+        self.lock().insert(session_id.clone(), entry);
+        // Watched only once bound, so a lease that has already ended finds the session.
+        let owners = Arc::downgrade(self);
+        let id = session_id.clone();
+        let revoked = owner.lease().on_end(move |reason| async move {
+            if let Some(owners) = owners.upgrade() {
+                owners.close_revoked(&id, reason).await;
+            }
+        });
+        if let Some(entry) = self.lock().get_mut(&session_id) {
+            entry._revoked = Some(revoked);
+        }
         let context = AuditContext::new()
             .with_principal(owner.name())
             .with_session(session_id);
@@ -65,12 +87,31 @@ impl SessionOwners {
         .await;
     }
 
+    /// Close a session whose owner's token was revoked, on record.
+    async fn close_revoked(&self, session_id: &str, reason: crate::audit::RevokeReason) {
+        let Some(owner) = self.owner_of(session_id) else {
+            return;
+        };
+        if self.sessions.close_now(session_id) {
+            let context = AuditContext::new()
+                .with_principal(&*owner)
+                .with_session(session_id);
+            let event = AuditEvent::EndedByRevocation {
+                ended: EndedWork::Session,
+                id: session_id.to_owned(),
+                reason,
+            };
+            self.record(context, event).await;
+        }
+        self.forget(session_id).await;
+    }
+
     async fn forget(&self, session_id: &str) {
         let Some(owner) = self.lock().remove(session_id) else {
             return;
         };
         let context = AuditContext::new()
-            .with_principal(&*owner)
+            .with_principal(&*owner.name)
             .with_session(session_id);
         self.record(
             context,
@@ -94,7 +135,7 @@ impl SessionOwners {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<str>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Owner>> {
         // A panic while holding this lock cannot leave the map inconsistent.
         self.owners
             .lock()

@@ -14,7 +14,8 @@
 //!   `RelayTransport`, whose server-to-client requests get session-unique ids and
 //!   whose answers, POSTed by the client, are routed back to it;
 //! - `notifications/cancelled` cancels a call; closing the session (DELETE, idle
-//!   expiry) or shutdown cancels all of them;
+//!   expiry, revocation of its token: [`SessionTable::close_now`]) or shutdown cancels
+//!   all of them;
 //! - a session expires after [`IDLE_TIMEOUT`] without requests while no standalone
 //!   stream is open;
 //! - each request stream opens with a priming event that names it; a client whose
@@ -625,6 +626,19 @@ impl SessionTable {
         }
     }
 
+    /// Close session `id` now, whatever its state: its calls are cancelled (their
+    /// commands killed) and its standalone stream ends. For a revoked token's sessions.
+    pub fn close_now(&self, id: &str) -> bool {
+        let removed = self.lock().remove(id);
+        let Some(session) = removed else {
+            return false;
+        };
+        for call in session.calls.values() {
+            call.cancel.cancel();
+        }
+        true
+    }
+
     fn expire_idle(&self, now: Instant) -> usize {
         let Some(deadline) = now.checked_sub(IDLE_TIMEOUT) else {
             return 0;
@@ -739,6 +753,25 @@ mod tests {
             .unwrap();
         table.close(&id);
         assert!(cancel.is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn closing_now_ends_the_stream_and_calls_even_right_after_the_handshake() {
+        let (table, id) = table_with("s1");
+        table.ready(&id, peer()); // the handshake's close is still pending
+        let cancel = CancellationToken::new();
+        table
+            .start_call(&id, &RequestId::Number(1), cancel.clone())
+            .unwrap();
+        let (sender, mut receiver) = mpsc::channel::<Infallible>(1);
+        table.lock().get_mut("s1").unwrap().standalone = Some(sender);
+        assert!(table.close_now("s1"));
+        assert!(!table.is_open("s1") && cancel.is_cancelled());
+        assert!(
+            receiver.recv().await.is_none(),
+            "the standalone stream ended"
+        );
+        assert!(!table.close_now("s1"), "already closed");
     }
 
     #[tokio::test]

@@ -3,7 +3,9 @@
 //! event naming `/messages?sessionId=…`, then carries every server message as a
 //! `message` event. `POST /messages` delivers one client message to the session (202).
 //! Each session runs the same rmcp handler as `/mcp`, belongs to the principal that
-//! opened it, and ends — killing its running commands — when its stream closes.
+//! opened it, and ends — killing its running commands — when its stream closes, or when
+//! that principal's token is revoked under `on_revoke = "kill"` (see
+//! [`crate::auth::revocation`]).
 //!
 //! Like `/mcp`'s sessions ([`super::sessions`]), a session is a table entry, not a
 //! running service: rmcp answers `initialize` ([`super::handshake`]), then each request
@@ -49,8 +51,8 @@ use super::{
     handshake::{self, PeerCache},
 };
 use crate::{
-    audit::{AuditContext, AuditEvent, AuditLog, Transport as AuditTransport},
-    auth::Principal,
+    audit::{AuditContext, AuditEvent, AuditLog, EndedWork, Transport as AuditTransport},
+    auth::{Principal, revocation::EndWatch},
 };
 
 /// Messages queued per direction and session before the sender waits.
@@ -176,6 +178,7 @@ where
         session_id: session_id.clone(),
         principal: principal.name().to_owned(),
         _cancel_on_drop: session_ct.clone().drop_guard(),
+        _revoked: close_when_revoked(&principal, &state.audit, &session_id, &session_ct),
     };
     let endpoint = Event::default()
         .event("endpoint")
@@ -192,12 +195,36 @@ where
     .into_response()
 }
 
+/// End the stream (and so the session) when `principal`'s lease ends, on record.
+fn close_when_revoked(
+    principal: &Principal,
+    audit: &AuditLog,
+    session_id: &str,
+    session_ct: &CancellationToken,
+) -> EndWatch {
+    let (audit, session_ct) = (audit.clone(), session_ct.clone());
+    let context = AuditContext::new()
+        .with_principal(principal.name())
+        .with_session(session_id);
+    let id = session_id.to_owned();
+    principal.lease().on_end(move |reason| async move {
+        let event = AuditEvent::EndedByRevocation {
+            ended: EndedWork::Stream,
+            id,
+            reason,
+        };
+        audit.record_or_log(context, event).await;
+        session_ct.cancel();
+    })
+}
+
 /// Ends the session (removes it, cancels its handler and commands) when the stream drops.
 struct SessionCloser<H> {
     state: Arc<SseState<H>>,
     session_id: String,
     principal: String,
     _cancel_on_drop: DropGuard,
+    _revoked: EndWatch,
 }
 
 impl<H> Drop for SessionCloser<H> {

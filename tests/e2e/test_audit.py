@@ -3,8 +3,12 @@ a hash chain that `hostmcp audit verify` checks; and the limit on failed authent
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import signal
 import subprocess
+import time
 
 import httpx2
 import pytest
@@ -84,9 +88,9 @@ def test_failed_authentications_are_limited_per_address():
         assert [httpx2.post(server.mcp_url, json=INIT, headers=wrong).status_code for _ in range(3)] == [401] * 3
         limited = httpx2.post(server.mcp_url, json=INIT, headers=wrong)
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
-        # While limited, even a valid token from that address waits: guessing gains nothing.
+        # Only failures are limited: a valid token from that address is still served.
         valid = httpx2.post(server.mcp_url, json=INIT, headers={**ACCEPT, **server.headers()})
-        assert valid.status_code == 429
+        assert valid.status_code == 200
     finally:
         server.stop()
 
@@ -109,3 +113,153 @@ def test_a_server_whose_audit_log_cannot_be_opened_does_not_start(tmp_path):
                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HOSTMCP_TOKEN": "t"})
     assert done.returncode == 1
     assert "error:" in done.stderr and "hint:" in done.stderr
+
+
+# ---- the audit file deleted, renamed (logrotate) and keyed ----------------------------------
+
+def run_verify(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([BIN, "audit", "verify", *args], capture_output=True, text=True, timeout=30)
+
+
+def wait_for_log(server, text: str, count: int = 1, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.log().count(text) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} not in the server log:\n{server.log()}")
+
+
+def make_key(path) -> None:
+    done = subprocess.run([BIN, "audit", "keygen", str(path)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+async def run_echo(server, word: str):
+    async with connect(server, "streamable", "legacy") as client:
+        return await client.call_tool("run_command", {"argv": ["echo", word]})
+
+
+@pytest.mark.anyio
+async def test_a_deleted_audit_log_refuses_commands_until_sighup_reopens_it(tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    server = start_server(args=["--audit-log", str(audit)])
+    try:
+        # Near miss first: with the file in place the command runs.
+        ok = await run_echo(server, "before")
+        assert ok.is_error is not True and "before" in ok.content[0].text
+        audit.unlink()
+        refused = await run_echo(server, "while-gone")
+        assert refused.is_error is True
+        assert "deleted or renamed" in refused.content[0].text, refused.content[0].text
+        assert str(audit) not in refused.content[0].text, "the path is the operator's business"
+        assert not audit.exists()
+
+        server.process.send_signal(signal.SIGHUP)
+        wait_for_log(server, "audit log reopened")
+        again = await run_echo(server, "after")
+        assert again.is_error is not True and "after" in again.content[0].text
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert any(r.get("argv") == ["echo", "after"] for r in lines)
+    assert not any(r.get("argv") == ["echo", "while-gone"] and r["event"] == "command_started" for r in lines)
+    # The new file continues the old chain: whole, it starts mid-chain.
+    alone = run_verify(str(audit))
+    assert alone.returncode == 1 and "does not start a chain" in alone.stdout
+    part = run_verify("--mid-chain", str(audit))
+    assert part.returncode == 0, part.stdout + part.stderr
+    assert f"continuing after {lines[0]['seq'] - 1}:{lines[0]['prev']}" in part.stdout
+
+
+@pytest.mark.anyio
+async def test_a_keyed_log_renamed_then_sighup_verifies_with_the_key_across_both_files(tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    rotated = tmp_path / "audit.jsonl.1"
+    key = tmp_path / "audit.key"
+    make_key(key)
+    config = config_text(f'\n[audit]\npath = "{audit}"\nkey_file = "{key}"\n')
+    server = start_server(config=config)
+    try:
+        assert (await run_echo(server, "one")).is_error is not True
+        audit.rename(rotated)  # what logrotate does, then its postrotate sends SIGHUP
+        server.process.send_signal(signal.SIGHUP)
+        wait_for_log(server, "audit log reopened")
+        assert (await run_echo(server, "two")).is_error is not True
+    finally:
+        server.stop()
+    assert key.read_text().strip() not in server.log()
+    anchor = tmp_path / "audit.jsonl.anchor"
+    assert anchor.exists() and os.stat(anchor).st_mode & 0o777 == 0o600
+
+    both = run_verify("--key", str(key), str(rotated), str(audit))
+    assert both.returncode == 0, both.stdout + both.stderr
+    assert "intact" in both.stdout
+    # Near misses: the new file alone is a part of the chain; the old one cut short, or a
+    # line edited and the chain recomputed, fails with the key.
+    assert run_verify("--key", str(key), "--mid-chain", str(audit)).returncode == 0
+    assert run_verify("--key", str(key), str(audit)).returncode == 1
+    old = rotated.read_text().splitlines()
+    rotated.write_text("\n".join(old[:-1]) + "\n")
+    cut = run_verify("--key", str(key), str(rotated), str(audit))
+    assert cut.returncode == 1 and "missing" in cut.stdout, cut.stdout
+    rotated.write_text("\n".join(old) + "\n")
+
+    lines = audit.read_text().splitlines()
+    assert sum('"echo","two"' in line for line in lines) == 1
+    forged = [lines[0].replace('"echo","two"', '"echo","TWO"')]
+    for line in lines[1:]:
+        record = json.loads(line)
+        prev = hashlib.sha256(forged[-1].encode()).hexdigest()
+        forged.append(line.replace('"echo","two"', '"echo","TWO"').replace(record["prev"], prev))
+    assert forged != lines
+    audit.write_text("\n".join(forged) + "\n")
+    assert run_verify(str(rotated), str(audit)).returncode == 0  # the hashes alone accept it
+    keyed = run_verify("--key", str(key), "--no-anchor-file", str(rotated), str(audit))
+    assert keyed.returncode == 1 and "MAC" in keyed.stdout, keyed.stdout
+
+
+@pytest.mark.anyio
+async def test_a_keyed_log_emptied_or_cut_fails_verify_with_its_anchor_file(tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    key = tmp_path / "audit.key"
+    make_key(key)
+    server = start_server(config=config_text(f'\n[audit]\npath = "{audit}"\nkey_file = "{key}"\n'))
+    try:
+        assert (await run_echo(server, "x")).is_error is not True
+    finally:
+        server.stop()
+    assert run_verify("--key", str(key), str(audit)).returncode == 0
+    lines = audit.read_text().splitlines()
+    audit.write_text("\n".join(lines[:-1]) + "\n")
+    assert run_verify(str(audit)).returncode == 0, "a cut at a line end is a valid chain"
+    cut = run_verify("--key", str(key), str(audit))
+    assert cut.returncode == 1 and "cut off the end" in cut.stdout, cut.stdout
+    audit.write_text("")
+    emptied = run_verify("--key", str(key), str(audit))
+    assert emptied.returncode == 1 and "emptied" in emptied.stdout, emptied.stdout
+    # And the server will not continue a keyed log that ends before its anchor.
+    audit.write_text("\n".join(lines[:-1]) + "\n")
+    (tmp_path / "c.toml").write_text(config_text(f'\n[audit]\npath = "{audit}"\nkey_file = "{key}"\n'))
+    done = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--config", str(tmp_path / "c.toml")],
+                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert done.returncode == 1 and "cut off the end" in done.stderr, done.stderr
+
+
+def test_a_server_refuses_an_audit_key_other_users_may_read(tmp_path):
+    key = tmp_path / "audit.key"
+    make_key(key)
+    os.chmod(key, 0o644)
+    (tmp_path / "c.toml").write_text(config_text(f'\n[audit]\npath = "{tmp_path}/a.jsonl"\nkey_file = "{key}"\n'))
+    done = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--config", str(tmp_path / "c.toml")],
+                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert done.returncode == 1 and "mode 644" in done.stderr and "chmod 600" in done.stderr, done.stderr
+    assert key.read_text().strip() not in done.stderr
+    # Near miss: the same key with mode 0600 is accepted (the server starts).
+    os.chmod(key, 0o600)
+    server = start_server(config=(tmp_path / "c.toml").read_text())
+    server.stop()
+    assert "audit key" not in server.log()

@@ -23,6 +23,10 @@ def sandbox(tmp_path_factory):
     (root / "app" / "escape").symlink_to("/etc")
     (root / "bin").mkdir()
     (root / "bin" / "ls").symlink_to("/bin/rm")  # a renamed binary
+    # A harmless stand-in for systemctl (which may not run in a container): prints its args.
+    systemctl = root / "bin" / "systemctl"
+    systemctl.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    systemctl.chmod(0o755)
     return root
 
 
@@ -40,6 +44,10 @@ program = "/usr/bin/ls"
 [[policy.allow]]
 program = "/usr/bin/echo"
 args = ["hello", "*"]
+
+[[policy.allow]]
+program = "{sandbox / 'bin' / 'systemctl'}"
+args = ["status", "*"]
 '''
     srv = start_server(config=config_text(extra=policy))
     yield srv
@@ -132,3 +140,54 @@ program = "/usr/bin/ls"
         assert allowed.is_error is not True
     finally:
         server.stop()
+
+
+async def test_a_wildcard_does_not_admit_an_option_systemctl_host_attack(policy_server, sandbox):
+    """`systemctl status *` must not become `systemctl status --host=me@elsewhere`, which makes
+    systemctl run ssh to a host the caller picks."""
+    app, systemctl = str(sandbox / "app"), str(sandbox / "bin" / "systemctl")
+    ok = await call(policy_server, {"argv": [systemctl, "status", "cron"], "working_dir": app})
+    assert ok.is_error is not True and ok.structured_content["stdout"] == "status\ncron\n"
+    for attack in (["status", "--host=me@elsewhere"], ["status", "-Hme@elsewhere"],
+                   ["status", "-H", "me@elsewhere"], ["status", "--", "-Hx"]):
+        refused = await call(policy_server, {"argv": [systemctl, *attack], "working_dir": app})
+        text = refused.content[0].text
+        assert refused.is_error is True and text.startswith("denied by default"), (attack, text)
+        assert "is an option" in text, (attack, text)
+    refused = await call(policy_server, {"argv": [systemctl, "status", "--host=me@elsewhere"], "working_dir": app})
+    assert ('In allow[2], argv[2] "--host=me@elsewhere" is an option, and "*" does not match options'
+            in refused.content[0].text), refused.content[0].text
+    audit = policy_server.state_dir / "hostmcp" / "audit.jsonl"
+    hosts = [json.loads(line) for line in audit.read_text().splitlines()
+             if '"command_refused"' in line and "--host=me@elsewhere" in line]
+    assert hosts and all(r["rule"] == "default" and r["principal"] == "alice" for r in hosts), hosts
+
+
+def test_policy_explain_shows_which_argument_matched_what(policy_server, sandbox):
+    config = policy_server.state_dir.parent / "config.toml"
+    systemctl = str(sandbox / "bin" / "systemctl")
+
+    def explain(*argv):
+        done = subprocess.run(
+            [BIN, "policy", "explain", "--config", str(config), "--token-name", "alice",
+             "--working-dir", str(sandbox / "app"), "--", *argv],
+            capture_output=True, text=True, env={**os.environ, "HOME": str(sandbox)}, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    allowed = explain(systemctl, "status", "cron")
+    assert 'MATCHES: argv[1] "status" by "status", argv[2] "cron" by "*"' in allowed, allowed
+    assert "decision: PERMIT by allow[2]" in allowed
+    refused = explain(systemctl, "status", "--host=me@elsewhere")
+    assert 'args do not match: argv[2] "--host=me@elsewhere" is an option' in refused, refused
+    assert "decision: DENY by default" in refused
+
+
+async def test_a_missing_program_is_named_without_the_servers_path(policy_server, sandbox):
+    app = str(sandbox / "app")
+    missing = await call(policy_server, {"argv": ["hostmcp-no-such-program"], "working_dir": app})
+    text = missing.content[0].text
+    assert missing.is_error is True and '"hostmcp-no-such-program" was not found on this host' in text, text
+    assert "PATH" not in text and os.environ["PATH"] not in text, text
+    present = await call(policy_server, {"argv": ["ls"], "working_dir": app})  # the near miss
+    assert present.is_error is not True

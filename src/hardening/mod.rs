@@ -1,0 +1,191 @@
+//! The server process's defences against the commands it runs.
+//!
+//! Commands can run as the server's own uid (the default of a server that is not root, and
+//! `run_as = "root"` under a root server). Such a process could read the server's memory
+//! and environment (`/proc/<server pid>/environ` holds `HOSTMCP_TOKEN`) and its files (TLS
+//! key, token file, audit log, state directory), whatever the policy says. This module owns:
+//!
+//! - [`make_non_dumpable`]: `PR_SET_DUMPABLE` 0, called first by `serve` and `stdio`. The
+//!   kernel then refuses `/proc/<pid>/environ`, `mem`, `fd/`, `maps` (and ptrace) to other
+//!   processes of the same uid; root keeps `CAP_SYS_PTRACE` and reads them anyway. The flag
+//!   is inherited by `fork` and reset by `execve`, so a command's own `/proc/self` stays
+//!   readable to it.
+//! - [`check_at_start`]: one loud warning when restricted principals (operators, or admins
+//!   under `restrict_admin`) run commands as the server's uid, since no policy protects the
+//!   server's files from them; and, for every other command user, a warning with a hint for
+//!   each server file that user can read (from mode bits, see [`modes`]).
+
+pub mod exposure;
+pub mod modes;
+
+use std::path::{Path, PathBuf};
+
+use exposure::{Finding, Placement, PrincipalFacts};
+use modes::{Mode, UserIds};
+
+use crate::{
+    auth::{Principal, Role},
+    config::{AuthSetting, Config},
+    exec::run_as::RunAsUser,
+};
+
+/// Why the process could not be hardened.
+#[derive(Debug, thiserror::Error)]
+pub enum HardeningError {
+    #[error("cannot make the process non-dumpable (prctl PR_SET_DUMPABLE): {0}")]
+    Dumpable(nix::errno::Errno),
+}
+
+/// Make this process non-dumpable: processes of the same uid (other than root) can no
+/// longer read its `/proc/<pid>/environ`, `mem`, `fd/` or `maps`, nor ptrace it, and it
+/// leaves no core dump.
+pub fn make_non_dumpable() -> Result<(), HardeningError> {
+    nix::sys::prctl::set_dumpable(false).map_err(HardeningError::Dumpable)
+}
+
+/// The server's own files, as configured; the ones that exist are checked.
+#[derive(Debug, Clone, Default)]
+pub struct ServerFiles {
+    pub state_dir: Option<PathBuf>,
+    pub token_file: Option<PathBuf>,
+    pub audit_log: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ServerFiles {
+    /// The canonical paths of the files that exist.
+    fn existing(&self) -> Vec<PathBuf> {
+        [
+            &self.state_dir,
+            &self.token_file,
+            &self.audit_log,
+            &self.tls_key,
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|path| std::fs::canonicalize(path).ok())
+        .collect()
+    }
+}
+
+/// Warn (once per finding, on stderr) about what the commands of `principals` can reach
+/// of the server's `files`; see the module documentation.
+pub fn check_at_start(
+    principals: &[PrincipalFacts],
+    placement: Placement<'_>,
+    files: &ServerFiles,
+) {
+    let runners = exposure::runners(principals, placement, lookup_user);
+    let existing = files.existing();
+    let paths: Vec<&Path> = existing.iter().map(PathBuf::as_path).collect();
+    for finding in exposure::findings(&runners, &paths, Mode::of) {
+        report(&finding, placement.server_uid);
+    }
+}
+
+/// Whether the `[policy]` table subjects admins to it.
+pub fn restricts_admin(config: &Config) -> bool {
+    config
+        .policy
+        .as_ref()
+        .and_then(|policy| policy.restrict_admin)
+        .unwrap_or(false)
+}
+
+/// The principals the authentication setting can produce.
+pub fn principals_of(auth: &AuthSetting) -> Vec<PrincipalFacts> {
+    match auth {
+        AuthSetting::Tokens(entries) => entries
+            .iter()
+            .map(|entry| PrincipalFacts {
+                name: entry.name().to_owned(),
+                role: entry.role(),
+                run_as: entry.run_as().map(|user| user.to_string()),
+            })
+            .collect(),
+        // The name `serve` gives the generated token.
+        AuthSetting::GeneratedToken { .. } => vec![PrincipalFacts {
+            name: "default".to_owned(),
+            role: Role::Admin,
+            run_as: None,
+        }],
+        AuthSetting::Disabled => vec![(&Principal::unauthenticated_local()).into()],
+    }
+}
+
+fn lookup_user(name: &str) -> Option<UserIds> {
+    let user = RunAsUser::lookup(name).ok()?;
+    Some(UserIds {
+        name: user.name().to_owned(),
+        uid: user.uid().as_raw(),
+        gids: user.gids().map(|gid| gid.as_raw()).collect(),
+    })
+}
+
+fn report(finding: &Finding, server_uid: u32) {
+    match finding {
+        Finding::SharedUid { principals } => tracing::warn!(
+            principals = principals.join(", "),
+            uid = server_uid,
+            hint = "start hostmcp as root and give these tokens run_as = \"<a dedicated user>\" \
+                    (or --run-as USER), a user that cannot read the server's files",
+            "RESTRICTED TOKENS RUN COMMANDS AS THE SERVER'S OWN USER: no policy keeps their \
+             commands from reading or changing the server's own files (TLS key, token file, \
+             audit log, state directory); the server's memory and environment are \
+             protected (non-dumpable) unless that user is root"
+        ),
+        Finding::Readable { user, exposure } => tracing::warn!(
+            user = user.as_str(),
+            path = %exposure.path.display(),
+            mode = format_args!("{:o}", exposure.mode.bits),
+            owner = format_args!("{}:{}", exposure.mode.uid, exposure.mode.gid),
+            hint = exposure.hint(user),
+            "a file of the server is readable by a user commands run as"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_process_is_non_dumpable_and_a_command_it_execs_is_dumpable_again() {
+        make_non_dumpable().unwrap();
+        assert!(!nix::sys::prctl::get_dumpable().unwrap());
+        // execve resets the flag: the command reads its own environment.
+        let output = std::process::Command::new("cat")
+            .arg("/proc/self/environ")
+            .env("HOSTMCP_HARDENING_TWIN", "visible")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let environ = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            environ.contains("HOSTMCP_HARDENING_TWIN=visible"),
+            "{environ}"
+        );
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        assert!(status.lines().any(|line| line.starts_with("Pid:")));
+    }
+
+    #[test]
+    fn only_existing_files_are_checked_by_their_canonical_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, "k").unwrap();
+        let files = ServerFiles {
+            state_dir: Some(dir.path().join(".")),
+            tls_key: Some(key.clone()),
+            token_file: Some(dir.path().join("missing")),
+            audit_log: None,
+        };
+        assert_eq!(
+            files.existing(),
+            vec![
+                std::fs::canonicalize(dir.path()).unwrap(),
+                std::fs::canonicalize(&key).unwrap()
+            ]
+        );
+    }
+}
