@@ -33,6 +33,7 @@ use clap::Parser;
 use hostmcp::{
     audit::AuditLog,
     auth::{Role, TokenDigest, TokenEntry, TokenSet, layer::Authenticator},
+    config::ConnectionSettings,
     exec::BaseEnv,
     tools::{HostTools, ToolSettings, ToolsState},
     transport::{
@@ -94,11 +95,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         auth_failures_per_minute: 1000,
         trusted_proxies: Default::default(),
         host_guard: Arc::new(HostGuard::new(&bound, &[], &same_origins(&bound))),
+        max_streams_per_principal: ConnectionSettings::default().max_streams_per_principal,
         shutdown: shutdown.clone(),
     };
     let app = http::router(parts).layer(from_fn(reconnect::cut_reconnection_stream));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    http::serve(listeners, app, shutdown, None).await;
+    http::serve(
+        listeners,
+        app,
+        shutdown,
+        None,
+        ConnectionSettings::default(),
+    )
+    .await;
     Ok(())
 }
 

@@ -90,6 +90,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             &config.allowed_hosts,
             &config.allowed_origins,
         )),
+        max_streams_per_principal: config.connections.max_streams_per_principal,
         shutdown: shutdown.clone(),
     };
     runtime()?.block_on(async move {
@@ -106,7 +107,14 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             tokio::spawn(expiring);
         }
         tokio::spawn(handle_signals(shutdown.clone(), reload));
-        http::serve(listeners, http::router(parts), shutdown, tls).await;
+        http::serve(
+            listeners,
+            http::router(parts),
+            shutdown,
+            tls,
+            config.connections,
+        )
+        .await;
         tracing::info!("stopped");
         Ok(())
     })

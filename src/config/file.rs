@@ -36,6 +36,9 @@ pub struct FileConfig {
     pub on_revoke: Option<crate::auth::OnRevoke>,
     /// Reverse proxies (CIDR networks or addresses) whose forwarding headers name the client.
     pub trusted_proxies: Option<Vec<crate::auth::client_address::ProxyNet>>,
+    /// The `[connections]` table (see `super::connections`).
+    #[serde(default)]
+    pub connections: super::connections::FileConnections,
 }
 
 /// The `[tls]` table.

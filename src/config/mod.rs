@@ -2,6 +2,7 @@
 //! validated [`Config`]. Resolution is pure (the environment comes in as an [`EnvSnapshot`])
 //! so every precedence rule is testable without touching the process environment.
 
+pub mod connections;
 pub mod env_vars;
 pub mod file;
 
@@ -15,6 +16,7 @@ use crate::{
     auth::{Role, Secret, TokenDigest, TokenEntry, client_address::TrustedProxies},
     cli::ServeArgs,
 };
+pub use connections::ConnectionSettings;
 pub use file::FileConfig;
 
 /// Where `serve` listens when nothing says otherwise.
@@ -47,6 +49,8 @@ pub struct Config {
     pub on_revoke: crate::auth::OnRevoke,
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client.
     pub trusted_proxies: TrustedProxies,
+    /// The `[connections]` table: connection and stream limits, header and handshake timeouts.
+    pub connections: ConnectionSettings,
 }
 
 /// The PEM files of the server's certificate chain and key.
@@ -212,6 +216,8 @@ pub enum ConfigError {
     BadLimits(&'static str),
     #[error("no state directory: neither XDG_STATE_HOME nor HOME is set")]
     NoStateDir,
+    #[error("connections: {0}")]
+    BadConnections(&'static str),
 }
 
 impl ConfigError {
@@ -242,6 +248,9 @@ impl ConfigError {
                 "timeouts must be at least 1 s with default_timeout_secs <= max_timeout_secs, and max_output_bytes at least 1024"
             }
             Self::NoStateDir => "set XDG_STATE_HOME or HOME, or configure a token",
+            Self::BadConnections(_) => {
+                "limits and timeouts in [connections] must be at least 1, with max_per_address <= max_total"
+            }
         }
     }
 }
@@ -300,6 +309,7 @@ impl Config {
             } else {
                 args.trusted_proxies.clone()
             }),
+            connections: connections::resolve(&file.connections)?,
             policy: file.policy,
             on_revoke: file.on_revoke.unwrap_or_default(),
         })

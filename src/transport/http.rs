@@ -1,25 +1,31 @@
 //! The HTTP server: one axum `Router` with `/mcp` (rmcp's Streamable HTTP service, both
 //! the session era, over [`HostSessions`], and the stateless 2026-07-28 era), `/sse` + `/messages` (legacy
 //! HTTP+SSE), and `/healthz`; the host guard and authentication in front of every MCP
-//! route, then bodies read whole ([`super::body`]); TCP_NODELAY on every socket; graceful
-//! shutdown.
+//! route, then bodies read whole ([`super::body`]), and the per-principal stream cap;
+//! binding, and serving every listener through [`super::listener`] (connection caps,
+//! timeouts, TCP_NODELAY, graceful shutdown).
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
-use axum::{Json, Router, middleware::from_fn_with_state, routing::get, serve::ListenerExt};
+use axum::{Json, Router, middleware::from_fn_with_state, routing::get};
 use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::Layer;
 
+use super::listener::Acceptor;
 use super::{
+    connections::{self, ConnectionTracker, RateLimitedLog},
     direct_call::PeerUse,
     host_guard::{HostGuard, enforce_host_guard},
     session_owners::{SessionOwners, enforce_session_owner},
     sessions::HostSessions,
     sse,
+    streams::{StreamCapLayer, StreamSlots},
     tls::ReloadableTls,
 };
+use crate::config::ConnectionSettings;
 use crate::{
     audit::AuditLog,
     auth::{
@@ -30,8 +36,6 @@ use crate::{
 
 /// Largest JSON-RPC message accepted in a POST body.
 pub const MAX_REQUEST_BODY_BYTES: usize = 4 * 1024 * 1024;
-/// How long shutdown waits for open connections before giving up on them.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Everything the router is built from. `H` is the MCP handler every session runs:
 /// [`crate::tools::HostTools`] in the product, a fixture handler in the conformance test server.
@@ -46,6 +50,8 @@ pub struct HttpServerParts<H> {
     /// Peers whose `Forwarded` / `X-Forwarded-For` headers name the client.
     pub trusted_proxies: TrustedProxies,
     pub host_guard: Arc<HostGuard>,
+    /// Open MCP streams (`GET /sse`, `GET /mcp`) allowed per principal.
+    pub max_streams_per_principal: usize,
     /// Cancelled on shutdown: ends sessions and streams.
     pub shutdown: CancellationToken,
 }
@@ -75,14 +81,15 @@ where
             .with_json_response(true)
             .with_cancellation_token(parts.shutdown.child_token()),
     );
+    // Inside the /mcp service and on the GET /sse route only: other requests pay nothing.
+    let stream_cap = StreamCapLayer::new(StreamSlots::new(parts.max_streams_per_principal));
     let mcp_routes = Router::new()
-        .nest_service("/mcp", mcp_service)
+        .nest_service("/mcp", stream_cap.layer(mcp_service))
         .layer(from_fn_with_state(owners, enforce_session_owner));
-    let sse_routes = sse::routes(sse::SseState::new(
-        parts.handler,
-        parts.shutdown.clone(),
-        parts.audit.clone(),
-    ));
+    let sse_routes = sse::routes(
+        sse::SseState::new(parts.handler, parts.shutdown.clone(), parts.audit.clone()),
+        stream_cap,
+    );
     Router::new()
         .merge(mcp_routes)
         .merge(sse_routes)
@@ -118,44 +125,47 @@ pub async fn bind(addresses: &[SocketAddr]) -> std::io::Result<Vec<TcpListener>>
 }
 
 /// Serve `router` on every listener until `shutdown` is cancelled: HTTPS when `tls` is
-/// given, else plain HTTP.
+/// given, else plain HTTP; with the connection caps and timeouts of `settings` (see
+/// [`super::listener`]). Raises the file limit first: every connection is a descriptor.
 pub async fn serve(
     listeners: Vec<TcpListener>,
     router: Router,
     shutdown: CancellationToken,
     tls: Option<Arc<ReloadableTls>>,
+    settings: ConnectionSettings,
 ) {
-    if let Some(tls) = tls {
-        let servers = listeners.into_iter().map(|listener| {
-            super::tls::serve(listener, router.clone(), tls.clone(), shutdown.clone())
-        });
-        futures::future::join_all(servers).await;
-        return;
-    }
-    let servers = listeners.into_iter().map(|listener| {
-        let app = router
-            .clone()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let listener = listener.tap_io(|stream| {
-            // Without it, SSE-framed responses wait on delayed ACKs (~40 ms a call).
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
+    let max_total = match connections::raise_fd_limit() {
+        Ok(limit) => {
+            let fitted = connections::fit_to_fd_limit(settings.max_total, limit.after);
+            tracing::info!(
+                before = limit.before,
+                after = limit.after,
+                max_connections = fitted,
+                "file limit (RLIMIT_NOFILE) raised to its hard maximum"
+            );
+            if fitted < settings.max_total {
+                tracing::warn!(
+                    configured = settings.max_total,
+                    max_connections = fitted,
+                    "connections.max_total lowered to fit the file limit; raise the hard limit (LimitNOFILE=) to allow more"
+                );
             }
-        });
-        let shutdown = shutdown.clone();
-        async move {
-            let graceful = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-            tokio::select! {
-                result = graceful => if let Err(error) = result {
-                    tracing::error!(%error, "server stopped");
-                },
-                () = async {
-                    shutdown.cancelled().await;
-                    tokio::time::sleep(SHUTDOWN_GRACE).await;
-                } => tracing::warn!("connections still open after the shutdown grace period; closing"),
-            }
+            fitted
         }
+        Err(error) => {
+            tracing::warn!(%error, "cannot read or raise the file limit (RLIMIT_NOFILE)");
+            settings.max_total
+        }
+    };
+    let acceptor = Arc::new(Acceptor {
+        router,
+        tracker: ConnectionTracker::new(max_total, settings.max_per_address.min(max_total)),
+        header_timeout: settings.header_timeout,
+        tls: tls.map(|tls| (tls, settings.tls_handshake_timeout)),
+        refusals: RateLimitedLog::default(),
     });
+    let servers = listeners
+        .into_iter()
+        .map(|listener| acceptor.clone().run(listener, shutdown.clone()));
     futures::future::join_all(servers).await;
 }

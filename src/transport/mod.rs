@@ -3,14 +3,17 @@
 //! [`crate::tools::HostTools`] handler.
 
 pub mod body;
+pub mod connections;
 pub mod direct_call;
 pub mod handshake;
 pub mod host_guard;
 pub mod http;
+pub mod listener;
 pub mod session_owners;
 pub mod sessions;
 pub mod sse;
 pub mod stdio;
+pub mod streams;
 pub mod tls;
 
 /// A new session id: 128 random bits, hex.

@@ -126,13 +126,14 @@ impl<H> SseState<H> {
     }
 }
 
-/// `/sse` and `/messages`, to be put behind the host guard and authentication.
-pub fn routes<H>(state: Arc<SseState<H>>) -> Router
+/// `/sse` and `/messages`, to be put behind the host guard and authentication; `GET /sse`
+/// behind the per-principal stream cap.
+pub fn routes<H>(state: Arc<SseState<H>>, stream_cap: super::streams::StreamCapLayer) -> Router
 where
     H: ServerHandler + PeerUse + Clone + Send + Sync + 'static,
 {
     Router::new()
-        .route("/sse", get(open_session))
+        .route("/sse", get(open_session).layer(stream_cap))
         .route("/messages", post(post_message))
         .with_state(state)
 }

@@ -1,31 +1,18 @@
-//! HTTPS: the same router behind rustls. The certificate and key are PEM files, read at
-//! start and again on SIGHUP (a failed reload keeps the current certificate). Each
-//! connection gets TCP_NODELAY, a bounded handshake, and the client address as
-//! `ConnectInfo`, as on plain HTTP.
+//! HTTPS configuration: the certificate and key are PEM files, read at start and again on
+//! SIGHUP (a failed reload keeps the current certificate). The accept loop
+//! ([`super::listener`]) takes the current [`TlsAcceptor`] for each connection and bounds
+//! its handshake.
 
 use std::{
-    net::SocketAddr,
     path::{Path, PathBuf},
     sync::{Arc, RwLock},
-    time::Duration,
 };
 
-use axum::{Router, extract::ConnectInfo};
-use hyper::body::Incoming;
-use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown, service::TowerToHyperService};
 use rustls::{
     ServerConfig,
     pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
 };
-use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
-
-/// How long a client has to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long shutdown waits for open connections.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A certificate chain and key that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +64,7 @@ impl ReloadableTls {
         Ok(())
     }
 
-    fn acceptor(&self) -> TlsAcceptor {
+    pub(super) fn acceptor(&self) -> TlsAcceptor {
         // Writers swap a whole Arc: a poisoned lock still holds a usable config.
         TlsAcceptor::from(
             self.current
@@ -120,58 +107,4 @@ fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, TlsError> {
             })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
-}
-
-/// Serve `router` over TLS on `listener` until `shutdown` is cancelled.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    tls: Arc<ReloadableTls>,
-    shutdown: CancellationToken,
-) {
-    let graceful = GracefulShutdown::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = shutdown.cancelled() => break,
-        };
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-        let acceptor = tls.acceptor();
-        let router = router.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let stream =
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
-                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                };
-            let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
-                request
-                    .extensions_mut()
-                    .insert(ConnectInfo::<SocketAddr>(peer));
-                router.clone().oneshot(request)
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-            if let Err(error) = watcher.watch(connection).await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
-            }
-        });
-    }
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("TLS connections still open after the shutdown grace period; closing");
-    }
 }
