@@ -253,7 +253,10 @@ pub enum ExecError {
 fn spawn_hint(error: &io::Error) -> &'static str {
     match error.kind() {
         io::ErrorKind::NotFound => " (no such program in PATH, or a missing script interpreter)",
-        io::ErrorKind::PermissionDenied => " (the file is not executable by the server's user)",
+        io::ErrorKind::PermissionDenied => {
+            " (the program is not executable, or the working directory may not be entered, \
+             by the user the command runs as)"
+        }
         _ => "",
     }
 }

@@ -2,11 +2,14 @@
 //! which pattern, or which one did not and why. Owns the one rule the glob dialect does not
 //! know, about options.
 //!
-//! An *option* is an argument that starts with `-` (`-H`, `--host=me@elsewhere`, `-`, `--`).
-//! In an allow rule, a wildcard does not match one: a pattern that does not itself start with
-//! `-` (`*`, `?x`, `nginx*`, and a final `**` for each argument it takes) matches only
-//! arguments that do not start with `-`. An option is matched only by a pattern that starts
-//! with `-`, so the rule names the options it allows: `-u`, `--since=*`, or `-*` for any one.
+//! An *option* is an argument that starts with `-` (`-H`, `--host=me@elsewhere`, `-`, `--`)
+//! or with `@`: `@file` is a *response file* to gcc, clang, ld, javac, 7z and others, which
+//! read their options from the file (`gcc -c @/tmp/opts` runs whatever `-wrapper` the file
+//! names). In an allow rule, a wildcard does not match an option: a pattern that does not
+//! itself start with `-` or `@` (`*`, `?x`, `nginx*`, and a final `**` for each argument it
+//! takes) matches only arguments that start with neither. An option is matched only by a
+//! pattern that starts with the same character, so the rule names the options it allows:
+//! `-u`, `--since=*`, `-*` for any one, `@/srv/build/*.rsp` for response files there.
 //! `["status", "*"]` therefore allows `systemctl status nginx` and refuses
 //! `systemctl status --host=me@elsewhere`, which would make systemctl run ssh to a host of
 //! the caller's choosing. An allow rule with `allow_options = true` lets its wildcards match
@@ -29,15 +32,18 @@ use super::{
     show_arg,
 };
 
-/// Whether an argument is an option: it starts with `-`.
+/// The characters that make an argument an option: `-`, and `@` (a response file).
+pub(super) const OPTION_PREFIXES: [char; 2] = ['-', '@'];
+
+/// Whether an argument is an option: it starts with `-` or `@`.
 pub(super) fn is_option(arg: &str) -> bool {
-    arg.starts_with('-')
+    arg.starts_with(OPTION_PREFIXES)
 }
 
 /// Whether a rule's wildcards may match options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Options {
-    /// Only a pattern that starts with `-` matches an option (allow rules by default).
+    /// Only a pattern that starts with `-` (or `@`) matches an option (allow rules by default).
     Named,
     /// Any pattern may match an option (deny rules; allow rules with `allow_options = true`).
     Wildcards,
@@ -77,7 +83,8 @@ pub(super) enum Mismatch {
         arg: String,
         pattern: String,
     },
-    /// `argv[index + 1]` is an option, and `pattern` is a wildcard that does not match options.
+    /// `argv[index + 1]` is an option (it starts with `-` or `@`), and `pattern` is a wildcard
+    /// that does not match options.
     Option {
         index: usize,
         arg: String,
@@ -141,7 +148,9 @@ impl ArgPatterns {
         Ok(matched)
     }
 
-    /// Whether `pattern`, which matches `arg` as a glob, may match it as an argument.
+    /// Whether `pattern`, which matches `arg` as a glob, may match it as an argument. A
+    /// glob that starts with a literal `-` or `@` matches only arguments that start with the
+    /// same character, so `-*` never admits `@file`, nor `@*` a `-x`.
     fn admits(&self, pattern: &str, arg: &str) -> bool {
         self.options == Options::Wildcards || !is_option(arg) || is_option(pattern)
     }
@@ -209,12 +218,21 @@ impl fmt::Display for Mismatch {
                 index,
                 arg,
                 pattern,
-            } => write!(
-                f,
-                "argv[{}] {arg} is an option, and {pattern:?} does not match options \
-                 (only a pattern that starts with \"-\" does, or allow_options = true)",
-                index + 1
-            ),
+            } => {
+                // `arg` is shown quoted: its first character after the quote says which kind.
+                let prefix = if arg.starts_with("\"@") { '@' } else { '-' };
+                let kind = if prefix == '@' {
+                    "an option (a response file)"
+                } else {
+                    "an option"
+                };
+                write!(
+                    f,
+                    "argv[{}] {arg} is {kind}, and {pattern:?} does not match options \
+                     (only a pattern that starts with \"{prefix}\" does, or allow_options = true)",
+                    index + 1
+                )
+            }
         }
     }
 }

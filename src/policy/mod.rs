@@ -104,8 +104,10 @@
 //!   `argv[0]`, each glob against the *whole* element (`-c*` matches `-calias.x=!sh` and
 //!   `-c`, not `x-c`); the lengths must agree unless the last pattern is `**`. `args = []`
 //!   means no arguments at all. In an allow rule a wildcard never matches an *option* (an
-//!   argument that starts with `-`): only a pattern that itself starts with `-` does
-//!   (`-u`, `--since=*`, `-*`), so `["status", "*"]` refuses `status --host=me@elsewhere`.
+//!   argument that starts with `-`, or with `@`: a response file, from which gcc, clang,
+//!   ld, javac and 7z read more options): only a pattern that itself starts with the same
+//!   character does (`-u`, `--since=*`, `-*`, `@/srv/build/*`), so `["status", "*"]`
+//!   refuses `status --host=me@elsewhere` and `["-c", "*"]` refuses `gcc -c @/tmp/opts`.
 //!   `allow_options = true` lets the rule's wildcards match options too. A literal `--`
 //!   changes nothing. Deny rules' wildcards match options like any argument. See the
 //!   `args` submodule.
@@ -167,7 +169,7 @@ use std::{
 
 use crate::auth::Role;
 
-pub use resolve::{ResolveError, SHELL, resolve, resolve_policy};
+pub use resolve::{ResolveError, SHELL, resolve, resolve_confined, resolve_policy};
 pub use rules::{
     AllowRule, BYPASS_PROGRAMS, BypassProgram, DefaultAction, DenyRule, Grantees, PolicyConfig,
     PolicyError, PolicyProblem, RoleName, ShellAccess, bypass_program,
@@ -612,22 +614,31 @@ fn working_dir_step(policy: &Policy, request: &ResolvedRequest) -> Result<(), De
                 .to_owned(),
         ));
     };
-    if roots.iter().any(|root| dir.starts_with(&root.effective)) {
+    if inside_roots(roots, dir) {
         return Ok(());
     }
-    let given = match &request.requested_working_dir {
-        Some(given) if given != dir => format!(" (resolved from {})", given.display()),
-        _ => String::new(),
-    };
-    Err(Denial::new(
+    let given = request.requested_working_dir.as_deref().unwrap_or(dir);
+    Err(outside_roots(roots, given))
+}
+
+/// Whether the canonical `dir` is a root or inside one, by whole components.
+fn inside_roots(roots: &[Root], dir: &Path) -> bool {
+    roots.iter().any(|root| dir.starts_with(&root.effective))
+}
+
+/// The refusal of a working dir outside the roots. It names the dir only as the caller gave
+/// it: what it resolves to, or whether it exists at all, is not the caller's to learn
+/// (the same text for `/etc` and for `/no/such/dir`; see [`resolve_confined`]).
+fn outside_roots(roots: &[Root], given: &Path) -> Denial {
+    Denial::new(
         "working_dirs",
-        &title,
+        &format!("working_dirs ({})", join_display(roots)),
         format!(
-            "working dir {}{given} is not inside an allowed root; pass a working_dir that is \
+            "working dir {} is not inside an allowed root; pass a working_dir that is \
              a root or inside one, after `..` and symlinks are resolved.",
-            dir.display()
+            given.display()
         ),
-    ))
+    )
 }
 
 fn env_step(policy: &Policy, request: &ResolvedRequest) -> Result<(), Denial> {

@@ -33,7 +33,8 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
 }
 
 /// Element-wise patterns with an optional final `**`. `strict`: an item that starts with
-/// `-` is matched only by a pattern that starts with `-` (never by `**`).
+/// `-` or `@` (a response file) is matched only by a pattern that starts with the same
+/// character (never by `**`).
 fn list_matches(patterns: &[String], items: &[String], strict: bool) -> bool {
     let (elements, rest) = match patterns.split_last() {
         Some((last, init)) if last == "**" => (init, true),
@@ -44,8 +45,10 @@ fn list_matches(patterns: &[String], items: &[String], strict: bool) -> bool {
     } else {
         items.len() == elements.len()
     };
-    let option_ok =
-        |pattern: &str, item: &str| !strict || !item.starts_with('-') || pattern.starts_with('-');
+    let option_ok = |pattern: &str, item: &str| match item.chars().next() {
+        Some(first @ ('-' | '@')) if strict => pattern.chars().next() == Some(first),
+        _ => true,
+    };
     count_ok
         && items
             .iter()
@@ -134,7 +137,7 @@ const PROGRAM_PATTERNS: &[&str] = &[
     "/usr/**",
 ];
 const ARG_PATTERNS: &[&str] = &[
-    "status", "*", "?", "-*", "--host=*", "-c*", "-", "--", "*x", "c*", "-H",
+    "status", "*", "?", "-*", "--host=*", "-c*", "-", "--", "*x", "c*", "-H", "@*", "*@x",
 ];
 const ARGS: &[&str] = &[
     "status",
@@ -148,6 +151,8 @@ const ARGS: &[&str] = &[
     "cx",
     "",
     "-la",
+    "@x",
+    "@",
 ];
 const ANY_ARG: &[&str] = &["-c*", "--host*", "-H", "x"];
 const PRINCIPALS: &[&str] = &["alice", "bob"];
@@ -479,8 +484,9 @@ proptest! {
         }
     }
 
-    /// A permit by an allow rule without `allow_options`: every option in the request sits
-    /// at a position whose pattern starts with `-` (never under `*`, `?` or `**`).
+    /// A permit by an allow rule without `allow_options`: every option in the request
+    /// (`-x` or a response file `@x`) sits at a position whose pattern starts with the same
+    /// character (never under `*`, `?` or `**`).
     #[test]
     fn a_wildcard_never_matches_an_option_unless_the_rule_says_so(
         config in policy_config(),
@@ -502,10 +508,10 @@ proptest! {
             return Ok(());
         };
         for (position, arg) in r.args.iter().enumerate() {
-            if arg.starts_with('-') {
+            if let Some(first @ ('-' | '@')) = arg.chars().next() {
                 let pattern = patterns.get(position).map_or("**", String::as_str);
                 prop_assert!(
-                    pattern != "**" && pattern.starts_with('-'),
+                    pattern != "**" && pattern.starts_with(first),
                     "{arg:?} at {position} matched by {pattern:?} in {patterns:?}"
                 );
             }

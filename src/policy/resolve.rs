@@ -11,9 +11,15 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use nix::{
+    fcntl::AT_FDCWD,
+    unistd::{AccessFlags, faccessat},
+};
+
 use super::{
-    CommandRequest, Policy, PolicyConfig, PolicyError, RequestMode, ResolvedRequest,
-    rules::ProgramPattern,
+    CommandRequest, Denial, Policy, PolicyConfig, PolicyError, RequestMode, ResolvedRequest,
+    inside_roots, outside_roots,
+    rules::{ProgramPattern, Root},
 };
 
 /// The shell that runs shell-mode requests, before canonicalization.
@@ -58,11 +64,31 @@ pub enum ResolveError {
     WorkingDir { path: PathBuf, source: io::Error },
     #[error("working_dir {path:?} resolves to {resolved}, which is not a directory")]
     NotADirectory { path: PathBuf, resolved: PathBuf },
+    /// `chdir` into it would fail: the server's user lacks search (`x`) permission on it.
+    #[error(
+        "working_dir {path:?} cannot be entered: the server's user may not search it \
+         ({source}); give a directory it may enter"
+    )]
+    NotSearchable { path: PathBuf, source: io::Error },
+    /// With `working_dirs` configured: the working dir is outside every root, or could not
+    /// be resolved where the caller may not look. The text is the `working_dirs` denial's,
+    /// the same whether the directory exists or not.
+    #[error("{}", .0.reason)]
+    OutsideRoots(Denial),
     #[error("env: {name:?} is not a valid variable name")]
     BadEnvName { name: String },
 }
 
 impl ResolveError {
+    /// What refused the request, for the audit log: `working_dirs` for
+    /// [`ResolveError::OutsideRoots`], `resolve` for the rest.
+    pub fn rule(&self) -> &str {
+        match self {
+            Self::OutsideRoots(denial) => &denial.rule,
+            _ => "resolve",
+        }
+    }
+
     /// The message with what only the server's operator should see (the `PATH` that was
     /// searched), for `hostmcp policy explain`, which the operator runs.
     pub fn detail(&self) -> String {
@@ -125,6 +151,43 @@ pub fn resolve(
     })
 }
 
+/// [`resolve()`] under `policy`'s `working_dirs`: what the caller may learn of a working dir
+/// outside the roots is only that it is outside. Without roots, the same as [`resolve()`].
+///
+/// With roots, the working dir is resolved first: if it resolves outside every root, or
+/// cannot be resolved (missing, not a directory, not searchable) and the deepest part of it
+/// that exists resolves outside every root, the request is refused with the `working_dirs`
+/// denial, whose text names only the path as given. So `/etc`, `/root` and `/no/such/dir`
+/// get the same answer, and nothing else (a program lookup relative to it, the allow rules)
+/// is judged first. A directory that cannot be resolved inside a root keeps its own error
+/// (`/srv/app/missing`: No such file or directory). [`decide`](super::decide) still checks
+/// the working dir the request finally resolves to.
+pub fn resolve_confined(
+    policy: &Policy,
+    request: &CommandRequest<'_>,
+    search_path: &str,
+) -> Result<ResolvedRequest, ResolveError> {
+    if let (Some(roots), Some(given)) = (&policy.working_dirs, request.working_dir) {
+        let outside = || ResolveError::OutsideRoots(outside_roots(roots, given));
+        match resolve_working_dir(given) {
+            Ok(dir) if !inside_roots(roots, &dir) => return Err(outside()),
+            Err(error) if !existing_part_inside(roots, given) => {
+                tracing::debug!(%error, "working_dir outside the roots did not resolve");
+                return Err(outside());
+            }
+            Ok(_) | Err(_) => {}
+        }
+    }
+    resolve(request, search_path)
+}
+
+/// Whether the longest prefix of `path` that canonicalizes lies inside a root.
+fn existing_part_inside(roots: &[Root], path: &Path) -> bool {
+    path.ancestors()
+        .find_map(|prefix| fs::canonicalize(prefix).ok())
+        .is_some_and(|canonical| inside_roots(roots, &canonical))
+}
+
 fn reject_nul(what: &str, text: &str) -> Result<(), ResolveError> {
     if text.contains('\0') {
         return Err(ResolveError::NulByte {
@@ -150,6 +213,18 @@ fn resolve_working_dir(path: &Path) -> Result<PathBuf, ResolveError> {
             resolved,
         });
     }
+    // Effective ids, as `chdir` in the child checks them (for the server's own user; a
+    // command run as another user is checked by the kernel at spawn).
+    faccessat(
+        AT_FDCWD,
+        &resolved,
+        AccessFlags::X_OK,
+        nix::fcntl::AtFlags::AT_EACCESS,
+    )
+    .map_err(|errno| ResolveError::NotSearchable {
+        path: path.to_owned(),
+        source: io::Error::from(errno),
+    })?;
     Ok(resolved)
 }
 

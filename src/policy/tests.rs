@@ -525,6 +525,78 @@ fn wildcards_in_allow_rules_do_not_match_options() {
             )],
         },
         Pair {
+            // gcc, clang, ld, javac and 7z read options from `@file`: `-wrapper` in it runs a
+            // program. A wildcard must not take a response file where it refuses `-wrapper`.
+            name: "`*` takes no response file (`@file`); a pattern that starts with `@` does",
+            policy: r#"
+                [policy]
+                [[policy.allow]]
+                program = "/usr/bin/gcc"
+                args = ["-c", "*"]
+                [[policy.allow]]
+                program = "/usr/bin/gcc"
+                args = ["-c", "@/srv/build/*.rsp"]
+            "#,
+            allowed: argv("/usr/bin/gcc", &["-c", "main.c"]),
+            permit_rule: "allow[0]",
+            near_miss_policy: None,
+            near_misses: vec![
+                (
+                    argv("/usr/bin/gcc", &["-c", "@/tmp/rt/opts"]),
+                    "default",
+                    "argv[2] \"@/tmp/rt/opts\" is an option (a response file), and \"*\" does \
+                     not match options (only a pattern that starts with \"@\" does",
+                ),
+                (
+                    argv("/usr/bin/gcc", &["-c", "-wrapper"]),
+                    "default",
+                    "argv[2] \"-wrapper\" is an option, and \"*\" does not match options",
+                ),
+            ],
+        },
+        Pair {
+            name: "a rule that names response files allows them, and only those it names",
+            policy: r#"
+                [policy]
+                [[policy.allow]]
+                program = "/usr/bin/gcc"
+                args = ["-c", "@/srv/build/*.rsp"]
+            "#,
+            allowed: argv("/usr/bin/gcc", &["-c", "@/srv/build/app.rsp"]),
+            permit_rule: "allow[0]",
+            near_miss_policy: None,
+            near_misses: vec![(
+                argv("/usr/bin/gcc", &["-c", "@/tmp/rt/opts"]),
+                "default",
+                "no allow rule matches",
+            )],
+        },
+        Pair {
+            name: "allow_options = true lets wildcards take response files too",
+            policy: r#"
+                [policy]
+                [[policy.allow]]
+                program = "/usr/bin/gcc"
+                args = ["-c", "*"]
+                allow_options = true
+            "#,
+            allowed: argv("/usr/bin/gcc", &["-c", "@/tmp/rt/opts"]),
+            permit_rule: "allow[0]",
+            near_miss_policy: Some(
+                r#"
+                [policy]
+                [[policy.allow]]
+                program = "/usr/bin/gcc"
+                args = ["-c", "*"]
+            "#,
+            ),
+            near_misses: vec![(
+                argv("/usr/bin/gcc", &["-c", "@/tmp/rt/opts"]),
+                "default",
+                "is an option (a response file)",
+            )],
+        },
+        Pair {
             // A deny rule must catch more, never less: its wildcards match options.
             name: "deny rules' wildcards still match options",
             policy: r#"
@@ -779,12 +851,12 @@ fn working_dirs_are_canonical_and_compared_by_components() {
             (
                 ls().in_dir("/srv/app/../etc", "/srv/etc"),
                 "working_dirs",
-                "/srv/etc (resolved from /srv/app/../etc)",
+                "working dir /srv/app/../etc is not inside an allowed root",
             ),
             (
                 ls().in_dir("/srv/app/link", "/etc"),
                 "working_dirs",
-                "/etc (resolved from /srv/app/link)",
+                "working dir /srv/app/link is not inside an allowed root",
             ),
             (
                 ls().in_dir("/srv", "/srv"),
@@ -1859,4 +1931,103 @@ fn a_program_not_found_names_the_program_not_the_servers_path() {
     // Near miss: a program that is there resolves through the same PATH.
     let ls = strings(&["ls"]);
     assert!(resolve(&request(&ls, None), search_path).is_ok());
+}
+
+/// F10 (red team): with `working_dirs`, a working dir outside the roots gets one answer
+/// whether it exists, is a file, cannot be entered, or is missing; inside a root, the real
+/// error stays (the near miss), and a dir inside a root is resolved as usual.
+#[test]
+fn a_working_dir_outside_the_roots_does_not_reveal_whether_it_exists() {
+    let tmp = TempDir::new();
+    tmp.dir("root/sub");
+    tmp.dir("outside");
+    fs::write(tmp.path("file"), "x").expect("write");
+    let locked = tmp.dir("locked");
+    let locked_in = tmp.dir("root/locked");
+    for dir in [&locked, &locked_in] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o000)).expect("chmod");
+    }
+    let confined = policy(&format!(
+        "[policy]\nworking_dirs = [{:?}]\n[[policy.allow]]\nprogram = \"/usr/bin/ls\"\n",
+        tmp.str("root")
+    ));
+    let ls = strings(&["ls"]);
+    let dot = strings(&["./tool"]);
+    let refusal = |argv: &[String], dir: &str| {
+        let dir = tmp.path(dir);
+        match resolve_confined(&confined, &request(argv, Some(&dir)), "/usr/bin") {
+            Err(error @ ResolveError::OutsideRoots(_)) => {
+                assert_eq!(error.rule(), "working_dirs");
+                error
+                    .to_string()
+                    .replace(dir.to_str().expect("utf-8"), "DIR")
+            }
+            other => panic!("{}: expected OutsideRoots, got {other:?}", dir.display()),
+        }
+    };
+    let expected = format!(
+        "denied by working_dirs ({}): working dir DIR is not inside an allowed root; pass a \
+         working_dir that is a root or inside one, after `..` and symlinks are resolved.",
+        tmp.str("root")
+    );
+    let root_user = nix::unistd::Uid::effective().is_root();
+    let mut outside = vec![
+        "outside",
+        "missing",
+        "missing/deeper",
+        "file",
+        "root/../outside",
+    ];
+    if !root_user {
+        outside.push("locked");
+    }
+    for dir in outside {
+        assert_eq!(refusal(&ls, dir), expected, "{dir}");
+        // Nothing else is judged first: a program relative to it gets the same answer.
+        assert_eq!(refusal(&dot, dir), expected, "{dir} with ./tool");
+    }
+
+    // Near misses: inside a root, a dir resolves, and a missing or locked one says so.
+    let sub = tmp.path("root/sub");
+    let found = resolve_confined(&confined, &request(&ls, Some(&sub)), "/usr/bin");
+    assert_eq!(found.expect("inside").working_dir(), Some(sub.as_path()));
+    let missing = tmp.path("root/missing");
+    let error = resolve_confined(&confined, &request(&ls, Some(&missing)), "/usr/bin")
+        .expect_err("missing");
+    assert!(
+        matches!(error, ResolveError::WorkingDir { .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.rule(), "resolve");
+    if !root_user {
+        let error = resolve_confined(&confined, &request(&ls, Some(&locked_in)), "/usr/bin")
+            .expect_err("locked");
+        assert!(
+            error
+                .to_string()
+                .contains("cannot be entered: the server's user may not search"),
+            "{error}"
+        );
+    }
+    // Without roots there is nothing to hide: the real errors.
+    let open = Policy::permissive();
+    let outside = tmp.path("missing");
+    let error =
+        resolve_confined(&open, &request(&ls, Some(&outside)), "/usr/bin").expect_err("missing");
+    assert!(
+        matches!(error, ResolveError::WorkingDir { .. }),
+        "{error:?}"
+    );
+    if !root_user {
+        // F10 (b): an unsearchable dir is reported as such, not as a program not executable.
+        let error =
+            resolve_confined(&open, &request(&ls, Some(&locked)), "/usr/bin").expect_err("locked");
+        assert!(
+            matches!(error, ResolveError::NotSearchable { .. }),
+            "{error:?}"
+        );
+    }
+    for dir in [&locked, &locked_in] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod back");
+    }
 }

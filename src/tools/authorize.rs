@@ -98,8 +98,8 @@ pub async fn authorize(
         env: &command.env,
     };
     let search_path = state.base_env.get("PATH").unwrap_or(DEFAULT_PATH);
-    let (rule, reason) = match policy::resolve(&request, search_path) {
-        Err(error) => ("resolve".to_owned(), error.to_string()),
+    let (rule, reason) = match policy::resolve_confined(&state.policy, &request, search_path) {
+        Err(error) => (error.rule().to_owned(), error.to_string()),
         Ok(resolved) => match policy::decide(&state.policy, &resolved) {
             Decision::Permit(permit) => {
                 let facts = PermitFacts {
