@@ -141,6 +141,10 @@ impl AuditRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AuditEvent {
+    /// The first record of a new keyed chain (`seq` 1): the server found neither the log nor
+    /// its anchor file, and started the chain at genesis. On a host whose audit history
+    /// should be older, it says the history was removed (see `docs/security.md`).
+    ChainStarted,
     /// A request carried a valid credential.
     Authenticated,
     /// A request carried no credential, or a bad one. Never the credential itself.
@@ -246,6 +250,7 @@ impl AuditEvent {
     /// The `"event"` value of this kind of line.
     pub fn kind(&self) -> &'static str {
         match self {
+            Self::ChainStarted => "chain_started",
             Self::Authenticated => "authenticated",
             Self::AuthFailed { .. } => "auth_failed",
             Self::AuthThrottled { .. } => "auth_throttled",
@@ -308,7 +313,8 @@ impl AuditEvent {
                 command.bound_text(budget);
             }
             Self::JobRefused { job_id, .. } => budget.bound(job_id),
-            Self::Authenticated
+            Self::ChainStarted
+            | Self::Authenticated
             | Self::AuthThrottled { .. }
             | Self::TokenRevoked { .. }
             | Self::EndedByRevocation { .. }

@@ -33,6 +33,11 @@
 //! Keyed (an [`AuditKey`] in the options): each line is sealed with its MAC before it is
 //! hashed into the chain, and after each batch the anchor file ([`super::anchor_file`]) is
 //! rewritten with the chain's end. Opening a keyed log checks its end against the anchor.
+//! Opening a keyed log when neither the log nor its anchor file exists starts a new chain at
+//! genesis, and says so: a warning in the server's log, and a first record
+//! [`AuditEvent::ChainStarted`] written before `open` returns. On a host that had audit
+//! history this is what a wipe (log and anchor deleted) looks like; nothing on the host can
+//! tell the two apart, only an anchor kept elsewhere can.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -430,16 +435,19 @@ fn copy_io_error(error: &io::Error) -> io::Error {
 impl Writer {
     fn open(path: &Path, options: AuditOptions) -> Result<Self, AuditError> {
         let LogFile { file, id, tail } = log_file::open(path)?;
-        let (next_seq, prev) = match &options.key {
+        let (next_seq, prev, new_keyed_chain) = match &options.key {
             Some(key) => resume_keyed(path, key, &tail)?,
-            None => chain_end(path, &tail)?,
+            None => {
+                let (next_seq, prev) = chain_end(path, &tail)?;
+                (next_seq, prev, false)
+            }
         };
         let anchor = options
             .key
             .as_ref()
             .map(|key| open_anchor(path, key))
             .transpose()?;
-        let writer = Self {
+        let mut writer = Self {
             path: path.to_owned(),
             file,
             id,
@@ -454,7 +462,35 @@ impl Writer {
             data_syncs: 0,
         };
         writer.write_anchor();
+        if new_keyed_chain {
+            writer.start_chain()?;
+        }
         Ok(writer)
+    }
+
+    /// Write [`AuditEvent::ChainStarted`] as the first record of a new keyed chain, and warn.
+    fn start_chain(&mut self) -> Result<(), AuditError> {
+        tracing::warn!(
+            path = %self.path.display(),
+            anchor = %anchor_path(&self.path).display(),
+            "NEW AUDIT CHAIN: neither the keyed audit log nor its anchor file exists, so a new \
+             chain starts at genesis (seq 1). On a new install this is expected; if this host \
+             had audit records, they were removed: compare with an anchor kept off the host \
+             (`hostmcp audit verify --key KEY --anchor SEQ:HASH`)"
+        );
+        let (reply, mut written) = oneshot::channel();
+        let mut batch = self.empty_batch();
+        self.stage(
+            &mut batch,
+            Request {
+                context: AuditContext::default(),
+                event: AuditEvent::ChainStarted,
+                reply,
+            },
+        );
+        self.commit(&mut batch);
+        // `commit` has answered already; no waiting (this may run on a runtime thread).
+        written.try_recv().unwrap_or(Err(AuditError::WriterLost))
     }
 
     /// SIGHUP: if the path no longer names the open file (renamed by logrotate, or deleted),
@@ -720,7 +756,12 @@ fn chain_end(path: &Path, tail: &Tail) -> Result<(u64, String), AuditError> {
 /// before its anchor, or a sealed log without an anchor, is refused (lines were cut off the
 /// end, or the anchor deleted). A log whose last line carries no MAC may have no anchor: the
 /// key was just configured.
-fn resume_keyed(path: &Path, key: &AuditKey, tail: &Tail) -> Result<(u64, String), AuditError> {
+/// The third value says whether the chain is new: neither log lines nor an anchor file.
+fn resume_keyed(
+    path: &Path,
+    key: &AuditKey,
+    tail: &Tail,
+) -> Result<(u64, String, bool), AuditError> {
     let anchor_path = anchor_path(path);
     let anchor = match anchor_file::read(&anchor_path, key) {
         Ok(anchor) => Some(anchor),
@@ -738,8 +779,9 @@ fn resume_keyed(path: &Path, key: &AuditKey, tail: &Tail) -> Result<(u64, String
                     path: path.to_owned(),
                     detail: "the anchor's seq is at its maximum".to_owned(),
                 })?;
-            Ok((next_seq, anchor.hash))
+            Ok((next_seq, anchor.hash, false))
         }
+        (Tail::Empty, None) => Ok((1, GENESIS_PREV.to_owned(), true)),
         (Tail::Last { sealed: true, .. }, None) => {
             Err(AuditError::AnchorMissing { path: anchor_path })
         }
@@ -752,7 +794,7 @@ fn resume_keyed(path: &Path, key: &AuditKey, tail: &Tail) -> Result<(u64, String
                 last_seq: *seq,
             })
         }
-        _ => chain_end(path, tail),
+        _ => chain_end(path, tail).map(|(next_seq, prev)| (next_seq, prev, false)),
     }
 }
 
@@ -779,7 +821,7 @@ fn trace_record(context: &AuditContext, mut event: AuditEvent) {
         };
     }
     match &event {
-        AuditEvent::Authenticated => audit_event!(),
+        AuditEvent::ChainStarted | AuditEvent::Authenticated => audit_event!(),
         AuditEvent::AuthFailed { reason } => audit_event!(reason = %reason),
         AuditEvent::AuthThrottled {
             retry_after_secs,

@@ -760,7 +760,10 @@ fn an_empty_file_verifies_as_intact() {
             problem_file: None,
             continues_after: None,
             problem: None,
-            last: None
+            last: None,
+            genesis_time: None,
+            last_time: None,
+            anchored: Vec::new(),
         }
     );
 }

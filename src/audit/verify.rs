@@ -20,6 +20,12 @@
 //! intact log gives the last line's `seq` and hash, and [`verify_with_anchor`] later checks
 //! that the line with that `seq` is still there, unchanged.
 //!
+//! A chain that starts at genesis (`seq` 1) is named as such with the time of its first
+//! line ([`VerifyReport::genesis_time`]): a log deleted with its anchor file and started
+//! afresh is a whole, valid chain, and only that time (or an anchor kept elsewhere) shows
+//! that history older than it is gone. Each anchor checked is printed with the time of its
+//! line, to compare with a copy kept off the host.
+//!
 //! Reading needs no lock, so a log can be checked while a server appends to it; a line being
 //! written at that moment may then show as incomplete.
 
@@ -82,6 +88,13 @@ pub struct VerifyReport {
     pub problem: Option<Problem>,
     /// The last line's `seq` and hash, when the chain holds and the file is not empty.
     pub last: Option<Anchor>,
+    /// When the chain holds and starts at genesis (`seq` 1): the time of its first line.
+    pub genesis_time: Option<String>,
+    /// When the chain holds: the time of its last line.
+    pub last_time: Option<String>,
+    /// When the chain holds: each anchor checked that names a line of the files, with the
+    /// time of that line.
+    pub anchored: Vec<(Anchor, String)>,
 }
 
 impl VerifyReport {
@@ -106,7 +119,23 @@ impl fmt::Display for VerifyReport {
                     f,
                     "; anchor {last} (keep it elsewhere: a chain alone cannot show lines cut \
                      off the end)"
-                )
+                )?;
+                if let Some(time) = &self.last_time {
+                    write!(f, "\nlast record: seq {} at {time}", last.seq)?;
+                }
+                for (anchor, time) in &self.anchored {
+                    write!(f, "\nanchor checked: {anchor}, a line written at {time}")?;
+                }
+                if let Some(time) = &self.genesis_time {
+                    write!(
+                        f,
+                        "\nNOTE: this chain starts at genesis (seq 1) at {time}. If this host \
+                         had audit records before then, they were removed (log and anchor file \
+                         deleted, a new chain started): only an anchor kept off the host shows \
+                         it (--anchor SEQ:HASH)"
+                    )?;
+                }
+                Ok(())
             }
             (None, None) => f.write_str("intact: the log is empty"),
         }
@@ -328,6 +357,12 @@ struct Checker<'a> {
     anchors_seen: Vec<bool>,
     /// Lines of the last file read.
     lines_in_last_file: u64,
+    /// The time of the first line, if it starts the chain at genesis.
+    genesis_time: Option<String>,
+    /// The time of the last line checked.
+    last_time: Option<String>,
+    /// One per anchor of the options: the time of its line, once seen.
+    anchor_times: Vec<Option<String>>,
 }
 
 impl<'a> Checker<'a> {
@@ -341,6 +376,9 @@ impl<'a> Checker<'a> {
             continues_after: None,
             anchors_seen: vec![false; options.anchors.len()],
             lines_in_last_file: 0,
+            genesis_time: None,
+            last_time: None,
+            anchor_times: vec![None; options.anchors.len()],
         }
     }
 
@@ -432,7 +470,10 @@ impl<'a> Checker<'a> {
                         found: record.seq,
                     },
                 ),
-                None => None,
+                None => {
+                    self.genesis_time = Some(record.time.clone());
+                    None
+                }
                 Some((previous_seq, previous_hash)) => {
                     let expected = previous_seq.saturating_add(1);
                     let found = record.seq;
@@ -455,9 +496,11 @@ impl<'a> Checker<'a> {
                 }
             };
             if self.problem.is_none() {
-                for (anchor, seen) in self.options.anchors.iter().zip(&mut self.anchors_seen) {
+                let seen = self.anchors_seen.iter_mut().zip(&mut self.anchor_times);
+                for (anchor, (seen, time)) in self.options.anchors.iter().zip(seen) {
                     if anchor.seq == record.seq {
                         *seen = true;
+                        *time = Some(record.time.clone());
                         if anchor.hash != hash {
                             self.problem =
                                 fault(lines, ProblemKind::AnchorMismatch { seq: record.seq });
@@ -466,6 +509,7 @@ impl<'a> Checker<'a> {
                 }
             }
             self.previous = Some((record.seq, hash));
+            self.last_time = Some(record.time);
         }
         self.lines_in_last_file = lines;
         Ok(())
@@ -518,12 +562,24 @@ impl<'a> Checker<'a> {
             (None, Some((seq, hash))) => Some(Anchor { seq, hash }),
             _ => None,
         };
+        let intact = self.problem.is_none();
+        let anchored = self
+            .options
+            .anchors
+            .iter()
+            .zip(self.anchor_times)
+            .filter_map(|(anchor, time)| Some((anchor.clone(), time?)))
+            .filter(|_| intact)
+            .collect();
         VerifyReport {
             lines: self.lines,
             problem_file: self.problem_file,
             continues_after: self.continues_after,
             problem: self.problem,
             last,
+            genesis_time: self.genesis_time.filter(|_| intact),
+            last_time: self.last_time.filter(|_| intact),
+            anchored,
         }
     }
 }

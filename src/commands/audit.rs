@@ -38,12 +38,16 @@ pub fn run(command: AuditCommand) -> Result<(), CommandError> {
                     None => audit::anchor_path(files.last().expect("clap requires a file")),
                 };
                 // Read before the log: a server writing meanwhile only moves the log past it.
-                anchors.push(audit::read_anchor_file(&path, key).map_err(|error| {
+                let anchor = audit::read_anchor_file(&path, key).map_err(|error| {
                     CommandError::new(&error).with_hint(
                         "the anchor file is missing or not sealed with this key: lines may have \
                          been cut off the end; --no-anchor-file checks the rest",
                     )
-                })?);
+                })?;
+                // Printed to compare with a copy kept off the host: an anchor file rolled
+                // back with the log is consistent with it, and only that copy shows it.
+                println!("anchor file {}: {anchor}", path.display());
+                anchors.push(anchor);
             }
             let options = VerifyOptions {
                 start: if mid_chain {

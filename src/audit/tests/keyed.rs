@@ -17,6 +17,8 @@ fn keyed() -> AuditOptions {
     }
 }
 
+/// Open the keyed log at `path` and write `count` records. A new log gets a `chain_started`
+/// record first (seq 1), so `count + 1` lines.
 async fn write_keyed_log(path: &Path, count: u64) {
     let log = AuditLog::open(path, keyed()).unwrap();
     for n in 1..=count {
@@ -68,7 +70,7 @@ async fn each_keyed_line_ends_with_its_mac_and_verifies_with_the_key() {
     }
     let report = verify_keyed(&path);
     assert!(report.is_intact(), "{report}");
-    assert_eq!(report.last.as_ref().map(|anchor| anchor.seq), Some(3));
+    assert_eq!(report.last.as_ref().map(|anchor| anchor.seq), Some(4));
     // The anchor file names the last line.
     assert_eq!(
         read_anchor_file(&anchor_path(&path), &key()).unwrap(),
@@ -127,17 +129,18 @@ async fn a_log_written_without_the_key_fails_with_it_as_unsealed() {
         problem(&verify_files(&[&path], &options).unwrap()),
         (1, ProblemKind::Unsealed)
     );
-    // A sealed line whose MAC was stripped is unsealed too.
+    // A sealed last line whose MAC was stripped is unsealed too (`chain_started` is line 1).
     write_keyed_log(&dir.join("sealed.log"), 2).await;
     let mut lines = read_lines(&dir.join("sealed.log"));
-    let text = String::from_utf8(lines[1].clone()).unwrap();
+    assert_eq!(lines.len(), 3);
+    let text = String::from_utf8(lines[2].clone()).unwrap();
     let start = text.rfind(r#","mac":""#).unwrap();
-    lines[1] = format!("{}}}", &text[..start]).into_bytes();
+    lines[2] = format!("{}}}", &text[..start]).into_bytes();
     write_lines(&path, &lines);
     assert!(verify(&path).unwrap().is_intact());
     assert_eq!(
         problem(&verify_files(&[&path], &options).unwrap()),
-        (2, ProblemKind::Unsealed)
+        (3, ProblemKind::Unsealed)
     );
 }
 
@@ -159,7 +162,7 @@ async fn a_cut_off_tail_passes_the_macs_and_fails_the_anchor_file() {
         (
             4,
             ProblemKind::TailTruncated {
-                anchor_seq: 5,
+                anchor_seq: 6,
                 last_seq: Some(3)
             }
         )
@@ -178,7 +181,7 @@ async fn an_emptied_log_fails_the_anchor_file() {
         (
             1,
             ProblemKind::TailTruncated {
-                anchor_seq: 3,
+                anchor_seq: 4,
                 last_seq: None
             }
         )
@@ -192,7 +195,7 @@ async fn opening_a_keyed_log_refuses_one_cut_behind_its_anchor_or_without_it() {
     write_keyed_log(&path, 4).await;
     // Near miss: the untouched log opens and its chain goes on.
     write_keyed_log(&path, 1).await;
-    assert_eq!(verify_keyed(&path).last.unwrap().seq, 5);
+    assert_eq!(verify_keyed(&path).last.unwrap().seq, 6);
 
     let lines = read_lines(&path);
     write_lines(&path, &lines[..3]);
@@ -201,7 +204,7 @@ async fn opening_a_keyed_log_refuses_one_cut_behind_its_anchor_or_without_it() {
         matches!(
             error,
             AuditError::BehindAnchor {
-                anchor_seq: 5,
+                anchor_seq: 6,
                 last_seq: 3,
                 ..
             }
@@ -238,7 +241,7 @@ async fn an_empty_keyed_log_continues_after_its_anchor() {
     // Rotated while the server was stopped: the next start continues the chain.
     write_keyed_log(&path, 2).await;
     let first = parse(&read_lines(&path)[0]);
-    assert_eq!(first.seq, 4);
+    assert_eq!(first.seq, 5);
     assert_eq!(first.prev, sha256_hex(read_lines(&old).last().unwrap()));
     let anchor = read_anchor_file(&anchor_path(&path), &key()).unwrap();
     let both = verify_files(
@@ -251,7 +254,150 @@ async fn an_empty_keyed_log_continues_after_its_anchor() {
     )
     .unwrap();
     assert!(both.is_intact(), "{both}");
-    assert_eq!(both.lines, 5);
+    assert_eq!(both.lines, 6);
+}
+
+/// F5 (red team): a new keyed chain says so, in its first record and in what verify prints.
+#[tokio::test]
+async fn a_new_keyed_chain_starts_with_a_chain_started_record_and_verify_names_it() {
+    let dir = TempDir::new();
+    let path = dir.join("audit.log");
+    write_keyed_log(&path, 2).await;
+    let lines = read_lines(&path);
+    let first = parse(&lines[0]);
+    assert_eq!((first.seq, first.event), (1, AuditEvent::ChainStarted));
+    assert_eq!(first.prev, "0".repeat(64));
+    let report = verify_keyed(&path);
+    assert!(report.is_intact(), "{report}");
+    assert_eq!(report.genesis_time.as_deref(), Some(first.time.as_str()));
+    let text = report.to_string();
+    assert!(
+        text.contains(&format!(
+            "NOTE: this chain starts at genesis (seq 1) at {}",
+            first.time
+        )),
+        "{text}"
+    );
+    let last = parse(lines.last().unwrap());
+    assert!(
+        text.contains(&format!("last record: seq 3 at {}", last.time)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "anchor checked: 3:{}",
+            sha256_hex(lines.last().unwrap())
+        )),
+        "{text}"
+    );
+
+    // Near misses: a keyed log that goes on gets no second one, nor does a key added to a
+    // log that has lines, nor an unkeyed log; a part of a chain is not a genesis.
+    write_keyed_log(&path, 1).await;
+    let events: Vec<_> = read_lines(&path)
+        .iter()
+        .map(|line| parse(line).event)
+        .collect();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| **e == AuditEvent::ChainStarted)
+            .count(),
+        1
+    );
+    let unkeyed = dir.join("unkeyed.log");
+    write_log(&unkeyed, 1).await;
+    write_keyed_log(&unkeyed, 1).await;
+    assert!(
+        read_lines(&unkeyed)
+            .iter()
+            .all(|line| parse(line).event != AuditEvent::ChainStarted)
+    );
+    let mid = verify_files(
+        &[&path],
+        &VerifyOptions {
+            start: Start::MidChain,
+            ..VerifyOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(mid.is_intact() && mid.genesis_time.is_none(), "{mid}");
+}
+
+/// F5 (red team): an anchor file rolled back with a cut log, and a wipe of both, look like
+/// valid chains on the host (that is their near miss: verify with the anchor file passes);
+/// the anchor kept off the host catches both.
+#[tokio::test]
+async fn a_rolled_back_anchor_or_a_wipe_is_caught_only_by_an_anchor_kept_elsewhere() {
+    let dir = TempDir::new();
+    let path = dir.join("audit.log");
+    write_keyed_log(&path, 5).await;
+    let old_lines = read_lines(&path);
+    let old_anchor = fs::read(anchor_path(&path)).unwrap();
+    write_keyed_log(&path, 3).await;
+    let off_host = verify_keyed(&path).last.unwrap();
+    assert_eq!(off_host.seq, 9);
+    let with_off_host = |path: &Path| {
+        let mut anchors = vec![read_anchor_file(&anchor_path(path), &key()).unwrap()];
+        anchors.push(off_host.clone());
+        verify_files(
+            &[path],
+            &VerifyOptions {
+                key: Some(key()),
+                anchors,
+                ..VerifyOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    // Untouched: both anchors agree with the log.
+    let report = with_off_host(&path);
+    assert!(report.is_intact(), "{report}");
+    assert_eq!(report.anchored.len(), 2);
+
+    // Rolled back: the log cut to 6 lines, the anchor file of that time restored.
+    write_lines(&path, &old_lines);
+    fs::write(anchor_path(&path), &old_anchor).unwrap();
+    assert!(
+        verify_keyed(&path).is_intact(),
+        "not detectable on the host"
+    );
+    assert_eq!(
+        problem(&with_off_host(&path)),
+        (
+            7,
+            ProblemKind::TailTruncated {
+                anchor_seq: 9,
+                last_seq: Some(6)
+            }
+        )
+    );
+    // And a server continues it: nothing on the host tells it apart from the real end.
+    drop(AuditLog::open(&path, keyed()).unwrap());
+
+    // Wiped: log and anchor file deleted, a new chain started.
+    fs::remove_file(&path).unwrap();
+    fs::remove_file(anchor_path(&path)).unwrap();
+    write_keyed_log(&path, 2).await;
+    let report = verify_keyed(&path);
+    assert!(report.is_intact(), "not detectable on the host: {report}");
+    assert!(report.to_string().contains("starts at genesis"), "{report}");
+    assert_eq!(
+        problem(&with_off_host(&path)),
+        (
+            4,
+            ProblemKind::TailTruncated {
+                anchor_seq: 9,
+                last_seq: Some(3)
+            }
+        )
+    );
+    // Once the new chain is longer, the off-host anchor's line is there with another hash.
+    write_keyed_log(&path, 8).await;
+    assert_eq!(
+        problem(&with_off_host(&path)),
+        (9, ProblemKind::AnchorMismatch { seq: 9 })
+    );
 }
 
 #[test]

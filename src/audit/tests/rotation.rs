@@ -173,8 +173,9 @@ async fn a_keyed_log_rotated_under_the_writer_verifies_with_the_key_and_anchor()
     log.reopen().await.unwrap();
     record(&log, "c-2").await.unwrap();
 
+    // A new keyed chain: `chain_started` is seq 1.
     let anchor = read_anchor_file(&anchor_path(&path), &key).unwrap();
-    assert_eq!(anchor.seq, 2);
+    assert_eq!(anchor.seq, 3);
     let options = VerifyOptions {
         key: Some(key),
         anchors: vec![anchor],
