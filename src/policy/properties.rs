@@ -46,7 +46,7 @@ fn list_matches(patterns: &[String], items: &[String], strict: bool) -> bool {
         items.len() == elements.len()
     };
     let option_ok = |pattern: &str, item: &str| match item.chars().next() {
-        Some(first @ ('-' | '@')) if strict => pattern.chars().next() == Some(first),
+        Some(first @ ('-' | '@')) if strict => pattern.starts_with(first),
         _ => true,
     };
     count_ok
