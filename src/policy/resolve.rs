@@ -16,6 +16,8 @@ use nix::{
     unistd::{AccessFlags, faccessat},
 };
 
+use crate::auth::Role;
+
 use super::{
     CommandRequest, Denial, Policy, PolicyConfig, PolicyError, RequestMode, ResolvedRequest,
     inside_roots, outside_roots,
@@ -161,13 +163,15 @@ pub fn resolve(
 /// get the same answer, and nothing else (a program lookup relative to it, the allow rules)
 /// is judged first. A directory that cannot be resolved inside a root keeps its own error
 /// (`/srv/app/missing`: No such file or directory). [`decide`](super::decide) still checks
-/// the working dir the request finally resolves to.
+/// the working dir the request finally resolves to. An admin the policy does not bind
+/// (`restrict_admin = false`) gets the real errors: the roots are not theirs.
 pub fn resolve_confined(
     policy: &Policy,
     request: &CommandRequest<'_>,
     search_path: &str,
 ) -> Result<ResolvedRequest, ResolveError> {
-    if let (Some(roots), Some(given)) = (&policy.working_dirs, request.working_dir) {
+    let bound = !(request.role == Role::Admin && !policy.restrict_admin);
+    if let (Some(roots), Some(given), true) = (&policy.working_dirs, request.working_dir, bound) {
         let outside = || ResolveError::OutsideRoots(outside_roots(roots, given));
         match resolve_working_dir(given) {
             Ok(dir) if !inside_roots(roots, &dir) => return Err(outside()),

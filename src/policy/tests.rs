@@ -2009,6 +2009,23 @@ fn a_working_dir_outside_the_roots_does_not_reveal_whether_it_exists() {
             "{error}"
         );
     }
+    // An admin the policy does not bind gets the real error; one it binds does not.
+    let missing = tmp.path("missing");
+    let admin = CommandRequest {
+        role: Role::Admin,
+        ..request(&ls, Some(&missing))
+    };
+    let error = resolve_confined(&confined, &admin, "/usr/bin").expect_err("missing");
+    assert!(
+        matches!(error, ResolveError::WorkingDir { .. }),
+        "{error:?}"
+    );
+    let restricted = policy(&format!(
+        "[policy]\nrestrict_admin = true\nworking_dirs = [{:?}]\n",
+        tmp.str("root")
+    ));
+    let error = resolve_confined(&restricted, &admin, "/usr/bin").expect_err("missing");
+    assert!(matches!(error, ResolveError::OutsideRoots(_)), "{error:?}");
     // Without roots there is nothing to hide: the real errors.
     let open = Policy::permissive();
     let outside = tmp.path("missing");

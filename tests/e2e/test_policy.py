@@ -191,3 +191,43 @@ async def test_a_missing_program_is_named_without_the_servers_path(policy_server
     assert "PATH" not in text and os.environ["PATH"] not in text, text
     present = await call(policy_server, {"argv": ["ls"], "working_dir": app})  # the near miss
     assert present.is_error is not True
+
+
+async def test_a_response_file_is_an_option_to_a_wildcard(policy_server, sandbox):
+    """F7: `@file` makes gcc, clang, ld, javac or 7z read options from a file (`-wrapper` runs a
+    program): `*` must not take it where it would not take the option itself."""
+    app, systemctl = str(sandbox / "app"), str(sandbox / "bin" / "systemctl")
+    ok = await call(policy_server, {"argv": [systemctl, "status", "cron@x"], "working_dir": app})
+    assert ok.is_error is not True and ok.structured_content["stdout"] == "status\ncron@x\n"
+    refused = await call(policy_server, {"argv": [systemctl, "status", "@/tmp/rt/opts"], "working_dir": app})
+    text = refused.content[0].text
+    assert refused.is_error is True and text.startswith("denied by default"), text
+    assert ('argv[2] "@/tmp/rt/opts" is an option (a response file), and "*" does not match options '
+            '(only a pattern that starts with "@" does') in text, text
+
+
+async def test_a_working_dir_outside_the_roots_does_not_reveal_whether_it_exists(policy_server, sandbox):
+    """F10 (a): `/etc`, a missing dir and a file outside the root get the same refusal."""
+    def shape(text: str, path: str) -> str:
+        assert path in text, (path, text)
+        return text.replace(path, "DIR")
+
+    answers = set()
+    for outside in ("/etc", "/no/such/dir", str(sandbox / "bin" / "systemctl"), str(sandbox / "app2"),
+                    str(sandbox / "app" / "escape" / "no-such-dir")):
+        refused = await call(policy_server, {"argv": ["ls"], "working_dir": outside})
+        assert refused.is_error is True, outside
+        answers.add(shape(refused.content[0].text, outside))
+    assert len(answers) == 1, answers
+    (answer,) = answers
+    assert answer.startswith("denied by working_dirs (") and "working dir DIR is not inside an allowed root" in answer
+    assert "No such file" not in answer and "/etc" not in answer
+    # Near misses: inside the root, a missing dir says so, and an existing one runs.
+    missing = await call(policy_server, {"argv": ["ls"], "working_dir": str(sandbox / "app" / "missing")})
+    assert missing.is_error is True and "No such file or directory" in missing.content[0].text
+    ok = await call(policy_server, {"argv": ["ls"], "working_dir": str(sandbox / "app")})
+    assert ok.is_error is not True
+    audit = policy_server.state_dir / "hostmcp" / "audit.jsonl"
+    probes = [json.loads(line) for line in audit.read_text().splitlines()
+              if '"command_refused"' in line and "/no/such/dir" in line]
+    assert probes and all(r["rule"] == "working_dirs" for r in probes), probes
