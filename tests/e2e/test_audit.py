@@ -263,3 +263,58 @@ def test_a_server_refuses_an_audit_key_other_users_may_read(tmp_path):
     server = start_server(config=(tmp_path / "c.toml").read_text())
     server.stop()
     assert "audit key" not in server.log()
+
+
+@pytest.mark.anyio
+async def test_a_wiped_or_rolled_back_keyed_log_is_named_and_caught_by_an_off_host_anchor(tmp_path):
+    """F5: a keyed log deleted with its anchor restarts at genesis, and an anchor file rolled
+    back with a cut log agrees with it: on the host both verify (said loudly for a genesis);
+    the anchor kept off the host catches both."""
+    audit = tmp_path / "audit.jsonl"
+    anchor_file = tmp_path / "audit.jsonl.anchor"
+    key = tmp_path / "audit.key"
+    make_key(key)
+    config = config_text(f'\n[audit]\npath = "{audit}"\nkey_file = "{key}"\n')
+
+    async def serve_and_run(words):
+        server = start_server(config=config)
+        try:
+            for word in words:
+                assert (await run_echo(server, word)).is_error is not True
+        finally:
+            server.stop()
+        return server
+
+    first = await serve_and_run(["one"])
+    assert "NEW AUDIT CHAIN" in first.log()
+    records = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert records[0]["seq"] == 1 and records[0]["event"] == "chain_started"
+    fresh = run_verify("--key", str(key), str(audit))
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert f"starts at genesis (seq 1) at {records[0]['time']}" in fresh.stdout, fresh.stdout
+    assert f"anchor file {anchor_file}: " in fresh.stdout
+
+    old_lines, old_anchor = audit.read_text(), anchor_file.read_bytes()
+    second = await serve_and_run(["two", "three"])
+    assert "NEW AUDIT CHAIN" not in second.log(), "a chain that goes on is not new"
+    last = json.loads(audit.read_text().splitlines()[-1])
+    off_host = f"{last['seq']}:{hashlib.sha256(audit.read_text().splitlines()[-1].encode()).hexdigest()}"
+    assert run_verify("--key", str(key), "--anchor", off_host, str(audit)).returncode == 0  # near miss
+
+    # Rolled back: the log cut to what it was, the anchor file of that time put back.
+    audit.write_text(old_lines)
+    anchor_file.write_bytes(old_anchor)
+    assert run_verify("--key", str(key), str(audit)).returncode == 0, "not visible on the host"
+    caught = run_verify("--key", str(key), "--anchor", off_host, str(audit))
+    assert caught.returncode == 1 and "cut off the end" in caught.stdout, caught.stdout
+
+    # Wiped: both deleted, a server started on nothing.
+    audit.unlink()
+    anchor_file.unlink()
+    third = await serve_and_run(["four"])
+    assert "NEW AUDIT CHAIN" in third.log()
+    wiped = run_verify("--key", str(key), str(audit))
+    assert wiped.returncode == 0 and "NOTE: this chain starts at genesis" in wiped.stdout, wiped.stdout
+    caught = run_verify("--key", str(key), "--anchor", off_host, str(audit))
+    assert caught.returncode == 1, caught.stdout
+    assert "before the anchor's seq" in caught.stdout or "does not match the anchor" in caught.stdout, caught.stdout
