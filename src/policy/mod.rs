@@ -78,6 +78,8 @@
 //!    inside one by whole path components: `/srv/app2` is not inside `/srv/app`,
 //!    `/srv/app/../etc` is `/srv/etc`, and a symlink in a root that points outside is
 //!    judged by its target. Roots are canonicalized at load by [`resolve_policy`].
+//!    [`resolve_confined`] applies this step first, before resolving anything else, and
+//!    gives a dir outside the roots one answer whether it exists or not.
 //! 6. `allow_env`: every environment variable the request sets must match a name glob of
 //!    `allow_env` (none do when it is absent). `LD_PRELOAD`, `PATH`, `BASH_ENV`, `GIT_*`,
 //!    `PYTHONPATH` and friends change what an allowed program does: grant names, not `*`.
