@@ -218,6 +218,7 @@ fn a_shell_command_is_written_as_command_not_argv() {
 #[test]
 fn every_event_kind_round_trips_and_no_field_clashes_with_the_envelope() {
     let events = vec![
+        AuditEvent::ChainStarted,
         AuditEvent::Authenticated,
         AuditEvent::AuthFailed {
             reason: "invalid token".into(),
