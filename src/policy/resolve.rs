@@ -170,7 +170,7 @@ pub fn resolve_confined(
     request: &CommandRequest<'_>,
     search_path: &str,
 ) -> Result<ResolvedRequest, ResolveError> {
-    let bound = !(request.role == Role::Admin && !policy.restrict_admin);
+    let bound = request.role != Role::Admin || policy.restrict_admin;
     if let (Some(roots), Some(given), true) = (&policy.working_dirs, request.working_dir, bound) {
         let outside = || ResolveError::OutsideRoots(outside_roots(roots, given));
         match resolve_working_dir(given) {
