@@ -27,7 +27,8 @@ pub use events::{
 };
 pub use sink::{AuditLog, AuditOptions};
 pub use verify::{
-    Anchor, BadAnchor, Problem, ProblemKind, VerifyReport, verify, verify_with_anchor,
+    Anchor, BadAnchor, Problem, ProblemKind, VerifyReport, verify, verify_reader,
+    verify_with_anchor,
 };
 
 /// Why the audit log could not be opened, written or read.

@@ -206,6 +206,12 @@ pub fn verify_with_anchor(
     check(BufReader::new(file), anchor).map_err(read_error)
 }
 
+/// [`verify_with_anchor`] over log text already in hand (`check` itself): for callers that
+/// do not read from a file, such as the fuzz target `fuzz/fuzz_targets/audit_verify.rs`.
+pub fn verify_reader(reader: impl BufRead, anchor: Option<&Anchor>) -> io::Result<VerifyReport> {
+    check(reader, anchor)
+}
+
 /// What the look-ahead past the first problem reads of a line.
 #[derive(Deserialize)]
 struct Link {

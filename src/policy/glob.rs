@@ -124,6 +124,16 @@ impl fmt::Debug for GlobList {
     }
 }
 
+/// Whether the argument patterns `patterns` (as an allow rule's `args` is parsed) match
+/// `items`; `None` when the patterns would be refused at load (a misplaced `**`). The one
+/// public door to this dialect, so the fuzz target (`fuzz/fuzz_targets/policy_glob.rs`)
+/// can reach the matcher the rules use without the rest of the policy around it.
+pub fn args_match(patterns: &[String], items: &[String]) -> Option<bool> {
+    GlobList::parse(patterns)
+        .ok()
+        .map(|list| list.matches(items))
+}
+
 /// `*` and `?` wildcard matching over characters, anchored at both ends. Linear in the
 /// common case; backtracks only to the most recent `*`, so at worst O(pattern × text).
 fn glob_match(pattern: &str, text: &str) -> bool {
