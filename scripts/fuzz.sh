@@ -3,6 +3,7 @@
 #
 #   scripts/fuzz.sh replay                  # every committed corpus file through its target,
 #                                           # plain `cargo test`, no libFuzzer, stable Rust
+#                                           # (after fmt and clippy of the fuzz crate)
 #   scripts/fuzz.sh run SECONDS [TARGET...] # fuzz each target (default: all) for SECONDS with
 #                                           # cargo-fuzz, one after the other, one worker each
 #   scripts/fuzz.sh targets                 # list the targets
@@ -34,6 +35,9 @@ targets() {
 replay() {
   # The main build's target dir: the fuzz crate's lock pins the same versions, so the
   # library and its dependencies are not built twice.
+  cargo fmt --manifest-path "$FUZZ/Cargo.toml" -- --check
+  cargo clippy --locked --manifest-path "$FUZZ/Cargo.toml" --no-default-features --all-targets \
+    --target-dir "$REPO/target" -- -D warnings
   cargo test --locked --manifest-path "$FUZZ/Cargo.toml" --no-default-features \
     --target-dir "$REPO/target"
 }

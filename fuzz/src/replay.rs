@@ -4,8 +4,11 @@
 
 use std::{fs, path::Path};
 
+/// A target's body: the `run` of its module.
+type Body = fn(&[u8]);
+
 /// Each target with its body. `every_target_binary_is_replayed` keeps this list whole.
-const TARGETS: [(&str, fn(&[u8])); 5] = [
+const TARGETS: [(&str, Body); 5] = [
     ("audit_verify", crate::audit_verify::run),
     ("config_file", crate::config_file::run),
     ("policy_decide", crate::policy_decide::run),
