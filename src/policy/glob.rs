@@ -164,3 +164,34 @@ fn glob_match(pattern: &str, text: &str) -> bool {
     }
     pattern[p..].iter().all(|&c| c == '*')
 }
+
+#[cfg(test)]
+mod args_match_tests {
+    use super::args_match;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|item| (*item).to_owned()).collect()
+    }
+
+    #[test]
+    fn args_match_is_the_rules_list_matcher() {
+        let patterns = strings(&["status", "*"]);
+        assert_eq!(
+            args_match(&patterns, &strings(&["status", "nginx"])),
+            Some(true)
+        );
+        // The near miss: one argument more than the patterns.
+        let extra = strings(&["status", "nginx", "--now"]);
+        assert_eq!(args_match(&patterns, &extra), Some(false));
+        let rest = strings(&["status", "**"]);
+        assert_eq!(args_match(&rest, &extra), Some(true));
+    }
+
+    #[test]
+    fn args_match_refuses_a_misplaced_rest_like_the_loader() {
+        let misplaced = strings(&["**", "x"]);
+        assert_eq!(args_match(&misplaced, &strings(&["a", "x"])), None);
+        let inside = strings(&["-c**"]);
+        assert_eq!(args_match(&inside, &strings(&["-cx"])), None);
+    }
+}
