@@ -62,7 +62,7 @@ run() {
     echo "fuzz $target: ${seconds}s (log: $log)"
     if ! nice -n "$NICE" cargo fuzz run --sanitizer none --debug-assertions "$target" "$scratch" "$FUZZ/corpus/$target" -- \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb="$RSS_LIMIT_MB" \
-      -print_final_stats=1 -jobs=1 -workers=1 >"$log" 2>&1; then
+      -print_final_stats=1 >"$log" 2>&1; then
       tail -n 40 "$log" >&2
       echo "fuzz $target: FAILED, input in fuzz/artifacts/$target/" >&2
       return 1
