@@ -9,7 +9,7 @@
 #   scripts/fuzz.sh targets                 # list the targets
 #
 # `run` needs cargo-fuzz (`cargo install cargo-fuzz --version 0.13.2 --locked`); without it,
-# it says so and exits 0, so CI can always call it. It builds with `--sanitizer none
+# it says so and exits 0. It builds with `--sanitizer none
 # --debug-assertions` (optimized, overflow checks and debug asserts on), which works on
 # stable Rust: no nightly, no RUSTC_BOOTSTRAP. New inputs go to
 # target/fuzz-corpus/TARGET, never into the committed corpus; crashes go to
