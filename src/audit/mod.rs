@@ -39,7 +39,7 @@ pub use key::{AuditKey, KeyError};
 pub use sink::{AuditLog, AuditOptions, Reopened};
 pub use verify::{
     Anchor, BadAnchor, Problem, ProblemKind, Start, VerifyOptions, VerifyReport, verify,
-    verify_files, verify_with_anchor,
+    verify_files, verify_reader, verify_with_anchor,
 };
 
 /// Why the audit log could not be opened, written or read.

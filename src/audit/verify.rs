@@ -331,6 +331,18 @@ pub fn verify_files(
     Ok(report)
 }
 
+/// [`verify_files`] over log text already in hand (one file's worth): for callers that
+/// do not read from a file, such as the fuzz target `fuzz/fuzz_targets/audit_verify.rs`.
+pub fn verify_reader(reader: impl BufRead, anchor: Option<&Anchor>) -> io::Result<VerifyReport> {
+    let options = VerifyOptions {
+        anchors: anchor.into_iter().cloned().collect(),
+        ..VerifyOptions::default()
+    };
+    let mut checker = Checker::new(&options);
+    checker.file(reader)?;
+    Ok(checker.finish())
+}
+
 /// What the look-ahead past the first problem reads of a line.
 #[derive(Deserialize)]
 struct Link {

@@ -124,6 +124,16 @@ impl fmt::Debug for GlobList {
     }
 }
 
+/// Whether the argument patterns `patterns` (as an allow rule's `args` is parsed) match
+/// `items`; `None` when the patterns would be refused at load (a misplaced `**`). The one
+/// public door to this dialect, so the fuzz target (`fuzz/fuzz_targets/policy_glob.rs`)
+/// can reach the matcher the rules use without the rest of the policy around it.
+pub fn args_match(patterns: &[String], items: &[String]) -> Option<bool> {
+    GlobList::parse(patterns)
+        .ok()
+        .map(|list| list.matches(items))
+}
+
 /// `*` and `?` wildcard matching over characters, anchored at both ends. Linear in the
 /// common case; backtracks only to the most recent `*`, so at worst O(pattern × text).
 fn glob_match(pattern: &str, text: &str) -> bool {
@@ -153,4 +163,35 @@ fn glob_match(pattern: &str, text: &str) -> bool {
         }
     }
     pattern[p..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod args_match_tests {
+    use super::args_match;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|item| (*item).to_owned()).collect()
+    }
+
+    #[test]
+    fn args_match_is_the_rules_list_matcher() {
+        let patterns = strings(&["status", "*"]);
+        assert_eq!(
+            args_match(&patterns, &strings(&["status", "nginx"])),
+            Some(true)
+        );
+        // The near miss: one argument more than the patterns.
+        let extra = strings(&["status", "nginx", "--now"]);
+        assert_eq!(args_match(&patterns, &extra), Some(false));
+        let rest = strings(&["status", "**"]);
+        assert_eq!(args_match(&rest, &extra), Some(true));
+    }
+
+    #[test]
+    fn args_match_refuses_a_misplaced_rest_like_the_loader() {
+        let misplaced = strings(&["**", "x"]);
+        assert_eq!(args_match(&misplaced, &strings(&["a", "x"])), None);
+        let inside = strings(&["-c**"]);
+        assert_eq!(args_match(&inside, &strings(&["-cx"])), None);
+    }
 }

@@ -171,6 +171,7 @@ use std::{
 
 use crate::auth::Role;
 
+pub use glob::args_match;
 pub use resolve::{ResolveError, SHELL, resolve, resolve_confined, resolve_policy};
 pub use rules::{
     AllowRule, BYPASS_PROGRAMS, BypassProgram, DefaultAction, DenyRule, Grantees, PolicyConfig,

@@ -1,0 +1,4 @@
+//! libFuzzer entry for [`hostmcp_fuzz::audit_verify`]; the body is there, shared with the replay.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hostmcp_fuzz::audit_verify::run(data));
