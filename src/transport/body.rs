@@ -14,6 +14,7 @@ use axum::{
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::http::MAX_REQUEST_BODY_BYTES;
+use crate::tools::authorize::log_excerpt;
 
 /// JSON-RPC "Parse error": the server received something that is not a message.
 const PARSE_ERROR: i64 = -32700;
@@ -81,7 +82,11 @@ pub async fn read_whole_body(request: Request, next: Next) -> Response {
                 .await
         }
         Err(error) => {
-            tracing::info!(%error, path = parts.uri.path(), "request body refused");
+            tracing::info!(
+                %error,
+                path = %log_excerpt(parts.uri.path()),
+                "request body refused"
+            );
             error.into_response()
         }
     }

@@ -21,6 +21,7 @@ use std::{
     time::Duration,
 };
 
+use crate::tools::authorize::log_excerpt;
 use axum::{
     Json, Router,
     body::Bytes,
@@ -357,7 +358,7 @@ where
                 && let Some(request_id) = &cancelled.params.request_id
                 && let Some(call) = session.calls.get(request_id)
             {
-                tracing::info!(id = %request_id, "cancelled");
+                tracing::info!(id = %log_excerpt(&request_id.to_string()), "cancelled");
                 call.cancel();
             }
             session
@@ -415,13 +416,13 @@ where
         let serve = handler.serve_with_ct(transport, cancel.child_token());
         let (served, answer) = tokio::join!(serve, link.run(message));
         if let Err(error) = served {
-            tracing::info!(%error, "sse session failed to initialize");
+            tracing::info!(error = %log_excerpt(&error.to_string()), "sse session failed to initialize");
         }
         match answer {
             Ok(answer) => {
                 send_message(&outbound, &answer).await;
             }
-            Err(error) => tracing::info!(%error, "sse session"),
+            Err(error) => tracing::info!(error = %log_excerpt(&error.to_string()), "sse session"),
         }
     });
     Ok(())
