@@ -96,6 +96,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         trusted_proxies: Default::default(),
         host_guard: Arc::new(HostGuard::new(&bound, &[], &same_origins(&bound))),
         max_streams_per_principal: ConnectionSettings::default().max_streams_per_principal,
+        max_sessions_per_principal: ConnectionSettings::default().max_sessions_per_principal,
         shutdown: shutdown.clone(),
     };
     let app = http::router(parts).layer(from_fn(reconnect::cut_reconnection_stream));

@@ -159,6 +159,12 @@ pub enum AuditEvent {
         retry_after_secs: u64,
         refused_in_previous_window: u64,
     },
+    /// More failed authentications than the server-wide cap came in one minute: the
+    /// ones past it left no `auth_failed` record; this says how many (written as the
+    /// minute ends).
+    AuthFailedDropped {
+        dropped: u64,
+    },
     /// The principal may not call this tool.
     ToolDenied {
         /// The tool that was refused; written as `denied_tool` (the envelope owns `tool`).
@@ -254,6 +260,7 @@ impl AuditEvent {
             Self::Authenticated => "authenticated",
             Self::AuthFailed { .. } => "auth_failed",
             Self::AuthThrottled { .. } => "auth_throttled",
+            Self::AuthFailedDropped { .. } => "auth_failed_dropped",
             Self::ToolDenied { .. } => "tool_denied",
             Self::CommandStarted { .. } => "command_started",
             Self::CommandFinished { .. } => "command_finished",
@@ -316,6 +323,7 @@ impl AuditEvent {
             Self::ChainStarted
             | Self::Authenticated
             | Self::AuthThrottled { .. }
+            | Self::AuthFailedDropped { .. }
             | Self::TokenRevoked { .. }
             | Self::EndedByRevocation { .. }
             | Self::ToolDenied { .. }

@@ -827,6 +827,7 @@ fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             retry_after_secs,
             refused_in_previous_window,
         } => audit_event!(retry_after_secs, refused_in_previous_window),
+        AuditEvent::AuthFailedDropped { dropped } => audit_event!(dropped),
         AuditEvent::ToolDenied {
             tool: denied,
             rule,

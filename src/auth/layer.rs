@@ -5,6 +5,7 @@
 //! a valid token never is.
 
 use std::{
+    borrow::Cow,
     net::{IpAddr, SocketAddr},
     sync::{Arc, RwLock},
     time::{Duration, SystemTime},
@@ -21,7 +22,10 @@ use axum::{
 use tokio::sync::Notify;
 
 use super::{
-    AuthError, Principal, TokenSet, client_address::TrustedProxies, revocation::Revocation,
+    AuthError, Principal, TokenSet,
+    client_address::TrustedProxies,
+    failure_records::{AUTH_FAILED_RECORDS_PER_MINUTE, Admission, FailureRecordCap},
+    revocation::Revocation,
 };
 use crate::{
     audit::{AuditContext, AuditEvent, AuditLog},
@@ -120,6 +124,8 @@ pub struct AuthGate {
     pub failures: RateLimiter<IpAddr>,
     /// The peers whose `Forwarded` / `X-Forwarded-For` name the client.
     pub trusted_proxies: TrustedProxies,
+    /// Failed authentications recorded per minute, server-wide.
+    pub failure_records: Arc<FailureRecordCap>,
 }
 
 impl AuthGate {
@@ -135,6 +141,10 @@ impl AuthGate {
             audit,
             failures: RateLimiter::new(failures_per_minute, Duration::from_secs(60)),
             trusted_proxies,
+            failure_records: FailureRecordCap::new(
+                AUTH_FAILED_RECORDS_PER_MINUTE,
+                Duration::from_secs(60),
+            ),
         }
     }
 }
@@ -205,7 +215,16 @@ async fn authenticate(
             return Err(throttled(&gate, context, limited).await);
         }
     }
-    let path = request.uri().path();
+    match gate.failure_records.admit() {
+        Admission::Record => {}
+        Admission::Drop { first, window_end } => {
+            if first {
+                drop_summary_after(&gate, window_end);
+            }
+            return Err(unauthorized(error));
+        }
+    }
+    let path = path_excerpt(request.uri().path());
     let client_text = client.map_or_else(|| "-".to_owned(), |client| client.to_string());
     tracing::warn!(client = %client_text, %path, reason = %error, "authentication failed");
     let event = AuditEvent::AuthFailed {
@@ -213,6 +232,41 @@ async fn authenticate(
     };
     gate.audit.record_or_log(context, event).await;
     Err(unauthorized(error))
+}
+
+/// Most bytes of the request's path an `auth_failed` record or line keeps.
+pub const AUTH_FAILED_PATH_BYTES: usize = 256;
+
+/// The path, whole up to [`AUTH_FAILED_PATH_BYTES`], else its head and its length.
+fn path_excerpt(path: &str) -> Cow<'_, str> {
+    if path.len() <= AUTH_FAILED_PATH_BYTES {
+        return path.into();
+    }
+    let mut end = AUTH_FAILED_PATH_BYTES;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}[... {} bytes in all]", &path[..end], path.len()).into()
+}
+
+/// The window ending at `window_end` dropped failures: say so now, and how many when it
+/// ends (one line and one record per overloaded window).
+fn drop_summary_after(gate: &Arc<AuthGate>, window_end: tokio::time::Instant) {
+    tracing::warn!(
+        limit = AUTH_FAILED_RECORDS_PER_MINUTE,
+        "too many failed authentications server-wide; counting the rest of this minute's"
+    );
+    let gate = gate.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(window_end).await;
+        let dropped = gate.failure_records.take_dropped(window_end);
+        tracing::warn!(
+            dropped,
+            "failed authentications not recorded in the last minute"
+        );
+        let event = AuditEvent::AuthFailedDropped { dropped };
+        gate.audit.record_or_log(AuditContext::new(), event).await;
+    });
 }
 
 /// The 429 of an address over budget; only the first of its window leaves a record.

@@ -4,6 +4,7 @@
 //! revocation of tokens while the server runs ([`revocation`]).
 
 pub mod client_address;
+pub mod failure_records;
 pub mod layer;
 pub mod revocation;
 mod secret;

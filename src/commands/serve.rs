@@ -91,6 +91,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             &config.allowed_origins,
         )),
         max_streams_per_principal: config.connections.max_streams_per_principal,
+        max_sessions_per_principal: config.connections.max_sessions_per_principal,
         shutdown: shutdown.clone(),
     };
     runtime()?.block_on(async move {

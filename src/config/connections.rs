@@ -17,6 +17,7 @@ pub struct FileConnections {
     pub header_timeout_secs: Option<u64>,
     pub tls_handshake_timeout_secs: Option<u64>,
     pub max_streams_per_principal: Option<usize>,
+    pub max_sessions_per_principal: Option<usize>,
 }
 
 /// Validated connection limits.
@@ -34,6 +35,8 @@ pub struct ConnectionSettings {
     pub tls_handshake_timeout: Duration,
     /// Open MCP streams (`GET /sse`, `GET /mcp`) per principal.
     pub max_streams_per_principal: usize,
+    /// Open MCP sessions (Streamable HTTP sessions, and legacy SSE sessions) per principal.
+    pub max_sessions_per_principal: usize,
 }
 
 impl Default for ConnectionSettings {
@@ -44,6 +47,7 @@ impl Default for ConnectionSettings {
             header_timeout: Duration::from_secs(20),
             tls_handshake_timeout: Duration::from_secs(10),
             max_streams_per_principal: 32,
+            max_sessions_per_principal: 64,
         }
     }
 }
@@ -67,10 +71,14 @@ pub fn resolve(file: &FileConnections) -> Result<ConnectionSettings, ConfigError
         max_streams_per_principal: file
             .max_streams_per_principal
             .unwrap_or(defaults.max_streams_per_principal),
+        max_sessions_per_principal: file
+            .max_sessions_per_principal
+            .unwrap_or(defaults.max_sessions_per_principal),
     };
     if settings.max_total == 0
         || settings.max_per_address == 0
         || settings.max_streams_per_principal == 0
+        || settings.max_sessions_per_principal == 0
     {
         return Err(ConfigError::BadConnections(
             "a connection or stream limit is zero",
@@ -105,7 +113,8 @@ mod tests {
     fn each_key_is_read() {
         let settings = parse(
             "max_total = 10\nmax_per_address = 3\nheader_timeout_secs = 2\n\
-             tls_handshake_timeout_secs = 4\nmax_streams_per_principal = 5\n",
+             tls_handshake_timeout_secs = 4\nmax_streams_per_principal = 5\n\
+             max_sessions_per_principal = 6\n",
         )
         .unwrap();
         assert_eq!(
@@ -116,6 +125,7 @@ mod tests {
                 header_timeout: Duration::from_secs(2),
                 tls_handshake_timeout: Duration::from_secs(4),
                 max_streams_per_principal: 5,
+                max_sessions_per_principal: 6,
             }
         );
     }
@@ -126,6 +136,7 @@ mod tests {
             "max_total = 0",
             "max_per_address = 0",
             "max_streams_per_principal = 0",
+            "max_sessions_per_principal = 0",
             "header_timeout_secs = 0",
             "tls_handshake_timeout_secs = 0",
         ] {

@@ -275,24 +275,8 @@ impl ServerHandler for HostTools {
                 None,
             ));
         };
-        if principal.role() < entry.required_role {
-            let reason = format!(
-                "denied: tool {} needs the {} role; token {:?} has the {} role",
-                request.name,
-                entry.required_role,
-                principal.name(),
-                principal.role()
-            );
-            tracing::warn!(principal = principal.name(), tool = %request.name, "tool denied by role");
-            let event = AuditEvent::ToolDenied {
-                tool: request.name.to_string(),
-                rule: "role".to_owned(),
-                reason: reason.clone(),
-            };
-            let trail = audited::context_of(&context, &principal, &request.name);
-            self.state.audit.record_or_log(trail, event).await;
-            return Ok(CallToolResult::error(vec![ContentBlock::text(reason)]).into());
-        }
+        // Before the role check: a refused call counts too, or a read token could make
+        // unlimited role-denied calls, each one a log line and an audit record.
         let state = &self.state;
         if let Some(Err(limited)) = state
             .tool_calls
@@ -320,6 +304,24 @@ impl ServerHandler for HostTools {
                 let trail = audited::context_of(&context, &principal, &request.name);
                 state.audit.record_or_log(trail, event).await;
             }
+            return Ok(CallToolResult::error(vec![ContentBlock::text(reason)]).into());
+        }
+        if principal.role() < entry.required_role {
+            let reason = format!(
+                "denied: tool {} needs the {} role; token {:?} has the {} role",
+                request.name,
+                entry.required_role,
+                principal.name(),
+                principal.role()
+            );
+            tracing::warn!(principal = principal.name(), tool = %request.name, "tool denied by role");
+            let event = AuditEvent::ToolDenied {
+                tool: request.name.to_string(),
+                rule: "role".to_owned(),
+                reason: reason.clone(),
+            };
+            let trail = audited::context_of(&context, &principal, &request.name);
+            self.state.audit.record_or_log(trail, event).await;
             return Ok(CallToolResult::error(vec![ContentBlock::text(reason)]).into());
         }
         let arguments = request.arguments;

@@ -13,6 +13,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use crate::tools::authorize::log_excerpt;
+
 /// The names a server answers to and the browser origins it accepts.
 #[derive(Debug, Clone)]
 pub struct HostGuard {
@@ -27,6 +29,18 @@ pub enum GuardRejection {
     DuplicateHost(usize),
     ForeignHost(String),
     ForeignOrigin(String),
+}
+
+impl GuardRejection {
+    /// What the server's log says of the refusal: the offending header cut to
+    /// [`LOG_EXCERPT_BYTES`](crate::tools::authorize::LOG_EXCERPT_BYTES).
+    pub fn log_text(&self) -> String {
+        match self {
+            Self::DuplicateHost(count) => format!("{count} Host headers"),
+            Self::ForeignHost(host) => format!("foreign Host {:?}", log_excerpt(host)),
+            Self::ForeignOrigin(origin) => format!("foreign Origin {:?}", log_excerpt(origin)),
+        }
+    }
 }
 
 impl HostGuard {
@@ -85,9 +99,11 @@ pub async fn enforce_host_guard(
     match guard.check(request.headers()) {
         Ok(()) => next.run(request).await,
         Err(rejection) => {
+            // Before authentication: anyone can send these headers, so the log keeps
+            // an excerpt of each (a 400 KB Host would otherwise be 400 KB of log).
             tracing::warn!(
-                ?rejection,
-                path = request.uri().path(),
+                rejection = %rejection.log_text(),
+                path = %log_excerpt(request.uri().path()),
                 "request refused by host guard"
             );
             refusal(&rejection)
@@ -315,5 +331,29 @@ mod tests {
         assert_eq!(host_without_port("[::1]:80"), "[::1]");
         assert_eq!(host_without_port("::1"), "::1");
         assert_eq!(host_without_port("a.b"), "a.b");
+    }
+
+    #[test]
+    fn a_huge_foreign_host_is_logged_as_an_excerpt_and_a_short_one_whole() {
+        let huge = format!("{}.example", "a".repeat(400_000));
+        let rejection = guard()
+            .check(&headers(&[(header::HOST, &huge)]))
+            .unwrap_err();
+        let text = rejection.log_text();
+        assert!(text.len() < 700, "{} bytes of log", text.len());
+        assert!(text.contains("[... 400008 bytes in all]"), "{text}");
+        let origin = format!("http://{}", "b".repeat(200_000));
+        let rejection = guard()
+            .check(&headers(&[
+                (header::HOST, "localhost"),
+                (header::ORIGIN, &origin),
+            ]))
+            .unwrap_err();
+        assert!(rejection.log_text().len() < 700);
+        // Near miss: a short foreign name is logged whole.
+        let rejection = guard()
+            .check(&headers(&[(header::HOST, "evil.example:8080")]))
+            .unwrap_err();
+        assert_eq!(rejection.log_text(), r#"foreign Host "evil.example:8080""#);
     }
 }

@@ -52,6 +52,8 @@ pub struct HttpServerParts<H> {
     pub host_guard: Arc<HostGuard>,
     /// Open MCP streams (`GET /sse`, `GET /mcp`) allowed per principal.
     pub max_streams_per_principal: usize,
+    /// Open MCP sessions allowed per principal (each transport counts its own).
+    pub max_sessions_per_principal: usize,
     /// Cancelled on shutdown: ends sessions and streams.
     pub shutdown: CancellationToken,
 }
@@ -65,7 +67,11 @@ where
         parts.handler.clone(),
         parts.shutdown.child_token(),
     ));
-    let owners = SessionOwners::new(session_manager.table(), parts.audit.clone());
+    let owners = SessionOwners::new(
+        session_manager.table(),
+        parts.audit.clone(),
+        parts.max_sessions_per_principal,
+    );
     let handler = parts.handler.clone();
     let mcp_service = StreamableHttpService::new(
         move || Ok(handler.clone()),
@@ -87,7 +93,12 @@ where
         .nest_service("/mcp", stream_cap.layer(mcp_service))
         .layer(from_fn_with_state(owners, enforce_session_owner));
     let sse_routes = sse::routes(
-        sse::SseState::new(parts.handler, parts.shutdown.clone(), parts.audit.clone()),
+        sse::SseState::new(
+            parts.handler,
+            parts.shutdown.clone(),
+            parts.audit.clone(),
+            parts.max_sessions_per_principal,
+        ),
         stream_cap,
     );
     Router::new()

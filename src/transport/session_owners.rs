@@ -2,6 +2,9 @@
 //! names a session it does not own gets the same 404 as an unknown session, so a token
 //! can neither use nor detect another principal's session. A session is closed when its
 //! owner's token is revoked under `on_revoke = "kill"` ([`crate::auth::revocation`]).
+//! A principal holds at most `max_sessions_per_principal` open sessions: a session made
+//! past that is closed at once and its initialize answered 429 ([`too_many_sessions`]).
+//! `session_opened` and `session_closed` name the client address that opened the session.
 
 use std::{
     collections::HashMap,
@@ -10,6 +13,7 @@ use std::{
 };
 
 use axum::{
+    Json,
     extract::{Request, State},
     http::{Method, StatusCode},
     middleware::Next,
@@ -19,7 +23,7 @@ use axum::{
 use super::sessions::SessionTable;
 use crate::{
     audit::{AuditContext, AuditEvent, AuditLog, EndedWork, RoutedSession, Transport},
-    auth::{Principal, revocation::EndWatch},
+    auth::{Principal, client_address::ClientAddress, revocation::EndWatch},
 };
 
 /// The header that carries a Streamable HTTP session id.
@@ -33,22 +37,30 @@ pub struct SessionOwners {
     owners: Mutex<HashMap<String, Owner>>,
     sessions: Arc<SessionTable>,
     audit: AuditLog,
+    max_per_principal: usize,
 }
 
 /// Who owns a session, and the watch that closes it when their token is revoked.
 #[derive(Debug)]
 struct Owner {
     name: Arc<str>,
+    /// The client address that opened it, for its records.
+    client: Option<ClientAddress>,
     _revoked: Option<EndWatch>,
 }
 
 impl SessionOwners {
     /// Track the sessions of `sessions`; spawns a sweeper that ends with the returned value.
-    pub fn new(sessions: Arc<SessionTable>, audit: AuditLog) -> Arc<Self> {
+    pub fn new(
+        sessions: Arc<SessionTable>,
+        audit: AuditLog,
+        max_per_principal: usize,
+    ) -> Arc<Self> {
         let owners = Arc::new(Self {
             owners: Mutex::default(),
             sessions,
             audit,
+            max_per_principal,
         });
         tokio::spawn(sweep_closed_sessions(Arc::downgrade(&owners)));
         owners
@@ -58,12 +70,37 @@ impl SessionOwners {
         self.lock().get(session_id).map(|owner| owner.name.clone())
     }
 
-    async fn bind(self: &Arc<Self>, session_id: String, owner: &Principal) {
+    /// Bind a new session to `owner`, or close it when `owner` already holds the most.
+    async fn bind(
+        self: &Arc<Self>,
+        session_id: String,
+        owner: &Principal,
+        client: Option<ClientAddress>,
+    ) -> Result<(), Response> {
         let entry = Owner {
             name: Arc::from(owner.name()),
+            client,
             _revoked: None,
         };
-        self.lock().insert(session_id.clone(), entry);
+        {
+            let mut owners = self.lock();
+            // Checked and bound under one lock: concurrent initializes cannot overshoot.
+            let open = owners
+                .iter()
+                .filter(|(id, held)| *held.name == *owner.name() && self.sessions.is_open(id))
+                .count();
+            if open >= self.max_per_principal {
+                drop(owners);
+                self.sessions.close_now(&session_id);
+                tracing::info!(
+                    principal = owner.name(),
+                    limit = self.max_per_principal,
+                    "session refused: too many open sessions"
+                );
+                return Err(too_many_sessions(self.max_per_principal));
+            }
+            owners.insert(session_id.clone(), entry);
+        }
         // Watched only once bound, so a lease that has already ended finds the session.
         let owners = Arc::downgrade(self);
         let id = session_id.clone();
@@ -75,9 +112,12 @@ impl SessionOwners {
         if let Some(entry) = self.lock().get_mut(&session_id) {
             entry._revoked = Some(revoked);
         }
-        let context = AuditContext::new()
+        let mut context = AuditContext::new()
             .with_principal(owner.name())
             .with_session(session_id);
+        if let Some(client) = client {
+            context = context.with_client(client);
+        }
         self.record(
             context,
             AuditEvent::SessionOpened {
@@ -85,6 +125,7 @@ impl SessionOwners {
             },
         )
         .await;
+        Ok(())
     }
 
     /// Close a session whose owner's token was revoked, on record.
@@ -110,9 +151,12 @@ impl SessionOwners {
         let Some(owner) = self.lock().remove(session_id) else {
             return;
         };
-        let context = AuditContext::new()
+        let mut context = AuditContext::new()
             .with_principal(&*owner.name)
             .with_session(session_id);
+        if let Some(client) = owner.client {
+            context = context.with_client(client);
+        }
         self.record(
             context,
             AuditEvent::SessionClosed {
@@ -173,13 +217,15 @@ pub async fn enforce_session_owner(
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
     let Some(session_id) = session_id else {
+        let client = request.extensions().get::<ClientAddress>().copied();
         let response = next.run(request).await;
         if let Some(new_id) = response
             .headers()
             .get(SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
+            && let Err(refusal) = owners.bind(new_id.to_owned(), &principal, client).await
         {
-            owners.bind(new_id.to_owned(), &principal).await;
+            return refusal;
         }
         return response;
     };
@@ -204,6 +250,22 @@ pub async fn enforce_session_owner(
         owners.forget(&session_id).await;
     }
     response
+}
+
+/// 429 for a session over the principal's limit, as a JSON-RPC error.
+pub fn too_many_sessions(limit: usize) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {
+            "code": -32000,
+            "message": format!(
+                "too many open sessions for this token (at most {limit}); close one \
+                 (DELETE /mcp with its Mcp-Session-Id) or let one expire"
+            ),
+        },
+    });
+    (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response()
 }
 
 /// The answer rmcp gives for an unknown session, so ours is indistinguishable.

@@ -36,6 +36,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::tools::authorize::log_excerpt;
 use futures::{Stream, StreamExt};
 use rmcp::{
     RoleServer, Service,
@@ -248,7 +249,11 @@ where
                     && let Some(request_id) = cancelled.params.request_id
                     && let Some(call) = session.calls.get(&request_id)
                 {
-                    tracing::info!(id = %request_id, reason = cancelled.params.reason, "cancelled");
+                    tracing::info!(
+                        id = %log_excerpt(&request_id.to_string()),
+                        reason = cancelled.params.reason.as_deref().map(log_excerpt).as_deref(),
+                        "cancelled"
+                    );
                     call.cancel.cancel();
                 }
             }

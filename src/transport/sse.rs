@@ -21,6 +21,7 @@ use std::{
     time::Duration,
 };
 
+use crate::tools::authorize::log_excerpt;
 use axum::{
     Json, Router,
     body::Bytes,
@@ -54,7 +55,7 @@ use crate::{
     audit::{
         AuditContext, AuditEvent, AuditLog, EndedWork, RoutedSession, Transport as AuditTransport,
     },
-    auth::{Principal, revocation::EndWatch},
+    auth::{Principal, client_address::ClientAddress, revocation::EndWatch},
 };
 
 /// Messages queued per direction and session before the sender waits.
@@ -76,6 +77,8 @@ pub struct SseState<H> {
     audit: AuditLog,
     sessions: Mutex<HashMap<String, SessionHandle>>,
     shutdown: CancellationToken,
+    /// Open sessions one principal may hold.
+    max_sessions_per_principal: usize,
 }
 
 /// One session: where its messages go and what runs in it.
@@ -101,13 +104,19 @@ impl<H> SseState<H>
 where
     H: ServerHandler + PeerUse + Clone + Send + Sync + 'static,
 {
-    pub fn new(handler: H, shutdown: CancellationToken, audit: AuditLog) -> Arc<Self> {
+    pub fn new(
+        handler: H,
+        shutdown: CancellationToken,
+        audit: AuditLog,
+        max_sessions_per_principal: usize,
+    ) -> Arc<Self> {
         Arc::new(Self {
             peers: PeerCache::new(handler.clone()),
             handler,
             audit,
             sessions: Mutex::default(),
             shutdown,
+            max_sessions_per_principal,
         })
     }
 }
@@ -149,27 +158,47 @@ where
     let Ok(session_id) = super::new_session_id() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
+    let client = request.extensions().get::<ClientAddress>().copied();
     let (outbound_tx, outbound_rx) = futures::channel::mpsc::channel(CHANNEL_CAPACITY);
     let session_ct = state.shutdown.child_token();
-    state.lock().insert(
-        session_id.clone(),
-        SessionHandle {
-            owner: Arc::from(principal.name()),
-            outbound: outbound_tx,
-            cancel: session_ct.clone(),
-            phase: Phase::New,
-            calls: HashMap::new(),
-            live: None,
-        },
-    );
+    {
+        let mut sessions = state.lock();
+        let held = sessions
+            .values()
+            .filter(|session| *session.owner == *principal.name())
+            .count();
+        if held >= state.max_sessions_per_principal {
+            drop(sessions);
+            tracing::info!(
+                principal = principal.name(),
+                limit = state.max_sessions_per_principal,
+                "sse session refused: too many open sessions"
+            );
+            return super::session_owners::too_many_sessions(state.max_sessions_per_principal);
+        }
+        sessions.insert(
+            session_id.clone(),
+            SessionHandle {
+                owner: Arc::from(principal.name()),
+                outbound: outbound_tx,
+                cancel: session_ct.clone(),
+                phase: Phase::New,
+                calls: HashMap::new(),
+                live: None,
+            },
+        );
+    }
     tracing::info!(
         principal = principal.name(),
         transport = "sse",
         "session opened"
     );
-    let opened = AuditContext::new()
-        .with_principal(principal.name())
-        .with_session(session_id.clone());
+    let opened = with_client(
+        AuditContext::new()
+            .with_principal(principal.name())
+            .with_session(session_id.clone()),
+        client,
+    );
     let event = AuditEvent::SessionOpened {
         transport: AuditTransport::Sse,
     };
@@ -179,6 +208,7 @@ where
         state: state.clone(),
         session_id: session_id.clone(),
         principal: principal.name().to_owned(),
+        client,
         _cancel_on_drop: session_ct.clone().drop_guard(),
         _revoked: close_when_revoked(&principal, &state.audit, &session_id, &session_ct),
     };
@@ -195,6 +225,14 @@ where
     })
     .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
     .into_response()
+}
+
+/// `context` naming `client`, when the request had one.
+fn with_client(context: AuditContext, client: Option<ClientAddress>) -> AuditContext {
+    match client {
+        Some(client) => context.with_client(client),
+        None => context,
+    }
 }
 
 /// End the stream (and so the session) when `principal`'s lease ends, on record.
@@ -225,6 +263,7 @@ struct SessionCloser<H> {
     state: Arc<SseState<H>>,
     session_id: String,
     principal: String,
+    client: Option<ClientAddress>,
     _cancel_on_drop: DropGuard,
     _revoked: EndWatch,
 }
@@ -234,9 +273,12 @@ impl<H> Drop for SessionCloser<H> {
         self.state.lock().remove(&self.session_id);
         tracing::info!(principal = %self.principal, transport = "sse", "session closed");
         let audit = self.state.audit.clone();
-        let closed = AuditContext::new()
-            .with_principal(&self.principal)
-            .with_session(self.session_id.clone());
+        let closed = with_client(
+            AuditContext::new()
+                .with_principal(&self.principal)
+                .with_session(self.session_id.clone()),
+            self.client,
+        );
         // Drop cannot wait: the record is written in the background.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
@@ -357,7 +399,7 @@ where
                 && let Some(request_id) = &cancelled.params.request_id
                 && let Some(call) = session.calls.get(request_id)
             {
-                tracing::info!(id = %request_id, "cancelled");
+                tracing::info!(id = %log_excerpt(&request_id.to_string()), "cancelled");
                 call.cancel();
             }
             session
@@ -415,13 +457,13 @@ where
         let serve = handler.serve_with_ct(transport, cancel.child_token());
         let (served, answer) = tokio::join!(serve, link.run(message));
         if let Err(error) = served {
-            tracing::info!(%error, "sse session failed to initialize");
+            tracing::info!(error = %log_excerpt(&error.to_string()), "sse session failed to initialize");
         }
         match answer {
             Ok(answer) => {
                 send_message(&outbound, &answer).await;
             }
-            Err(error) => tracing::info!(%error, "sse session"),
+            Err(error) => tracing::info!(error = %log_excerpt(&error.to_string()), "sse session"),
         }
     });
     Ok(())

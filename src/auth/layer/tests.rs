@@ -29,18 +29,25 @@ const LIMIT: u32 = 3;
 
 /// The layer in front of a handler that answers with the client address it was given.
 fn app(audit: AuditLog, trusted: &[&str]) -> Router {
+    app_with(gate(audit, trusted))
+}
+
+fn gate(audit: AuditLog, trusted: &[&str]) -> AuthGate {
     let tokens = TokenSet::new(vec![TokenEntry::new(
         "alice",
         TokenDigest::of_token(VALID),
         Role::Operator,
     )]);
     let trusted = TrustedProxies::new(trusted.iter().map(|net| net.parse::<ProxyNet>().unwrap()));
-    let gate = AuthGate::new(
+    AuthGate::new(
         Arc::new(Authenticator::tokens(tokens)),
         audit,
         LIMIT,
         trusted,
-    );
+    )
+}
+
+fn app_with(gate: AuthGate) -> Router {
     Router::new()
         .route(
             "/mcp",
@@ -249,4 +256,81 @@ async fn a_refused_request_with_a_body_closes_its_connection() {
     let served = app.clone().oneshot(request(VALID, "{}")).await.unwrap();
     assert_eq!(served.status(), StatusCode::OK);
     assert_eq!(connection(&served), None);
+}
+
+#[tokio::test]
+async fn failures_from_many_addresses_past_the_server_wide_cap_leave_one_summary_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let audit = AuditLog::open(&path, AuditOptions::default()).unwrap();
+    let mut gate = gate(audit, &[]);
+    let window = Duration::from_millis(500);
+    gate.failure_records = FailureRecordCap::new(5, window);
+    let app = app_with(gate);
+    // 20 addresses, one failure each: every one is under its own budget of 3.
+    for host in 1..=20 {
+        let sent = send(&app, &format!("10.0.1.{host}:1000"), "wrong", None).await;
+        assert_eq!(
+            sent.status,
+            StatusCode::UNAUTHORIZED,
+            "still refused, only not recorded"
+        );
+    }
+    // Near miss: a valid token is served whatever the cap did.
+    assert_eq!(
+        send(&app, "10.0.1.1:1001", VALID, None).await.status,
+        StatusCode::OK
+    );
+    let mut kinds = Vec::new();
+    for _ in 0..100 {
+        tokio::time::sleep(window / 5).await;
+        kinds = records(&path)
+            .iter()
+            .map(|line| line["event"].as_str().unwrap().to_owned())
+            .collect();
+        if kinds.len() == 6 {
+            break;
+        }
+    }
+    assert_eq!(
+        kinds,
+        [vec!["auth_failed"; 5], vec!["auth_failed_dropped"]].concat()
+    );
+    assert_eq!(records(&path)[5]["dropped"], 15);
+}
+
+#[tokio::test]
+async fn a_long_path_is_cut_in_the_auth_failed_record_and_a_short_one_kept_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let audit = AuditLog::open(&path, AuditOptions::default()).unwrap();
+    let app = Router::new()
+        .fallback(|| async { "unreachable" })
+        .layer(from_fn_with_state(
+            Arc::new(gate(audit, &[])),
+            require_principal,
+        ));
+    for uri in ["/mcp/short".to_owned(), format!("/{}", "a".repeat(60_000))] {
+        let mut request = Request::post(uri).body(Body::empty()).unwrap();
+        let peer: SocketAddr = "10.0.2.1:1000".parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let lines = records(&path);
+    let reasons: Vec<&str> = lines
+        .iter()
+        .map(|l| l["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons[0].ends_with("on /mcp/short"), "{}", reasons[0]);
+    assert!(
+        reasons[1].len() < AUTH_FAILED_PATH_BYTES + 200,
+        "{}",
+        reasons[1].len()
+    );
+    assert!(
+        reasons[1].ends_with("[... 60001 bytes in all]"),
+        "{}",
+        reasons[1]
+    );
 }
