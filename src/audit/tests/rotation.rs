@@ -137,7 +137,9 @@ async fn a_reopen_refuses_a_file_that_does_not_continue_the_chain() {
     let dir = TempDir::new();
     let path = dir.join("audit.log");
     let log = AuditLog::open(&path, AuditOptions::default()).unwrap();
-    record(&log, "c-1").await.unwrap();
+    // Not "c-1": the other log's first line would be the same line (same seq, prev and,
+    // within one millisecond, time), which does continue the chain.
+    record(&log, "c-first").await.unwrap();
     fs::rename(&path, dir.join("old")).unwrap();
     write_log(&path, 1).await;
 
