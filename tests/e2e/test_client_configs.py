@@ -47,7 +47,9 @@ def node_bin() -> Path:
 @pytest.fixture(scope="module")
 def server():
     """One server for the whole module (the conftest `server` fixture starts one per test)."""
-    srv = start_server()
+    # rmcp's own info lines (the client's name and protocol) are what these tests read;
+    # hostmcp keeps rmcp at warn unless HOSTMCP_LOG names it.
+    srv = start_server(env={"HOSTMCP_LOG": "info,rmcp=info"})
     yield srv
     srv.stop()
 
