@@ -94,7 +94,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         shutdown: shutdown.clone(),
     };
     runtime()?.block_on(async move {
-        crate::exec::reaper::start();
+        crate::exec::reaper::start(Some(audit_log.clone()));
         let listeners = http::bind(&config.listen).await.map_err(|error| {
             CommandError::new(error).with_hint("choose another port with --listen 127.0.0.1:PORT")
         })?;

@@ -54,7 +54,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
         },
     );
     runtime()?.block_on(async {
-        crate::exec::reaper::start();
+        crate::exec::reaper::start(Some(audit_log.clone()));
         let shutdown = tokio_util::sync::CancellationToken::new();
         let state = ToolsState::new(
             ToolSettings {
