@@ -241,11 +241,23 @@ pub struct Killed {
     pub owner: Owner,
 }
 
+/// What an orphan's environment says about its command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// No [`COMMAND_ID_VAR`] (or an environment that cannot be read).
+    Absent,
+    /// A value that is no token the server could have issued.
+    Malformed,
+    Token(u128),
+}
+
 /// Whether an orphan may live: `None` to keep it, else why it dies, with the owner of
 /// the command it named (when it named one the server knows).
-fn judge(claim: Option<u128>, uid: Option<u32>, live: &Live) -> Option<(OrphanReason, Owner)> {
-    let Some(token) = claim else {
-        return Some((OrphanReason::NoCommandId, Owner::default()));
+fn judge(claim: Claim, uid: Option<u32>, live: &Live) -> Option<(OrphanReason, Owner)> {
+    let token = match claim {
+        Claim::Absent => return Some((OrphanReason::NoCommandId, Owner::default())),
+        Claim::Malformed => return Some((OrphanReason::UnknownCommandId, Owner::default())),
+        Claim::Token(token) => token,
     };
     match live.commands.get(&token) {
         Some(entry) if Some(entry.uid) == uid => None,
@@ -278,7 +290,7 @@ pub fn sweep() -> Vec<Killed> {
             continue;
         }
         let uid = real_uid_of(pid);
-        if let Some((reason, owner)) = judge(command_token_of(pid), uid, &live) {
+        if let Some((reason, owner)) = judge(command_claim_of(pid), uid, &live) {
             tracing::info!(
                 pid,
                 reason = reason.as_str(),
@@ -354,15 +366,19 @@ fn real_uid_of(pid: i32) -> Option<u32> {
         .ok()
 }
 
-/// The token a process carries in its environment, if any (a value that is not a
-/// well-formed token counts as none).
-fn command_token_of(pid: i32) -> Option<u128> {
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+/// What a process's environment says about its command.
+fn command_claim_of(pid: i32) -> Claim {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return Claim::Absent;
+    };
     let prefix = format!("{COMMAND_ID_VAR}=");
-    environ
+    match environ
         .split(|byte| *byte == 0)
         .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
-        .and_then(parse_token)
+    {
+        None => Claim::Absent,
+        Some(value) => parse_token(value).map_or(Claim::Malformed, Claim::Token),
+    }
 }
 
 #[cfg(test)]
@@ -400,13 +416,13 @@ mod tests {
 
     #[test]
     fn an_orphan_naming_a_running_command_of_its_own_uid_lives() {
-        assert_eq!(judge(Some(7), Some(1000), &table()), None);
+        assert_eq!(judge(Claim::Token(7), Some(1000), &table()), None);
     }
 
     #[test]
     fn an_orphan_without_a_token_dies_even_while_commands_run() {
         assert_eq!(
-            judge(None, Some(1000), &table()),
+            judge(Claim::Absent, Some(1000), &table()),
             Some((OrphanReason::NoCommandId, Owner::default()))
         );
     }
@@ -414,12 +430,12 @@ mod tests {
     #[test]
     fn an_orphan_naming_a_running_command_of_another_uid_dies() {
         assert_eq!(
-            judge(Some(7), Some(1001), &table()),
+            judge(Claim::Token(7), Some(1001), &table()),
             Some((OrphanReason::WrongUser, owner("boss", "c-1")))
         );
         // Its uid unreadable: not the command's uid either.
         assert_eq!(
-            judge(Some(7), None, &table()).map(|(reason, _)| reason),
+            judge(Claim::Token(7), None, &table()).map(|(reason, _)| reason),
             Some(OrphanReason::WrongUser)
         );
     }
@@ -427,7 +443,7 @@ mod tests {
     #[test]
     fn an_orphan_of_an_ended_command_dies_under_its_owner() {
         assert_eq!(
-            judge(Some(9), Some(1000), &table()),
+            judge(Claim::Token(9), Some(1000), &table()),
             Some((OrphanReason::CommandEnded, owner("alice", "c-2")))
         );
     }
@@ -435,7 +451,12 @@ mod tests {
     #[test]
     fn an_orphan_naming_a_token_nobody_issued_dies() {
         assert_eq!(
-            judge(Some(8), Some(1000), &table()),
+            judge(Claim::Token(8), Some(1000), &table()),
+            Some((OrphanReason::UnknownCommandId, Owner::default()))
+        );
+        // An old-style sequential id is no token at all: forged too.
+        assert_eq!(
+            judge(Claim::Malformed, Some(1000), &table()),
             Some((OrphanReason::UnknownCommandId, Owner::default()))
         );
     }
