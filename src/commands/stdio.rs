@@ -50,6 +50,14 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
         &hardening::ServerFiles {
             state_dir: env.state_dir().ok(),
             audit_log: config.audit.as_ref().map(|audit| audit.path.clone()),
+            audit_anchor: config
+                .audit
+                .as_ref()
+                .map(|audit| crate::audit::anchor_path(&audit.path)),
+            audit_key: config
+                .audit
+                .as_ref()
+                .and_then(|audit| audit.key_file.clone()),
             ..Default::default()
         },
     );

@@ -97,7 +97,7 @@ impl Exposure {
 }
 
 /// `Some` when `user` can read `path` (list it, for a directory): every directory above it
-/// grants search and the path itself grants read. `mode_of` is [`Mode::of`] outside tests;
+/// grants search and the path itself grants read, or `user` owns it (and so may chmod it). `mode_of` is [`Mode::of`] outside tests;
 /// `path` must be absolute and canonical (symlinks resolved), as the walk goes up by name.
 pub fn readable_by(
     path: &Path,
@@ -110,7 +110,9 @@ pub fn readable_by(
         }
     }
     let mode = mode_of(path)?;
-    Ok(mode.grants(user, READ).then(|| Exposure {
+    // An owner may `chmod` its file whatever the bits say (a 0000 key is still theirs).
+    let owns = mode.class_for(user) == Class::Owner;
+    Ok((owns || mode.grants(user, READ)).then(|| Exposure {
         path: path.to_owned(),
         mode,
         class: mode.class_for(user),
@@ -174,6 +176,13 @@ mod tests {
             Some(Class::Owner)
         );
         assert_eq!(check(&[(token, 1002, 1002, 0o400)], token), None);
+    }
+
+    #[test]
+    fn a_key_the_user_owns_is_exposed_even_at_0000_and_its_root_owned_twin_is_not() {
+        let key = "/etc/hostmcp/audit.key";
+        assert_eq!(check(&[(key, 1001, 1001, 0o000)], key), Some(Class::Owner));
+        assert_eq!(check(&[(key, 0, 0, 0o000)], key), None);
     }
 
     #[test]
