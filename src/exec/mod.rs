@@ -390,7 +390,7 @@ pub async fn run(
         limits.kill_grace,
         &cancel,
     );
-    let ended = run_to_end(supervised, readers, &mut group).await;
+    let ended = run_to_end(supervised, readers, &mut group, &mut registration).await;
     let (status, ending) = ended.map_err(ExecError::Wait)?;
     Ok(outcome(status, ending, stdout, stderr, started.elapsed()))
 }
@@ -416,6 +416,7 @@ async fn run_to_end(
     supervised: impl Future<Output = io::Result<(ExitStatus, Ending)>>,
     readers: impl Future<Output = ()>,
     group: &mut GroupGuard,
+    registration: &mut reaper::CommandRegistration,
 ) -> io::Result<(ExitStatus, Ending)> {
     let mut readers = std::pin::pin!(readers);
     let mut supervised = std::pin::pin!(supervised);
@@ -430,6 +431,8 @@ async fn run_to_end(
         // The leader is reaped: stragglers such as `sleep 1000 &` go now, with the pipes
         // they hold.
         group.kill_remaining();
+        // ...and its daemons outside the group, which may hold the pipes too.
+        registration.end();
     }
     if !readers_done
         && tokio::time::timeout(PIPE_DRAIN_LIMIT, readers)

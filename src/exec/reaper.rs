@@ -165,8 +165,11 @@ impl CommandRegistration {
     }
 }
 
-impl Drop for CommandRegistration {
-    fn drop(&mut self) {
+impl CommandRegistration {
+    /// The command has ended (its leader is reaped): from now on its orphans are killed,
+    /// without waiting for the drop (which may come after its pipes are drained, and the
+    /// orphans hold those pipes). Idempotent.
+    pub fn end(&mut self) {
         let mut live = live_write();
         if let Some(entry) = live.commands.remove(&self.token) {
             if live.ended.len() >= ENDED_REMEMBERED {
@@ -174,13 +177,19 @@ impl Drop for CommandRegistration {
             }
             live.ended.push_back((self.token, entry.owner));
         }
-        if let Some(leader) = self.leader {
+        if let Some(leader) = self.leader.take() {
             live.leaders.remove(&leader);
         }
         drop(live);
         if ENABLED.load(Ordering::Relaxed) {
             SWEEP_NOW.notify_one();
         }
+    }
+}
+
+impl Drop for CommandRegistration {
+    fn drop(&mut self) {
+        self.end();
     }
 }
 
@@ -486,10 +495,19 @@ mod tests {
         assert_ne!(first.id(), second.id());
         let token = first.token;
         assert!(live_write().commands.contains_key(&token));
+        let mut first = first;
+        first.end();
+        first.end();
         drop(first);
         let live = live_write();
         assert!(!live.commands.contains_key(&token));
         assert_eq!(live.ended_owner(token), Some(&owner("boss", "c-1")));
+        let remembered = live
+            .ended
+            .iter()
+            .filter(|(ended, _)| *ended == token)
+            .count();
+        assert_eq!(remembered, 1, "ended once, remembered once");
     }
 
     #[test]
