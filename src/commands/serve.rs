@@ -76,7 +76,12 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             "hostmcp runs as root: commands of tokens without run_as are refused; set --run-as USER (or --run-as root)"
         );
     }
-    let exposure = exposure_check(&config, state_dir, generated.as_ref());
+    let exposure = exposure_check(
+        &config,
+        args.config.as_deref(),
+        state_dir,
+        generated.as_ref(),
+    );
     exposure.run(&hardening::principals_of(&config.auth));
     reload.exposure = Some(exposure);
     let expiring = reload
@@ -127,6 +132,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
 /// and after each token reload.
 fn exposure_check(
     config: &Config,
+    config_file: Option<&std::path::Path>,
     state_dir: Option<std::path::PathBuf>,
     generated: Option<&GeneratedToken>,
 ) -> hardening::ExposureCheck {
@@ -139,6 +145,7 @@ fn exposure_check(
             audit_anchor: audit.map(|audit| crate::audit::anchor_path(&audit.path)),
             audit_key: audit.and_then(|audit| audit.key_file.clone()),
             tls_key: config.tls.as_ref().map(|tls| tls.key.clone()),
+            config_file: config_file.map(std::path::Path::to_path_buf),
         },
         default_run_as: config.run_as.clone(),
         restrict_admin: hardening::restricts_admin(config),

@@ -8,7 +8,7 @@
 
 use std::{io, path::Path};
 
-use super::modes::{Exposure, Mode, UserIds, readable_by};
+use super::modes::{Exposure, Mode, UserIds, owned_by, readable_by};
 use crate::auth::{Principal, Role};
 
 /// A principal as the configuration describes it.
@@ -118,6 +118,9 @@ pub enum Finding {
     },
     /// A server file another command user can read.
     Readable { user: String, exposure: Exposure },
+    /// A server file whose contents are no secret (the config file) that another command
+    /// user owns, and so may rewrite.
+    Owned { user: String, exposure: Exposure },
 }
 
 /// The findings for `runners` and the server's files (absolute, canonical paths of files
@@ -152,6 +155,35 @@ pub fn findings(
             // server itself reads these files at start, so this is a race at worst.
             if let Ok(Some(exposure)) = readable_by(file, user, &mode_of) {
                 found.push(Finding::Readable {
+                    user: user.name.clone(),
+                    exposure,
+                });
+            }
+        }
+    }
+    found
+}
+
+/// The findings for files that may be read by anyone but must not belong to a command user
+/// (the config file: token digests, no secrets).
+pub fn owned_findings(
+    runners: &[Runner],
+    files: &[&Path],
+    mode_of: impl Fn(&Path) -> io::Result<Mode>,
+) -> Vec<Finding> {
+    let mut found = Vec::new();
+    let mut seen: Vec<&UserIds> = Vec::new();
+    for runner in runners {
+        let RunsAs::Other(user) = &runner.runs_as else {
+            continue;
+        };
+        if seen.contains(&user) {
+            continue;
+        }
+        seen.push(user);
+        for file in files {
+            if let Ok(Some(exposure)) = owned_by(file, user, &mode_of) {
+                found.push(Finding::Owned {
                     user: user.name.clone(),
                     exposure,
                 });
@@ -370,6 +402,24 @@ mod tests {
                 .iter()
                 .all(|finding| !matches!(finding, Finding::Readable { .. }))
         );
+    }
+
+    #[test]
+    fn a_config_owned_by_a_command_user_is_found_and_a_root_owned_one_is_not() {
+        let principals = [principal("alice", Role::Operator, Some("deploy"))];
+        let runners = runners(&principals, placement(0, None), lookup);
+        let config = PathBuf::from("/etc/hostmcp/config.toml");
+        let deploys = |path: &Path| {
+            let is_config = path == Path::new("/etc/hostmcp/config.toml");
+            Ok(Mode {
+                uid: if is_config { 1001 } else { 0 },
+                gid: 0,
+                bits: if is_config { 0o644 } else { 0o755 },
+            })
+        };
+        let found = owned_findings(&runners, &[&config], deploys);
+        assert!(matches!(&found[..], [Finding::Owned { user, .. }] if user == "deploy"));
+        assert_eq!(owned_findings(&runners, &[&config], open), vec![]);
     }
 
     #[test]

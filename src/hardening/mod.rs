@@ -18,7 +18,8 @@
 //!   environments, signal each other's processes and keep a daemon alive under another's
 //!   running command; and, for every other command user, a warning with a hint for each
 //!   server file (state directory, token file, audit log, its anchor and key, TLS key)
-//!   that user can read or owns (from mode bits and owner, see [`modes`]).
+//!   that user can read or owns (from mode bits and owner, see [`modes`]), and the config
+//!   file when that user owns it.
 
 pub mod exposure;
 pub mod modes;
@@ -59,6 +60,8 @@ pub struct ServerFiles {
     /// The audit key (`[audit] key_file`).
     pub audit_key: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// The config file: checked only for its owner (it holds token digests, no secrets).
+    pub config_file: Option<PathBuf>,
 }
 
 impl ServerFiles {
@@ -90,6 +93,15 @@ pub fn check_at_start(
     let existing = files.existing();
     let paths: Vec<&Path> = existing.iter().map(PathBuf::as_path).collect();
     for finding in exposure::findings(&runners, &paths, Mode::of) {
+        report(&finding, placement.server_uid);
+    }
+    let config: Vec<PathBuf> = files
+        .config_file
+        .iter()
+        .filter_map(|path| std::fs::canonicalize(path).ok())
+        .collect();
+    let config: Vec<&Path> = config.iter().map(PathBuf::as_path).collect();
+    for finding in exposure::owned_findings(&runners, &config, Mode::of) {
         report(&finding, placement.server_uid);
     }
 }
@@ -189,6 +201,13 @@ fn report(finding: &Finding, server_uid: u32) {
             hint = exposure.hint(user),
             "a file of the server is readable by a user commands run as"
         ),
+        Finding::Owned { user, exposure } => tracing::warn!(
+            user = user.as_str(),
+            path = %exposure.path.display(),
+            owner = format_args!("{}:{}", exposure.mode.uid, exposure.mode.gid),
+            hint = exposure.hint(user),
+            "a file of the server belongs to a user commands run as, who may rewrite it"
+        ),
     }
 }
 
@@ -228,6 +247,7 @@ mod tests {
             audit_log: None,
             audit_anchor: None,
             audit_key: None,
+            config_file: None,
         };
         assert_eq!(
             files.existing(),

@@ -119,6 +119,26 @@ pub fn readable_by(
     }))
 }
 
+/// `Some` when `user` owns `path` and can reach it (every directory above grants search):
+/// it may chmod and rewrite it. For files whose contents are no secret (the config file).
+pub fn owned_by(
+    path: &Path,
+    user: &UserIds,
+    mode_of: impl Fn(&Path) -> io::Result<Mode>,
+) -> io::Result<Option<Exposure>> {
+    for ancestor in path.ancestors().skip(1) {
+        if !mode_of(ancestor)?.grants(user, SEARCH) {
+            return Ok(None);
+        }
+    }
+    let mode = mode_of(path)?;
+    Ok((mode.class_for(user) == Class::Owner).then(|| Exposure {
+        path: path.to_owned(),
+        mode,
+        class: Class::Owner,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -183,6 +203,16 @@ mod tests {
         let key = "/etc/hostmcp/audit.key";
         assert_eq!(check(&[(key, 1001, 1001, 0o000)], key), Some(Class::Owner));
         assert_eq!(check(&[(key, 0, 0, 0o000)], key), None);
+    }
+
+    #[test]
+    fn a_config_file_is_found_only_when_the_user_owns_it() {
+        let config = "/etc/hostmcp/config.toml";
+        let user = deploy();
+        let owned =
+            |uid| owned_by(Path::new(config), &user, tree(&[(config, uid, 0, 0o644)])).unwrap();
+        assert!(owned(1001).is_some());
+        assert_eq!(owned(0), None, "world-readable but root's: no finding");
     }
 
     #[test]

@@ -57,3 +57,19 @@ def test_an_audit_key_owned_by_a_command_user_is_named(owner, exposed):
             server.stop()
     finally:
         shutil.rmtree(base)
+
+
+def test_a_config_file_given_to_a_command_user_is_named_after_the_next_reload():
+    server = start_server(config=config_of(["alice"], extra={"alice": 'run_as = "nobody"'}))
+    owned = "a file of the server belongs to a user commands run as"
+    try:
+        config = server.state_dir.parent / "config.toml"
+        config.parent.chmod(0o755)
+        assert owned not in server.log(), "root's config, readable or not, is no finding"
+        os.chown(config, 65534, 65534)
+        server.process.send_signal(signal.SIGHUP)
+        wait_for_log(server, owned)
+        line = next(line for line in server.log().splitlines() if owned in line)
+        assert 'user="nobody"' in line and str(config) in line, line
+    finally:
+        server.stop()
