@@ -93,6 +93,8 @@ static SPAWN_GATE: RwLock<()> = RwLock::new(());
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static SWEEP_NOW: LazyLock<Notify> = LazyLock::new(Notify::new);
 static AUDIT: OnceLock<AuditLog> = OnceLock::new();
+/// Orphans whose environment read empty at the last sweep: judged if it still does.
+static EMPTY_LAST_SWEEP: LazyLock<Mutex<HashSet<i32>>> = LazyLock::new(Mutex::default);
 
 fn live_write() -> std::sync::MutexGuard<'static, Live> {
     // Every update is one insert or remove; a poisoned lock is still consistent.
@@ -255,6 +257,9 @@ pub struct Killed {
 enum Claim {
     /// No [`COMMAND_ID_VAR`] (or an environment that cannot be read).
     Absent,
+    /// An environment of zero bytes: `env -i`, or a process caught inside `execve`, whose
+    /// environment reads empty for an instant. [`sweep`] looks again once before judging.
+    Empty,
     /// A value that is no token the server could have issued.
     Malformed,
     Token(u128),
@@ -264,7 +269,9 @@ enum Claim {
 /// the command it named (when it named one the server knows).
 fn judge(claim: Claim, uid: Option<u32>, live: &Live) -> Option<(OrphanReason, Owner)> {
     let token = match claim {
-        Claim::Absent => return Some((OrphanReason::NoCommandId, Owner::default())),
+        Claim::Absent | Claim::Empty => {
+            return Some((OrphanReason::NoCommandId, Owner::default()));
+        }
         Claim::Malformed => return Some((OrphanReason::UnknownCommandId, Owner::default())),
         Claim::Token(token) => token,
     };
@@ -285,6 +292,10 @@ pub fn sweep() -> Vec<Killed> {
         .write()
         .unwrap_or_else(|poison| poison.into_inner());
     let live = live_write();
+    let mut empty_last_sweep = EMPTY_LAST_SWEEP
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
+    let mut empty_now = HashSet::new();
     let mut kills = Vec::new();
     for pid in children_of(me) {
         if live.leaders.contains(&pid) {
@@ -298,8 +309,13 @@ pub fn sweep() -> Vec<Killed> {
             let _ = waitpid(process, Some(WaitPidFlag::WNOHANG));
             continue;
         }
+        let claim = command_claim_of(pid);
+        if claim == Claim::Empty && !empty_last_sweep.contains(&pid) {
+            empty_now.insert(pid);
+            continue;
+        }
         let uid = real_uid_of(pid);
-        if let Some((reason, owner)) = judge(command_claim_of(pid), uid, &live) {
+        if let Some((reason, owner)) = judge(claim, uid, &live) {
             tracing::info!(
                 pid,
                 reason = reason.as_str(),
@@ -316,6 +332,7 @@ pub fn sweep() -> Vec<Killed> {
             }
         }
     }
+    *empty_last_sweep = empty_now;
     kills
 }
 
@@ -380,6 +397,9 @@ fn command_claim_of(pid: i32) -> Claim {
     let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
         return Claim::Absent;
     };
+    if environ.is_empty() {
+        return Claim::Empty;
+    }
     let prefix = format!("{COMMAND_ID_VAR}=");
     match environ
         .split(|byte| *byte == 0)
@@ -432,6 +452,11 @@ mod tests {
     fn an_orphan_without_a_token_dies_even_while_commands_run() {
         assert_eq!(
             judge(Claim::Absent, Some(1000), &table()),
+            Some((OrphanReason::NoCommandId, Owner::default()))
+        );
+        // An empty environment (`env -i`), once the sweep has looked twice.
+        assert_eq!(
+            judge(Claim::Empty, Some(1000), &table()),
             Some((OrphanReason::NoCommandId, Owner::default()))
         );
     }

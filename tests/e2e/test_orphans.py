@@ -101,9 +101,11 @@ def test_forged_and_unmarked_orphans_die_at_once_and_an_adopted_token_dies_with_
 
         # The documented limit, and its end: a command of boss's own uid (root) can adopt
         # boss's token and lives while boss's job runs, then dies with it.
-        mine = run(boss, 3, f"HOSTMCP_COMMAND_ID={boss_token} setsid -f sleep 344; echo ok")
+        # (`setsid -f` returns before its child leaves the group: give it time to, or the
+        # group kill at the command's end takes it.)
+        mine = run(boss, 3, f"HOSTMCP_COMMAND_ID={boss_token} setsid -f sleep 344; sleep 0.5; echo ok")
         assert mine["stdout"] == "ok\n"
-        wait_until("the adopted daemon started", lambda: pids_of(server, "sleep 344"))
+        wait_until("the adopted daemon started", lambda: pids_of(server, "sleep 344"), timeout=5)
         adopted = pids_of(server, "sleep 344")
         time.sleep(PAST_A_SWEEP)
         assert all(map(pid_alive, adopted)), "same uid, running command: kept"
