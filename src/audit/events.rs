@@ -250,6 +250,17 @@ pub enum AuditEvent {
         id: String,
         reason: RevokeReason,
     },
+    /// The orphan reaper killed a process a command left behind (reparented to the
+    /// server). The record's principal and `command_id` are those of the command the
+    /// process named in `HOSTMCP_COMMAND_ID`, when it named a running or recently ended
+    /// one; the principal is empty otherwise.
+    OrphanKilled {
+        pid: i32,
+        /// The process's real uid, when it could be read.
+        uid: Option<u32>,
+        reason: OrphanReason,
+        command_id: Option<String>,
+    },
 }
 
 impl AuditEvent {
@@ -271,6 +282,7 @@ impl AuditEvent {
             Self::SessionClosed { .. } => "session_closed",
             Self::TokenRevoked { .. } => "token_revoked",
             Self::EndedByRevocation { .. } => "ended_by_revocation",
+            Self::OrphanKilled { .. } => "orphan_killed",
         }
     }
 
@@ -326,6 +338,7 @@ impl AuditEvent {
             | Self::AuthFailedDropped { .. }
             | Self::TokenRevoked { .. }
             | Self::EndedByRevocation { .. }
+            | Self::OrphanKilled { .. }
             | Self::ToolDenied { .. }
             | Self::CommandFinished { .. }
             | Self::JobAction { .. }
@@ -382,6 +395,31 @@ impl AuditText {
     /// making the record (and so the command) fail.
     pub fn path(path: &std::path::Path) -> Self {
         Self::Whole(path.to_string_lossy().into_owned())
+    }
+}
+
+/// Why the orphan reaper killed a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrphanReason {
+    /// It carried no command id (it cleared or changed its environment).
+    NoCommandId,
+    /// Its command id names no command this server started (forged).
+    UnknownCommandId,
+    /// Its command id names a running command that runs as another uid.
+    WrongUser,
+    /// Its command has ended (finished, timed out, cancelled or ended by revocation).
+    CommandEnded,
+}
+
+impl OrphanReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoCommandId => "no_command_id",
+            Self::UnknownCommandId => "unknown_command_id",
+            Self::WrongUser => "wrong_user",
+            Self::CommandEnded => "command_ended",
+        }
     }
 }
 

@@ -909,6 +909,17 @@ fn trace_record(context: &AuditContext, mut event: AuditEvent) {
         AuditEvent::EndedByRevocation { ended, id, reason } => {
             audit_event!(ended = ended.as_str(), id = %id, reason = reason.as_str())
         }
+        AuditEvent::OrphanKilled {
+            pid,
+            uid,
+            reason,
+            command_id,
+        } => audit_event!(
+            pid,
+            uid,
+            reason = reason.as_str(),
+            command_id = command_id.as_deref()
+        ),
     }
 }
 

@@ -259,6 +259,18 @@ fn every_event_kind_round_trips_and_no_field_clashes_with_the_envelope() {
             id: "job_1".to_owned(),
             reason: RevokeReason::Expired,
         },
+        AuditEvent::OrphanKilled {
+            pid: 4242,
+            uid: Some(65534),
+            reason: OrphanReason::WrongUser,
+            command_id: Some("c-1".to_owned()),
+        },
+        AuditEvent::OrphanKilled {
+            pid: 4243,
+            uid: None,
+            reason: OrphanReason::NoCommandId,
+            command_id: None,
+        },
     ];
     for mut event in events {
         event.settle_env(false);

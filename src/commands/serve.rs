@@ -43,7 +43,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         ),
     };
     let revoker = Revoker::new(config.on_revoke, audit_log.clone());
-    let reload = Reload {
+    let mut reload = Reload {
         config_path: args.config.clone(),
         env,
         authenticator: authenticator.clone(),
@@ -51,6 +51,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         reloads_tokens: matches!(config.auth, AuthSetting::Tokens(_)),
         tls: tls.clone(),
         audit: audit_log.clone(),
+        exposure: None,
     };
     let shutdown = CancellationToken::new();
     let tools = ToolsState::new(
@@ -75,7 +76,14 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             "hostmcp runs as root: commands of tokens without run_as are refused; set --run-as USER (or --run-as root)"
         );
     }
-    check_exposure(&config, state_dir, generated.as_ref());
+    let exposure = exposure_check(
+        &config,
+        args.config.as_deref(),
+        state_dir,
+        generated.as_ref(),
+    );
+    exposure.run(&hardening::principals_of(&config.auth));
+    reload.exposure = Some(exposure);
     let expiring = reload
         .reloads_tokens
         .then(|| revoker.expire_tokens(Arc::downgrade(&authenticator)));
@@ -95,7 +103,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         shutdown: shutdown.clone(),
     };
     runtime()?.block_on(async move {
-        crate::exec::reaper::start();
+        crate::exec::reaper::start(Some(audit_log.clone()));
         let listeners = http::bind(&config.listen).await.map_err(|error| {
             CommandError::new(error).with_hint("choose another port with --listen 127.0.0.1:PORT")
         })?;
@@ -121,24 +129,29 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     })
 }
 
-/// Warn when commands can reach the server's own files (see [`hardening`]).
-fn check_exposure(
+/// What to check of the server's own files and placement (see [`hardening`]), at start
+/// and after each token reload.
+fn exposure_check(
     config: &Config,
+    config_file: Option<&std::path::Path>,
     state_dir: Option<std::path::PathBuf>,
     generated: Option<&GeneratedToken>,
-) {
-    let files = hardening::ServerFiles {
-        state_dir,
-        token_file: generated.map(|generated| generated.path.clone()),
-        audit_log: config.audit.as_ref().map(|audit| audit.path.clone()),
-        tls_key: config.tls.as_ref().map(|tls| tls.key.clone()),
-    };
-    let placement = hardening::exposure::Placement {
-        default_run_as: config.run_as.as_deref(),
+) -> hardening::ExposureCheck {
+    let audit = config.audit.as_ref();
+    hardening::ExposureCheck {
+        files: hardening::ServerFiles {
+            state_dir,
+            token_file: generated.map(|generated| generated.path.clone()),
+            audit_log: audit.map(|audit| audit.path.clone()),
+            audit_anchor: audit.map(|audit| crate::audit::anchor_path(&audit.path)),
+            audit_key: audit.and_then(|audit| audit.key_file.clone()),
+            tls_key: config.tls.as_ref().map(|tls| tls.key.clone()),
+            config_file: config_file.map(std::path::Path::to_path_buf),
+        },
+        default_run_as: config.run_as.clone(),
         restrict_admin: hardening::restricts_admin(config),
         server_uid: nix::unistd::Uid::effective().as_raw(),
-    };
-    hardening::check_at_start(&hardening::principals_of(&config.auth), placement, &files);
+    }
 }
 
 /// The generated token, when the server made or loaded one.
@@ -239,6 +252,8 @@ struct Reload {
     tls: Option<Arc<ReloadableTls>>,
     /// Reopened at its path, so logrotate can rename it.
     audit: crate::audit::AuditLog,
+    /// Run again on the reloaded tokens: a new token may share a run-as user.
+    exposure: Option<hardening::ExposureCheck>,
 }
 
 impl Reload {
@@ -273,6 +288,7 @@ impl Reload {
             }
             Ok(tokens) => {
                 let count = tokens.len();
+                let principals = hardening::principals_of_tokens(&tokens);
                 let revoked = self
                     .authenticator
                     .replace_tokens(TokenSet::new(tokens))
@@ -283,6 +299,9 @@ impl Reload {
                     "SIGHUP: tokens reloaded"
                 );
                 self.revoker.enforce(revoked).await;
+                if let Some(exposure) = &self.exposure {
+                    exposure.run(&principals);
+                }
             }
             Err(error) => {
                 tracing::error!(%error, hint = error.hint(), "SIGHUP: reload failed; keeping the current tokens")

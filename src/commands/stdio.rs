@@ -50,11 +50,19 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
         &hardening::ServerFiles {
             state_dir: env.state_dir().ok(),
             audit_log: config.audit.as_ref().map(|audit| audit.path.clone()),
+            audit_anchor: config
+                .audit
+                .as_ref()
+                .map(|audit| crate::audit::anchor_path(&audit.path)),
+            audit_key: config
+                .audit
+                .as_ref()
+                .and_then(|audit| audit.key_file.clone()),
             ..Default::default()
         },
     );
     runtime()?.block_on(async {
-        crate::exec::reaper::start();
+        crate::exec::reaper::start(Some(audit_log.clone()));
         let shutdown = tokio_util::sync::CancellationToken::new();
         let state = ToolsState::new(
             ToolSettings {

@@ -90,6 +90,8 @@ pub struct CommandSpec {
     timeout: Duration,
     /// The user the command runs as; `None` for the server's own user.
     user: Option<run_as::RunAsUser>,
+    /// Whose command this is, for the audit records of the orphans it leaves.
+    owner: reaper::Owner,
 }
 
 impl CommandSpec {
@@ -106,6 +108,7 @@ impl CommandSpec {
             stdin,
             timeout,
             user: None,
+            owner: reaper::Owner::default(),
         }
     }
 
@@ -116,6 +119,20 @@ impl CommandSpec {
         self.env.splice(0..0, identity);
         self.user = Some(user);
         self
+    }
+
+    /// Name the principal and audit command id its orphans are audited under.
+    pub fn owned_by(mut self, owner: reaper::Owner) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// The uid the command runs as: its run-as user's, else the server's own.
+    fn uid(&self) -> u32 {
+        self.user
+            .as_ref()
+            .map_or_else(nix::unistd::getuid, run_as::RunAsUser::uid)
+            .as_raw()
     }
 
     pub fn timeout(&self) -> Duration {
@@ -133,6 +150,7 @@ impl CommandSpec {
             stdin: None,
             timeout,
             user: None,
+            owner: reaper::Owner::default(),
         }
     }
 }
@@ -338,9 +356,9 @@ pub async fn run(
     if let Some(dir) = &spec.working_dir {
         check_working_dir(dir)?;
     }
-    let mut registration = reaper::CommandRegistration::new();
+    let mut registration = reaper::CommandRegistration::new(spec.uid(), spec.owner.clone());
     let mut cmd = process::command(&spec, base_env)?;
-    cmd.env(reaper::COMMAND_ID_VAR, registration.id().to_string());
+    cmd.env(reaper::COMMAND_ID_VAR, registration.id());
     if cancel.is_cancelled() {
         return Ok(not_started_cancelled());
     }
@@ -375,7 +393,7 @@ pub async fn run(
         limits.kill_grace,
         &cancel,
     );
-    let ended = run_to_end(supervised, readers, &mut group).await;
+    let ended = run_to_end(supervised, readers, &mut group, &mut registration).await;
     let (status, ending) = ended.map_err(ExecError::Wait)?;
     Ok(outcome(status, ending, stdout, stderr, started.elapsed()))
 }
@@ -401,6 +419,7 @@ async fn run_to_end(
     supervised: impl Future<Output = io::Result<(ExitStatus, Ending)>>,
     readers: impl Future<Output = ()>,
     group: &mut GroupGuard,
+    registration: &mut reaper::CommandRegistration,
 ) -> io::Result<(ExitStatus, Ending)> {
     let mut readers = std::pin::pin!(readers);
     let mut supervised = std::pin::pin!(supervised);
@@ -415,6 +434,8 @@ async fn run_to_end(
         // The leader is reaped: stragglers such as `sleep 1000 &` go now, with the pipes
         // they hold.
         group.kill_remaining();
+        // ...and its daemons outside the group, which may hold the pipes too.
+        registration.end();
     }
     if !readers_done
         && tokio::time::timeout(PIPE_DRAIN_LIMIT, readers)

@@ -1,11 +1,14 @@
-//! Which principals run commands as which Unix user, seen at start-up, and what that
-//! exposes: restricted principals whose commands share the server's uid (no policy keeps
-//! them from the server's files), and server files readable by the other command users.
+//! Which principals run commands as which Unix user, seen at start-up and after each
+//! token reload, and what that exposes: restricted principals whose commands share the
+//! server's uid (no policy keeps them from the server's files, and they can signal the
+//! server), principals that share a run-as uid with a restricted one (each can read the
+//! other's command environments, signal its processes and adopt its `HOSTMCP_COMMAND_ID`),
+//! and server files readable by (or owned by) the other command users.
 //! Pure: users are looked up and file modes read through functions the caller passes.
 
 use std::{io, path::Path};
 
-use super::modes::{Exposure, Mode, UserIds, readable_by};
+use super::modes::{Exposure, Mode, UserIds, owned_by, readable_by};
 use crate::auth::{Principal, Role};
 
 /// A principal as the configuration describes it.
@@ -107,8 +110,17 @@ fn runs_as(
 pub enum Finding {
     /// Restricted principals whose commands run as the server's own uid.
     SharedUid { principals: Vec<String> },
+    /// Two or more principals whose commands run as one uid, at least one of them
+    /// restricted. `user` is `None` for the server's own uid.
+    SharedRunAs {
+        user: Option<String>,
+        principals: Vec<String>,
+    },
     /// A server file another command user can read.
     Readable { user: String, exposure: Exposure },
+    /// A server file whose contents are no secret (the config file) that another command
+    /// user owns, and so may rewrite.
+    Owned { user: String, exposure: Exposure },
 }
 
 /// The findings for `runners` and the server's files (absolute, canonical paths of files
@@ -128,6 +140,7 @@ pub fn findings(
     if !shared.is_empty() {
         found.push(Finding::SharedUid { principals: shared });
     }
+    found.extend(shared_run_as(runners));
     let mut users: Vec<&UserIds> = Vec::new();
     for runner in runners {
         if let RunsAs::Other(user) = &runner.runs_as
@@ -149,6 +162,65 @@ pub fn findings(
         }
     }
     found
+}
+
+/// The findings for files that may be read by anyone but must not belong to a command user
+/// (the config file: token digests, no secrets).
+pub fn owned_findings(
+    runners: &[Runner],
+    files: &[&Path],
+    mode_of: impl Fn(&Path) -> io::Result<Mode>,
+) -> Vec<Finding> {
+    let mut found = Vec::new();
+    let mut seen: Vec<&UserIds> = Vec::new();
+    for runner in runners {
+        let RunsAs::Other(user) = &runner.runs_as else {
+            continue;
+        };
+        if seen.contains(&user) {
+            continue;
+        }
+        seen.push(user);
+        for file in files {
+            if let Ok(Some(exposure)) = owned_by(file, user, &mode_of) {
+                found.push(Finding::Owned {
+                    user: user.name.clone(),
+                    exposure,
+                });
+            }
+        }
+    }
+    found
+}
+
+/// One finding per uid that two or more principals run commands as, when at least one of
+/// them is restricted: they are not separated from each other.
+fn shared_run_as(runners: &[Runner]) -> Vec<Finding> {
+    let mut groups: Vec<(&RunsAs, Vec<&Runner>)> = Vec::new();
+    for runner in runners {
+        if runner.runs_as == RunsAs::Nobody {
+            continue;
+        }
+        let same_uid = |other: &RunsAs| match (other, &runner.runs_as) {
+            (RunsAs::Other(a), RunsAs::Other(b)) => a.uid == b.uid,
+            (a, b) => a == b,
+        };
+        match groups.iter_mut().find(|(runs_as, _)| same_uid(runs_as)) {
+            Some((_, members)) => members.push(runner),
+            None => groups.push((&runner.runs_as, vec![runner])),
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(_, members)| members.len() >= 2 && members.iter().any(|m| m.restricted))
+        .map(|(runs_as, members)| Finding::SharedRunAs {
+            user: match runs_as {
+                RunsAs::Other(user) => Some(user.name.clone()),
+                _ => None,
+            },
+            principals: members.iter().map(|m| m.name.clone()).collect(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -290,9 +362,15 @@ mod tests {
         );
         assert_eq!(
             found,
-            vec![Finding::SharedUid {
-                principals: vec!["alice".into(), "bob".into()]
-            }]
+            vec![
+                Finding::SharedUid {
+                    principals: vec!["alice".into(), "bob".into()]
+                },
+                Finding::SharedRunAs {
+                    user: None,
+                    principals: vec!["alice".into(), "bob".into(), "boss".into()]
+                }
+            ]
         );
         let admins_only = [principal("boss", Role::Admin, None)];
         let found = findings(
@@ -312,12 +390,75 @@ mod tests {
         let runners = runners(&principals, placement(0, None), lookup);
         let key = PathBuf::from("/etc/hostmcp/key.pem");
         let found = findings(&runners, &[&key], open);
-        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(matches!(&found[0], Finding::SharedRunAs { .. }));
         assert!(matches!(
-            &found[0],
+            &found[1],
             Finding::Readable { user, exposure }
                 if user == "deploy" && exposure.path == key && exposure.class == Class::Other
         ));
-        assert_eq!(findings(&runners, &[&key], closed), vec![]);
+        assert!(
+            findings(&runners, &[&key], closed)
+                .iter()
+                .all(|finding| !matches!(finding, Finding::Readable { .. }))
+        );
+    }
+
+    #[test]
+    fn a_config_owned_by_a_command_user_is_found_and_a_root_owned_one_is_not() {
+        let principals = [principal("alice", Role::Operator, Some("deploy"))];
+        let runners = runners(&principals, placement(0, None), lookup);
+        let config = PathBuf::from("/etc/hostmcp/config.toml");
+        let deploys = |path: &Path| {
+            let is_config = path == Path::new("/etc/hostmcp/config.toml");
+            Ok(Mode {
+                uid: if is_config { 1001 } else { 0 },
+                gid: 0,
+                bits: if is_config { 0o644 } else { 0o755 },
+            })
+        };
+        let found = owned_findings(&runners, &[&config], deploys);
+        assert!(matches!(&found[..], [Finding::Owned { user, .. }] if user == "deploy"));
+        assert_eq!(owned_findings(&runners, &[&config], open), vec![]);
+    }
+
+    #[test]
+    fn principals_sharing_a_run_as_uid_with_a_restricted_one_are_named_together() {
+        let principals = [
+            principal("alice", Role::Operator, Some("deploy")),
+            principal("boss", Role::Admin, Some("deploy")),
+            principal("carol", Role::Operator, Some("root")),
+            principal("reader", Role::Read, Some("deploy")),
+        ];
+        let found = findings(
+            &runners(&principals, placement(0, None), lookup),
+            &[],
+            closed,
+        );
+        assert!(found.contains(&Finding::SharedRunAs {
+            user: Some("deploy".into()),
+            principals: vec!["alice".into(), "boss".into()]
+        }));
+        // carol is alone on root (the server's uid): no shared-run-as finding for her.
+        assert!(!found.iter().any(|finding| matches!(
+            finding,
+            Finding::SharedRunAs { principals, .. } if principals.contains(&"carol".to_owned())
+        )));
+    }
+
+    #[test]
+    fn admins_alone_on_a_uid_or_each_on_their_own_are_no_finding() {
+        let admins = [
+            principal("boss", Role::Admin, Some("deploy")),
+            principal("root2", Role::Admin, Some("deploy")),
+        ];
+        let found = findings(&runners(&admins, placement(0, None), lookup), &[], closed);
+        assert_eq!(found, vec![]);
+        let apart = [
+            principal("alice", Role::Operator, Some("deploy")),
+            principal("boss", Role::Admin, Some("hostmcp")),
+        ];
+        let found = findings(&runners(&apart, placement(0, None), lookup), &[], closed);
+        assert_eq!(found, vec![]);
     }
 }

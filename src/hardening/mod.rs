@@ -10,10 +10,16 @@
 //!   processes of the same uid; root keeps `CAP_SYS_PTRACE` and reads them anyway. The flag
 //!   is inherited by `fork` and reset by `execve`, so a command's own `/proc/self` stays
 //!   readable to it.
-//! - [`check_at_start`]: one loud warning when restricted principals (operators, or admins
-//!   under `restrict_admin`) run commands as the server's uid, since no policy protects the
-//!   server's files from them; and, for every other command user, a warning with a hint for
-//!   each server file that user can read (from mode bits, see [`modes`]).
+//! - [`check_at_start`] (run again after each SIGHUP token reload): one loud warning when
+//!   restricted principals (operators, or admins under `restrict_admin`) run commands as
+//!   the server's uid, since no policy protects the server's files from them and they can
+//!   signal (kill) the server; one warning per uid that two or more principals run
+//!   commands as, one of them restricted, since they can read each other's command
+//!   environments, signal each other's processes and keep a daemon alive under another's
+//!   running command; and, for every other command user, a warning with a hint for each
+//!   server file (state directory, token file, audit log, its anchor and key, TLS key)
+//!   that user can read or owns (from mode bits and owner, see [`modes`]), and the config
+//!   file when that user owns it.
 
 pub mod exposure;
 pub mod modes;
@@ -24,7 +30,7 @@ use exposure::{Finding, Placement, PrincipalFacts};
 use modes::{Mode, UserIds};
 
 use crate::{
-    auth::{Principal, Role},
+    auth::{Principal, Role, TokenEntry},
     config::{AuthSetting, Config},
     exec::run_as::RunAsUser,
 };
@@ -49,7 +55,13 @@ pub struct ServerFiles {
     pub state_dir: Option<PathBuf>,
     pub token_file: Option<PathBuf>,
     pub audit_log: Option<PathBuf>,
+    /// The audit log's anchor file (`<log>.anchor`).
+    pub audit_anchor: Option<PathBuf>,
+    /// The audit key (`[audit] key_file`).
+    pub audit_key: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// The config file: checked only for its owner (it holds token digests, no secrets).
+    pub config_file: Option<PathBuf>,
 }
 
 impl ServerFiles {
@@ -59,6 +71,8 @@ impl ServerFiles {
             &self.state_dir,
             &self.token_file,
             &self.audit_log,
+            &self.audit_anchor,
+            &self.audit_key,
             &self.tls_key,
         ]
         .into_iter()
@@ -81,6 +95,37 @@ pub fn check_at_start(
     for finding in exposure::findings(&runners, &paths, Mode::of) {
         report(&finding, placement.server_uid);
     }
+    let config: Vec<PathBuf> = files
+        .config_file
+        .iter()
+        .filter_map(|path| std::fs::canonicalize(path).ok())
+        .collect();
+    let config: Vec<&Path> = config.iter().map(PathBuf::as_path).collect();
+    for finding in exposure::owned_findings(&runners, &config, Mode::of) {
+        report(&finding, placement.server_uid);
+    }
+}
+
+/// What [`check_at_start`] needs besides the principals, kept to run it again when a
+/// SIGHUP reload changes the tokens.
+#[derive(Debug, Clone)]
+pub struct ExposureCheck {
+    pub files: ServerFiles,
+    pub default_run_as: Option<String>,
+    pub restrict_admin: bool,
+    pub server_uid: u32,
+}
+
+impl ExposureCheck {
+    /// Warn about what the commands of `principals` can reach.
+    pub fn run(&self, principals: &[PrincipalFacts]) {
+        let placement = Placement {
+            default_run_as: self.default_run_as.as_deref(),
+            restrict_admin: self.restrict_admin,
+            server_uid: self.server_uid,
+        };
+        check_at_start(principals, placement, &self.files);
+    }
 }
 
 /// Whether the `[policy]` table subjects admins to it.
@@ -95,14 +140,7 @@ pub fn restricts_admin(config: &Config) -> bool {
 /// The principals the authentication setting can produce.
 pub fn principals_of(auth: &AuthSetting) -> Vec<PrincipalFacts> {
     match auth {
-        AuthSetting::Tokens(entries) => entries
-            .iter()
-            .map(|entry| PrincipalFacts {
-                name: entry.name().to_owned(),
-                role: entry.role(),
-                run_as: entry.run_as().map(|user| user.to_string()),
-            })
-            .collect(),
+        AuthSetting::Tokens(entries) => principals_of_tokens(entries),
         // The name `serve` gives the generated token.
         AuthSetting::GeneratedToken { .. } => vec![PrincipalFacts {
             name: "default".to_owned(),
@@ -111,6 +149,18 @@ pub fn principals_of(auth: &AuthSetting) -> Vec<PrincipalFacts> {
         }],
         AuthSetting::Disabled => vec![(&Principal::unauthenticated_local()).into()],
     }
+}
+
+/// The principals of configured token entries.
+pub fn principals_of_tokens(entries: &[TokenEntry]) -> Vec<PrincipalFacts> {
+    entries
+        .iter()
+        .map(|entry| PrincipalFacts {
+            name: entry.name().to_owned(),
+            role: entry.role(),
+            run_as: entry.run_as().map(|user| user.to_string()),
+        })
+        .collect()
 }
 
 fn lookup_user(name: &str) -> Option<UserIds> {
@@ -131,8 +181,17 @@ fn report(finding: &Finding, server_uid: u32) {
                     (or --run-as USER), a user that cannot read the server's files",
             "RESTRICTED TOKENS RUN COMMANDS AS THE SERVER'S OWN USER: no policy keeps their \
              commands from reading or changing the server's own files (TLS key, token file, \
-             audit log, state directory); the server's memory and environment are \
-             protected (non-dumpable) unless that user is root"
+             audit log, state directory), nor from signalling (killing) the server itself; \
+             the server's memory and environment are protected (non-dumpable) unless that \
+             user is root"
+        ),
+        Finding::SharedRunAs { user, principals } => tracing::warn!(
+            principals = principals.join(", "),
+            user = user.as_deref().unwrap_or("the server's own user"),
+            hint = "give each restricted token a run_as user of its own",
+            "TOKENS SHARE A RUN-AS USER: their commands can read each other's environment \
+             (/proc/PID/environ: job env values, HOSTMCP_COMMAND_ID), signal each other's \
+             processes, and keep a daemon alive for as long as another's command runs"
         ),
         Finding::Readable { user, exposure } => tracing::warn!(
             user = user.as_str(),
@@ -141,6 +200,13 @@ fn report(finding: &Finding, server_uid: u32) {
             owner = format_args!("{}:{}", exposure.mode.uid, exposure.mode.gid),
             hint = exposure.hint(user),
             "a file of the server is readable by a user commands run as"
+        ),
+        Finding::Owned { user, exposure } => tracing::warn!(
+            user = user.as_str(),
+            path = %exposure.path.display(),
+            owner = format_args!("{}:{}", exposure.mode.uid, exposure.mode.gid),
+            hint = exposure.hint(user),
+            "a file of the server belongs to a user commands run as, who may rewrite it"
         ),
     }
 }
@@ -179,6 +245,9 @@ mod tests {
             tls_key: Some(key.clone()),
             token_file: Some(dir.path().join("missing")),
             audit_log: None,
+            audit_anchor: None,
+            audit_key: None,
+            config_file: None,
         };
         assert_eq!(
             files.existing(),

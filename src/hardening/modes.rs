@@ -97,7 +97,7 @@ impl Exposure {
 }
 
 /// `Some` when `user` can read `path` (list it, for a directory): every directory above it
-/// grants search and the path itself grants read. `mode_of` is [`Mode::of`] outside tests;
+/// grants search and the path itself grants read, or `user` owns it (and so may chmod it). `mode_of` is [`Mode::of`] outside tests;
 /// `path` must be absolute and canonical (symlinks resolved), as the walk goes up by name.
 pub fn readable_by(
     path: &Path,
@@ -110,10 +110,32 @@ pub fn readable_by(
         }
     }
     let mode = mode_of(path)?;
-    Ok(mode.grants(user, READ).then(|| Exposure {
+    // An owner may `chmod` its file whatever the bits say (a 0000 key is still theirs).
+    let owns = mode.class_for(user) == Class::Owner;
+    Ok((owns || mode.grants(user, READ)).then(|| Exposure {
         path: path.to_owned(),
         mode,
         class: mode.class_for(user),
+    }))
+}
+
+/// `Some` when `user` owns `path` and can reach it (every directory above grants search):
+/// it may chmod and rewrite it. For files whose contents are no secret (the config file).
+pub fn owned_by(
+    path: &Path,
+    user: &UserIds,
+    mode_of: impl Fn(&Path) -> io::Result<Mode>,
+) -> io::Result<Option<Exposure>> {
+    for ancestor in path.ancestors().skip(1) {
+        if !mode_of(ancestor)?.grants(user, SEARCH) {
+            return Ok(None);
+        }
+    }
+    let mode = mode_of(path)?;
+    Ok((mode.class_for(user) == Class::Owner).then(|| Exposure {
+        path: path.to_owned(),
+        mode,
+        class: Class::Owner,
     }))
 }
 
@@ -174,6 +196,23 @@ mod tests {
             Some(Class::Owner)
         );
         assert_eq!(check(&[(token, 1002, 1002, 0o400)], token), None);
+    }
+
+    #[test]
+    fn a_key_the_user_owns_is_exposed_even_at_0000_and_its_root_owned_twin_is_not() {
+        let key = "/etc/hostmcp/audit.key";
+        assert_eq!(check(&[(key, 1001, 1001, 0o000)], key), Some(Class::Owner));
+        assert_eq!(check(&[(key, 0, 0, 0o000)], key), None);
+    }
+
+    #[test]
+    fn a_config_file_is_found_only_when_the_user_owns_it() {
+        let config = "/etc/hostmcp/config.toml";
+        let user = deploy();
+        let owned =
+            |uid| owned_by(Path::new(config), &user, tree(&[(config, uid, 0, 0o644)])).unwrap();
+        assert!(owned(1001).is_some());
+        assert_eq!(owned(0), None, "world-readable but root's: no finding");
     }
 
     #[test]

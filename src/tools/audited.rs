@@ -93,6 +93,14 @@ impl AuditedCommand {
         })
     }
 
+    /// Who the command's orphans are audited under: its principal and command id.
+    pub fn owner(&self) -> crate::exec::reaper::Owner {
+        crate::exec::reaper::Owner {
+            principal: self.context.principal.clone(),
+            command_id: Some(self.command_id.clone()),
+        }
+    }
+
     /// Record `command_finished` without making the caller wait for the disk: the command
     /// has already run (its start is on record), so the answer need not wait for the
     /// sync. The record is queued at once and written even if the server then stops.

@@ -178,6 +178,7 @@ pub async fn start(
         Ok(audited) => audited,
         Err(refusal) => return Ok(CallToolResult::error(vec![ContentBlock::text(refusal)])),
     };
+    let spec = spec.owned_by(audited.owner());
     let program = command.program;
     let on_end: OnJobEnd = Box::new(move |ended| {
         Box::pin(async move {

@@ -131,7 +131,7 @@ pub async fn call(
     };
     let progress = ProgressForwarder::start(&context);
     let outcome = exec::run(
-        spec,
+        spec.owned_by(audited.owner()),
         &limits,
         &state.base_env,
         context.ct.clone(),
