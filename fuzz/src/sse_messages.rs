@@ -58,9 +58,15 @@ pub fn run(data: &[u8]) {
 }
 
 async fn session(data: &[u8]) {
-    let state = SseState::new(Quiet, CancellationToken::new(), AuditLog::disabled());
+    let limits = hostmcp::config::ConnectionSettings::default();
+    let state = SseState::new(
+        Quiet,
+        CancellationToken::new(),
+        AuditLog::disabled(),
+        limits.max_sessions_per_principal,
+    );
     let stream_cap = hostmcp::transport::streams::StreamCapLayer::new(
-        hostmcp::transport::streams::StreamSlots::new(8),
+        hostmcp::transport::streams::StreamSlots::new(limits.max_streams_per_principal),
     );
     let app = routes(state.clone(), stream_cap);
     let owner = Principal::unauthenticated_local();
