@@ -156,20 +156,22 @@ mod tests {
         }
     }
 
+    /// A command's start goes through and its record is in the file at `path`.
+    async fn start_is_recorded(log: &AuditLog, path: &std::path::Path) {
+        AuditedCommand::start(log, AuditContext::new(), &echo(), &facts(), None)
+            .await
+            .unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(text.contains("command_started"), "{text}");
+    }
+
     #[tokio::test]
     async fn a_command_is_refused_with_the_reason_when_the_audit_file_was_deleted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let log = AuditLog::open(&path, AuditOptions::default()).unwrap();
         // Near miss: with the file in place the start is recorded.
-        AuditedCommand::start(&log, AuditContext::new(), &echo(), &facts(), None)
-            .await
-            .unwrap();
-        assert!(
-            std::fs::read_to_string(&path)
-                .unwrap()
-                .contains("command_started")
-        );
+        start_is_recorded(&log, &path).await;
 
         std::fs::remove_file(&path).unwrap();
         let refusal = AuditedCommand::start(&log, AuditContext::new(), &echo(), &facts(), None)
@@ -182,13 +184,6 @@ mod tests {
         );
 
         log.reopen().await.unwrap();
-        AuditedCommand::start(&log, AuditContext::new(), &echo(), &facts(), None)
-            .await
-            .unwrap();
-        assert!(
-            std::fs::read_to_string(&path)
-                .unwrap()
-                .contains("command_started")
-        );
+        start_is_recorded(&log, &path).await;
     }
 }
