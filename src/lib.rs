@@ -11,6 +11,7 @@ pub mod config;
 pub mod exec;
 pub mod hardening;
 pub mod jobs;
+pub mod log_excerpt;
 pub mod policy;
 pub mod ratelimit;
 pub mod tools;

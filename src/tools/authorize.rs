@@ -17,6 +17,7 @@ use crate::{
 };
 
 use super::{ToolsState, audited::command_line};
+use crate::log_excerpt::log_excerpt;
 
 /// A tool's command request, validated but not yet judged.
 #[derive(Debug, Clone)]
@@ -37,26 +38,10 @@ impl ToolCommand {
         }
     }
 
-    /// A description for the server's log, at most [`LOG_EXCERPT_BYTES`] of it.
+    /// A description for the server's log, at most [`LOG_EXCERPT_BYTES`](crate::log_excerpt::LOG_EXCERPT_BYTES) of it.
     pub fn describe_for_log(&self) -> String {
         log_excerpt(&self.describe()).into_owned()
     }
-}
-
-/// Most bytes of caller-supplied text one field of the server's log keeps.
-pub const LOG_EXCERPT_BYTES: usize = 512;
-
-/// `text` as the server's log keeps caller-supplied text: whole up to [`LOG_EXCERPT_BYTES`],
-/// else its head and its length, so huge arguments cannot fill the log's disk either.
-pub fn log_excerpt(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.len() <= LOG_EXCERPT_BYTES {
-        return text.into();
-    }
-    let mut end = LOG_EXCERPT_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}[... {} bytes in all]", &text[..end], text.len()).into()
 }
 
 /// Who may run a permitted command, what, where and as whom: what `command_started` says.
@@ -197,22 +182,5 @@ impl Identities {
         }
         known.insert(name.to_owned(), user.clone());
         Ok(Some(user))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_log_excerpt_keeps_short_text_whole_and_cuts_long_text_on_a_character() {
-        assert_eq!(log_excerpt("ls -l"), "ls -l");
-        let exact = "x".repeat(LOG_EXCERPT_BYTES);
-        assert_eq!(log_excerpt(&exact), exact);
-        let long = "é".repeat(1_000_000);
-        let excerpt = log_excerpt(&long);
-        assert!(excerpt.starts_with(&"é".repeat(LOG_EXCERPT_BYTES / 2)));
-        assert!(excerpt.ends_with("[... 2000000 bytes in all]"), "{excerpt}");
-        assert!(excerpt.len() < LOG_EXCERPT_BYTES + 64);
     }
 }

@@ -16,13 +16,14 @@ use serde::{Deserialize, Serialize};
 use super::{
     ToolsState,
     audited::{self, AuditedCommand},
-    authorize::{Authorized, authorize, log_excerpt},
+    authorize::{Authorized, authorize},
     run_command::{self, RunCommandInput},
 };
 use crate::{
     audit::{AuditEvent, AuditText, JobRefusal},
     auth::Principal,
     jobs::{JobError, JobRead, JobRegistry, JobSummary, OnJobEnd, parse_signal},
+    log_excerpt::log_excerpt,
 };
 
 pub const START: &str = "job_start";

@@ -32,7 +32,7 @@ impl RevokedCall {
             result = &mut work => result,
             reason = principal.lease().ended() => {
                 self.cancel.cancel();
-                tracing::warn!(principal = principal.name(), id = %super::authorize::log_excerpt(&self.id), %reason, "call cancelled: its token was revoked");
+                tracing::warn!(principal = principal.name(), id = %crate::log_excerpt::log_excerpt(&self.id), %reason, "call cancelled: its token was revoked");
                 let event = AuditEvent::EndedByRevocation {
                     ended: EndedWork::Call,
                     id: self.id,

@@ -21,7 +21,7 @@ use std::time::Duration;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::http::MAX_REQUEST_BODY_BYTES;
-use crate::tools::authorize::log_excerpt;
+use crate::log_excerpt::log_excerpt;
 
 /// JSON-RPC "Parse error": the server received something that is not a message.
 const PARSE_ERROR: i64 = -32700;

@@ -13,7 +13,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::tools::authorize::log_excerpt;
+use crate::log_excerpt::log_excerpt;
 
 /// The names a server answers to and the browser origins it accepts.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ pub enum GuardRejection {
 
 impl GuardRejection {
     /// What the server's log says of the refusal: the offending header cut to
-    /// [`LOG_EXCERPT_BYTES`](crate::tools::authorize::LOG_EXCERPT_BYTES).
+    /// [`LOG_EXCERPT_BYTES`](crate::log_excerpt::LOG_EXCERPT_BYTES).
     pub fn log_text(&self) -> String {
         match self {
             Self::DuplicateHost(count) => format!("{count} Host headers"),

@@ -36,7 +36,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::tools::authorize::log_excerpt;
+use crate::log_excerpt::log_excerpt;
 use futures::{Stream, StreamExt};
 use rmcp::{
     RoleServer, Service,

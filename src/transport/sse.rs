@@ -21,7 +21,7 @@ use std::{
     time::Duration,
 };
 
-use crate::tools::authorize::log_excerpt;
+use crate::log_excerpt::log_excerpt;
 use axum::{
     Json, Router,
     body::Bytes,
