@@ -133,7 +133,6 @@ fn host_tools() -> HostTools {
             ..ToolSettings::default()
         },
         BaseEnv::from_server_env(),
-        None,
         AuditLog::disabled(),
         &CancellationToken::new(),
     ))

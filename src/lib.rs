@@ -5,10 +5,12 @@
 
 pub mod audit;
 pub mod auth;
+pub mod caller;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exec;
+pub mod handler_link;
 pub mod hardening;
 pub mod jobs;
 pub mod log_excerpt;

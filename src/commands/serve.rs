@@ -63,7 +63,6 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             run_as: config.run_as.clone(),
         },
         BaseEnv::from_server_env(),
-        None,
         audit_log.clone(),
         &shutdown,
     );

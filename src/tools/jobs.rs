@@ -15,13 +15,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ToolsState,
-    audited::{self, AuditedCommand},
+    audited::AuditedCommand,
     authorize::{Authorized, authorize},
     run_command::{self, RunCommandInput},
 };
 use crate::{
     audit::{AuditEvent, AuditText, JobRefusal},
-    auth::Principal,
+    caller::Caller,
     jobs::{JobError, JobRead, JobRegistry, JobSummary, OnJobEnd, parse_signal},
     log_excerpt::log_excerpt,
 };
@@ -148,16 +148,17 @@ fn job_error(error: &JobError) -> CallToolResult {
 
 pub async fn start(
     state: &ToolsState,
-    principal: &Principal,
+    caller: &Caller,
     arguments: Option<JsonObject>,
-    context: &RequestContext<RoleServer>,
+    _context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
+    let principal = &caller.principal;
     let input = run_command::parse_input(arguments, START)?;
     let settings = &state.jobs_settings;
     let command = run_command::validate(input, (settings.default_timeout, settings.max_timeout))?;
     let description = command.describe();
     tracing::info!(principal = principal.name(), tool = START, command = %command.describe_for_log(), "tool call");
-    let trail = audited::context_of(context, principal, START);
+    let trail = caller.audit_context(START);
     let Authorized { spec, facts } = match authorize(state, principal, &command, &trail).await {
         Ok(authorized) => authorized,
         Err(refusal) => return Ok(CallToolResult::error(vec![ContentBlock::text(refusal)])),
@@ -213,11 +214,11 @@ pub async fn start(
 /// answer is the same "no job" either way, the log says which.
 async fn record_refusal(
     state: &ToolsState,
-    principal: &Principal,
-    context: &RequestContext<RoleServer>,
+    caller: &Caller,
     (tool, action): (&str, String),
     job_id: &str,
 ) {
+    let principal = &caller.principal;
     let reason = if state.jobs.belongs_to_another(principal.name(), job_id) {
         tracing::warn!(
             principal = principal.name(),
@@ -233,16 +234,17 @@ async fn record_refusal(
         action,
         reason,
     };
-    let trail = audited::context_of(context, principal, tool);
+    let trail = caller.audit_context(tool);
     state.audit.record_or_log(trail, event).await;
 }
 
 pub async fn output(
     state: &ToolsState,
-    principal: &Principal,
+    caller: &Caller,
     arguments: Option<JsonObject>,
-    context: &RequestContext<RoleServer>,
+    _context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
+    let principal = &caller.principal;
     let input: JobOutputInput = super::parse_arguments(arguments, OUTPUT)?;
     let max_bytes = input
         .max_bytes
@@ -261,7 +263,7 @@ pub async fn output(
         .await;
     if let Err(JobError::NotFound(_)) = &read {
         let action = (OUTPUT, "output".to_owned());
-        record_refusal(state, principal, context, action, &input.job_id).await;
+        record_refusal(state, caller, action, &input.job_id).await;
     }
     Ok(match read {
         Ok(read) => {
@@ -305,10 +307,11 @@ fn render_read(read: &JobRead) -> String {
 
 pub async fn signal(
     state: &ToolsState,
-    principal: &Principal,
+    caller: &Caller,
     arguments: Option<JsonObject>,
-    context: &RequestContext<RoleServer>,
+    _context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
+    let principal = &caller.principal;
     let input: JobSignalInput = super::parse_arguments(arguments, SIGNAL)?;
     let signal_name = input.signal.as_deref().unwrap_or("stop");
     let job = log_excerpt(&input.job_id);
@@ -334,11 +337,11 @@ pub async fn signal(
                 job_id: input.job_id.clone(),
                 action,
             };
-            let trail = audited::context_of(context, principal, SIGNAL);
+            let trail = caller.audit_context(SIGNAL);
             state.audit.record_or_log(trail, event).await;
         }
         Err(JobError::NotFound(_)) => {
-            record_refusal(state, principal, context, (SIGNAL, action), &input.job_id).await;
+            record_refusal(state, caller, (SIGNAL, action), &input.job_id).await;
         }
         Err(_) => {}
     }
@@ -351,8 +354,13 @@ pub async fn signal(
     })
 }
 
-pub fn list(state: &ToolsState, principal: &Principal) -> CallToolResult {
-    let jobs = state.jobs.list(principal.name());
+pub async fn list(
+    state: &ToolsState,
+    caller: &Caller,
+    _arguments: Option<JsonObject>,
+    _context: RequestContext<RoleServer>,
+) -> Result<CallToolResult, McpError> {
+    let jobs = state.jobs.list(caller.principal.name());
     let text = if jobs.is_empty() {
         "no jobs".to_owned()
     } else {
@@ -366,5 +374,5 @@ pub fn list(state: &ToolsState, principal: &Principal) -> CallToolResult {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    structured(&JobListOutput { jobs }, text, false)
+    Ok(structured(&JobListOutput { jobs }, text, false))
 }

@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ToolsState,
-    audited::{self, AuditedCommand},
+    audited::AuditedCommand,
     authorize::{Authorized, ToolCommand, authorize},
     progress::ProgressForwarder,
 };
 use crate::{
-    auth::Principal,
+    caller::Caller,
     exec::{self, ExecLimits, ExecOutcome, Program},
 };
 
@@ -102,17 +102,18 @@ pub(super) fn parse_input(
 /// Handle one call.
 pub async fn call(
     state: &ToolsState,
-    principal: &Principal,
+    caller: &Caller,
     arguments: Option<JsonObject>,
     context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
+    let principal = &caller.principal;
     let input = parse_input(arguments, NAME)?;
     let command = validate(
         input,
         (state.limits.default_timeout, state.limits.max_timeout),
     )?;
     tracing::info!(principal = principal.name(), tool = NAME, command = %command.describe_for_log(), "tool call");
-    let trail = audited::context_of(&context, principal, NAME);
+    let trail = caller.audit_context(NAME);
     let Authorized { spec, facts } = match authorize(state, principal, &command, &trail).await {
         Ok(authorized) => authorized,
         Err(refusal) => return Ok(error_text(refusal)),
