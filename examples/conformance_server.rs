@@ -106,7 +106,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         app,
         shutdown,
         None,
-        ConnectionSettings::default(),
+        hostmcp::commands::serve::connection_limits(&ConnectionSettings::default()),
     )
     .await;
     Ok(())

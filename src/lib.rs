@@ -9,6 +9,7 @@ pub mod caller;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod env_vars;
 pub mod exec;
 pub mod handler_link;
 pub mod hardening;

@@ -9,10 +9,7 @@ use std::{path::PathBuf, time::Duration};
 use crate::{
     audit::{AuditContext, AuditEvent, AuditText},
     auth::Principal,
-    exec::{
-        CommandSpec, DEFAULT_PATH, Program,
-        run_as::{RunAsError, RunAsUser, current_user_name},
-    },
+    exec::{CommandSpec, DEFAULT_PATH, Program},
     policy::{self, CommandRequest, Decision, RequestMode},
 };
 
@@ -122,65 +119,4 @@ pub async fn authorize(
     };
     state.audit.record_or_log(trail.clone(), event).await;
     Err(reason)
-}
-
-/// Which Unix user runs a principal's commands: its token's `run_as`, else the server's.
-/// When the server runs as root and neither names a user, commands are refused: root is
-/// only ever used when configured so explicitly (`run_as = "root"`).
-#[derive(Debug)]
-pub struct Identities {
-    default_user: Option<String>,
-    /// The name of the server's own user, which runs commands when no `run_as` applies.
-    own_name: Option<String>,
-    server_is_root: bool,
-    known: std::sync::Mutex<std::collections::HashMap<String, RunAsUser>>,
-}
-
-impl Identities {
-    pub fn new(default_user: Option<String>) -> Self {
-        Self {
-            default_user,
-            own_name: current_user_name(),
-            server_is_root: nix::unistd::Uid::effective().is_root(),
-            known: std::sync::Mutex::default(),
-        }
-    }
-
-    /// Look the server-wide user up now, so a typo stops the server at start.
-    pub fn check_default(&self) -> Result<(), RunAsError> {
-        match &self.default_user {
-            Some(name) => RunAsUser::lookup(name).map(|_| ()),
-            None => Ok(()),
-        }
-    }
-
-    /// `Ok(None)`: run as the server's own user.
-    pub fn user_for(&self, principal: &Principal) -> Result<Option<RunAsUser>, String> {
-        let Some(name) = principal.run_as().or(self.default_user.as_deref()) else {
-            if self.server_is_root {
-                return Err(format!(
-                    "refused: hostmcp runs as root and no run_as user is configured for token {:?}; \
-                     the operator must set run_as for the token or --run-as for the server \
-                     (run_as = \"root\" to run commands as root)",
-                    principal.name()
-                ));
-            }
-            return Ok(None);
-        };
-        let mut known = self
-            .known
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        if let Some(user) = known.get(name) {
-            return Ok(Some(user.clone()));
-        }
-        let user = RunAsUser::lookup(name).map_err(|error| format!("refused: run_as: {error}"))?;
-        if !self.server_is_root && user.name() != current_user_name().as_deref().unwrap_or("") {
-            return Err(format!(
-                "refused: run_as {name:?} needs hostmcp to run as root, and it does not"
-            ));
-        }
-        known.insert(name.to_owned(), user.clone());
-        Ok(Some(user))
-    }
 }

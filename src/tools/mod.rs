@@ -31,8 +31,6 @@ use rmcp::{
 };
 use tokio_util::sync::CancellationToken;
 
-use authorize::Identities;
-
 use crate::{
     audit::{AuditEvent, AuditLog},
     auth::Role,
@@ -40,6 +38,7 @@ use crate::{
     config::{CommandLimits, JobSettings},
     exec::{
         BaseEnv,
+        identities::Identities,
         slots::{CommandSlots, SlotLimits},
     },
     handler_link::PeerUse,

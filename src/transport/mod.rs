@@ -1,6 +1,7 @@
 //! How MCP reaches the tools: HTTP (Streamable HTTP at `/mcp` through rmcp's HTTP
-//! service with hostmcp's own sessions, legacy HTTP+SSE at `/sse` written here) and stdio. Every transport serves the same
-//! [`crate::tools::HostTools`] handler.
+//! service with hostmcp's own sessions, legacy HTTP+SSE at `/sse` written here) and stdio.
+//! Every transport serves the one MCP handler it is given (the product's tools, composed
+//! in `commands`), and builds one [`crate::caller::Caller`] per request for it.
 
 pub mod body;
 pub mod connections;
