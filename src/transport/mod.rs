@@ -4,6 +4,8 @@
 //! in `commands`), and builds one [`crate::caller::Caller`] per request for it.
 
 pub mod body;
+#[cfg(test)]
+mod caller_tests;
 pub mod connections;
 pub mod direct_call;
 pub mod handshake;
