@@ -27,7 +27,8 @@ use crate::{
     auth::{Principal, client_address::ClientAddress},
 };
 
-/// The caller of one MCP request.
+/// The caller of one MCP request. A trace context (W3C `traceparent`) joins these fields
+/// when the transports propagate one; tools keep reading the caller the same way.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub principal: Principal,
