@@ -93,6 +93,7 @@ pub struct Settings {
     pub auth_failures_per_minute: u32,
     pub tool_calls_per_minute: Option<u32>,
     pub max_sessions_per_principal: usize,
+    pub max_streams_per_principal: usize,
 }
 
 impl Default for Settings {
@@ -101,6 +102,7 @@ impl Default for Settings {
             auth_failures_per_minute: 100,
             tool_calls_per_minute: None,
             max_sessions_per_principal: ConnectionSettings::default().max_sessions_per_principal,
+            max_streams_per_principal: ConnectionSettings::default().max_streams_per_principal,
         }
     }
 }
@@ -192,7 +194,7 @@ impl Bench {
             auth_failures_per_minute: settings.auth_failures_per_minute,
             trusted_proxies: Default::default(),
             host_guard: Arc::new(HostGuard::new(&[listen], &[], &[ALLOWED_ORIGIN.to_owned()])),
-            max_streams_per_principal: ConnectionSettings::default().max_streams_per_principal,
+            max_streams_per_principal: settings.max_streams_per_principal,
             max_sessions_per_principal: settings.max_sessions_per_principal,
             shutdown: shutdown.clone(),
         };
@@ -205,13 +207,17 @@ impl Bench {
 
     /// Hand one request to the router and read its answer.
     pub async fn send(&self, request: Request<Body>) -> Reply {
-        let response = self
-            .app
+        Reply::read(self.respond(request).await).await
+    }
+
+    /// Hand one request to the router; its response unread (a stream stays open while
+    /// its body is held).
+    pub async fn respond(&self, request: Request<Body>) -> axum::response::Response {
+        self.app
             .clone()
             .oneshot(request)
             .await
-            .expect("the router is infallible");
-        Reply::read(response).await
+            .expect("the router is infallible")
     }
 
     /// Open a session-era session as `who`; its id.
@@ -326,7 +332,7 @@ pub fn ping(id: u64) -> Value {
 }
 
 /// How long an answer may take; generous, for a loaded machine. Only a hang reaches it.
-const ANSWER_WITHIN: Duration = Duration::from_secs(60);
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 
 /// A response read whole: an SSE body up to the first JSON-RPC answer it carries (a
 /// session's request stream may stay open after it).

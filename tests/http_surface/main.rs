@@ -9,6 +9,8 @@
 //! - [`bodies`] holds 413, and the 400s of a body that is not JSON, not JSON-RPC or cut short;
 //! - [`sessions`] holds unknown paths, session ownership (404 to another principal), the
 //!   per-principal session cap (429);
+//! - [`sse`] holds legacy `/sse` sessions: their owner, `/messages` errors, the stream
+//!   cap (429);
 //! - [`tools`] holds the role gate (an `isError` result and its audit record), `invalid_params`
 //!   (a JSON-RPC error) against `isError` (a tool that ran and failed);
 //! - [`rate_limit`] holds `tool_calls_per_minute`;
@@ -23,4 +25,5 @@ mod duplex;
 mod host_guard;
 mod rate_limit;
 mod sessions;
+mod sse;
 mod tools;
