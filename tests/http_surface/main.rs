@@ -14,10 +14,12 @@
 //! - [`tools`] holds the role gate (an `isError` result and its audit record), `invalid_params`
 //!   (a JSON-RPC error) against `isError` (a tool that ran and failed);
 //! - [`rate_limit`] holds `tool_calls_per_minute`;
+//! - [`audit_trail`] holds one record per decision, counted;
 //! - [`duplex`] holds initialize, `tools/list` by role and `tools/call` with rmcp's client.
 //!
 //! [`bench`] builds the router and reads the audit log back.
 
+mod audit_trail;
 mod auth;
 mod bench;
 mod bodies;
