@@ -6,7 +6,7 @@
 use axum::http::{Method, StatusCode, header};
 use serde_json::json;
 
-use crate::bench::{ALICE, Bench, PEER, Settings, list_2026, request};
+use crate::bench::{ALICE, Bench, PEER, Settings, Who, list_2026, request};
 
 /// The stateless `tools/list` of [`list_2026`] with `authorization` as given.
 fn listing(authorization: Option<&str>) -> axum::http::Request<axum::body::Body> {
@@ -94,6 +94,23 @@ async fn a_malformed_authorization_header_is_401_invalid_request() {
     assert_eq!(served.status, StatusCode::OK, "{}", served.text());
 }
 
+/// A request to `path` as a client of either era sends it, with `who`'s token if any.
+fn to_route(method: Method, path: &str, who: Option<Who>) -> axum::http::Request<axum::body::Body> {
+    let mut builder = request(method, path)
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(who) = who {
+        builder = builder.header(header::AUTHORIZATION, who.bearer());
+    }
+    builder
+        .body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})
+                .to_string()
+                .into(),
+        )
+        .unwrap()
+}
+
 #[tokio::test]
 async fn every_mcp_route_is_behind_authentication_but_healthz_is_not() {
     let bench = Bench::new();
@@ -104,23 +121,27 @@ async fn every_mcp_route_is_behind_authentication_but_healthz_is_not() {
         (Method::GET, "/sse"),
         (Method::POST, "/messages?sessionId=0123"),
     ];
-    for (method, path) in routes {
-        let refused = bench
-            .send(
-                request(method.clone(), path)
-                    .header(header::ACCEPT, "application/json, text/event-stream")
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(
-                        json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})
-                            .to_string()
-                            .into(),
-                    )
-                    .unwrap(),
-            )
-            .await;
+    for (method, path) in &routes {
+        let refused = bench.send(to_route(method.clone(), path, None)).await;
         assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert!(
+            refused.header("www-authenticate").is_some(),
+            "{method} {path}"
+        );
     }
-    // Near miss: the health check answers anyone.
+    assert_eq!(bench.audit.events("auth_failed").await.len(), routes.len());
+    // Near miss: with a token each route gets past authentication (whatever it answers
+    // next; the `/sse` stream is dropped unread), and the health check answers anyone.
+    for (method, path) in &routes {
+        let response = bench
+            .respond(to_route(method.clone(), path, Some(ALICE)))
+            .await;
+        assert_ne!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}"
+        );
+    }
     let health = bench
         .send(
             request(Method::GET, "/healthz")
