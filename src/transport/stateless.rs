@@ -62,9 +62,9 @@ use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use rmcp::{
     RoleServer, ServerHandler,
     model::{
-        ClientCapabilities, ClientJsonRpcMessage, ClientRequest, ErrorCode, GetExtensions,
-        GetMeta, Implementation, InitializeRequestParams, JsonObject, JsonRpcRequest,
-        ProtocolVersion, ServerJsonRpcMessage,
+        ClientCapabilities, ClientJsonRpcMessage, ClientRequest, ErrorCode, GetExtensions, GetMeta,
+        Implementation, InitializeRequestParams, JsonObject, JsonRpcRequest, ProtocolVersion,
+        ServerJsonRpcMessage,
     },
     service::Peer,
     transport::{
@@ -236,8 +236,7 @@ pub fn admit(
         }
         if let Some(expected) = name {
             match single_str(headers, HEADER_MCP_NAME) {
-                Ok(Some(value))
-                    if value == expected && !is_base64_wrapped(value) => {}
+                Ok(Some(value)) if value == expected && !is_base64_wrapped(value) => {}
                 _ => return Err(Fallback::McpName),
             }
         }
@@ -517,7 +516,12 @@ fn internal_error(context: &str, error: &str) -> McpResponse {
     tracing::error!("Internal server error when {context}: {error}");
     Response::builder()
         .status(StatusCode::INTERNAL_SERVER_ERROR)
-        .body(Full::new(Bytes::from(format!("Encounter an error when {context}: {error}"))).boxed())
+        .body(
+            Full::new(Bytes::from(format!(
+                "Encounter an error when {context}: {error}"
+            )))
+            .boxed(),
+        )
         .expect("valid response")
 }
 
@@ -546,9 +550,7 @@ impl sse_stream::Timer for TokioTimer {
     }
 
     fn reset(mut self: Pin<&mut Self>, when: std::time::Instant) {
-        self.0
-            .as_mut()
-            .reset(tokio::time::Instant::from_std(when));
+        self.0.as_mut().reset(tokio::time::Instant::from_std(when));
     }
 }
 

@@ -118,7 +118,10 @@ impl ServerHandler for Fixture {
                 }
                 text("slow")
             }
-            other => Err(ErrorData::invalid_params(format!("unknown tool {other}"), None)),
+            other => Err(ErrorData::invalid_params(
+                format!("unknown tool {other}"),
+                None,
+            )),
         }
     }
 }
@@ -298,7 +301,11 @@ fn probes() -> Vec<(&'static str, Probe, Result<(), Fallback>)> {
             Probe::call("whoami", json!({})),
             Ok(()),
         ),
-        ("tools/list", Probe::new("tools/list", json!({}), None), Ok(())),
+        (
+            "tools/list",
+            Probe::new("tools/list", json!({}), None),
+            Ok(()),
+        ),
         (
             "server/discover",
             Probe::new("server/discover", json!({}), None),
@@ -381,19 +388,31 @@ fn probes() -> Vec<(&'static str, Probe, Result<(), Fallback>)> {
         ),
         (
             "an unknown version in both",
-            echo().header("mcp-protocol-version", "2099-01-01").body(|body| {
-                body["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] =
-                    json!("2099-01-01")
-            }),
+            echo()
+                .header("mcp-protocol-version", "2099-01-01")
+                .body(|body| {
+                    body["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] =
+                        json!("2099-01-01")
+                }),
             Err(Fallback::UnknownVersion),
         ),
         (
-            "_meta without client info",
+            "_meta without client info (optional)",
             echo().body(|body| {
                 body["params"]["_meta"]
                     .as_object_mut()
                     .unwrap()
                     .remove("io.modelcontextprotocol/clientInfo");
+            }),
+            Ok(()),
+        ),
+        (
+            "_meta without client capabilities",
+            echo().body(|body| {
+                body["params"]["_meta"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("io.modelcontextprotocol/clientCapabilities");
             }),
             Err(Fallback::IncompleteMeta),
         ),
@@ -628,7 +647,8 @@ fn statuses_are_rmcps() {
 
 #[test]
 fn param_headers_are_found_along_properties_chains_only() {
-    let nested = json!({ "properties": { "a": { "properties": { "b": { "x-mcp-header": "B" } } } } });
+    let nested =
+        json!({ "properties": { "a": { "properties": { "b": { "x-mcp-header": "B" } } } } });
     assert!(has_param_headers(nested.as_object().unwrap()));
     // Near miss: an annotation outside a properties chain is not one rmcp checks.
     let elsewhere = json!({ "properties": { "a": { "items": { "x-mcp-header": "B" } } } });
