@@ -81,6 +81,7 @@ use sse_stream::{KeepAlive, Sse, SseBody};
 use tokio_util::sync::CancellationToken;
 
 use super::direct_call::{self, DirectRequest, PeerUse};
+use crate::log_excerpt::log_excerpt;
 
 /// What rmcp's service answers with, and so what this one does.
 pub type McpResponse = Response<BoxBody<Bytes, Infallible>>;
@@ -378,9 +379,20 @@ where
             Err(error) => return read_error_response(&error),
         };
         match self.admit_message(&parts.headers, &bytes) {
-            Ok((request, admitted)) => self.shared.serve(request, admitted, parts).await,
+            Ok((request, admitted)) => {
+                // rmcp's path logged "Service initialized" (version only) per request; this
+                // says more, at debug level: a request is not a session.
+                tracing::debug!(
+                    method = %log_excerpt(request.request.method()),
+                    protocol_version = ProtocolVersion::KNOWN_VERSIONS[admitted.version].as_str(),
+                    client = request.request.get_meta().client_info()
+                        .map(|client| format!("{} {}", log_excerpt(&client.name), log_excerpt(&client.version))),
+                    "stateless request"
+                );
+                self.shared.serve(request, admitted, parts).await
+            }
             Err(fallback) => {
-                tracing::trace!(%fallback, "stateless request left to rmcp");
+                tracing::debug!(%fallback, "request left to rmcp's service");
                 let request = Request::from_parts(parts, axum::body::Body::from(bytes));
                 self.inner.handle(request).await
             }
