@@ -7,7 +7,9 @@
 //! running the handler's future on the task that writes the response
 //! ([`super::direct_call`], as the session era does), with the same answer:
 //!
-//! - **Admission** ([`admit`]) is a pure function of the request head, the parsed message
+//! - **Admission** ([`head_admits`], then [`admit`]) is a pure function of the request head
+//!   (a session-era request, whose `MCP-Protocol-Version` is older, is passed on before its
+//!   body is parsed), the parsed message
 //!   and the tool's input schema. It replays rmcp 3.11's checks for that path in rmcp's
 //!   order (Host, `Accept`, `Content-Type`, `MCP-Protocol-Version` header against
 //!   `_meta.io.modelcontextprotocol/protocolVersion`, the `_meta` the 2026-07-28 lifecycle
@@ -15,7 +17,8 @@
 //!   request that passes every one of them. Anything else (a check that fails, or one this
 //!   module does not replay: `Mcp-Param-*` headers of a tool with `x-mcp-header`
 //!   properties, a Base64-wrapped `Mcp-Name`, an `Origin` header, an unknown version,
-//!   a notification, `initialize`, the session era, GET and DELETE) goes to rmcp
+//!   a version before 2026-07-28 even with complete `_meta`, a notification,
+//!   `initialize`, the session era, GET and DELETE) goes to rmcp
 //!   unchanged, so every refusal keeps rmcp's exact status and body, and so does every
 //!   request this module does not claim. A handler whose request needs a live peer
 //!   ([`PeerUse::needs_live_peer`]) goes to rmcp too.
@@ -92,6 +95,8 @@ pub type McpResponse = Response<BoxBody<Bytes, Infallible>>;
 pub enum Fallback {
     #[error("not a POST")]
     NotPost,
+    #[error("no MCP-Protocol-Version header of 2026-07-28 or later (the session era)")]
+    SessionEra,
     #[error("the service checks Host, Origin or request metadata itself (configuration)")]
     ServiceConfig,
     #[error("no usable Host header or authority")]
@@ -149,6 +154,14 @@ pub fn config_admits(config: &StreamableHttpServerConfig) -> Result<(), Fallback
 pub fn head_admits(method: &Method, uri: &http::Uri, headers: &HeaderMap) -> Result<(), Fallback> {
     if method != Method::POST {
         return Err(Fallback::NotPost);
+    }
+    // First, as it is the cheapest: the session era goes to rmcp before its body is parsed.
+    let stateless_era = headers
+        .get(HEADER_MCP_PROTOCOL_VERSION)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|version| version >= ProtocolVersion::STANDARD_HEADERS.as_str());
+    if !stateless_era {
+        return Err(Fallback::SessionEra);
     }
     // rmcp's `parse_host_header`: a readable authority, from Host or the URI.
     match headers.get(header::HOST) {
@@ -229,8 +242,11 @@ pub fn admit(
     {
         return Err(Fallback::IncompleteMeta);
     }
-    // SEP-2243, from the version that requires the standard headers on.
-    if header_version >= ProtocolVersion::STANDARD_HEADERS.as_str() {
+    // SEP-2243, required from 2026-07-28 on; earlier versions are left to rmcp.
+    if header_version < ProtocolVersion::STANDARD_HEADERS.as_str() {
+        return Err(Fallback::SessionEra);
+    }
+    {
         let method = request.request.method();
         if single_str(headers, HEADER_MCP_METHOD) != Ok(Some(method)) {
             return Err(Fallback::McpMethod);

@@ -329,7 +329,7 @@ fn probes() -> Vec<(&'static str, Probe, Result<(), Fallback>)> {
                     body["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] =
                         json!("2025-11-25")
                 }),
-            Ok(()),
+            Err(Fallback::SessionEra),
         ),
         (
             "regional with its Mcp-Param header",
@@ -379,11 +379,21 @@ fn probes() -> Vec<(&'static str, Probe, Result<(), Fallback>)> {
         (
             "version header missing",
             echo().without("mcp-protocol-version"),
+            Err(Fallback::SessionEra),
+        ),
+        (
+            "version header older than the _meta version",
+            echo().header("mcp-protocol-version", "2025-11-25"),
+            Err(Fallback::SessionEra),
+        ),
+        (
+            "version header later than the _meta version",
+            echo().header("mcp-protocol-version", "2099-01-01"),
             Err(Fallback::VersionHeader),
         ),
         (
-            "version header not the _meta version",
-            echo().header("mcp-protocol-version", "2025-11-25"),
+            "version header twice",
+            echo().add_header("mcp-protocol-version", V2026),
             Err(Fallback::VersionHeader),
         ),
         (
