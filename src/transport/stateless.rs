@@ -331,11 +331,13 @@ pub fn http_status(message: &ServerJsonRpcMessage) -> StatusCode {
 
 /// `/mcp`: rmcp's service, with admitted stateless requests answered directly.
 pub struct Stateless<H, M> {
-    inner: StreamableHttpService<H, M>,
-    shared: Arc<Shared<H>>,
+    /// Behind one `Arc`: the router clones the service for every request, and a clone of
+    /// rmcp's service copies its whole configuration.
+    shared: Arc<Shared<H, M>>,
 }
 
-struct Shared<H> {
+struct Shared<H, M> {
+    inner: StreamableHttpService<H, M>,
     handler: H,
     /// Whether the service's configuration lets anything through here.
     enabled: bool,
@@ -349,7 +351,6 @@ struct Shared<H> {
 impl<H, M> Clone for Stateless<H, M> {
     fn clone(&self) -> Self {
         Self {
-            inner: self.inner.clone(),
             shared: self.shared.clone(),
         }
     }
@@ -365,8 +366,9 @@ where
         let config = &inner.config;
         // rmcp's in-memory tasks read the request id from a task-local its loop sets.
         let tasks = handler.get_info().capabilities.supports_tasks();
+        let enabled = config_admits(config).is_ok() && !tasks;
         let shared = Shared {
-            enabled: config_admits(config).is_ok() && !tasks,
+            enabled,
             handler,
             json_response: config.json_response,
             keep_alive: config.sse_keep_alive,
@@ -375,9 +377,9 @@ where
                 .iter()
                 .map(|_| OnceLock::new())
                 .collect(),
+            inner,
         };
         Self {
-            inner,
             shared: Arc::new(shared),
         }
     }
@@ -386,7 +388,7 @@ where
         if !self.shared.enabled
             || head_admits(request.method(), request.uri(), request.headers()).is_err()
         {
-            return self.inner.handle(request).await;
+            return self.shared.inner.handle(request).await;
         }
         let (parts, body) = request.into_parts();
         // The body was read whole before this service (`super::body`): this takes it.
@@ -410,7 +412,7 @@ where
             Err(fallback) => {
                 tracing::debug!(%fallback, "request left to rmcp's service");
                 let request = Request::from_parts(parts, axum::body::Body::from(bytes));
-                self.inner.handle(request).await
+                self.shared.inner.handle(request).await
             }
         }
     }
@@ -436,7 +438,7 @@ where
     }
 }
 
-impl<H> Shared<H>
+impl<H, M> Shared<H, M>
 where
     H: ServerHandler + PeerUse + Clone + Send + Sync + 'static,
 {
