@@ -576,7 +576,10 @@ async fn a_call_runs_on_the_task_that_answers_it() {
         _ = &mut call => panic!("slow answered"),
         () = fixture.started.notified() => {}
     }
-    assert_eq!(metrics.num_alive_tasks(), before);
+    assert!(
+        metrics.num_alive_tasks() <= before,
+        "a task runs beside the call"
+    );
 
     // Near miss: the same call through rmcp has tasks of its own.
     let fixture = Fixture::default();
