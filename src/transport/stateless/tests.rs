@@ -219,6 +219,11 @@ impl Probe {
         self
     }
 
+    fn method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+
     fn body(mut self, edit: impl FnOnce(&mut serde_json::Value)) -> Self {
         edit(&mut self.body);
         self
@@ -474,6 +479,12 @@ fn probes() -> Vec<(&'static str, Probe, Result<(), Fallback>)> {
             "not JSON",
             echo().body(|body| *body = json!("not a message")),
             Err(Fallback::NotAMessage),
+        ),
+        ("GET", echo().method(Method::GET), Err(Fallback::NotPost)),
+        (
+            "DELETE",
+            echo().method(Method::DELETE),
+            Err(Fallback::NotPost),
         ),
     ]
 }
