@@ -1,5 +1,6 @@
 //! The HTTP server: one axum `Router` with `/mcp` (rmcp's Streamable HTTP service, both
-//! the session era, over [`HostSessions`], and the stateless 2026-07-28 era), `/sse` + `/messages` (legacy
+//! the session era, over [`HostSessions`], and the stateless 2026-07-28 era, most of whose
+//! requests [`stateless`] answers directly), `/sse` + `/messages` (legacy
 //! HTTP+SSE), and `/healthz`; the host guard and authentication in front of every MCP
 //! route, then bodies read whole ([`super::body`]), and the per-principal stream cap;
 //! binding, and serving every listener through [`super::listener`] (connection caps,
@@ -20,7 +21,7 @@ use super::{
     host_guard::{HostGuard, enforce_host_guard},
     session_owners::{SessionOwners, enforce_session_owner},
     sessions::HostSessions,
-    sse,
+    sse, stateless,
     streams::{StreamCapLayer, StreamSlots},
     tls::ReloadableTls,
 };
@@ -72,7 +73,7 @@ where
         parts.max_sessions_per_principal,
     );
     let handler = parts.handler.clone();
-    let mcp_service = StreamableHttpService::new(
+    let rmcp_service = StreamableHttpService::new(
         move || Ok(handler.clone()),
         session_manager,
         StreamableHttpServerConfig::default()
@@ -86,6 +87,9 @@ where
             .with_json_response(true)
             .with_cancellation_token(parts.shutdown.child_token()),
     );
+    // 2026-07-28 requests rmcp would serve statelessly are answered directly; the rest
+    // (and every refusal) are rmcp's.
+    let mcp_service = stateless::Stateless::new(rmcp_service, parts.handler.clone());
     // Inside the /mcp service and on the GET /sse route only: other requests pay nothing.
     let stream_cap = StreamCapLayer::new(StreamSlots::new(parts.max_streams_per_principal));
     let mcp_routes = Router::new()

@@ -15,6 +15,7 @@ pub mod listener;
 pub mod session_owners;
 pub mod sessions;
 pub mod sse;
+pub mod stateless;
 pub mod stdio;
 pub mod streams;
 pub mod tls;
