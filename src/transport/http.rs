@@ -34,8 +34,7 @@ use crate::{
     },
 };
 
-/// Largest JSON-RPC message accepted in a POST body.
-pub const MAX_REQUEST_BODY_BYTES: usize = 4 * 1024 * 1024;
+pub use super::body::MAX_REQUEST_BODY_BYTES;
 
 /// Everything the router is built from. `H` is the MCP handler every session runs:
 /// [`crate::tools::HostTools`] in the product, a fixture handler in the conformance test server.

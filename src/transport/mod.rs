@@ -14,6 +14,8 @@ pub mod sessions;
 pub mod sse;
 pub mod stdio;
 pub mod streams;
+#[cfg(test)]
+mod test_support;
 pub mod tls;
 
 /// A new session id: 128 random bits, hex.
