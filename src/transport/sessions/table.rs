@@ -212,7 +212,8 @@ impl SessionTable {
 
     /// Close session `id` now, whatever its state: its calls are cancelled (their
     /// commands killed) and its standalone stream ends; an owned session's closing is
-    /// put on record. For a session over its owner's cap.
+    /// put on record. For a session refused at its owner's cap; a revoked owner's
+    /// session closes through [`SessionTable::close_owned_now`], which records why first.
     pub fn close_now(&self, id: &str) -> bool {
         let Some(session) = self.remove(id) else {
             return false;
