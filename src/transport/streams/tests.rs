@@ -30,7 +30,7 @@ fn a_principal_gets_its_cap_and_no_more_while_another_still_gets_a_slot() {
 fn released_principals_are_forgotten() {
     let slots = StreamSlots::new(1);
     drop(slots.acquire("alice").unwrap());
-    assert!(slots.lock().is_empty());
+    assert!(slots.open.lock().is_empty());
 }
 
 /// A route that answers every request with `status` and a one-chunk body.
