@@ -681,40 +681,22 @@ pub fn line_hash(line: &[u8]) -> String {
     hex::encode(Sha256::digest(line))
 }
 
-/// RFC 3339 in UTC with milliseconds, e.g. `2026-05-01T12:00:00.123Z`.
+/// RFC 3339 in UTC with milliseconds, e.g. `2026-05-01T12:00:00.123Z`. Whole milliseconds,
+/// truncated toward 1970 (so a time 0.5 ms before 1970 is written as `1970-01-01T00:00:00.000Z`);
+/// a time outside jiff's range (about years -9999 to 9999) is written as the nearest end of it.
 pub fn format_timestamp(time: SystemTime) -> String {
     let millis: i128 = match time.duration_since(UNIX_EPOCH) {
         Ok(after) => after.as_millis() as i128,
         Err(before) => -(before.duration().as_millis() as i128),
     };
-    let seconds = millis.div_euclid(1000) as i64;
-    let millis = millis.rem_euclid(1000);
-    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
-    let second_of_day = seconds.rem_euclid(86_400);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60,
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day). Howard Hinnant's
-/// `civil_from_days` (<https://howardhinnant.github.io/date_algorithms.html>).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
+    let millis = i64::try_from(millis).unwrap_or(if millis < 0 { i64::MIN } else { i64::MAX });
+    let timestamp = jiff::Timestamp::from_millisecond(millis).unwrap_or(if millis < 0 {
+        jiff::Timestamp::MIN
     } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+        jiff::Timestamp::MAX
+    });
+    // Printing to a `String` cannot fail.
+    jiff::fmt::temporal::DateTimePrinter::new()
+        .precision(Some(3))
+        .timestamp_to_string(&timestamp)
 }

@@ -293,9 +293,30 @@ fn timestamps_are_rfc3339_utc_with_milliseconds() {
     assert_eq!(at(951_782_400_000), "2000-02-29T00:00:00.000Z");
     assert_eq!(at(1_709_251_199_999), "2024-02-29T23:59:59.999Z");
     assert_eq!(at(4_102_444_800_007), "2100-01-01T00:00:00.007Z");
+    // The last millisecond of a year, and the first of the next.
+    assert_eq!(at(1_798_761_599_999), "2026-12-31T23:59:59.999Z");
+    assert_eq!(at(1_798_761_600_000), "2027-01-01T00:00:00.000Z");
     assert_eq!(
         format_timestamp(UNIX_EPOCH - Duration::from_millis(1_000)),
         "1969-12-31T23:59:59.000Z"
+    );
+    assert_eq!(
+        format_timestamp(UNIX_EPOCH - Duration::from_millis(2_208_988_800_001)),
+        "1899-12-31T23:59:59.999Z"
+    );
+    // Before 1970, milliseconds are truncated toward 1970, as they always were.
+    assert_eq!(
+        format_timestamp(UNIX_EPOCH - Duration::from_micros(500)),
+        "1970-01-01T00:00:00.000Z"
+    );
+    assert_eq!(
+        format_timestamp(UNIX_EPOCH - Duration::from_micros(1_500)),
+        "1969-12-31T23:59:59.999Z"
+    );
+    // Past jiff's range (it ends a few hours before 10000-01-01 UTC): its last instant.
+    assert_eq!(
+        format_timestamp(UNIX_EPOCH + Duration::from_secs(400_000_000_000)),
+        "9999-12-30T22:00:00.999Z"
     );
 }
 
