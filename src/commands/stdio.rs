@@ -2,7 +2,7 @@
 
 use super::{CommandError, runtime};
 use crate::{
-    auth::Principal,
+    auth::danger,
     cli::StdioArgs,
     config::{self, Config, EnvSnapshot},
     exec::{BaseEnv, run_as},
@@ -41,7 +41,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
     // The stdio principal is whoever started the process: run as that user.
     let run_as = config.run_as.clone().or_else(run_as::current_user_name);
     hardening::check_at_start(
-        &[(&Principal::stdio_owner()).into()],
+        &[(&danger::stdio_owner()).into()],
         hardening::exposure::Placement {
             default_run_as: run_as.as_deref(),
             restrict_admin: hardening::restricts_admin(&config),
@@ -73,7 +73,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
                 run_as,
             },
             BaseEnv::from_server_env(),
-            Some(Principal::stdio_owner()),
+            Some(danger::stdio_owner()),
             audit_log,
             &shutdown,
         );
