@@ -145,8 +145,6 @@ pub enum AuditEvent {
     /// its anchor file, and started the chain at genesis. On a host whose audit history
     /// should be older, it says the history was removed (see `docs/security.md`).
     ChainStarted,
-    /// A request carried a valid credential.
-    Authenticated,
     /// A request carried no credential, or a bad one. Never the credential itself.
     AuthFailed {
         /// Quotes the request's path.
@@ -268,7 +266,6 @@ impl AuditEvent {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::ChainStarted => "chain_started",
-            Self::Authenticated => "authenticated",
             Self::AuthFailed { .. } => "auth_failed",
             Self::AuthThrottled { .. } => "auth_throttled",
             Self::AuthFailedDropped { .. } => "auth_failed_dropped",
@@ -333,7 +330,6 @@ impl AuditEvent {
             }
             Self::JobRefused { job_id, .. } => budget.bound(job_id),
             Self::ChainStarted
-            | Self::Authenticated
             | Self::AuthThrottled { .. }
             | Self::AuthFailedDropped { .. }
             | Self::TokenRevoked { .. }
@@ -517,7 +513,7 @@ enum EnvEntry {
 
 impl AuditEnv {
     /// Variables as a request gave them. Their values are withheld: they print and serialize
-    /// as [`REDACTED`] until the sink settles them (disclosing them only if configured).
+    /// as [`REDACTED`] until the writer settles them (disclosing them only if configured).
     pub fn new<I, K, V>(vars: I) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
@@ -629,7 +625,7 @@ impl EnvVar {
 /// A value in one of three states. Only `Disclosed` ever prints or serializes the value.
 #[derive(Clone, PartialEq, Eq)]
 enum EnvValue {
-    /// As the request gave it, not yet settled by the sink.
+    /// As the request gave it, not yet settled by the writer.
     Withheld(String),
     /// Dropped; the log says [`REDACTED`].
     Redacted,
