@@ -614,7 +614,8 @@ impl EnvVar {
     }
 
     /// The value, only if the log discloses it; `None` while withheld or once redacted.
-    pub fn disclosed_value(&self) -> Option<&AuditText> {
+    #[cfg(test)]
+    pub(super) fn disclosed_value(&self) -> Option<&AuditText> {
         match &self.value {
             EnvValue::Disclosed(value) => Some(value),
             EnvValue::Withheld(_) | EnvValue::Redacted => None,
