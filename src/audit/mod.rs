@@ -1,7 +1,8 @@
 //! The audit log: one JSON line per decision, hash-chained so that editing, deleting or
 //! reordering lines is detectable.
 //!
-//! Owns the typed events and their envelope ([`events`]), the handle callers record through
+//! Owns the typed events and their envelope ([`events`]), environment values and their
+//! redaction ([`env`]), the handle callers record through
 //! ([`handle`]), the append-only file writer that refuses to lose a record silently
 //! ([`writer`]) and notices its file renamed or deleted ([`log_file`]), where a chain
 //! continues when its file is opened ([`resume`]), the no-file mode that sends records to
@@ -19,6 +20,7 @@
 
 mod anchor_file;
 mod bounded;
+mod env;
 mod events;
 mod handle;
 mod key;
@@ -36,10 +38,10 @@ use std::path::PathBuf;
 
 pub use anchor_file::{AnchorFileError, anchor_path, read as read_anchor_file};
 pub use bounded::{AuditText, MAX_RECORD_TEXT_BYTES, MAX_TEXT_BYTES};
+pub use env::{AuditEnv, EnvVar, REDACTED};
 pub use events::{
-    AuditContext, AuditEnv, AuditEvent, AuditRecord, CommandLine, EndedWork, EnvVar, GENESIS_PREV,
-    JobRefusal, OrphanReason, REDACTED, RevokeReason, RoutedSession, Transport, format_timestamp,
-    line_hash,
+    AuditContext, AuditEvent, AuditRecord, CommandLine, EndedWork, GENESIS_PREV, JobRefusal,
+    OrphanReason, RevokeReason, RoutedSession, Transport, format_timestamp, line_hash,
 };
 pub use handle::AuditLog;
 pub use key::{AuditKey, KeyError};
