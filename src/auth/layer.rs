@@ -75,7 +75,8 @@ impl Authenticator {
         match self {
             Self::Disabled => Ok(super::danger::unauthenticated_local()),
             Self::Tokens(tokens) => tokens
-                .current()
+                .current
+                .load()
                 .authenticate_header(authorization.map(HeaderValue::as_bytes)),
         }
     }
