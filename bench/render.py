@@ -263,6 +263,64 @@ if spawn:
         w(f"| {c} | {f_rps(p['rps'])} | {f_rps(p['cpu_rps'])} | {f_ms(p['p50'])} | {f_ms(p['p99'])} | {f_ratio(h and h['cpu_rps'], p['cpu_rps'])} |")
     w("")
 
+# ---------------------------------------------------------------- callgrind
+def newest_callgrind():
+    """This run's callgrind.json, else the newest one of any bench/callgrind.sh run."""
+    own = os.path.join(OUT, "callgrind.json")
+    if os.path.exists(own):
+        return own
+    found = sorted(glob.glob(os.path.join(BENCH, "results", "*", "callgrind.json")))
+    return found[-1] if found else None
+
+
+def f_ir(x):
+    return "n/a" if x is None else f"{x:,.0f}"
+
+
+cg_path = newest_callgrind()
+if cg_path:
+    cg = json.load(open(cg_path))
+    cg_points = {(p["server"], p["workload"], p["transport"]): p for p in cg["points"]}
+    repeats = max(len(p["runs"]) for p in cg["points"]) if cg["points"] else 0
+
+    def cg_cell(p):
+        if p is None:
+            return "n/a"
+        per = [r["ir_per_call"] for r in p["runs"]]
+        spread = f" ({f_ir(min(per))} .. {f_ir(max(per))})" if len(per) > 1 else ""
+        return f_ir(p["ir_per_call"]) + spread
+
+    w("## Instructions per call (callgrind)")
+    w("")
+    w("User-space instructions the server process executes per `tools/call`, counted by valgrind's callgrind:")
+    w("unlike calls/s on this shared machine, the count repeats for the same binary and input. Each server runs")
+    w(f"under `valgrind --tool=callgrind` twice, for {cg['calls_low']:,} and for {cg['calls_high']:,} checked calls of one")
+    w(f"session (one call in flight, after {cg['warmup_calls']} warm-up calls in a session of their own); start-up, handshakes")
+    w(f"and shutdown cancel out of Ir({cg['calls_high']:,}) - Ir({cg['calls_low']:,}), divided by {cg['calls_high'] - cg['calls_low']:,}. All threads of the server")
+    w("count; the kernel's share (syscalls, loopback TCP) and a spawned child (`true`) do not. The load generator")
+    w("runs natively and is not measured. Ratio = hostmcp over the bare axum endpoint (`loadgen baseline-server`)")
+    w("on the same transport and workload; lower is better.")
+    w("")
+    w(f"- Date (UTC): {cg['date_utc']}; hostmcp commit {cg['hostmcp_commit']}, release build; {cg['valgrind']}; {cg['rustc']}.")
+    w("- hostmcp's `echo` is `examples/conformance_server.rs`"
+      + (" behind the bearer-token check (`--token-from-env`)" if cg.get("echo_auth") else " (no token option: authentication off)")
+      + "; `run_command` is `hostmcp serve` with `bench/hostmcp-bench.toml`.")
+    if repeats > 1:
+        w(f"- {repeats} pairs of runs per point: the median, with the lowest and highest in brackets.")
+    w("- Source: `bench/results/" + os.path.basename(os.path.dirname(cg_path)) + "/callgrind.json`; reproduce with `bench/callgrind.sh`.")
+    w("")
+    w("| transport | tool | hostmcp instructions/call | bare axum instructions/call | ratio |")
+    w("|---|---|---:|---:|---:|")
+    for workload, tool in (("echo", "`echo`"), ("command", "`run_command true`")):
+        for t in TRANSPORTS:
+            h = cg_points.get(("hostmcp", workload, t))
+            b = cg_points.get(("baseline", workload, t))
+            if h is None and b is None:
+                continue
+            ratio = f_ratio(h and h["ir_per_call"], b and b["ir_per_call"])
+            w(f"| {TNAMES[t]} | {tool} | {cg_cell(h)} | {cg_cell(b)} | {ratio} |")
+    w("")
+
 # ---------------------------------------------------------------- memory
 if idle or rss_start:
     w("## Memory")
