@@ -192,7 +192,7 @@ points = defaultdict(list)
 for (server, workload, transport, rep), by_calls in sorted(ir.items()):
     low, high = by_calls[$LOW], by_calls[$HIGH]
     points[(server, workload, transport)].append(
-        {"rep": rep, "ir_low": low, "ir_high": high, "ir_per_call": (high - low) / ($HIGH - $LOW)})
+        {"rep": rep, "ir_low": low, "ir_high": high, "ir_per_call": round((high - low) / ($HIGH - $LOW), 1)})
 doc = {
     "kind": "callgrind",
     "date_utc": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
@@ -206,7 +206,7 @@ doc = {
     "calls_low": $LOW, "calls_high": $HIGH, "warmup_calls": $WARMUP, "sessions": 1,
     "points": [
         {"server": s, "workload": w, "transport": t,
-         "ir_per_call": statistics.median(r["ir_per_call"] for r in runs), "runs": runs}
+         "ir_per_call": round(statistics.median(r["ir_per_call"] for r in runs), 1), "runs": runs}
         for (s, w, t), runs in points.items()
     ],
 }
