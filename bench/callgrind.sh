@@ -80,13 +80,13 @@ fi
 command -v valgrind >/dev/null || die "valgrind not found and not installable"
 
 wants() { [[ " $POINTS " == *"$1"* ]]; }
-if wants "hostmcp:echo" && [ -z "${HOSTMCP_ECHO_BIN:-}" ]; then
-  log "building the conformance test server (release)"
-  (cd "$REPO" && cargo build --release --locked --example conformance_server) >&2
-fi
-if wants "hostmcp:command" && [ -z "${HOSTMCP_BIN:-}" ]; then
-  log "building hostmcp (release)"
-  (cd "$REPO" && cargo build --release --locked --bin hostmcp) >&2
+# One cargo invocation: the library is compiled once for both binaries.
+BUILD=()
+if wants "hostmcp:echo" && [ -z "${HOSTMCP_ECHO_BIN:-}" ]; then BUILD+=(--example conformance_server); fi
+if wants "hostmcp:command" && [ -z "${HOSTMCP_BIN:-}" ]; then BUILD+=(--bin hostmcp); fi
+if [ "${#BUILD[@]}" -gt 0 ]; then
+  log "building hostmcp (release):${BUILD[*]}"
+  (cd "$REPO" && cargo build --release --locked "${BUILD[@]}") >&2
 fi
 if [ -z "${LOADGEN_BIN:-}" ]; then
   log "building bench/loadgen (release)"

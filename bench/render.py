@@ -306,7 +306,7 @@ if cg_path:
       + (" behind the bearer-token check (`--token-from-env`)" if cg.get("echo_auth") else " (no token option: authentication off)")
       + "; `run_command` is `hostmcp serve` with `bench/hostmcp-bench.toml`.")
     if repeats > 1:
-        w(f"- {repeats} pairs of runs per point: the median, with the lowest and highest in brackets.")
+        w(f"- {repeats} pairs of runs per point: the median, with the lowest and highest in parentheses.")
     w("- Source: `bench/results/" + os.path.basename(os.path.dirname(cg_path)) + "/callgrind.json`; reproduce with `bench/callgrind.sh`.")
     w("")
     w("| transport | tool | hostmcp instructions/call | bare axum instructions/call | ratio |")
@@ -317,7 +317,7 @@ if cg_path:
             b = cg_points.get(("baseline", workload, t))
             if h is None and b is None:
                 continue
-            ratio = f_ratio(h and h["ir_per_call"], b and b["ir_per_call"])
+            ratio = f"{h['ir_per_call'] / b['ir_per_call']:.2f}x" if h and b and b["ir_per_call"] else "n/a"
             w(f"| {TNAMES[t]} | {tool} | {cg_cell(h)} | {cg_cell(b)} | {ratio} |")
     w("")
 
