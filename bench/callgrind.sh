@@ -191,6 +191,9 @@ for server, workload, transport, calls, rep, total in rows:
 points = defaultdict(list)
 for (server, workload, transport, rep), by_calls in sorted(ir.items()):
     low, high = by_calls[$LOW], by_calls[$HIGH]
+    if high <= low:
+        sys.exit(f"{server} {workload} {transport} run {rep}: {high} instructions for $HIGH calls, "
+                 f"not more than {low} for $LOW: the counts do not measure the calls")
     points[(server, workload, transport)].append(
         {"rep": rep, "ir_low": low, "ir_high": high, "ir_per_call": round((high - low) / ($HIGH - $LOW), 1)})
 doc = {
