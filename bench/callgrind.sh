@@ -85,7 +85,7 @@ BUILD=()
 if wants "hostmcp:echo" && [ -z "${HOSTMCP_ECHO_BIN:-}" ]; then BUILD+=(--example conformance_server); fi
 if wants "hostmcp:command" && [ -z "${HOSTMCP_BIN:-}" ]; then BUILD+=(--bin hostmcp); fi
 if [ "${#BUILD[@]}" -gt 0 ]; then
-  log "building hostmcp (release):${BUILD[*]}"
+  log "building hostmcp (release): ${BUILD[*]}"
   (cd "$REPO" && cargo build --release --locked "${BUILD[@]}") >&2
 fi
 if [ -z "${LOADGEN_BIN:-}" ]; then
@@ -219,11 +219,10 @@ EOF
 log "wrote $OUT/callgrind.json"
 
 if [ "$DOC" != "-" ]; then
-  # The newest full run (bench/run.sh) is the rest of the document; render.py takes this
-  # section from the newest callgrind.json.
+  # The newest full run (bench/run.sh) is the rest of the document, this run its section.
   RUN_DIR="$(ls -d "$BENCH"/results/*/meta.json 2>/dev/null | sort | tail -1 | xargs -r dirname)"
   [ -n "$RUN_DIR" ] || die "no bench/run.sh results to render $DOC from"
-  python3 "$BENCH/render.py" "$RUN_DIR" > "$DOC.tmp" && mv "$DOC.tmp" "$DOC"
+  python3 "$BENCH/render.py" "$RUN_DIR" "$OUT/callgrind.json" > "$DOC.tmp" && mv "$DOC.tmp" "$DOC"
   log "wrote $DOC (from $RUN_DIR and $OUT/callgrind.json)"
 fi
 log "done: $OUT"

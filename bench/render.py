@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Render docs/benchmarks.md from one bench/run.sh results directory.
 
-usage: python3 bench/render.py bench/results/<time> > docs/benchmarks.md
+usage: python3 bench/render.py bench/results/<time> [callgrind.json] > docs/benchmarks.md
+
+The section "Instructions per call (callgrind)" comes from the given callgrind.json (bench/callgrind.sh
+passes its own), else the run's own, else the newest under bench/results/; none, no section.
 
 Medians over the runs of each point; ratios against the peers and the machine limits;
 targets from issue 6. The hand-written analysis in bench/analysis.md is appended.
@@ -265,7 +268,9 @@ if spawn:
 
 # ---------------------------------------------------------------- callgrind
 def newest_callgrind():
-    """This run's callgrind.json, else the newest one of any bench/callgrind.sh run."""
+    """The callgrind.json given, else this run's, else the newest of any bench/callgrind.sh run."""
+    if len(sys.argv) > 2:
+        return sys.argv[2]
     own = os.path.join(OUT, "callgrind.json")
     if os.path.exists(own):
         return own
