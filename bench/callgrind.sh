@@ -2,7 +2,7 @@
 # Instructions per tools/call, counted with valgrind's callgrind (issue 11): a figure that,
 # unlike calls/s on a shared machine, repeats for the same binary and input.
 #
-#   bench/callgrind.sh                 # every point, ~10 minutes on 2 shared cores
+#   bench/callgrind.sh                 # every point: 3-7 minutes on 2 shared cores, once built
 #   CG_POINTS="hostmcp:echo:mcp-session baseline:echo:mcp-session" bench/callgrind.sh
 #
 # Each point is one server (hostmcp's echo = examples/conformance_server.rs, hostmcp's
