@@ -8,7 +8,7 @@ use std::{
     borrow::Cow,
     net::{IpAddr, SocketAddr},
     sync::Arc,
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use axum::{
@@ -19,101 +19,17 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use arc_swap::ArcSwap;
-use tokio::sync::Notify;
-
 use super::{
-    AuthError, Principal, TokenSet,
+    AuthError,
     client_address::TrustedProxies,
     failure_records::{AUTH_FAILED_RECORDS_PER_MINUTE, Admission, FailureRecordCap},
-    revocation::Revocation,
 };
 use crate::{
     audit::{AuditContext, AuditEvent, AuditLog},
     ratelimit::{Limited, RateLimiter},
 };
 
-/// How the server authenticates: by token, or not at all (loopback `--no-auth`).
-#[derive(Debug)]
-pub enum Authenticator {
-    Tokens(ReloadableTokens),
-    Disabled,
-}
-
-/// The accepted tokens, replaceable while the server runs (SIGHUP).
-#[derive(Debug)]
-pub struct ReloadableTokens {
-    /// Read by every request without a lock; replaced whole.
-    current: ArcSwap<TokenSet>,
-    /// Held by [`Authenticator::replace_tokens`], so that two reloads cannot both build on
-    /// the same previous set (and one lose the leases the other carried over).
-    replacing: parking_lot::Mutex<()>,
-    /// Woken when the set is replaced, so the expiry task looks again.
-    changed: Arc<Notify>,
-}
-
-impl ReloadableTokens {
-    fn current(&self) -> Arc<TokenSet> {
-        self.current.load_full()
-    }
-}
-
-impl Authenticator {
-    pub fn tokens(set: TokenSet) -> Self {
-        Self::Tokens(ReloadableTokens {
-            current: ArcSwap::from_pointee(set),
-            replacing: parking_lot::Mutex::new(()),
-            changed: Arc::default(),
-        })
-    }
-
-    /// Authenticate one request from its `Authorization` header.
-    pub fn authenticate(
-        &self,
-        authorization: Option<&HeaderValue>,
-    ) -> Result<Principal, AuthError> {
-        match self {
-            Self::Disabled => Ok(super::danger::unauthenticated_local()),
-            Self::Tokens(tokens) => tokens
-                .current
-                .load()
-                .authenticate_header(authorization.map(HeaderValue::as_bytes)),
-        }
-    }
-
-    /// Replace the accepted tokens; the next request is checked against the new set.
-    /// Credentials the new set keeps (same name and digest) keep their leases; the ones
-    /// it drops are returned, to be revoked ([`super::revocation::Revoker::enforce`]).
-    /// `None` when authentication is disabled (nothing to replace).
-    pub fn replace_tokens(&self, set: TokenSet) -> Option<Vec<Revocation>> {
-        let Self::Tokens(tokens) = self else {
-            return None;
-        };
-        let replacing = tokens.replacing.lock();
-        let (set, dropped) = set.succeeding(&tokens.current.load(), SystemTime::now());
-        tokens.current.store(Arc::new(set));
-        drop(replacing);
-        tokens.changed.notify_one();
-        Some(dropped)
-    }
-
-    /// The tokens whose expiry has passed at `now` and are not yet revoked, the next
-    /// expiry after `now`, and what wakes when the set changes (`None` without tokens).
-    pub fn expiries(
-        &self,
-        now: SystemTime,
-    ) -> (Vec<Revocation>, Option<SystemTime>, Option<Arc<Notify>>) {
-        let Self::Tokens(tokens) = self else {
-            return (Vec::new(), None, None);
-        };
-        let set = tokens.current();
-        (
-            super::revocation::due_expiries(&set.entries, now),
-            super::revocation::next_expiry(&set.entries, now),
-            Some(tokens.changed.clone()),
-        )
-    }
-}
+pub use super::authenticator::Authenticator;
 
 /// What the authentication middleware needs.
 #[derive(Debug)]

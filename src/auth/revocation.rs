@@ -5,7 +5,7 @@
 //! - a reload (SIGHUP) drops its entry: `removed`;
 //! - a reload keeps its name with another secret: `replaced` (the new secret is a new
 //!   credential with a fresh lease; rotating a token revokes the old one);
-//! - its `expires` instant passes: `expired`, found by [`Revoker::expire_tokens`], a task
+//! - its `expires` instant passes: `expired`, found by [`super::authenticator::expire_tokens`], a task
 //!   that sleeps until the next expiry (at most [`MAX_EXPIRY_SLEEP`], so a wall-clock
 //!   jump is noticed) — no reload needed.
 //!
@@ -36,7 +36,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::{TokenEntry, layer::Authenticator};
+use super::TokenEntry;
 use crate::audit::{AuditContext, AuditEvent, AuditLog, RevokeReason};
 
 /// The longest the expiry task sleeps before looking at the clock again.
@@ -288,30 +288,6 @@ impl Revoker {
             self.audit.record_or_log(context, event).await;
             if self.on_revoke == OnRevoke::Kill {
                 revocation.lease.end();
-            }
-        }
-    }
-
-    /// Revoke each token of `authenticator` at its expiry instant, until the
-    /// authenticator is dropped. Run it as a task.
-    pub async fn expire_tokens(self, authenticator: std::sync::Weak<Authenticator>) {
-        loop {
-            let Some(auth) = authenticator.upgrade() else {
-                return;
-            };
-            let now = SystemTime::now();
-            let (due, next, changed) = auth.expiries(now);
-            drop(auth);
-            self.enforce(due).await;
-            let Some(changed) = changed else { return };
-            let sleep = next
-                .map_or(MAX_EXPIRY_SLEEP, |at| {
-                    at.duration_since(now).unwrap_or_default()
-                })
-                .min(MAX_EXPIRY_SLEEP);
-            tokio::select! {
-                () = tokio::time::sleep(sleep) => {}
-                () = changed.notified() => {}
             }
         }
     }

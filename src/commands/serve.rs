@@ -83,9 +83,9 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     );
     exposure.run(&hardening::principals_of(&config.auth));
     reload.exposure = Some(exposure);
-    let expiring = reload
-        .reloads_tokens
-        .then(|| revoker.expire_tokens(Arc::downgrade(&authenticator)));
+    let expiring = reload.reloads_tokens.then(|| {
+        crate::auth::authenticator::expire_tokens(Arc::downgrade(&authenticator), revoker)
+    });
     let parts = HttpServerParts {
         handler: HostTools::new(tools),
         authenticator,

@@ -19,7 +19,7 @@ use super::*;
 use crate::{
     audit::AuditOptions,
     auth::{
-        Role, TokenDigest, TokenEntry,
+        Role, TokenDigest, TokenEntry, TokenSet,
         client_address::{ClientAddress, ProxyNet},
     },
 };

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use super::*;
 use crate::{
     audit::AuditOptions,
-    auth::{Role, TokenDigest, TokenSet},
+    auth::{Role, TokenDigest, TokenSet, authenticator::Authenticator},
 };
 
 fn entry(name: &str, secret: &str) -> TokenEntry {
@@ -213,7 +213,10 @@ async fn a_token_expires_at_its_instant_without_a_reload() {
     ]);
     let (brief, long) = (login(&auth, "brief-secret"), login(&auth, "long-secret"));
     let revoker = Revoker::new(OnRevoke::Kill, records.log.clone());
-    let task = tokio::spawn(revoker.expire_tokens(Arc::downgrade(&auth)));
+    let task = tokio::spawn(super::super::authenticator::expire_tokens(
+        Arc::downgrade(&auth),
+        revoker,
+    ));
     tokio::time::timeout(Duration::from_secs(10), brief.lease().ended())
         .await
         .expect("ended at expiry");
@@ -238,9 +241,10 @@ async fn a_token_expires_at_its_instant_without_a_reload() {
 #[tokio::test]
 async fn a_reload_that_brings_an_expiry_closer_wakes_the_timer() {
     let auth = authenticator(vec![entry("t", "t-secret")]);
-    let task = tokio::spawn(
-        Revoker::new(OnRevoke::Kill, AuditLog::disabled()).expire_tokens(Arc::downgrade(&auth)),
-    );
+    let task = tokio::spawn(super::super::authenticator::expire_tokens(
+        Arc::downgrade(&auth),
+        Revoker::new(OnRevoke::Kill, AuditLog::disabled()),
+    ));
     tokio::time::sleep(Duration::from_millis(50)).await;
     let soon = SystemTime::now() + Duration::from_millis(300);
     let revoked = auth

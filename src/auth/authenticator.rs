@@ -1,0 +1,125 @@
+//! Which credentials the server accepts right now: the [`Authenticator`] (a token set
+//! replaceable while the server runs, or none on a loopback `--no-auth` server), and the
+//! task that revokes each token at its `expires` instant ([`expire_tokens`]). The
+//! middleware that asks it is [`super::layer`]; what a revocation does is
+//! [`super::revocation`].
+
+use std::{
+    sync::{Arc, Weak},
+    time::SystemTime,
+};
+
+use arc_swap::ArcSwap;
+use axum::http::HeaderValue;
+use tokio::sync::Notify;
+
+use super::{
+    AuthError, Principal, TokenSet,
+    revocation::{MAX_EXPIRY_SLEEP, Revocation, Revoker},
+};
+
+/// How the server authenticates: by token, or not at all (loopback `--no-auth`).
+#[derive(Debug)]
+pub enum Authenticator {
+    Tokens(ReloadableTokens),
+    Disabled,
+}
+
+/// The accepted tokens, replaceable while the server runs (SIGHUP).
+#[derive(Debug)]
+pub struct ReloadableTokens {
+    /// Read by every request without a lock; replaced whole.
+    current: ArcSwap<TokenSet>,
+    /// Held by [`Authenticator::replace_tokens`], so that two reloads cannot both build on
+    /// the same previous set (and one lose the leases the other carried over).
+    replacing: parking_lot::Mutex<()>,
+    /// Woken when the set is replaced, so the expiry task looks again.
+    changed: Arc<Notify>,
+}
+
+impl ReloadableTokens {
+    fn current(&self) -> Arc<TokenSet> {
+        self.current.load_full()
+    }
+}
+
+impl Authenticator {
+    pub fn tokens(set: TokenSet) -> Self {
+        Self::Tokens(ReloadableTokens {
+            current: ArcSwap::from_pointee(set),
+            replacing: parking_lot::Mutex::new(()),
+            changed: Arc::default(),
+        })
+    }
+
+    /// Authenticate one request from its `Authorization` header.
+    pub fn authenticate(
+        &self,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Principal, AuthError> {
+        match self {
+            Self::Disabled => Ok(super::danger::unauthenticated_local()),
+            Self::Tokens(tokens) => tokens
+                .current
+                .load()
+                .authenticate_header(authorization.map(HeaderValue::as_bytes)),
+        }
+    }
+
+    /// Replace the accepted tokens; the next request is checked against the new set.
+    /// Credentials the new set keeps (same name and digest) keep their leases; the ones
+    /// it drops are returned, to be revoked ([`super::revocation::Revoker::enforce`]).
+    /// `None` when authentication is disabled (nothing to replace).
+    pub fn replace_tokens(&self, set: TokenSet) -> Option<Vec<Revocation>> {
+        let Self::Tokens(tokens) = self else {
+            return None;
+        };
+        let replacing = tokens.replacing.lock();
+        let (set, dropped) = set.succeeding(&tokens.current.load(), SystemTime::now());
+        tokens.current.store(Arc::new(set));
+        drop(replacing);
+        tokens.changed.notify_one();
+        Some(dropped)
+    }
+
+    /// The tokens whose expiry has passed at `now` and are not yet revoked, the next
+    /// expiry after `now`, and what wakes when the set changes (`None` without tokens).
+    pub fn expiries(
+        &self,
+        now: SystemTime,
+    ) -> (Vec<Revocation>, Option<SystemTime>, Option<Arc<Notify>>) {
+        let Self::Tokens(tokens) = self else {
+            return (Vec::new(), None, None);
+        };
+        let set = tokens.current();
+        (
+            super::revocation::due_expiries(&set.entries, now),
+            super::revocation::next_expiry(&set.entries, now),
+            Some(tokens.changed.clone()),
+        )
+    }
+}
+
+/// Revoke each token of `authenticator` at its expiry instant through `revoker`, until
+/// the authenticator is dropped. Run it as a task.
+pub async fn expire_tokens(authenticator: Weak<Authenticator>, revoker: Revoker) {
+    loop {
+        let Some(auth) = authenticator.upgrade() else {
+            return;
+        };
+        let now = SystemTime::now();
+        let (due, next, changed) = auth.expiries(now);
+        drop(auth);
+        revoker.enforce(due).await;
+        let Some(changed) = changed else { return };
+        let sleep = next
+            .map_or(MAX_EXPIRY_SLEEP, |at| {
+                at.duration_since(now).unwrap_or_default()
+            })
+            .min(MAX_EXPIRY_SLEEP);
+        tokio::select! {
+            () = tokio::time::sleep(sleep) => {}
+            () = changed.notified() => {}
+        }
+    }
+}
