@@ -26,11 +26,13 @@
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     sync::{
-        LazyLock, Mutex, OnceLock, RwLock, RwLockReadGuard,
+        LazyLock, OnceLock,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
+
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use nix::{
     sys::{
@@ -96,9 +98,8 @@ static AUDIT: OnceLock<AuditLog> = OnceLock::new();
 /// Orphans whose environment read empty at the last sweep: judged if it still does.
 static EMPTY_LAST_SWEEP: LazyLock<Mutex<HashSet<i32>>> = LazyLock::new(Mutex::default);
 
-fn live_write() -> std::sync::MutexGuard<'static, Live> {
-    // Every update is one insert or remove; a poisoned lock is still consistent.
-    LIVE.lock().unwrap_or_else(|poison| poison.into_inner())
+fn live_write() -> MutexGuard<'static, Live> {
+    LIVE.lock()
 }
 
 /// A fresh unguessable token. `getrandom` failing means the kernel has no entropy source
@@ -151,11 +152,7 @@ impl CommandRegistration {
 
     /// Hold this across `spawn` and [`Self::set_leader`]: no sweep runs until it is dropped.
     pub fn spawn_lock(&self) -> SpawnGuard {
-        SpawnGuard(
-            SPAWN_GATE
-                .read()
-                .unwrap_or_else(|poison| poison.into_inner()),
-        )
+        SpawnGuard(SPAWN_GATE.read())
     }
 
     /// Record the leader's pid, under the spawn lock.
@@ -288,13 +285,9 @@ fn judge(claim: Claim, uid: Option<u32>, live: &Live) -> Option<(OrphanReason, O
 /// One pass: reap exited orphans, kill the orphans [`judge`] condemns. Returns the kills.
 pub fn sweep() -> Vec<Killed> {
     let me = std::process::id();
-    let _no_spawns = SPAWN_GATE
-        .write()
-        .unwrap_or_else(|poison| poison.into_inner());
+    let _no_spawns = SPAWN_GATE.write();
     let live = live_write();
-    let mut empty_last_sweep = EMPTY_LAST_SWEEP
-        .lock()
-        .unwrap_or_else(|poison| poison.into_inner());
+    let mut empty_last_sweep = EMPTY_LAST_SWEEP.lock();
     let mut empty_now = HashSet::new();
     let mut kills = Vec::new();
     for pid in children_of(me) {

@@ -133,7 +133,7 @@ pub struct Identities {
     /// The name of the server's own user, which runs commands when no `run_as` applies.
     own_name: Option<String>,
     server_is_root: bool,
-    known: std::sync::Mutex<std::collections::HashMap<String, RunAsUser>>,
+    known: parking_lot::Mutex<std::collections::HashMap<String, RunAsUser>>,
 }
 
 impl Identities {
@@ -142,7 +142,7 @@ impl Identities {
             default_user,
             own_name: current_user_name(),
             server_is_root: nix::unistd::Uid::effective().is_root(),
-            known: std::sync::Mutex::default(),
+            known: parking_lot::Mutex::default(),
         }
     }
 
@@ -167,10 +167,7 @@ impl Identities {
             }
             return Ok(None);
         };
-        let mut known = self
-            .known
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut known = self.known.lock();
         if let Some(user) = known.get(name) {
             return Ok(Some(user.clone()));
         }
