@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod command;
 pub mod commands;
 pub mod config;
 pub mod exec;

@@ -21,10 +21,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{BaseEnv, CommandSpec, ExecError, Program};
-
-/// The shell behind [`Program::Shell`].
-pub(super) const SHELL: &str = "/bin/sh";
+use super::{BaseEnv, CommandSpec, ExecError};
 
 /// How long to wait for the leader after SIGKILL before giving up on it.
 const KILL_WAIT_LIMIT: Duration = Duration::from_secs(5);
@@ -33,19 +30,9 @@ const KILL_WAIT_LIMIT: Duration = Duration::from_secs(5);
 /// (later wins), its own process group, stdout and stderr piped, stdin piped only if there
 /// is input to give (else `/dev/null`).
 pub(super) fn command(spec: &CommandSpec, base_env: &BaseEnv) -> Result<Command, ExecError> {
-    let mut cmd = match &spec.program {
-        Program::Shell(script) => {
-            let mut cmd = Command::new(SHELL);
-            cmd.arg("-c").arg(script);
-            cmd
-        }
-        Program::Argv(argv) => {
-            let (program, args) = argv.split_first().ok_or(ExecError::EmptyArgv)?;
-            let mut cmd = Command::new(program);
-            cmd.args(args);
-            cmd
-        }
-    };
+    let (program, args) = spec.argv.split_first().ok_or(ExecError::EmptyArgv)?;
+    let mut cmd = Command::new(program);
+    cmd.args(args);
     let stdin = match spec.stdin {
         Some(_) => Stdio::piped(),
         None => Stdio::null(),

@@ -388,8 +388,8 @@ proptest! {
         let Decision::Permit(permit) = decision else {
             return Ok(());
         };
-        let rule = permit.rule();
-        match rule {
+        let rule = permit.rule().to_string();
+        match rule.as_str() {
             "admin" => prop_assert!(r.role == Role::Admin && config.restrict_admin != Some(true)),
             "allow_shell" => prop_assert!(r.shell && shell_granted(&config, &r)),
             "default" => prop_assert_eq!(config.default, Some(DefaultAction::Allow)),
@@ -497,6 +497,7 @@ proptest! {
         };
         let Some(index) = permit
             .rule()
+            .to_string()
             .strip_prefix("allow[")
             .and_then(|rest| rest.strip_suffix(']'))
             .and_then(|index| index.parse::<usize>().ok())

@@ -12,6 +12,7 @@ use std::{
 use serde::Deserialize;
 
 use super::*;
+use crate::command::CommandLine;
 
 // ---------------------------------------------------------------------------------------
 // Helpers.
@@ -124,9 +125,9 @@ fn check_pairs(pairs: Vec<Pair>) {
         for (index, (request, rule, reason)) in pair.near_misses.iter().enumerate() {
             match decide(&denying, request) {
                 Decision::Deny(denial)
-                    if denial.rule == *rule
-                        && denial.reason.starts_with(&format!("denied by {rule}"))
-                        && denial.reason.contains(reason) => {}
+                    if denial.rule() == *rule
+                        && denial.reason().starts_with(&format!("denied by {rule}"))
+                        && denial.reason().contains(reason) => {}
                 other => failures.push(format!(
                     "{} near miss {index}: expected deny by {rule} with {reason:?}, got {other:?}",
                     pair.name
@@ -143,7 +144,7 @@ fn assert_explain_agrees(policy: &Policy, request: &ResolvedRequest) {
     let explanation = explain(policy, request);
     let expected = match decide(policy, request) {
         Decision::Permit(permit) => format!("decision: PERMIT by {}", permit.rule()),
-        Decision::Deny(denial) => format!("decision: DENY by {}", denial.rule),
+        Decision::Deny(denial) => format!("decision: DENY by {}", denial.rule()),
     };
     assert!(
         explanation.contains(&expected),
@@ -1223,7 +1224,7 @@ fn a_permit_carries_what_was_judged_and_hides_env_values() {
             permit.rule(),
             permit.is_shell()
         ),
-        ("alice", Role::Operator, "allow[0]", false)
+        ("alice", Role::Operator, DecidingRule::Allow(0), false)
     );
     let debug = format!("{permit:?} {request:?}");
     assert!(!debug.contains("secret-value"), "{debug}");
@@ -1267,15 +1268,15 @@ fn denial_reasons_are_bounded() {
     let denial = decide(&policy(OPS), &argv("/usr/bin/rm", &many))
         .into_result()
         .expect_err("denied");
-    assert!(denial.reason.len() < 1500, "{}", denial.reason.len());
-    assert!(denial.reason.contains("more"), "{}", denial.reason);
-    assert_eq!(denial.to_string(), denial.reason);
+    assert!(denial.reason().len() < 1500, "{}", denial.reason().len());
+    assert!(denial.reason().contains("more"), "{}", denial.reason());
+    assert_eq!(denial.to_string(), denial.reason());
     let long = "x".repeat(10_000);
     let denial = decide(&policy(OPS), &argv("/usr/bin/rm", &[&long]))
         .into_result()
         .expect_err("denied");
-    assert!(denial.reason.len() < 1500, "{}", denial.reason.len());
-    assert!(denial.reason.contains("xxx\"..."), "{}", denial.reason);
+    assert!(denial.reason().len() < 1500, "{}", denial.reason().len());
+    assert!(denial.reason().contains("xxx\"..."), "{}", denial.reason());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1644,7 +1645,8 @@ fn request<'a>(argv: &'a [String], working_dir: Option<&'a Path>) -> CommandRequ
     CommandRequest {
         principal_name: "alice",
         role: Role::Operator,
-        mode: RequestMode::Argv(argv),
+        // Leaked: a test's request lives as long as the test process.
+        command: Box::leak(Box::new(CommandLine::Argv(argv.to_vec()))),
         working_dir,
         env: &[],
     }
@@ -1673,11 +1675,11 @@ fn a_symlink_named_like_an_allowed_program_is_judged_by_its_target() {
     assert_eq!(evil.program(), canonical("/bin/rm"));
     assert_eq!(evil.requested_program(), "ls");
     let denial = decide(&policy, &evil).into_result().expect_err("denied");
-    assert_eq!(denial.rule, "default");
+    assert_eq!(denial.rule(), "default");
     assert!(
-        denial.reason.contains("(resolved from \"ls\")"),
+        denial.reason().contains("(resolved from \"ls\")"),
         "{}",
-        denial.reason
+        denial.reason()
     );
 
     let real = resolve(&request(&argv, None), "/usr/bin:/bin").expect("resolves");
@@ -1805,7 +1807,7 @@ fn shell_mode_resolves_to_the_canonical_shell() {
         &CommandRequest {
             principal_name: "ci",
             role: Role::Operator,
-            mode: RequestMode::Shell("ls; rm -rf /"),
+            command: &CommandLine::Shell("ls; rm -rf /".to_owned()),
             working_dir: Some(&dir),
             env: &[("LANG".to_owned(), "C".to_owned())],
         },
