@@ -252,23 +252,23 @@ fn asker(request: &ResolvedRequest) -> Asker {
     }
 }
 
-fn shown_command(request: &ResolvedRequest) -> ShownCommand {
-    ShownCommand {
+fn shown_command(request: &ResolvedRequest) -> Box<ShownCommand> {
+    Box::new(ShownCommand {
         program: request.program.clone(),
         requested: request.requested_program.clone(),
         args: request.args.clone(),
-    }
+    })
 }
 
 /// When an allow rule for this program failed only on an option its wildcard does not
 /// match, that rule and the mismatch.
-fn option_hint(judged: &[(&Rule, Option<RuleMatch>)]) -> Option<OptionHint> {
+fn option_hint(judged: &[(&Rule, Option<RuleMatch>)]) -> Option<Box<OptionHint>> {
     judged.iter().find_map(|(rule, outcome)| match outcome {
         Some(RuleMatch::Args(mismatch @ super::args::Mismatch::Option { .. })) => {
-            Some(OptionHint {
+            Some(Box::new(OptionHint {
                 rule: rule.decided_by(),
                 mismatch: mismatch.clone(),
-            })
+            }))
         }
         _ => None,
     })

@@ -42,18 +42,48 @@ pub enum DecidingRule {
     Default,
 }
 
+impl DecidingRule {
+    /// The step's name: `allow` and `deny` for a rule, without its index.
+    fn step(self) -> &'static str {
+        match self {
+            Self::Role => "role",
+            Self::Admin => "admin",
+            Self::AllowShell => "allow_shell",
+            Self::Deny(_) => "deny",
+            Self::WorkingDirs => "working_dirs",
+            Self::AllowEnv => "allow_env",
+            Self::DenyInterpreters => "deny_interpreters",
+            Self::Allow(_) => "allow",
+            Self::Default => "default",
+        }
+    }
+
+    /// The index of an allow or deny rule.
+    pub fn index(self) -> Option<usize> {
+        match self {
+            Self::Deny(index) | Self::Allow(index) => Some(index),
+            _ => None,
+        }
+    }
+
+    /// Whether `text` is how this rule is written (`allow[2]`, `default`).
+    fn is_written(self, text: &str) -> bool {
+        match self.index() {
+            None => text == self.step(),
+            Some(index) => text
+                .strip_prefix(self.step())
+                .and_then(|rest| rest.strip_prefix('['))
+                .and_then(|rest| rest.strip_suffix(']'))
+                .is_some_and(|written| written == index.to_string()),
+        }
+    }
+}
+
 impl fmt::Display for DecidingRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Role => f.write_str("role"),
-            Self::Admin => f.write_str("admin"),
-            Self::AllowShell => f.write_str("allow_shell"),
-            Self::Deny(index) => write!(f, "deny[{index}]"),
-            Self::WorkingDirs => f.write_str("working_dirs"),
-            Self::AllowEnv => f.write_str("allow_env"),
-            Self::DenyInterpreters => f.write_str("deny_interpreters"),
-            Self::Allow(index) => write!(f, "allow[{index}]"),
-            Self::Default => f.write_str("default"),
+        match self.index() {
+            None => f.write_str(self.step()),
+            Some(index) => write!(f, "{}[{index}]", self.step()),
         }
     }
 }
@@ -67,13 +97,13 @@ impl fmt::Debug for DecidingRule {
 
 impl PartialEq<str> for DecidingRule {
     fn eq(&self, other: &str) -> bool {
-        self.to_string() == other
+        self.is_written(other)
     }
 }
 
 impl PartialEq<&str> for DecidingRule {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        self.is_written(other)
     }
 }
 
@@ -132,7 +162,7 @@ pub enum Denial {
         rule: DecidingRule,
         /// `deny[1] (program /usr/bin/rm args ["-rf", "**"])`.
         title: String,
-        command: ShownCommand,
+        command: Box<ShownCommand>,
         note: Option<String>,
     },
     /// `working_dirs` is set and the request gave no working dir.
@@ -167,15 +197,15 @@ pub enum Denial {
     Interpreter {
         bypass: &'static BypassProgram,
         program: PathBuf,
-        hint: Option<OptionHint>,
+        hint: Option<Box<OptionHint>>,
         allowed: Allowed,
     },
     /// No rule matched and `default = "deny"`.
     #[error("denied by default (default = \"deny\"): {}", default(self))]
     Default {
-        command: ShownCommand,
+        command: Box<ShownCommand>,
         asker: Asker,
-        hint: Option<OptionHint>,
+        hint: Option<Box<OptionHint>>,
         allowed: Allowed,
     },
 }
@@ -251,7 +281,7 @@ fn interpreter(denial: &Denial) -> String {
          allow_interpreter = true.{} {allowed}",
         program.display(),
         bypass.why,
-        show_hint(hint.as_ref()),
+        show_hint(hint.as_deref()),
     )
 }
 
@@ -269,7 +299,7 @@ fn default(denial: &Denial) -> String {
         "no allow rule matches {command} for principal {:?} (role {}).{} {allowed}",
         asker.principal,
         asker.role,
-        show_hint(hint.as_ref()),
+        show_hint(hint.as_deref()),
     )
 }
 

@@ -388,17 +388,15 @@ proptest! {
         let Decision::Permit(permit) = decision else {
             return Ok(());
         };
-        let rule = permit.rule().to_string();
-        match rule.as_str() {
+        let rule = permit.rule();
+        match rule.to_string().as_str() {
             "admin" => prop_assert!(r.role == Role::Admin && config.restrict_admin != Some(true)),
             "allow_shell" => prop_assert!(r.shell && shell_granted(&config, &r)),
             "default" => prop_assert_eq!(config.default, Some(DefaultAction::Allow)),
             _ => {
-                let index: usize = rule
-                    .strip_prefix("allow[")
-                    .and_then(|rest| rest.strip_suffix(']'))
-                    .and_then(|index| index.parse().ok())
-                    .ok_or_else(|| TestCaseError::fail(format!("unknown rule {rule}")))?;
+                let DecidingRule::Allow(index) = rule else {
+                    return Err(TestCaseError::fail(format!("unknown rule {rule}")));
+                };
                 let allow = config.allow.get(index);
                 prop_assert!(allow.is_some_and(|allow| allow_matches(allow, &r)), "{rule}");
             }
@@ -495,13 +493,7 @@ proptest! {
         let Decision::Permit(permit) = decide(&compile(&config), &r.resolved()) else {
             return Ok(());
         };
-        let Some(index) = permit
-            .rule()
-            .to_string()
-            .strip_prefix("allow[")
-            .and_then(|rest| rest.strip_suffix(']'))
-            .and_then(|index| index.parse::<usize>().ok())
-        else {
+        let DecidingRule::Allow(index) = permit.rule() else {
             return Ok(());
         };
         let rule = &config.allow[index];
