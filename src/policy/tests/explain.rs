@@ -77,3 +77,43 @@ fn denial_reasons_are_bounded() {
     assert!(denial.reason().len() < 1500, "{}", denial.reason().len());
     assert!(denial.reason().contains("xxx\"..."), "{}", denial.reason());
 }
+
+#[test]
+fn explain_prints_the_trail_evaluate_kept_and_decide_keeps_none() {
+    let policy = policy(OPS);
+    for request in [
+        argv("/usr/bin/rm", &["-rf", "x"]),
+        argv("/usr/bin/ls", &["-la"]),
+        shell("id").by("ci", Role::Operator),
+        argv("/usr/bin/ls", &[]).by("reader", Role::Read),
+    ] {
+        let mut kept = decide::Trail::kept();
+        let walked = decide::evaluate(&policy, &request, &mut kept);
+        let mut none = decide::Trail::default();
+        let quick = decide::evaluate(&policy, &request, &mut none);
+        assert_eq!(walked, quick, "the whole walk decides as the short one");
+        assert!(none.steps().is_empty());
+        assert!(matches!(kept.steps().first(), Some(decide::Step::Role)));
+        assert!(matches!(kept.steps().last(), Some(decide::Step::Default)));
+        let text = explain(&policy, &request);
+        let checks = text
+            .lines()
+            .skip_while(|line| *line != "checks:")
+            .skip(1)
+            .take_while(|line| line.starts_with("  "))
+            .count();
+        assert_eq!(checks, kept.steps().len(), "one line per step:\n{text}");
+    }
+}
+
+#[test]
+fn a_deciding_rule_is_written_as_the_log_writes_it() {
+    assert_eq!(DecidingRule::Allow(2).to_string(), "allow[2]");
+    assert_eq!(DecidingRule::Deny(0), "deny[0]");
+    assert_ne!(DecidingRule::Deny(0), "deny[1]");
+    assert_ne!(DecidingRule::Deny(0), "allow[0]");
+    assert_ne!(DecidingRule::Deny(0), "deny[0");
+    assert_eq!(DecidingRule::AllowShell, "allow_shell");
+    assert_ne!(DecidingRule::AllowShell, "allow");
+    assert_eq!(format!("{:?}", DecidingRule::Default), "\"default\"");
+}
