@@ -15,8 +15,8 @@ use std::path::Path;
 
 use hostmcp::{
     auth::Role,
-    config::FileConfig,
     command::CommandLine,
+    config::FileConfig,
     policy::{CommandRequest, Decision, decide, explain, resolve, resolve_policy},
 };
 use serde::Deserialize;
@@ -104,7 +104,10 @@ pub fn run(data: &[u8]) {
         }
         Decision::Deny(denial) => {
             let reason = denial.to_string();
-            assert!(reason.starts_with(&format!("denied by {}", denial.rule())), "{reason}");
+            assert!(
+                reason.starts_with(&format!("denied by {}", denial.rule())),
+                "{reason}"
+            );
         }
     }
 }
