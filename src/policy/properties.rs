@@ -437,6 +437,21 @@ proptest! {
     }
 
     /// The twin of the above: a deny rule for another principal changes nothing.
+    /// `explain` walks every step and keeps the trail; `decide` stops at the first that
+    /// decides. Both must reach the same verdict, denial text included, and the kept trail
+    /// always runs from the role step to the default.
+    #[test]
+    fn the_whole_walk_decides_as_the_short_one(config in policy_config(), r in request()) {
+        let policy = compile(&config);
+        let resolved = r.resolved();
+        let mut kept = decide::Trail::kept();
+        let walked = decide::evaluate(&policy, &resolved, &mut kept);
+        let quick = decide::evaluate(&policy, &resolved, &mut decide::Trail::default());
+        prop_assert!(matches!(kept.steps().first(), Some(decide::Step::Role)));
+        prop_assert!(matches!(kept.steps().last(), Some(decide::Step::Default)));
+        prop_assert_eq!(walked, quick);
+    }
+
     #[test]
     fn a_deny_for_someone_else_changes_nothing(config in policy_config(), r in request()) {
         let before = decide(&compile(&config), &r.resolved());
