@@ -106,7 +106,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         app,
         shutdown,
         None,
-        ConnectionSettings::default(),
+        hostmcp::commands::serve::connection_limits(&ConnectionSettings::default()),
     )
     .await;
     Ok(())
@@ -133,7 +133,6 @@ fn host_tools() -> HostTools {
             ..ToolSettings::default()
         },
         BaseEnv::from_server_env(),
-        None,
         AuditLog::disabled(),
         &CancellationToken::new(),
     ))

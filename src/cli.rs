@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{auth::client_address::ProxyNet, config::env_vars};
+use crate::{auth::client_address::ProxyNet, env_vars};
 
 /// Turn this Linux host into a remote Model Context Protocol server.
 #[derive(Debug, Parser)]

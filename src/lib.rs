@@ -5,11 +5,14 @@
 
 pub mod audit;
 pub mod auth;
+pub mod caller;
 pub mod cli;
 pub mod command;
 pub mod commands;
 pub mod config;
+pub mod env_vars;
 pub mod exec;
+pub mod handler_link;
 pub mod hardening;
 pub mod jobs;
 pub mod log_excerpt;

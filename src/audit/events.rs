@@ -71,22 +71,6 @@ impl AuditContext {
     }
 }
 
-/// The session a transport routed a request to, once it found the session and checked that
-/// the caller owns it. The transport puts it in the request's extensions; an audit context
-/// takes its `session` from here only, never from a header or query string the caller wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoutedSession(String);
-
-impl RoutedSession {
-    pub fn new(id: impl Into<String>) -> Self {
-        Self(id.into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {

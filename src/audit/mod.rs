@@ -33,8 +33,7 @@ pub use anchor_file::{AnchorFileError, anchor_path, read as read_anchor_file};
 pub use bounded::{AuditText, MAX_RECORD_TEXT_BYTES, MAX_TEXT_BYTES};
 pub use events::{
     AuditContext, AuditEnv, AuditEvent, AuditRecord, CommandLine, EndedWork, EnvVar, GENESIS_PREV,
-    JobRefusal, OrphanReason, REDACTED, RevokeReason, RoutedSession, Transport, format_timestamp,
-    line_hash,
+    JobRefusal, OrphanReason, REDACTED, RevokeReason, Transport, format_timestamp, line_hash,
 };
 pub use key::{AuditKey, KeyError};
 pub use sink::{AuditLog, AuditOptions, Reopened};

@@ -9,7 +9,7 @@ pub mod token;
 
 use std::{fmt, io::IsTerminal};
 
-use crate::config::env_vars;
+use crate::env_vars;
 
 /// A subcommand failure, with what to do next when we know it.
 #[derive(Debug)]

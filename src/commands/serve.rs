@@ -13,13 +13,13 @@ use crate::{
         token::load_or_create_token,
     },
     cli::ServeArgs,
-    config::{self, AuthSetting, Config, EnvSnapshot},
+    config::{self, AuthSetting, Config, ConnectionSettings, EnvSnapshot},
     exec::BaseEnv,
     hardening,
     tools::{HostTools, ToolSettings, ToolsState},
     transport::{
         host_guard::HostGuard,
-        http::{self, HttpServerParts},
+        http::{self, ConnectionLimits, HttpServerParts},
         tls::ReloadableTls,
     },
 };
@@ -63,7 +63,6 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             run_as: config.run_as.clone(),
         },
         BaseEnv::from_server_env(),
-        None,
         audit_log.clone(),
         &shutdown,
     );
@@ -121,12 +120,22 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             http::router(parts),
             shutdown,
             tls,
-            config.connections,
+            connection_limits(&config.connections),
         )
         .await;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// The HTTP transport's connection limits, from the `[connections]` table.
+pub fn connection_limits(settings: &ConnectionSettings) -> ConnectionLimits {
+    ConnectionLimits {
+        max_total: settings.max_total,
+        max_per_address: settings.max_per_address,
+        header_timeout: settings.header_timeout,
+        tls_handshake_timeout: settings.tls_handshake_timeout,
+    }
 }
 
 /// What to check of the server's own files and placement (see [`hardening`]), at start

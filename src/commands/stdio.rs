@@ -3,11 +3,12 @@
 use super::{CommandError, runtime};
 use crate::{
     auth::Principal,
+    caller::Caller,
     cli::StdioArgs,
     config::{self, Config, EnvSnapshot},
     exec::{BaseEnv, run_as},
     hardening,
-    tools::{ToolSettings, ToolsState},
+    tools::{HostTools, ToolSettings, ToolsState},
 };
 
 /// File name of the default audit log of `hostmcp stdio` in the state directory.
@@ -73,11 +74,11 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
                 run_as,
             },
             BaseEnv::from_server_env(),
-            Some(Principal::stdio_owner()),
             audit_log,
             &shutdown,
         );
-        let served = crate::transport::stdio::serve(state).await;
+        let caller = Caller::stdio(Principal::stdio_owner());
+        let served = crate::transport::stdio::serve(HostTools::new(state), caller).await;
         // The client is gone: its background jobs go with it.
         shutdown.cancel();
         served.map_err(CommandError::new)

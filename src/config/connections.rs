@@ -1,6 +1,6 @@
 //! The `[connections]` table: how many connections the HTTP server holds, from whom, for
 //! how long, and how many MCP streams one principal may keep open. Resolved into
-//! [`ConnectionSettings`], which `crate::transport::connections` enforces.
+//! [`ConnectionSettings`], which `commands::serve` hands to the HTTP transport.
 
 use std::time::Duration;
 

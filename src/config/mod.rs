@@ -3,7 +3,6 @@
 //! so every precedence rule is testable without touching the process environment.
 
 pub mod connections;
-pub mod env_vars;
 pub mod file;
 
 use std::{
@@ -15,6 +14,7 @@ use std::{
 use crate::{
     auth::{Role, Secret, TokenDigest, TokenEntry, client_address::TrustedProxies},
     cli::ServeArgs,
+    env_vars,
 };
 pub use connections::ConnectionSettings;
 pub use file::FileConfig;

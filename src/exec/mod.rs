@@ -13,6 +13,7 @@
 //! stops waiting for its pipes after [`PIPE_DRAIN_LIMIT`].
 
 mod env;
+pub mod identities;
 mod outcome;
 mod output;
 mod process;

@@ -61,7 +61,7 @@ pub struct Placement<'a> {
     pub server_uid: u32,
 }
 
-/// The runners of `principals`, following the rules of [`crate::tools::authorize`]: a
+/// The runners of `principals`, following the rules of [`crate::exec::identities`]: a
 /// token's `run_as`, else the server's; none under a root server refuses; a non-root
 /// server runs commands only as itself.
 pub fn runners(

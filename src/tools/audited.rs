@@ -4,42 +4,17 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rmcp::{RoleServer, service::RequestContext};
-
 use super::{
     authorize::{PermitFacts, ToolCommand},
     refusal::Refusal,
 };
 use crate::{
-    audit::{AuditContext, AuditEnv, AuditEvent, AuditLog, AuditText, CommandLine, RoutedSession},
-    auth::{Principal, client_address::ClientAddress},
+    audit::{AuditContext, AuditEnv, AuditEvent, AuditLog, AuditText, CommandLine},
     command,
     exec::ExecOutcome,
 };
 
 static NEXT_COMMAND: AtomicU64 = AtomicU64::new(1);
-
-/// Who is calling, from where, in which session, through which tool. The session is the
-/// one the transport routed the request to ([`RoutedSession`]), never a header or query
-/// string read here: on `/messages` the caller writes both.
-pub fn context_of(
-    context: &RequestContext<RoleServer>,
-    principal: &Principal,
-    tool: &str,
-) -> AuditContext {
-    let mut audit = AuditContext::new()
-        .with_principal(principal.name())
-        .with_tool(tool);
-    if let Some(parts) = context.extensions.get::<axum::http::request::Parts>() {
-        if let Some(client) = parts.extensions.get::<ClientAddress>() {
-            audit = audit.with_client(client);
-        }
-        if let Some(session) = parts.extensions.get::<RoutedSession>() {
-            audit = audit.with_session(session.as_str());
-        }
-    }
-    audit
-}
 
 /// A command whose start is on record.
 #[derive(Debug)]

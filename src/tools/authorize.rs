@@ -11,18 +11,12 @@ use crate::{
     audit::{AuditContext, AuditEvent, AuditText, CommandLine as AuditedLine},
     auth::Principal,
     command::CommandLine,
-    exec::{
-        CommandSpec, DEFAULT_PATH,
-        run_as::{RunAsError, RunAsUser, current_user_name},
-    },
+    exec::{CommandSpec, DEFAULT_PATH},
     log_excerpt::log_excerpt,
     policy::{self, CommandRequest, DecidingRule, Decision},
 };
 
-use super::{
-    ToolsState,
-    refusal::{Refusal, RunAsRefusal},
-};
+use super::{ToolsState, refusal::Refusal};
 
 /// A tool's command request, validated but not yet judged.
 #[derive(Debug, Clone)]
@@ -127,59 +121,4 @@ fn judge(
         Some(user) => spec.as_user(user),
     };
     Ok(Authorized { spec, facts })
-}
-
-/// Which Unix user runs a principal's commands: its token's `run_as`, else the server's.
-/// When the server runs as root and neither names a user, commands are refused: root is
-/// only ever used when configured so explicitly (`run_as = "root"`).
-#[derive(Debug)]
-pub struct Identities {
-    default_user: Option<String>,
-    /// The name of the server's own user, which runs commands when no `run_as` applies.
-    own_name: Option<String>,
-    server_is_root: bool,
-    known: parking_lot::Mutex<std::collections::HashMap<String, RunAsUser>>,
-}
-
-impl Identities {
-    pub fn new(default_user: Option<String>) -> Self {
-        Self {
-            default_user,
-            own_name: current_user_name(),
-            server_is_root: nix::unistd::Uid::effective().is_root(),
-            known: parking_lot::Mutex::default(),
-        }
-    }
-
-    /// Look the server-wide user up now, so a typo stops the server at start.
-    pub fn check_default(&self) -> Result<(), RunAsError> {
-        match &self.default_user {
-            Some(name) => RunAsUser::lookup(name).map(|_| ()),
-            None => Ok(()),
-        }
-    }
-
-    /// `Ok(None)`: run as the server's own user.
-    pub fn user_for(&self, principal: &Principal) -> Result<Option<RunAsUser>, RunAsRefusal> {
-        let Some(name) = principal.run_as().or(self.default_user.as_deref()) else {
-            if self.server_is_root {
-                return Err(RunAsRefusal::RootWithoutRunAs {
-                    principal: principal.name().to_owned(),
-                });
-            }
-            return Ok(None);
-        };
-        let mut known = self.known.lock();
-        if let Some(user) = known.get(name) {
-            return Ok(Some(user.clone()));
-        }
-        let user = RunAsUser::lookup(name)?;
-        if !self.server_is_root && user.name() != current_user_name().as_deref().unwrap_or("") {
-            return Err(RunAsRefusal::NeedsRoot {
-                name: name.to_owned(),
-            });
-        }
-        known.insert(name.to_owned(), user.clone());
-        Ok(Some(user))
-    }
 }

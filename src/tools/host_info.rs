@@ -2,11 +2,16 @@
 //! read from the kernel and /etc without running anything: the one tool of the `read` role.
 
 use rmcp::{
+    ErrorData as McpError, RoleServer,
     handler::server::common::{schema_for_empty_input, schema_for_output},
-    model::{CallToolResult, ContentBlock, Tool, ToolAnnotations},
+    model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+    service::RequestContext,
 };
 use schemars::JsonSchema;
 use serde::Serialize;
+
+use super::ToolsState;
+use crate::caller::Caller;
 
 pub const NAME: &str = "host_info";
 
@@ -45,7 +50,18 @@ pub fn definition() -> Tool {
     )
 }
 
-pub fn call() -> CallToolResult {
+/// Handle one call: anyone with the `read` role gets the same report; no arguments.
+pub async fn call(
+    _state: &ToolsState,
+    _caller: &Caller,
+    _arguments: Option<JsonObject>,
+    _context: RequestContext<RoleServer>,
+) -> Result<CallToolResult, McpError> {
+    Ok(report())
+}
+
+/// The host's state, as text and as structured content.
+fn report() -> CallToolResult {
     let info = gather();
     let text = format!(
         "{} — {} (kernel {}), up {} s, load {:.2} {:.2} {:.2}, {} CPUs, memory {} of {} bytes available, {} processes",
@@ -122,7 +138,7 @@ mod tests {
         assert!(!info.hostname.is_empty());
         assert!(info.memory_total_bytes > 0 && info.cpus >= 1);
         assert!(info.root_disk_total_bytes.is_some_and(|total| total > 0));
-        let result = call();
+        let result = report();
         assert_eq!(result.is_error, Some(false));
         assert_eq!(
             result.structured_content.unwrap()["hostname"],

@@ -14,12 +14,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ToolsState, audited,
+    ToolsState,
     command_pipeline::{self, Admitted, Launch, RunCommandInput},
 };
 use crate::{
     audit::{AuditEvent, AuditText, JobRefusal},
-    auth::Principal,
+    caller::Caller,
     jobs::{JobError, JobRead, JobSummary, OnJobEnd, parse_signal},
     log_excerpt::log_excerpt,
 };
@@ -148,15 +148,16 @@ fn job_error(error: &JobError) -> CallToolResult {
 /// command, then the job registry runs it in the background.
 pub async fn start(
     state: &ToolsState,
-    principal: &Principal,
+    caller: &Caller,
     arguments: Option<JsonObject>,
-    context: &RequestContext<RoleServer>,
+    _context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
+    let principal = &caller.principal;
     let settings = &state.jobs_settings;
     let timeouts = (settings.default_timeout, settings.max_timeout);
     let command = command_pipeline::request(arguments, START, timeouts)?;
     tracing::info!(principal = principal.name(), tool = START, command = %command.describe_for_log(), "tool call");
-    let trail = audited::context_of(context, principal, START);
+    let trail = caller.audit_context(START);
     let admitted = command_pipeline::admit(state, principal, trail, command, Launch::Job).await;
     let Admitted {
         spec,
@@ -209,11 +210,11 @@ pub async fn start(
 /// answer is the same "no job" either way, the log says which.
 async fn record_refusal(
     state: &ToolsState,
-    principal: &Principal,
-    context: &RequestContext<RoleServer>,
+    caller: &Caller,
     (tool, action): (&str, String),
     job_id: &str,
 ) {
+    let principal = &caller.principal;
     let reason = if state.jobs.belongs_to_another(principal.name(), job_id) {
         tracing::warn!(
             principal = principal.name(),
@@ -229,16 +230,17 @@ async fn record_refusal(
         action,
         reason,
     };
-    let trail = audited::context_of(context, principal, tool);
+    let trail = caller.audit_context(tool);
     state.audit.record_or_log(trail, event).await;
 }
 
 pub async fn output(
     state: &ToolsState,
-    principal: &Principal,
+    caller: &Caller,
     arguments: Option<JsonObject>,
-    context: &RequestContext<RoleServer>,
+    _context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
+    let principal = &caller.principal;
     let input: JobOutputInput = super::parse_arguments(arguments, OUTPUT)?;
     let max_bytes = input
         .max_bytes
@@ -257,7 +259,7 @@ pub async fn output(
         .await;
     if let Err(JobError::NotFound(_)) = &read {
         let action = (OUTPUT, "output".to_owned());
-        record_refusal(state, principal, context, action, &input.job_id).await;
+        record_refusal(state, caller, action, &input.job_id).await;
     }
     Ok(match read {
         Ok(read) => {
@@ -301,10 +303,11 @@ fn render_read(read: &JobRead) -> String {
 
 pub async fn signal(
     state: &ToolsState,
-    principal: &Principal,
+    caller: &Caller,
     arguments: Option<JsonObject>,
-    context: &RequestContext<RoleServer>,
+    _context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
+    let principal = &caller.principal;
     let input: JobSignalInput = super::parse_arguments(arguments, SIGNAL)?;
     let signal_name = input.signal.as_deref().unwrap_or("stop");
     let job = log_excerpt(&input.job_id);
@@ -330,11 +333,11 @@ pub async fn signal(
                 job_id: input.job_id.clone(),
                 action,
             };
-            let trail = audited::context_of(context, principal, SIGNAL);
+            let trail = caller.audit_context(SIGNAL);
             state.audit.record_or_log(trail, event).await;
         }
         Err(JobError::NotFound(_)) => {
-            record_refusal(state, principal, context, (SIGNAL, action), &input.job_id).await;
+            record_refusal(state, caller, (SIGNAL, action), &input.job_id).await;
         }
         Err(_) => {}
     }
@@ -347,8 +350,13 @@ pub async fn signal(
     })
 }
 
-pub fn list(state: &ToolsState, principal: &Principal) -> CallToolResult {
-    let jobs = state.jobs.list(principal.name());
+pub async fn list(
+    state: &ToolsState,
+    caller: &Caller,
+    _arguments: Option<JsonObject>,
+    _context: RequestContext<RoleServer>,
+) -> Result<CallToolResult, McpError> {
+    let jobs = state.jobs.list(caller.principal.name());
     let text = if jobs.is_empty() {
         "no jobs".to_owned()
     } else {
@@ -362,5 +370,5 @@ pub fn list(state: &ToolsState, principal: &Principal) -> CallToolResult {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    structured(&JobListOutput { jobs }, text, false)
+    Ok(structured(&JobListOutput { jobs }, text, false))
 }

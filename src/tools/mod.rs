@@ -1,7 +1,10 @@
 //! The MCP tools and the rmcp `ServerHandler` that serves them on every transport.
 //! Each tool lives in its own file: parse the arguments, check the caller's rights,
-//! do the work, shape the result. The catalog below says which role each tool needs:
-//! a principal is neither shown nor allowed a tool above its role.
+//! do the work, shape the result. [`TOOLS`] is the one table of them: for each, the least
+//! role that may see and call it, its definition and its [`Handler`]. A principal is
+//! neither shown nor allowed a tool above its role; the rate limit and the role gate run
+//! here, before any handler. Adding a tool is a file with a `definition` and a handler,
+//! plus one line in [`TOOLS`].
 
 mod audited;
 pub mod authorize;
@@ -15,33 +18,35 @@ pub mod run_command;
 
 use std::sync::{Arc, LazyLock};
 
+use futures::future::BoxFuture;
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
         CompleteRequestMethod, CompleteRequestParams, CompleteResult, ContentBlock, Implementation,
-        ListPromptsRequestMethod, ListPromptsResult, ListResourceTemplatesRequestMethod,
-        ListResourceTemplatesResult, ListResourcesRequestMethod, ListResourcesResult,
-        ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+        JsonObject, ListPromptsRequestMethod, ListPromptsResult,
+        ListResourceTemplatesRequestMethod, ListResourceTemplatesResult,
+        ListResourcesRequestMethod, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ServerCapabilities, ServerConfig, Tool,
     },
     service::RequestContext,
 };
 use tokio_util::sync::CancellationToken;
 
-use authorize::Identities;
-
 use crate::{
     audit::{AuditEvent, AuditLog},
-    auth::{Principal, Role},
+    auth::Role,
+    caller::Caller,
     config::{CommandLimits, JobSettings},
     exec::{
         BaseEnv,
+        identities::Identities,
         slots::{CommandSlots, SlotLimits},
     },
+    handler_link::PeerUse,
     jobs::JobRegistry,
     policy::Policy,
     ratelimit::RateLimiter,
-    transport::direct_call::PeerUse,
 };
 
 /// What every tool call may use: limits, the command environment, running commands, jobs.
@@ -50,8 +55,6 @@ pub struct ToolsState {
     pub limits: CommandLimits,
     pub jobs_settings: JobSettings,
     pub base_env: BaseEnv,
-    /// The caller on transports without HTTP authentication (stdio).
-    pub local_principal: Option<Principal>,
     pub slots: Arc<CommandSlots>,
     pub jobs: Arc<JobRegistry>,
     pub audit: AuditLog,
@@ -95,7 +98,6 @@ impl ToolsState {
     pub fn new(
         settings: ToolSettings,
         base_env: BaseEnv,
-        local_principal: Option<Principal>,
         audit: AuditLog,
         shutdown: &CancellationToken,
     ) -> Arc<Self> {
@@ -122,7 +124,6 @@ impl ToolsState {
                 audit.clone(),
             ),
             base_env,
-            local_principal,
             audit,
             policy,
             identities: Identities::new(run_as),
@@ -147,43 +148,64 @@ pub struct HostTools {
     state: Arc<ToolsState>,
 }
 
-/// A tool and the least role that may see and call it.
-struct CatalogEntry {
-    required_role: Role,
-    tool: Tool,
+/// What every tool's handler is: the call's state, its caller, its arguments as sent, and
+/// the request's context (cancellation, progress token, notifier).
+pub type Handler = for<'a> fn(
+    &'a ToolsState,
+    &'a Caller,
+    Option<JsonObject>,
+    RequestContext<RoleServer>,
+) -> BoxFuture<'a, Result<CallToolResult, McpError>>;
+
+/// One row of [`TOOLS`].
+pub struct ToolEntry {
+    /// The least role that may see and call the tool.
+    pub least_role: Role,
+    /// The tool as `tools/list` shows it; its `name` is the one calls use.
+    pub definition: fn() -> Tool,
+    pub handler: Handler,
 }
 
-/// Every tool, built once.
-static CATALOG: LazyLock<Vec<CatalogEntry>> = LazyLock::new(|| {
-    let operator = |tool| CatalogEntry {
-        required_role: Role::Operator,
-        tool,
+/// A [`ToolEntry`] from the least role, the definition and an `async fn` handler with
+/// the [`Handler`] arguments.
+macro_rules! tool {
+    ($least_role:expr, $definition:path, $handler:path) => {
+        ToolEntry {
+            least_role: $least_role,
+            definition: $definition,
+            handler: |state, caller, arguments, context| {
+                Box::pin($handler(state, caller, arguments, context))
+            },
+        }
     };
-    vec![
-        CatalogEntry {
-            required_role: Role::Read,
-            tool: host_info::definition(),
-        },
-        operator(run_command::definition()),
-        operator(jobs::start_definition()),
-        operator(jobs::output_definition()),
-        operator(jobs::signal_definition()),
-        operator(jobs::list_definition()),
-    ]
+}
+
+/// Every tool: the one table to add a tool to.
+pub const TOOLS: &[ToolEntry] = &[
+    tool!(Role::Read, host_info::definition, host_info::call),
+    tool!(Role::Operator, run_command::definition, run_command::call),
+    tool!(Role::Operator, jobs::start_definition, jobs::start),
+    tool!(Role::Operator, jobs::output_definition, jobs::output),
+    tool!(Role::Operator, jobs::signal_definition, jobs::signal),
+    tool!(Role::Operator, jobs::list_definition, jobs::list),
+];
+
+/// [`TOOLS`] with each definition built once.
+static CATALOG: LazyLock<Vec<(&'static ToolEntry, Tool)>> = LazyLock::new(|| {
+    TOOLS
+        .iter()
+        .map(|entry| (entry, (entry.definition)()))
+        .collect()
 });
+
+/// The row and definition of the tool named `name`.
+fn find(name: &str) -> Option<&'static (&'static ToolEntry, Tool)> {
+    CATALOG.iter().find(|(_, tool)| tool.name == name)
+}
 
 impl HostTools {
     pub fn new(state: Arc<ToolsState>) -> Self {
         Self { state }
-    }
-
-    /// The principal of a request: set by the HTTP auth layer, or the local one on stdio.
-    fn principal(&self, context: &RequestContext<RoleServer>) -> Option<Principal> {
-        context
-            .extensions
-            .get::<axum::http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<Principal>().cloned())
-            .or_else(|| self.state.local_principal.clone())
     }
 }
 
@@ -212,11 +234,13 @@ impl ServerHandler for HostTools {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let role = self.principal(&context).map(|principal| principal.role());
+        let role = Caller::of(&context.extensions)
+            .ok()
+            .map(|caller| caller.principal.role());
         let tools = CATALOG
             .iter()
-            .filter(|entry| role.is_some_and(|role| role >= entry.required_role))
-            .map(|entry| entry.tool.clone())
+            .filter(|(entry, _)| role.is_some_and(|role| role >= entry.least_role))
+            .map(|(_, tool)| tool.clone())
             .collect();
         Ok(ListToolsResult::with_all_items(tools))
     }
@@ -257,10 +281,7 @@ impl ServerHandler for HostTools {
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        CATALOG
-            .iter()
-            .find(|entry| entry.tool.name == name)
-            .map(|entry| entry.tool.clone())
+        find(name).map(|(_, tool)| tool.clone())
     }
 
     async fn call_tool(
@@ -268,10 +289,12 @@ impl ServerHandler for HostTools {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let Some(principal) = self.principal(&context) else {
-            return Err(McpError::internal_error("request has no principal", None));
+        let caller = match Caller::of(&context.extensions) {
+            Ok(caller) => caller.clone(),
+            Err(no_caller) => return Err(McpError::internal_error(no_caller.to_string(), None)),
         };
-        let Some(entry) = CATALOG.iter().find(|entry| entry.tool.name == request.name) else {
+        let principal = &caller.principal;
+        let Some((entry, _)) = find(&request.name) else {
             return Err(McpError::invalid_params(
                 format!("unknown tool {:?}", request.name),
                 None,
@@ -303,16 +326,16 @@ impl ServerHandler for HostTools {
                         "{reason} (the first refusal this minute; later ones are not recorded)"
                     ),
                 };
-                let trail = audited::context_of(&context, &principal, &request.name);
+                let trail = caller.audit_context(&request.name);
                 state.audit.record_or_log(trail, event).await;
             }
             return Ok(CallToolResult::error(vec![ContentBlock::text(reason)]).into());
         }
-        if principal.role() < entry.required_role {
+        if principal.role() < entry.least_role {
             let reason = format!(
                 "denied: tool {} needs the {} role; token {:?} has the {} role",
                 request.name,
-                entry.required_role,
+                entry.least_role,
                 principal.name(),
                 principal.role()
             );
@@ -322,31 +345,20 @@ impl ServerHandler for HostTools {
                 rule: "role".to_owned(),
                 reason: reason.clone(),
             };
-            let trail = audited::context_of(&context, &principal, &request.name);
+            let trail = caller.audit_context(&request.name);
             self.state.audit.record_or_log(trail, event).await;
             return Ok(CallToolResult::error(vec![ContentBlock::text(reason)]).into());
         }
-        let arguments = request.arguments;
         let revoked = revoked_call::RevokedCall {
             cancel: context.ct.clone(),
             id: context.id.to_string(),
-            trail: audited::context_of(&context, &principal, &request.name),
+            trail: caller.audit_context(&request.name),
         };
-        let work = async {
-            match request.name.as_ref() {
-                host_info::NAME => Ok(host_info::call()),
-                run_command::NAME => run_command::call(state, &principal, arguments, context).await,
-                jobs::START => jobs::start(state, &principal, arguments, &context).await,
-                jobs::OUTPUT => jobs::output(state, &principal, arguments, &context).await,
-                jobs::SIGNAL => jobs::signal(state, &principal, arguments, &context).await,
-                jobs::LIST => Ok(jobs::list(state, &principal)),
-                other => Err(McpError::internal_error(
-                    format!("tool {other} has no handler"),
-                    None,
-                )),
-            }
-        };
-        let result = revoked.cancel_on_end(&principal, &state.audit, work).await;
+        let work = (entry.handler)(state, &caller, request.arguments, context);
+        let result = revoked.cancel_on_end(principal, &state.audit, work).await;
         result.map(Into::into)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,7 +16,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 
 use crate::{
     exec::{OutputEvent, OutputObserver},
-    transport::direct_call::RequestNotifier,
+    handler_link::RequestNotifier,
 };
 
 /// Notifications per second, at most.

@@ -5,7 +5,7 @@
 //! tools answer with it and the audit log records it with [`Refusal::rule`].
 
 use crate::{
-    exec::{run_as::RunAsError, slots::SlotError},
+    exec::{identities::RunAsRefusal, slots::SlotError},
     jobs::JobError,
     policy::{Denial, ResolveError},
 };
@@ -51,19 +51,4 @@ impl Refusal {
             Self::Unaudited { .. } => "audit".to_owned(),
         }
     }
-}
-
-/// Why no Unix user may run a principal's commands.
-#[derive(Debug, thiserror::Error)]
-pub enum RunAsRefusal {
-    #[error(
-        "refused: hostmcp runs as root and no run_as user is configured for token {principal:?}; \
-         the operator must set run_as for the token or --run-as for the server \
-         (run_as = \"root\" to run commands as root)"
-    )]
-    RootWithoutRunAs { principal: String },
-    #[error("refused: run_as: {0}")]
-    Lookup(#[from] RunAsError),
-    #[error("refused: run_as {name:?} needs hostmcp to run as root, and it does not")]
-    NeedsRoot { name: String },
 }

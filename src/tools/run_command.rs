@@ -13,12 +13,12 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{
-    ToolsState, audited,
+    ToolsState,
     command_pipeline::{self, Admitted, Launch, RunCommandInput},
     progress::ProgressForwarder,
 };
 use crate::{
-    auth::Principal,
+    caller::Caller,
     exec::{self, ExecLimits, ExecOutcome},
 };
 
@@ -73,14 +73,15 @@ pub fn definition() -> Tool {
 /// then it runs while the caller waits, with progress notifications.
 pub async fn call(
     state: &ToolsState,
-    principal: &Principal,
+    caller: &Caller,
     arguments: Option<JsonObject>,
     context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
+    let principal = &caller.principal;
     let timeouts = (state.limits.default_timeout, state.limits.max_timeout);
     let command = command_pipeline::request(arguments, NAME, timeouts)?;
     tracing::info!(principal = principal.name(), tool = NAME, command = %command.describe_for_log(), "tool call");
-    let trail = audited::context_of(&context, principal, NAME);
+    let trail = caller.audit_context(NAME);
     let admitted =
         match command_pipeline::admit(state, principal, trail, command, Launch::Wait).await {
             Ok(admitted) => admitted,

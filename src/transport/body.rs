@@ -20,8 +20,10 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use super::http::MAX_REQUEST_BODY_BYTES;
 use crate::log_excerpt::log_excerpt;
+
+/// Largest JSON-RPC message accepted in a POST body.
+pub const MAX_REQUEST_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// JSON-RPC "Parse error": the server received something that is not a message.
 const PARSE_ERROR: i64 = -32700;

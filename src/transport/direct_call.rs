@@ -32,31 +32,7 @@ use sync_wrapper::SyncWrapper;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Which requests of a handler can run directly. A request that sends through its
-/// context's peer (logging notifications, sampling or elicitation requests) needs a peer
-/// that reaches the client, which only an rmcp service loop gives; the session manager
-/// runs such requests on a service of their own.
-pub trait PeerUse {
-    /// Whether handling `request` sends anything through `context.peer`.
-    fn needs_live_peer(&self, request: &ClientRequest) -> bool;
-}
-
-/// How a handler sends notifications that belong to the request it is answering, on
-/// transports that run calls directly. Absent from the extensions elsewhere, where the
-/// context's peer reaches the client.
-#[derive(Clone, Debug)]
-pub struct RequestNotifier(mpsc::UnboundedSender<ServerNotification>);
-
-/// The reader of the request's answer has gone away.
-#[derive(Debug, thiserror::Error)]
-#[error("the client no longer reads this request's stream")]
-pub struct ReaderGone;
-
-impl RequestNotifier {
-    pub fn notify(&self, notification: ServerNotification) -> Result<(), ReaderGone> {
-        self.0.send(notification).map_err(|_| ReaderGone)
-    }
-}
+pub use crate::handler_link::{PeerUse, ReaderGone, RequestNotifier};
 
 /// One request to run: what the handler's [`RequestContext`] is made of.
 pub struct DirectRequest {
@@ -90,8 +66,8 @@ where
     context.extensions = std::mem::take(request.extensions_mut());
     // Only a request with a progress token gets a notifier (and its channel).
     let notifications = context.meta.get_progress_token().map(|_| {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        context.extensions.insert(RequestNotifier(sender));
+        let (notifier, receiver) = RequestNotifier::channel();
+        context.extensions.insert(notifier);
         receiver
     });
     let on_end = OnEnd(Some(Box::new(on_end)));

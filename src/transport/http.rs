@@ -1,11 +1,12 @@
 //! The HTTP server: one axum `Router` with `/mcp` (rmcp's Streamable HTTP service, both
-//! the session era, over [`HostSessions`], and the stateless 2026-07-28 era), `/sse` + `/messages` (legacy
+//! the session era, over [`HostSessions`], and the stateless 2026-07-28 era, most of whose
+//! requests [`stateless`] answers directly), `/sse` + `/messages` (legacy
 //! HTTP+SSE), and `/healthz`; the host guard and authentication in front of every MCP
 //! route, then bodies read whole ([`super::body`]), and the per-principal stream cap;
 //! binding, and serving every listener through [`super::listener`] (connection caps,
 //! timeouts, TCP_NODELAY, graceful shutdown).
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Json, Router, middleware::from_fn_with_state, routing::get};
 use rmcp::ServerHandler;
@@ -17,28 +18,27 @@ use tower::Layer;
 use super::listener::Acceptor;
 use super::{
     connections::{self, ConnectionTracker, RateLimitedLog},
-    direct_call::PeerUse,
     host_guard::{HostGuard, enforce_host_guard},
     session_owners::{SessionOwners, enforce_session_owner},
     sessions::HostSessions,
-    sse,
+    sse, stateless,
     streams::{StreamCapLayer, StreamSlots},
     tls::ReloadableTls,
 };
-use crate::config::ConnectionSettings;
 use crate::{
     audit::AuditLog,
     auth::{
         client_address::TrustedProxies,
         layer::{AuthGate, Authenticator, require_principal},
     },
+    handler_link::PeerUse,
 };
 
-/// Largest JSON-RPC message accepted in a POST body.
-pub const MAX_REQUEST_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Largest JSON-RPC message accepted in a POST body (owned by [`super::body`]).
+pub use super::body::MAX_REQUEST_BODY_BYTES;
 
-/// Everything the router is built from. `H` is the MCP handler every session runs:
-/// [`crate::tools::HostTools`] in the product, a fixture handler in the conformance test server.
+/// Everything the router is built from. `H` is the MCP handler every session runs: the
+/// product's tools in `hostmcp serve`, a fixture handler in the conformance test server.
 #[derive(Clone)]
 pub struct HttpServerParts<H> {
     pub handler: H,
@@ -73,7 +73,7 @@ where
         parts.max_sessions_per_principal,
     );
     let handler = parts.handler.clone();
-    let mcp_service = StreamableHttpService::new(
+    let rmcp_service = StreamableHttpService::new(
         move || Ok(handler.clone()),
         session_manager,
         StreamableHttpServerConfig::default()
@@ -87,6 +87,9 @@ where
             .with_json_response(true)
             .with_cancellation_token(parts.shutdown.child_token()),
     );
+    // 2026-07-28 requests rmcp would serve statelessly are answered directly; the rest
+    // (and every refusal) are rmcp's.
+    let mcp_service = stateless::Stateless::new(rmcp_service, parts.handler.clone());
     // Inside the /mcp service and on the GET /sse route only: other requests pay nothing.
     let stream_cap = StreamCapLayer::new(StreamSlots::new(parts.max_streams_per_principal));
     let mcp_routes = Router::new()
@@ -123,6 +126,21 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
+/// The connections [`serve`] holds, from whom, for how long (`commands::serve` fills it
+/// from the `[connections]` table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Open connections, server-wide (further ones are refused at accept).
+    pub max_total: usize,
+    /// Open connections from one client IP address.
+    pub max_per_address: usize,
+    /// How long a connection may take to send a complete request head (also the idle
+    /// keep-alive timeout).
+    pub header_timeout: Duration,
+    /// How long a client has to finish the TLS handshake.
+    pub tls_handshake_timeout: Duration,
+}
+
 /// Bind every address first (so a port conflict fails before anything is served).
 pub async fn bind(addresses: &[SocketAddr]) -> std::io::Result<Vec<TcpListener>> {
     let mut listeners = Vec::with_capacity(addresses.len());
@@ -143,7 +161,7 @@ pub async fn serve(
     router: Router,
     shutdown: CancellationToken,
     tls: Option<Arc<ReloadableTls>>,
-    settings: ConnectionSettings,
+    settings: ConnectionLimits,
 ) {
     let max_total = match connections::raise_fd_limit() {
         Ok(limit) => {

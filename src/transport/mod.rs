@@ -1,8 +1,11 @@
 //! How MCP reaches the tools: HTTP (Streamable HTTP at `/mcp` through rmcp's HTTP
-//! service with hostmcp's own sessions, legacy HTTP+SSE at `/sse` written here) and stdio. Every transport serves the same
-//! [`crate::tools::HostTools`] handler.
+//! service with hostmcp's own sessions, legacy HTTP+SSE at `/sse` written here) and stdio.
+//! Every transport serves the one MCP handler it is given (the product's tools, composed
+//! in `commands`), and builds one [`crate::caller::Caller`] per request for it.
 
 pub mod body;
+#[cfg(test)]
+mod caller_tests;
 pub mod connections;
 pub mod direct_call;
 pub mod handshake;
@@ -12,6 +15,7 @@ pub mod listener;
 pub mod session_owners;
 pub mod sessions;
 pub mod sse;
+pub mod stateless;
 pub mod stdio;
 pub mod streams;
 pub mod tls;

@@ -22,8 +22,9 @@ use axum::{
 
 use super::sessions::SessionTable;
 use crate::{
-    audit::{AuditContext, AuditEvent, AuditLog, EndedWork, RoutedSession, Transport},
+    audit::{AuditContext, AuditEvent, AuditLog, EndedWork, Transport},
     auth::{Principal, client_address::ClientAddress, revocation::EndWatch},
+    caller::Caller,
 };
 
 /// The header that carries a Streamable HTTP session id.
@@ -216,8 +217,11 @@ pub async fn enforce_session_owner(
         .get(SESSION_HEADER)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
+    let client = request.extensions().get::<ClientAddress>().copied();
+    let mut request = request;
     let Some(session_id) = session_id else {
-        let client = request.extensions().get::<ClientAddress>().copied();
+        let caller = Caller::mcp_stateless(principal.clone(), client);
+        request.extensions_mut().insert(caller);
         let response = next.run(request).await;
         if let Some(new_id) = response
             .headers()
@@ -240,10 +244,8 @@ pub async fn enforce_session_owner(
         }
         None => return session_not_found(),
     }
-    let mut request = request;
-    request
-        .extensions_mut()
-        .insert(RoutedSession::new(session_id.as_str()));
+    let caller = Caller::mcp_session(principal, client, &session_id);
+    request.extensions_mut().insert(caller);
     let is_delete = request.method() == Method::DELETE;
     let response = next.run(request).await;
     if response.status() == StatusCode::NOT_FOUND || (is_delete && response.status().is_success()) {

@@ -52,10 +52,9 @@ use super::{
     handshake::{self, PeerCache},
 };
 use crate::{
-    audit::{
-        AuditContext, AuditEvent, AuditLog, EndedWork, RoutedSession, Transport as AuditTransport,
-    },
+    audit::{AuditContext, AuditEvent, AuditLog, EndedWork, Transport as AuditTransport},
     auth::{Principal, client_address::ClientAddress, revocation::EndWatch},
+    caller::Caller,
 };
 
 /// Messages queued per direction and session before the sender waits.
@@ -343,10 +342,9 @@ where
             None => return session_not_found(),
         }
     }
-    let (mut parts, body) = request.into_parts();
-    parts
-        .extensions
-        .insert(RoutedSession::new(session_id.as_str()));
+    let client = request.extensions().get::<ClientAddress>().copied();
+    let caller = Caller::sse(principal, client, &session_id);
+    let (parts, body) = request.into_parts();
     let body: Bytes = match axum::body::to_bytes(body, MAX_MESSAGE_BYTES).await {
         Ok(body) => body,
         Err(_) => {
@@ -365,7 +363,7 @@ where
             );
         }
     };
-    attach_request_parts(&mut message, parts);
+    attach_request_parts(&mut message, parts, caller);
     match deliver(&state, &session_id, message).await {
         Ok(()) => (StatusCode::ACCEPTED, "Accepted").into_response(),
         Err(SessionGone) => session_not_found(),
@@ -588,18 +586,22 @@ fn refuse(outbound: &Outbound, id: RequestId, reason: &'static str) {
     tokio::spawn(async move { send_message(&outbound, &message).await });
 }
 
-/// Give the handler the HTTP request, as rmcp does on `/mcp`, so tools see the principal.
-fn attach_request_parts(message: &mut ClientJsonRpcMessage, parts: axum::http::request::Parts) {
+/// Give the handler the HTTP request, as rmcp does on `/mcp`, and its [`Caller`].
+fn attach_request_parts(
+    message: &mut ClientJsonRpcMessage,
+    parts: axum::http::request::Parts,
+    caller: Caller,
+) {
     use rmcp::model::GetExtensions;
-    match message {
-        ClientJsonRpcMessage::Request(request) => {
-            request.request.extensions_mut().insert(parts);
-        }
+    let extensions = match message {
+        ClientJsonRpcMessage::Request(request) => request.request.extensions_mut(),
         ClientJsonRpcMessage::Notification(notification) => {
-            notification.notification.extensions_mut().insert(parts);
+            notification.notification.extensions_mut()
         }
-        _ => {}
-    }
+        _ => return,
+    };
+    extensions.insert(parts);
+    extensions.insert(caller);
 }
 
 fn session_not_found() -> Response {

@@ -42,6 +42,11 @@ async def test_every_decision_is_one_record_and_no_secret_is_written(server):
         import time
         time.sleep(0.1)
     events = [r["event"] for r in lines]
+    # One decision, one record: each kind counted, not only found.
+    counts = {kind: events.count(kind) for kind in set(events)}
+    assert counts == {"session_opened": 2, "command_started": 2, "job_action": 1,
+                      "command_finished": 2, "tool_denied": 1, "session_closed": 2,
+                      "auth_failed": 1}, counts
     started = [r for r in lines if r["event"] == "command_started"]
     assert started[0]["command"] == "echo hi; exit 3" and started[0]["principal"] == "alice"
     assert started[0]["tool"] == "run_command" and started[0]["client"].startswith("127.0.0.1:")

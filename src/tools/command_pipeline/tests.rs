@@ -35,7 +35,7 @@ fn state(audit: AuditLog) -> std::sync::Arc<ToolsState> {
         ..ToolSettings::default()
     };
     let shutdown = CancellationToken::new();
-    ToolsState::new(settings, BaseEnv::from_server_env(), None, audit, &shutdown)
+    ToolsState::new(settings, BaseEnv::from_server_env(), audit, &shutdown)
 }
 
 fn operator() -> Principal {

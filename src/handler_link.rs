@@ -1,0 +1,39 @@
+//! What passes between a transport and the MCP handler it runs, besides the
+//! [`Caller`](crate::caller::Caller): the notifier of the request being answered, and the
+//! handler's word on whether a request needs a peer that reaches the client. Both sides
+//! import this module; neither imports the other.
+
+use rmcp::model::{ClientRequest, ServerNotification};
+use tokio::sync::mpsc;
+
+/// Which requests of a handler can run directly. A request that sends through its
+/// context's peer (logging notifications, sampling or elicitation requests) needs a peer
+/// that reaches the client, which only an rmcp service loop gives; the session manager
+/// runs such requests on a service of their own.
+pub trait PeerUse {
+    /// Whether handling `request` sends anything through `context.peer`.
+    fn needs_live_peer(&self, request: &ClientRequest) -> bool;
+}
+
+/// How a handler sends notifications that belong to the request it is answering, on
+/// transports that run calls directly. Absent from the extensions elsewhere, where the
+/// context's peer reaches the client.
+#[derive(Clone, Debug)]
+pub struct RequestNotifier(mpsc::UnboundedSender<ServerNotification>);
+
+/// The reader of the request's answer has gone away.
+#[derive(Debug, thiserror::Error)]
+#[error("the client no longer reads this request's stream")]
+pub struct ReaderGone;
+
+impl RequestNotifier {
+    /// A notifier whose notifications come out of `receiver`'s end, before the answer.
+    pub fn channel() -> (Self, mpsc::UnboundedReceiver<ServerNotification>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (Self(sender), receiver)
+    }
+
+    pub fn notify(&self, notification: ServerNotification) -> Result<(), ReaderGone> {
+        self.0.send(notification).map_err(|_| ReaderGone)
+    }
+}

@@ -1,0 +1,129 @@
+//! The handler's side of the caller and the tool table: a call without a [`Caller`] is an
+//! internal error, the role gate sits before every handler, and the table is consistent.
+
+use std::collections::HashSet;
+
+use rmcp::model::{CallToolRequestParams, ErrorCode, RequestId};
+
+use super::*;
+use crate::auth::{Principal, TokenDigest, TokenEntry, TokenSet, layer::Authenticator};
+
+fn tools() -> HostTools {
+    HostTools::new(ToolsState::new(
+        ToolSettings::default(),
+        BaseEnv::from_server_env(),
+        AuditLog::disabled(),
+        &CancellationToken::new(),
+    ))
+}
+
+/// A request context carrying `caller`, or none.
+fn context(tools: &HostTools, caller: Option<Caller>) -> RequestContext<RoleServer> {
+    let peer = crate::transport::direct_call::detached_peer(tools.clone(), None);
+    let mut context = RequestContext::new(RequestId::Number(1), peer);
+    if let Some(caller) = caller {
+        context.extensions.insert(caller);
+    }
+    context
+}
+
+fn reader() -> Principal {
+    let secret = "read-token";
+    let entry = TokenEntry::new("reader", TokenDigest::of_token(secret), Role::Read);
+    let auth = Authenticator::tokens(TokenSet::new(vec![entry]));
+    let header = axum::http::HeaderValue::from_str(&format!("Bearer {secret}")).unwrap();
+    auth.authenticate(Some(&header)).unwrap()
+}
+
+fn text_of(response: CallToolResponse) -> (bool, String) {
+    let CallToolResponse::Complete(result) = response else {
+        panic!("a complete result: {response:?}");
+    };
+    let value = serde_json::to_value(result).unwrap();
+    let text = value["content"][0]["text"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    (value["isError"] == true, text)
+}
+
+#[tokio::test]
+async fn a_call_without_a_caller_is_an_internal_error_and_one_with_a_caller_runs() {
+    let tools = tools();
+    let call = || CallToolRequestParams::new(host_info::NAME);
+    let error = tools
+        .call_tool(call(), context(&tools, None))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::INTERNAL_ERROR);
+    assert!(error.message.contains("no caller"), "{}", error.message);
+
+    let caller = Caller::stdio(Principal::stdio_owner());
+    let response = tools
+        .call_tool(call(), context(&tools, Some(caller)))
+        .await
+        .unwrap();
+    let (is_error, text) = text_of(response);
+    assert!(!is_error, "{text}");
+}
+
+#[tokio::test]
+async fn the_role_gate_refuses_a_tool_above_the_callers_role_and_allows_its_own() {
+    let tools = tools();
+    let caller = Caller::mcp_stateless(reader(), None);
+    let refused = tools
+        .call_tool(
+            CallToolRequestParams::new(jobs::LIST),
+            context(&tools, Some(caller.clone())),
+        )
+        .await
+        .unwrap();
+    let (is_error, text) = text_of(refused);
+    assert!(is_error);
+    assert_eq!(
+        text,
+        "denied: tool job_list needs the operator role; token \"reader\" has the read role"
+    );
+
+    let allowed = tools
+        .call_tool(
+            CallToolRequestParams::new(host_info::NAME),
+            context(&tools, Some(caller)),
+        )
+        .await
+        .unwrap();
+    assert!(!text_of(allowed).0);
+}
+
+#[tokio::test]
+async fn tools_list_shows_a_caller_the_tools_of_its_role_and_nothing_without_a_caller() {
+    let tools = tools();
+    let names = |result: ListToolsResult| -> Vec<String> {
+        result
+            .tools
+            .into_iter()
+            .map(|tool| tool.name.into_owned())
+            .collect()
+    };
+    let none = tools.list_tools(None, context(&tools, None)).await.unwrap();
+    assert!(names(none).is_empty());
+    let reader = Caller::mcp_stateless(reader(), None);
+    let read = tools
+        .list_tools(None, context(&tools, Some(reader)))
+        .await
+        .unwrap();
+    assert_eq!(names(read), vec![host_info::NAME]);
+    let owner = Caller::stdio(Principal::stdio_owner());
+    let all = tools
+        .list_tools(None, context(&tools, Some(owner)))
+        .await
+        .unwrap();
+    assert_eq!(names(all).len(), TOOLS.len());
+}
+
+#[test]
+fn every_tool_in_the_table_has_a_name_of_its_own() {
+    let names: HashSet<_> = CATALOG.iter().map(|(_, tool)| tool.name.clone()).collect();
+    assert_eq!(names.len(), TOOLS.len());
+    assert!(find("no_such_tool").is_none());
+}
