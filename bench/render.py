@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Render docs/benchmarks.md from one bench/run.sh results directory.
 
-usage: python3 bench/render.py bench/results/<time> > docs/benchmarks.md
+usage: python3 bench/render.py bench/results/<time> [callgrind.json] > docs/benchmarks.md
+
+The section "Instructions per call (callgrind)" comes from the given callgrind.json (bench/callgrind.sh
+passes its own), else the run's own, else the newest under bench/results/; none, no section.
 
 Medians over the runs of each point; ratios against the peers and the machine limits;
 targets from issue 6. The hand-written analysis in bench/analysis.md is appended.
@@ -261,6 +264,66 @@ if spawn:
         p = spawn_point(c)
         h = point("hostmcp", "command", "mcp-session", c)
         w(f"| {c} | {f_rps(p['rps'])} | {f_rps(p['cpu_rps'])} | {f_ms(p['p50'])} | {f_ms(p['p99'])} | {f_ratio(h and h['cpu_rps'], p['cpu_rps'])} |")
+    w("")
+
+# ---------------------------------------------------------------- callgrind
+def newest_callgrind():
+    """The callgrind.json given, else this run's, else the newest of any bench/callgrind.sh run."""
+    if len(sys.argv) > 2:
+        return sys.argv[2]
+    own = os.path.join(OUT, "callgrind.json")
+    if os.path.exists(own):
+        return own
+    found = sorted(glob.glob(os.path.join(BENCH, "results", "*", "callgrind.json")))
+    return found[-1] if found else None
+
+
+def f_ir(x):
+    return "n/a" if x is None else f"{x:,.0f}"
+
+
+cg_path = newest_callgrind()
+if cg_path:
+    cg = json.load(open(cg_path))
+    cg_points = {(p["server"], p["workload"], p["transport"]): p for p in cg["points"]}
+    repeats = max(len(p["runs"]) for p in cg["points"]) if cg["points"] else 0
+
+    def cg_cell(p):
+        if p is None:
+            return "n/a"
+        per = [r["ir_per_call"] for r in p["runs"]]
+        spread = f" ({f_ir(min(per))} .. {f_ir(max(per))})" if len(per) > 1 else ""
+        return f_ir(p["ir_per_call"]) + spread
+
+    w("## Instructions per call (callgrind)")
+    w("")
+    w("User-space instructions the server process executes per `tools/call`, counted by valgrind's callgrind:")
+    w("unlike calls/s on this shared machine, the count repeats for the same binary and input. Each server runs")
+    w(f"under `valgrind --tool=callgrind` twice, for {cg['calls_low']:,} and for {cg['calls_high']:,} checked calls of one")
+    w(f"session (one call in flight, after {cg['warmup_calls']} warm-up calls in a session of their own); start-up, handshakes")
+    w(f"and shutdown cancel out of Ir({cg['calls_high']:,}) - Ir({cg['calls_low']:,}), divided by {cg['calls_high'] - cg['calls_low']:,}. All threads of the server")
+    w("count; the kernel's share (syscalls, loopback TCP) and a spawned child (`true`) do not. The load generator")
+    w("runs natively and is not measured. Ratio = hostmcp over the bare axum endpoint (`loadgen baseline-server`)")
+    w("on the same transport and workload; lower is better.")
+    w("")
+    w(f"- Date (UTC): {cg['date_utc']}; hostmcp commit {cg['hostmcp_commit']}, release build; {cg['valgrind']}; {cg['rustc']}.")
+    w("- hostmcp's `echo` is `examples/conformance_server.rs`"
+      + (" behind the bearer-token check (`--token-from-env`)" if cg.get("echo_auth") else " (no token option: authentication off)")
+      + "; `run_command` is `hostmcp serve` with `bench/hostmcp-bench.toml`.")
+    if repeats > 1:
+        w(f"- {repeats} pairs of runs per point: the median, with the lowest and highest in parentheses.")
+    w("- Source: `bench/results/" + os.path.basename(os.path.dirname(cg_path)) + "/callgrind.json`; reproduce with `bench/callgrind.sh`.")
+    w("")
+    w("| transport | tool | hostmcp instructions/call | bare axum instructions/call | ratio |")
+    w("|---|---|---:|---:|---:|")
+    for workload, tool in (("echo", "`echo`"), ("command", "`run_command true`")):
+        for t in TRANSPORTS:
+            h = cg_points.get(("hostmcp", workload, t))
+            b = cg_points.get(("baseline", workload, t))
+            if h is None and b is None:
+                continue
+            ratio = f"{h['ir_per_call'] / b['ir_per_call']:.2f}x" if h and b and b["ir_per_call"] else "n/a"
+            w(f"| {TNAMES[t]} | {tool} | {cg_cell(h)} | {cg_cell(b)} | {ratio} |")
     w("")
 
 # ---------------------------------------------------------------- memory

@@ -9,10 +9,10 @@
 //! window and how many the key's previous window refused, so a caller can write one line
 //! per window instead of one per refusal.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::{
     collections::HashMap,
     hash::Hash,
-    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -149,11 +149,8 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
             .retain(|_, counted| counted.is_live(now, window));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State<K>> {
-        // Each update is a single entry write; a poisoned lock is still consistent.
-        self.state
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State<K>> {
+        self.state.lock()
     }
 }
 

@@ -69,7 +69,7 @@ async fn session(data: &[u8]) {
         hostmcp::transport::streams::StreamSlots::new(limits.max_streams_per_principal),
     );
     let app = routes(state.clone(), stream_cap);
-    let owner = Principal::unauthenticated_local();
+    let owner = hostmcp::auth::danger::unauthenticated_local();
 
     let mut open = Request::get("/sse").body(Body::empty()).expect("request");
     open.extensions_mut().insert(owner.clone());
@@ -104,7 +104,7 @@ async fn session(data: &[u8]) {
         .take(MAX_POSTS)
         .peekable();
     if let Some(first) = lines.peek() {
-        let intruder = post(first, &Principal::stdio_owner())
+        let intruder = post(first, &hostmcp::auth::danger::stdio_owner())
             .await
             .expect("infallible");
         assert_eq!(

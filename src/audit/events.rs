@@ -1,6 +1,6 @@
 //! What an audit line says: the typed events ([`AuditEvent`]), the envelope every line
-//! shares ([`AuditRecord`]), redaction of environment values ([`AuditEnv`]), the line hash
-//! that chains records, and the timestamp format.
+//! shares ([`AuditRecord`]), the line hash that chains records, and the timestamp format.
+//! Environment values, and their redaction, are [`super::env`]'s.
 //!
 //! One line is the envelope with the event's fields flattened into it, tagged by `"event"`:
 //!
@@ -19,16 +19,14 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::bounded::{self, AuditText, TextBudget};
+use super::bounded::{AuditText, TextBudget};
+use super::env::AuditEnv;
 
 /// `prev` of the first line of a file: 64 zeros.
 pub const GENESIS_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// What an environment value is written as unless the log discloses values.
-pub const REDACTED: &str = "[redacted]";
 
 /// Who did something, from where, in which session, through which tool. Every field is
 /// optional: an authentication failure has no principal, a stdio session no client address.
@@ -129,8 +127,6 @@ pub enum AuditEvent {
     /// its anchor file, and started the chain at genesis. On a host whose audit history
     /// should be older, it says the history was removed (see `docs/security.md`).
     ChainStarted,
-    /// A request carried a valid credential.
-    Authenticated,
     /// A request carried no credential, or a bad one. Never the credential itself.
     AuthFailed {
         /// Quotes the request's path.
@@ -252,7 +248,6 @@ impl AuditEvent {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::ChainStarted => "chain_started",
-            Self::Authenticated => "authenticated",
             Self::AuthFailed { .. } => "auth_failed",
             Self::AuthThrottled { .. } => "auth_throttled",
             Self::AuthFailedDropped { .. } => "auth_failed_dropped",
@@ -271,7 +266,7 @@ impl AuditEvent {
     }
 
     /// Decide, once and for good, what the environment values in this event become:
-    /// disclosed as given, or dropped (written as [`REDACTED`]).
+    /// disclosed as given, or dropped (written as [`super::REDACTED`]).
     pub(super) fn settle_env(&mut self, disclose: bool) {
         if let Self::CommandStarted { env, .. } = self {
             env.settle(disclose);
@@ -317,7 +312,6 @@ impl AuditEvent {
             }
             Self::JobRefused { job_id, .. } => budget.bound(job_id),
             Self::ChainStarted
-            | Self::Authenticated
             | Self::AuthThrottled { .. }
             | Self::AuthFailedDropped { .. }
             | Self::TokenRevoked { .. }
@@ -468,223 +462,27 @@ impl Transport {
     }
 }
 
-/// Environment variables given to a command, as the audit log keeps them: names always,
-/// values only if the log was opened to disclose them. Written as
-/// `[{"name": "...", "value": "..."}]`, in the order given (later entries win in exec). A
-/// list too long for the record ends with one [`AuditText::Omitted`] entry standing for the
-/// rest, whose hash covers their names only: a value the log redacts is never hashed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AuditEnv(Vec<EnvEntry>);
-
-/// A variable, or the entry standing for the variables a record did not keep.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-enum EnvEntry {
-    Var(EnvVar),
-    Omitted(AuditText),
-}
-
-impl AuditEnv {
-    /// Variables as a request gave them. Their values are withheld: they print and serialize
-    /// as [`REDACTED`] until the sink settles them (disclosing them only if configured).
-    pub fn new<I, K, V>(vars: I) -> Self
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self(
-            vars.into_iter()
-                .map(|(name, value)| {
-                    EnvEntry::Var(EnvVar {
-                        name: AuditText::Whole(name.into()),
-                        value: EnvValue::Withheld(value.into()),
-                    })
-                })
-                .collect(),
-        )
-    }
-
-    /// The variables kept (not those an [`AuditText::Omitted`] entry stands for).
-    pub fn iter(&self) -> impl Iterator<Item = &EnvVar> {
-        self.0.iter().filter_map(|entry| match entry {
-            EnvEntry::Var(var) => Some(var),
-            EnvEntry::Omitted(_) => None,
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        self.iter().count()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn settle(&mut self, disclose: bool) {
-        for var in self.0.iter_mut().filter_map(|entry| match entry {
-            EnvEntry::Var(var) => Some(var),
-            EnvEntry::Omitted(_) => None,
-        }) {
-            if let EnvValue::Withheld(value) = &mut var.value {
-                var.value = if disclose {
-                    EnvValue::Disclosed(AuditText::Whole(std::mem::take(value)))
-                } else {
-                    EnvValue::Redacted
-                };
-            }
-        }
-    }
-
-    /// Bound names and disclosed values to `budget`; the variables past it become one entry.
-    fn bound_text(&mut self, budget: &mut TextBudget) {
-        let kept = budget.bound_each(&mut self.0, |budget, entry| match entry {
-            EnvEntry::Var(var) => {
-                budget.bound(&mut var.name);
-                if let EnvValue::Disclosed(value) = &mut var.value {
-                    budget.bound(value);
-                }
-            }
-            EnvEntry::Omitted(summary) => budget.bound(summary),
-        });
-        if kept < self.0.len() {
-            let rest = self.0.split_off(kept);
-            let names = rest.iter().map(|entry| match entry {
-                EnvEntry::Var(var) => &var.name,
-                EnvEntry::Omitted(summary) => summary,
-            });
-            self.0.push(EnvEntry::Omitted(bounded::omitted(names)));
-        }
-    }
-}
-
-/// `NAME=value NAME=[redacted] ...`, for logs.
-impl fmt::Display for AuditEnv {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (index, entry) in self.0.iter().enumerate() {
-            if index > 0 {
-                f.write_str(" ")?;
-            }
-            match entry {
-                EnvEntry::Var(var) => write!(f, "{}={}", var.name, var.value.as_logged())?,
-                EnvEntry::Omitted(summary) => write!(f, "{summary}")?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// One variable: its name and what the log may say of its value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnvVar {
-    name: AuditText,
-    value: EnvValue,
-}
-
-impl EnvVar {
-    pub fn name(&self) -> &AuditText {
-        &self.name
-    }
-
-    /// The value, only if the log discloses it; `None` while withheld or once redacted.
-    pub fn disclosed_value(&self) -> Option<&AuditText> {
-        match &self.value {
-            EnvValue::Disclosed(value) => Some(value),
-            EnvValue::Withheld(_) | EnvValue::Redacted => None,
-        }
-    }
-}
-
-/// A value in one of three states. Only `Disclosed` ever prints or serializes the value.
-#[derive(Clone, PartialEq, Eq)]
-enum EnvValue {
-    /// As the request gave it, not yet settled by the sink.
-    Withheld(String),
-    /// Dropped; the log says [`REDACTED`].
-    Redacted,
-    /// Cleared for the log by configuration.
-    Disclosed(AuditText),
-}
-
-impl EnvValue {
-    fn as_logged(&self) -> &dyn fmt::Display {
-        match self {
-            Self::Withheld(_) | Self::Redacted => &REDACTED,
-            Self::Disclosed(value) => value,
-        }
-    }
-}
-
-impl fmt::Debug for EnvValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Withheld(_) | Self::Redacted => f.write_str(REDACTED),
-            Self::Disclosed(value) => fmt::Debug::fmt(value, f),
-        }
-    }
-}
-
-impl Serialize for EnvValue {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Withheld(_) | Self::Redacted => serializer.serialize_str(REDACTED),
-            Self::Disclosed(value) => value.serialize(serializer),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for EnvValue {
-    /// Reading a log back: [`REDACTED`] is a redacted value, anything else a disclosed one.
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = AuditText::deserialize(deserializer)?;
-        Ok(if value == REDACTED {
-            Self::Redacted
-        } else {
-            Self::Disclosed(value)
-        })
-    }
-}
-
 /// SHA-256 of one line's bytes, without its newline, in lowercase hex: the next line's `prev`.
 pub fn line_hash(line: &[u8]) -> String {
     hex::encode(Sha256::digest(line))
 }
 
-/// RFC 3339 in UTC with milliseconds, e.g. `2026-05-01T12:00:00.123Z`.
+/// RFC 3339 in UTC with milliseconds, e.g. `2026-05-01T12:00:00.123Z`. Whole milliseconds,
+/// truncated toward 1970 (so a time 0.5 ms before 1970 is written as `1970-01-01T00:00:00.000Z`);
+/// a time outside jiff's range (about years -9999 to 9999) is written as the nearest end of it.
 pub fn format_timestamp(time: SystemTime) -> String {
     let millis: i128 = match time.duration_since(UNIX_EPOCH) {
         Ok(after) => after.as_millis() as i128,
         Err(before) => -(before.duration().as_millis() as i128),
     };
-    let seconds = millis.div_euclid(1000) as i64;
-    let millis = millis.rem_euclid(1000);
-    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
-    let second_of_day = seconds.rem_euclid(86_400);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60,
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day). Howard Hinnant's
-/// `civil_from_days` (<https://howardhinnant.github.io/date_algorithms.html>).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
+    let millis = i64::try_from(millis).unwrap_or(if millis < 0 { i64::MIN } else { i64::MAX });
+    let timestamp = jiff::Timestamp::from_millisecond(millis).unwrap_or(if millis < 0 {
+        jiff::Timestamp::MIN
     } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+        jiff::Timestamp::MAX
+    });
+    // Printing to a `String` cannot fail.
+    jiff::fmt::temporal::DateTimePrinter::new()
+        .precision(Some(3))
+        .timestamp_to_string(&timestamp)
 }

@@ -1,9 +1,12 @@
 //! The audit log: one JSON line per decision, hash-chained so that editing, deleting or
 //! reordering lines is detectable.
 //!
-//! Owns the typed events and their envelope ([`events`]), the append-only file writer that
-//! refuses to lose a record silently ([`sink`]) and notices its file renamed or deleted
-//! ([`log_file`]), the key that seals each line of a keyed chain ([`key`]) and the anchor file
+//! Owns the typed events and their envelope ([`events`]), environment values and their
+//! redaction ([`env`]), the handle callers record through
+//! ([`handle`]), the append-only file writer that refuses to lose a record silently
+//! ([`writer`]) and notices its file renamed or deleted ([`log_file`]), where a chain
+//! continues when its file is opened ([`resume`]), the no-file mode that sends records to
+//! tracing ([`no_file`]), the key that seals each line of a keyed chain ([`key`]) and the anchor file
 //! that remembers where the chain ended ([`anchor_file`]), and the offline checker behind
 //! `hostmcp audit verify FILE...` ([`verify`]). It decides nothing: callers record what the auth
 //! layer, the policy and the exec engine decided. A caller that must not act unaudited (the
@@ -17,11 +20,15 @@
 
 mod anchor_file;
 mod bounded;
+mod env;
 mod events;
+mod handle;
 mod key;
 mod log_file;
-mod sink;
+mod no_file;
+mod resume;
 mod verify;
+mod writer;
 
 #[cfg(test)]
 mod tests;
@@ -31,16 +38,18 @@ use std::path::PathBuf;
 
 pub use anchor_file::{AnchorFileError, anchor_path, read as read_anchor_file};
 pub use bounded::{AuditText, MAX_RECORD_TEXT_BYTES, MAX_TEXT_BYTES};
+pub use env::{AuditEnv, EnvVar, REDACTED};
 pub use events::{
-    AuditContext, AuditEnv, AuditEvent, AuditRecord, CommandLine, EndedWork, EnvVar, GENESIS_PREV,
-    JobRefusal, OrphanReason, REDACTED, RevokeReason, Transport, format_timestamp, line_hash,
+    AuditContext, AuditEvent, AuditRecord, CommandLine, EndedWork, GENESIS_PREV, JobRefusal,
+    OrphanReason, RevokeReason, Transport, format_timestamp, line_hash,
 };
+pub use handle::AuditLog;
 pub use key::{AuditKey, KeyError};
-pub use sink::{AuditLog, AuditOptions, Reopened};
 pub use verify::{
     Anchor, BadAnchor, Problem, ProblemKind, Start, VerifyOptions, VerifyReport, verify,
     verify_files, verify_reader, verify_with_anchor,
 };
+pub use writer::{AuditOptions, Reopened};
 
 /// Why the audit log could not be opened, written or read.
 #[derive(Debug, thiserror::Error)]

@@ -5,10 +5,7 @@
 //! counted, and one `auth_failed_dropped` record per such window says how many: written
 //! when the window ends, whether or not another failure comes.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
@@ -30,7 +27,7 @@ pub enum Admission {
 pub struct FailureRecordCap {
     limit: u32,
     window: Duration,
-    state: Mutex<CapState>,
+    state: parking_lot::Mutex<CapState>,
 }
 
 #[derive(Debug)]
@@ -46,7 +43,7 @@ impl FailureRecordCap {
         Arc::new(Self {
             limit,
             window,
-            state: Mutex::new(CapState {
+            state: parking_lot::Mutex::new(CapState {
                 start: Instant::now(),
                 recorded: 0,
                 dropped: Vec::new(),
@@ -57,10 +54,7 @@ impl FailureRecordCap {
     /// Count one failure.
     pub fn admit(&self) -> Admission {
         let now = Instant::now();
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut state = self.state.lock();
         if now.duration_since(state.start) >= self.window {
             state.start = now;
             state.recorded = 0;
@@ -92,10 +86,7 @@ impl FailureRecordCap {
     /// How many failures the window ending at `window_end` dropped; forgets them.
     pub fn take_dropped(&self, window_end: Instant) -> u64 {
         let start = window_end - self.window;
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut state = self.state.lock();
         let position = state.dropped.iter().position(|(at, _)| *at == start);
         position.map_or(0, |index| state.dropped.swap_remove(index).1)
     }

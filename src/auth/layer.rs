@@ -7,7 +7,7 @@
 use std::{
     borrow::Cow,
     net::{IpAddr, SocketAddr},
-    sync::{Arc, RwLock},
+    sync::Arc,
     time::{Duration, SystemTime},
 };
 
@@ -19,6 +19,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 
 use super::{
@@ -42,25 +43,26 @@ pub enum Authenticator {
 /// The accepted tokens, replaceable while the server runs (SIGHUP).
 #[derive(Debug)]
 pub struct ReloadableTokens {
-    current: RwLock<Arc<TokenSet>>,
+    /// Read by every request without a lock; replaced whole.
+    current: ArcSwap<TokenSet>,
+    /// Held by [`Authenticator::replace_tokens`], so that two reloads cannot both build on
+    /// the same previous set (and one lose the leases the other carried over).
+    replacing: parking_lot::Mutex<()>,
     /// Woken when the set is replaced, so the expiry task looks again.
     changed: Arc<Notify>,
 }
 
 impl ReloadableTokens {
     fn current(&self) -> Arc<TokenSet> {
-        // Writers only swap the Arc, so a poisoned lock still holds a whole set.
-        self.current
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .clone()
+        self.current.load_full()
     }
 }
 
 impl Authenticator {
     pub fn tokens(set: TokenSet) -> Self {
         Self::Tokens(ReloadableTokens {
-            current: RwLock::new(Arc::new(set)),
+            current: ArcSwap::from_pointee(set),
+            replacing: parking_lot::Mutex::new(()),
             changed: Arc::default(),
         })
     }
@@ -71,9 +73,10 @@ impl Authenticator {
         authorization: Option<&HeaderValue>,
     ) -> Result<Principal, AuthError> {
         match self {
-            Self::Disabled => Ok(Principal::unauthenticated_local()),
+            Self::Disabled => Ok(super::danger::unauthenticated_local()),
             Self::Tokens(tokens) => tokens
-                .current()
+                .current
+                .load()
                 .authenticate_header(authorization.map(HeaderValue::as_bytes)),
         }
     }
@@ -86,13 +89,10 @@ impl Authenticator {
         let Self::Tokens(tokens) = self else {
             return None;
         };
-        let mut current = tokens
-            .current
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner());
-        let (set, dropped) = set.succeeding(&current, SystemTime::now());
-        *current = Arc::new(set);
-        drop(current);
+        let replacing = tokens.replacing.lock();
+        let (set, dropped) = set.succeeding(&tokens.current.load(), SystemTime::now());
+        tokens.current.store(Arc::new(set));
+        drop(replacing);
         tokens.changed.notify_one();
         Some(dropped)
     }

@@ -1,9 +1,10 @@
 //! Authentication: who is calling. Owns [`Principal`] (only [`TokenSet::authenticate`] and
-//! the explicit local constructors make one), token digests compared in constant time,
+//! the local constructors of [`danger`] make one), token digests compared in constant time,
 //! the axum layer that answers 401 and attaches the principal to the request, and the
 //! revocation of tokens while the server runs ([`revocation`]).
 
 pub mod client_address;
+pub mod danger;
 pub mod failure_records;
 pub mod layer;
 pub mod revocation;
@@ -73,26 +74,6 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The caller when authentication is disabled (`--no-auth`, loopback only).
-    pub fn unauthenticated_local() -> Self {
-        Self {
-            name: Arc::from("anonymous"),
-            role: Role::Admin,
-            run_as: None,
-            lease: Lease::forever(),
-        }
-    }
-
-    /// The user who started `hostmcp stdio`: the process owner, with full rights.
-    pub fn stdio_owner() -> Self {
-        Self {
-            name: Arc::from("stdio"),
-            role: Role::Admin,
-            run_as: None,
-            lease: Lease::forever(),
-        }
-    }
-
     pub fn name(&self) -> &str {
         &self.name
     }

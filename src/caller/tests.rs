@@ -11,7 +11,7 @@ fn client() -> ClientAddress {
 }
 
 fn owner() -> Principal {
-    Principal::stdio_owner()
+    crate::auth::danger::stdio_owner()
 }
 
 #[test]

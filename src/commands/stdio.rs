@@ -2,7 +2,7 @@
 
 use super::{CommandError, runtime};
 use crate::{
-    auth::Principal,
+    auth::danger,
     caller::Caller,
     cli::StdioArgs,
     config::{self, Config, EnvSnapshot},
@@ -42,7 +42,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
     // The stdio principal is whoever started the process: run as that user.
     let run_as = config.run_as.clone().or_else(run_as::current_user_name);
     hardening::check_at_start(
-        &[(&Principal::stdio_owner()).into()],
+        &[(&danger::stdio_owner()).into()],
         hardening::exposure::Placement {
             default_run_as: run_as.as_deref(),
             restrict_admin: hardening::restricts_admin(&config),
@@ -77,7 +77,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
             audit_log,
             &shutdown,
         );
-        let caller = Caller::stdio(Principal::stdio_owner());
+        let caller = Caller::stdio(danger::stdio_owner());
         let served = crate::transport::stdio::serve(HostTools::new(state), caller).await;
         // The client is gone: its background jobs go with it.
         shutdown.cancel();

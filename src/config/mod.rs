@@ -387,37 +387,34 @@ fn configured_tokens(env: &EnvSnapshot, file: &FileConfig) -> Result<Vec<TokenEn
     Ok(tokens)
 }
 
-/// A TOML date-time with an offset as a point in time; `None` without date, time or offset.
+/// A TOML date-time with an offset as a point in time, to the whole second; `None` without
+/// date, time or offset, or before 1970.
 fn datetime_to_system_time(value: &toml::value::Datetime) -> Option<std::time::SystemTime> {
     use toml::value::Offset;
     let (date, time, offset) = (value.date?, value.time?, value.offset?);
-    let days = days_from_civil(
-        i64::from(date.year),
-        i64::from(date.month),
-        i64::from(date.day),
-    );
     let offset_minutes = match offset {
         Offset::Z => 0,
-        Offset::Custom { minutes } => i64::from(minutes),
+        Offset::Custom { minutes } => i32::from(minutes),
     };
-    let seconds = days * 86_400
-        + i64::from(time.hour) * 3600
-        + i64::from(time.minute) * 60
-        + i64::from(time.second.unwrap_or(0))
-        - offset_minutes * 60;
-    let seconds = u64::try_from(seconds).ok()?;
+    // TOML admits a leap second (`:60`); jiff does not: it is the first second of the next
+    // minute.
+    let second = time.second.unwrap_or(0);
+    let civil = jiff::civil::DateTime::new(
+        i16::try_from(date.year).ok()?,
+        i8::try_from(date.month).ok()?,
+        i8::try_from(date.day).ok()?,
+        i8::try_from(time.hour).ok()?,
+        i8::try_from(time.minute).ok()?,
+        i8::try_from(second.min(59)).ok()?,
+        0,
+    )
+    .ok()?;
+    let timestamp = jiff::tz::Offset::from_seconds(offset_minutes * 60)
+        .ok()?
+        .to_timestamp(civil)
+        .ok()?;
+    let seconds = u64::try_from(timestamp.as_second()).ok()? + u64::from(second.saturating_sub(59));
     std::time::SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 /// The tokens of a configuration, for a reload: env token plus the file's entries.

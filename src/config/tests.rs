@@ -243,11 +243,64 @@ fn an_expiry_without_offset_is_refused() {
     ));
 }
 
+/// The instant a token whose `expires` is `value` expires at, read through `Config::resolve`.
+fn expiry(value: &str) -> Result<std::time::SystemTime, ConfigError> {
+    use std::time::UNIX_EPOCH;
+    let text = format!("[[tokens]]\nname = \"a\"\nsha256 = \"{DIGEST}\"\nexpires = {value}\n");
+    let AuthSetting::Tokens(tokens) = Config::resolve(&args(), &env(), file(&text))?.auth else {
+        panic!("expected tokens")
+    };
+    // The first second at which the token is expired: it is valid one second before.
+    let mut seconds = 0u64;
+    let mut step = 1u64 << 40;
+    while step > 0 {
+        if !tokens[0].is_expired(UNIX_EPOCH + Duration::from_secs(seconds + step - 1)) {
+            seconds += step;
+        }
+        step /= 2;
+    }
+    Ok(UNIX_EPOCH + Duration::from_secs(seconds))
+}
+
 #[test]
-fn days_from_civil_matches_known_dates() {
-    assert_eq!(days_from_civil(1970, 1, 1), 0);
-    assert_eq!(days_from_civil(2027, 1, 31) * 86_400, 1_801_353_600);
-    assert_eq!(days_from_civil(1969, 12, 31), -1);
+fn expiry_dates_at_the_calendar_edges_are_the_right_instants() {
+    use std::time::UNIX_EPOCH;
+    let at = |seconds: u64| UNIX_EPOCH + Duration::from_secs(seconds);
+    // Leap day, with an offset.
+    assert_eq!(
+        expiry("2000-02-29T12:30:00+02:00").unwrap(),
+        at(951_820_200)
+    );
+    // The last second of a year and the first of the next; an offset crossing the boundary.
+    assert_eq!(expiry("2026-12-31T23:59:59Z").unwrap(), at(1_798_761_599));
+    assert_eq!(expiry("2027-01-01T00:00:00Z").unwrap(), at(1_798_761_600));
+    assert_eq!(
+        expiry("2027-01-01T00:00:00+01:00").unwrap(),
+        at(1_798_758_000)
+    );
+    assert_eq!(
+        expiry("2026-12-31T23:30:00-00:30").unwrap(),
+        at(1_798_761_600)
+    );
+    // A leap second is the first second of the next minute.
+    assert_eq!(expiry("2016-12-31T23:59:60Z").unwrap(), at(1_483_228_800));
+    // Fractions of a second are dropped.
+    assert_eq!(
+        expiry("2027-01-01T00:00:00.999Z").unwrap(),
+        at(1_798_761_600)
+    );
+    // The epoch itself is a point in time; a second before it (here or by offset) is refused.
+    assert_eq!(expiry("1970-01-01T00:00:00Z").unwrap(), at(0));
+    for before_1970 in [
+        "1969-12-31T23:59:59Z",
+        "1970-01-01T00:30:00+01:00",
+        "1900-01-01T00:00:00Z",
+    ] {
+        assert!(
+            matches!(expiry(before_1970), Err(ConfigError::BadExpiry { .. })),
+            "{before_1970}"
+        );
+    }
 }
 
 #[test]

@@ -30,7 +30,7 @@ use exposure::{Finding, Placement, PrincipalFacts};
 use modes::{Mode, UserIds};
 
 use crate::{
-    auth::{Principal, Role, TokenEntry},
+    auth::{Role, TokenEntry, danger},
     config::{AuthSetting, Config},
     exec::run_as::RunAsUser,
 };
@@ -147,7 +147,7 @@ pub fn principals_of(auth: &AuthSetting) -> Vec<PrincipalFacts> {
             role: Role::Admin,
             run_as: None,
         }],
-        AuthSetting::Disabled => vec![(&Principal::unauthenticated_local()).into()],
+        AuthSetting::Disabled => vec![(&danger::unauthenticated_local()).into()],
     }
 }
 

@@ -58,7 +58,7 @@ async fn a_call_without_a_caller_is_an_internal_error_and_one_with_a_caller_runs
     assert_eq!(error.code, ErrorCode::INTERNAL_ERROR);
     assert!(error.message.contains("no caller"), "{}", error.message);
 
-    let caller = Caller::stdio(Principal::stdio_owner());
+    let caller = Caller::stdio(crate::auth::danger::stdio_owner());
     let response = tools
         .call_tool(call(), context(&tools, Some(caller)))
         .await
@@ -113,7 +113,7 @@ async fn tools_list_shows_a_caller_the_tools_of_its_role_and_nothing_without_a_c
         .await
         .unwrap();
     assert_eq!(names(read), vec![host_info::NAME]);
-    let owner = Caller::stdio(Principal::stdio_owner());
+    let owner = Caller::stdio(crate::auth::danger::stdio_owner());
     let all = tools
         .list_tools(None, context(&tools, Some(owner)))
         .await

@@ -22,7 +22,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::log_excerpt::log_excerpt;
 
-/// Largest JSON-RPC message accepted in a POST body.
+/// Largest JSON-RPC message accepted in a POST body (`/mcp` and `/messages`).
 pub const MAX_REQUEST_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// JSON-RPC "Parse error": the server received something that is not a message.

@@ -9,11 +9,13 @@ use std::{
     collections::HashMap,
     net::IpAddr,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
+
+use parking_lot::Mutex;
 
 /// Why a connection was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -51,7 +53,7 @@ impl ConnectionTracker {
     /// IPv4-mapped IPv6 addresses count as the IPv4 address they carry.
     pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<ConnectionGuard, Refusal> {
         let address = peer.to_canonical();
-        let mut counts = self.lock();
+        let mut counts = self.counts.lock();
         if counts.total >= self.max_total {
             return Err(Refusal::Total {
                 limit: self.max_total,
@@ -73,12 +75,13 @@ impl ConnectionTracker {
 
     /// Connections open now.
     pub fn open(&self) -> usize {
-        self.lock().total
+        self.counts.lock().total
     }
 
     /// Connections open now from `peer`.
     pub fn open_from(&self, peer: IpAddr) -> usize {
-        self.lock()
+        self.counts
+            .lock()
             .per_address
             .get(&peer.to_canonical())
             .copied()
@@ -86,7 +89,7 @@ impl ConnectionTracker {
     }
 
     fn release(&self, address: IpAddr) {
-        let mut counts = self.lock();
+        let mut counts = self.counts.lock();
         counts.total = counts.total.saturating_sub(1);
         if let Some(count) = counts.per_address.get_mut(&address) {
             *count -= 1;
@@ -94,13 +97,6 @@ impl ConnectionTracker {
                 counts.per_address.remove(&address);
             }
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
-        // Every update is one whole step: a poisoned lock still holds consistent counts.
-        self.counts
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 

@@ -9,10 +9,9 @@
 //! client can use it. [`PeerCache`] turns that info into the [`Peer`] the session's calls
 //! carry.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::{collections::HashMap, sync::Arc};
+
+use parking_lot::Mutex;
 
 use rmcp::{
     RoleServer, Service,
@@ -149,8 +148,7 @@ where
     /// The peer for a session that negotiated `info`.
     pub fn peer_for(&self, info: InitializeRequestParams) -> Peer<RoleServer> {
         let key = serde_json::to_string(&info).unwrap_or_default();
-        // A panic while holding the lock leaves a valid map.
-        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut peers = self.peers.lock();
         if let Some(peer) = peers.get(&key) {
             return peer.clone();
         }

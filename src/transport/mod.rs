@@ -18,6 +18,8 @@ pub mod sse;
 pub mod stateless;
 pub mod stdio;
 pub mod streams;
+#[cfg(test)]
+mod test_support;
 pub mod tls;
 
 /// A new session id: 128 random bits, hex.

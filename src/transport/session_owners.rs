@@ -1,74 +1,53 @@
-//! Binds each Streamable HTTP session to the principal that opened it. A request that
-//! names a session it does not own gets the same 404 as an unknown session, so a token
-//! can neither use nor detect another principal's session. A session is closed when its
-//! owner's token is revoked under `on_revoke = "kill"` ([`crate::auth::revocation`]).
-//! A principal holds at most `max_sessions_per_principal` open sessions: a session made
-//! past that is closed at once and its initialize answered 429 ([`too_many_sessions`]).
-//! `session_opened` and `session_closed` name the client address that opened the session.
+//! Binds each Streamable HTTP session to the principal that opened it, in the session's
+//! own table entry ([`SessionOwner`]). A request that names a session it does not own
+//! gets the same 404 as an unknown session, so a token can neither use nor detect
+//! another principal's session. A session is closed when its owner's token is revoked
+//! under `on_revoke = "kill"` ([`crate::auth::revocation`]). A principal holds at most
+//! `max_sessions_per_principal` open sessions: a session made past that is closed at
+//! once and its initialize answered 429 ([`too_many_sessions`]). `session_opened` and
+//! `session_closed` name the client address that opened the session; the table puts
+//! the closing on record, however the session ends.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, Weak},
-    time::Duration,
-};
+use std::sync::Arc;
 
 use axum::{
     Json,
     extract::{Request, State},
-    http::{Method, StatusCode},
+    http::StatusCode,
     middleware::Next,
     response::{IntoResponse, Response},
 };
 
-use super::sessions::SessionTable;
+use super::sessions::{BindError, SessionOwner, SessionTable};
 use crate::{
-    audit::{AuditContext, AuditEvent, AuditLog, EndedWork, Transport},
-    auth::{Principal, client_address::ClientAddress, revocation::EndWatch},
+    audit::{AuditEvent, AuditLog, EndedWork, Transport},
+    auth::{Principal, client_address::ClientAddress},
     caller::Caller,
 };
 
 /// The header that carries a Streamable HTTP session id.
 pub const SESSION_HEADER: &str = "mcp-session-id";
-/// How often ids of sessions that closed on their own (idle expiry) are forgotten.
-const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Session id -> owning principal name.
+/// The ownership gate of one session table.
 #[derive(Debug)]
 pub struct SessionOwners {
-    owners: Mutex<HashMap<String, Owner>>,
     sessions: Arc<SessionTable>,
     audit: AuditLog,
     max_per_principal: usize,
 }
 
-/// Who owns a session, and the watch that closes it when their token is revoked.
-#[derive(Debug)]
-struct Owner {
-    name: Arc<str>,
-    /// The client address that opened it, for its records.
-    client: Option<ClientAddress>,
-    _revoked: Option<EndWatch>,
-}
-
 impl SessionOwners {
-    /// Track the sessions of `sessions`; spawns a sweeper that ends with the returned value.
+    /// The gate of the sessions in `sessions`.
     pub fn new(
         sessions: Arc<SessionTable>,
         audit: AuditLog,
         max_per_principal: usize,
     ) -> Arc<Self> {
-        let owners = Arc::new(Self {
-            owners: Mutex::default(),
+        Arc::new(Self {
             sessions,
             audit,
             max_per_principal,
-        });
-        tokio::spawn(sweep_closed_sessions(Arc::downgrade(&owners)));
-        owners
-    }
-
-    fn owner_of(&self, session_id: &str) -> Option<Arc<str>> {
-        self.lock().get(session_id).map(|owner| owner.name.clone())
+        })
     }
 
     /// Bind a new session to `owner`, or close it when `owner` already holds the most.
@@ -78,29 +57,29 @@ impl SessionOwners {
         owner: &Principal,
         client: Option<ClientAddress>,
     ) -> Result<(), Response> {
-        let entry = Owner {
-            name: Arc::from(owner.name()),
-            client,
-            _revoked: None,
-        };
+        let entry = SessionOwner::new(owner, client, self.audit.clone());
+        let opened = entry.context(&session_id);
+        // Checked and bound under the table's lock: concurrent initializes cannot overshoot.
+        match self
+            .sessions
+            .bind(&session_id, entry, self.max_per_principal)
         {
-            let mut owners = self.lock();
-            // Checked and bound under one lock: concurrent initializes cannot overshoot.
-            let open = owners
-                .iter()
-                .filter(|(id, held)| *held.name == *owner.name() && self.sessions.is_open(id))
-                .count();
-            if open >= self.max_per_principal {
-                drop(owners);
+            Ok(()) => {}
+            Err(BindError::TooMany { limit }) => {
                 self.sessions.close_now(&session_id);
                 tracing::info!(
                     principal = owner.name(),
-                    limit = self.max_per_principal,
+                    limit,
                     "session refused: too many open sessions"
                 );
-                return Err(too_many_sessions(self.max_per_principal));
+                return Err(too_many_sessions(limit));
             }
-            owners.insert(session_id.clone(), entry);
+            Err(BindError::Gone(entry)) => {
+                // Opened and closed before it could be bound: both on record.
+                self.record_opened(opened).await;
+                entry.record_closed(&session_id);
+                return Ok(());
+            }
         }
         // Watched only once bound, so a lease that has already ended finds the session.
         let owners = Arc::downgrade(self);
@@ -110,96 +89,33 @@ impl SessionOwners {
                 owners.close_revoked(&id, reason).await;
             }
         });
-        if let Some(entry) = self.lock().get_mut(&session_id) {
-            entry._revoked = Some(revoked);
-        }
-        let mut context = AuditContext::new()
-            .with_principal(owner.name())
-            .with_session(session_id);
-        if let Some(client) = client {
-            context = context.with_client(client);
-        }
-        self.record(
-            context,
-            AuditEvent::SessionOpened {
-                transport: Transport::StreamableHttp,
-            },
-        )
-        .await;
+        self.sessions.watch_owner(&session_id, revoked);
+        self.record_opened(opened).await;
         Ok(())
     }
 
-    /// Close a session whose owner's token was revoked, on record.
-    async fn close_revoked(&self, session_id: &str, reason: crate::audit::RevokeReason) {
-        let Some(owner) = self.owner_of(session_id) else {
-            return;
+    async fn record_opened(&self, context: crate::audit::AuditContext) {
+        let event = AuditEvent::SessionOpened {
+            transport: Transport::StreamableHttp,
         };
-        if self.sessions.close_now(session_id) {
-            let context = AuditContext::new()
-                .with_principal(&*owner)
-                .with_session(session_id);
-            let event = AuditEvent::EndedByRevocation {
-                ended: EndedWork::Session,
-                id: session_id.to_owned(),
-                reason,
-            };
-            self.record(context, event).await;
-        }
-        self.forget(session_id).await;
-    }
-
-    async fn forget(&self, session_id: &str) {
-        let Some(owner) = self.lock().remove(session_id) else {
-            return;
-        };
-        let mut context = AuditContext::new()
-            .with_principal(&*owner.name)
-            .with_session(session_id);
-        if let Some(client) = owner.client {
-            context = context.with_client(client);
-        }
-        self.record(
-            context,
-            AuditEvent::SessionClosed {
-                transport: Transport::StreamableHttp,
-            },
-        )
-        .await;
-    }
-
-    async fn record(&self, context: AuditContext, event: AuditEvent) {
         self.audit.record_or_log(context, event).await;
     }
 
-    /// Number of sessions currently bound.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Owner>> {
-        // A panic while holding this lock cannot leave the map inconsistent.
-        self.owners
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-    }
-}
-
-async fn sweep_closed_sessions(owners: Weak<SessionOwners>) {
-    loop {
-        tokio::time::sleep(SWEEP_INTERVAL).await;
-        let Some(owners) = owners.upgrade() else {
+    /// Close a session whose owner's token was revoked, on record: why, then the closing.
+    async fn close_revoked(&self, session_id: &str, reason: crate::audit::RevokeReason) {
+        let Some(owner) = self.sessions.close_owned_now(session_id) else {
             return;
         };
-        let ids: Vec<String> = owners.lock().keys().cloned().collect();
-        for id in ids {
-            if !owners.sessions.is_open(&id) {
-                owners.forget(&id).await;
-            }
-        }
+        let context = crate::audit::AuditContext::new()
+            .with_principal(owner.name())
+            .with_session(session_id);
+        let event = AuditEvent::EndedByRevocation {
+            ended: EndedWork::Session,
+            id: session_id.to_owned(),
+            reason,
+        };
+        self.audit.record_or_log(context, event).await;
+        owner.record_closed(session_id);
     }
 }
 
@@ -233,7 +149,7 @@ pub async fn enforce_session_owner(
         }
         return response;
     };
-    match owners.owner_of(&session_id) {
+    match owners.sessions.owner_of(&session_id) {
         Some(owner) if *owner == *principal.name() => {}
         Some(_) => {
             tracing::warn!(
@@ -246,12 +162,7 @@ pub async fn enforce_session_owner(
     }
     let caller = Caller::mcp_session(principal, client, &session_id);
     request.extensions_mut().insert(caller);
-    let is_delete = request.method() == Method::DELETE;
-    let response = next.run(request).await;
-    if response.status() == StatusCode::NOT_FOUND || (is_delete && response.status().is_success()) {
-        owners.forget(&session_id).await;
-    }
-    response
+    next.run(request).await
 }
 
 /// 429 for a session over the principal's limit, as a JSON-RPC error.
@@ -274,3 +185,6 @@ pub fn too_many_sessions(limit: usize) -> Response {
 fn session_not_found() -> Response {
     (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
 }
+
+#[cfg(test)]
+mod tests;

@@ -71,7 +71,7 @@ mod tests {
     use tokio::io::AsyncWriteExt;
 
     use super::*;
-    use crate::{auth::Principal, caller::Transport as CallerTransport};
+    use crate::caller::Transport as CallerTransport;
 
     #[tokio::test]
     async fn every_incoming_request_and_notification_carries_the_local_caller() {
@@ -79,7 +79,7 @@ mod tests {
         let (server_read, server_write) = tokio::io::split(server);
         let mut transport = WithCaller {
             inner: AsyncRwTransport::<RoleServer, _, _>::new_server(server_read, server_write),
-            caller: Caller::stdio(Principal::stdio_owner()),
+            caller: Caller::stdio(crate::auth::danger::stdio_owner()),
         };
         let (_client_read, mut client_write) = tokio::io::split(client);
         client_write

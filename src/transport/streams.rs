@@ -11,13 +11,14 @@ use std::{
     collections::HashMap,
     future::Future,
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::Arc,
     task::{Context, Poll},
 };
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
+use parking_lot::Mutex;
 use pin_project_lite::pin_project;
 
 use super::connections::RateLimitedLog;
@@ -42,7 +43,7 @@ impl StreamSlots {
 
     /// A slot for one more stream of `principal`, or `None` at the cap.
     pub fn acquire(self: &Arc<Self>, principal: &str) -> Option<StreamSlot> {
-        let mut open = self.lock();
+        let mut open = self.open.lock();
         let count = open.entry(Arc::from(principal)).or_insert(0);
         if *count >= self.max_per_principal {
             return None;
@@ -57,24 +58,17 @@ impl StreamSlots {
 
     /// Streams `principal` has open.
     pub fn open(&self, principal: &str) -> usize {
-        self.lock().get(principal).copied().unwrap_or(0)
+        self.open.lock().get(principal).copied().unwrap_or(0)
     }
 
     fn release(&self, principal: &str) {
-        let mut open = self.lock();
+        let mut open = self.open.lock();
         if let Some(count) = open.get_mut(principal) {
             *count -= 1;
             if *count == 0 {
                 open.remove(principal);
             }
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, usize>> {
-        // Every update is one whole step: a poisoned map is still consistent.
-        self.open
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 

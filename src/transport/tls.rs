@@ -5,9 +5,10 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, RwLock},
+    sync::Arc,
 };
 
+use arc_swap::ArcSwap;
 use rustls::{
     ServerConfig,
     pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
@@ -40,7 +41,7 @@ impl TlsError {
 pub struct ReloadableTls {
     cert: PathBuf,
     key: PathBuf,
-    current: RwLock<Arc<ServerConfig>>,
+    current: ArcSwap<ServerConfig>,
 }
 
 impl ReloadableTls {
@@ -50,28 +51,19 @@ impl ReloadableTls {
         Ok(Arc::new(Self {
             cert: cert.to_owned(),
             key: key.to_owned(),
-            current: RwLock::new(Arc::new(config)),
+            current: ArcSwap::from_pointee(config),
         }))
     }
 
     /// Read the files again; on error the current configuration stays.
     pub fn reload(&self) -> Result<(), TlsError> {
         let config = server_config(&self.cert, &self.key)?;
-        *self
-            .current
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(config);
+        self.current.store(Arc::new(config));
         Ok(())
     }
 
     pub(super) fn acceptor(&self) -> TlsAcceptor {
-        // Writers swap a whole Arc: a poisoned lock still holds a usable config.
-        TlsAcceptor::from(
-            self.current
-                .read()
-                .unwrap_or_else(|poison| poison.into_inner())
-                .clone(),
-        )
+        TlsAcceptor::from(self.current.load_full())
     }
 }
 

@@ -111,9 +111,28 @@ pub fn main(args: BaselineArgs) -> Result<(), String> {
         let listener = listener.tap_io(|s| {
             let _ = s.set_nodelay(true);
         });
-        // Stopped by a signal; nothing to flush.
+        // Nothing to flush, but exit (rather than die of the signal) so that a tool
+        // the server runs under and that reports at exit, like callgrind, gets to report.
+        tokio::spawn(exit_on_signal());
         axum::serve(listener, app).await.map_err(|e| e.to_string())
     })
+}
+
+/// Exit with status 0 on SIGTERM or SIGINT (the signals bench/*.sh stop servers with).
+async fn exit_on_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("loadgen: cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    std::process::exit(0);
 }
 
 fn unauthorized() -> Response {

@@ -42,7 +42,7 @@ fn dropping_a_guard_gives_the_place_back_and_forgets_empty_addresses() {
     assert!(tracker.admit(A).is_err());
     drop(guard);
     assert_eq!((tracker.open(), tracker.open_from(A)), (0, 0));
-    assert!(tracker.lock().per_address.is_empty());
+    assert!(tracker.counts.lock().per_address.is_empty());
     let _again = tracker.admit(A).expect("the place was given back");
 }
 

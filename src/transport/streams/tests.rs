@@ -30,7 +30,7 @@ fn a_principal_gets_its_cap_and_no_more_while_another_still_gets_a_slot() {
 fn released_principals_are_forgotten() {
     let slots = StreamSlots::new(1);
     drop(slots.acquire("alice").unwrap());
-    assert!(slots.lock().is_empty());
+    assert!(slots.open.lock().is_empty());
 }
 
 /// A route that answers every request with `status` and a one-chunk body.
@@ -60,7 +60,7 @@ fn get_as(principal: Option<Principal>, method: Method) -> Request {
 async fn a_stream_holds_its_slot_until_its_body_is_dropped_and_the_next_get_is_refused() {
     let slots = StreamSlots::new(1);
     let service = StreamCapLayer::new(slots.clone()).layer(route(StatusCode::OK));
-    let principal = Principal::unauthenticated_local();
+    let principal = crate::auth::danger::unauthenticated_local();
     let open = service
         .clone()
         .oneshot(get_as(Some(principal.clone()), Method::GET))
@@ -101,7 +101,7 @@ async fn a_stream_holds_its_slot_until_its_body_is_dropped_and_the_next_get_is_r
 async fn an_error_answer_gives_the_slot_back_at_once() {
     let slots = StreamSlots::new(1);
     let service = StreamCapLayer::new(slots.clone()).layer(route(StatusCode::NOT_FOUND));
-    let principal = Principal::unauthenticated_local();
+    let principal = crate::auth::danger::unauthenticated_local();
     let answer = service
         .oneshot(get_as(Some(principal.clone()), Method::GET))
         .await
@@ -116,7 +116,7 @@ async fn the_body_passes_through_unchanged() {
     let service = StreamCapLayer::new(slots.clone()).layer(route(StatusCode::OK));
     let answer = service
         .oneshot(get_as(
-            Some(Principal::unauthenticated_local()),
+            Some(crate::auth::danger::unauthenticated_local()),
             Method::GET,
         ))
         .await

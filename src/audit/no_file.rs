@@ -1,0 +1,147 @@
+//! The no-file mode: when no audit file is configured, each record becomes one tracing event
+//! at info level (target `hostmcp::audit`) with the record's fields as structured fields and
+//! environment values always redacted. Recording never fails.
+
+use super::bounded::AuditText;
+use super::events::{AuditContext, AuditEvent, CommandLine};
+
+/// The tracing target of records when no file is configured.
+const TRACE_TARGET: &str = "hostmcp::audit";
+
+/// One tracing event for a record when no file is configured.
+pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
+    event.settle_env(false);
+    event.bound();
+    let principal = context.principal.as_deref();
+    let client = context.client.as_deref();
+    let session = context.session.as_deref();
+    let tool = context.tool.as_deref();
+    let kind = event.kind();
+    macro_rules! audit_event {
+        ($($fields:tt)*) => {
+            tracing::info!(
+                target: TRACE_TARGET,
+                event = kind,
+                principal,
+                client,
+                session,
+                tool,
+                $($fields)*
+            )
+        };
+    }
+    match &event {
+        AuditEvent::ChainStarted => audit_event!(),
+        AuditEvent::AuthFailed { reason } => audit_event!(reason = %reason),
+        AuditEvent::AuthThrottled {
+            retry_after_secs,
+            refused_in_previous_window,
+        } => audit_event!(retry_after_secs, refused_in_previous_window),
+        AuditEvent::AuthFailedDropped { dropped } => audit_event!(dropped),
+        AuditEvent::ToolDenied {
+            tool: denied,
+            rule,
+            reason,
+        } => audit_event!(denied_tool = %denied, rule = %rule, reason = %reason),
+        AuditEvent::CommandStarted {
+            command_id,
+            command,
+            rule,
+            program,
+            working_dir,
+            run_as,
+            env,
+            timeout_secs,
+            job_id,
+        } => {
+            let (argv, shell) = command_fields(command);
+            audit_event!(
+                command_id = %command_id,
+                argv,
+                command = shell,
+                rule = %rule,
+                program = %program,
+                working_dir = working_dir.as_ref().map(tracing::field::display),
+                run_as = run_as.as_deref(),
+                env = %env,
+                timeout_secs,
+                job_id = job_id.as_deref(),
+            )
+        }
+        AuditEvent::CommandFinished {
+            command_id,
+            exit_code,
+            signal,
+            timed_out,
+            cancelled,
+            duration_ms,
+            stdout_bytes,
+            stderr_bytes,
+        } => audit_event!(
+            command_id = %command_id,
+            exit_code,
+            signal,
+            timed_out,
+            cancelled,
+            duration_ms,
+            stdout_bytes,
+            stderr_bytes,
+        ),
+        AuditEvent::CommandRefused {
+            command,
+            working_dir,
+            reason,
+            rule,
+        } => {
+            let (argv, shell) = command_fields(command);
+            audit_event!(
+                argv,
+                command = shell,
+                working_dir = working_dir.as_ref().map(tracing::field::display),
+                reason = %reason,
+                rule = rule.as_deref(),
+            )
+        }
+        AuditEvent::JobAction { job_id, action } => {
+            audit_event!(job_id = %job_id, action = %action)
+        }
+        AuditEvent::JobRefused {
+            job_id,
+            action,
+            reason,
+        } => audit_event!(job_id = %job_id, action = %action, reason = ?reason),
+        AuditEvent::SessionOpened { transport } | AuditEvent::SessionClosed { transport } => {
+            audit_event!(transport = transport.as_str())
+        }
+        AuditEvent::TokenRevoked { reason, ends_work } => {
+            audit_event!(reason = reason.as_str(), ends_work)
+        }
+        AuditEvent::EndedByRevocation { ended, id, reason } => {
+            audit_event!(ended = ended.as_str(), id = %id, reason = reason.as_str())
+        }
+        AuditEvent::OrphanKilled {
+            pid,
+            uid,
+            reason,
+            command_id,
+        } => audit_event!(
+            pid,
+            uid,
+            reason = reason.as_str(),
+            command_id = command_id.as_deref()
+        ),
+    }
+}
+
+/// `argv` (as a debug list) or the shell string, as optional tracing fields.
+fn command_fields(
+    command: &CommandLine,
+) -> (
+    Option<tracing::field::DebugValue<&Vec<AuditText>>>,
+    Option<tracing::field::DisplayValue<&AuditText>>,
+) {
+    match command {
+        CommandLine::Argv(argv) => (Some(tracing::field::debug(argv)), None),
+        CommandLine::Shell(script) => (None, Some(tracing::field::display(script))),
+    }
+}

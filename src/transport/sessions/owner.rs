@@ -1,0 +1,126 @@
+//! Who owns a `/mcp` session: the principal that opened it, kept in the session's table
+//! entry with the client address it came from and the watch that closes it when the
+//! principal's token is revoked. Binding checks the principal's cap under the table's
+//! lock, so concurrent `initialize`s cannot overshoot it. An owner puts its session's
+//! closing on record (`session_closed`) when the entry leaves the table, however it
+//! leaves (DELETE, idle expiry, revocation).
+
+use std::sync::Arc;
+
+use super::table::SessionTable;
+use crate::{
+    audit::{AuditContext, AuditEvent, AuditLog, Transport},
+    auth::{Principal, client_address::ClientAddress, revocation::EndWatch},
+};
+
+/// The owner of one session.
+pub struct SessionOwner {
+    name: Arc<str>,
+    /// The client address that opened it, for its records.
+    client: Option<ClientAddress>,
+    audit: AuditLog,
+    /// Closes the session when the owner's token is revoked; set once bound.
+    revoked: Option<EndWatch>,
+}
+
+/// Why a session could not be bound to its owner.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("the owner already holds its maximum of {limit} open sessions")]
+    TooMany { limit: usize },
+    #[error("the session closed before it was bound")]
+    Gone(SessionOwner),
+}
+
+impl std::fmt::Debug for SessionOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionOwner")
+            .field("name", &self.name)
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionOwner {
+    /// `principal`, opening a session from `client`; its records go to `audit`.
+    pub fn new(principal: &Principal, client: Option<ClientAddress>, audit: AuditLog) -> Self {
+        Self {
+            name: Arc::from(principal.name()),
+            client,
+            audit,
+            revoked: None,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The context of this owner's records about session `id`: principal, session and
+    /// the client address that opened it.
+    pub fn context(&self, id: &str) -> AuditContext {
+        let context = AuditContext::new()
+            .with_principal(&*self.name)
+            .with_session(id);
+        match self.client {
+            Some(client) => context.with_client(client),
+            None => context,
+        }
+    }
+
+    /// Put the closing of session `id` on record, without waiting for the disk: the
+    /// session is already gone.
+    pub fn record_closed(self, id: &str) {
+        let event = AuditEvent::SessionClosed {
+            transport: Transport::StreamableHttp,
+        };
+        self.audit.record_detached(self.context(id), event);
+    }
+}
+
+impl SessionTable {
+    /// The name of the principal that owns session `id`; `None` when no session has
+    /// that id or it is not bound yet.
+    pub fn owner_of(&self, id: &str) -> Option<Arc<str>> {
+        let sessions = self.lock();
+        Some(sessions.get(id)?.owner.as_ref()?.name.clone())
+    }
+
+    /// Bind session `id` to `owner`, unless `owner` already holds `limit` sessions.
+    pub fn bind(&self, id: &str, owner: SessionOwner, limit: usize) -> Result<(), BindError> {
+        let mut sessions = self.lock();
+        let held = sessions
+            .values()
+            .filter_map(|session| session.owner.as_ref())
+            .filter(|held| held.name == owner.name)
+            .count();
+        if held >= limit {
+            return Err(BindError::TooMany { limit });
+        }
+        match sessions.get_mut(id) {
+            Some(session) => {
+                session.owner = Some(owner);
+                Ok(())
+            }
+            None => Err(BindError::Gone(owner)),
+        }
+    }
+
+    /// Keep `watch` (the revocation of its owner's token) with session `id` while it
+    /// is open; dropped at once if it is not.
+    pub fn watch_owner(&self, id: &str, watch: EndWatch) {
+        if let Some(owner) = self
+            .lock()
+            .get_mut(id)
+            .and_then(|session| session.owner.as_mut())
+        {
+            owner.revoked = Some(watch);
+        }
+    }
+
+    /// Close session `id` now like [`SessionTable::close_now`], but hand back its owner
+    /// instead of recording the closing: for a caller that records why first.
+    pub fn close_owned_now(&self, id: &str) -> Option<SessionOwner> {
+        self.remove(id)?.end()
+    }
+}
