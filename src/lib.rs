@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod cli;
+pub mod command;
 pub mod commands;
 pub mod config;
 pub mod env_vars;

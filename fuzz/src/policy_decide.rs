@@ -15,8 +15,9 @@ use std::path::Path;
 
 use hostmcp::{
     auth::Role,
+    command::CommandLine,
     config::FileConfig,
-    policy::{CommandRequest, Decision, RequestMode, decide, explain, resolve, resolve_policy},
+    policy::{CommandRequest, Decision, decide, explain, resolve, resolve_policy},
 };
 use serde::Deserialize;
 
@@ -63,16 +64,15 @@ pub fn run(data: &[u8]) {
             Err(_) => return,
         },
     };
-    let argv = request.argv.unwrap_or_default();
-    let mode = match &request.command {
-        Some(script) => RequestMode::Shell(script),
-        None => RequestMode::Argv(&argv),
+    let asked = match request.command {
+        Some(script) => CommandLine::Shell(script),
+        None => CommandLine::Argv(request.argv.unwrap_or_default()),
     };
     let principal = request.principal.as_deref().unwrap_or("fuzz");
     let command = CommandRequest {
         principal_name: principal,
         role,
-        mode,
+        command: &asked,
         working_dir: request.working_dir.as_deref().map(Path::new),
         env: &request.env,
     };
@@ -95,7 +95,7 @@ pub fn run(data: &[u8]) {
             assert_eq!(permit.is_shell(), resolved.is_shell());
             assert_eq!(permit.principal(), principal);
             assert_eq!(permit.role(), role);
-            assert!(!permit.rule().is_empty());
+            assert!(!permit.rule().to_string().is_empty());
             if let Some(dir) = resolved.working_dir() {
                 assert_eq!(permit.working_dir(), Some(dir));
             }
@@ -103,8 +103,11 @@ pub fn run(data: &[u8]) {
             assert_eq!(names, resolved.env_names().collect::<Vec<_>>());
         }
         Decision::Deny(denial) => {
-            assert!(!denial.rule.is_empty());
-            assert!(denial.reason.starts_with("denied by "), "{}", denial.reason);
+            let reason = denial.to_string();
+            assert!(
+                reason.starts_with(&format!("denied by {}", denial.rule())),
+                "{reason}"
+            );
         }
     }
 }

@@ -336,28 +336,14 @@ pub enum JobRefusal {
     NoSuchJob,
 }
 
-/// What a command runs: a program and its arguments, or a shell script.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CommandLine {
-    /// Written as `"argv": ["prog", "arg", ...]`.
-    #[serde(rename = "argv")]
-    Argv(Vec<AuditText>),
-    /// Written as `"command": "script"`.
-    #[serde(rename = "command")]
-    Shell(AuditText),
-}
+/// What a command runs, as the log writes it: the one command shape
+/// ([`crate::command::CommandLine`]) with its text bounded.
+pub type CommandLine = crate::command::CommandLine<AuditText>;
 
 impl CommandLine {
-    pub fn argv<I, S>(argv: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<AuditText>,
-    {
-        Self::Argv(argv.into_iter().map(Into::into).collect())
-    }
-
-    pub fn shell(script: impl Into<AuditText>) -> Self {
-        Self::Shell(script.into())
+    /// The command a caller asked for, as the log writes it.
+    pub fn of(command: &crate::command::CommandLine) -> Self {
+        command.map(|text| AuditText::from(text.as_str()))
     }
 
     fn bound_text(&mut self, budget: &mut TextBudget) {

@@ -5,9 +5,10 @@ use super::{CommandError, resolve_policy};
 use crate::{
     auth::Role,
     cli::{PolicyCommand, ServeArgs},
+    command::CommandLine,
     config::{self, AuthSetting, Config, EnvSnapshot},
     exec::{BaseEnv, DEFAULT_PATH},
-    policy::{self, CommandRequest, RequestMode},
+    policy::{self, CommandRequest},
 };
 
 pub fn run(command: PolicyCommand) -> Result<(), CommandError> {
@@ -29,19 +30,19 @@ pub fn run(command: PolicyCommand) -> Result<(), CommandError> {
     )?;
     let role = role_of(&config.auth, &token_name)?;
     let policy = resolve_policy(config.policy)?;
-    let mode = match &shell {
-        Some(script) => RequestMode::Shell(script),
+    let command = match shell {
+        Some(script) => CommandLine::Shell(script),
         None if argv.is_empty() => {
             return Err(CommandError::new("nothing to explain").with_hint(
                 "give the command after `--`, e.g. `-- systemctl status nginx`, or use --shell",
             ));
         }
-        None => RequestMode::Argv(&argv),
+        None => CommandLine::Argv(argv),
     };
     let request = CommandRequest {
         principal_name: &token_name,
         role,
-        mode,
+        command: &command,
         working_dir: working_dir.as_deref(),
         env: &[],
     };

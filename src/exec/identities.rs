@@ -2,10 +2,27 @@
 //! none under a root server refuses; a non-root server runs commands only as itself.
 //! Users are looked up once and kept.
 
+use parking_lot::Mutex;
+
 use crate::{
     auth::Principal,
     exec::run_as::{RunAsError, RunAsUser, current_user_name},
 };
+
+/// Why no Unix user may run a principal's commands.
+#[derive(Debug, thiserror::Error)]
+pub enum RunAsRefusal {
+    #[error(
+        "refused: hostmcp runs as root and no run_as user is configured for token {principal:?}; \
+         the operator must set run_as for the token or --run-as for the server \
+         (run_as = \"root\" to run commands as root)"
+    )]
+    RootWithoutRunAs { principal: String },
+    #[error("refused: run_as: {0}")]
+    Lookup(#[from] RunAsError),
+    #[error("refused: run_as {name:?} needs hostmcp to run as root, and it does not")]
+    NeedsRoot { name: String },
+}
 
 /// Which Unix user runs a principal's commands: its token's `run_as`, else the server's.
 /// When the server runs as root and neither names a user, commands are refused: root is
@@ -16,7 +33,7 @@ pub struct Identities {
     /// The name of the server's own user, which runs commands when no `run_as` applies.
     pub(crate) own_name: Option<String>,
     server_is_root: bool,
-    known: std::sync::Mutex<std::collections::HashMap<String, RunAsUser>>,
+    known: Mutex<std::collections::HashMap<String, RunAsUser>>,
 }
 
 impl Identities {
@@ -25,7 +42,7 @@ impl Identities {
             default_user,
             own_name: current_user_name(),
             server_is_root: nix::unistd::Uid::effective().is_root(),
-            known: std::sync::Mutex::default(),
+            known: Mutex::default(),
         }
     }
 
@@ -38,30 +55,24 @@ impl Identities {
     }
 
     /// `Ok(None)`: run as the server's own user.
-    pub fn user_for(&self, principal: &Principal) -> Result<Option<RunAsUser>, String> {
+    pub fn user_for(&self, principal: &Principal) -> Result<Option<RunAsUser>, RunAsRefusal> {
         let Some(name) = principal.run_as().or(self.default_user.as_deref()) else {
             if self.server_is_root {
-                return Err(format!(
-                    "refused: hostmcp runs as root and no run_as user is configured for token {:?}; \
-                     the operator must set run_as for the token or --run-as for the server \
-                     (run_as = \"root\" to run commands as root)",
-                    principal.name()
-                ));
+                return Err(RunAsRefusal::RootWithoutRunAs {
+                    principal: principal.name().to_owned(),
+                });
             }
             return Ok(None);
         };
-        let mut known = self
-            .known
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut known = self.known.lock();
         if let Some(user) = known.get(name) {
             return Ok(Some(user.clone()));
         }
-        let user = RunAsUser::lookup(name).map_err(|error| format!("refused: run_as: {error}"))?;
+        let user = RunAsUser::lookup(name)?;
         if !self.server_is_root && user.name() != current_user_name().as_deref().unwrap_or("") {
-            return Err(format!(
-                "refused: run_as {name:?} needs hostmcp to run as root, and it does not"
-            ));
+            return Err(RunAsRefusal::NeedsRoot {
+                name: name.to_owned(),
+            });
         }
         known.insert(name.to_owned(), user.clone());
         Ok(Some(user))

@@ -1,10 +1,9 @@
 //! Concurrency limits: how many commands may run at once, server-wide and per principal.
 //! A [`CommandSlot`] is taken before a command starts and given back when it is dropped.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::{collections::HashMap, sync::Arc};
+
+use parking_lot::{Mutex, MutexGuard};
 
 /// The limits, from the `[limits]` config table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,11 +77,8 @@ impl CommandSlots {
         self.lock().total
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
-        // Counts are updated in single statements; a poisoned lock is still consistent.
-        self.running
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Counts> {
+        self.running.lock()
     }
 }
 

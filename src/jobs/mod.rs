@@ -10,11 +10,12 @@ pub mod log;
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 
 use nix::sys::signal::Signal;
+use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -138,11 +139,8 @@ pub struct JobSummary {
 }
 
 impl Job {
-    fn lock(&self) -> std::sync::MutexGuard<'_, JobInner> {
-        // Every update is a single assignment or append; a poisoned lock stays consistent.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+    fn lock(&self) -> MutexGuard<'_, JobInner> {
+        self.inner.lock()
     }
 
     fn elapsed(&self, inner: &JobInner) -> Duration {
@@ -240,11 +238,8 @@ impl JobRegistry {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Job>>> {
-        // Inserts and removes are single operations; a poisoned lock stays consistent.
-        self.jobs
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Job>>> {
+        self.jobs.lock()
     }
 
     /// A fresh job id, for records made before the job starts.

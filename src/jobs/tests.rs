@@ -4,10 +4,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::exec::{
-    Program,
-    slots::{CommandSlots, SlotLimits},
-};
+use crate::exec::slots::{CommandSlots, SlotLimits};
 
 fn registry() -> Arc<JobRegistry> {
     JobRegistry::new(
@@ -49,7 +46,7 @@ fn no_hook() -> OnJobEnd {
 }
 
 fn shell(command: &str, timeout: Duration) -> CommandSpec {
-    CommandSpec::new(Program::Shell(command.into()), timeout)
+    CommandSpec::shell_for_test(command, timeout)
 }
 
 async fn wait_done(registry: &JobRegistry, owner: &str, id: &str) -> JobRead {

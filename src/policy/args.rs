@@ -28,8 +28,8 @@
 use std::fmt;
 
 use super::{
+    denial::show_arg,
     glob::{Glob, GlobList, REST},
-    show_arg,
 };
 
 /// The characters that make an argument an option: `-`, and `@` (a response file).
@@ -70,7 +70,7 @@ pub(super) struct Matched {
 
 /// Why a request's arguments do not match a rule's `args`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Mismatch {
+pub enum Mismatch {
     /// The rule takes `expected` arguments (at least that many with a final `**`).
     Count {
         expected: usize,

@@ -389,16 +389,14 @@ proptest! {
             return Ok(());
         };
         let rule = permit.rule();
-        match rule {
+        match rule.to_string().as_str() {
             "admin" => prop_assert!(r.role == Role::Admin && config.restrict_admin != Some(true)),
             "allow_shell" => prop_assert!(r.shell && shell_granted(&config, &r)),
             "default" => prop_assert_eq!(config.default, Some(DefaultAction::Allow)),
             _ => {
-                let index: usize = rule
-                    .strip_prefix("allow[")
-                    .and_then(|rest| rest.strip_suffix(']'))
-                    .and_then(|index| index.parse().ok())
-                    .ok_or_else(|| TestCaseError::fail(format!("unknown rule {rule}")))?;
+                let DecidingRule::Allow(index) = rule else {
+                    return Err(TestCaseError::fail(format!("unknown rule {rule}")));
+                };
                 let allow = config.allow.get(index);
                 prop_assert!(allow.is_some_and(|allow| allow_matches(allow, &r)), "{rule}");
             }
@@ -439,6 +437,21 @@ proptest! {
     }
 
     /// The twin of the above: a deny rule for another principal changes nothing.
+    /// `explain` walks every step and keeps the trail; `decide` stops at the first that
+    /// decides. Both must reach the same verdict, denial text included, and the kept trail
+    /// always runs from the role step to the default.
+    #[test]
+    fn the_whole_walk_decides_as_the_short_one(config in policy_config(), r in request()) {
+        let policy = compile(&config);
+        let resolved = r.resolved();
+        let mut kept = decide::Trail::kept();
+        let walked = decide::evaluate(&policy, &resolved, &mut kept);
+        let quick = decide::evaluate(&policy, &resolved, &mut decide::Trail::default());
+        prop_assert!(matches!(kept.steps().first(), Some(decide::Step::Role)));
+        prop_assert!(matches!(kept.steps().last(), Some(decide::Step::Default)));
+        prop_assert_eq!(walked, quick);
+    }
+
     #[test]
     fn a_deny_for_someone_else_changes_nothing(config in policy_config(), r in request()) {
         let before = decide(&compile(&config), &r.resolved());
@@ -495,12 +508,7 @@ proptest! {
         let Decision::Permit(permit) = decide(&compile(&config), &r.resolved()) else {
             return Ok(());
         };
-        let Some(index) = permit
-            .rule()
-            .strip_prefix("allow[")
-            .and_then(|rest| rest.strip_suffix(']'))
-            .and_then(|index| index.parse::<usize>().ok())
-        else {
+        let DecidingRule::Allow(index) = permit.rule() else {
             return Ok(());
         };
         let rule = &config.allow[index];

@@ -16,11 +16,11 @@ use nix::{
     unistd::{AccessFlags, faccessat},
 };
 
-use crate::auth::Role;
+use crate::{auth::Role, command::CommandLine};
 
 use super::{
-    CommandRequest, Denial, Policy, PolicyConfig, PolicyError, RequestMode, ResolvedRequest,
-    inside_roots, outside_roots,
+    CommandRequest, Denial, Policy, PolicyConfig, PolicyError, ResolvedRequest,
+    decide::{inside_roots, outside_roots},
     rules::{ProgramPattern, Root},
 };
 
@@ -75,7 +75,7 @@ pub enum ResolveError {
     /// With `working_dirs` configured: the working dir is outside every root, or could not
     /// be resolved where the caller may not look. The text is the `working_dirs` denial's,
     /// the same whether the directory exists or not.
-    #[error("{}", .0.reason)]
+    #[error("{0}")]
     OutsideRoots(Denial),
     #[error("env: {name:?} is not a valid variable name")]
     BadEnvName { name: String },
@@ -84,9 +84,9 @@ pub enum ResolveError {
 impl ResolveError {
     /// What refused the request, for the audit log: `working_dirs` for
     /// [`ResolveError::OutsideRoots`], `resolve` for the rest.
-    pub fn rule(&self) -> &str {
+    pub fn rule(&self) -> &'static str {
         match self {
-            Self::OutsideRoots(denial) => &denial.rule,
+            Self::OutsideRoots(_) => "working_dirs",
             _ => "resolve",
         }
     }
@@ -114,8 +114,8 @@ pub fn resolve(
     search_path: &str,
 ) -> Result<ResolvedRequest, ResolveError> {
     let working_dir = request.working_dir.map(resolve_working_dir).transpose()?;
-    let (requested_program, program, args, shell) = match request.mode {
-        RequestMode::Shell(script) => {
+    let (requested_program, program, args, shell) = match request.command {
+        CommandLine::Shell(script) => {
             reject_nul("command", script)?;
             let program = canonical_executable(Path::new(SHELL), SHELL)?;
             (
@@ -125,7 +125,7 @@ pub fn resolve(
                 true,
             )
         }
-        RequestMode::Argv(argv) => {
+        CommandLine::Argv(argv) => {
             let (name, args) = argv.split_first().ok_or(ResolveError::EmptyArgv)?;
             for (index, arg) in argv.iter().enumerate() {
                 reject_nul(&format!("argv[{index}]"), arg)?;

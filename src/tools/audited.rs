@@ -4,21 +4,17 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::authorize::{PermitFacts, ToolCommand};
+use super::{
+    authorize::{PermitFacts, ToolCommand},
+    refusal::Refusal,
+};
 use crate::{
     audit::{AuditContext, AuditEnv, AuditEvent, AuditLog, AuditText, CommandLine},
-    exec::{ExecOutcome, Program},
+    command,
+    exec::ExecOutcome,
 };
 
 static NEXT_COMMAND: AtomicU64 = AtomicU64::new(1);
-
-/// The command as the audit log writes it.
-pub fn command_line(program: &Program) -> CommandLine {
-    match program {
-        Program::Shell(command) => CommandLine::shell(command.as_str()),
-        Program::Argv(argv) => CommandLine::argv(argv.iter().map(String::as_str)),
-    }
-}
 
 /// A command whose start is on record.
 #[derive(Debug)]
@@ -30,19 +26,19 @@ pub struct AuditedCommand {
 
 impl AuditedCommand {
     /// Record `command_started`: what the caller asked (`command`) and what the policy
-    /// made of it (`facts`). `Err` carries the text to answer with when it cannot be.
+    /// made of it (`facts`). `Err` is the refusal to answer with when it cannot be.
     pub async fn start(
         audit: &AuditLog,
         context: AuditContext,
         command: &ToolCommand,
         facts: &PermitFacts,
         job_id: Option<&str>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, Refusal> {
         let command_id = format!("c-{}", NEXT_COMMAND.fetch_add(1, Ordering::Relaxed));
         let event = AuditEvent::CommandStarted {
             command_id: command_id.clone(),
-            command: command_line(&command.program),
-            rule: facts.rule.clone(),
+            command: CommandLine::of(&command.command),
+            rule: facts.rule.to_string(),
             program: AuditText::path(&facts.program),
             working_dir: facts.working_dir.as_deref().map(AuditText::path),
             run_as: facts.run_as.clone(),
@@ -55,11 +51,9 @@ impl AuditedCommand {
             .await
             .map_err(|error| {
                 tracing::error!(%error, "audit log unavailable: refusing the command");
-                format!(
-                    "refused: {}; commands never run unaudited, so the server's operator must \
-                     fix the audit log",
-                    error.refusal_reason()
-                )
+                Refusal::Unaudited {
+                    reason: error.refusal_reason(),
+                }
             })?;
         Ok(Self {
             audit: audit.clone(),
@@ -94,9 +88,9 @@ impl AuditedCommand {
     }
 
     /// Record that the command could not be started (missing working dir, no such program).
-    pub async fn not_started(self, spec_program: &Program, reason: String) {
+    pub async fn not_started(self, asked: &command::CommandLine, reason: String) {
         let event = AuditEvent::CommandRefused {
-            command: command_line(spec_program),
+            command: CommandLine::of(asked),
             working_dir: None,
             reason: format!("{}: {reason}", self.command_id).into(),
             rule: Some("start".to_owned()),
@@ -114,7 +108,7 @@ mod tests {
 
     fn echo() -> ToolCommand {
         ToolCommand {
-            program: Program::Argv(vec!["echo".to_owned(), "hi".to_owned()]),
+            command: command::CommandLine::Argv(vec!["echo".to_owned(), "hi".to_owned()]),
             working_dir: None,
             env: Vec::new(),
             stdin: None,
@@ -124,7 +118,7 @@ mod tests {
 
     fn facts() -> PermitFacts {
         PermitFacts {
-            rule: "allow[0]".to_owned(),
+            rule: crate::policy::DecidingRule::Allow(0),
             program: "/usr/bin/echo".into(),
             working_dir: None,
             run_as: Some("root".to_owned()),
@@ -151,7 +145,8 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         let refusal = AuditedCommand::start(&log, AuditContext::new(), &echo(), &facts(), None)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(refusal.starts_with("refused: the audit log file was deleted or renamed"));
         assert!(
             !refusal.contains(&*dir.path().to_string_lossy()),

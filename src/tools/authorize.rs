@@ -1,25 +1,27 @@
 //! From a validated tool request to a command the engine may run: the policy resolves the
-//! program and working directory (symlinks followed, PATH searched) and decides; a denial
-//! or an unresolvable request is recorded as `command_refused` and answered with its reason.
-//! A permit comes with the facts `command_started` records ([`PermitFacts`]): the rule that
-//! allowed it, the program that runs, where, and as which user.
+//! program and working directory (symlinks followed, PATH searched) and decides, and the
+//! principal's Unix user is looked up; a denial or an unresolvable request is recorded as
+//! `command_refused` and returned as a typed [`Refusal`] naming the rule. A permit comes
+//! with the facts `command_started` records ([`PermitFacts`]): the rule that allowed it,
+//! the program that runs, where, and as which user.
 
 use std::{path::PathBuf, time::Duration};
 
 use crate::{
-    audit::{AuditContext, AuditEvent, AuditText},
+    audit::{AuditContext, AuditEvent, AuditText, CommandLine as AuditedLine},
     auth::Principal,
-    exec::{CommandSpec, DEFAULT_PATH, Program},
-    policy::{self, CommandRequest, Decision, RequestMode},
+    command::CommandLine,
+    exec::{CommandSpec, DEFAULT_PATH},
+    log_excerpt::log_excerpt,
+    policy::{self, CommandRequest, DecidingRule, Decision},
 };
 
-use super::{ToolsState, audited::command_line};
-use crate::log_excerpt::log_excerpt;
+use super::{ToolsState, refusal::Refusal};
 
 /// A tool's command request, validated but not yet judged.
 #[derive(Debug, Clone)]
 pub struct ToolCommand {
-    pub program: Program,
+    pub command: CommandLine,
     pub working_dir: Option<PathBuf>,
     pub env: Vec<(String, String)>,
     pub stdin: Option<Vec<u8>>,
@@ -29,10 +31,7 @@ pub struct ToolCommand {
 impl ToolCommand {
     /// A description for job lists: the whole command.
     pub fn describe(&self) -> String {
-        match &self.program {
-            Program::Shell(command) => command.clone(),
-            Program::Argv(argv) => format!("{argv:?}"),
-        }
+        self.command.describe()
     }
 
     /// A description for the server's log, at most [`LOG_EXCERPT_BYTES`](crate::log_excerpt::LOG_EXCERPT_BYTES) of it.
@@ -45,7 +44,7 @@ impl ToolCommand {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PermitFacts {
     /// The policy rule that allowed it.
-    pub rule: String,
+    pub rule: DecidingRule,
     /// Canonical path of the program that runs (the shell, for a shell line).
     pub program: PathBuf,
     /// Canonical working directory; `None`: the server's.
@@ -61,62 +60,65 @@ pub struct Authorized {
     pub facts: PermitFacts,
 }
 
-/// Judge `command` for `principal`; `Err` is the refusal text for the caller.
+/// Judge `command` for `principal`; a refusal is recorded as `command_refused` under
+/// `trail` before it is returned.
 pub async fn authorize(
     state: &ToolsState,
     principal: &Principal,
     command: &ToolCommand,
     trail: &AuditContext,
-) -> Result<Authorized, String> {
-    let mode = match &command.program {
-        Program::Shell(script) => RequestMode::Shell(script),
-        Program::Argv(argv) => RequestMode::Argv(argv),
+) -> Result<Authorized, Refusal> {
+    let refusal = match judge(state, principal, command) {
+        Ok(authorized) => return Ok(authorized),
+        Err(refusal) => refusal,
     };
+    let reason = refusal.to_string();
+    let rule = refusal.rule();
+    let logged = log_excerpt(&reason);
+    tracing::info!(principal = principal.name(), %rule, reason = %logged, "command refused");
+    let event = AuditEvent::CommandRefused {
+        command: AuditedLine::of(&command.command),
+        working_dir: command.working_dir.as_deref().map(AuditText::path),
+        reason: AuditText::from(reason),
+        rule: Some(rule),
+    };
+    state.audit.record_or_log(trail.clone(), event).await;
+    Err(refusal)
+}
+
+/// Resolve, decide, and find the user: no I/O but the policy's lookups and the user's.
+fn judge(
+    state: &ToolsState,
+    principal: &Principal,
+    command: &ToolCommand,
+) -> Result<Authorized, Refusal> {
     let request = CommandRequest {
         principal_name: principal.name(),
         role: principal.role(),
-        mode,
+        command: &command.command,
         working_dir: command.working_dir.as_deref(),
         env: &command.env,
     };
     let search_path = state.base_env.get("PATH").unwrap_or(DEFAULT_PATH);
-    let (rule, reason) = match policy::resolve_confined(&state.policy, &request, search_path) {
-        Err(error) => (error.rule().to_owned(), error.to_string()),
-        Ok(resolved) => match policy::decide(&state.policy, &resolved) {
-            Decision::Permit(permit) => {
-                let facts = PermitFacts {
-                    rule: permit.rule().to_owned(),
-                    program: permit.program().to_path_buf(),
-                    working_dir: permit.working_dir().map(PathBuf::from),
-                    run_as: None,
-                };
-                let spec = CommandSpec::permitted(permit, command.timeout, command.stdin.clone());
-                match state.identities.user_for(principal) {
-                    Ok(None) => {
-                        let run_as = state.identities.own_name.clone();
-                        let facts = PermitFacts { run_as, ..facts };
-                        return Ok(Authorized { spec, facts });
-                    }
-                    Ok(Some(user)) => {
-                        let run_as = Some(user.name().to_owned());
-                        let facts = PermitFacts { run_as, ..facts };
-                        let spec = spec.as_user(user);
-                        return Ok(Authorized { spec, facts });
-                    }
-                    Err(reason) => ("run_as".to_owned(), reason),
-                }
-            }
-            Decision::Deny(denial) => (denial.rule, denial.reason),
+    let resolved = policy::resolve_confined(&state.policy, &request, search_path)?;
+    let permit = match policy::decide(&state.policy, &resolved) {
+        Decision::Permit(permit) => permit,
+        Decision::Deny(denial) => return Err(denial.into()),
+    };
+    let user = state.identities.user_for(principal)?;
+    let facts = PermitFacts {
+        rule: permit.rule(),
+        program: permit.program().to_path_buf(),
+        working_dir: permit.working_dir().map(PathBuf::from),
+        run_as: match &user {
+            None => state.identities.own_name.clone(),
+            Some(user) => Some(user.name().to_owned()),
         },
     };
-    let logged = log_excerpt(&reason);
-    tracing::info!(principal = principal.name(), %rule, reason = %logged, "command refused");
-    let event = AuditEvent::CommandRefused {
-        command: command_line(&command.program),
-        working_dir: command.working_dir.as_deref().map(AuditText::path),
-        reason: AuditText::from(reason.as_str()),
-        rule: Some(rule),
+    let spec = CommandSpec::permitted(permit, command.timeout, command.stdin.clone());
+    let spec = match user {
+        None => spec,
+        Some(user) => spec.as_user(user),
     };
-    state.audit.record_or_log(trail.clone(), event).await;
-    Err(reason)
+    Ok(Authorized { spec, facts })
 }

@@ -15,14 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ToolsState,
-    audited::AuditedCommand,
-    authorize::{Authorized, authorize},
-    run_command::{self, RunCommandInput},
+    command_pipeline::{self, Admitted, Launch, RunCommandInput},
 };
 use crate::{
     audit::{AuditEvent, AuditText, JobRefusal},
     caller::Caller,
-    jobs::{JobError, JobRead, JobRegistry, JobSummary, OnJobEnd, parse_signal},
+    jobs::{JobError, JobRead, JobSummary, OnJobEnd, parse_signal},
     log_excerpt::log_excerpt,
 };
 
@@ -146,6 +144,8 @@ fn job_error(error: &JobError) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(error.to_string())])
 }
 
+/// Handle one `job_start` call: the [command pipeline](super::command_pipeline) admits the
+/// command, then the job registry runs it in the background.
 pub async fn start(
     state: &ToolsState,
     caller: &Caller,
@@ -153,40 +153,36 @@ pub async fn start(
     _context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
     let principal = &caller.principal;
-    let input = run_command::parse_input(arguments, START)?;
     let settings = &state.jobs_settings;
-    let command = run_command::validate(input, (settings.default_timeout, settings.max_timeout))?;
-    let description = command.describe();
+    let timeouts = (settings.default_timeout, settings.max_timeout);
+    let command = command_pipeline::request(arguments, START, timeouts)?;
     tracing::info!(principal = principal.name(), tool = START, command = %command.describe_for_log(), "tool call");
     let trail = caller.audit_context(START);
-    let Authorized { spec, facts } = match authorize(state, principal, &command, &trail).await {
-        Ok(authorized) => authorized,
-        Err(refusal) => return Ok(CallToolResult::error(vec![ContentBlock::text(refusal)])),
-    };
-    let slot = match state.slots.try_acquire(principal.name()) {
-        Ok(slot) => slot,
-        Err(full) => {
+    let admitted = command_pipeline::admit(state, principal, trail, command, Launch::Job).await;
+    let Admitted {
+        spec,
+        audited,
+        slot,
+        command,
+        job_id,
+    } = match admitted {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
             return Ok(CallToolResult::error(vec![ContentBlock::text(
-                full.to_string(),
+                refusal.to_string(),
             )]));
         }
     };
-    let job_id = match JobRegistry::new_id() {
-        Ok(id) => id,
-        Err(error) => return Ok(job_error(&error)),
+    let Some(job_id) = job_id else {
+        unreachable!("a job launch always has a job id")
     };
-    let started = AuditedCommand::start(&state.audit, trail, &command, &facts, Some(&job_id));
-    let audited = match started.await {
-        Ok(audited) => audited,
-        Err(refusal) => return Ok(CallToolResult::error(vec![ContentBlock::text(refusal)])),
-    };
-    let spec = spec.owned_by(audited.owner());
-    let program = command.program;
+    let description = command.describe();
+    let asked = command.command;
     let on_end: OnJobEnd = Box::new(move |ended| {
         Box::pin(async move {
             match ended {
                 Ok(outcome) => audited.finished(&outcome),
-                Err(reason) => audited.not_started(&program, reason).await,
+                Err(reason) => audited.not_started(&asked, reason).await,
             }
         })
     });

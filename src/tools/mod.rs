@@ -8,9 +8,11 @@
 
 mod audited;
 pub mod authorize;
+pub mod command_pipeline;
 pub mod host_info;
 pub mod jobs;
 mod progress;
+pub mod refusal;
 mod revoked_call;
 pub mod run_command;
 

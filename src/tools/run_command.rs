@@ -1,7 +1,7 @@
 //! `run_command`: run a shell command line or an argv on the host, with a timeout and
 //! capped output, and report exit code, signal, stdout and stderr.
 
-use std::{borrow::Cow, collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{borrow::Cow, time::Duration};
 
 use rmcp::{
     ErrorData as McpError, RoleServer,
@@ -10,17 +10,16 @@ use rmcp::{
     service::RequestContext,
 };
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{
     ToolsState,
-    audited::AuditedCommand,
-    authorize::{Authorized, ToolCommand, authorize},
+    command_pipeline::{self, Admitted, Launch, RunCommandInput},
     progress::ProgressForwarder,
 };
 use crate::{
     caller::Caller,
-    exec::{self, ExecLimits, ExecOutcome, Program},
+    exec::{self, ExecLimits, ExecOutcome},
 };
 
 pub const NAME: &str = "run_command";
@@ -28,27 +27,6 @@ pub const NAME: &str = "run_command";
 /// capture is in `structuredContent`. About 8,000 tokens per stream at most.
 const TEXT_VIEW_HEAD_BYTES: usize = 8 * 1024;
 const TEXT_VIEW_TAIL_BYTES: usize = 24 * 1024;
-
-/// Arguments of `run_command`. Exactly one of `command` and `argv`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RunCommandInput {
-    /// Command line run by `/bin/sh -c`: use it for pipes, redirections, globs and `&&`.
-    pub command: Option<String>,
-    /// Program and arguments run without a shell (no quoting or expansion): use it to pass
-    /// arguments verbatim. The program is looked up in PATH.
-    pub argv: Option<Vec<String>>,
-    /// Directory to run in (absolute, or relative to the server's directory).
-    pub working_dir: Option<String>,
-    /// Seconds before the command's whole process group is killed (default 30; the
-    /// server caps it).
-    pub timeout_secs: Option<u64>,
-    /// Extra environment variables for the command.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// Text written to the command's standard input (closed when absent).
-    pub stdin: Option<String>,
-}
 
 /// Structured result of `run_command`.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -91,15 +69,8 @@ pub fn definition() -> Tool {
     )
 }
 
-/// Parse the JSON arguments of `run_command` (and `job_start`).
-pub(super) fn parse_input(
-    arguments: Option<JsonObject>,
-    tool: &str,
-) -> Result<RunCommandInput, McpError> {
-    super::parse_arguments(arguments, tool)
-}
-
-/// Handle one call.
+/// Handle one call: the [command pipeline](super::command_pipeline) admits the command,
+/// then it runs while the caller waits, with progress notifications.
 pub async fn call(
     state: &ToolsState,
     caller: &Caller,
@@ -107,32 +78,29 @@ pub async fn call(
     context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
     let principal = &caller.principal;
-    let input = parse_input(arguments, NAME)?;
-    let command = validate(
-        input,
-        (state.limits.default_timeout, state.limits.max_timeout),
-    )?;
+    let timeouts = (state.limits.default_timeout, state.limits.max_timeout);
+    let command = command_pipeline::request(arguments, NAME, timeouts)?;
     tracing::info!(principal = principal.name(), tool = NAME, command = %command.describe_for_log(), "tool call");
     let trail = caller.audit_context(NAME);
-    let Authorized { spec, facts } = match authorize(state, principal, &command, &trail).await {
-        Ok(authorized) => authorized,
-        Err(refusal) => return Ok(error_text(refusal)),
-    };
-    let _slot = match state.slots.try_acquire(principal.name()) {
-        Ok(slot) => slot,
-        Err(full) => return Ok(error_text(full.to_string())),
-    };
-    let audited = match AuditedCommand::start(&state.audit, trail, &command, &facts, None).await {
-        Ok(audited) => audited,
-        Err(refusal) => return Ok(error_text(refusal)),
-    };
+    let admitted =
+        match command_pipeline::admit(state, principal, trail, command, Launch::Wait).await {
+            Ok(admitted) => admitted,
+            Err(refusal) => return Ok(error_text(refusal.to_string())),
+        };
+    let Admitted {
+        spec,
+        audited,
+        slot: _slot,
+        command,
+        ..
+    } = admitted;
     let limits = ExecLimits {
         max_output_bytes: state.limits.max_output_bytes,
         ..ExecLimits::default()
     };
     let progress = ProgressForwarder::start(&context);
     let outcome = exec::run(
-        spec.owned_by(audited.owner()),
+        spec,
         &limits,
         &state.base_env,
         context.ct.clone(),
@@ -147,7 +115,7 @@ pub async fn call(
         }
         Err(error) => {
             audited
-                .not_started(&command.program, error.to_string())
+                .not_started(&command.command, error.to_string())
                 .await;
             Ok(error_text(error.to_string()))
         }
@@ -156,51 +124,6 @@ pub async fn call(
 
 fn error_text(text: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(text)])
-}
-
-/// Validate the arguments, with `timeouts` = (default, max).
-pub(super) fn validate(
-    input: RunCommandInput,
-    timeouts: (Duration, Duration),
-) -> Result<ToolCommand, McpError> {
-    let invalid = |message: String| McpError::invalid_params(message, None);
-    let program = match (input.command, input.argv) {
-        (Some(command), None) if !command.trim().is_empty() => Program::Shell(command),
-        (None, Some(argv)) if !argv.is_empty() && !argv[0].is_empty() => Program::Argv(argv),
-        (Some(_), Some(_)) => {
-            return Err(invalid("give either `command` or `argv`, not both".into()));
-        }
-        (None, None) => {
-            return Err(invalid(
-                "give `command` (a shell command line) or `argv`".into(),
-            ));
-        }
-        _ => return Err(invalid("`command` or `argv` is empty".into())),
-    };
-    let timeout = match input.timeout_secs {
-        Some(0) => return Err(invalid("timeout_secs must be at least 1".into())),
-        Some(seconds) => Duration::from_secs(seconds).min(timeouts.1),
-        None => timeouts.0,
-    };
-    if let Some(name) = input.env.keys().find(|name| !is_valid_env_name(name)) {
-        return Err(invalid(format!(
-            "env: {name:?} is not a valid variable name"
-        )));
-    }
-    if input.env.values().any(|value| value.contains('\0')) {
-        return Err(invalid("env: a value contains a NUL byte".into()));
-    }
-    Ok(ToolCommand {
-        program,
-        working_dir: input.working_dir.map(PathBuf::from),
-        env: input.env.into_iter().collect(),
-        stdin: input.stdin.map(String::into_bytes),
-        timeout,
-    })
-}
-
-fn is_valid_env_name(name: &str) -> bool {
-    !name.is_empty() && !name.contains(['=', '\0'])
 }
 
 fn millis(duration: Duration) -> u64 {

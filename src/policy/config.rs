@@ -1,0 +1,459 @@
+//! The `[policy]` table as written ([`PolicyConfig`], strict serde: an unknown key is an
+//! error naming it) and its validation into the compiled [`Policy`] the decision reads
+//! ([`Policy::from_config`]), with the errors that name what is wrong and where. Rule
+//! parsing only: how a compiled rule matches a request is `rules`.
+//!
+//! Validation does no I/O: program patterns and working-dir roots are compared as written.
+//! [`resolve_policy`](super::resolve_policy) additionally canonicalizes them.
+
+use std::fmt;
+
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, MapAccess, Visitor, value::MapAccessDeserializer},
+};
+
+use super::{
+    Policy, Role,
+    args::{ArgPatterns, Options},
+    glob::{Glob, GlobList, REST},
+    rules::{Callers, ProgramPattern, Root, Rule, RuleKind, ShellGrant},
+};
+
+// ---------------------------------------------------------------------------------------
+// The schema as written.
+// ---------------------------------------------------------------------------------------
+
+/// The `[policy]` table of the config file. Every key is optional; see the module docs of
+/// [`policy`](super) for what each one means and its default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// What happens to a request no allow rule matches. Default: `deny`.
+    pub default: Option<DefaultAction>,
+    /// Subject admins to the policy like operators. Default: `false`.
+    pub restrict_admin: Option<bool>,
+    /// Who may use shell mode (a `command` string). Default: nobody.
+    pub allow_shell: Option<ShellAccess>,
+    /// Deny [`BYPASS_PROGRAMS`] unless an allow rule with `allow_interpreter = true`
+    /// matches. Default: `true` when `default = "deny"`, else `false`.
+    pub deny_interpreters: Option<bool>,
+    /// Roots a command's working dir must be inside. Default: any directory.
+    pub working_dirs: Option<Vec<String>>,
+    /// Globs over the names of environment variables a request may set. Default: none.
+    pub allow_env: Option<Vec<String>>,
+    /// `[[policy.allow]]` rules.
+    #[serde(default)]
+    pub allow: Vec<AllowRule>,
+    /// `[[policy.deny]]` rules.
+    #[serde(default)]
+    pub deny: Vec<DenyRule>,
+}
+
+/// `default = "deny" | "allow"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DefaultAction {
+    Deny,
+    Allow,
+}
+
+impl DefaultAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deny => "deny",
+            Self::Allow => "allow",
+        }
+    }
+}
+
+/// `allow_shell = true | false | { principals = [...], roles = [...] }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShellAccess {
+    /// `true`: everyone the policy applies to; `false`: nobody.
+    Everyone(bool),
+    /// Only the listed principals and/or roles.
+    Only(Grantees),
+}
+
+/// A set of callers: principals by name, roles, or both (a caller must then match both).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grantees {
+    pub principals: Option<Vec<String>>,
+    pub roles: Option<Vec<RoleName>>,
+}
+
+/// One `[[policy.allow]]` rule.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowRule {
+    /// Absolute path or glob over the canonical path of the program.
+    pub program: String,
+    /// Globs matched element by element against the arguments; a final `**` matches any
+    /// remaining ones. Absent: any arguments.
+    pub args: Option<Vec<String>>,
+    /// Principals (token names) the rule applies to. Absent: all.
+    pub principals: Option<Vec<String>>,
+    /// Roles the rule applies to. Absent: all.
+    pub roles: Option<Vec<RoleName>>,
+    /// Let this rule allow a program on the [`BYPASS_PROGRAMS`] list.
+    #[serde(default)]
+    pub allow_interpreter: bool,
+    /// Let this rule's wildcards (`*`, `?`, `**`) match options, arguments that start with
+    /// `-`. Without it only a pattern that itself starts with `-` matches an option.
+    #[serde(default)]
+    pub allow_options: bool,
+    /// Free text, shown in explanations.
+    pub note: Option<String>,
+}
+
+/// One `[[policy.deny]]` rule.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenyRule {
+    /// Absolute path or glob over the canonical path of the program (`/**` for any).
+    pub program: String,
+    /// Globs matched element by element against the arguments, as for allow rules.
+    pub args: Option<Vec<String>>,
+    /// Globs of which at least one must match at least one argument, at any position.
+    pub any_arg: Option<Vec<String>>,
+    pub principals: Option<Vec<String>>,
+    pub roles: Option<Vec<RoleName>>,
+    /// Free text, shown in the denial (say what to do instead).
+    pub note: Option<String>,
+}
+
+/// A role as written in the policy: `"read"`, `"operator"` or `"admin"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RoleName(pub Role);
+
+impl TryFrom<String> for RoleName {
+    type Error = String;
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
+            .map(Self)
+            .map_err(|_| format!("unknown role {name:?}; expected \"operator\" or \"admin\""))
+    }
+}
+
+impl<'de> Deserialize<'de> for ShellAccess {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ShellAccessVisitor;
+        impl<'de> Visitor<'de> for ShellAccessVisitor {
+            type Value = ShellAccess;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false, or a table { principals = [...], roles = [...] }")
+            }
+            fn visit_bool<E: de::Error>(self, value: bool) -> Result<ShellAccess, E> {
+                Ok(ShellAccess::Everyone(value))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ShellAccess, A::Error> {
+                Grantees::deserialize(MapAccessDeserializer::new(map)).map(ShellAccess::Only)
+            }
+        }
+        deserializer.deserialize_any(ShellAccessVisitor)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Validation errors.
+// ---------------------------------------------------------------------------------------
+
+/// A `[policy]` table that cannot be used: where (`policy.deny[1].args`) and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("policy.{location}: {problem}")]
+pub struct PolicyError {
+    pub location: String,
+    pub problem: PolicyProblem,
+}
+
+/// What is wrong with one key of the `[policy]` table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyProblem {
+    #[error("{0:?} is not an absolute path")]
+    NotAbsolute(String),
+    #[error("{0:?} has an empty, `.` or `..` component, which a canonical path never has")]
+    NotNormal(String),
+    #[error(
+        "`**` is only valid as the whole last element of `args` or of a program path \
+         (found in element {0})"
+    )]
+    MisplacedRest(usize),
+    #[error("an empty pattern matches nothing")]
+    EmptyPattern,
+    #[error("an empty list matches nobody")]
+    EmptyList,
+    #[error("role read never runs commands")]
+    ReadRole,
+    #[error("allow_options applies to `args` patterns, and this rule has none")]
+    OptionsWithoutArgs,
+}
+
+impl PolicyProblem {
+    /// What the user should do next.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Self::NotAbsolute(_) => {
+                "rules match the canonical path of the program, e.g. /usr/bin/git; \
+                 `readlink -f \"$(command -v git)\"` prints it"
+            }
+            Self::NotNormal(_) => "write the path without `//`, `/./` or `/../`",
+            Self::MisplacedRest(_) => {
+                "`**` as the last element means \"any remaining arguments\"; use `*` for one element"
+            }
+            Self::EmptyPattern => "remove the empty string, or use `*` for any one element",
+            Self::EmptyList => {
+                "list at least one entry, or remove the key (for allow_shell: write true)"
+            }
+            Self::ReadRole => "a read token cannot run commands; list operator and/or admin",
+            Self::OptionsWithoutArgs => {
+                "a rule without `args` already allows any arguments, options included; \
+                 remove allow_options, or add the `args` it should apply to"
+            }
+        }
+    }
+}
+
+impl PolicyError {
+    pub(super) fn new(location: impl Into<String>, problem: PolicyProblem) -> Self {
+        Self {
+            location: location.into(),
+            problem,
+        }
+    }
+
+    /// What the user should do next.
+    pub fn hint(&self) -> &'static str {
+        self.problem.hint()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Validation: PolicyConfig -> Policy.
+// ---------------------------------------------------------------------------------------
+
+impl Policy {
+    /// Validate a `[policy]` table. Does no I/O: program patterns and working-dir roots are
+    /// compared exactly as written. The server uses
+    /// [`resolve_policy`](super::resolve_policy), which also canonicalizes them.
+    pub fn from_config(config: PolicyConfig) -> Result<Self, PolicyError> {
+        let default = config.default.unwrap_or(DefaultAction::Deny);
+        let shell = match config.allow_shell {
+            None | Some(ShellAccess::Everyone(false)) => ShellGrant::Nobody,
+            Some(ShellAccess::Everyone(true)) => ShellGrant::Callers(Callers::default()),
+            Some(ShellAccess::Only(grantees)) => {
+                if grantees.principals.is_none() && grantees.roles.is_none() {
+                    return Err(PolicyError::new("allow_shell", PolicyProblem::EmptyList));
+                }
+                ShellGrant::Callers(callers("allow_shell", grantees.principals, grantees.roles)?)
+            }
+        };
+        let working_dirs = config
+            .working_dirs
+            .map(|roots| {
+                if roots.is_empty() {
+                    return Err(PolicyError::new("working_dirs", PolicyProblem::EmptyList));
+                }
+                roots
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, root)| {
+                        path_components(&root, &format!("working_dirs[{index}]"))?;
+                        Ok(Root {
+                            effective: root.clone().into(),
+                            written: root,
+                        })
+                    })
+                    .collect()
+            })
+            .transpose()?;
+        let allow_env = match config.allow_env {
+            None => Some(Vec::new()),
+            Some(names) => Some(
+                names
+                    .iter()
+                    .enumerate()
+                    .map(|(index, name)| {
+                        if name.is_empty() {
+                            Err(PolicyError::new(
+                                format!("allow_env[{index}]"),
+                                PolicyProblem::EmptyPattern,
+                            ))
+                        } else {
+                            Ok(Glob::new(name))
+                        }
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        let allow = config
+            .allow
+            .into_iter()
+            .enumerate()
+            .map(|(index, rule)| {
+                let location = format!("allow[{index}]");
+                if rule.allow_options && rule.args.is_none() {
+                    return Err(PolicyError::new(
+                        format!("{location}.allow_options"),
+                        PolicyProblem::OptionsWithoutArgs,
+                    ));
+                }
+                Ok(Rule {
+                    kind: RuleKind::Allow,
+                    index,
+                    program: program_pattern(&rule.program, &location)?,
+                    args: arg_patterns(
+                        rule.args.as_deref(),
+                        &location,
+                        if rule.allow_options {
+                            Options::Wildcards
+                        } else {
+                            Options::Named
+                        },
+                    )?,
+                    any_arg: None,
+                    grantees: callers(&location, rule.principals, rule.roles)?,
+                    allow_interpreter: rule.allow_interpreter,
+                    note: rule.note,
+                })
+            })
+            .collect::<Result<_, PolicyError>>()?;
+        let deny = config
+            .deny
+            .into_iter()
+            .enumerate()
+            .map(|(index, rule)| {
+                let location = format!("deny[{index}]");
+                Ok(Rule {
+                    kind: RuleKind::Deny,
+                    index,
+                    program: program_pattern(&rule.program, &location)?,
+                    args: arg_patterns(rule.args.as_deref(), &location, Options::Wildcards)?,
+                    any_arg: rule
+                        .any_arg
+                        .map(|patterns| any_arg_patterns(&patterns, &location))
+                        .transpose()?,
+                    grantees: callers(&location, rule.principals, rule.roles)?,
+                    allow_interpreter: false,
+                    note: rule.note,
+                })
+            })
+            .collect::<Result<_, PolicyError>>()?;
+        Ok(Self {
+            configured: true,
+            default,
+            restrict_admin: config.restrict_admin.unwrap_or(false),
+            shell,
+            deny_interpreters: config
+                .deny_interpreters
+                .unwrap_or(default == DefaultAction::Deny),
+            working_dirs,
+            allow_env,
+            allow,
+            deny,
+        })
+    }
+}
+
+fn program_pattern(program: &str, location: &str) -> Result<ProgramPattern, PolicyError> {
+    let location = format!("{location}.program");
+    if program.is_empty() {
+        return Err(PolicyError::new(location, PolicyProblem::EmptyPattern));
+    }
+    ProgramPattern::parse(program, &location)
+}
+
+/// Positional `args`: `**` only as the whole last element.
+fn arg_patterns(
+    patterns: Option<&[String]>,
+    location: &str,
+    options: Options,
+) -> Result<Option<ArgPatterns>, PolicyError> {
+    let Some(patterns) = patterns else {
+        return Ok(None);
+    };
+    GlobList::parse(patterns)
+        .map(|list| Some(ArgPatterns::new(list, options)))
+        .map_err(|misplaced| {
+            PolicyError::new(
+                format!("{location}.args"),
+                PolicyProblem::MisplacedRest(misplaced.index),
+            )
+        })
+}
+
+/// `any_arg`: at least one glob, and no `**` (each glob is tried against each argument).
+fn any_arg_patterns(patterns: &[String], location: &str) -> Result<Vec<Glob>, PolicyError> {
+    let location = format!("{location}.any_arg");
+    if patterns.is_empty() {
+        return Err(PolicyError::new(location, PolicyProblem::EmptyList));
+    }
+    if let Some(index) = patterns.iter().position(|pattern| pattern.contains(REST)) {
+        return Err(PolicyError::new(
+            location,
+            PolicyProblem::MisplacedRest(index),
+        ));
+    }
+    Ok(patterns.iter().map(|pattern| Glob::new(pattern)).collect())
+}
+
+fn callers(
+    location: &str,
+    principals: Option<Vec<String>>,
+    roles: Option<Vec<RoleName>>,
+) -> Result<Callers, PolicyError> {
+    if principals.as_ref().is_some_and(Vec::is_empty) {
+        return Err(PolicyError::new(
+            format!("{location}.principals"),
+            PolicyProblem::EmptyList,
+        ));
+    }
+    let roles = match roles {
+        None => None,
+        Some(roles) if roles.is_empty() => {
+            return Err(PolicyError::new(
+                format!("{location}.roles"),
+                PolicyProblem::EmptyList,
+            ));
+        }
+        Some(roles) => {
+            if roles.iter().any(|role| role.0 == Role::Read) {
+                return Err(PolicyError::new(
+                    format!("{location}.roles"),
+                    PolicyProblem::ReadRole,
+                ));
+            }
+            Some(roles.into_iter().map(|role| role.0).collect())
+        }
+    };
+    Ok(Callers { principals, roles })
+}
+
+/// The components of an absolute, normal path pattern, without the leading `/`.
+pub(super) fn path_components<'a>(
+    path: &'a str,
+    location: &str,
+) -> Result<Vec<&'a str>, PolicyError> {
+    let Some(relative) = path.strip_prefix('/') else {
+        return Err(PolicyError::new(
+            location,
+            PolicyProblem::NotAbsolute(path.to_owned()),
+        ));
+    };
+    if relative.is_empty() {
+        return Ok(Vec::new());
+    }
+    let components: Vec<&str> = relative.split('/').collect();
+    if components
+        .iter()
+        .any(|c| c.is_empty() || *c == "." || *c == "..")
+    {
+        return Err(PolicyError::new(
+            location,
+            PolicyProblem::NotNormal(path.to_owned()),
+        ));
+    }
+    Ok(components)
+}
