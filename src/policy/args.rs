@@ -28,8 +28,8 @@
 use std::fmt;
 
 use super::{
-    denial::show_arg,
     glob::{Glob, GlobList, REST},
+    shown::show_arg,
 };
 
 /// The characters that make an argument an option: `-`, and `@` (a response file).

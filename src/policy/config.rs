@@ -16,6 +16,7 @@ use serde::{
 use super::{
     Policy, Role,
     args::{ArgPatterns, Options},
+    error::{PolicyError, PolicyProblem, path_components},
     glob::{Glob, GlobList, REST},
     rules::{Callers, ProgramPattern, Root, Rule, RuleKind, ShellGrant},
 };
@@ -154,79 +155,6 @@ impl<'de> Deserialize<'de> for ShellAccess {
             }
         }
         deserializer.deserialize_any(ShellAccessVisitor)
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Validation errors.
-// ---------------------------------------------------------------------------------------
-
-/// A `[policy]` table that cannot be used: where (`policy.deny[1].args`) and what.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("policy.{location}: {problem}")]
-pub struct PolicyError {
-    pub location: String,
-    pub problem: PolicyProblem,
-}
-
-/// What is wrong with one key of the `[policy]` table.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PolicyProblem {
-    #[error("{0:?} is not an absolute path")]
-    NotAbsolute(String),
-    #[error("{0:?} has an empty, `.` or `..` component, which a canonical path never has")]
-    NotNormal(String),
-    #[error(
-        "`**` is only valid as the whole last element of `args` or of a program path \
-         (found in element {0})"
-    )]
-    MisplacedRest(usize),
-    #[error("an empty pattern matches nothing")]
-    EmptyPattern,
-    #[error("an empty list matches nobody")]
-    EmptyList,
-    #[error("role read never runs commands")]
-    ReadRole,
-    #[error("allow_options applies to `args` patterns, and this rule has none")]
-    OptionsWithoutArgs,
-}
-
-impl PolicyProblem {
-    /// What the user should do next.
-    pub fn hint(&self) -> &'static str {
-        match self {
-            Self::NotAbsolute(_) => {
-                "rules match the canonical path of the program, e.g. /usr/bin/git; \
-                 `readlink -f \"$(command -v git)\"` prints it"
-            }
-            Self::NotNormal(_) => "write the path without `//`, `/./` or `/../`",
-            Self::MisplacedRest(_) => {
-                "`**` as the last element means \"any remaining arguments\"; use `*` for one element"
-            }
-            Self::EmptyPattern => "remove the empty string, or use `*` for any one element",
-            Self::EmptyList => {
-                "list at least one entry, or remove the key (for allow_shell: write true)"
-            }
-            Self::ReadRole => "a read token cannot run commands; list operator and/or admin",
-            Self::OptionsWithoutArgs => {
-                "a rule without `args` already allows any arguments, options included; \
-                 remove allow_options, or add the `args` it should apply to"
-            }
-        }
-    }
-}
-
-impl PolicyError {
-    pub(super) fn new(location: impl Into<String>, problem: PolicyProblem) -> Self {
-        Self {
-            location: location.into(),
-            problem,
-        }
-    }
-
-    /// What the user should do next.
-    pub fn hint(&self) -> &'static str {
-        self.problem.hint()
     }
 }
 
@@ -429,31 +357,4 @@ fn callers(
         }
     };
     Ok(Callers { principals, roles })
-}
-
-/// The components of an absolute, normal path pattern, without the leading `/`.
-pub(super) fn path_components<'a>(
-    path: &'a str,
-    location: &str,
-) -> Result<Vec<&'a str>, PolicyError> {
-    let Some(relative) = path.strip_prefix('/') else {
-        return Err(PolicyError::new(
-            location,
-            PolicyProblem::NotAbsolute(path.to_owned()),
-        ));
-    };
-    if relative.is_empty() {
-        return Ok(Vec::new());
-    }
-    let components: Vec<&str> = relative.split('/').collect();
-    if components
-        .iter()
-        .any(|c| c.is_empty() || *c == "." || *c == "..")
-    {
-        return Err(PolicyError::new(
-            location,
-            PolicyProblem::NotNormal(path.to_owned()),
-        ));
-    }
-    Ok(components)
 }

@@ -9,12 +9,8 @@ use std::{fmt, path::PathBuf};
 
 use crate::auth::Role;
 
-use super::{args::Mismatch, bypass::BypassProgram};
+use super::{args::Mismatch, bypass::BypassProgram, shown::show_args};
 
-/// The longest rendering of an argument list in a message, in characters.
-const SHOWN_ARGS_CHARS: usize = 300;
-/// The longest rendering of one argument in a message, in characters.
-const SHOWN_ARG_CHARS: usize = 100;
 /// How many allowed programs a denial lists.
 const SHOWN_ALLOW_RULES: usize = 8;
 
@@ -330,7 +326,7 @@ impl fmt::Display for Allowed {
     }
 }
 
-/// `/usr/bin/rm ["-rf", "/"]`, shortened past [`SHOWN_ARGS_CHARS`].
+/// `/usr/bin/rm ["-rf", "/"]`, shortened past [`SHOWN_ARGS_CHARS`](super::shown::SHOWN_ARGS_CHARS).
 impl fmt::Display for ShownCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.requested == self.program.to_string_lossy() {
@@ -345,31 +341,4 @@ impl fmt::Display for ShownCommand {
         }
         write!(f, " {}", show_args(&self.args))
     }
-}
-
-/// One argument quoted, shortened past [`SHOWN_ARG_CHARS`].
-pub(super) fn show_arg(arg: &str) -> String {
-    match arg.char_indices().nth(SHOWN_ARG_CHARS) {
-        Some((end, _)) => format!("{:?}...", &arg[..end]),
-        None => format!("{arg:?}"),
-    }
-}
-
-/// `["a", "b", ... 3 more]`, shortened past [`SHOWN_ARGS_CHARS`].
-pub(super) fn show_args(args: &[String]) -> String {
-    let mut shown = Vec::new();
-    let mut used = 0;
-    for arg in args {
-        let quoted = show_arg(arg);
-        if used + quoted.len() > SHOWN_ARGS_CHARS {
-            break;
-        }
-        used += quoted.len() + 2;
-        shown.push(quoted);
-    }
-    let left = args.len() - shown.len();
-    if left > 0 {
-        shown.push(format!("... {left} more"));
-    }
-    format!("[{}]", shown.join(", "))
 }

@@ -8,8 +8,8 @@ use super::{
     Decision, Policy, ResolvedRequest,
     args::describe_matches,
     decide::{Step, Trail, evaluate, into_decision, join_display},
-    denial::show_args,
     rules::{Rule, RuleMatch},
+    shown::show_args,
 };
 
 /// A multi-line account of how `policy` judges `request`: what was resolved, every check

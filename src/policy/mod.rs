@@ -164,19 +164,21 @@ mod bypass;
 mod config;
 mod decide;
 mod denial;
+mod error;
 mod explain;
 mod glob;
 mod request;
 mod resolve;
 mod rules;
+mod shown;
 
 pub use bypass::{BYPASS_PROGRAMS, BypassProgram, bypass_program};
 pub use config::{
-    AllowRule, DefaultAction, DenyRule, Grantees, PolicyConfig, PolicyError, PolicyProblem,
-    RoleName, ShellAccess,
+    AllowRule, DefaultAction, DenyRule, Grantees, PolicyConfig, RoleName, ShellAccess,
 };
 pub use decide::{Decision, decide};
 pub use denial::{Allowed, Asker, DecidingRule, Denial, OptionHint, ShownCommand};
+pub use error::{PolicyError, PolicyProblem};
 pub use explain::explain;
 pub use glob::args_match;
 pub use request::{CommandRequest, Permit, ResolvedRequest};

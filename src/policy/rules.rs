@@ -7,8 +7,8 @@ use std::{fmt, path::Path};
 use super::{
     Role,
     args::{self, ArgPatterns, Matched, Mismatch, Options},
-    config::{PolicyError, PolicyProblem, path_components},
     denial::DecidingRule,
+    error::{PolicyError, PolicyProblem, path_components},
     glob::{Glob, GlobList},
 };
 

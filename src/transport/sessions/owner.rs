@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use super::table::SessionTable;
 use crate::{
     audit::{AuditContext, AuditEvent, AuditLog, Transport},
     auth::{Principal, client_address::ClientAddress, revocation::EndWatch},
@@ -15,12 +14,12 @@ use crate::{
 
 /// The owner of one session.
 pub struct SessionOwner {
-    name: Arc<str>,
+    pub(super) name: Arc<str>,
     /// The client address that opened it, for its records.
     client: Option<ClientAddress>,
     audit: AuditLog,
     /// Closes the session when the owner's token is revoked; set once bound.
-    revoked: Option<EndWatch>,
+    pub(super) revoked: Option<EndWatch>,
 }
 
 /// Why a session could not be bound to its owner.
@@ -75,52 +74,5 @@ impl SessionOwner {
             transport: Transport::StreamableHttp,
         };
         self.audit.record_detached(self.context(id), event);
-    }
-}
-
-impl SessionTable {
-    /// The name of the principal that owns session `id`; `None` when no session has
-    /// that id or it is not bound yet.
-    pub fn owner_of(&self, id: &str) -> Option<Arc<str>> {
-        let sessions = self.lock();
-        Some(sessions.get(id)?.owner.as_ref()?.name.clone())
-    }
-
-    /// Bind session `id` to `owner`, unless `owner` already holds `limit` sessions.
-    pub fn bind(&self, id: &str, owner: SessionOwner, limit: usize) -> Result<(), BindError> {
-        let mut sessions = self.lock();
-        let held = sessions
-            .values()
-            .filter_map(|session| session.owner.as_ref())
-            .filter(|held| held.name == owner.name)
-            .count();
-        if held >= limit {
-            return Err(BindError::TooMany { limit });
-        }
-        match sessions.get_mut(id) {
-            Some(session) => {
-                session.owner = Some(owner);
-                Ok(())
-            }
-            None => Err(BindError::Gone(owner)),
-        }
-    }
-
-    /// Keep `watch` (the revocation of its owner's token) with session `id` while it
-    /// is open; dropped at once if it is not.
-    pub fn watch_owner(&self, id: &str, watch: EndWatch) {
-        if let Some(owner) = self
-            .lock()
-            .get_mut(id)
-            .and_then(|session| session.owner.as_mut())
-        {
-            owner.revoked = Some(watch);
-        }
-    }
-
-    /// Close session `id` now like [`SessionTable::close_now`], but hand back its owner
-    /// instead of recording the closing: for a caller that records why first.
-    pub fn close_owned_now(&self, id: &str) -> Option<SessionOwner> {
-        self.remove(id)?.end()
     }
 }

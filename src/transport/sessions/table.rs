@@ -20,8 +20,11 @@ use rmcp::{
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::{SessionError, owner::SessionOwner};
-use crate::transport::handshake::HandshakeLink;
+use super::{
+    SessionError,
+    owner::{BindError, SessionOwner},
+};
+use crate::{auth::revocation::EndWatch, transport::handshake::HandshakeLink};
 
 /// A session with no request for this long, and no standalone stream open, is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -263,5 +266,53 @@ async fn expire_idle_sessions(table: Weak<SessionTable>) {
         if expired > 0 {
             tracing::info!(expired, "closed idle sessions");
         }
+    }
+}
+
+/// Who owns each session ([`SessionOwner`]): asked by the owner check on every request.
+impl SessionTable {
+    /// The name of the principal that owns session `id`; `None` when no session has
+    /// that id or it is not bound yet.
+    pub fn owner_of(&self, id: &str) -> Option<Arc<str>> {
+        let sessions = self.lock();
+        Some(sessions.get(id)?.owner.as_ref()?.name.clone())
+    }
+
+    /// Bind session `id` to `owner`, unless `owner` already holds `limit` sessions.
+    pub fn bind(&self, id: &str, owner: SessionOwner, limit: usize) -> Result<(), BindError> {
+        let mut sessions = self.lock();
+        let held = sessions
+            .values()
+            .filter_map(|session| session.owner.as_ref())
+            .filter(|held| held.name == owner.name)
+            .count();
+        if held >= limit {
+            return Err(BindError::TooMany { limit });
+        }
+        match sessions.get_mut(id) {
+            Some(session) => {
+                session.owner = Some(owner);
+                Ok(())
+            }
+            None => Err(BindError::Gone(owner)),
+        }
+    }
+
+    /// Keep `watch` (the revocation of its owner's token) with session `id` while it
+    /// is open; dropped at once if it is not.
+    pub fn watch_owner(&self, id: &str, watch: EndWatch) {
+        if let Some(owner) = self
+            .lock()
+            .get_mut(id)
+            .and_then(|session| session.owner.as_mut())
+        {
+            owner.revoked = Some(watch);
+        }
+    }
+
+    /// Close session `id` now like [`SessionTable::close_now`], but hand back its owner
+    /// instead of recording the closing: for a caller that records why first.
+    pub fn close_owned_now(&self, id: &str) -> Option<SessionOwner> {
+        self.remove(id)?.end()
     }
 }
