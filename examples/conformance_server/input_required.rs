@@ -153,14 +153,14 @@ fn streaming_elicitation() -> CallToolResponse {
     .into()
 }
 
-fn elicitation(answers: &Answers) -> CallToolResponse {
+fn elicitation(answers: &Answers<'_>) -> CallToolResponse {
     match answers.accepted_text("user_name", "name") {
         Some(name) => text(format!("Hello, {name}!")),
         None => ask([("user_name", elicit("What is your name?", "name", "string"))]).into(),
     }
 }
 
-fn sampling(answers: &Answers) -> CallToolResponse {
+fn sampling(answers: &Answers<'_>) -> CallToolResponse {
     match answers.get("capital_question") {
         Some(answer) => text(format!(
             "Sampling response: {}",
@@ -174,7 +174,7 @@ fn sampling(answers: &Answers) -> CallToolResponse {
     }
 }
 
-fn roots(answers: &Answers) -> CallToolResponse {
+fn roots(answers: &Answers<'_>) -> CallToolResponse {
     let Some(roots) = answers
         .get("client_roots")
         .and_then(|answer| answer["roots"].as_array())
@@ -192,7 +192,7 @@ fn roots(answers: &Answers) -> CallToolResponse {
 fn confirmation(
     tool: &str,
     state: Option<Value>,
-    answers: &Answers,
+    answers: &Answers<'_>,
     sealer: &StateSealer,
 ) -> CallToolResponse {
     if state.is_some() && answers.get("confirm").is_some() {
@@ -208,7 +208,7 @@ fn confirmation(
 
 fn multiple_inputs(
     state: Option<Value>,
-    answers: &Answers,
+    answers: &Answers<'_>,
     sealer: &StateSealer,
 ) -> CallToolResponse {
     let keys = ["user_name", "greeting", "client_roots"];
@@ -235,7 +235,7 @@ fn multiple_inputs(
 fn multi_round(
     state: Option<Value>,
     request: &CallToolRequestParams,
-    answers: &Answers,
+    answers: &Answers<'_>,
     sealer: &StateSealer,
 ) -> CallToolResponse {
     let step1 = || {
@@ -279,7 +279,7 @@ fn multi_round(
 /// Ask only for what the client declared it can do; -32021 if it declared nothing.
 fn only_declared_capabilities(
     capabilities: ClientCapabilities,
-    answers: &Answers,
+    answers: &Answers<'_>,
 ) -> Result<CallToolResponse, McpError> {
     let mut requests = Vec::new();
     if capabilities.sampling.is_some() {

@@ -204,7 +204,7 @@ pub(super) fn omitted<'a>(rest: impl Iterator<Item = &'a AuditText>) -> AuditTex
         match item {
             AuditText::Whole(text) => hasher.update(text.as_bytes()),
             AuditText::Cut { sha256, .. } | AuditText::Omitted { sha256, .. } => {
-                hasher.update(sha256.as_bytes())
+                hasher.update(sha256.as_bytes());
             }
         }
         hasher.update([0]);

@@ -66,7 +66,7 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
                 env = %env,
                 timeout_secs,
                 job_id = job_id.as_deref(),
-            )
+            );
         }
         AuditEvent::CommandFinished {
             command_id,
@@ -100,10 +100,10 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
                 working_dir = working_dir.as_ref().map(tracing::field::display),
                 reason = %reason,
                 rule = rule.as_deref(),
-            )
+            );
         }
         AuditEvent::JobAction { job_id, action } => {
-            audit_event!(job_id = %job_id, action = %action)
+            audit_event!(job_id = %job_id, action = %action);
         }
         AuditEvent::JobRefused {
             job_id,
@@ -111,13 +111,13 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             reason,
         } => audit_event!(job_id = %job_id, action = %action, reason = ?reason),
         AuditEvent::SessionOpened { transport } | AuditEvent::SessionClosed { transport } => {
-            audit_event!(transport = transport.as_str())
+            audit_event!(transport = transport.as_str());
         }
         AuditEvent::TokenRevoked { reason, ends_work } => {
-            audit_event!(reason = reason.as_str(), ends_work)
+            audit_event!(reason = reason.as_str(), ends_work);
         }
         AuditEvent::EndedByRevocation { ended, id, reason } => {
-            audit_event!(ended = ended.as_str(), id = %id, reason = reason.as_str())
+            audit_event!(ended = ended.as_str(), id = %id, reason = reason.as_str());
         }
         AuditEvent::OrphanKilled {
             pid,

@@ -271,7 +271,7 @@ impl Reload {
         match self.audit.reopen().await {
             Ok(reopened) => tracing::info!(?reopened, "SIGHUP: audit log checked"),
             Err(error) => {
-                tracing::error!(%error, hint = error.hint(), "SIGHUP: cannot reopen the audit log")
+                tracing::error!(%error, hint = error.hint(), "SIGHUP: cannot reopen the audit log");
             }
         }
     }
@@ -281,7 +281,7 @@ impl Reload {
             match tls.reload() {
                 Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
                 Err(error) => {
-                    tracing::error!(%error, "SIGHUP: TLS reload failed; keeping the current certificate")
+                    tracing::error!(%error, "SIGHUP: TLS reload failed; keeping the current certificate");
                 }
             }
         }
@@ -293,7 +293,7 @@ impl Reload {
             Ok(tokens) if tokens.is_empty() => {
                 tracing::error!(
                     "SIGHUP: the configuration now has no token; keeping the current tokens"
-                )
+                );
             }
             Ok(tokens) => {
                 let count = tokens.len();
@@ -313,7 +313,7 @@ impl Reload {
                 }
             }
             Err(error) => {
-                tracing::error!(%error, hint = error.hint(), "SIGHUP: reload failed; keeping the current tokens")
+                tracing::error!(%error, hint = error.hint(), "SIGHUP: reload failed; keeping the current tokens");
             }
         }
     }

@@ -92,6 +92,8 @@ impl RunAsUser {
             return;
         }
         let (uid, gid, groups) = (self.uid, self.gid, self.groups.clone());
+        // The crate's one `unsafe` (see `[lints]` in Cargo.toml).
+        #[allow(unsafe_code)]
         // SAFETY: between fork and exec the closure only makes the setgroups, setgid and
         // setuid system calls, which are async-signal-safe, and allocates nothing.
         unsafe {

@@ -455,7 +455,7 @@ proptest! {
     #[test]
     fn a_deny_for_someone_else_changes_nothing(config in policy_config(), r in request()) {
         let before = decide(&compile(&config), &r.resolved());
-        let mut with_deny = config.clone();
+        let mut with_deny = config;
         with_deny.deny.push(DenyRule {
             program: "/**".to_owned(),
             args: None,

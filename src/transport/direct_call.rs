@@ -328,7 +328,7 @@ mod tests {
         let ended = Arc::new(AtomicBool::new(false));
         let flag = ended.clone();
         let messages: Vec<_> = call(Fixture::default(), direct("progress", true), move || {
-            flag.store(true, Ordering::SeqCst)
+            flag.store(true, Ordering::SeqCst);
         })
         .collect()
         .await;

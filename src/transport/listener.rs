@@ -94,7 +94,7 @@ impl Acceptor {
                         match tokio::time::timeout(*handshake_timeout, handshake).await {
                             Ok(Ok(stream)) => this.serve(stream, peer, &http, watcher).await,
                             Ok(Err(error)) => {
-                                tracing::debug!(%peer, %error, "TLS handshake failed")
+                                tracing::debug!(%peer, %error, "TLS handshake failed");
                             }
                             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                         }

@@ -181,7 +181,7 @@ async fn bad_arguments_are_invalid_params_and_a_failed_command_is_is_error() {
     let pipe = Pipe::open(ALICE).await;
     match pipe.call("run_command", json!({"command": ""})).await {
         Err(ServiceError::McpError(error)) => {
-            assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{error:?}")
+            assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{error:?}");
         }
         other => panic!("expected invalid_params, got {other:?}"),
     }

@@ -124,7 +124,7 @@ async fn an_allowed_command_is_admitted_with_its_rule_and_program_on_record() {
     )
     .await
     .unwrap();
-    let job_id = job.job_id.clone().expect("a job launch has a job id");
+    let job_id = job.job_id.expect("a job launch has a job id");
     let started = records(&path, "command_started");
     assert_eq!(started.len(), 2, "{started:?}");
     let program = std::fs::canonicalize("/usr/bin/true").unwrap();

@@ -136,7 +136,7 @@ impl PeerUse for Fixture {
 fn rmcp_service(handler: Fixture) -> StreamableHttpService<Fixture, HostSessions<Fixture>> {
     let shutdown = CancellationToken::new();
     let sessions = Arc::new(HostSessions::new(handler.clone(), shutdown.child_token()));
-    let factory = handler.clone();
+    let factory = handler;
     StreamableHttpService::new(
         move || Ok(factory.clone()),
         sessions,
@@ -332,7 +332,7 @@ fn probes() -> Vec<(&'static str, Probe, Result<(), Fallback>)> {
                 .header("mcp-protocol-version", "2025-11-25")
                 .body(|body| {
                     body["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] =
-                        json!("2025-11-25")
+                        json!("2025-11-25");
                 }),
             Err(Fallback::SessionEra),
         ),
@@ -407,7 +407,7 @@ fn probes() -> Vec<(&'static str, Probe, Result<(), Fallback>)> {
                 .header("mcp-protocol-version", "2099-01-01")
                 .body(|body| {
                     body["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] =
-                        json!("2099-01-01")
+                        json!("2099-01-01");
                 }),
             Err(Fallback::UnknownVersion),
         ),
@@ -631,7 +631,7 @@ fn the_head_needs_post_and_a_readable_host() {
         head_admits(&Method::GET, &uri, &headers),
         Err(Fallback::NotPost)
     );
-    let mut no_host = headers.clone();
+    let mut no_host = headers;
     no_host.remove(header::HOST);
     assert_eq!(
         head_admits(&Method::POST, &uri, &no_host),
