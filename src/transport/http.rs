@@ -92,8 +92,11 @@ where
     let mcp_service = stateless::Stateless::new(rmcp_service, parts.handler.clone());
     // Inside the /mcp service and on the GET /sse route only: other requests pay nothing.
     let stream_cap = StreamCapLayer::new(StreamSlots::new(parts.max_streams_per_principal));
+    let mcp_service = stream_cap.layer(mcp_service);
+    // `/mcp` and `/mcp/` (FastMCP's URL, which migrating configs carry); nothing below it.
     let mcp_routes = Router::new()
-        .nest_service("/mcp", stream_cap.layer(mcp_service))
+        .route_service("/mcp", mcp_service.clone())
+        .route_service("/mcp/", mcp_service)
         .layer(from_fn_with_state(owners, enforce_session_owner));
     let sse_routes = sse::routes(
         sse::SseState::new(

@@ -12,7 +12,14 @@ use crate::bench::{
 #[tokio::test]
 async fn an_unknown_path_is_404_and_mcp_is_served() {
     let bench = Bench::new();
-    for path in ["/nope", "/sse/x", "/MCP", "/messages/x"] {
+    for path in [
+        "/nope",
+        "/sse/x",
+        "/MCP",
+        "/messages/x",
+        "/mcp/extra",
+        "/mcp/x/y",
+    ] {
         let missing = bench
             .send(
                 request(Method::POST, path)
@@ -24,10 +31,14 @@ async fn an_unknown_path_is_404_and_mcp_is_served() {
             .await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND, "{path}");
     }
-    // Near miss: /mcp itself.
+    // Near miss: /mcp itself, and /mcp/ (FastMCP's spelling, in configs that migrate).
     let opened = bench.send(post_mcp(Some(ALICE), &initialize(1))).await;
     assert_eq!(opened.status, StatusCode::OK, "{}", opened.text());
     assert_eq!(opened.result()["serverInfo"]["name"], "hostmcp");
+    let mut slash = post_mcp(Some(ALICE), &initialize(2));
+    *slash.uri_mut() = "/mcp/".parse().unwrap();
+    let opened = bench.send(slash).await;
+    assert_eq!(opened.status, StatusCode::OK, "{}", opened.text());
 }
 
 /// A ping within `session` as `who`.
