@@ -128,7 +128,7 @@ def main():
             if a in rooms.get(b, ()) and a < b:
                 problems.append(f"cycle {a} <-> {b}")
     for p in problems:
-        print("!!", p)
+        print("!!", p, file=sys.stderr if mode == "check" else sys.stdout)
     if mode == "check" and problems:
         sys.exit(1)
 
