@@ -12,6 +12,7 @@ pub mod handshake;
 pub mod host_guard;
 pub mod http;
 pub mod listener;
+pub mod message;
 pub mod session_owners;
 pub mod sessions;
 pub mod sse;

@@ -423,7 +423,7 @@ where
         body: &[u8],
     ) -> Result<(JsonRpcRequest<ClientRequest>, Admitted), Fallback> {
         let message: ClientJsonRpcMessage =
-            serde_json::from_slice(body).map_err(|_| Fallback::NotAMessage)?;
+            super::message::parse_client_message(body).map_err(|_| Fallback::NotAMessage)?;
         let ClientJsonRpcMessage::Request(request) = message else {
             return Err(Fallback::NotARequest);
         };

@@ -65,7 +65,7 @@ pub async fn read_message(body: Body) -> Result<ClientJsonRpcMessage, Response> 
             ));
         }
     };
-    serde_json::from_slice(&body).map_err(|error| {
+    crate::transport::message::parse_client_message(&body).map_err(|error| {
         client_error(
             StatusCode::BAD_REQUEST,
             &format!("body is not a JSON-RPC message: {error}"),
