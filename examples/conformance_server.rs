@@ -32,7 +32,7 @@ use axum::middleware::from_fn;
 use clap::Parser;
 use hostmcp::{
     audit::AuditLog,
-    auth::{Role, TokenDigest, TokenEntry, TokenSet, layer::Authenticator},
+    auth::{Role, TokenDigest, TokenEntry, TokenSet, authenticator::Authenticator},
     config::ConnectionSettings,
     exec::BaseEnv,
     tools::{HostTools, ToolSettings, ToolsState},

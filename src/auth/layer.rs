@@ -29,7 +29,7 @@ use crate::{
     ratelimit::{Limited, RateLimiter},
 };
 
-pub use super::authenticator::Authenticator;
+use super::authenticator::Authenticator;
 
 /// What the authentication middleware needs.
 #[derive(Debug)]

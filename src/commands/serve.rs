@@ -9,8 +9,8 @@ use tokio_util::sync::CancellationToken;
 use super::{CommandError, runtime};
 use crate::{
     auth::{
-        Role, Secret, TokenDigest, TokenEntry, TokenSet, layer::Authenticator, revocation::Revoker,
-        token::load_or_create_token,
+        Role, Secret, TokenDigest, TokenEntry, TokenSet, authenticator::Authenticator,
+        revocation::Revoker, token::load_or_create_token,
     },
     cli::ServeArgs,
     config::{self, AuthSetting, Config, ConnectionSettings, EnvSnapshot},

@@ -96,6 +96,20 @@ impl Exposure {
     }
 }
 
+/// Whether every directory above `path` grants `user` search, so it can reach `path`.
+fn reachable_by(
+    path: &Path,
+    user: &UserIds,
+    mode_of: impl Fn(&Path) -> io::Result<Mode>,
+) -> io::Result<bool> {
+    for ancestor in path.ancestors().skip(1) {
+        if !mode_of(ancestor)?.grants(user, SEARCH) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// `Some` when `user` can read `path` (list it, for a directory): every directory above it
 /// grants search and the path itself grants read, or `user` owns it (and so may chmod it). `mode_of` is [`Mode::of`] outside tests;
 /// `path` must be absolute and canonical (symlinks resolved), as the walk goes up by name.
@@ -104,10 +118,8 @@ pub fn readable_by(
     user: &UserIds,
     mode_of: impl Fn(&Path) -> io::Result<Mode>,
 ) -> io::Result<Option<Exposure>> {
-    for ancestor in path.ancestors().skip(1) {
-        if !mode_of(ancestor)?.grants(user, SEARCH) {
-            return Ok(None);
-        }
+    if !reachable_by(path, user, &mode_of)? {
+        return Ok(None);
     }
     let mode = mode_of(path)?;
     // An owner may `chmod` its file whatever the bits say (a 0000 key is still theirs).
@@ -126,10 +138,8 @@ pub fn owned_by(
     user: &UserIds,
     mode_of: impl Fn(&Path) -> io::Result<Mode>,
 ) -> io::Result<Option<Exposure>> {
-    for ancestor in path.ancestors().skip(1) {
-        if !mode_of(ancestor)?.grants(user, SEARCH) {
-            return Ok(None);
-        }
+    if !reachable_by(path, user, &mode_of)? {
+        return Ok(None);
     }
     let mode = mode_of(path)?;
     Ok((mode.class_for(user) == Class::Owner).then(|| Exposure {

@@ -229,7 +229,7 @@ async fn a_waiting_read_returns_when_output_arrives() {
 #[tokio::test]
 async fn a_revoked_tokens_job_is_killed_on_record_and_another_tokens_job_runs_on() {
     use crate::auth::{
-        OnRevoke, Role, TokenDigest, TokenEntry, TokenSet, layer::Authenticator,
+        OnRevoke, Role, TokenDigest, TokenEntry, TokenSet, authenticator::Authenticator,
         revocation::Revoker,
     };
     let dir = tempfile::tempdir().unwrap();
@@ -301,7 +301,7 @@ async fn a_revoked_tokens_job_is_killed_on_record_and_another_tokens_job_runs_on
 #[tokio::test]
 async fn under_finish_a_revoked_tokens_job_runs_to_its_end() {
     use crate::auth::{
-        OnRevoke, Role, TokenDigest, TokenEntry, TokenSet, layer::Authenticator,
+        OnRevoke, Role, TokenDigest, TokenEntry, TokenSet, authenticator::Authenticator,
         revocation::Revoker,
     };
     let auth = Authenticator::tokens(TokenSet::new(vec![TokenEntry::new(

@@ -51,7 +51,7 @@ mod tests {
 
     use super::*;
     use crate::auth::{
-        OnRevoke, Role, TokenDigest, TokenEntry, TokenSet, layer::Authenticator,
+        OnRevoke, Role, TokenDigest, TokenEntry, TokenSet, authenticator::Authenticator,
         revocation::Revoker,
     };
 

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use rmcp::model::{CallToolRequestParams, ErrorCode, RequestId};
 
 use super::*;
-use crate::auth::{Principal, TokenDigest, TokenEntry, TokenSet, layer::Authenticator};
+use crate::auth::{Principal, TokenDigest, TokenEntry, TokenSet, authenticator::Authenticator};
 
 fn tools() -> HostTools {
     HostTools::new(ToolsState::new(

@@ -26,7 +26,9 @@ use super::{
     host_guard::HostGuard,
     http::{self, HttpServerParts},
 };
-use crate::{audit::AuditLog, auth::layer::Authenticator, caller::Caller, handler_link::PeerUse};
+use crate::{
+    audit::AuditLog, auth::authenticator::Authenticator, caller::Caller, handler_link::PeerUse,
+};
 
 const PEER: &str = "127.0.0.1:40000";
 const HOST: &str = "127.0.0.1:8000";

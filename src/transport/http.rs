@@ -28,8 +28,9 @@ use super::{
 use crate::{
     audit::AuditLog,
     auth::{
+        authenticator::Authenticator,
         client_address::TrustedProxies,
-        layer::{AuthGate, Authenticator, require_principal},
+        layer::{AuthGate, require_principal},
     },
     handler_link::PeerUse,
 };

@@ -7,7 +7,7 @@ use std::{path::Path, time::Duration};
 use crate::{
     audit::AuditLog,
     auth::{
-        OnRevoke, Principal, Role, TokenDigest, TokenEntry, TokenSet, layer::Authenticator,
+        OnRevoke, Principal, Role, TokenDigest, TokenEntry, TokenSet, authenticator::Authenticator,
         revocation::Revoker,
     },
 };

@@ -14,7 +14,7 @@ use axum::{
 };
 use hostmcp::{
     audit::{AuditLog, AuditOptions},
-    auth::{Principal, Role, TokenDigest, TokenEntry, TokenSet, layer::Authenticator},
+    auth::{Principal, Role, TokenDigest, TokenEntry, TokenSet, authenticator::Authenticator},
     config::ConnectionSettings,
     exec::BaseEnv,
     tools::{HostTools, ToolSettings, ToolsState},
