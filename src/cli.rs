@@ -150,6 +150,11 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<ProxyNet>,
+
+    /// Serve Prometheus metrics at /metrics (to loopback only, unless a [metrics] token_file
+    /// is configured). Same as a [metrics] table in the config file.
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 /// Flags of `hostmcp stdio`.

@@ -16,6 +16,7 @@ pub mod handler_link;
 pub mod hardening;
 pub mod jobs;
 pub mod log_excerpt;
+pub mod metrics;
 pub mod policy;
 pub mod ratelimit;
 pub mod tools;

@@ -13,13 +13,15 @@ use crate::{
         revocation::Revoker, token::load_or_create_token,
     },
     cli::ServeArgs,
-    config::{self, AuthSetting, Config, ConnectionSettings, EnvSnapshot},
+    config::{self, AuthSetting, Config, ConnectionSettings, EnvSnapshot, MetricsSettings},
     exec::BaseEnv,
     hardening,
+    metrics::{Metrics, ScrapeToken, Sources},
     tools::{HostTools, ToolSettings, ToolsState},
     transport::{
         host_guard::HostGuard,
         http::{self, ConnectionLimits, HttpServerParts},
+        metrics_route::MetricsRoute,
         tls::ReloadableTls,
     },
 };
@@ -86,6 +88,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     let expiring = reload.reloads_tokens.then(|| {
         crate::auth::authenticator::expire_tokens(Arc::downgrade(&authenticator), revoker)
     });
+    let metrics = metrics_route(config.metrics.as_ref(), &tools, &audit_log)?;
     let parts = HttpServerParts {
         handler: HostTools::new(tools),
         authenticator,
@@ -100,6 +103,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         max_streams_per_principal: config.connections.max_streams_per_principal,
         max_sessions_per_principal: config.connections.max_sessions_per_principal,
         shutdown: shutdown.clone(),
+        metrics,
     };
     runtime()?.block_on(async move {
         crate::exec::reaper::start(Some(audit_log.clone()));
@@ -126,6 +130,50 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// `/metrics` when configured: the scrape token loaded, the series made for the product's
+/// tools, sampling what `tools` and `audit` count, and installed for the counting sites.
+fn metrics_route(
+    settings: Option<&MetricsSettings>,
+    tools: &Arc<ToolsState>,
+    audit: &crate::audit::AuditLog,
+) -> Result<Option<MetricsRoute>, CommandError> {
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
+    let token = match &settings.token_file {
+        None => None,
+        Some(path) => Some(
+            ScrapeToken::load(path)
+                .map_err(|error| CommandError::new(&error).with_hint(error.hint()))?,
+        ),
+    };
+    let names: Vec<String> = crate::tools::TOOLS
+        .iter()
+        .map(|entry| (entry.definition)().name.into_owned())
+        .collect();
+    let (slots, jobs, audit) = (tools.slots.clone(), tools.jobs.clone(), audit.clone());
+    let metrics = Arc::new(Metrics::new(
+        names.iter().map(String::as_str),
+        Sources {
+            commands_running: Box::new(move || slots.running()),
+            jobs_running: Box::new(move || jobs.running()),
+            audit_queue_depth: Box::new(move || audit.queue_depth()),
+        },
+    ));
+    if crate::metrics::install(metrics.clone()).is_err() {
+        tracing::warn!("metrics were installed already; /metrics serves a second set");
+    }
+    tracing::info!(
+        from = if token.is_some() {
+            "loopback, or anywhere with the scrape token"
+        } else {
+            "loopback only"
+        },
+        "serving Prometheus metrics at /metrics"
+    );
+    Ok(Some(MetricsRoute { metrics, token }))
 }
 
 /// The HTTP transport's connection limits, from the `[connections]` table.
