@@ -25,7 +25,7 @@ use std::{
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// The fewest characters a scrape token may have (`hostmcp token create` makes 43).
+/// The fewest characters a scrape token may have (`openssl rand -hex 32` makes 64).
 pub const MIN_TOKEN_CHARS: usize = 32;
 
 /// The SHA-256 of the scrape token; the token itself is not kept.
@@ -66,7 +66,7 @@ impl TokenFileError {
         match self {
             Self::Read { .. } => "check [metrics] token_file; the file holds the token on one line",
             Self::TooShort { .. } | Self::NotToken68 { .. } => {
-                "make a token with `hostmcp token create --name metrics` and write only the token into the file"
+                "write a random token into the file: (umask 077; openssl rand -hex 32 > FILE)"
             }
         }
     }
