@@ -160,6 +160,8 @@ async def test_prometheus_scrapes_the_tool_calls_made_through_a_real_client(metr
         refused = await client.call_tool("run_command", {"argv": ["rm", "/nonexistent"]})
         assert refused.is_error and "deny[0]" in refused.content[0].text
         assert not (await client.call_tool("job_list", {})).is_error
+        with pytest.raises(Exception, match="either `command` or `argv`"):
+            await client.call_tool("run_command", {"argv": ["echo"], "command": "echo"})
     async with connect(metrics_server, "streamable", "legacy", headers=metrics_server.headers("reader")) as client:
         denied = await client.call_tool("run_command", {"argv": ["echo", "hi"]})
         assert denied.is_error and "needs the operator role" in denied.content[0].text
@@ -170,12 +172,13 @@ async def test_prometheus_scrapes_the_tool_calls_made_through_a_real_client(metr
         "outcome=ok,tool=run_command": 2.0,
         "outcome=error,tool=run_command": 2.0,
         "outcome=denied,tool=run_command": 1.0,
+        "outcome=invalid,tool=run_command": 1.0,
     })
     assert prometheus.query('hostmcp_tool_calls_total{tool="job_list",outcome="ok"}') == {
         "outcome=ok,tool=job_list": 1.0}
-    # Latency: the four calls that reached run_command (the role-denied one did not).
+    # Latency: the five calls that reached run_command (the role-denied one did not).
     assert prometheus.query('hostmcp_tool_call_duration_seconds_count{tool="run_command"}') == {
-        "tool=run_command": 4.0}
+        "tool=run_command": 5.0}
     assert prometheus.query("hostmcp_policy_refusals_total") == {"rule=deny[0]": 1.0}
     assert prometheus.query('hostmcp_auth_failures_total{reason="invalid"}') == {"reason=invalid": 1.0}
     # Each command's start and end, and each refusal, went through fdatasync.
