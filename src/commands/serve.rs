@@ -144,10 +144,17 @@ fn metrics_route(
     };
     let token = match &settings.token_file {
         None => None,
-        Some(path) => Some(
-            ScrapeToken::load(path)
-                .map_err(|error| CommandError::new(&error).with_hint(error.hint()))?,
-        ),
+        Some(path) => {
+            let token = ScrapeToken::load(path)
+                .map_err(|error| CommandError::new(&error).with_hint(error.hint()))?;
+            if let Ok(metadata) = std::fs::metadata(path) {
+                use std::os::unix::fs::PermissionsExt;
+                if metadata.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(path = %path.display(), "the metrics token file is readable by other users; chmod 600 it");
+                }
+            }
+            Some(token)
+        }
     };
     let names: Vec<String> = crate::tools::TOOLS
         .iter()

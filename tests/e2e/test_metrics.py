@@ -248,3 +248,17 @@ def test_metrics_are_off_by_default_and_loopback_only_without_a_token():
         assert "serving Prometheus metrics at /metrics" in on.log()
     finally:
         on.stop()
+
+
+def test_a_token_file_others_can_read_is_warned_about(metrics_server, tmp_path):
+    # Near miss: the module's server has a 0600 token file and says nothing.
+    assert "readable by other users" not in metrics_server.log()
+    loose = tmp_path / "metrics.token"
+    loose.write_text(SCRAPE_TOKEN)
+    loose.chmod(0o644)
+    srv = start_server(config=config_text(extra=f'[metrics]\ntoken_file = "{loose}"\n'))
+    try:
+        assert "the metrics token file is readable by other users" in srv.log()
+        assert SCRAPE_TOKEN not in srv.log()
+    finally:
+        srv.stop()
