@@ -1,10 +1,11 @@
 //! The HTTP server: one axum `Router` with `/mcp` (rmcp's Streamable HTTP service, both
 //! the session era, over [`HostSessions`], and the stateless 2026-07-28 era, most of whose
 //! requests [`stateless`] answers directly), `/sse` + `/messages` (legacy
-//! HTTP+SSE), `/metrics` when served ([`super::metrics_route`]), and `/healthz`; the host guard and authentication in front of every MCP
-//! route, then bodies read whole ([`super::body`]), and the per-principal stream cap;
-//! binding, and serving every listener through [`super::listener`] (connection caps,
-//! timeouts, TCP_NODELAY, graceful shutdown).
+//! HTTP+SSE), `/metrics` when served ([`super::metrics_route`]), and `/healthz`; the host
+//! guard and authentication in front of every MCP route, then bodies read whole
+//! ([`super::body`]), and the per-principal stream cap; binding, and serving every
+//! listener through [`super::listener`] (connection caps, timeouts, TCP_NODELAY, graceful
+//! shutdown).
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
