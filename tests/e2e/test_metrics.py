@@ -262,3 +262,33 @@ def test_a_token_file_others_can_read_is_warned_about(metrics_server, tmp_path):
         assert SCRAPE_TOKEN not in srv.log()
     finally:
         srv.stop()
+
+
+def sample(text: str, series: str) -> float | None:
+    """The value of `series` (name and labels exactly as written) in scraped text."""
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == series:
+            return float(value)
+    return None
+
+
+async def test_rate_limited_calls_and_lockouts_are_counted():
+    srv = start_server(config=config_text(limits={"tool_calls_per_minute": 1, "auth_failures_per_minute": 1}),
+                       args=["--metrics"])
+    try:
+        async with connect(srv, "streamable", "legacy") as client:
+            assert not (await client.call_tool("job_list", {})).is_error
+            limited = await client.call_tool("job_list", {})
+            assert limited.is_error and "rate limited" in limited.content[0].text
+        bad = {"Authorization": "Bearer not-a-token"}
+        assert httpx2.post(srv.mcp_url, headers=bad, json={}).status_code == 401
+        assert httpx2.post(srv.mcp_url, headers=bad, json={}).status_code == 429
+        text = httpx2.get(f"{srv.base}/metrics").text
+        assert sample(text, 'hostmcp_tool_calls_total{tool="job_list",outcome="ok"}') == 1
+        assert sample(text, 'hostmcp_tool_calls_total{tool="job_list",outcome="rate_limited"}') == 1
+        assert sample(text, 'hostmcp_tool_call_duration_seconds_count{tool="job_list"}') == 1
+        assert sample(text, 'hostmcp_auth_failures_total{reason="invalid"}') == 2
+        assert sample(text, "hostmcp_auth_lockouts_total") == 1
+    finally:
+        srv.stop()
