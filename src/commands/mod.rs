@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod generate;
+pub mod journal;
 pub mod policy;
 pub mod serve;
 pub mod stdio;
