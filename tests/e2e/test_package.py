@@ -42,7 +42,8 @@ DEPS = Path(os.environ.get("HOSTMCP_TEST_DEPS", REPO / ".test-deps"))
 # What the cached root holds besides minbase: systemd (its targets, for `verify --root`),
 # procps (/bin/kill of ExecReload) and logrotate (to check the snippet).
 ROOT_PACKAGES = ["systemd", "procps", "logrotate"]
-DEBOOTSTRAP_TIMEOUT = 900
+# Measured: 215 s on an idle machine (minbase + logrotate); allow for a loaded one.
+DEBOOTSTRAP_TIMEOUT = 1800
 UNITS = ["hostmcp.service", "hostmcp-strict.service"]
 # Paths that change on any dpkg run or any useradd/userdel: not the package's files.
 BOOKKEEPING = re.compile(
@@ -115,19 +116,37 @@ def pristine_root() -> Path:
     root.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f"{name}.partial-", dir=root.parent))
     started = time.monotonic()
+    # Its own process group, so that a timeout stops dpkg and everything else it started.
+    process = subprocess.Popen(["nice", *command, "--variant=minbase", f"--include={','.join(ROOT_PACKAGES)}",
+                                suite, str(partial), mirror], env={**os.environ, **env},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
     try:
-        run(["nice", *command, "--variant=minbase", f"--include={','.join(ROOT_PACKAGES)}",
-             suite, str(partial), mirror], env={**os.environ, **env}, timeout=DEBOOTSTRAP_TIMEOUT)
+        output, _ = process.communicate(timeout=DEBOOTSTRAP_TIMEOUT)
     except subprocess.TimeoutExpired:
-        shutil.rmtree(partial, ignore_errors=True)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        remove_root(partial)
         pytest.fail(f"debootstrap from {mirror} took over {DEBOOTSTRAP_TIMEOUT} s")
-    except subprocess.CalledProcessError as error:
-        shutil.rmtree(partial, ignore_errors=True)
-        pytest.fail(f"debootstrap from {mirror} failed: {error.stderr[-2000:]}")
+    if process.returncode != 0:
+        remove_root(partial)
+        pytest.fail(f"debootstrap from {mirror} failed ({process.returncode}): {output[-2000:]}")
     print(f"debootstrap {suite} minbase: {time.monotonic() - started:.0f} s")
     (partial / ".hostmcp-complete").write_text(f"{mirror} {suite}\n")
     partial.rename(root)
     return root
+
+
+def remove_root(root: Path) -> None:
+    """Unmount what a killed debootstrap left mounted inside `root` (its /proc), then remove
+    it; a mount that stays makes this fail rather than delete through it."""
+    prefix = str(root.resolve()) + "/"
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(prefix)), reverse=True):
+        subprocess.run(["umount", "--lazy", mount], check=False, timeout=60)
+    left = [m for m in Path("/proc/mounts").read_text().split() if m.startswith(prefix)]
+    assert not left, f"still mounted, not removing {root}: {left}"
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -137,7 +156,7 @@ def debian_root(pristine_root: Path):
     root = work / "root"
     run(["cp", "-a", "--reflink=auto", str(pristine_root), str(root)])
     yield root
-    shutil.rmtree(work, ignore_errors=True)
+    remove_root(work)
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +319,8 @@ async def test_commands_run_as_the_hostmcp_user_under_the_units_capabilities(deb
         async with connect(server, "streamable", "legacy", headers=server.headers("ops")) as client:
             who = await client.call_tool("run_command", {"command": "id -un; grep NoNewPrivs /proc/self/status"})
             assert who.is_error is not True, who.content[0].text
-            assert who.structured_content["stdout"].split("\n")[0] == "hostmcp"
+            name, nnp = who.structured_content["stdout"].splitlines()
+            assert name == "hostmcp" and nnp.split() == ["NoNewPrivs:", "1"], who.structured_content
             started = time.monotonic()
             slow = await client.call_tool("run_command", {"command": "sleep 60", "timeout_secs": 1})
             assert slow.structured_content["timed_out"] is True, slow.content[0].text
