@@ -301,10 +301,23 @@ def test_deb_installs_serves_rotates_removes_and_purges_cleanly(deb: Path, debia
     assert "hostmcp" not in (root / "etc/group").read_text()
 
 
+def orphan_reasons(root: Path) -> list[str]:
+    """The reasons of the `orphan_killed` records in the root's audit log, in order."""
+    text = (root / "var/log/hostmcp/audit.jsonl").read_text()
+    return re.findall(r'"orphan_killed".*?"reason":"([a-z_]+)"', text)
+
+
+# A command that leaves a daemon behind (outside its process group) while it runs.
+DAEMON = "setsid sleep 30 </dev/null >/dev/null 2>&1 & sleep 4"
+
+
 @pytest.mark.anyio
 async def test_commands_run_as_the_hostmcp_user_under_the_units_capabilities(deb: Path, debian_root: Path):
     """The default unit's bounding set and no_new_privs (as systemd applies them, through
-    setpriv) leave run_as working: the command runs as `hostmcp`, and its timeout kills it."""
+    setpriv) leave run_as working: the command runs as `hostmcp`, and its timeout kills it.
+    What they change: without CAP_SYS_PTRACE the server cannot read the environment of a
+    process of another uid, so a daemon a command leaves behind is killed as naming no
+    command (`no_command_id`) instead of living until its command ends (docs/operating.md)."""
     root = debian_root
     shutil.copy(deb, root / "tmp/hostmcp.deb")
     chroot(root, "dpkg", "-i", "/tmp/hostmcp.deb")
@@ -325,8 +338,10 @@ async def test_commands_run_as_the_hostmcp_user_under_the_units_capabilities(deb
             slow = await client.call_tool("run_command", {"command": "sleep 60", "timeout_secs": 1})
             assert slow.structured_content["timed_out"] is True, slow.content[0].text
             assert time.monotonic() - started < 30
+            await client.call_tool("run_command", {"command": DAEMON})
     finally:
         assert server.stop() == 0, server.log()
+    assert orphan_reasons(root) == ["no_command_id"]
     # Near miss: without the unit's confinement the same command runs as the same user
     # (the bounding set changes nothing that run_as needs).
     server = start_in_root(root)
@@ -335,8 +350,11 @@ async def test_commands_run_as_the_hostmcp_user_under_the_units_capabilities(deb
         async with connect(server, "streamable", "legacy", headers=server.headers("ops")) as client:
             who = await client.call_tool("run_command", {"command": "id -un"})
             assert who.structured_content["stdout"] == "hostmcp\n"
+            await client.call_tool("run_command", {"command": DAEMON})
     finally:
         server.stop()
+    # ... and with every capability the daemon lives until its command ends.
+    assert orphan_reasons(root) == ["no_command_id", "command_ended"]
 
 
 def test_units_pass_systemd_analyze_verify_and_score(deb: Path, debian_root: Path):
