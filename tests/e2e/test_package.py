@@ -156,6 +156,8 @@ def debian_root(pristine_root: Path):
     root = work / "root"
     run(["cp", "-a", "--reflink=auto", str(pristine_root), str(root)])
     yield root
+    for pid in processes_in(root):  # a daemon a command left behind a stopped server
+        os.kill(pid, signal.SIGKILL)
     remove_root(work)
 
 
@@ -200,6 +202,18 @@ def file_list(root: Path) -> set[str]:
             if not BOOKKEEPING.match(path):
                 paths.add(path)
     return paths
+
+
+def processes_in(root: Path) -> list[int]:
+    """Pids of the processes whose root directory is `root` (other servers run on this machine)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "root") == str(root):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def bounding_set(unit: str) -> str:
@@ -252,7 +266,7 @@ def test_deb_installs_serves_rotates_removes_and_purges_cleanly(deb: Path, debia
     installed = chroot(root, "dpkg", "-i", "/tmp/hostmcp.deb")
     # Nothing started, and the next two commands said.
     assert "hostmcp token create" in installed.stdout and "systemctl enable --now hostmcp" in installed.stdout
-    assert not [line for line in chroot(root, "ps", "-e", "-o", "comm=").stdout.split() if line == "hostmcp"]
+    assert processes_in(root) == []
 
     # Files in place.
     for path in ["usr/bin/hostmcp", "etc/hostmcp/hostmcp.toml", "etc/logrotate.d/hostmcp",
@@ -301,10 +315,16 @@ def test_deb_installs_serves_rotates_removes_and_purges_cleanly(deb: Path, debia
     assert "hostmcp" not in (root / "etc/group").read_text()
 
 
-def orphan_reasons(root: Path) -> list[str]:
-    """The reasons of the `orphan_killed` records in the root's audit log, in order."""
-    text = (root / "var/log/hostmcp/audit.jsonl").read_text()
-    return re.findall(r'"orphan_killed".*?"reason":"([a-z_]+)"', text)
+def orphan_reasons(root: Path, count: int) -> list[str]:
+    """The reasons of the `orphan_killed` records in the root's audit log, in order, once
+    there are `count` of them (the sweeper runs every 2 s; bounded wait)."""
+    deadline = time.monotonic() + 30
+    while True:
+        text = (root / "var/log/hostmcp/audit.jsonl").read_text()
+        reasons = re.findall(r'"orphan_killed".*?"reason":"([a-z_]+)"', text)
+        if len(reasons) >= count or time.monotonic() > deadline:
+            return reasons
+        time.sleep(0.2)
 
 
 # A command that leaves a daemon behind (outside its process group) while it runs.
@@ -339,9 +359,9 @@ async def test_commands_run_as_the_hostmcp_user_under_the_units_capabilities(deb
             assert slow.structured_content["timed_out"] is True, slow.content[0].text
             assert time.monotonic() - started < 30
             await client.call_tool("run_command", {"command": DAEMON})
+            assert orphan_reasons(root, 1) == ["no_command_id"]
     finally:
         assert server.stop() == 0, server.log()
-    assert orphan_reasons(root) == ["no_command_id"]
     # Near miss: without the unit's confinement the same command runs as the same user
     # (the bounding set changes nothing that run_as needs).
     server = start_in_root(root)
@@ -351,10 +371,10 @@ async def test_commands_run_as_the_hostmcp_user_under_the_units_capabilities(deb
             who = await client.call_tool("run_command", {"command": "id -un"})
             assert who.structured_content["stdout"] == "hostmcp\n"
             await client.call_tool("run_command", {"command": DAEMON})
+            # ... and with every capability the daemon lives until its command ends.
+            assert orphan_reasons(root, 2) == ["no_command_id", "command_ended"]
     finally:
         server.stop()
-    # ... and with every capability the daemon lives until its command ends.
-    assert orphan_reasons(root) == ["no_command_id", "command_ended"]
 
 
 def test_units_pass_systemd_analyze_verify_and_score(deb: Path, debian_root: Path):
