@@ -227,7 +227,8 @@ def bounding_set(unit: str) -> str:
 def start_in_root(root: Path, prefix: list[str] | None = None, args: list[str] | None = None) -> Server:
     """`hostmcp serve --config /etc/hostmcp/hostmcp.toml` in `root`, with the unit's environment,
     on a free loopback port (the chroot shares this machine's network)."""
-    log_path = Path(tempfile.mkdtemp(prefix="hostmcp-debroot-log-")) / "server.log"
+    # Beside the root, in the directory the debian_root fixture removes.
+    log_path = Path(tempfile.mkdtemp(prefix="log-", dir=root.parent)) / "server.log"
     argv = [*in_root(root), *(prefix or []), "/usr/bin/hostmcp", "serve", "--config",
             "/etc/hostmcp/hostmcp.toml", "--listen", "127.0.0.1:0", *(args or [])]
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "XDG_STATE_HOME": "/var/lib", "HOSTMCP_LOG": "info"}
@@ -333,9 +334,10 @@ DAEMON = "setsid sleep 30 </dev/null >/dev/null 2>&1 & sleep 4"
 
 
 @pytest.mark.anyio
-async def test_commands_run_as_the_hostmcp_user_under_the_units_capabilities(deb: Path, debian_root: Path):
-    """The default unit's bounding set and no_new_privs (as systemd applies them, through
-    setpriv) leave run_as working: the command runs as `hostmcp`, and its timeout kills it.
+@pytest.mark.parametrize("unit", UNITS)
+async def test_commands_run_as_the_hostmcp_user_under_the_units_capabilities(unit: str, deb: Path, debian_root: Path):
+    """Each unit's bounding set and no_new_privs (as systemd applies them, through
+    setpriv; the strict unit's `--run-as hostmcp` too) leave run_as working: the command runs as `hostmcp`, and its timeout kills it.
     What they change: without CAP_SYS_PTRACE the server cannot read the environment of a
     process of another uid, so a daemon a command leaves behind is killed as naming no
     command (`no_command_id`) instead of living until its command ends (docs/operating.md)."""
@@ -343,9 +345,11 @@ async def test_commands_run_as_the_hostmcp_user_under_the_units_capabilities(deb
     shutil.copy(deb, root / "tmp/hostmcp.deb")
     chroot(root, "dpkg", "-i", "/tmp/hostmcp.deb")
     token = add_token(root, "ops")
-    confine = ["setpriv", f"--bounding-set={bounding_set('hostmcp.service')}", "--inh-caps=-all",
+    confine = ["setpriv", f"--bounding-set={bounding_set(unit)}", "--inh-caps=-all",
                "--no-new-privs", "--"]
-    server = start_in_root(root, prefix=confine)
+    exec_start = re.search(r"^ExecStart=/usr/bin/hostmcp serve --config /etc/hostmcp/hostmcp.toml(.*)$",
+                           (REPO / "packaging" / unit).read_text(), re.M).group(1).split()
+    server = start_in_root(root, prefix=confine, args=exec_start)
     server.tokens = {"ops": token}
     try:
         status = Path(f"/proc/{server.process.pid}/status").read_text()
