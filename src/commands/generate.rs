@@ -88,12 +88,28 @@ pub fn completions(dir: &Path) -> Result<Vec<PathBuf>, GenerateError> {
     let mut written = Vec::new();
     for (shell, file_name) in SHELLS {
         let mut script = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "hostmcp", &mut script);
+        clap_complete::generate(shell, &mut visible_command(), "hostmcp", &mut script);
         let path = dir.join(file_name);
         write(&path, &script)?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// The command line without its hidden subcommands (clap_complete would offer them): the
+/// top level has no arguments of its own beyond `--help` and `--version`, which clap adds.
+fn visible_command() -> clap::Command {
+    let full = Cli::command();
+    let visible = full
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set())
+        .cloned()
+        .collect::<Vec<_>>();
+    clap::Command::new("hostmcp")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(full.get_about().cloned().unwrap_or_default())
+        .subcommand_required(true)
+        .subcommands(visible)
 }
 
 fn write(path: &Path, contents: &[u8]) -> Result<(), GenerateError> {
@@ -160,6 +176,8 @@ mod tests {
             assert!(script.contains(registers), "{}", path.display());
             assert!(script.contains("serve"), "{}", path.display());
             assert!(script.contains(flag), "{}", path.display());
+            // Near miss: the hidden packaging subcommand is not offered.
+            assert!(!script.contains("generate"), "{}", path.display());
         }
     }
 
