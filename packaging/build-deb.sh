@@ -28,8 +28,8 @@ mkdir -p "$DEPS"
 [ -f "$DEPS/.gitignore" ] || printf '*\n' > "$DEPS/.gitignore"
 if ! "$DEPS/cargo-deb/bin/cargo-deb" --version 2>/dev/null | grep -qF "$CARGO_DEB_VERSION"; then
   log "installing cargo-deb $CARGO_DEB_VERSION into $DEPS/cargo-deb"
-  CARGO_TARGET_DIR="$DEPS/cargo-deb/build" nice -n 10 \
-    cargo install --locked --quiet "cargo-deb@$CARGO_DEB_VERSION" --root "$DEPS/cargo-deb" >&2
+  # (cargo builds it in a temporary directory and removes that: about 10 min on 2 busy cores)
+  nice -n 10 cargo install --locked --quiet "cargo-deb@$CARGO_DEB_VERSION" --root "$DEPS/cargo-deb" >&2
 fi
 
 cd "$REPO"
