@@ -29,6 +29,17 @@ pub enum Command {
     /// Inspect the command policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Write the man pages or the shell completions into a directory (for packagers).
+    #[command(subcommand, hide = true)]
+    Generate(GenerateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Write hostmcp.1 and one page per subcommand (hostmcp-serve.1, ...) into DIR.
+    Man { dir: PathBuf },
+    /// Write the bash (hostmcp), zsh (_hostmcp) and fish (hostmcp.fish) completions into DIR.
+    Completions { dir: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]

@@ -33,6 +33,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Token(command) => commands::token::run(command),
         cli::Command::Audit(command) => commands::audit::run(command),
         cli::Command::Policy(command) => commands::policy::run(command),
+        cli::Command::Generate(command) => commands::generate::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

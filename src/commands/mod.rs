@@ -2,6 +2,8 @@
 //! Errors leave as [`CommandError`], printed as `error:` and `hint:` lines.
 
 pub mod audit;
+pub mod generate;
+pub mod journal;
 pub mod policy;
 pub mod serve;
 pub mod stdio;

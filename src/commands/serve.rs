@@ -286,12 +286,21 @@ fn announce(bound: &[SocketAddr], config: &Config, generated: Option<&GeneratedT
         }
     };
     let url = format!("{scheme}://{host}:{}/mcp", address.port());
-    let token = generated.token.expose();
     let origin = if generated.created {
         "generated a token and saved it"
     } else {
         "using the token saved"
     };
+    if super::journal::stderr_is_journal() {
+        // Under systemd: the journal is no place for the token; the operator reads the file.
+        tracing::info!(
+            path = %generated.path.display(),
+            %url,
+            "{origin} (mode 0600); read it as root, or configure [[tokens]] (hostmcp token create)"
+        );
+        return;
+    }
+    let token = generated.token.expose();
     eprintln!(
         "\nhostmcp: {origin} in {path} (mode 0600).\n\
          \n  token: {token}\n\
