@@ -161,11 +161,11 @@ impl<W: AsyncWrite + Unpin> Bridge<W> {
                 Ok(())
             }
             State::Reopening(_) => {
-                self.queue.push(message);
+                self.enqueue(message);
                 Ok(())
             }
             State::Down => {
-                self.queue.push(message);
+                self.enqueue(message);
                 self.start_reopening();
                 Ok(())
             }
@@ -215,6 +215,9 @@ impl<W: AsyncWrite + Unpin> Bridge<W> {
             self.to_client(answer).await?;
         }
         for message in std::mem::take(&mut self.queue) {
+            if let Some(id) = message.id().filter(|_| message.is_request()) {
+                self.in_flight.set_queued(id, false);
+            }
             send(&link, message).await;
         }
         self.state = State::Up { link, inbound };
@@ -238,13 +241,18 @@ impl<W: AsyncWrite + Unpin> Bridge<W> {
                 }
                 Ok(())
             }
+            Inbound::NotDelivered(message) => {
+                // It did not run: it goes again, first thing on the new session.
+                self.enqueue(message);
+                Ok(())
+            }
             Inbound::Lost(cause) => {
                 tracing::warn!(error = %cause, "the session with the server was lost");
                 let text = format!(
                     "hostmcp connect: the session with the server was lost while this request \
                      ran: {cause} (it may or may not have run)"
                 );
-                self.fail_in_flight(&text).await?;
+                self.fail_in_flight(&text, false).await?;
                 if let State::Up { link, .. } = std::mem::replace(&mut self.state, State::Down) {
                     link.close().await;
                 }
@@ -302,13 +310,23 @@ impl<W: AsyncWrite + Unpin> Bridge<W> {
                 self.state = State::Down;
                 let text = format!("hostmcp connect: cannot reach the server again: {error}");
                 self.queue.clear();
-                self.fail_in_flight(&text).await
+                self.fail_in_flight(&text, true).await
             }
         }
     }
 
-    async fn fail_in_flight(&mut self, text: &str) -> Result<(), ClientError> {
-        for entry in self.in_flight.drain() {
+    /// Hold a client message until a session is up (a request stays in flight, queued).
+    fn enqueue(&mut self, message: Message) {
+        if let Some(id) = message.id().filter(|_| message.is_request()) {
+            self.in_flight.set_queued(id, true);
+        }
+        self.queue.push(message);
+    }
+
+    /// Answer the requests in flight with an error: those sent on the lost session, and with
+    /// `queued` also those waiting for the next one.
+    async fn fail_in_flight(&mut self, text: &str, queued: bool) -> Result<(), ClientError> {
+        for entry in self.in_flight.drain(queued) {
             if !entry.cancelled {
                 self.write(&error_answer(&entry.id, BRIDGE_ERROR, text))
                     .await?;
@@ -401,6 +419,8 @@ struct InFlight(HashMap<String, Entry>);
 struct Entry {
     id: Value,
     cancelled: bool,
+    /// Waiting in the bridge's queue for a session (not sent on the current one).
+    queued: bool,
 }
 
 impl InFlight {
@@ -408,6 +428,7 @@ impl InFlight {
         let entry = Entry {
             id: id.clone(),
             cancelled: false,
+            queued: false,
         };
         self.0.insert(id_key(id), entry);
     }
@@ -423,8 +444,23 @@ impl InFlight {
         self.0.remove(&id_key(id))
     }
 
-    fn drain(&mut self) -> Vec<Entry> {
-        self.0.drain().map(|(_, entry)| entry).collect()
+    fn set_queued(&mut self, id: &Value, queued: bool) {
+        if let Some(entry) = self.0.get_mut(&id_key(id)) {
+            entry.queued = queued;
+        }
+    }
+
+    /// Stop tracking the requests sent on a session (and with `queued`, the queued ones too).
+    fn drain(&mut self, queued: bool) -> Vec<Entry> {
+        let keys: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(_, entry)| queued || !entry.queued)
+            .map(|(key, _)| key.clone())
+            .collect();
+        keys.into_iter()
+            .filter_map(|key| self.0.remove(&key))
+            .collect()
     }
 }
 

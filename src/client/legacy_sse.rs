@@ -99,6 +99,9 @@ impl LegacySse {
                 },
             },
         };
+        if matches!(failure, ClientError::SessionGone) && message.is_request() {
+            let _ = self.inbound.send(Inbound::NotDelivered(message.clone())).await;
+        }
         let inbound = match failure {
             ClientError::SessionGone | ClientError::Unreachable { .. } => Inbound::Lost(failure),
             cause => match message.id().filter(|_| message.is_request()) {

@@ -24,6 +24,9 @@ pub enum Inbound {
     Message(Message),
     /// A request whose answer cannot come (its POST failed or its stream ended first).
     Unanswered { id: Value, cause: ClientError },
+    /// A request the server refused because it no longer knows the session (404): it did not
+    /// run, and may be sent again on a new session. A [`Inbound::Lost`] follows.
+    NotDelivered(Message),
     /// The session is gone (the server restarted, expired it, or cannot be reached).
     Lost(ClientError),
 }
@@ -120,6 +123,7 @@ impl Link {
                 Some(Inbound::Unanswered { cause, .. } | Inbound::Lost(cause)) => {
                     return Err(cause);
                 }
+                Some(Inbound::NotDelivered(_)) => return Err(ClientError::SessionGone),
                 None => {
                     return Err(ClientError::Lost("the SSE stream ended".to_owned()));
                 }

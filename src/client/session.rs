@@ -78,6 +78,7 @@ impl Session {
                 Some(Inbound::Unanswered { cause, .. } | Inbound::Lost(cause)) => {
                     return Err(cause);
                 }
+                Some(Inbound::NotDelivered(_)) => return Err(ClientError::SessionGone),
                 None => return Err(ClientError::Lost("the link closed".to_owned())),
             }
         }

@@ -132,7 +132,13 @@ impl Streamable {
         };
         match (outcome, request_id) {
             (Ok(()), _) => {}
-            (Err(error @ (ClientError::SessionGone | ClientError::Unreachable { .. })), _) => {
+            (Err(ClientError::SessionGone), request) => {
+                if request.is_some() {
+                    let _ = self.inbound.send(Inbound::NotDelivered(message)).await;
+                }
+                let _ = self.inbound.send(Inbound::Lost(ClientError::SessionGone)).await;
+            }
+            (Err(error @ ClientError::Unreachable { .. }), _) => {
                 let _ = self.inbound.send(Inbound::Lost(error)).await;
             }
             (Err(cause), Some(id)) => {
@@ -229,6 +235,7 @@ impl Streamable {
                 }
                 status if status.is_success() && is_event_stream(&response) => {
                     failures = 0;
+                    let opened = tokio::time::Instant::now();
                     let mut events = Events::new(response);
                     while let Some(Ok(event)) = events.next().await {
                         if let Event::Message(message) = event {
@@ -237,6 +244,12 @@ impl Streamable {
                     }
                     if let Some(id) = events.last_event_id() {
                         last_event_id = Some(id.to_owned());
+                    }
+                    // Open it again at once: a server that went away is found out now,
+                    // before the client's next request meets it (a stream that ends as soon
+                    // as it opens is opened again after a pause).
+                    if opened.elapsed() >= GET_RETRY {
+                        continue;
                     }
                 }
                 status => {

@@ -16,19 +16,24 @@ fn a_cancelled_request_is_remembered_until_it_finishes() {
     assert!(in_flight.finish(&Value::from(1)).is_none(), "finished once");
     // Cancelling an unknown request changes nothing.
     in_flight.cancel(&Value::from(9));
-    assert!(in_flight.drain().is_empty());
+    assert!(in_flight.drain(true).is_empty());
 }
 
 #[test]
-fn draining_returns_every_waiting_request_once() {
+fn a_lost_session_fails_the_sent_requests_and_keeps_the_queued_ones() {
     let mut in_flight = InFlight::default();
     for id in 0..3 {
         in_flight.start(&Value::from(id));
     }
-    let mut ids: Vec<_> = in_flight.drain().into_iter().map(|e| e.id).collect();
+    in_flight.set_queued(&Value::from(1), true);
+    // A lost session fails what was sent on it; the queued request waits for the next one.
+    let mut ids: Vec<_> = in_flight.drain(false).into_iter().map(|e| e.id).collect();
     ids.sort_by_key(|id| id.as_i64());
-    assert_eq!(ids, vec![Value::from(0), Value::from(1), Value::from(2)]);
-    assert!(in_flight.drain().is_empty());
+    assert_eq!(ids, vec![Value::from(0), Value::from(2)]);
+    // Near miss: when reconnecting gives up, the queued one fails too.
+    let rest: Vec<_> = in_flight.drain(true).into_iter().map(|e| e.id).collect();
+    assert_eq!(rest, vec![Value::from(1)]);
+    assert!(in_flight.drain(true).is_empty());
 }
 
 /// A loopback port with nothing listening (bound, then closed).
