@@ -82,16 +82,16 @@ where
             State::Closed | State::Down => Event::Line(lines.next_line().await),
         };
         match event {
-            Event::Line(Ok(Some(line))) => bridge.from_client(&line).await?,
+            Event::Line(Ok(Some(line))) => bridge.on_client_line(&line).await?,
             Event::Line(Ok(None)) => break,
             Event::Line(Err(error)) => {
                 tracing::warn!(%error, "cannot read stdin");
                 break;
             }
-            Event::Inbound(Some(inbound)) => bridge.from_server(inbound).await?,
+            Event::Inbound(Some(inbound)) => bridge.on_server(inbound).await?,
             Event::Inbound(None) => {
                 let lost = ClientError::Lost("the link closed".to_owned());
-                bridge.from_server(Inbound::Lost(lost)).await?;
+                bridge.on_server(Inbound::Lost(lost)).await?;
             }
             Event::Reopened(reopened) => bridge.reopened(reopened).await?,
         }
@@ -135,7 +135,7 @@ struct Bridge<W> {
 }
 
 impl<W: AsyncWrite + Unpin> Bridge<W> {
-    async fn from_client(&mut self, line: &str) -> Result<(), ClientError> {
+    async fn on_client_line(&mut self, line: &str) -> Result<(), ClientError> {
         if line.trim().is_empty() {
             return Ok(());
         }
@@ -207,12 +207,12 @@ impl<W: AsyncWrite + Unpin> Bridge<W> {
             early,
         } = opened;
         for message in early {
-            self.to_client(message).await?;
+            self.relay_to_client(message).await?;
         }
         // The answer to the client's own first message (a reopened session's is swallowed
         // by `reopen`, which asked under its own id).
         if let Some(answer) = answer {
-            self.to_client(answer).await?;
+            self.relay_to_client(answer).await?;
         }
         for message in std::mem::take(&mut self.queue) {
             if let Some(id) = message.id().filter(|_| message.is_request()) {
@@ -224,9 +224,9 @@ impl<W: AsyncWrite + Unpin> Bridge<W> {
         Ok(())
     }
 
-    async fn from_server(&mut self, inbound: Inbound) -> Result<(), ClientError> {
+    async fn on_server(&mut self, inbound: Inbound) -> Result<(), ClientError> {
         match inbound {
-            Inbound::Message(message) => self.to_client(message).await,
+            Inbound::Message(message) => self.relay_to_client(message).await,
             Inbound::Unanswered { id, cause } => {
                 if self
                     .in_flight
@@ -270,7 +270,7 @@ impl<W: AsyncWrite + Unpin> Bridge<W> {
     }
 
     /// A message from the server to the client; the answer to a cancelled request is dropped.
-    async fn to_client(&mut self, message: Message) -> Result<(), ClientError> {
+    async fn relay_to_client(&mut self, message: Message) -> Result<(), ClientError> {
         if message.is_answer()
             && let Some(id) = message.id()
             && self

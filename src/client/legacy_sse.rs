@@ -100,7 +100,10 @@ impl LegacySse {
             },
         };
         if matches!(failure, ClientError::SessionGone) && message.is_request() {
-            let _ = self.inbound.send(Inbound::NotDelivered(message.clone())).await;
+            let _ = self
+                .inbound
+                .send(Inbound::NotDelivered(message.clone()))
+                .await;
         }
         let inbound = match failure {
             ClientError::SessionGone | ClientError::Unreachable { .. } => Inbound::Lost(failure),
@@ -131,19 +134,16 @@ impl Drop for LegacySse {
 }
 
 async fn endpoint_event(events: &mut Events) -> Result<String, ClientError> {
-    while let Some(event) = events.next().await {
-        match event? {
-            Event::Endpoint(url) => return Ok(url),
-            Event::Message(_) => {
-                return Err(ClientError::Protocol(
-                    "the SSE stream sent a message before its endpoint event".to_owned(),
-                ));
-            }
-        }
+    match events.next().await {
+        Some(Ok(Event::Endpoint(url))) => Ok(url),
+        Some(Ok(Event::Message(_))) => Err(ClientError::Protocol(
+            "the SSE stream sent a message before its endpoint event".to_owned(),
+        )),
+        Some(Err(error)) => Err(error),
+        None => Err(ClientError::Lost(
+            "the SSE stream ended before its endpoint event".to_owned(),
+        )),
     }
-    Err(ClientError::Lost(
-        "the SSE stream ended before its endpoint event".to_owned(),
-    ))
 }
 
 /// The POST URL an `endpoint` event names, resolved against the stream's URL. It must be on

@@ -47,7 +47,7 @@ impl Session {
             next_id: 1,
         };
         for message in opened.early {
-            session.from_server(message, &mut |_| {}).await;
+            session.on_server_message(message, &mut |_| {}).await;
         }
         Ok(session)
     }
@@ -73,7 +73,7 @@ impl Session {
                     return result_of(method, &message);
                 }
                 Some(Inbound::Message(message)) => {
-                    self.from_server(message, on_notification).await;
+                    self.on_server_message(message, on_notification).await;
                 }
                 Some(Inbound::Unanswered { cause, .. } | Inbound::Lost(cause)) => {
                     return Err(cause);
@@ -86,7 +86,7 @@ impl Session {
 
     /// A message that is not the awaited answer: a notification for the caller, or a request
     /// from the server (a ping is answered; this client offers nothing else).
-    async fn from_server(
+    async fn on_server_message(
         &mut self,
         message: Message,
         on_notification: &mut (dyn FnMut(&Value) + Send),

@@ -136,7 +136,10 @@ impl Streamable {
                 if request.is_some() {
                     let _ = self.inbound.send(Inbound::NotDelivered(message)).await;
                 }
-                let _ = self.inbound.send(Inbound::Lost(ClientError::SessionGone)).await;
+                let _ = self
+                    .inbound
+                    .send(Inbound::Lost(ClientError::SessionGone))
+                    .await;
             }
             (Err(error @ ClientError::Unreachable { .. }), _) => {
                 let _ = self.inbound.send(Inbound::Lost(error)).await;
