@@ -228,3 +228,37 @@ def test_tools_lists_names_and_summaries(shared_server, path, tmp_path):
     tools = json.loads(operator.stdout)
     assert "run_command" in [tool["name"] for tool in tools]
     assert all("inputSchema" in tool for tool in tools)
+
+
+def make_ca_and_leaf(directory: Path) -> tuple[str, str, str]:
+    """A CA and a certificate it signed for 127.0.0.1: (ca.pem, leaf.pem, leaf.key)."""
+    ca_key, ca, key, csr, leaf = (directory / n for n in ("ca.key", "ca.pem", "leaf.key", "leaf.csr", "leaf.pem"))
+    ext = directory / "leaf.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                   "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)  # noqa: E731
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hostmcp test CA",
+        "-keyout", str(ca_key), "-out", str(ca))
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(csr))
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+        "-days", "2", "-extfile", str(ext), "-out", str(leaf))
+    return str(ca), str(leaf), str(key)
+
+
+async def test_https_with_a_custom_ca(tmp_path):
+    ca, cert, key = make_ca_and_leaf(tmp_path)
+    server = start_server(args=["--tls-cert", cert, "--tls-key", key], ca=ca)
+    try:
+        token = server.tokens["alice"]
+        ok = await anyio.to_thread.run_sync(lambda: hostmcp(
+            "call", server.mcp_url, "run_command", '{"argv": ["echo", "tls"]}', "--ca-file", ca, token=token))
+        assert ok.returncode == 0 and "tls\n" in ok.stdout, ok.stderr
+        # Near miss: without the CA the server's certificate is not trusted.
+        untrusted = await anyio.to_thread.run_sync(lambda: hostmcp(
+            "call", server.mcp_url, "run_command", '{"argv": ["echo", "tls"]}', token=token))
+        assert untrusted.returncode == 2 and "cannot reach" in untrusted.stderr, untrusted.stderr
+        async with bridged(server, "/mcp", tmp_path / "connect.log", None, "--ca-file", ca) as client:
+            result = await client.call_tool("run_command", {"argv": ["echo", "bridged tls"]})
+            assert result.structured_content["stdout"] == "bridged tls\n"
+    finally:
+        server.stop()
