@@ -45,6 +45,8 @@ impl Endpoint {
             .tcp_nodelay(true)
             .http1_only()
             .no_proxy()
+            // A redirect would carry the token to wherever the server points: not followed.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|error| ClientError::Tls(error.to_string()))?;
         Ok(Arc::new(Self {

@@ -111,7 +111,7 @@ async fn a_line_that_is_not_json_gets_a_parse_error_and_the_bridge_goes_on() {
     assert_eq!(answer["id"], Value::Null);
     assert_eq!(answer["error"]["code"], -32700);
     // Near miss: the bridge is still there, and stdin's end ends it cleanly.
-    drop(client_out);
+    client_out.shutdown().await.unwrap();
     let ended = tokio::time::timeout(Duration::from_secs(20), bridge).await;
     assert!(ended.unwrap().unwrap().is_ok());
 }
