@@ -39,6 +39,8 @@ pub enum ClientError {
         code: i64,
         message: String,
     },
+    #[error("interrupted; the call was cancelled on the server")]
+    Interrupted,
     #[error("no answer from the server within {seconds} s while {what}")]
     Timeout { seconds: u64, what: &'static str },
 }

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::{
     ClientError, Endpoint, Inbound, Link, Message,
-    message::{INITIALIZED, error_answer, id_key, notification},
+    message::{CANCELLED, INITIALIZED, error_answer, id_key, notification},
 };
 
 /// The protocol version the one-shot commands ask for.
@@ -82,6 +82,19 @@ impl Session {
                 None => return Err(ClientError::Lost("the link closed".to_owned())),
             }
         }
+    }
+
+    /// Cancel the last request sent (`notifications/cancelled`), e.g. on Ctrl-C.
+    pub async fn cancel_last(&self, reason: &str) {
+        let Some(id) = self.next_id.checked_sub(1).filter(|id| *id > 0) else {
+            return;
+        };
+        let cancel = json!({
+            "jsonrpc": "2.0",
+            "method": CANCELLED,
+            "params": {"requestId": id, "reason": reason},
+        });
+        self.link.deliver(Message::from_value(&cancel)).await;
     }
 
     /// A message that is not the awaited answer: a notification for the caller, or a request

@@ -1,7 +1,7 @@
 //! `hostmcp call URL TOOL [JSON]`: call one tool of a remote server, like curl for MCP.
 //! Progress and log notifications go to stderr, the result to stdout (its text, or the whole
 //! CallToolResult with `--json`); exit status 0, 1 when the result says `isError`, 2 when the
-//! server cannot be reached or the call is refused.
+//! server cannot be reached or the call is refused, 130 when Ctrl-C cancelled the call.
 
 use serde_json::{Map, Value, json};
 
@@ -10,7 +10,13 @@ use super::{
     remote::{EXIT_UNREACHABLE, client_error, endpoint},
     runtime,
 };
-use crate::{cli::CallArgs, client::session::Session};
+use crate::{
+    cli::CallArgs,
+    client::{ClientError, session::Session},
+};
+
+/// The exit status after Ctrl-C (128 + SIGINT, as a shell reports it).
+const EXIT_INTERRUPTED: u8 = 130;
 
 /// The progress token of the one call.
 const PROGRESS_TOKEN: &str = "hostmcp-call";
@@ -25,13 +31,23 @@ pub fn run(args: CallArgs) -> Result<(), CommandError> {
             "arguments": arguments,
             "_meta": {"progressToken": PROGRESS_TOKEN},
         });
-        let result = session
-            .request("tools/call", params, &mut print_notification)
-            .await;
+        // Ctrl-C cancels the call on the server (then DELETE ends the session), so the
+        // command does not run on to its timeout.
+        let mut on_notification = print_notification;
+        let result = tokio::select! {
+            result = session.request("tools/call", params, &mut on_notification) => result,
+            _ = tokio::signal::ctrl_c() => Err(ClientError::Interrupted),
+        };
+        if matches!(result, Err(ClientError::Interrupted)) {
+            session.cancel_last("interrupted (Ctrl-C)").await;
+        }
         session.close().await;
         result
     });
-    let result = result.map_err(client_error)?;
+    let result = result.map_err(|error| match error {
+        ClientError::Interrupted => CommandError::new(error).with_exit_code(EXIT_INTERRUPTED),
+        error => client_error(error),
+    })?;
     if args.json {
         println!(
             "{}",

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -262,3 +263,33 @@ async def test_https_with_a_custom_ca(tmp_path):
             assert result.structured_content["stdout"] == "bridged tls\n"
     finally:
         server.stop()
+
+
+def test_ctrl_c_cancels_the_call_on_the_server(server):
+    """SIGINT to `hostmcp call` cancels the call: the command is killed, not left to its timeout."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOSTMCP_TOKEN": server.tokens["alice"]}
+    with tempfile.TemporaryFile() as stderr:
+        call = subprocess.Popen([BIN, "call", server.mcp_url, "run_command",
+                                 '{"command": "sleep 300", "timeout_secs": 600}'],
+                                env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            deadline = time.monotonic() + 30
+            while not live_descendants(server) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert live_descendants(server), "the command never started"
+            call.send_signal(signal.SIGINT)
+            assert call.wait(timeout=30) == 130
+        finally:
+            if call.poll() is None:
+                call.kill()
+                call.wait()
+        stderr.seek(0)
+        assert b"interrupted" in stderr.read()
+    deadline = time.monotonic() + 10
+    while (running := live_descendants(server)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running == [], f"still running after Ctrl-C: {running}"
+    # Near miss: the same call left alone runs and answers.
+    done = hostmcp("call", server.mcp_url, "run_command", '{"command": "sleep 0.2; echo done"}',
+                   token=server.tokens["alice"])
+    assert done.returncode == 0 and "done" in done.stdout
