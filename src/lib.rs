@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod cli;
+pub mod client;
 pub mod command;
 pub mod commands;
 pub mod config;
@@ -34,12 +35,15 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Audit(command) => commands::audit::run(command),
         cli::Command::Policy(command) => commands::policy::run(command),
         cli::Command::Generate(command) => commands::generate::run(command),
+        cli::Command::Connect(args) => commands::connect::run(args),
+        cli::Command::Call(args) => commands::call::run(args),
+        cli::Command::Tools(args) => commands::tools::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{error}");
-            ExitCode::FAILURE
+            ExitCode::from(error.exit_code())
         }
     }
 }
