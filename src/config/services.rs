@@ -13,10 +13,8 @@ use crate::host::systemd::Target;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSystemd {
-    /// A manager's own socket (peer-to-peer), e.g. a user manager's
-    /// `$XDG_RUNTIME_DIR/systemd/private`.
-    pub private_socket: Option<PathBuf>,
-    /// A D-Bus bus address (`unix:path=...`) on which systemd is reached.
+    /// A D-Bus bus address (`unix:path=...`) on which systemd is reached, e.g. a user
+    /// manager's `unix:path=$XDG_RUNTIME_DIR/bus`; default: the system bus.
     pub bus_address: Option<String>,
     /// Bound on connecting and on each call.
     pub timeout_secs: Option<u64>,
@@ -126,19 +124,14 @@ pub fn resolve_systemd(file: &FileSystemd) -> Result<SystemdSettings, ConfigErro
         table: "systemd",
         message: message.to_owned(),
     };
-    let target = match (&file.private_socket, &file.bus_address) {
-        (Some(_), Some(_)) => return Err(bad("give private_socket or bus_address, not both")),
-        (Some(path), None) if !path.is_absolute() => {
-            return Err(bad("private_socket must be an absolute path"));
-        }
-        (Some(path), None) => Target::PrivateSocket(path.clone()),
-        (None, Some(address)) if zbus::Address::try_from(address.as_str()).is_err() => {
+    let target = match &file.bus_address {
+        Some(address) if zbus::Address::try_from(address.as_str()).is_err() => {
             return Err(bad(
                 "bus_address is not a D-Bus address (unix:path=/run/...)",
             ));
         }
-        (None, Some(address)) => Target::Bus(address.clone()),
-        (None, None) => Target::System,
+        Some(address) => Target::Bus(address.clone()),
+        None => Target::System,
     };
     let timeout = match file.timeout_secs {
         Some(0) => return Err(bad("timeout_secs must be at least 1")),
@@ -283,20 +276,13 @@ mod tests {
         let resolve = |text: &str| resolve_systemd(&toml::from_str(text).unwrap());
         assert_eq!(resolve("").unwrap(), SystemdSettings::default());
         assert_eq!(
-            resolve("private_socket = \"/run/user/1000/systemd/private\"")
-                .unwrap()
-                .target,
-            Target::PrivateSocket("/run/user/1000/systemd/private".into())
-        );
-        assert_eq!(
             resolve("bus_address = \"unix:path=/tmp/bus\"")
                 .unwrap()
                 .target,
             Target::Bus("unix:path=/tmp/bus".into())
         );
         assert!(resolve("bus_address = \"nonsense\"").is_err());
-        assert!(resolve("private_socket = \"relative\"").is_err());
-        assert!(resolve("private_socket = \"/a\"\nbus_address = \"unix:path=/b\"").is_err());
+        assert!(resolve("private_socket = \"/run/systemd/private\"").is_err());
         assert!(resolve("timeout_secs = 0").is_err());
     }
 }

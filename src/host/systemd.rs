@@ -3,14 +3,17 @@
 //! connection bounded in time ([`Manager::connect`]), the units by state and name pattern
 //! ([`Manager::list_units`]) and one unit's status ([`Manager::unit_status`]).
 //!
-//! The default target is the system manager: its private socket `/run/systemd/private`
-//! (peer-to-peer, no bus daemon) when this process is root and the socket is there, else
-//! the system bus. Before connecting by default, [`Target::check_running`] asks whether
-//! systemd runs at all (`/run/systemd/system` exists only when it is PID 1), so a host or
-//! container without systemd gets a plain answer at once instead of a time-out. Every
-//! connection and every call is bounded by the configured timeout.
+//! The default target is the system manager on the system bus
+//! (`/run/dbus/system_bus_socket`), where unprivileged callers may read units too. Not its
+//! private socket `/run/systemd/private`: systemd signs its replies there with the sender
+//! `org.freedesktop.systemd1`, which is not a unique connection name, and zbus refuses such
+//! a reply ("Invalid unique name"; measured against systemd 252). Before connecting by
+//! default, [`Target::check_running`] asks whether systemd runs at all
+//! (`/run/systemd/system` exists only when it is PID 1), so a host or container without
+//! systemd gets a plain answer at once instead of a time-out. Every connection and every
+//! call is bounded by the configured timeout.
 
-use std::{collections::HashMap, path::PathBuf, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use zbus::{Connection, OwnedObjectPath, OwnedVariant as OwnedValue};
 
@@ -22,7 +25,6 @@ const UNIT_INTERFACE: &str = "org.freedesktop.systemd1.Unit";
 const PROPERTIES_INTERFACE: &str = "org.freedesktop.DBus.Properties";
 /// The directory systemd creates when it boots the host (sd_booted(3)).
 const BOOTED_MARKER: &str = "/run/systemd/system";
-const SYSTEM_PRIVATE_SOCKET: &str = "/run/systemd/private";
 const SYSTEM_BUS_SOCKET: &str = "/run/dbus/system_bus_socket";
 /// systemd's "no value" for a u64 property (memory, CPU, tasks not accounted).
 const NOT_SET: u64 = u64::MAX;
@@ -30,12 +32,9 @@ const NOT_SET: u64 = u64::MAX;
 /// Where the manager answers.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Target {
-    /// The system manager: its private socket as root, else the system bus.
+    /// The system manager, on the system bus.
     #[default]
     System,
-    /// A manager's own peer-to-peer socket, e.g. `$XDG_RUNTIME_DIR/systemd/private` of a
-    /// user manager.
-    PrivateSocket(PathBuf),
     /// A D-Bus bus address (`unix:path=...`) on which `org.freedesktop.systemd1` is owned.
     Bus(String),
 }
@@ -55,18 +54,11 @@ impl Target {
         })
     }
 
-    /// The D-Bus address connected to, and whether it is peer-to-peer (no bus, no Hello).
-    fn address(&self) -> (String, bool) {
+    /// The D-Bus address connected to.
+    pub fn address(&self) -> String {
         match self {
-            Self::System
-                if nix::unistd::Uid::effective().is_root()
-                    && std::path::Path::new(SYSTEM_PRIVATE_SOCKET).exists() =>
-            {
-                (format!("unix:path={SYSTEM_PRIVATE_SOCKET}"), true)
-            }
-            Self::System => (format!("unix:path={SYSTEM_BUS_SOCKET}"), false),
-            Self::PrivateSocket(path) => (format!("unix:path={}", path.display()), true),
-            Self::Bus(address) => (address.clone(), false),
+            Self::System => format!("unix:path={SYSTEM_BUS_SOCKET}"),
+            Self::Bus(address) => address.clone(),
         }
     }
 }
@@ -132,7 +124,6 @@ pub struct UnitStatus {
 #[derive(Debug)]
 pub struct Manager {
     connection: Connection,
-    peer_to_peer: bool,
     timeout: Duration,
 }
 
@@ -154,12 +145,8 @@ impl Manager {
     /// Connect to `target`, within `timeout`; every later call has the same bound.
     pub async fn connect(target: &Target, timeout: Duration) -> Result<Self, SystemdError> {
         target.check_running()?;
-        let (address, peer_to_peer) = target.address();
-        let mut builder =
-            zbus::connection::Builder::address(address.as_str()).method_timeout(timeout);
-        if peer_to_peer {
-            builder = builder.p2p();
-        }
+        let address = target.address();
+        let builder = zbus::connection::Builder::address(address.as_str()).method_timeout(timeout);
         let connection = tokio::time::timeout(timeout, builder.build())
             .await
             .map_err(|_| SystemdError::ConnectTimeout {
@@ -172,7 +159,6 @@ impl Manager {
             })?;
         let manager = Self {
             connection,
-            peer_to_peer,
             timeout,
         };
         // One cheap call, so "nobody owns the name" is told apart from a failing method.
@@ -290,10 +276,9 @@ impl Manager {
     where
         B: serde::Serialize + zbus::DynamicType,
     {
-        let destination = (!self.peer_to_peer).then_some(DESTINATION);
-        let call = self
-            .connection
-            .call_method(destination, path, Some(interface), method, body);
+        let call =
+            self.connection
+                .call_method(Some(DESTINATION), path, Some(interface), method, body);
         // zbus bounds the reply by the method timeout; this also bounds the send.
         match tokio::time::timeout(self.timeout, call).await {
             Err(_) => Err(SystemdError::CallTimeout(self.timeout)),

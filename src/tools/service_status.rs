@@ -294,7 +294,6 @@ fn refusal(error: &SystemdError) -> String {
 fn where_(target: &Target) -> String {
     match target {
         Target::System => "the system manager".to_owned(),
-        Target::PrivateSocket(path) => format!("unix:path={}", path.display()),
         Target::Bus(address) => address.clone(),
     }
 }

@@ -24,7 +24,7 @@ async fn the_default_target_says_when_systemd_is_not_running() {
     }
     // A configured target is always tried, systemd booted or not.
     assert!(
-        Target::PrivateSocket("/nonexistent".into())
+        Target::Bus("unix:path=/nonexistent".into())
             .check_running()
             .is_ok()
     );
@@ -33,7 +33,7 @@ async fn the_default_target_says_when_systemd_is_not_running() {
 #[tokio::test]
 async fn a_missing_socket_fails_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let target = Target::PrivateSocket(dir.path().join("private"));
+    let target = Target::Bus(format!("unix:path={}", dir.path().join("bus").display()));
     let error = Manager::connect(&target, BOUND).await.unwrap_err();
     assert!(matches!(error, SystemdError::Connect { .. }), "{error}");
 }
@@ -41,11 +41,11 @@ async fn a_missing_socket_fails_at_once() {
 #[tokio::test]
 async fn a_socket_that_never_answers_times_out() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("private");
+    let path = dir.path().join("bus");
     // Accepts connections (the kernel queues them) and never says a word.
     let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
     let started = Instant::now();
-    let error = Manager::connect(&Target::PrivateSocket(path), BOUND)
+    let error = Manager::connect(&Target::Bus(format!("unix:path={}", path.display())), BOUND)
         .await
         .unwrap_err();
     assert!(
