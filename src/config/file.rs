@@ -39,6 +39,11 @@ pub struct FileConfig {
     /// The `[connections]` table (see `super::connections`).
     #[serde(default)]
     pub connections: super::connections::FileConnections,
+    /// The `[systemd]` and `[logs]` tables (see `super::services`).
+    #[serde(default)]
+    pub systemd: super::services::FileSystemd,
+    #[serde(default)]
+    pub logs: super::services::FileLogs,
     /// The `[metrics]` table: present, it serves `/metrics` (unless `enabled = false`).
     pub metrics: Option<FileMetrics>,
 }

@@ -4,6 +4,7 @@
 
 pub mod connections;
 pub mod file;
+pub mod services;
 
 use std::{
     net::{Ipv4Addr, SocketAddr},
@@ -51,6 +52,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// The `[connections]` table: connection and stream limits, header and handshake timeouts.
     pub connections: ConnectionSettings,
+    /// The `[systemd]` and `[logs]` tables (`service_status`, `log_query`).
+    pub services: services::ServiceSettings,
     /// `/metrics`, when served (`--metrics` or a `[metrics]` table).
     pub metrics: Option<MetricsSettings>,
 }
@@ -227,6 +230,11 @@ pub enum ConfigError {
     NoStateDir,
     #[error("connections: {0}")]
     BadConnections(&'static str),
+    #[error("[{table}]: {message}")]
+    BadServices {
+        table: &'static str,
+        message: String,
+    },
 }
 
 impl ConfigError {
@@ -260,6 +268,7 @@ impl ConfigError {
             Self::BadConnections(_) => {
                 "limits and timeouts in [connections] must be at least 1, with max_per_address <= max_total"
             }
+            Self::BadServices { .. } => "docs/services.md lists the [systemd] and [logs] keys",
         }
     }
 }
@@ -319,6 +328,10 @@ impl Config {
                 args.trusted_proxies.clone()
             }),
             connections: connections::resolve(&file.connections)?,
+            services: services::ServiceSettings {
+                systemd: services::resolve_systemd(&file.systemd)?,
+                logs: services::resolve_logs(&file.logs)?,
+            },
             metrics: resolve_metrics(args, &file),
             policy: file.policy,
             on_revoke: file.on_revoke.unwrap_or_default(),

@@ -11,10 +11,13 @@ pub mod authorize;
 pub mod command_pipeline;
 pub mod host_info;
 pub mod jobs;
+pub mod log_query;
+mod portable_schema;
 mod progress;
 pub mod refusal;
 mod revoked_call;
 pub mod run_command;
+pub mod service_status;
 
 use std::sync::{Arc, LazyLock};
 
@@ -37,7 +40,7 @@ use crate::{
     audit::{AuditEvent, AuditLog},
     auth::Role,
     caller::Caller,
-    config::{CommandLimits, JobSettings},
+    config::{CommandLimits, JobSettings, services::ServiceSettings},
     exec::{
         BaseEnv,
         identities::Identities,
@@ -68,6 +71,8 @@ pub struct ToolsState {
     pub policy: Policy,
     /// As which Unix user.
     pub identities: Identities,
+    /// Where `service_status` asks systemd and what `log_query` may read.
+    pub services: ServiceSettings,
 }
 
 impl Default for ToolSettings {
@@ -79,6 +84,7 @@ impl Default for ToolSettings {
             tool_calls_per_minute: None,
             policy: Policy::permissive(),
             run_as: None,
+            services: ServiceSettings::default(),
         }
     }
 }
@@ -92,6 +98,8 @@ pub struct ToolSettings {
     pub policy: Policy,
     /// The Unix user commands run as when the token names none.
     pub run_as: Option<String>,
+    /// The `[systemd]` and `[logs]` tables.
+    pub services: ServiceSettings,
 }
 
 impl ToolsState {
@@ -108,6 +116,7 @@ impl ToolsState {
             tool_calls_per_minute,
             policy,
             run_as,
+            services,
         } = settings;
         Arc::new(Self {
             limits,
@@ -128,6 +137,7 @@ impl ToolsState {
             audit,
             policy,
             identities: Identities::new(run_as),
+            services,
         })
     }
 }
@@ -184,6 +194,8 @@ macro_rules! tool {
 /// Every tool: the one table to add a tool to.
 pub const TOOLS: &[ToolEntry] = &[
     tool!(Role::Read, host_info::definition, host_info::call),
+    tool!(Role::Read, service_status::definition, service_status::call),
+    tool!(Role::Read, log_query::definition, log_query::call),
     tool!(Role::Operator, run_command::definition, run_command::call),
     tool!(Role::Operator, jobs::start_definition, jobs::start),
     tool!(Role::Operator, jobs::output_definition, jobs::output),
