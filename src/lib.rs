@@ -14,6 +14,7 @@ pub mod env_vars;
 pub mod exec;
 pub mod handler_link;
 pub mod hardening;
+pub mod host;
 pub mod jobs;
 pub mod log_excerpt;
 pub mod policy;

@@ -1,0 +1,165 @@
+use std::{
+    os::unix::process::CommandExt as _,
+    process::{Child, Command},
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
+
+use super::*;
+
+/// A shell in its own process group, the group killed and the shell reaped when dropped.
+struct Spawned(Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let group = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(script: &str) -> Spawned {
+    let child = Command::new("sh")
+        .args(["-c", script])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    Spawned(child)
+}
+
+fn proc_stat_field(pid: u32, index: usize) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = stat.rsplit_once(')').unwrap().1;
+    after_name.split_whitespace().nth(index).unwrap().to_owned()
+}
+
+#[test]
+fn this_process_is_read_as_proc_shows_it() {
+    let me = std::process::id();
+    let rows = read_all().unwrap();
+    let row = rows.iter().find(|row| row.pid as u32 == me).unwrap();
+    assert_eq!(row.ppid.to_string(), proc_stat_field(me, 1));
+    assert_eq!(row.uid, nix::unistd::getuid().as_raw());
+    // The main thread waits for the test's thread: the process shows S or R.
+    assert!(["R", "S"].contains(&row.state.as_str()), "{}", row.state);
+    let rss_pages: u64 = proc_stat_field(me, 21).parse().unwrap();
+    // RSS moves as the test runs: within 16 MiB.
+    assert!(row.rss_bytes.abs_diff(rss_pages * procfs::page_size()) < 16 << 20);
+    let details = details(row.pid);
+    let args: Vec<String> = std::env::args().collect();
+    assert_eq!(details.command_line, args.join(" "));
+    assert!(details.io_read_bytes.is_some());
+}
+
+#[test]
+fn threads_are_not_counted_as_processes() {
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        })
+        .collect();
+    let me = std::process::id();
+    let tids: Vec<i32> = std::fs::read_dir(format!("/proc/{me}/task"))
+        .unwrap()
+        .map(|entry| {
+            entry
+                .unwrap()
+                .file_name()
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .filter(|tid: &i32| *tid as u32 != me)
+        .collect();
+    assert!(tids.len() >= 3);
+    let rows = read_all().unwrap();
+    assert!(rows.iter().all(|row| !tids.contains(&row.pid)));
+    // Near miss: the process itself is there, with its threads counted on it.
+    let row = rows.iter().find(|row| row.pid as u32 == me).unwrap();
+    assert!(row.threads as usize > tids.len());
+    let listed = count().unwrap();
+    assert!(
+        listed.abs_diff(rows.len()) < 20,
+        "{listed} vs {}",
+        rows.len()
+    );
+    stop.store(true, Ordering::Relaxed);
+    for handle in handles {
+        handle.join().unwrap();
+    }
+}
+
+#[test]
+fn a_busy_process_has_a_share_and_a_sleeping_one_none() {
+    let busy = spawn("while :; do :; done");
+    let idle = spawn("sleep 30");
+    std::thread::sleep(Duration::from_millis(100));
+    let sampler = CpuSampler::default();
+    let first = sampler.sample().unwrap();
+    assert!(!first.since_earlier_call);
+    assert!(first.window_ms >= SAMPLE.as_millis() as u64);
+    let share = |sampled: &Sampled, child: &Spawned| {
+        sampled
+            .processes
+            .iter()
+            .find(|row| row.pid as u32 == child.0.id())
+            .and_then(|row| row.cpu_percent)
+            .unwrap()
+    };
+    // Generous bounds: the machine is shared with other builds.
+    assert!(share(&first, &busy) > 15.0, "{}", share(&first, &busy));
+    assert!(share(&first, &idle) < 5.0);
+    std::thread::sleep(Duration::from_millis(300));
+    let second = sampler.sample().unwrap();
+    assert!(second.since_earlier_call);
+    assert!(second.window_ms >= 300);
+    assert!(share(&second, &busy) > 15.0);
+    assert!(share(&second, &idle) < 5.0);
+}
+
+#[test]
+fn a_tree_has_the_ancestors_and_the_descendants_by_depth() {
+    let child = spawn("sleep 30 & sleep 30 & wait");
+    let shell = child.0.id() as i32;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let rows = loop {
+        let rows = read_all().unwrap();
+        if rows.iter().filter(|row| row.ppid == shell).count() == 2 {
+            break rows;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sleeps did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let me = std::process::id() as i32;
+    let around_me = tree(&rows, me, 100).unwrap();
+    let depths: Vec<(i32, u32)> = around_me
+        .descendants
+        .iter()
+        .map(|d| (d.process.pid, d.depth))
+        .collect();
+    assert!(depths.contains(&(shell, 1)), "{depths:?}");
+    assert_eq!(depths.iter().filter(|(_, depth)| *depth == 2).count(), 2);
+    let around_shell = tree(&rows, shell, 100).unwrap();
+    assert_eq!(around_shell.ancestors[0].pid, me);
+    assert_eq!(around_shell.descendants.len(), 2);
+    // The cap: one listed, one counted.
+    let capped = tree(&rows, shell, 1).unwrap();
+    assert_eq!(
+        (capped.descendants.len(), capped.descendants_omitted),
+        (1, 1)
+    );
+    assert!(matches!(
+        tree(&rows, -5, 10),
+        Err(HostError::NoSuchProcess(-5))
+    ));
+}
