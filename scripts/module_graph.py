@@ -22,6 +22,8 @@ FORBIDDEN = [
     ("cli", "config"), ("config", "transport"), ("hardening", "tools"),
     ("caller", "tools"), ("caller", "transport"), ("handler_link", "tools"),
     ("handler_link", "transport"),
+    # host/ reads the host and knows nothing of MCP, policy or callers.
+    ("host", "tools"), ("host", "transport"), ("host", "policy"), ("host", "caller"),
 ]
 
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from mcp import MCPError
 
 from conftest import config_text, start_server
 from mcp_clients import TRANSPORT_IDS, TRANSPORTS, connect
@@ -175,8 +176,10 @@ async def test_disk_usage_matches_df_and_du(shared_server, tmp_path):
         assert device["size_bytes"] == sectors * 512
     everything = await call(shared_server, "disk_usage", {"all_mounts": True})
     assert any(fs["fs_type"] == "proc" for fs in everything.structured_content["filesystems"])
-    relative = await call(shared_server, "disk_usage", {"path": "relative/dir"})
-    assert relative.is_error is True
+    async with connect(shared_server, "streamable", "legacy", headers=shared_server.headers("reader")) as client:
+        with pytest.raises(MCPError) as raised:
+            await client.call_tool("disk_usage", {"path": "relative/dir"})
+    assert raised.value.code == -32602
 
 
 async def test_network_info_matches_ss_and_ip_and_names_the_owner(shared_server):
@@ -244,12 +247,14 @@ async def test_process_signal_goes_through_the_policy_and_the_audit_log(signal_s
     assert denied.poll() is None
     records = audit_records(signal_server)
     started = [r for r in records if r["event"] == "command_started" and str(allowed.pid) in json.dumps(r)]
-    assert started and "-TERM" in json.dumps(started[0]["command"]) and started[0]["tool"] == "process_signal"
+    assert started and started[0]["argv"] == ["kill", "-TERM", str(allowed.pid)], started
+    assert started[0]["tool"] == "process_signal" and started[0]["program"].endswith("/kill")
     finished = [r for r in records if r["event"] == "command_finished"
                 and r["command_id"] == started[0]["command_id"]]
     assert finished and finished[0]["exit_code"] == 0
     refusals = [r for r in records if r["event"] == "command_refused" and str(denied.pid) in json.dumps(r)]
-    assert refusals and refusals[0]["rule"] == "default" and "-KILL" in json.dumps(refusals[0]["command"])
+    assert refusals and refusals[0]["rule"] == "default", refusals
+    assert refusals[0]["argv"] == ["kill", "-KILL", str(denied.pid)]
 
 
 async def test_a_read_token_cannot_signal_and_pid_1_is_protected(signal_server, spawned):
