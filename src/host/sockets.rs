@@ -3,7 +3,7 @@
 //! `/proc/PID/fd` links). Owners are found only for processes this server may inspect
 //! (its own user's, or all when it runs as root); the others' sockets have no owner.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -36,12 +36,24 @@ pub struct Sockets {
 
 /// Every TCP and UDP socket of this network namespace, sorted by local port.
 pub fn sockets() -> Result<Sockets, HostError> {
-    let owners = owners();
-    let mut found = Sockets::default();
-    let tcp = procfs::net::tcp()
+    let tcp: Vec<_> = procfs::net::tcp()
         .map_err(HostError::proc("net/tcp"))?
         .into_iter()
-        .chain(procfs::net::tcp6().unwrap_or_default());
+        .chain(procfs::net::tcp6().unwrap_or_default())
+        .collect();
+    let udp: Vec<_> = procfs::net::udp()
+        .map_err(HostError::proc("net/udp"))?
+        .into_iter()
+        .chain(procfs::net::udp6().unwrap_or_default())
+        .collect();
+    let wanted: HashSet<u64> = tcp
+        .iter()
+        .map(|entry| entry.inode)
+        .chain(udp.iter().map(|entry| entry.inode))
+        .filter(|inode| *inode != 0)
+        .collect();
+    let owners = owners(&wanted);
+    let mut found = Sockets::default();
     for entry in tcp {
         let state = tcp_state(&entry.state);
         let socket = socket(
@@ -59,10 +71,6 @@ pub fn sockets() -> Result<Sockets, HostError> {
             found.connections.push(socket);
         }
     }
-    let udp = procfs::net::udp()
-        .map_err(HostError::proc("net/udp"))?
-        .into_iter()
-        .chain(procfs::net::udp6().unwrap_or_default());
     for entry in udp {
         let connected = entry.remote_address.port() != 0;
         let state = if connected {
@@ -134,17 +142,24 @@ fn tcp_state(state: &procfs::net::TcpState) -> &'static str {
     }
 }
 
-/// Socket inode to (pid, process name), over every process whose fds can be read.
-fn owners() -> HashMap<u64, (i32, String)> {
+/// Socket inode to (pid, process name) for the `wanted` inodes, over the processes whose
+/// fds can be read; the scan stops once every wanted inode has its owner (a socket in
+/// TIME_WAIT has inode 0 and no owner at all).
+fn owners(wanted: &HashSet<u64>) -> HashMap<u64, (i32, String)> {
     let mut owners = HashMap::new();
     let Ok(processes) = procfs::process::all_processes() else {
         return owners;
     };
     for process in processes.filter_map(Result::ok) {
+        if owners.len() == wanted.len() {
+            break;
+        }
         let Ok(fds) = process.fd() else { continue };
         let mut name = None;
         for fd in fds.filter_map(Result::ok) {
-            if let procfs::process::FDTarget::Socket(inode) = fd.target {
+            if let procfs::process::FDTarget::Socket(inode) = fd.target
+                && wanted.contains(&inode)
+            {
                 let name = name.get_or_insert_with(|| {
                     process.stat().map(|stat| stat.comm).unwrap_or_default()
                 });
