@@ -50,11 +50,17 @@ pub struct Stall {
 impl From<&procfs::PressureRecord> for Stall {
     fn from(record: &procfs::PressureRecord) -> Self {
         Self {
-            avg10: f64::from(record.avg10),
-            avg60: f64::from(record.avg60),
-            avg300: f64::from(record.avg300),
+            avg10: hundredths(record.avg10),
+            avg60: hundredths(record.avg60),
+            avg300: hundredths(record.avg300),
         }
     }
+}
+
+/// The kernel's two decimals, without the noise of f32 (`0.97` rather than
+/// `0.9700000286102295`).
+fn hundredths(value: f32) -> f64 {
+    (f64::from(value) * 100.0).round() / 100.0
 }
 
 /// Read CPU count, model, load and pressure.
@@ -76,9 +82,9 @@ pub fn read() -> Result<CpuFacts, HostError> {
 pub fn load() -> Result<Load, HostError> {
     let load = procfs::LoadAverage::current().map_err(HostError::proc("loadavg"))?;
     Ok(Load {
-        one: f64::from(load.one),
-        five: f64::from(load.five),
-        fifteen: f64::from(load.fifteen),
+        one: hundredths(load.one),
+        five: hundredths(load.five),
+        fifteen: hundredths(load.fifteen),
         runnable: load.cur,
         threads: load.max,
     })

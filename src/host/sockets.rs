@@ -34,7 +34,8 @@ pub struct Sockets {
     pub connections: Vec<Socket>,
 }
 
-/// Every TCP and UDP socket of this network namespace, sorted by local port.
+/// Every TCP and UDP socket of this network namespace: listeners by local port,
+/// connections established first, then by local port.
 pub fn sockets() -> Result<Sockets, HostError> {
     let tcp: Vec<_> = procfs::net::tcp()
         .map_err(HostError::proc("net/tcp"))?
@@ -96,9 +97,10 @@ pub fn sockets() -> Result<Sockets, HostError> {
     found
         .listening
         .sort_by_key(|s| (s.local_port, s.local.clone()));
+    // Established first: closing states (TIME_WAIT above all) are the long tail.
     found
         .connections
-        .sort_by_key(|s| (s.local_port, s.remote.clone()));
+        .sort_by_key(|s| (s.state != "established", s.local_port, s.remote.clone()));
     Ok(found)
 }
 

@@ -158,10 +158,14 @@ pub fn render(s: &Snapshot) -> String {
 }
 
 fn runs_in(s: &Snapshot) -> String {
-    match (&s.virtualisation.container, &s.virtualisation.vm) {
-        (Some(container), Some(vm)) => format!(", {container} container on a {vm} VM"),
+    let vm = s.virtualisation.vm.as_deref().map(|vm| match vm {
+        "vm" => "a virtual machine".to_owned(),
+        named => format!("a {named} virtual machine"),
+    });
+    match (&s.virtualisation.container, vm) {
+        (Some(container), Some(vm)) => format!(", {container} container on {vm}"),
         (Some(container), None) => format!(", {container} container"),
-        (None, Some(vm)) => format!(", {vm} VM"),
+        (None, Some(vm)) => format!(", on {vm}"),
         (None, None) => String::new(),
     }
 }
