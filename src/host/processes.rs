@@ -90,43 +90,63 @@ pub fn count() -> Result<usize, HostError> {
 
 /// Every process now. A process that ends while being read is left out.
 pub fn read_all() -> Result<Vec<ProcessRow>, HostError> {
-    let boot = procfs::boot_time_secs().map_err(HostError::proc("stat"))?;
-    let ticks = procfs::ticks_per_second().max(1);
-    let page = procfs::page_size();
-    let mut users = UserNames::default();
+    let mut reader = RowReader::new()?;
     let rows = procfs::process::all_processes()
         .map_err(HostError::proc("processes"))?
         .filter_map(Result::ok)
-        .filter_map(|process| {
-            let stat = process.stat().ok()?;
-            let uid = process.uid().ok()?;
-            let cpu_ticks = stat.utime + stat.stime;
-            Some(ProcessRow {
-                pid: stat.pid,
-                ppid: stat.ppid,
-                uid,
-                user: users.name(uid),
-                state: stat.state.to_string(),
-                name: stat.comm,
-                threads: u32::try_from(stat.num_threads).unwrap_or(0),
-                rss_bytes: stat.rss.saturating_mul(page),
-                cpu_time_ms: cpu_ticks.saturating_mul(1000) / ticks,
-                start_time_unix: boot + stat.starttime / ticks,
-                cpu_percent: None,
-                start_ticks: stat.starttime,
-                cpu_ticks,
-            })
-        })
+        .filter_map(|process| reader.row(&process))
         .collect();
     Ok(rows)
 }
 
 /// One process by pid, without its CPU share.
 pub fn read_one(pid: i32) -> Result<ProcessRow, HostError> {
-    read_all()?
-        .into_iter()
-        .find(|row| row.pid == pid)
+    let process = procfs::process::Process::new(pid).map_err(|_| HostError::NoSuchProcess(pid))?;
+    RowReader::new()?
+        .row(&process)
         .ok_or(HostError::NoSuchProcess(pid))
+}
+
+/// What turns a /proc/PID into a [`ProcessRow`]: the boot time, the clock and page sizes,
+/// and the user names looked up so far.
+struct RowReader {
+    boot: u64,
+    ticks: u64,
+    page: u64,
+    users: UserNames,
+}
+
+impl RowReader {
+    fn new() -> Result<Self, HostError> {
+        Ok(Self {
+            boot: procfs::boot_time_secs().map_err(HostError::proc("stat"))?,
+            ticks: procfs::ticks_per_second().max(1),
+            page: procfs::page_size(),
+            users: UserNames::default(),
+        })
+    }
+
+    /// The row of `process`; `None` if it ended while being read.
+    fn row(&mut self, process: &procfs::process::Process) -> Option<ProcessRow> {
+        let stat = process.stat().ok()?;
+        let uid = process.uid().ok()?;
+        let cpu_ticks = stat.utime + stat.stime;
+        Some(ProcessRow {
+            pid: stat.pid,
+            ppid: stat.ppid,
+            uid,
+            user: self.users.name(uid),
+            state: stat.state.to_string(),
+            name: stat.comm,
+            threads: u32::try_from(stat.num_threads).unwrap_or(0),
+            rss_bytes: stat.rss.saturating_mul(self.page),
+            cpu_time_ms: cpu_ticks.saturating_mul(1000) / self.ticks,
+            start_time_unix: self.boot + stat.starttime / self.ticks,
+            cpu_percent: None,
+            start_ticks: stat.starttime,
+            cpu_ticks,
+        })
+    }
 }
 
 /// Command line and I/O of `pid`; what cannot be read stays empty.

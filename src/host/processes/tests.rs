@@ -45,6 +45,13 @@ fn this_process_is_read_as_proc_shows_it() {
     let rss_pages: u64 = proc_stat_field(me, 21).parse().unwrap();
     // RSS moves as the test runs: within 16 MiB.
     assert!(row.rss_bytes.abs_diff(rss_pages * procfs::page_size()) < 16 << 20);
+    // The same row read alone.
+    let alone = read_one(row.pid).unwrap();
+    assert_eq!(
+        (alone.ppid, alone.uid, alone.start_ticks),
+        (row.ppid, row.uid, row.start_ticks)
+    );
+    assert!(matches!(read_one(-1), Err(HostError::NoSuchProcess(-1))));
     let details = details(row.pid);
     let args: Vec<String> = std::env::args().collect();
     assert_eq!(details.command_line, args.join(" "));
