@@ -150,9 +150,18 @@ async fn an_operator_lists_and_runs_run_command() {
 }
 
 #[tokio::test]
-async fn a_reader_lists_only_host_info_and_is_refused_run_command_on_record() {
+async fn a_reader_lists_only_the_read_tools_and_is_refused_run_command_on_record() {
     let pipe = Pipe::open(READER).await;
-    assert_eq!(pipe.tool_names().await, ["host_info"]);
+    assert_eq!(
+        pipe.tool_names().await,
+        [
+            "host_info",
+            "process_list",
+            "process_tree",
+            "disk_usage",
+            "network_info"
+        ]
+    );
     let denied = pipe
         .call("run_command", json!({"command": "echo ran"}))
         .await

@@ -23,7 +23,16 @@ async fn a_read_token_lists_only_read_tools_and_an_operator_lists_run_command() 
     let bench = Bench::new();
     let reader = bench.send(list_2026(Some(READER))).await;
     assert_eq!(reader.status, StatusCode::OK, "{}", reader.text());
-    assert_eq!(names(&reader.result()), ["host_info"]);
+    assert_eq!(
+        names(&reader.result()),
+        [
+            "host_info",
+            "process_list",
+            "process_tree",
+            "disk_usage",
+            "network_info"
+        ]
+    );
 
     // Near miss: an operator's list has the command tools.
     let operator = bench.send(list_2026(Some(ALICE))).await.result();
@@ -35,6 +44,7 @@ async fn a_read_token_lists_only_read_tools_and_an_operator_lists_run_command() 
         "job_output",
         "job_signal",
         "job_list",
+        "process_signal",
     ] {
         assert!(operator.contains(&tool), "{tool} missing from {operator:?}");
     }
