@@ -24,6 +24,8 @@ FORBIDDEN = [
     ("handler_link", "transport"),
     # The client of remote servers shares nothing with the server side.
     ("client", "transport"), ("client", "tools"), ("transport", "client"), ("tools", "client"),
+    # host/ reads the host and knows nothing of MCP, policy or callers.
+    ("host", "tools"), ("host", "transport"), ("host", "policy"), ("host", "caller"),
 ]
 
 

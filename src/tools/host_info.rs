@@ -1,46 +1,36 @@
-//! `host_info`: the host's identity and state (OS, kernel, uptime, load, memory, root disk),
-//! read from the kernel and /etc without running anything: the one tool of the `read` role.
+//! `host_info`: the host at a glance ([`crate::host::snapshot`]): identity, uptime, load,
+//! CPU and pressure, memory and swap, the root disk, virtualisation hints, logged-in users
+//! and the process count, read from the kernel and /etc without running anything. A
+//! `read` token may call it.
 
 use rmcp::{
     ErrorData as McpError, RoleServer,
-    handler::server::common::{schema_for_empty_input, schema_for_output},
+    handler::server::common::schema_for_empty_input,
     model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
     service::RequestContext,
 };
-use schemars::JsonSchema;
-use serde::Serialize;
 
-use super::ToolsState;
-use crate::caller::Caller;
+use super::{ToolsState, host_schema};
+use crate::{
+    caller::Caller,
+    host::{
+        snapshot::{self, Snapshot},
+        units,
+    },
+};
 
 pub const NAME: &str = "host_info";
-
-/// What `host_info` reports.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct HostInfo {
-    pub hostname: String,
-    /// PRETTY_NAME of /etc/os-release.
-    pub os: Option<String>,
-    pub kernel: Option<String>,
-    pub uptime_secs: u64,
-    /// Load averages over 1, 5 and 15 minutes.
-    pub load: [f64; 3],
-    pub cpus: usize,
-    pub memory_total_bytes: u64,
-    pub memory_available_bytes: Option<u64>,
-    pub processes: u16,
-    pub root_disk_total_bytes: Option<u64>,
-    pub root_disk_available_bytes: Option<u64>,
-}
 
 pub fn definition() -> Tool {
     Tool::new(
         NAME,
-        "Describe the host: hostname, OS, kernel, uptime, load, CPUs, memory, processes and the \
-         root filesystem's size and free space. Runs nothing.",
+        "Describe the host: hostname, distribution, kernel, architecture, uptime, load, CPU \
+         count and model, CPU/memory/IO pressure, memory and swap, the root filesystem, \
+         container or VM hints, logged-in users and the number of processes. Reads the \
+         kernel's own figures; runs nothing. Start here before other host tools.",
         schema_for_empty_input(),
     )
-    .with_raw_output_schema(schema_for_output::<HostInfo>())
+    .with_raw_output_schema(host_schema::output::<Snapshot>())
     .with_annotations(
         ToolAnnotations::with_title("Host info")
             .read_only(true)
@@ -57,75 +47,127 @@ pub async fn call(
     _arguments: Option<JsonObject>,
     _context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
-    Ok(report())
+    let read = tokio::task::spawn_blocking(snapshot::load)
+        .await
+        .map_err(|error| McpError::internal_error(error.to_string(), None))?;
+    Ok(match read {
+        Ok(snapshot) => report(&snapshot),
+        Err(error) => CallToolResult::error(vec![ContentBlock::text(error.to_string())]),
+    })
 }
 
-/// The host's state, as text and as structured content.
-fn report() -> CallToolResult {
-    let info = gather();
-    let text = format!(
-        "{} — {} (kernel {}), up {} s, load {:.2} {:.2} {:.2}, {} CPUs, memory {} of {} bytes available, {} processes",
-        info.hostname,
-        info.os.as_deref().unwrap_or("unknown OS"),
-        info.kernel.as_deref().unwrap_or("?"),
-        info.uptime_secs,
-        info.load[0],
-        info.load[1],
-        info.load[2],
-        info.cpus,
-        info.memory_available_bytes
-            .map_or("?".to_owned(), |bytes| bytes.to_string()),
-        info.memory_total_bytes,
-        info.processes,
-    );
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = serde_json::to_value(&info).ok();
+/// The snapshot as text and as structured content.
+pub fn report(snapshot: &Snapshot) -> CallToolResult {
+    let mut result = CallToolResult::success(vec![ContentBlock::text(render(snapshot))]);
+    result.structured_content = serde_json::to_value(snapshot).ok();
     result
 }
 
-fn gather() -> HostInfo {
-    let system = nix::sys::sysinfo::sysinfo().ok();
-    let root = nix::sys::statvfs::statvfs("/").ok();
-    let load = system
+/// A few lines a model reads at a glance; every number is also in the structured part.
+pub fn render(s: &Snapshot) -> String {
+    let os = &s.os;
+    let distribution = os
+        .distribution
         .as_ref()
-        .map_or((0.0, 0.0, 0.0), |s| s.load_average());
-    HostInfo {
-        hostname: nix::unistd::gethostname()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        os: os_release_pretty_name(),
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .ok()
-            .map(|text| text.trim().to_owned()),
-        uptime_secs: system.as_ref().map_or(0, |s| s.uptime().as_secs()),
-        load: [load.0, load.1, load.2],
-        cpus: std::thread::available_parallelism().map_or(1, usize::from),
-        memory_total_bytes: system.as_ref().map_or(0, |s| s.ram_total()),
-        memory_available_bytes: mem_available(),
-        processes: system.as_ref().map_or(0, |s| s.process_count()),
-        root_disk_total_bytes: root.as_ref().map(|fs| fs.blocks() * fs.fragment_size()),
-        root_disk_available_bytes: root
-            .as_ref()
-            .map(|fs| fs.blocks_available() * fs.fragment_size()),
+        .and_then(|d| d.pretty_name.clone())
+        .unwrap_or_else(|| "unknown distribution".to_owned());
+    let mut lines = vec![format!(
+        "{} — {distribution}, kernel {} ({}){}",
+        os.hostname,
+        os.kernel,
+        os.architecture,
+        runs_in(s)
+    )];
+    let booted = jiff::Timestamp::from_second(i64::try_from(os.boot_time_unix).unwrap_or(0))
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    lines.push(format!(
+        "up {} (booted {booted})",
+        units::duration(os.uptime_secs)
+    ));
+    let cpu = &s.cpu;
+    let mut load = format!(
+        "load {:.2} {:.2} {:.2} on {} CPU{}",
+        cpu.load.one,
+        cpu.load.five,
+        cpu.load.fifteen,
+        cpu.count,
+        if cpu.count == 1 { "" } else { "s" }
+    );
+    if let Some(model) = &cpu.model {
+        load.push_str(&format!(" ({model})"));
     }
+    if let Some(pressure) = &cpu.pressure {
+        let part = |name: &str, stall: Option<crate::host::cpu::Stall>| {
+            stall.map(|stall| format!("{name} {:.1} %", stall.avg60))
+        };
+        let parts: Vec<String> = [
+            part("CPU", pressure.cpu),
+            part("memory", pressure.memory),
+            part("IO", pressure.io),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !parts.is_empty() {
+            load.push_str(&format!("; waiting (PSI, 60 s): {}", parts.join(", ")));
+        }
+    }
+    lines.push(load);
+    let memory = &s.memory;
+    let swap = if memory.swap_total_bytes == 0 {
+        "no swap".to_owned()
+    } else {
+        format!(
+            "swap {} of {} free",
+            units::bytes(memory.swap_free_bytes),
+            units::bytes(memory.swap_total_bytes)
+        )
+    };
+    lines.push(format!(
+        "memory {} of {} available ({:.0} %); {swap}",
+        units::bytes(memory.available_bytes),
+        units::bytes(memory.total_bytes),
+        units::percent(memory.available_bytes, memory.total_bytes)
+    ));
+    if let Some(root) = &s.root_disk {
+        lines.push(format!(
+            "root disk: {} of {} free ({:.0} % used), {} on {}",
+            units::bytes(root.available_bytes),
+            units::bytes(root.size_bytes),
+            root.used_percent,
+            root.fs_type,
+            root.source
+        ));
+    }
+    let users = match &s.users {
+        None => "no login records (no utmp)".to_owned(),
+        Some(users) if users.is_empty() => "nobody logged in".to_owned(),
+        Some(users) => {
+            let mut names: Vec<&str> = users.iter().map(|u| u.user.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            format!("logged in: {}", names.join(", "))
+        }
+    };
+    lines.push(format!(
+        "{} processes ({} threads); {users}",
+        s.processes, cpu.load.threads
+    ));
+    lines.join("\n")
 }
 
-fn os_release_pretty_name() -> Option<String> {
-    let text = std::fs::read_to_string("/etc/os-release").ok()?;
-    let value = text
-        .lines()
-        .find_map(|line| line.strip_prefix("PRETTY_NAME="))?;
-    Some(value.trim_matches('"').to_owned())
-}
-
-/// MemAvailable of /proc/meminfo (kernel's estimate of memory available without swapping).
-fn mem_available() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text
-        .lines()
-        .find(|line| line.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+fn runs_in(s: &Snapshot) -> String {
+    let vm = s.virtualisation.vm.as_deref().map(|vm| match vm {
+        "vm" => "a virtual machine".to_owned(),
+        named => format!("a {named} virtual machine"),
+    });
+    match (&s.virtualisation.container, vm) {
+        (Some(container), Some(vm)) => format!(", {container} container on {vm}"),
+        (Some(container), None) => format!(", {container} container"),
+        (None, Some(vm)) => format!(", on {vm}"),
+        (None, None) => String::new(),
+    }
 }
 
 #[cfg(test)]
@@ -133,16 +175,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reports_the_host_it_runs_on() {
-        let info = gather();
-        assert!(!info.hostname.is_empty());
-        assert!(info.memory_total_bytes > 0 && info.cpus >= 1);
-        assert!(info.root_disk_total_bytes.is_some_and(|total| total > 0));
-        let result = report();
+    fn reports_the_host_it_runs_on_in_human_units() {
+        let snapshot = snapshot::load().unwrap();
+        let result = report(&snapshot);
         assert_eq!(result.is_error, Some(false));
-        assert_eq!(
-            result.structured_content.unwrap()["hostname"],
-            info.hostname
-        );
+        let structured = result.structured_content.unwrap();
+        assert_eq!(structured["hostname"], snapshot.os.hostname);
+        assert!(structured["memory"]["total_bytes"].as_u64().unwrap() > 0);
+        let text = render(&snapshot);
+        assert!(text.contains(" GiB") || text.contains(" MiB"), "{text}");
+        assert!(text.contains("up "), "{text}");
+        assert!(text.contains(&format!("{} processes", snapshot.processes)));
+        assert!(text.contains("root disk: "), "{text}");
+    }
+
+    #[test]
+    fn the_output_schema_is_portable() {
+        let schema = serde_json::to_string(&*definition().output_schema.unwrap()).unwrap();
+        assert!(!schema.contains("uint"), "{schema}");
+        assert!(!schema.contains("\"items\":true"), "{schema}");
     }
 }

@@ -9,10 +9,16 @@
 mod audited;
 pub mod authorize;
 pub mod command_pipeline;
+pub mod disk_usage;
 pub mod host_info;
+mod host_schema;
 pub mod jobs;
 pub mod log_query;
 mod portable_schema;
+pub mod network_info;
+pub mod process_list;
+pub mod process_signal;
+pub mod process_tree;
 mod progress;
 pub mod refusal;
 mod revoked_call;
@@ -73,6 +79,8 @@ pub struct ToolsState {
     pub identities: Identities,
     /// Where `service_status` asks systemd and what `log_query` may read.
     pub services: ServiceSettings,
+    /// CPU shares of processes, measured between process_list calls.
+    pub cpu_sampler: Arc<crate::host::processes::CpuSampler>,
 }
 
 impl Default for ToolSettings {
@@ -138,6 +146,7 @@ impl ToolsState {
             policy,
             identities: Identities::new(run_as),
             services,
+            cpu_sampler: Arc::default(),
         })
     }
 }
@@ -194,6 +203,10 @@ macro_rules! tool {
 /// Every tool: the one table to add a tool to.
 pub const TOOLS: &[ToolEntry] = &[
     tool!(Role::Read, host_info::definition, host_info::call),
+    tool!(Role::Read, process_list::definition, process_list::call),
+    tool!(Role::Read, process_tree::definition, process_tree::call),
+    tool!(Role::Read, disk_usage::definition, disk_usage::call),
+    tool!(Role::Read, network_info::definition, network_info::call),
     tool!(Role::Read, service_status::definition, service_status::call),
     tool!(Role::Read, log_query::definition, log_query::call),
     tool!(Role::Operator, run_command::definition, run_command::call),
@@ -201,6 +214,11 @@ pub const TOOLS: &[ToolEntry] = &[
     tool!(Role::Operator, jobs::output_definition, jobs::output),
     tool!(Role::Operator, jobs::signal_definition, jobs::signal),
     tool!(Role::Operator, jobs::list_definition, jobs::list),
+    tool!(
+        Role::Operator,
+        process_signal::definition,
+        process_signal::call
+    ),
 ];
 
 /// [`TOOLS`] with each definition built once.
@@ -235,7 +253,9 @@ impl ServerHandler for HostTools {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("hostmcp", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "Operate this Linux host. run_command runs a command (shell line or argv) with a \
+                "Operate this Linux host. host_info, process_list, process_tree, disk_usage and \
+                 network_info read its state straight from the kernel: prefer them to ps, df or ss. \
+                 run_command runs a command (shell line or argv) with a \
                  timeout and returns exit code, stdout and stderr. For work longer than a minute, \
                  job_start runs it in the background; read it with job_output (cursors page through \
                  the output), stop it with job_signal, see all with job_list.",

@@ -114,7 +114,15 @@ async fn tools_list_shows_a_caller_the_tools_of_its_role_and_nothing_without_a_c
         .unwrap();
     assert_eq!(
         names(read),
-        vec![host_info::NAME, service_status::NAME, log_query::NAME]
+        vec![
+            host_info::NAME,
+            process_list::NAME,
+            process_tree::NAME,
+            disk_usage::NAME,
+            network_info::NAME,
+            service_status::NAME,
+            log_query::NAME,
+        ]
     );
     let owner = Caller::stdio(crate::auth::danger::stdio_owner());
     let all = tools

@@ -101,10 +101,12 @@ def test_a_foreign_host_or_origin_is_403_naming_the_flag(shared_server):
 async def test_a_read_role_token_sees_no_command_tool_and_cannot_call_it(shared_server):
     async with connect(shared_server, "streamable", "legacy", headers=shared_server.headers("reader")) as client:
         tools = (await client.list_tools()).tools
-        assert [tool.name for tool in tools] == ["host_info", "service_status", "log_query"]
-        assert tools[0].annotations.read_only_hint is True
+        assert [tool.name for tool in tools] == [
+            "host_info", "process_list", "process_tree", "disk_usage", "network_info",
+            "service_status", "log_query"]
+        assert all(tool.annotations.read_only_hint is True for tool in tools)
         info = await client.call_tool("host_info", {})
-        assert info.is_error is not True and info.structured_content["memory_total_bytes"] > 0
+        assert info.is_error is not True and info.structured_content["memory"]["total_bytes"] > 0
         result = await client.call_tool("run_command", {"command": "id"})
         assert result.is_error is True
         assert "needs the operator role" in result.content[0].text

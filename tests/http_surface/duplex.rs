@@ -150,11 +150,19 @@ async fn an_operator_lists_and_runs_run_command() {
 }
 
 #[tokio::test]
-async fn a_reader_lists_only_read_tools_and_is_refused_run_command_on_record() {
+async fn a_reader_lists_only_the_read_tools_and_is_refused_run_command_on_record() {
     let pipe = Pipe::open(READER).await;
     assert_eq!(
         pipe.tool_names().await,
-        ["host_info", "service_status", "log_query"]
+        [
+            "host_info",
+            "process_list",
+            "process_tree",
+            "disk_usage",
+            "network_info",
+            "service_status",
+            "log_query",
+        ]
     );
     let denied = pipe
         .call("run_command", json!({"command": "echo ran"}))

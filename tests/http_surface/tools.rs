@@ -25,7 +25,15 @@ async fn a_read_token_lists_only_read_tools_and_an_operator_lists_run_command() 
     assert_eq!(reader.status, StatusCode::OK, "{}", reader.text());
     assert_eq!(
         names(&reader.result()),
-        ["host_info", "service_status", "log_query"]
+        [
+            "host_info",
+            "process_list",
+            "process_tree",
+            "disk_usage",
+            "network_info",
+            "service_status",
+            "log_query",
+        ]
     );
 
     // Near miss: an operator's list has the command tools.
@@ -38,6 +46,7 @@ async fn a_read_token_lists_only_read_tools_and_an_operator_lists_run_command() 
         "job_output",
         "job_signal",
         "job_list",
+        "process_signal",
     ] {
         assert!(operator.contains(&tool), "{tool} missing from {operator:?}");
     }

@@ -1,0 +1,374 @@
+//! Processes: every process of /proc (not its threads) with owner, state, memory, CPU
+//! time and start; a CPU share measured between two readings ([`CpuSampler`]); command
+//! line and I/O for the few a caller shows ([`details`]); ancestors and descendants of
+//! one pid ([`tree`]).
+//!
+//! # How the CPU share is measured
+//!
+//! A share needs two readings of each process's CPU ticks. [`CpuSampler`] keeps the last
+//! two readings it took. A call uses the newest one at least [`MIN_WINDOW`] old (and at
+//! most [`MAX_BASELINE_AGE`]): the share is then "since an earlier call" and costs no
+//! wait. Only when there is none (the first call, or none for ten minutes) does it read
+//! twice [`SAMPLE`] apart and wait for it. The window is in the result
+//! ([`Sampled::window_ms`]), so a reader knows what the percentages cover. Ticks are
+//! 10 ms, hence the 100 ms floor: a shorter window would show shares in steps of 10 %.
+//! Processes are matched by pid *and* start time, so a reused pid is a new process.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use super::HostError;
+
+/// The shortest window a share is computed over.
+pub const MIN_WINDOW: Duration = Duration::from_millis(100);
+/// How long a reading serves as a baseline.
+pub const MAX_BASELINE_AGE: Duration = Duration::from_secs(600);
+/// The wait between two readings when no baseline serves.
+pub const SAMPLE: Duration = Duration::from_millis(150);
+
+/// One process as /proc shows it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ProcessRow {
+    pub pid: i32,
+    /// Parent pid (0 for the kernel's roots).
+    pub ppid: i32,
+    /// Real user id.
+    pub uid: u32,
+    /// The user's name, when /etc/passwd (NSS) knows the uid.
+    pub user: Option<String>,
+    /// State letter as ps shows it: R, S, D, Z, T, t, I, X.
+    pub state: String,
+    /// The executable's name (`comm`, at most 15 bytes).
+    pub name: String,
+    pub threads: u32,
+    /// Resident memory.
+    pub rss_bytes: u64,
+    /// User + system CPU time since start, in milliseconds.
+    pub cpu_time_ms: u64,
+    /// Start time, Unix seconds.
+    pub start_time_unix: u64,
+    /// CPU share over the sample window in percent of one CPU (a busy process with
+    /// several threads can show more than 100). `None` until measured.
+    pub cpu_percent: Option<f64>,
+    /// Start time in clock ticks after boot: with the pid, identifies the process.
+    #[serde(skip)]
+    pub start_ticks: u64,
+    /// User + system ticks.
+    #[serde(skip)]
+    pub cpu_ticks: u64,
+}
+
+/// The command line and I/O of a process, read only for the processes shown.
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
+pub struct ProcessDetails {
+    /// Arguments joined by spaces; empty for kernel threads.
+    pub command_line: String,
+    /// Bytes read from and written to storage, when /proc/PID/io is readable (own
+    /// processes, or the server runs as root).
+    pub io_read_bytes: Option<u64>,
+    pub io_write_bytes: Option<u64>,
+}
+
+/// How many processes (not threads) exist: the numeric entries of /proc.
+pub fn count() -> Result<usize, HostError> {
+    let entries = std::fs::read_dir("/proc").map_err(HostError::io("/proc"))?;
+    Ok(entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.bytes().all(|byte| byte.is_ascii_digit()))
+        })
+        .count())
+}
+
+/// Every process now. A process that ends while being read is left out.
+pub fn read_all() -> Result<Vec<ProcessRow>, HostError> {
+    let mut reader = RowReader::new()?;
+    let rows = procfs::process::all_processes()
+        .map_err(HostError::proc("processes"))?
+        .filter_map(Result::ok)
+        .filter_map(|process| reader.row(&process))
+        .collect();
+    Ok(rows)
+}
+
+/// One process by pid, without its CPU share.
+pub fn read_one(pid: i32) -> Result<ProcessRow, HostError> {
+    let process = procfs::process::Process::new(pid).map_err(|_| HostError::NoSuchProcess(pid))?;
+    RowReader::new()?
+        .row(&process)
+        .ok_or(HostError::NoSuchProcess(pid))
+}
+
+/// What turns a /proc/PID into a [`ProcessRow`]: the boot time, the clock and page sizes,
+/// and the user names looked up so far.
+struct RowReader {
+    boot: u64,
+    ticks: u64,
+    page: u64,
+    users: UserNames,
+}
+
+impl RowReader {
+    fn new() -> Result<Self, HostError> {
+        Ok(Self {
+            boot: procfs::boot_time_secs().map_err(HostError::proc("stat"))?,
+            ticks: procfs::ticks_per_second().max(1),
+            page: procfs::page_size(),
+            users: UserNames::default(),
+        })
+    }
+
+    /// The row of `process`; `None` if it ended while being read.
+    fn row(&mut self, process: &procfs::process::Process) -> Option<ProcessRow> {
+        let stat = process.stat().ok()?;
+        let uid = process.uid().ok()?;
+        let cpu_ticks = stat.utime + stat.stime;
+        Some(ProcessRow {
+            pid: stat.pid,
+            ppid: stat.ppid,
+            uid,
+            user: self.users.name(uid),
+            state: stat.state.to_string(),
+            name: stat.comm,
+            threads: u32::try_from(stat.num_threads).unwrap_or(0),
+            rss_bytes: stat.rss.saturating_mul(self.page),
+            cpu_time_ms: cpu_ticks.saturating_mul(1000) / self.ticks,
+            start_time_unix: self.boot + stat.starttime / self.ticks,
+            cpu_percent: None,
+            start_ticks: stat.starttime,
+            cpu_ticks,
+        })
+    }
+}
+
+/// Command line and I/O of `pid`; what cannot be read stays empty.
+pub fn details(pid: i32) -> ProcessDetails {
+    let Ok(process) = procfs::process::Process::new(pid) else {
+        return ProcessDetails::default();
+    };
+    let io = process.io().ok();
+    ProcessDetails {
+        command_line: process
+            .cmdline()
+            .map(|args| args.join(" "))
+            .unwrap_or_default(),
+        io_read_bytes: io.as_ref().map(|io| io.read_bytes),
+        io_write_bytes: io.as_ref().map(|io| io.write_bytes),
+    }
+}
+
+/// Uid to user name, each uid looked up once per reading.
+#[derive(Default)]
+struct UserNames(HashMap<u32, Option<String>>);
+
+impl UserNames {
+    fn name(&mut self, uid: u32) -> Option<String> {
+        self.0
+            .entry(uid)
+            .or_insert_with(|| {
+                nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                    .ok()
+                    .flatten()
+                    .map(|user| user.name)
+            })
+            .clone()
+    }
+}
+
+/// Processes with their CPU share, and what the share covers.
+#[derive(Debug)]
+pub struct Sampled {
+    pub processes: Vec<ProcessRow>,
+    /// The window the shares cover, in milliseconds.
+    pub window_ms: u64,
+    /// `true`: the baseline was an earlier call's reading; `false`: this call read twice.
+    pub since_earlier_call: bool,
+}
+
+/// One reading: each process's CPU ticks, keyed by (pid, start ticks).
+#[derive(Debug)]
+struct Reading {
+    at: Instant,
+    ticks: HashMap<(i32, u64), u64>,
+}
+
+impl Reading {
+    fn of(rows: &[ProcessRow], at: Instant) -> Self {
+        Self {
+            at,
+            ticks: rows
+                .iter()
+                .map(|row| ((row.pid, row.start_ticks), row.cpu_ticks))
+                .collect(),
+        }
+    }
+}
+
+/// Measures CPU shares between readings; see the module doc. One per server.
+#[derive(Debug, Default)]
+pub struct CpuSampler {
+    /// The older and the newer of the last two readings.
+    readings: Mutex<(Option<Reading>, Option<Reading>)>,
+}
+
+impl CpuSampler {
+    /// Every process with its CPU share. Blocks for [`SAMPLE`] when no earlier reading
+    /// serves as a baseline: call it off the async runtime.
+    pub fn sample(&self) -> Result<Sampled, HostError> {
+        let mut rows = read_all()?;
+        let now = Instant::now();
+        let usable = |reading: &&Reading| {
+            let age = now.saturating_duration_since(reading.at);
+            (MIN_WINDOW..=MAX_BASELINE_AGE).contains(&age)
+        };
+        let mut readings = self.readings.lock();
+        let baseline = readings
+            .1
+            .as_ref()
+            .filter(usable)
+            .or(readings.0.as_ref().filter(usable));
+        let (window, since_earlier_call) = if let Some(baseline) = baseline {
+            let window = now - baseline.at;
+            apply_shares(&mut rows, baseline, window);
+            (window, true)
+        } else {
+            drop(readings);
+            let first = Reading::of(&rows, now);
+            std::thread::sleep(SAMPLE);
+            rows = read_all()?;
+            let window = first.at.elapsed();
+            apply_shares(&mut rows, &first, window);
+            readings = self.readings.lock();
+            readings.1 = Some(first);
+            (window, false)
+        };
+        let newest_is_old = readings
+            .1
+            .as_ref()
+            .is_none_or(|newest| newest.at.elapsed() >= MIN_WINDOW);
+        if newest_is_old {
+            readings.0 = readings.1.take();
+            readings.1 = Some(Reading::of(&rows, Instant::now()));
+        }
+        Ok(Sampled {
+            processes: rows,
+            window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+            since_earlier_call,
+        })
+    }
+}
+
+/// Set each row's share of one CPU over `window` since `baseline`; a process started
+/// within the window counts all its ticks.
+fn apply_shares(rows: &mut [ProcessRow], baseline: &Reading, window: Duration) {
+    let ticks_per_second = procfs::ticks_per_second().max(1);
+    let window_secs = window.as_secs_f64().max(f64::EPSILON);
+    for row in rows {
+        let before = baseline
+            .ticks
+            .get(&(row.pid, row.start_ticks))
+            .copied()
+            .unwrap_or(0);
+        #[allow(clippy::cast_precision_loss)]
+        let seconds = row.cpu_ticks.saturating_sub(before) as f64 / ticks_per_second as f64;
+        row.cpu_percent = Some((seconds / window_secs * 1000.0).round() / 10.0);
+    }
+}
+
+/// A process's ancestors and descendants.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Tree {
+    pub process: ProcessRow,
+    /// From the parent up to the root (pid 1, or 0's children).
+    pub ancestors: Vec<ProcessRow>,
+    /// Children first, then their children (breadth first), each with its depth.
+    pub descendants: Vec<Descendant>,
+    /// Descendants not listed past the cap.
+    pub descendants_omitted: u32,
+}
+
+/// A process below the one asked for.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Descendant {
+    /// 1 for a child, 2 for a grandchild, and so on.
+    pub depth: u32,
+    #[serde(flatten)]
+    pub process: ProcessRow,
+}
+
+/// The tree around `pid` among `rows`, at most `max_descendants` below it.
+pub fn tree(rows: &[ProcessRow], pid: i32, max_descendants: usize) -> Result<Tree, HostError> {
+    let by_pid: HashMap<i32, &ProcessRow> = rows.iter().map(|row| (row.pid, row)).collect();
+    let process = *by_pid.get(&pid).ok_or(HostError::NoSuchProcess(pid))?;
+    let mut ancestors = Vec::new();
+    let mut parent = process.ppid;
+    while let Some(row) = by_pid.get(&parent) {
+        if ancestors.len() > rows.len() {
+            break; // a cycle cannot happen in /proc, but a bounded loop costs nothing
+        }
+        ancestors.push((*row).clone());
+        parent = row.ppid;
+    }
+    let mut children: HashMap<i32, Vec<&ProcessRow>> = HashMap::new();
+    for row in rows {
+        children.entry(row.ppid).or_default().push(row);
+    }
+    let mut descendants = Vec::new();
+    let mut omitted = 0_u32;
+    let mut level = vec![pid];
+    let mut depth = 0;
+    while !level.is_empty() {
+        depth += 1;
+        let mut next = Vec::new();
+        for parent in level {
+            for child in children.get(&parent).into_iter().flatten() {
+                if child.pid == pid {
+                    continue;
+                }
+                next.push(child.pid);
+                if descendants.len() < max_descendants {
+                    descendants.push(Descendant {
+                        depth,
+                        process: (*child).clone(),
+                    });
+                } else {
+                    omitted += 1;
+                }
+            }
+        }
+        level = next;
+    }
+    Ok(Tree {
+        process: process.clone(),
+        ancestors,
+        descendants,
+        descendants_omitted: omitted,
+    })
+}
+
+/// The full name of a state letter.
+pub fn state_name(state: &str) -> &'static str {
+    match state {
+        "R" => "running",
+        "S" => "sleeping",
+        "D" => "waiting on I/O",
+        "Z" => "zombie",
+        "T" => "stopped",
+        "t" => "traced",
+        "I" => "idle",
+        "X" => "dead",
+        "P" => "parked",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,267 @@
+//! `process_list`: the host's processes (not threads) with owner, state, CPU share, memory,
+//! I/O, start time and command line; sorted, filtered by name, user or state, and cut to a
+//! small limit so that a model gets the answer, not the whole table. The CPU share is
+//! measured by the server's [`CpuSampler`](crate::host::processes::CpuSampler): since an
+//! earlier call when there was one in the last ten minutes (at least 100 ms ago), else
+//! over a 150 ms sample this call waits for; the window is in the result.
+
+use std::cmp::Reverse;
+
+use rmcp::{
+    ErrorData as McpError, RoleServer,
+    model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+    service::RequestContext,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{ToolsState, host_schema};
+use crate::{
+    caller::Caller,
+    host::{
+        processes::{self, ProcessDetails, ProcessRow, Sampled, state_name},
+        units,
+    },
+};
+
+pub const NAME: &str = "process_list";
+/// Rows when the caller gives no limit.
+pub const DEFAULT_LIMIT: usize = 25;
+/// The most rows one call returns.
+pub const MAX_LIMIT: usize = 200;
+/// Characters of a command line in the text.
+const TEXT_COMMAND_CHARS: usize = 120;
+/// Bytes of a command line in the structured part: compilers and JVMs have argv of tens
+/// of KiB, and ten of them made a 38 KB answer to "top 10 by memory".
+const MAX_COMMAND_BYTES: usize = 512;
+
+/// How to order the processes.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SortBy {
+    /// Highest CPU share first (the default).
+    #[default]
+    Cpu,
+    /// Largest resident memory first.
+    Memory,
+    /// Lowest pid first.
+    Pid,
+    /// Most recently started first.
+    Start,
+}
+
+/// Arguments of `process_list`; all optional.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessListInput {
+    /// Order: cpu (default), memory, pid or start.
+    #[serde(default)]
+    pub sort: SortBy,
+    /// Only processes whose name contains this text (case-insensitive).
+    pub name: Option<String>,
+    /// Only processes of this user (name or numeric uid).
+    pub user: Option<String>,
+    /// Only processes in this state: a letter (R, S, D, Z, T, I) or its name (running,
+    /// sleeping, zombie, ...).
+    pub state: Option<String>,
+    /// How many to return (default 25, at most 200).
+    #[schemars(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+}
+
+/// One process as shown.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListedProcess {
+    #[serde(flatten)]
+    pub process: ProcessRow,
+    #[serde(flatten)]
+    pub details: ProcessDetails,
+}
+
+/// What `process_list` returns.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProcessList {
+    /// Processes on the host.
+    pub total: u32,
+    /// Processes that pass the filters.
+    pub matched: u32,
+    pub sort: SortBy,
+    /// The window the CPU shares cover.
+    pub cpu_window_ms: u64,
+    /// `true`: since an earlier call; `false`: this call sampled.
+    pub cpu_since_earlier_call: bool,
+    pub processes: Vec<ListedProcess>,
+}
+
+pub fn definition() -> Tool {
+    Tool::new(
+        NAME,
+        "List the host's processes with pid, parent, user, state, CPU share, memory (RSS), \
+         I/O, start time and command line. Sort by cpu (default), memory, pid or start; \
+         filter by name, user or state; `limit` rows (default 25). Use this instead of \
+         ps or top.",
+        host_schema::input::<ProcessListInput>(),
+    )
+    .with_raw_output_schema(host_schema::output::<ProcessList>())
+    .with_annotations(
+        ToolAnnotations::with_title("Process list")
+            .read_only(true)
+            .destructive(false)
+            .idempotent(true)
+            .open_world(false),
+    )
+}
+
+pub async fn call(
+    state: &ToolsState,
+    _caller: &Caller,
+    arguments: Option<JsonObject>,
+    _context: RequestContext<RoleServer>,
+) -> Result<CallToolResult, McpError> {
+    let input: ProcessListInput = super::parse_arguments(arguments, NAME)?;
+    let sampler = state.cpu_sampler.clone();
+    let sampled = tokio::task::spawn_blocking(move || sampler.sample())
+        .await
+        .map_err(|error| McpError::internal_error(error.to_string(), None))?;
+    let sampled = match sampled {
+        Ok(sampled) => sampled,
+        Err(error) => {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(
+                error.to_string(),
+            )]));
+        }
+    };
+    let list = tokio::task::spawn_blocking(move || select(sampled, &input))
+        .await
+        .map_err(|error| McpError::internal_error(error.to_string(), None))?;
+    let mut result = CallToolResult::success(vec![ContentBlock::text(render(&list))]);
+    result.structured_content = serde_json::to_value(&list).ok();
+    Ok(result)
+}
+
+/// Filter, sort and cut the sampled processes, then read the shown ones' details.
+pub fn select(sampled: Sampled, input: &ProcessListInput) -> ProcessList {
+    let total = u32::try_from(sampled.processes.len()).unwrap_or(u32::MAX);
+    let name = input.name.as_deref().map(str::to_lowercase);
+    let state = input.state.as_deref().map(state_letter);
+    let mut rows: Vec<ProcessRow> = sampled
+        .processes
+        .into_iter()
+        .filter(|row| {
+            name.as_deref()
+                .is_none_or(|name| row.name.to_lowercase().contains(name))
+        })
+        .filter(|row| {
+            input
+                .user
+                .as_deref()
+                .is_none_or(|user| row.user.as_deref() == Some(user) || row.uid.to_string() == user)
+        })
+        .filter(|row| state.as_deref().is_none_or(|state| row.state == state))
+        .collect();
+    let matched = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+    let share = |row: &ProcessRow| row.cpu_percent.unwrap_or(0.0);
+    match input.sort {
+        SortBy::Cpu => rows.sort_by(|a, b| {
+            share(b)
+                .total_cmp(&share(a))
+                .then(b.rss_bytes.cmp(&a.rss_bytes))
+        }),
+        SortBy::Memory => rows.sort_by_key(|row| Reverse(row.rss_bytes)),
+        SortBy::Pid => rows.sort_by_key(|row| row.pid),
+        SortBy::Start => rows.sort_by_key(|row| Reverse((row.start_ticks, row.pid))),
+    }
+    let limit = input
+        .limit
+        .map_or(DEFAULT_LIMIT, |limit| limit as usize)
+        .clamp(1, MAX_LIMIT);
+    rows.truncate(limit);
+    let processes = rows
+        .into_iter()
+        .map(|process| {
+            let mut details = processes::details(process.pid);
+            cut(&mut details.command_line, MAX_COMMAND_BYTES);
+            ListedProcess { process, details }
+        })
+        .collect();
+    ProcessList {
+        total,
+        matched,
+        sort: input.sort,
+        cpu_window_ms: sampled.window_ms,
+        cpu_since_earlier_call: sampled.since_earlier_call,
+        processes,
+    }
+}
+
+/// A state given as a letter or a name, as the letter /proc shows.
+fn state_letter(state: &str) -> String {
+    let lower = state.to_lowercase();
+    for letter in ["R", "S", "D", "Z", "T", "t", "I", "X", "P"] {
+        if state == letter || state_name(letter) == lower {
+            return letter.to_owned();
+        }
+    }
+    match lower.as_str() {
+        "sleep" | "sleeping" => "S",
+        "disk" | "uninterruptible" | "blocked" => "D",
+        _ => state,
+    }
+    .to_owned()
+}
+
+fn cut(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+}
+
+/// A header line and one line a process.
+pub fn render(list: &ProcessList) -> String {
+    let sort = match list.sort {
+        SortBy::Cpu => "CPU",
+        SortBy::Memory => "memory",
+        SortBy::Pid => "pid",
+        SortBy::Start => "start (newest first)",
+    };
+    let mut text = format!(
+        "{} processes, {} match; {} shown by {sort}; CPU % of one CPU over the last {} ms\n\
+         PID PPID USER STATE CPU% RSS STARTED COMMAND\n",
+        list.total,
+        list.matched,
+        list.processes.len(),
+        list.cpu_window_ms
+    );
+    for listed in &list.processes {
+        let row = &listed.process;
+        let started = jiff::Timestamp::from_second(i64::try_from(row.start_time_unix).unwrap_or(0))
+            .map(|t| t.strftime("%m-%d %H:%M").to_string())
+            .unwrap_or_default();
+        let mut command = if listed.details.command_line.is_empty() {
+            format!("[{}]", row.name)
+        } else {
+            listed.details.command_line.clone()
+        };
+        if command.chars().count() > TEXT_COMMAND_CHARS {
+            command = command.chars().take(TEXT_COMMAND_CHARS).collect::<String>() + "…";
+        }
+        text.push_str(&format!(
+            "{} {} {} {} {:.1} {} {started} {command}\n",
+            row.pid,
+            row.ppid,
+            row.user.clone().unwrap_or_else(|| row.uid.to_string()),
+            row.state,
+            row.cpu_percent.unwrap_or(0.0),
+            units::bytes(row.rss_bytes),
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;
