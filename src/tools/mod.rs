@@ -3,7 +3,8 @@
 //! do the work, shape the result. [`TOOLS`] is the one table of them: for each, the least
 //! role that may see and call it, its definition and its [`Handler`]. A principal is
 //! neither shown nor allowed a tool above its role; the rate limit and the role gate run
-//! here, before any handler. Adding a tool is a file with a `definition` and a handler,
+//! here, before any handler, and every result is cut to the [result budget](result_budget)
+//! after it. Adding a tool is a file with a `definition` and a handler,
 //! plus one line in [`TOOLS`].
 
 mod audited;
@@ -13,6 +14,7 @@ pub mod host_info;
 pub mod jobs;
 mod progress;
 pub mod refusal;
+pub mod result_budget;
 mod revoked_call;
 pub mod run_command;
 
@@ -356,7 +358,8 @@ impl ServerHandler for HostTools {
         };
         let work = (entry.handler)(state, &caller, request.arguments, context);
         let result = revoked.cancel_on_end(principal, &state.audit, work).await;
-        result.map(Into::into)
+        let budget = state.limits.result_budget_bytes;
+        result.map(|result| result_budget::fit(result, budget).into())
     }
 }
 
