@@ -56,7 +56,7 @@ impl Default for JobLimits {
 }
 
 /// What happened to a job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum JobState {
     Running,
@@ -126,7 +126,7 @@ pub struct JobRead {
 }
 
 /// A line of `job_list`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct JobSummary {
     pub job_id: String,
     pub command: String,

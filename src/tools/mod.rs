@@ -12,11 +12,14 @@ pub mod authorize;
 pub mod command_pipeline;
 pub mod host_info;
 pub mod jobs;
+mod paging;
 mod progress;
+mod readable;
 pub mod refusal;
 pub mod result_budget;
 mod revoked_call;
 pub mod run_command;
+pub mod schema;
 
 use std::sync::{Arc, LazyLock};
 
@@ -192,11 +195,11 @@ pub const TOOLS: &[ToolEntry] = &[
     tool!(Role::Operator, jobs::list_definition, jobs::list),
 ];
 
-/// [`TOOLS`] with each definition built once.
+/// [`TOOLS`] with each definition built once, its schemas made [portable](schema).
 static CATALOG: LazyLock<Vec<(&'static ToolEntry, Tool)>> = LazyLock::new(|| {
     TOOLS
         .iter()
-        .map(|entry| (entry, (entry.definition)()))
+        .map(|entry| (entry, schema::portable((entry.definition)())))
         .collect()
 });
 
