@@ -2,6 +2,7 @@
 //! Errors leave as [`CommandError`], printed as `error:` and `hint:` lines.
 
 pub mod audit;
+mod client_snippets;
 pub mod policy;
 pub mod serve;
 pub mod stdio;
