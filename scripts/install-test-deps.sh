@@ -84,6 +84,7 @@ install_venv() {
   python3 -m venv "$venv" || die "python3 -m venv failed"
   PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/pip" install --quiet --no-deps -r "$PINS/$name/requirements.txt" \
     || die "pip install failed for $name"
+  "$venv/bin/pip" check >/dev/null || { "$venv/bin/pip" check >&2; die "pip check failed for $name"; }
   "$venv/bin/python" -c "import $module" || die "venv-$name cannot import $module"
   echo "$want" > "$venv/.hostmcp-stamp"
 }

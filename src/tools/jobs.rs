@@ -456,7 +456,7 @@ pub async fn list(
 
 /// The order `job_list` pages in: start time, then id (both fixed for a job's life).
 fn list_order(job: &JobSummary) -> String {
-    format!("{:020}:{}", job.started_at_unix, job.job_id)
+    format!("{:039}:{}", job.started_at_unix_nanos, job.job_id)
 }
 
 /// The text of a `job_list` page: one line per job, in words and units.

@@ -20,6 +20,7 @@ fn summary(id: &str, state: JobState, started: u64) -> JobSummary {
         command: "make -j4".to_owned(),
         state,
         started_at_unix: started,
+        started_at_unix_nanos: u128::from(started) * 1_000_000_000,
         duration_ms: 245_000,
         stdout_bytes: 1536,
         stderr_bytes: 0,
