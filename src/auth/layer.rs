@@ -223,7 +223,7 @@ fn too_many_failures(seconds: u64) -> Response {
 const UNAUTHORIZED_CODE: i32 = -32001;
 
 /// The 401 answer of RFC 6750: a challenge header, and a body that is a JSON-RPC error
-/// (the MCP SDKs show its message, "invalid token: ...", where any other body becomes
+/// (the MCP SDKs show its message, "invalid token: send ...", where any other body becomes
 /// "Server returned an error response"), with the OAuth error code in its `data`.
 pub fn unauthorized(error: AuthError) -> Response {
     let challenge = match error {
@@ -244,7 +244,7 @@ pub fn unauthorized(error: AuthError) -> Response {
         "id": null,
         "error": {
             "code": UNAUTHORIZED_CODE,
-            "message": format!("{}: {description}", code.replace('_', " ")),
+            "message": description,
             "data": { "error": code, "error_description": description },
         },
     });

@@ -34,7 +34,7 @@ async fn no_token_is_401_with_a_bearer_challenge_and_a_record() {
         refused.json()["error"]["message"]
             .as_str()
             .unwrap()
-            .starts_with("invalid token: ")
+            .starts_with("missing bearer token: send `Authorization: Bearer <token>`")
     );
     let failed = bench.audit.events("auth_failed").await;
     assert_eq!(failed.len(), 1, "{failed:?}");
@@ -58,6 +58,11 @@ async fn a_wrong_token_is_401_invalid_token_and_is_not_written_down() {
     assert_eq!(
         refused.header("www-authenticate"),
         Some(r#"Bearer realm="hostmcp", error="invalid_token""#)
+    );
+    let message = &refused.json()["error"]["message"];
+    assert!(
+        message.as_str().unwrap().starts_with("invalid token: "),
+        "{message}"
     );
     let records = bench.audit.records().await;
     assert_eq!(records.len(), 1);
