@@ -45,7 +45,7 @@ pub fn omission_marker(bytes: u64, lines: u64) -> String {
 }
 
 fn newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&byte| byte == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 impl CapturedOutput {

@@ -39,9 +39,24 @@ impl Omitted {
     }
 }
 
-/// Bytes of `result` as it goes on the wire (compact JSON).
+/// Bytes of `result` as it goes on the wire (compact JSON), counted without keeping them.
 pub fn serialized_len(result: &CallToolResult) -> usize {
-    serde_json::to_vec(result).map_or(usize::MAX, |bytes| bytes.len())
+    let mut counter = ByteCounter(0);
+    serde_json::to_writer(&mut counter, result).map_or(usize::MAX, |()| counter.0)
+}
+
+/// A writer that only counts what it is given.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `text` in at most `keep` bytes plus a marker: its head (a quarter) and tail (the rest,
@@ -70,7 +85,7 @@ pub fn head_and_tail(text: &str, keep: usize) -> (String, Omitted) {
 
 /// Newlines in `bytes`.
 pub fn count_lines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&byte| byte == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 fn floor_char_boundary(text: &str, mut index: usize) -> usize {

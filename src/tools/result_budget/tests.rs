@@ -12,6 +12,11 @@ fn a_result_within_the_budget_is_unchanged() {
     let mut result = CallToolResult::success(vec![ContentBlock::text("x".repeat(1000))]);
     result.structured_content = Some(json!({"stdout": "y".repeat(1000), "exit_code": 0}));
     let size = serialized_len(&result);
+    assert_eq!(
+        size,
+        serde_json::to_vec(&result).unwrap().len(),
+        "the bytes on the wire"
+    );
     assert_eq!(fit(result.clone(), size), result, "exactly at the budget");
 }
 
