@@ -12,6 +12,9 @@
 #   conformance-0.1/package{,-lock}  @modelcontextprotocol/conformance 0.1.16
 #   conformance-0.2/package{,-lock}  @modelcontextprotocol/conformance 0.2.0-alpha.12
 # and, from Debian (apt-get, as root), prometheus + promtool for the metrics test.
+#   mcpo/requirements.txt            Open WebUI's mcpo 0.0.20 (own venv: it pins its own mcp)
+#   mcp1/requirements.txt            the Python SDK 1.9.4, an older client (own venv)
+#   sdk-1.12/package{,-lock}         @modelcontextprotocol/sdk 1.12.3, an older TypeScript client
 # npm prefixes are installed with `npm ci` from the committed lock files.
 # Each part writes a stamp (sha256 of its manifests); a matching stamp plus a
 # working binary means the part is skipped, so a warm run takes well under a second.
@@ -67,6 +70,29 @@ else
   echo "$py_want" > "$PY_STAMP"
 fi
 
+# ---------------------------------------------------------------- extra venvs
+# install_venv NAME MODULE: $PINS/NAME/requirements.txt (a full freeze) -> $DEPS/venv-NAME
+install_venv() {
+  local name="$1" module="$2" venv="$DEPS/venv-$1" want
+  want="$(hash_files "$PINS/$name/requirements.txt")-$(python3 -c 'import sys; print(sys.version.split()[0])')"
+  if [ "$FORCE" = 0 ] && [ -f "$venv/.hostmcp-stamp" ] && [ "$(cat "$venv/.hostmcp-stamp")" = "$want" ] \
+     && "$venv/bin/python" -c "import $module" 2>/dev/null; then
+    log "venv-$name up to date"
+    return 0
+  fi
+  log "installing $name into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv" || die "python3 -m venv failed"
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/pip" install --quiet --no-deps -r "$PINS/$name/requirements.txt" \
+    || die "pip install failed for $name"
+  "$venv/bin/pip" check >/dev/null || { "$venv/bin/pip" check >&2; die "pip check failed for $name"; }
+  "$venv/bin/python" -c "import $module" || die "venv-$name cannot import $module"
+  echo "$want" > "$venv/.hostmcp-stamp"
+}
+
+install_venv mcpo mcpo
+install_venv mcp1 mcp
+
 # ---------------------------------------------------------------- npm prefixes
 # install_npm NAME: $PINS/NAME/package{,-lock}.json -> $DEPS/NAME via npm ci
 install_npm() {
@@ -94,6 +120,7 @@ install_npm() {
 install_npm node node_modules/.bin/inspector
 install_npm conformance-0.1 node_modules/.bin/conformance
 install_npm conformance-0.2 node_modules/.bin/conformance
+install_npm sdk-1.12 node_modules/@modelcontextprotocol/sdk/package.json
 
 # ---------------------------------------------------------------- Debian packages
 # prometheus (server and promtool) for tests/e2e/test_metrics.py: a real scrape of /metrics.
@@ -151,4 +178,7 @@ HOSTMCP_CONFORMANCE_01=$DEPS/conformance-0.1/node_modules/.bin/conformance   # $
 HOSTMCP_CONFORMANCE_02=$DEPS/conformance-0.2/node_modules/.bin/conformance   # $c02_ver
 HOSTMCP_PROMETHEUS=$(command -v prometheus)   # $prom_ver
 HOSTMCP_PROMTOOL=$(command -v promtool)
+HOSTMCP_MCPO_PYTHON=$DEPS/venv-mcpo/bin/python   # mcpo (Open WebUI)
+HOSTMCP_MCP1_PYTHON=$DEPS/venv-mcp1/bin/python   # mcp 1.9.4 (older Python SDK)
+HOSTMCP_SDK112=$DEPS/sdk-1.12/node_modules   # @modelcontextprotocol/sdk 1.12.3
 EOF

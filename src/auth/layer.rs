@@ -220,7 +220,13 @@ fn too_many_failures(seconds: u64) -> Response {
     response
 }
 
-/// The 401 answer of RFC 6750: a challenge header and a JSON body that says what to send.
+/// JSON-RPC error code of a refused authentication (the implementation-defined server
+/// error range).
+const UNAUTHORIZED_CODE: i32 = -32001;
+
+/// The 401 answer of RFC 6750: a challenge header, and a body that is a JSON-RPC error
+/// (the MCP SDKs show its message, "invalid token: send ...", where any other body becomes
+/// "Server returned an error response"), with the OAuth error code in its `data`.
 pub fn unauthorized(error: AuthError) -> Response {
     let challenge = match error {
         AuthError::Missing => r#"Bearer realm="hostmcp""#,
@@ -233,11 +239,16 @@ pub fn unauthorized(error: AuthError) -> Response {
         AuthError::Missing | AuthError::Invalid | AuthError::Expired => "invalid_token",
         AuthError::Malformed => "invalid_request",
     };
+    let description =
+        format!("{error}: send `Authorization: Bearer <token>` with a token this server accepts");
     let body = serde_json::json!({
-        "error": code,
-        "error_description": format!(
-            "{error}: send `Authorization: Bearer <token>` with a token this server accepts"
-        ),
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {
+            "code": UNAUTHORIZED_CODE,
+            "message": description,
+            "data": { "error": code, "error_description": description },
+        },
     });
     let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
     response.headers_mut().insert(

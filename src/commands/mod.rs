@@ -6,6 +6,7 @@ pub mod generate;
 pub mod journal;
 pub mod call;
 pub mod connect;
+mod client_snippets;
 pub mod policy;
 mod remote;
 pub mod serve;

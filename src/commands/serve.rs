@@ -304,13 +304,9 @@ fn announce(bound: &[SocketAddr], config: &Config, generated: Option<&GeneratedT
     let token = generated.token.expose();
     eprintln!(
         "\nhostmcp: {origin} in {path} (mode 0600).\n\
-         \n  token: {token}\n\
-         \nConnect a client, for example:\n\
-         \n  claude mcp add --transport http hostmcp {url} --header \"Authorization: Bearer {token}\"\n\
-         \n  mcp.json (Cursor, VS Code, Claude Code):\n  \
-         {{\"mcpServers\": {{\"hostmcp\": {{\"type\": \"http\", \"url\": \"{url}\", \
-         \"headers\": {{\"Authorization\": \"Bearer {token}\"}}}}}}}}\n",
+         \n  token: {token}\n\n{snippets}",
         path = generated.path.display(),
+        snippets = super::client_snippets::client_snippets(&url, token),
     );
 }
 

@@ -103,6 +103,8 @@ pub struct FileLimits {
     pub max_concurrent_per_principal: Option<usize>,
     pub auth_failures_per_minute: Option<u32>,
     pub tool_calls_per_minute: Option<u32>,
+    /// Bytes of one whole serialized tool result.
+    pub result_budget_bytes: Option<usize>,
 }
 
 /// The `[jobs]` table.

@@ -126,7 +126,15 @@ pub struct CommandLimits {
     pub max_concurrent_commands: usize,
     /// Commands (calls and jobs) running at once for one principal.
     pub max_concurrent_per_principal: usize,
+    /// Bytes of one whole serialized tool result (text and structured content together).
+    pub result_budget_bytes: usize,
 }
+
+/// The default result budget: well under the Python SDK's 1 MiB SSE event limit and
+/// claude.ai's ~150k characters, about 25k tokens (Claude Code's cut).
+pub const DEFAULT_RESULT_BUDGET_BYTES: usize = 100 * 1024;
+/// The smallest result budget accepted: room for a status line and some output.
+pub const MIN_RESULT_BUDGET_BYTES: usize = 4096;
 
 impl Default for CommandLimits {
     fn default() -> Self {
@@ -136,6 +144,7 @@ impl Default for CommandLimits {
             max_output_bytes: 1024 * 1024,
             max_concurrent_commands: 64,
             max_concurrent_per_principal: 16,
+            result_budget_bytes: DEFAULT_RESULT_BUDGET_BYTES,
         }
     }
 }
@@ -467,6 +476,10 @@ fn resolve_limits(file: &FileConfig) -> Result<CommandLimits, ConfigError> {
             .limits
             .max_concurrent_per_principal
             .unwrap_or(defaults.max_concurrent_per_principal),
+        result_budget_bytes: file
+            .limits
+            .result_budget_bytes
+            .unwrap_or(defaults.result_budget_bytes),
     };
     if limits.max_concurrent_commands == 0 || limits.max_concurrent_per_principal == 0 {
         return Err(ConfigError::BadLimits("a concurrency limit is zero"));
@@ -481,6 +494,9 @@ fn resolve_limits(file: &FileConfig) -> Result<CommandLimits, ConfigError> {
     }
     if limits.max_output_bytes < 1024 {
         return Err(ConfigError::BadLimits("max_output_bytes is below 1024"));
+    }
+    if limits.result_budget_bytes < MIN_RESULT_BUDGET_BYTES {
+        return Err(ConfigError::BadLimits("result_budget_bytes is below 4096"));
     }
     Ok(limits)
 }

@@ -189,6 +189,24 @@ fn limits_are_read_and_checked() {
 }
 
 #[test]
+fn result_budget_defaults_is_read_and_has_a_floor() {
+    let default = Config::resolve(&args(), &env(), file("")).unwrap();
+    assert_eq!(default.limits.result_budget_bytes, 100 * 1024);
+    let set = Config::resolve(
+        &args(),
+        &env(),
+        file("[limits]\nresult_budget_bytes = 4096\n"),
+    );
+    assert_eq!(set.unwrap().limits.result_budget_bytes, 4096);
+    let below = Config::resolve(
+        &args(),
+        &env(),
+        file("[limits]\nresult_budget_bytes = 4095\n"),
+    );
+    assert!(matches!(below, Err(ConfigError::BadLimits(_))));
+}
+
+#[test]
 fn allowed_hosts_and_origins_combine_flags_and_file() {
     let args = ServeArgs {
         allowed_hosts: vec!["a.example".into()],

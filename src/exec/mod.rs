@@ -27,7 +27,7 @@ use std::time::Duration;
 
 pub use env::BaseEnv;
 pub use outcome::{ExecOutcome, OutputEvent, OutputObserver};
-pub use output::CapturedOutput;
+pub use output::{CapturedOutput, OutputView, omission_marker};
 pub use run::{ExecError, run};
 pub use spec::{CommandSpec, ExecLimits};
 

@@ -2,7 +2,8 @@
 //!
 //! Owns the memory bound: a stream of any size is kept as its first half-cap bytes (head)
 //! and its last half-cap bytes (tail, a ring buffer), with an exact count of every byte
-//! read. Also owns the read loop that fills a buffer while the child runs and offers each
+//! read (and every line), and the view of a capture in fewer bytes than it holds, with the
+//! exact bytes and lines left out. Also owns the read loop that fills a buffer while the child runs and offers each
 //! chunk to a live observer without ever waiting for it.
 
 use std::collections::VecDeque;
@@ -24,12 +25,75 @@ pub struct CapturedOutput {
     head: Vec<u8>,
     tail: Vec<u8>,
     total: u64,
+    total_lines: u64,
+}
+
+/// A capture shown in a given number of bytes: head and tail, and what lies between.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputView {
+    /// Head, the marker if anything was left out, tail (lossy UTF-8).
+    pub text: String,
+    /// Bytes of the stream not in `text` (cut by the capture cap or by the view).
+    pub omitted_bytes: u64,
+    /// Lines (newlines) of the stream not in `text`.
+    pub omitted_lines: u64,
+}
+
+/// The marker put where bytes were left out of a text.
+pub fn omission_marker(bytes: u64, lines: u64) -> String {
+    format!("\n[... {bytes} bytes ({lines} lines) omitted here ...]\n")
+}
+
+fn newlines(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 impl CapturedOutput {
     /// Every byte the stream produced, including the ones that were cut.
     pub fn total_bytes(&self) -> u64 {
         self.total
+    }
+
+    /// Every line (newline) the stream produced, including the ones that were cut.
+    pub fn total_lines(&self) -> u64 {
+        self.total_lines
+    }
+
+    /// The stream in at most `keep` bytes of text (plus a marker): its first quarter-keep
+    /// bytes and its last three quarters (where a command's verdict usually is), with the
+    /// exact bytes and lines in between counted, whether the capture cap or this view left
+    /// them out. Cuts fall on character boundaries.
+    pub fn view(&self, keep: usize) -> OutputView {
+        let whole;
+        let (first, last): (&[u8], &[u8]) = if self.is_truncated() {
+            (&self.head, &self.tail)
+        } else {
+            whole = [self.head(), self.tail()].concat();
+            if whole.len() <= keep {
+                return OutputView {
+                    text: String::from_utf8_lossy(&whole).into_owned(),
+                    omitted_bytes: 0,
+                    omitted_lines: 0,
+                };
+            }
+            (&whole, &whole)
+        };
+        let head = &first[..(keep / 4).min(first.len())];
+        let head = &head[..head.len() - incomplete_suffix_len(head)];
+        let tail = &last[last.len() - (keep - keep / 4).min(last.len())..];
+        let tail = &tail[continuation_prefix_len(tail)..];
+        let omitted_bytes = self.total - (head.len() + tail.len()) as u64;
+        let omitted_lines = self.total_lines - newlines(head) - newlines(tail);
+        OutputView {
+            text: format!(
+                "{}{}{}",
+                String::from_utf8_lossy(head),
+                omission_marker(omitted_bytes, omitted_lines),
+                String::from_utf8_lossy(tail)
+            ),
+            omitted_bytes,
+            omitted_lines,
+        }
     }
 
     /// Whether bytes were dropped between head and tail.
@@ -74,6 +138,16 @@ impl CapturedOutput {
     }
 }
 
+#[cfg(test)]
+impl CapturedOutput {
+    /// What a stream of `bytes` leaves in a capture of `cap` bytes (for tests elsewhere).
+    pub(crate) fn captured(cap: usize, bytes: &[u8]) -> Self {
+        let mut buffer = OutputBuffer::new(cap);
+        buffer.push(bytes);
+        buffer.finish()
+    }
+}
+
 /// Length of a UTF-8 sequence at the end of `bytes` that was started but not finished.
 fn incomplete_suffix_len(bytes: &[u8]) -> usize {
     (1..=bytes.len().min(3))
@@ -102,6 +176,7 @@ pub(super) struct OutputBuffer {
     tail: VecDeque<u8>,
     tail_cap: usize,
     total: u64,
+    total_lines: u64,
 }
 
 impl OutputBuffer {
@@ -114,11 +189,13 @@ impl OutputBuffer {
             tail: VecDeque::new(),
             tail_cap: cap - head_cap,
             total: 0,
+            total_lines: 0,
         }
     }
 
     pub(super) fn push(&mut self, chunk: &[u8]) {
         self.total += chunk.len() as u64;
+        self.total_lines += newlines(chunk);
         let to_head = chunk.len().min(self.head_cap - self.head.len());
         let (head_part, rest) = chunk.split_at(to_head);
         self.head.extend_from_slice(head_part);
@@ -141,6 +218,7 @@ impl OutputBuffer {
             head: self.head,
             tail: self.tail.into(),
             total: self.total,
+            total_lines: self.total_lines,
         }
     }
 }
@@ -262,6 +340,55 @@ mod tests {
         let cut = capture(4, &[b"\xff\xfe\x80\x80\x80\x80\xc3"]);
         assert_eq!(cut.total_bytes(), 7);
         assert!(cut.to_text().contains("[... hostmcp cut"));
+    }
+
+    #[test]
+    fn a_view_counts_exactly_what_the_cap_and_the_view_leave_out() {
+        let stream: String = (0..10_000).map(|i| format!("line {i}\n")).collect();
+        for cap in [1_000, 50_000, 200_000] {
+            let out = capture(cap, &[stream.as_bytes()]);
+            assert_eq!(out.total_lines(), 10_000);
+            for keep in [0, 100, 4_000, 40_000, 200_000] {
+                let view = out.view(keep);
+                let marker = omission_marker(view.omitted_bytes, view.omitted_lines);
+                let Some((head, tail)) = view.text.split_once(&marker) else {
+                    assert_eq!(view.text, stream, "cap {cap} keep {keep}: whole or marked");
+                    assert_eq!((view.omitted_bytes, view.omitted_lines), (0, 0));
+                    continue;
+                };
+                assert!(
+                    stream.starts_with(head) && stream.ends_with(tail),
+                    "{cap} {keep}"
+                );
+                assert!(head.len() + tail.len() <= keep, "cap {cap} keep {keep}");
+                let cut = &stream[head.len()..stream.len() - tail.len()];
+                assert_eq!(
+                    view.omitted_bytes,
+                    cut.len() as u64,
+                    "cap {cap} keep {keep}"
+                );
+                assert_eq!(view.omitted_lines, newlines(cut.as_bytes()), "{cap} {keep}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_view_of_a_stream_that_fits_is_the_stream() {
+        let out = capture(100, &[b"a\nb\n"]);
+        assert_eq!(out.view(5).text, "a\nb\n");
+        assert_eq!(out.view(4).omitted_bytes, 0, "4 bytes: nothing is left out");
+        let short = out.view(3);
+        assert_eq!((short.omitted_bytes, short.omitted_lines), (1, 0));
+    }
+
+    #[test]
+    fn a_view_never_splits_a_character() {
+        let out = capture(1_000, &["€".repeat(1_000).as_bytes()]);
+        for keep in 0..20 {
+            let view = out.view(keep);
+            assert!(!view.text.contains('\u{FFFD}'), "keep {keep}");
+            assert_eq!(view.omitted_bytes % 3, 0, "keep {keep}");
+        }
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl Default for JobLimits {
 }
 
 /// What happened to a job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum JobState {
     Running,
@@ -126,13 +126,17 @@ pub struct JobRead {
 }
 
 /// A line of `job_list`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct JobSummary {
     pub job_id: String,
     pub command: String,
     #[serde(flatten)]
     pub state: JobState,
     pub started_at_unix: u64,
+    /// The start in nanoseconds since 1970: the order `job_list` pages in (not shown).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub started_at_unix_nanos: u128,
     pub duration_ms: u64,
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
@@ -157,6 +161,10 @@ impl Job {
                 .started_at
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |since| since.as_secs()),
+            started_at_unix_nanos: self
+                .started_at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos()),
             duration_ms: millis(self.elapsed(&inner)),
             stdout_bytes: inner.stdout.total(),
             stderr_bytes: inner.stderr.total(),

@@ -1,6 +1,8 @@
 //! The background-job tools: `job_start`, `job_output`, `job_signal`, `job_list`.
 //! Jobs outlive the call that starts them, so long builds and upgrades survive a client's
-//! 60-second tool timeout; their output is read page by page with cursors.
+//! 60-second tool timeout; their output is read page by page with cursors, each page sized
+//! to the result budget, and the list pages with an opaque cursor. The text a model reads
+//! says each job's state in words and units; `structuredContent` keeps the raw data.
 
 use std::time::Duration;
 
@@ -16,11 +18,12 @@ use serde::{Deserialize, Serialize};
 use super::{
     ToolsState,
     command_pipeline::{self, Admitted, Launch, RunCommandInput},
+    paging, readable, result_budget,
 };
 use crate::{
     audit::{AuditEvent, AuditText, JobRefusal},
     caller::Caller,
-    jobs::{JobError, JobRead, JobSummary, OnJobEnd, parse_signal},
+    jobs::{JobError, JobRead, JobState, JobSummary, OnJobEnd, parse_signal},
     log_excerpt::log_excerpt,
 };
 
@@ -34,6 +37,12 @@ const MAX_PAGE_BYTES: usize = 256 * 1024;
 const DEFAULT_PAGE_BYTES: usize = 64 * 1024;
 /// Longest `wait_secs` honoured by `job_output`.
 const MAX_WAIT_SECS: u64 = 30;
+/// Bytes of a `job_output` result kept for all but the two pages (state line, headers,
+/// the other structured fields, the hint).
+const READ_OVERHEAD_BYTES: usize = 1024;
+/// Reads of `job_output` with a smaller page when JSON escapes made a page larger on the
+/// wire than its bytes.
+const READ_ROUNDS: usize = 4;
 
 /// Arguments of `job_output`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -46,8 +55,9 @@ pub struct JobOutputInput {
     /// Where to continue reading stderr: the `stderr_cursor` of the previous read (0 at first).
     #[serde(default)]
     pub stderr_cursor: u64,
-    /// Most bytes returned per stream (default 65536, at most 262144).
-    pub max_bytes: Option<usize>,
+    /// Most bytes returned per stream (default 65536, at most 262144, and never more than
+    /// fits the server's result budget: about a quarter of it per stream).
+    pub max_bytes: Option<u64>,
     /// Wait up to this many seconds (at most 30) for new output or the end of the job.
     #[serde(default)]
     pub wait_secs: u64,
@@ -63,11 +73,23 @@ pub struct JobSignalInput {
     pub signal: Option<String>,
 }
 
+/// Arguments of `job_list`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobListInput {
+    /// Where to continue: the `next_cursor` of the previous page (omit it for the first).
+    pub cursor: Option<String>,
+    /// Most jobs on this page (default 50, at most 100).
+    pub limit: Option<u64>,
+}
+
 /// Result of `job_list`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct JobListOutput {
-    #[schemars(with = "Vec<serde_json::Value>")]
+    /// Your jobs on this page, oldest first.
     pub jobs: Vec<JobSummary>,
+    /// Pass it as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 pub fn start_definition() -> Tool {
@@ -119,8 +141,9 @@ pub fn signal_definition() -> Tool {
 pub fn list_definition() -> Tool {
     Tool::new(
         LIST,
-        "List your background jobs (running, and finished in the last 15 minutes).",
-        rmcp::handler::server::common::schema_for_empty_input(),
+        "List your background jobs (running, and finished in the last 15 minutes), oldest \
+         first, a page at a time: pass next_cursor as cursor for the next page.",
+        schema_for_type::<JobListInput>(),
     )
     .with_raw_output_schema(schema_for_output::<JobListOutput>())
     .with_annotations(
@@ -242,61 +265,120 @@ pub async fn output(
 ) -> Result<CallToolResult, McpError> {
     let principal = &caller.principal;
     let input: JobOutputInput = super::parse_arguments(arguments, OUTPUT)?;
-    let max_bytes = input
+    let budget = state.limits.result_budget_bytes;
+    // Each page appears twice (text and structuredContent), for two streams.
+    let fits = budget.saturating_sub(READ_OVERHEAD_BYTES) / 4;
+    let asked = input
         .max_bytes
-        .unwrap_or(DEFAULT_PAGE_BYTES)
+        .map_or(DEFAULT_PAGE_BYTES, |max| {
+            usize::try_from(max).unwrap_or(usize::MAX)
+        })
         .clamp(1, MAX_PAGE_BYTES);
-    let wait = Duration::from_secs(input.wait_secs.min(MAX_WAIT_SECS));
-    let read = state
-        .jobs
-        .read(
-            principal.name(),
-            &input.job_id,
-            (input.stdout_cursor, input.stderr_cursor),
-            max_bytes,
-            wait,
-        )
-        .await;
-    if let Err(JobError::NotFound(_)) = &read {
-        let action = (OUTPUT, "output".to_owned());
-        record_refusal(state, caller, action, &input.job_id).await;
-    }
-    Ok(match read {
-        Ok(read) => {
-            let text = render_read(&read);
-            structured(&read, text, false)
+    let mut page = asked.min(fits).max(1);
+    let mut wait = Duration::from_secs(input.wait_secs.min(MAX_WAIT_SECS));
+    let cursors = (input.stdout_cursor, input.stderr_cursor);
+    let mut shaped = None;
+    for _ in 0..READ_ROUNDS {
+        let read = state
+            .jobs
+            .read(principal.name(), &input.job_id, cursors, page, wait)
+            .await;
+        wait = Duration::ZERO;
+        let read = match read {
+            Ok(read) => read,
+            Err(error) => {
+                if let JobError::NotFound(_) = &error {
+                    let action = (OUTPUT, "output".to_owned());
+                    record_refusal(state, caller, action, &input.job_id).await;
+                }
+                return Ok(job_error(&error));
+            }
+        };
+        let text = render_read(&read, page, cursors);
+        let result = structured(&read, text, false);
+        let size = result_budget::serialized_len(&result);
+        shaped = Some(result);
+        if size <= budget || page == 1 {
+            break;
         }
-        Err(error) => job_error(&error),
-    })
+        // Escapes made the page larger on the wire: read a smaller one from the same
+        // cursors (reading moves nothing).
+        page = (page * budget / size * 95 / 100).max(1);
+    }
+    Ok(shaped.unwrap_or_else(|| job_error(&JobError::NotFound(input.job_id))))
 }
 
-fn render_read(read: &JobRead) -> String {
-    let state = serde_json::to_value(&read.state)
-        .map(|value| value.to_string())
-        .unwrap_or_default();
-    let mut text = format!("job {}: {state} ({} ms)", read.job_id, read.duration_ms);
-    for (name, body, skipped, cursor) in [
+/// A job's state in words: "running for 12.3 s", "exited with code 0 after 1.2 s".
+fn describe_state(state: &JobState, duration_ms: u64) -> String {
+    let took = readable::duration_ms(duration_ms);
+    match state {
+        JobState::Running => format!("running for {took}"),
+        JobState::Exited { exit_code } => format!("exited with code {exit_code} after {took}"),
+        JobState::Killed { signal } => format!("killed by signal {signal} after {took}"),
+        JobState::TimedOut => format!("timed out after {took}; its process group was killed"),
+        JobState::Cancelled => format!("cancelled after {took}; its process group was killed"),
+        JobState::FailedToStart { reason } => format!("failed to start: {reason}"),
+    }
+}
+
+/// The text of a `job_output` page: the state, each stream's new bytes with where they sit
+/// in the stream, and how to go on.
+fn render_read(read: &JobRead, page: usize, cursors: (u64, u64)) -> String {
+    let mut text = format!(
+        "job {}: {}",
+        read.job_id,
+        describe_state(&read.state, read.duration_ms)
+    );
+    let mut more = read.state == JobState::Running;
+    for (name, body, skipped, (from, to)) in [
         (
             "stdout",
             &read.stdout,
             read.stdout_skipped,
-            read.stdout_cursor,
+            (cursors.0, read.stdout_cursor),
         ),
         (
             "stderr",
             &read.stderr,
             read.stderr_skipped,
-            read.stderr_cursor,
+            (cursors.1, read.stderr_cursor),
         ),
     ] {
         if skipped > 0 {
             text.push_str(&format!(
-                "\n[{skipped} bytes of {name} were no longer kept]"
+                "\n[{skipped} bytes of {name} after byte {from} were no longer kept]"
             ));
         }
         if !body.is_empty() {
-            text.push_str(&format!("\n--- {name} (next cursor {cursor}) ---\n{body}"));
+            let start = from + skipped;
+            text.push_str(&format!(
+                "\n--- {name}, bytes {start} to {to} ({}) ---\n{body}",
+                readable::bytes(to.saturating_sub(start))
+            ));
+            if !body.ends_with('\n') {
+                text.push('\n');
+            }
         }
+        // A full page may have more behind it.
+        let shown = to.saturating_sub(from).saturating_sub(skipped);
+        more |= usize::try_from(shown).is_ok_and(|shown| shown >= page);
+    }
+    if read.stdout.is_empty() && read.stderr.is_empty() {
+        text.push_str("\n(no new output)");
+    }
+    if more {
+        text.push_str(&format!(
+            "\n[to read on: job_output with stdout_cursor={} and stderr_cursor={}{}]",
+            read.stdout_cursor,
+            read.stderr_cursor,
+            if read.state == JobState::Running {
+                "; wait_secs waits for new output"
+            } else {
+                ""
+            }
+        ));
+    } else {
+        text.push_str("\n[that is all of its output]");
     }
     text
 }
@@ -353,22 +435,55 @@ pub async fn signal(
 pub async fn list(
     state: &ToolsState,
     caller: &Caller,
-    _arguments: Option<JsonObject>,
+    arguments: Option<JsonObject>,
     _context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
+    let input: JobListInput = super::parse_arguments(arguments, LIST)?;
     let jobs = state.jobs.list(caller.principal.name());
-    let text = if jobs.is_empty() {
-        "no jobs".to_owned()
-    } else {
-        jobs.iter()
-            .map(|job| {
-                let state = serde_json::to_value(&job.state)
-                    .map(|value| value.to_string())
-                    .unwrap_or_default();
-                format!("{} {state} {}", job.job_id, job.command)
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+    let total = jobs.len();
+    let limit = input
+        .limit
+        .map(|limit| usize::try_from(limit).unwrap_or(usize::MAX));
+    let page = paging::page(jobs, list_order, input.cursor.as_deref(), limit)
+        .map_err(|bad| McpError::invalid_params(format!("{LIST}: {bad}"), None))?;
+    let text = render_list(&page.items, total, page.next_cursor.as_deref());
+    let output = JobListOutput {
+        jobs: page.items,
+        next_cursor: page.next_cursor,
     };
-    Ok(structured(&JobListOutput { jobs }, text, false))
+    Ok(structured(&output, text, false))
 }
+
+/// The order `job_list` pages in: start time, then id (both fixed for a job's life).
+fn list_order(job: &JobSummary) -> String {
+    format!("{:039}:{}", job.started_at_unix_nanos, job.job_id)
+}
+
+/// The text of a `job_list` page: one line per job, in words and units.
+fn render_list(jobs: &[JobSummary], total: usize, next_cursor: Option<&str>) -> String {
+    if total == 0 {
+        return "no jobs".to_owned();
+    }
+    let mut text = if jobs.len() == total {
+        format!("{total} job(s):")
+    } else {
+        format!("{} of {total} job(s):", jobs.len())
+    };
+    for job in jobs {
+        text.push_str(&format!(
+            "\n- {} {}: `{}` (stdout {}, stderr {})",
+            job.job_id,
+            describe_state(&job.state, job.duration_ms),
+            job.command,
+            readable::bytes(job.stdout_bytes),
+            readable::bytes(job.stderr_bytes),
+        ));
+    }
+    if let Some(cursor) = next_cursor {
+        text.push_str(&format!("\n[more jobs: job_list with cursor \"{cursor}\"]"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

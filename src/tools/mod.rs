@@ -3,7 +3,8 @@
 //! do the work, shape the result. [`TOOLS`] is the one table of them: for each, the least
 //! role that may see and call it, its definition and its [`Handler`]. A principal is
 //! neither shown nor allowed a tool above its role; the rate limit and the role gate run
-//! here, before any handler. Adding a tool is a file with a `definition` and a handler,
+//! here, before any handler, and every result is cut to the [result budget](result_budget)
+//! after it. Adding a tool is a file with a `definition` and a handler,
 //! plus one line in [`TOOLS`].
 
 mod audited;
@@ -19,11 +20,15 @@ pub mod network_info;
 pub mod process_list;
 pub mod process_signal;
 pub mod process_tree;
+mod paging;
 mod progress;
+mod readable;
 pub mod refusal;
+pub mod result_budget;
 mod revoked_call;
 pub mod run_command;
 pub mod service_status;
+pub mod schema;
 
 use std::sync::{Arc, LazyLock};
 
@@ -221,11 +226,11 @@ pub const TOOLS: &[ToolEntry] = &[
     ),
 ];
 
-/// [`TOOLS`] with each definition built once.
+/// [`TOOLS`] with each definition built once, its schemas made [portable](schema).
 static CATALOG: LazyLock<Vec<(&'static ToolEntry, Tool)>> = LazyLock::new(|| {
     TOOLS
         .iter()
-        .map(|entry| (entry, (entry.definition)()))
+        .map(|entry| (entry, schema::portable((entry.definition)())))
         .collect()
 });
 
@@ -393,7 +398,8 @@ impl ServerHandler for HostTools {
         let work = (entry.handler)(state, &caller, request.arguments, context);
         let result = revoked.cancel_on_end(principal, &state.audit, work).await;
         metrics::tool_call(&request.name, outcome_of(&result), Some(started.elapsed()));
-        result.map(Into::into)
+        let budget = state.limits.result_budget_bytes;
+        result.map(|result| result_budget::fit(result, budget).into())
     }
 }
 

@@ -1,7 +1,8 @@
 //! `run_command`: run a shell command line or an argv on the host, with a timeout and
-//! capped output, and report exit code, signal, stdout and stderr.
+//! capped output, and report exit code, signal, stdout and stderr within the result budget
+//! (head and tail of a long stream, with the exact bytes and lines left out).
 
-use std::{borrow::Cow, time::Duration};
+use std::time::Duration;
 
 use rmcp::{
     ErrorData as McpError, RoleServer,
@@ -16,6 +17,7 @@ use super::{
     ToolsState,
     command_pipeline::{self, Admitted, Launch, RunCommandInput},
     progress::ProgressForwarder,
+    result_budget,
 };
 use crate::{
     caller::Caller,
@@ -23,10 +25,6 @@ use crate::{
 };
 
 pub const NAME: &str = "run_command";
-/// Bytes of each stream shown in the text a model reads (head and tail); the whole
-/// capture is in `structuredContent`. About 8,000 tokens per stream at most.
-const TEXT_VIEW_HEAD_BYTES: usize = 8 * 1024;
-const TEXT_VIEW_TAIL_BYTES: usize = 24 * 1024;
 
 /// Structured result of `run_command`.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -41,11 +39,18 @@ pub struct RunCommandOutput {
     pub timed_out: bool,
     /// The call was cancelled and the command killed.
     pub cancelled: bool,
-    /// Output was longer than the cap; the middle was cut.
+    /// Output was longer than the capture cap or its share of the result budget: the
+    /// middle was left out (marked in the text, with exact bytes and lines).
     pub truncated: bool,
     /// Bytes the command wrote to stdout / stderr, including any cut part.
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
+    /// Lines (newlines) the command wrote to stdout / stderr, including any cut part.
+    pub stdout_lines: u64,
+    pub stderr_lines: u64,
+    /// Bytes of stdout / stderr not in `stdout` / `stderr`.
+    pub stdout_omitted_bytes: u64,
+    pub stderr_omitted_bytes: u64,
     pub duration_ms: u64,
 }
 
@@ -111,7 +116,7 @@ pub async fn call(
     match outcome {
         Ok(outcome) => {
             audited.finished(&outcome);
-            Ok(tool_result(outcome))
+            Ok(tool_result(&outcome, state.limits.result_budget_bytes))
         }
         Err(error) => {
             audited
@@ -130,31 +135,88 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Shape an outcome into the text a model reads and the structured content.
-fn tool_result(outcome: ExecOutcome) -> CallToolResult {
-    let outcome_success = outcome.is_success();
+/// Bytes of a result kept for all but the two streams: status line, stream headers, the
+/// other structured fields, markers and the hint.
+const RESULT_OVERHEAD_BYTES: usize = 1024;
+
+/// How to get what a result left out, shown when it left something out.
+const REST_HINT: &str = "to read all of it, run the command with job_start and page through \
+     its output with job_output (stdout_cursor / stderr_cursor), or narrow it (grep, head, \
+     tail, a filter of the command's own)";
+
+/// Rounds of [`tool_result`] shrinking the streams' room when JSON escapes (every newline
+/// is two bytes on the wire) made the result larger than its raw bytes.
+const SHAPING_ROUNDS: usize = 4;
+
+/// Shape an outcome into the text a model reads and the structured content, within the
+/// `budget` of the whole serialized result: each stream appears twice (text for the model,
+/// `structuredContent` for programs), so each copy gets half the room, shared between
+/// stdout and stderr; a stream longer than its share keeps its head and tail.
+fn tool_result(outcome: &ExecOutcome, budget: usize) -> CallToolResult {
+    let mut room = budget.saturating_sub(RESULT_OVERHEAD_BYTES) / 2;
+    let mut result = shaped(outcome, room);
+    for _ in 1..SHAPING_ROUNDS {
+        let size = result_budget::serialized_len(&result);
+        if size <= budget {
+            break;
+        }
+        room = room * budget / size * 99 / 100;
+        result = shaped(outcome, room);
+    }
+    result
+}
+
+/// [`tool_result`] with `room` raw bytes for each copy of the two streams.
+fn shaped(outcome: &ExecOutcome, room: usize) -> CallToolResult {
+    let (stdout_keep, stderr_keep) = share(
+        room,
+        outcome.stdout.total_bytes(),
+        outcome.stderr.total_bytes(),
+    );
+    let stdout = outcome.stdout.view(stdout_keep);
+    let stderr = outcome.stderr.view(stderr_keep);
     let output = RunCommandOutput {
         exit_code: outcome.exit_code,
         signal: outcome.signal,
-        stdout: outcome.stdout.to_text(),
-        stderr: outcome.stderr.to_text(),
+        truncated: stdout.omitted_bytes > 0 || stderr.omitted_bytes > 0,
+        stdout_omitted_bytes: stdout.omitted_bytes,
+        stderr_omitted_bytes: stderr.omitted_bytes,
+        stdout: stdout.text,
+        stderr: stderr.text,
         timed_out: outcome.timed_out,
         cancelled: outcome.cancelled,
-        truncated: outcome.stdout.is_truncated() || outcome.stderr.is_truncated(),
         stdout_bytes: outcome.stdout.total_bytes(),
         stderr_bytes: outcome.stderr.total_bytes(),
+        stdout_lines: outcome.stdout.total_lines(),
+        stderr_lines: outcome.stderr.total_lines(),
         duration_ms: millis(outcome.duration),
     };
-    let failed = !outcome_success;
     let text = render_text(&output);
     let structured = serde_json::to_value(&output).unwrap_or_default();
-    let mut result = if failed {
-        CallToolResult::error(vec![ContentBlock::text(text)])
-    } else {
+    let mut result = if outcome.is_success() {
         CallToolResult::success(vec![ContentBlock::text(text)])
+    } else {
+        CallToolResult::error(vec![ContentBlock::text(text)])
     };
     result.structured_content = Some(structured);
     result
+}
+
+/// `room` bytes shared between two streams of `first` and `second` bytes: each gets what it
+/// needs if both fit, else a short one keeps all of it and the other the rest, else half each.
+fn share(room: usize, first: u64, second: u64) -> (usize, usize) {
+    let first = usize::try_from(first).unwrap_or(usize::MAX);
+    let second = usize::try_from(second).unwrap_or(usize::MAX);
+    let half = room / 2;
+    if first.saturating_add(second) <= room {
+        (first, second)
+    } else if first <= half {
+        (first, room - first)
+    } else if second <= half {
+        (room - second, second)
+    } else {
+        (half, room - half)
+    }
 }
 
 fn render_text(output: &RunCommandOutput) -> String {
@@ -166,74 +228,37 @@ fn render_text(output: &RunCommandOutput) -> String {
         (None, None) => "ended without an exit status".to_owned(),
     };
     let mut text = format!("{status} ({} ms)", output.duration_ms);
-    for (name, body, bytes) in [
-        ("stdout", &output.stdout, output.stdout_bytes),
-        ("stderr", &output.stderr, output.stderr_bytes),
+    for (name, body, bytes, lines) in [
+        (
+            "stdout",
+            &output.stdout,
+            output.stdout_bytes,
+            output.stdout_lines,
+        ),
+        (
+            "stderr",
+            &output.stderr,
+            output.stderr_bytes,
+            output.stderr_lines,
+        ),
     ] {
         if !body.is_empty() {
-            let body = text_view(body);
-            text.push_str(&format!("\n--- {name} ({bytes} bytes) ---\n{body}"));
+            text.push_str(&format!(
+                "\n--- {name} ({bytes} bytes, {lines} lines) ---\n{body}"
+            ));
             if !body.ends_with('\n') {
                 text.push('\n');
             }
         }
     }
     if output.truncated {
-        text.push_str("\n[output was longer than the cap; the middle was cut]");
+        text.push_str(&format!(
+            "\n[{} bytes of stdout and {} bytes of stderr were omitted where marked; {REST_HINT}]",
+            output.stdout_omitted_bytes, output.stderr_omitted_bytes
+        ));
     }
     text
 }
 
-/// The head and tail of a long stream, cut on character boundaries, for the text view.
-fn text_view(body: &str) -> Cow<'_, str> {
-    if body.len() <= TEXT_VIEW_HEAD_BYTES + TEXT_VIEW_TAIL_BYTES {
-        return Cow::Borrowed(body);
-    }
-    let head_end = floor_char_boundary(body, TEXT_VIEW_HEAD_BYTES);
-    let tail_start = ceil_char_boundary(body, body.len() - TEXT_VIEW_TAIL_BYTES);
-    Cow::Owned(format!(
-        "{}\n[... {} bytes not shown here; structuredContent has the whole capture ...]\n{}",
-        &body[..head_end],
-        tail_start - head_end,
-        &body[tail_start..]
-    ))
-}
-
-fn floor_char_boundary(text: &str, mut index: usize) -> usize {
-    while !text.is_char_boundary(index) {
-        index -= 1;
-    }
-    index
-}
-
-fn ceil_char_boundary(text: &str, mut index: usize) -> usize {
-    while !text.is_char_boundary(index) {
-        index += 1;
-    }
-    index
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn short_output_is_shown_whole() {
-        assert_eq!(text_view("abc\n"), "abc\n");
-    }
-
-    #[test]
-    fn long_output_keeps_head_and_tail_on_char_boundaries() {
-        let body = format!(
-            "{}{}{}",
-            "é".repeat(10_000),
-            "x".repeat(100_000),
-            "ü".repeat(20_000)
-        );
-        let view = text_view(&body);
-        assert!(view.starts_with("é"));
-        assert!(view.ends_with("ü"));
-        assert!(view.contains("bytes not shown here"));
-        assert!(view.len() < TEXT_VIEW_HEAD_BYTES + TEXT_VIEW_TAIL_BYTES + 200);
-    }
-}
+mod tests;

@@ -85,6 +85,11 @@ where
             .disable_allowed_hosts()
             .disable_allowed_origins()
             .with_max_request_body_bytes(MAX_REQUEST_BODY_BYTES)
+            // No empty priming event from rmcp (initialize answer, GET stream): it cannot
+            // tell the negotiated version, and clients before 2025-11-25 (Python SDK 1.9,
+            // TypeScript SDK 1.12) log an error for it. Request streams are primed in
+            // `sessions::manager`, for the versions that define priming.
+            .with_sse_retry(None)
             // A stateless (2026-07-28) call whose first message is its answer gets a plain
             // JSON body instead of an SSE stream; one that sends progress first still
             // streams. Cheaper for the common case; session-era streams are unchanged.
@@ -101,7 +106,10 @@ where
     let mcp_routes = Router::new()
         .route_service("/mcp", mcp_service.clone())
         .route_service("/mcp/", mcp_service)
-        .layer(from_fn_with_state(owners, enforce_session_owner));
+        .layer(from_fn_with_state(owners, enforce_session_owner))
+        .layer(axum::middleware::from_fn(
+            super::session_close::delete_answers_ok,
+        ));
     let sse_routes = sse::routes(
         sse::SseState::new(
             parts.handler,

@@ -14,6 +14,7 @@ pub mod http;
 pub mod listener;
 pub mod message;
 pub mod metrics_route;
+pub mod session_close;
 pub mod session_owners;
 pub mod sessions;
 pub mod sse;

@@ -42,7 +42,7 @@ def test_every_mcp_endpoint_answers_401_with_a_challenge(shared_server, path, me
     response = httpx2.request(method, shared_server.base + path, json=INIT, headers=ACCEPT)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
-    assert response.json()["error"] == "invalid_token"
+    assert response.json()["error"]["data"]["error"] == "invalid_token"
 
 
 def jsonrpc_response(response: httpx2.Response) -> dict:

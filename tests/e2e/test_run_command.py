@@ -115,7 +115,8 @@ async def test_timeout_kills_the_command_and_its_grandchild(shared_server):
 
 @pytest.fixture(scope="module")
 def small_cap_server():
-    srv = start_server(config=config_text(limits={"max_output_bytes": 65536}))
+    # A result budget above the cap: this tests the capture cap alone.
+    srv = start_server(config=config_text(limits={"max_output_bytes": 65536, "result_budget_bytes": 1_000_000}))
     yield srv
     srv.stop()
 
@@ -129,21 +130,32 @@ async def test_output_is_capped_and_says_so(small_cap_server, name, transport, m
         assert out["stdout_bytes"] == 5000005
         assert out["stdout"].startswith("aaaa") and out["stdout"].endswith("END\n")
         assert 60_000 < len(out["stdout"]) < 70_000
-        assert "cut" in result.content[0].text
-        assert result.content[0].text.endswith("the middle was cut]")
+        omitted = out["stdout_omitted_bytes"]
+        marker = f"\n[... {omitted} bytes (0 lines) omitted here ...]\n"
+        assert marker in out["stdout"] and marker in result.content[0].text
+        assert omitted + len(out["stdout"]) - len(marker) == 5000005, "exact: shown + omitted = written"
+        assert result.content[0].text.endswith("(grep, head, tail, a filter of the command's own)]")
 
 
-async def test_default_cap_is_one_mib_per_stream(shared_server):
-    """The default cap; the text a model reads shows only head and tail of it."""
-    async with http_client(shared_server.headers()) as http, Client(
-            streamable_http_client(shared_server.mcp_url, http_client=http, max_sse_event_size=16 << 20),
+@pytest.fixture(scope="module")
+def big_budget_server():
+    srv = start_server(config=config_text(limits={"result_budget_bytes": 8 << 20}))
+    yield srv
+    srv.stop()
+
+
+async def test_default_cap_is_one_mib_per_stream(big_budget_server):
+    """The default capture cap, seen through a result budget larger than it; text and
+    structured content show the same head and tail, with the exact bytes left out."""
+    async with http_client(big_budget_server.headers()) as http, Client(
+            streamable_http_client(big_budget_server.mcp_url, http_client=http, max_sse_event_size=16 << 20),
             mode="legacy") as client:
         result = await client.call_tool("run_command", {"command": "head -c 3000000 /dev/zero | tr '\\0' b"})
         out = result.structured_content
         assert out["truncated"] is True and out["stdout_bytes"] == 3_000_000
         assert 1_040_000 < len(out["stdout"]) < 1_060_000
-        assert len(result.content[0].text) < 40_000
-        assert "structuredContent has the whole capture" in result.content[0].text
+        assert out["stdout_omitted_bytes"] == 3_000_000 - 1024 * 1024
+        assert f"[... {3_000_000 - 1024 * 1024} bytes (0 lines) omitted here ...]" in result.content[0].text
 
 
 @pytest.mark.parametrize(("name", "transport", "mode"), TRANSPORTS, ids=TRANSPORT_IDS)

@@ -15,12 +15,13 @@ INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-def open_session(server) -> tuple[dict[str, str], str]:
+def open_session(server, version: str = "2025-06-18") -> tuple[dict[str, str], str]:
     headers = {**ACCEPT, **server.headers("alice")}
-    opened = httpx2.post(server.mcp_url, json=INIT, headers=headers)
+    init = {**INIT, "params": {**INIT["params"], "protocolVersion": version}}
+    opened = httpx2.post(server.mcp_url, json=init, headers=headers)
     assert opened.status_code == 200, opened.text
     session = opened.headers["mcp-session-id"]
-    headers = {**headers, "Mcp-Session-Id": session, "Mcp-Protocol-Version": "2025-06-18"}
+    headers = {**headers, "Mcp-Session-Id": session, "Mcp-Protocol-Version": version}
     initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
     assert httpx2.post(server.mcp_url, json=initialized, headers=headers).status_code == 202
     return headers, session
@@ -46,7 +47,8 @@ def sse_events(response: httpx2.Response):
 
 
 def test_a_call_whose_stream_broke_is_answered_when_the_client_reconnects(shared_server):
-    headers, _ = open_session(shared_server)
+    # The empty priming event that names the stream is defined from 2025-11-25 on.
+    headers, _ = open_session(shared_server, "2025-11-25")
     with httpx2.Client(timeout=30) as http:
         with http.stream("POST", shared_server.mcp_url, json=run_command(7, "sleep 1; echo finished"),
                          headers=headers) as response:
@@ -60,6 +62,18 @@ def test_a_call_whose_stream_broke_is_answered_when_the_client_reconnects(shared
             answers = [json.loads(data) for _, data in sse_events(resumed) if data]
     assert [answer["id"] for answer in answers] == [7], answers
     assert answers[0]["result"]["structuredContent"]["stdout"] == "finished\n"
+
+
+def test_a_client_before_2025_11_25_gets_no_empty_priming_event(shared_server):
+    """Python SDK 1.9 and TypeScript SDK 1.12 log an error for an event without data."""
+    headers, _ = open_session(shared_server, "2025-06-18")
+    with httpx2.Client(timeout=30) as http:
+        with http.stream("POST", shared_server.mcp_url, json=run_command(8, "echo hi"),
+                         headers=headers) as response:
+            assert response.status_code == 200
+            events = list(sse_events(response))
+    assert all(data for _, data in events), events
+    assert json.loads(events[-1][1])["id"] == 8
 
 
 def test_an_unknown_event_id_gets_an_empty_stream_not_another_answer(shared_server):

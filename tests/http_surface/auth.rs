@@ -28,7 +28,14 @@ async fn no_token_is_401_with_a_bearer_challenge_and_a_record() {
         refused.header("www-authenticate"),
         Some(r#"Bearer realm="hostmcp""#)
     );
-    assert_eq!(refused.json()["error"], "invalid_token");
+    // A JSON-RPC error (what the SDKs show), the OAuth code in its data.
+    assert_eq!(refused.json()["error"]["data"]["error"], "invalid_token");
+    assert!(
+        refused.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("missing bearer token: send `Authorization: Bearer <token>`")
+    );
     let failed = bench.audit.events("auth_failed").await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["principal"], serde_json::Value::Null);
@@ -51,6 +58,11 @@ async fn a_wrong_token_is_401_invalid_token_and_is_not_written_down() {
     assert_eq!(
         refused.header("www-authenticate"),
         Some(r#"Bearer realm="hostmcp", error="invalid_token""#)
+    );
+    let message = &refused.json()["error"]["message"];
+    assert!(
+        message.as_str().unwrap().starts_with("invalid token: "),
+        "{message}"
     );
     let records = bench.audit.records().await;
     assert_eq!(records.len(), 1);
@@ -83,7 +95,7 @@ async fn a_malformed_authorization_header_is_401_invalid_request() {
             Some(r#"Bearer realm="hostmcp", error="invalid_request""#),
             "{malformed:?}"
         );
-        assert_eq!(refused.json()["error"], "invalid_request");
+        assert_eq!(refused.json()["error"]["data"]["error"], "invalid_request");
     }
     assert_eq!(bench.audit.events("auth_failed").await.len(), 4);
 

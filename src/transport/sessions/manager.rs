@@ -8,7 +8,10 @@ use std::{convert::Infallible, sync::Arc, time::Instant};
 use futures::{Stream, StreamExt};
 use rmcp::{
     RoleServer, Service,
-    model::{ClientJsonRpcMessage, ClientNotification, JsonRpcRequest, ServerJsonRpcMessage},
+    model::{
+        ClientJsonRpcMessage, ClientNotification, JsonRpcRequest, ProtocolVersion,
+        ServerJsonRpcMessage,
+    },
     transport::streamable_http_server::session::{ServerSseMessage, SessionId, SessionManager},
 };
 use tokio::sync::mpsc;
@@ -26,6 +29,9 @@ use crate::transport::{
     direct_call::{self, DirectRequest, PeerUse},
     handshake::{self, HandshakeTransport, PeerCache},
 };
+
+/// The first protocol version that defines the empty priming event (SEP-1699).
+const PRIMING_SINCE: ProtocolVersion = ProtocolVersion::V_2025_11_25;
 
 /// The session manager handed to rmcp's `StreamableHttpService`.
 pub struct HostSessions<H> {
@@ -132,11 +138,14 @@ where
             .table
             .start_call(id, &request_id, cancel.clone())?;
         // Names this stream, so a client whose connection breaks mid-call can come back
-        // for the answer (SEP-1699).
-        let priming = futures::stream::iter([ServerSseMessage::priming(
-            replay::call_event_id(stream_number),
-            RECONNECT_AFTER,
-        )]);
+        // for the answer (SEP-1699). Only for the versions that define the empty priming
+        // event: older clients (Python SDK 1.9, TypeScript SDK 1.12) log an error for it.
+        let primed = peer
+            .peer_info()
+            .is_some_and(|info| info.protocol_version >= PRIMING_SINCE);
+        let priming = futures::stream::iter(primed.then(|| {
+            ServerSseMessage::priming(replay::call_event_id(stream_number), RECONNECT_AFTER)
+        }));
         let end_call = {
             let (table, session, call_id) =
                 (self.inner.table.clone(), id.clone(), request_id.clone());
