@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod env_vars;
 pub mod exec;
+pub mod files;
 pub mod handler_link;
 pub mod hardening;
 pub mod jobs;
