@@ -61,6 +61,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             tool_calls_per_minute: config.abuse.tool_calls_per_minute,
             policy,
             run_as: config.run_as.clone(),
+            files: config.files.clone(),
         },
         BaseEnv::from_server_env(),
         audit_log.clone(),

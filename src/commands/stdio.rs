@@ -72,6 +72,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
                 tool_calls_per_minute: config.abuse.tool_calls_per_minute,
                 policy,
                 run_as,
+                files: config.files.clone(),
             },
             BaseEnv::from_server_env(),
             audit_log,

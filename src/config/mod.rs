@@ -51,6 +51,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// The `[connections]` table: connection and stream limits, header and handshake timeouts.
     pub connections: ConnectionSettings,
+    /// The `[files]` table: the directories the file tools may reach.
+    pub files: crate::files::FileRoots,
 }
 
 /// The PEM files of the server's certificate chain and key.
@@ -218,6 +220,8 @@ pub enum ConfigError {
     NoStateDir,
     #[error("connections: {0}")]
     BadConnections(&'static str),
+    #[error("{0}")]
+    BadFileRoots(#[from] crate::files::RootsError),
 }
 
 impl ConfigError {
@@ -250,6 +254,9 @@ impl ConfigError {
             Self::NoStateDir => "set XDG_STATE_HOME or HOME, or configure a token",
             Self::BadConnections(_) => {
                 "limits and timeouts in [connections] must be at least 1, with max_per_address <= max_total"
+            }
+            Self::BadFileRoots(_) => {
+                "write each [[files.roots]] path once, as an absolute directory, e.g. path = \"/srv\""
             }
         }
     }
@@ -310,6 +317,7 @@ impl Config {
                 args.trusted_proxies.clone()
             }),
             connections: connections::resolve(&file.connections)?,
+            files: crate::files::FileRoots::new(file.files)?,
             policy: file.policy,
             on_revoke: file.on_revoke.unwrap_or_default(),
         })

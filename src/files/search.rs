@@ -16,7 +16,7 @@ use regex::Regex;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{FileError, Located, read::is_binary};
+use super::{FileError, Located, read::is_binary, resolved_path};
 
 /// How far one search may go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +108,8 @@ pub struct Match {
 /// What a search found and how far it went.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct SearchOutcome {
+    /// The directory searched, as the kernel resolved it.
+    pub path: String,
     pub matches: Vec<Match>,
     pub entries_visited: usize,
     pub bytes_read: u64,
@@ -134,6 +136,10 @@ pub fn search(
     })?;
     let base = located.display_path(&located.relative);
     let mut outcome = SearchOutcome {
+        path: resolved_path(&top)
+            .unwrap_or_else(|| base.clone())
+            .to_string_lossy()
+            .into_owned(),
         matches: Vec::new(),
         entries_visited: 0,
         bytes_read: 0,

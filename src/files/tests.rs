@@ -201,20 +201,16 @@ fn a_symlink_swapped_during_reads_never_leads_outside() {
     let stop = Arc::new(AtomicBool::new(false));
     let swapper = {
         let stop = stop.clone();
-        let root = root.clone();
         std::thread::spawn(move || {
             let mut flips = 0u32;
             while !stop.load(Ordering::Relaxed) && flips < 200_000 {
                 // rename(2) over the link is atomic: `swap` always exists.
                 let _ = fs::remove_file(root.join("swap_next"));
-                let target = if flips % 2 == 0 {
-                    "../outside.txt"
-                } else {
-                    "inside.txt"
-                };
+                let out = flips.is_multiple_of(2);
+                let target = if out { "../outside.txt" } else { "inside.txt" };
                 symlink(target, root.join("swap_next")).unwrap();
                 fs::rename(root.join("swap_next"), root.join("swap")).unwrap();
-                let dir = if flips % 2 == 0 { "../outside" } else { "" };
+                let dir = if out { "../outside" } else { "" };
                 if dir.is_empty() {
                     let _ = fs::remove_file(root.join("swapdir"));
                     let _ = fs::create_dir(root.join("swapdir"));

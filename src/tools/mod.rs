@@ -9,6 +9,11 @@
 mod audited;
 pub mod authorize;
 pub mod command_pipeline;
+pub mod file_gate;
+pub mod file_list;
+pub mod file_read;
+pub mod file_search;
+pub mod file_write;
 pub mod host_info;
 pub mod jobs;
 mod progress;
@@ -43,6 +48,7 @@ use crate::{
         identities::Identities,
         slots::{CommandSlots, SlotLimits},
     },
+    files::FileRoots,
     handler_link::PeerUse,
     jobs::JobRegistry,
     policy::Policy,
@@ -67,6 +73,8 @@ pub struct ToolsState {
     pub policy: Policy,
     /// As which Unix user.
     pub identities: Identities,
+    /// The directories the file tools may reach.
+    pub files: Arc<FileRoots>,
 }
 
 impl Default for ToolSettings {
@@ -78,6 +86,7 @@ impl Default for ToolSettings {
             tool_calls_per_minute: None,
             policy: Policy::permissive(),
             run_as: None,
+            files: FileRoots::default(),
         }
     }
 }
@@ -91,6 +100,8 @@ pub struct ToolSettings {
     pub policy: Policy,
     /// The Unix user commands run as when the token names none.
     pub run_as: Option<String>,
+    /// The `[files]` roots.
+    pub files: FileRoots,
 }
 
 impl ToolsState {
@@ -107,6 +118,7 @@ impl ToolsState {
             tool_calls_per_minute,
             policy,
             run_as,
+            files,
         } = settings;
         Arc::new(Self {
             limits,
@@ -127,6 +139,7 @@ impl ToolsState {
             audit,
             policy,
             identities: Identities::new(run_as),
+            files: Arc::new(files),
         })
     }
 }
@@ -188,6 +201,10 @@ pub const TOOLS: &[ToolEntry] = &[
     tool!(Role::Operator, jobs::output_definition, jobs::output),
     tool!(Role::Operator, jobs::signal_definition, jobs::signal),
     tool!(Role::Operator, jobs::list_definition, jobs::list),
+    tool!(Role::Read, file_read::definition, file_read::call),
+    tool!(Role::Read, file_list::definition, file_list::call),
+    tool!(Role::Read, file_search::definition, file_search::call),
+    tool!(Role::Operator, file_write::definition, file_write::call),
 ];
 
 /// [`TOOLS`] with each definition built once.
