@@ -18,7 +18,9 @@ pub mod hardening;
 pub mod jobs;
 pub mod log_excerpt;
 pub mod policy;
+pub mod prompts;
 pub mod ratelimit;
+pub mod resources;
 pub mod tools;
 pub mod transport;
 

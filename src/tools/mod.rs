@@ -18,6 +18,7 @@ pub mod host_info;
 pub mod jobs;
 mod progress;
 pub mod refusal;
+mod resource_calls;
 mod revoked_call;
 pub mod run_command;
 
@@ -28,11 +29,11 @@ use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
-        CompleteRequestMethod, CompleteRequestParams, CompleteResult, ContentBlock, Implementation,
-        JsonObject, ListPromptsRequestMethod, ListPromptsResult,
-        ListResourceTemplatesRequestMethod, ListResourceTemplatesResult,
-        ListResourcesRequestMethod, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-        ServerCapabilities, ServerConfig, Tool,
+        CompleteRequestMethod, CompleteRequestParams, CompleteResult, ContentBlock,
+        GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+        SubscribeRequestParams, Tool, UnsubscribeRequestParams,
     },
     service::RequestContext,
 };
@@ -75,6 +76,8 @@ pub struct ToolsState {
     pub identities: Identities,
     /// The directories the file tools may reach.
     pub files: Arc<FileRoots>,
+    /// The live `resources/subscribe` subscriptions.
+    pub subscriptions: Arc<crate::resources::subscriptions::Subscriptions>,
 }
 
 impl Default for ToolSettings {
@@ -140,6 +143,7 @@ impl ToolsState {
             policy,
             identities: Identities::new(run_as),
             files: Arc::new(files),
+            subscriptions: crate::resources::subscriptions::Subscriptions::new(),
         })
     }
 }
@@ -236,7 +240,13 @@ impl PeerUse for HostTools {
 
 impl ServerHandler for HostTools {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .enable_prompts()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("hostmcp", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "Operate this Linux host. run_command runs a command (shell line or argv) with a \
@@ -262,13 +272,22 @@ impl ServerHandler for HostTools {
         Ok(ListToolsResult::with_all_items(tools))
     }
 
-    // hostmcp declares only the tools capability: the rest are not found, not empty.
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        Err(McpError::method_not_found::<ListPromptsRequestMethod>())
+        Ok(ListPromptsResult::with_all_items(crate::prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        crate::prompts::get(&request.name, request.arguments.as_ref())
+            .map(GetPromptResponse::Complete)
+            .map_err(|error| McpError::invalid_params(error.to_string(), None))
     }
 
     async fn list_resources(
@@ -276,7 +295,7 @@ impl ServerHandler for HostTools {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        Err(McpError::method_not_found::<ListResourcesRequestMethod>())
+        Ok(ListResourcesResult::with_all_items(crate::resources::list()))
     }
 
     async fn list_resource_templates(
@@ -284,9 +303,42 @@ impl ServerHandler for HostTools {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        Err(McpError::method_not_found::<
-            ListResourceTemplatesRequestMethod,
-        >())
+        Ok(ListResourceTemplatesResult::with_all_items(
+            crate::resources::templates(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let caller = Caller::of(&context.extensions)
+            .map_err(|no_caller| McpError::internal_error(no_caller.to_string(), None))?;
+        resource_calls::read(&self.state, caller, &request.uri)
+            .await
+            .map(ReadResourceResponse::Complete)
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = Caller::of(&context.extensions)
+            .map_err(|no_caller| McpError::internal_error(no_caller.to_string(), None))?;
+        resource_calls::subscribe(&self.state, caller, &request.uri, &context)
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = Caller::of(&context.extensions)
+            .map_err(|no_caller| McpError::internal_error(no_caller.to_string(), None))?;
+        resource_calls::unsubscribe(&self.state, caller, &request.uri);
+        Ok(())
     }
 
     async fn complete(

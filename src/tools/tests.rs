@@ -112,7 +112,15 @@ async fn tools_list_shows_a_caller_the_tools_of_its_role_and_nothing_without_a_c
         .list_tools(None, context(&tools, Some(reader)))
         .await
         .unwrap();
-    assert_eq!(names(read), vec![host_info::NAME]);
+    assert_eq!(
+        names(read),
+        vec![
+            host_info::NAME,
+            file_read::NAME,
+            file_list::NAME,
+            file_search::NAME
+        ]
+    );
     let owner = Caller::stdio(crate::auth::danger::stdio_owner());
     let all = tools
         .list_tools(None, context(&tools, Some(owner)))

@@ -101,8 +101,9 @@ def test_a_foreign_host_or_origin_is_403_naming_the_flag(shared_server):
 async def test_a_read_role_token_sees_no_command_tool_and_cannot_call_it(shared_server):
     async with connect(shared_server, "streamable", "legacy", headers=shared_server.headers("reader")) as client:
         tools = (await client.list_tools()).tools
-        assert [tool.name for tool in tools] == ["host_info"]
-        assert tools[0].annotations.read_only_hint is True
+        # The read role's tools: host_info and the read-only file tools (issue 13).
+        assert [tool.name for tool in tools] == ["host_info", "file_read", "file_list", "file_search"]
+        assert all(tool.annotations.read_only_hint is True for tool in tools)
         info = await client.call_tool("host_info", {})
         assert info.is_error is not True and info.structured_content["memory_total_bytes"] > 0
         result = await client.call_tool("run_command", {"command": "id"})

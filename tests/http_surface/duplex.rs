@@ -124,7 +124,10 @@ async fn initialize_names_the_server_and_offers_tools() {
     let server = info.server_info.as_ref().expect("the server names itself");
     assert_eq!(server.name, "hostmcp");
     assert!(info.capabilities.tools.is_some());
-    assert!(info.capabilities.prompts.is_none());
+    // Issue 13: resources (with subscribe) and prompts are declared beside tools.
+    assert!(info.capabilities.prompts.is_some());
+    let resources = info.capabilities.resources.as_ref().expect("resources");
+    assert_eq!(resources.subscribe, Some(true));
     pipe.close().await;
 }
 
@@ -152,7 +155,11 @@ async fn an_operator_lists_and_runs_run_command() {
 #[tokio::test]
 async fn a_reader_lists_only_host_info_and_is_refused_run_command_on_record() {
     let pipe = Pipe::open(READER).await;
-    assert_eq!(pipe.tool_names().await, ["host_info"]);
+    // The read role's tools: host_info and the read-only file tools (issue 13).
+    assert_eq!(
+        pipe.tool_names().await,
+        ["host_info", "file_read", "file_list", "file_search"]
+    );
     let denied = pipe
         .call("run_command", json!({"command": "echo ran"}))
         .await
