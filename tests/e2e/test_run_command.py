@@ -22,7 +22,8 @@ async def test_lists_run_command_with_schemas_and_annotations(shared_server, nam
     async with connect(shared_server, transport, mode) as client:
         tools = (await client.list_tools()).tools
         assert [tool.name for tool in tools] == [
-            "host_info", "run_command", "job_start", "job_output", "job_signal", "job_list"]
+            "host_info", "run_command", "job_start", "job_output", "job_signal", "job_list",
+            "file_read", "file_list", "file_search", "file_write"]
         tool = tools[1]
         assert set(tool.input_schema["properties"]) >= {"command", "argv", "working_dir", "timeout_secs", "env", "stdin"}
         assert set(tool.output_schema["properties"]) >= {
