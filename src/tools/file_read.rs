@@ -102,6 +102,7 @@ pub async fn call(
 /// The text a model reads: what was read and from where, then the content.
 fn result(outcome: ReadOutcome) -> CallToolResult {
     let what = match (outcome.first_line, outcome.lines) {
+        (Some(first), Some(1)) => format!("line {first}"),
         (Some(first), Some(lines)) if lines > 0 => {
             format!("lines {first}-{}", first + lines - 1)
         }

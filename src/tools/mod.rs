@@ -252,7 +252,10 @@ impl ServerHandler for HostTools {
                 "Operate this Linux host. run_command runs a command (shell line or argv) with a \
                  timeout and returns exit code, stdout and stderr. For work longer than a minute, \
                  job_start runs it in the background; read it with job_output (cursors page through \
-                 the output), stop it with job_signal, see all with job_list.",
+                 the output), stop it with job_signal, see all with job_list. file_read, file_list and \
+                 file_search (and file_write) reach files under the configured roots; the \
+                 resources host://info, host://load and host://os-release and the diagnose_* \
+                 prompts describe the host and how to investigate it.",
             )
     }
 

@@ -23,7 +23,11 @@ async fn a_read_token_lists_only_read_tools_and_an_operator_lists_run_command() 
     let bench = Bench::new();
     let reader = bench.send(list_2026(Some(READER))).await;
     assert_eq!(reader.status, StatusCode::OK, "{}", reader.text());
-    assert_eq!(names(&reader.result()), ["host_info"]);
+    // The read role's tools: host_info and the read-only file tools (issue 13).
+    assert_eq!(
+        names(&reader.result()),
+        ["host_info", "file_read", "file_list", "file_search"]
+    );
 
     // Near miss: an operator's list has the command tools.
     let operator = bench.send(list_2026(Some(ALICE))).await.result();
