@@ -21,7 +21,7 @@ from conftest import config_text, start_server
 from mcp_clients import connect, http_client
 
 # resources/subscribe is a session-era method; the SDK warns that 2026-07-28 replaced it.
-pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore:resources/.*subscribe is removed")]
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +171,13 @@ async def test_prompts_are_listed_and_name_the_tools_in_order(server):
         assert "disk_usage with path=/var" in disk and "file_list" in disk
         with pytest.raises(Exception):
             await client.get_prompt("diagnose_failing_service", {})
+
+
+async def test_stdio_subscriptions_get_updates_too(tmp_path):
+    from mcp import StdioServerParameters
+
+    from conftest import BIN
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")}
+    params = StdioServerParameters(command=BIN, args=["stdio"], env=env)
+    updates = await subscribed_updates(lambda handler: Client(params, mode="legacy", message_handler=handler), None)
+    assert updates[:2] == ["host://load", "host://load"]
