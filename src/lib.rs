@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod cli;
+pub mod client;
 pub mod command;
 pub mod commands;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod handler_link;
 pub mod hardening;
 pub mod jobs;
 pub mod log_excerpt;
+pub mod metrics;
 pub mod policy;
 pub mod prompts;
 pub mod ratelimit;
@@ -35,12 +37,16 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Token(command) => commands::token::run(command),
         cli::Command::Audit(command) => commands::audit::run(command),
         cli::Command::Policy(command) => commands::policy::run(command),
+        cli::Command::Generate(command) => commands::generate::run(command),
+        cli::Command::Connect(args) => commands::connect::run(args),
+        cli::Command::Call(args) => commands::call::run(args),
+        cli::Command::Tools(args) => commands::tools::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{error}");
-            ExitCode::FAILURE
+            ExitCode::from(error.exit_code())
         }
     }
 }

@@ -42,6 +42,18 @@ pub struct FileConfig {
     /// The `[files]` table: the roots the file tools may reach (see `crate::files`).
     #[serde(default)]
     pub files: crate::files::FilesConfig,
+    /// The `[metrics]` table: present, it serves `/metrics` (unless `enabled = false`).
+    pub metrics: Option<FileMetrics>,
+}
+
+/// The `[metrics]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileMetrics {
+    /// false: no `/metrics`, though the table is there.
+    pub enabled: Option<bool>,
+    /// A file holding a scrape token: with it, `/metrics` is served off loopback too.
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// The `[tls]` table.

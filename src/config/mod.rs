@@ -53,6 +53,15 @@ pub struct Config {
     pub connections: ConnectionSettings,
     /// The `[files]` table: the directories the file tools may reach.
     pub files: crate::files::FileRoots,
+    /// `/metrics`, when served (`--metrics` or a `[metrics]` table).
+    pub metrics: Option<MetricsSettings>,
+}
+
+/// How `/metrics` is served.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// The scrape token's file; without one, only loopback may scrape.
+    pub token_file: Option<PathBuf>,
 }
 
 /// The PEM files of the server's certificate chain and key.
@@ -317,6 +326,7 @@ impl Config {
                 args.trusted_proxies.clone()
             }),
             connections: connections::resolve(&file.connections)?,
+            metrics: resolve_metrics(args, &file),
             files: crate::files::FileRoots::new(file.files)?,
             policy: file.policy,
             on_revoke: file.on_revoke.unwrap_or_default(),
@@ -499,6 +509,16 @@ fn resolve_audit(
         redact_env_values: file.audit.redact_env_values.unwrap_or(true),
         key_file: file.audit.key_file.clone(),
     }))
+}
+
+/// `/metrics`: on with `--metrics` or a `[metrics]` table, unless the table says
+/// `enabled = false` (which `--metrics` overrides).
+fn resolve_metrics(args: &ServeArgs, file: &FileConfig) -> Option<MetricsSettings> {
+    let table = file.metrics.as_ref();
+    let on = args.metrics || table.is_some_and(|table| table.enabled != Some(false));
+    on.then(|| MetricsSettings {
+        token_file: table.and_then(|table| table.token_file.clone()),
+    })
 }
 
 /// File name of the default audit log inside the state directory.

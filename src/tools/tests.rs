@@ -135,3 +135,18 @@ fn every_tool_in_the_table_has_a_name_of_its_own() {
     assert_eq!(names.len(), TOOLS.len());
     assert!(find("no_such_tool").is_none());
 }
+
+#[test]
+fn a_call_that_reached_its_tool_is_counted_ok_error_or_invalid() {
+    let text = || vec![ContentBlock::text("x")];
+    assert_eq!(
+        outcome_of(&Ok(CallToolResult::success(text()))),
+        ToolOutcome::Ok
+    );
+    assert_eq!(
+        outcome_of(&Ok(CallToolResult::error(text()))),
+        ToolOutcome::Error
+    );
+    let invalid = McpError::invalid_params("run_command: bad", None);
+    assert_eq!(outcome_of(&Err(invalid)), ToolOutcome::Invalid);
+}
