@@ -4,6 +4,8 @@
 //! import this module; neither imports the other.
 
 use rmcp::model::{ClientRequest, ServerNotification};
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 
 /// Which requests of a handler can run directly. A request that sends through its
@@ -35,5 +37,33 @@ impl RequestNotifier {
 
     pub fn notify(&self, notification: ServerNotification) -> Result<(), ReaderGone> {
         self.0.send(notification).map_err(|_| ReaderGone)
+    }
+}
+
+/// How a handler sends notifications to a session's client outside any request (on the
+/// session's standalone stream: resource updates), for as long as the session lives.
+/// The transports that have sessions put one in the extensions of the requests that need
+/// it (`resources/subscribe`); `notify` fails once the session is gone, which is how what
+/// sends through it learns to stop.
+#[derive(Clone)]
+pub struct SessionNotifier(Arc<SendNotice>);
+
+type SendNotice = dyn Fn(ServerNotification) -> Result<(), ReaderGone> + Send + Sync;
+
+impl SessionNotifier {
+    pub fn new(
+        send: impl Fn(ServerNotification) -> Result<(), ReaderGone> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(send))
+    }
+
+    pub fn notify(&self, notification: ServerNotification) -> Result<(), ReaderGone> {
+        (self.0)(notification)
+    }
+}
+
+impl std::fmt::Debug for SessionNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionNotifier")
     }
 }

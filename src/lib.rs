@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod env_vars;
 pub mod exec;
+pub mod files;
 pub mod handler_link;
 pub mod hardening;
 pub mod host;
@@ -20,7 +21,9 @@ pub mod jobs;
 pub mod log_excerpt;
 pub mod metrics;
 pub mod policy;
+pub mod prompts;
 pub mod ratelimit;
+pub mod resources;
 pub mod tools;
 pub mod transport;
 

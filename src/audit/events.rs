@@ -241,6 +241,18 @@ pub enum AuditEvent {
         reason: OrphanReason,
         command_id: Option<String>,
     },
+    /// A file tool's call (`file_read`, `file_list`, `file_search`, `file_write`): the path
+    /// as asked, the path the kernel resolved (null when nothing was opened), and the rule
+    /// that refused it (null when it was done). A write is recorded before its rename and
+    /// not made if the record cannot be written.
+    FileAccess {
+        operation: FileOperation,
+        requested: AuditText,
+        resolved: Option<AuditText>,
+        refused: Option<String>,
+        /// SHA-256 of the content a write puts in place.
+        sha256: Option<String>,
+    },
 }
 
 impl AuditEvent {
@@ -262,6 +274,7 @@ impl AuditEvent {
             Self::TokenRevoked { .. } => "token_revoked",
             Self::EndedByRevocation { .. } => "ended_by_revocation",
             Self::OrphanKilled { .. } => "orphan_killed",
+            Self::FileAccess { .. } => "file_access",
         }
     }
 
@@ -311,6 +324,16 @@ impl AuditEvent {
                 command.bound_text(budget);
             }
             Self::JobRefused { job_id, .. } => budget.bound(job_id),
+            Self::FileAccess {
+                requested,
+                resolved,
+                ..
+            } => {
+                budget.bound(requested);
+                if let Some(resolved) = resolved {
+                    budget.bound(resolved);
+                }
+            }
             Self::ChainStarted
             | Self::AuthThrottled { .. }
             | Self::AuthFailedDropped { .. }
@@ -359,6 +382,27 @@ impl AuditText {
     /// making the record (and so the command) fail.
     pub fn path(path: &std::path::Path) -> Self {
         Self::Whole(path.to_string_lossy().into_owned())
+    }
+}
+
+/// What a file tool did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileOperation {
+    Read,
+    List,
+    Search,
+    Write,
+}
+
+impl FileOperation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::List => "list",
+            Self::Search => "search",
+            Self::Write => "write",
+        }
     }
 }
 

@@ -130,6 +130,19 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             reason = reason.as_str(),
             command_id = command_id.as_deref()
         ),
+        AuditEvent::FileAccess {
+            operation,
+            requested,
+            resolved,
+            refused,
+            sha256,
+        } => audit_event!(
+            operation = operation.as_str(),
+            requested = %requested,
+            resolved = resolved.as_ref().map(tracing::field::display),
+            refused = refused.as_deref(),
+            sha256 = sha256.as_deref()
+        ),
     }
 }
 

@@ -2,11 +2,11 @@
 //! Errors leave as [`CommandError`], printed as `error:` and `hint:` lines.
 
 pub mod audit;
-pub mod generate;
-pub mod journal;
 pub mod call;
 pub mod connect;
 mod client_snippets;
+pub mod generate;
+pub mod journal;
 pub mod policy;
 mod remote;
 pub mod serve;

@@ -64,6 +64,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             policy,
             run_as: config.run_as.clone(),
             services: config.services.clone(),
+            files: config.files.clone(),
         },
         BaseEnv::from_server_env(),
         audit_log.clone(),

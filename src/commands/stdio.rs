@@ -73,6 +73,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
                 policy,
                 run_as,
                 services: config.services.clone(),
+                files: config.files.clone(),
             },
             BaseEnv::from_server_env(),
             audit_log,

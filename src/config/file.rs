@@ -39,6 +39,9 @@ pub struct FileConfig {
     /// The `[connections]` table (see `super::connections`).
     #[serde(default)]
     pub connections: super::connections::FileConnections,
+    /// The `[files]` table: the roots the file tools may reach (see `crate::files`).
+    #[serde(default)]
+    pub files: crate::files::FilesConfig,
     /// The `[systemd]` and `[logs]` tables (see `super::services`).
     #[serde(default)]
     pub systemd: super::services::FileSystemd,

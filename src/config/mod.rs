@@ -52,6 +52,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// The `[connections]` table: connection and stream limits, header and handshake timeouts.
     pub connections: ConnectionSettings,
+    /// The `[files]` table: the directories the file tools may reach.
+    pub files: crate::files::FileRoots,
     /// The `[systemd]` and `[logs]` tables (`service_status`, `log_query`).
     pub services: services::ServiceSettings,
     /// `/metrics`, when served (`--metrics` or a `[metrics]` table).
@@ -239,6 +241,8 @@ pub enum ConfigError {
     NoStateDir,
     #[error("connections: {0}")]
     BadConnections(&'static str),
+    #[error("{0}")]
+    BadFileRoots(#[from] crate::files::RootsError),
     #[error("[{table}]: {message}")]
     BadServices {
         table: &'static str,
@@ -276,6 +280,9 @@ impl ConfigError {
             Self::NoStateDir => "set XDG_STATE_HOME or HOME, or configure a token",
             Self::BadConnections(_) => {
                 "limits and timeouts in [connections] must be at least 1, with max_per_address <= max_total"
+            }
+            Self::BadFileRoots(_) => {
+                "write each [[files.roots]] path once, as an absolute directory, e.g. path = \"/srv\""
             }
             Self::BadServices { .. } => "docs/services.md lists the [systemd] and [logs] keys",
         }
@@ -342,6 +349,7 @@ impl Config {
                 logs: services::resolve_logs(&file.logs)?,
             },
             metrics: resolve_metrics(args, &file),
+            files: crate::files::FileRoots::new(file.files)?,
             policy: file.policy,
             on_revoke: file.on_revoke.unwrap_or_default(),
         })

@@ -439,6 +439,24 @@ fn tool_calls_are_limited_to_600_a_minute_unless_configured() {
 }
 
 #[test]
+fn file_roots_are_read_and_a_relative_or_unknown_key_is_refused() {
+    let text =
+        "[[files.roots]]\npath = \"/srv\"\n\n[[files.roots]]\npath = \"/srv/app\"\nwrite = true\n";
+    let config = Config::resolve(&args(), &env(), file(text)).unwrap();
+    let roots = config.files.roots();
+    assert_eq!(roots.len(), 2);
+    assert!(!roots[0].write && roots[1].write);
+    let none = Config::resolve(&args(), &env(), FileConfig::default()).unwrap();
+    assert!(none.files.is_empty());
+    let relative = Config::resolve(&args(), &env(), file("[[files.roots]]\npath = \"srv\"\n"));
+    let error = relative.unwrap_err();
+    assert!(matches!(error, ConfigError::BadFileRoots(_)), "{error}");
+    assert!(error.hint().contains("absolute"), "{}", error.hint());
+    let typo = FileConfig::parse("[[files.roots]]\npath = \"/srv\"\nwritable = true\n");
+    assert!(typo.unwrap_err().contains("writable"));
+}
+
+#[test]
 fn metrics_are_off_by_default_and_on_with_the_flag_or_a_table() {
     let resolve =
         |args: &ServeArgs, text: &str| Config::resolve(args, &env(), file(text)).unwrap().metrics;

@@ -11,6 +11,11 @@ mod audited;
 pub mod authorize;
 pub mod command_pipeline;
 pub mod disk_usage;
+pub mod file_gate;
+pub mod file_list;
+pub mod file_read;
+pub mod file_search;
+pub mod file_write;
 pub mod host_info;
 mod host_schema;
 pub mod jobs;
@@ -25,6 +30,7 @@ mod progress;
 mod readable;
 pub mod refusal;
 pub mod result_budget;
+mod resource_calls;
 mod revoked_call;
 pub mod run_command;
 pub mod service_status;
@@ -37,11 +43,11 @@ use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
-        CompleteRequestMethod, CompleteRequestParams, CompleteResult, ContentBlock, Implementation,
-        JsonObject, ListPromptsRequestMethod, ListPromptsResult,
-        ListResourceTemplatesRequestMethod, ListResourceTemplatesResult,
-        ListResourcesRequestMethod, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-        ServerCapabilities, ServerConfig, Tool,
+        CompleteRequestMethod, CompleteRequestParams, CompleteResult, ContentBlock,
+        GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+        SubscribeRequestParams, Tool, UnsubscribeRequestParams,
     },
     service::RequestContext,
 };
@@ -57,6 +63,7 @@ use crate::{
         identities::Identities,
         slots::{CommandSlots, SlotLimits},
     },
+    files::FileRoots,
     handler_link::PeerUse,
     jobs::JobRegistry,
     metrics::{self, ToolOutcome},
@@ -86,6 +93,10 @@ pub struct ToolsState {
     pub services: ServiceSettings,
     /// CPU shares of processes, measured between process_list calls.
     pub cpu_sampler: Arc<crate::host::processes::CpuSampler>,
+    /// The directories the file tools may reach.
+    pub files: Arc<FileRoots>,
+    /// The live `resources/subscribe` subscriptions.
+    pub subscriptions: Arc<crate::resources::subscriptions::Subscriptions>,
 }
 
 impl Default for ToolSettings {
@@ -98,6 +109,7 @@ impl Default for ToolSettings {
             policy: Policy::permissive(),
             run_as: None,
             services: ServiceSettings::default(),
+            files: FileRoots::default(),
         }
     }
 }
@@ -113,6 +125,8 @@ pub struct ToolSettings {
     pub run_as: Option<String>,
     /// The `[systemd]` and `[logs]` tables.
     pub services: ServiceSettings,
+    /// The `[files]` roots.
+    pub files: FileRoots,
 }
 
 impl ToolsState {
@@ -130,6 +144,7 @@ impl ToolsState {
             policy,
             run_as,
             services,
+            files,
         } = settings;
         Arc::new(Self {
             limits,
@@ -152,6 +167,8 @@ impl ToolsState {
             identities: Identities::new(run_as),
             services,
             cpu_sampler: Arc::default(),
+            files: Arc::new(files),
+            subscriptions: crate::resources::subscriptions::Subscriptions::new(),
         })
     }
 }
@@ -214,11 +231,15 @@ pub const TOOLS: &[ToolEntry] = &[
     tool!(Role::Read, network_info::definition, network_info::call),
     tool!(Role::Read, service_status::definition, service_status::call),
     tool!(Role::Read, log_query::definition, log_query::call),
+    tool!(Role::Read, file_read::definition, file_read::call),
+    tool!(Role::Read, file_list::definition, file_list::call),
+    tool!(Role::Read, file_search::definition, file_search::call),
     tool!(Role::Operator, run_command::definition, run_command::call),
     tool!(Role::Operator, jobs::start_definition, jobs::start),
     tool!(Role::Operator, jobs::output_definition, jobs::output),
     tool!(Role::Operator, jobs::signal_definition, jobs::signal),
     tool!(Role::Operator, jobs::list_definition, jobs::list),
+    tool!(Role::Operator, file_write::definition, file_write::call),
     tool!(
         Role::Operator,
         process_signal::definition,
@@ -255,7 +276,13 @@ impl PeerUse for HostTools {
 
 impl ServerHandler for HostTools {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .enable_prompts()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("hostmcp", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "Operate this Linux host. host_info, process_list, process_tree, disk_usage and \
@@ -263,7 +290,10 @@ impl ServerHandler for HostTools {
                  run_command runs a command (shell line or argv) with a \
                  timeout and returns exit code, stdout and stderr. For work longer than a minute, \
                  job_start runs it in the background; read it with job_output (cursors page through \
-                 the output), stop it with job_signal, see all with job_list.",
+                 the output), stop it with job_signal, see all with job_list. file_read, file_list and \
+                 file_search (and file_write) reach files under the configured roots; the \
+                 resources host://info, host://load and host://os-release and the diagnose_* \
+                 prompts describe the host and how to investigate it.",
             )
     }
 
@@ -283,13 +313,22 @@ impl ServerHandler for HostTools {
         Ok(ListToolsResult::with_all_items(tools))
     }
 
-    // hostmcp declares only the tools capability: the rest are not found, not empty.
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        Err(McpError::method_not_found::<ListPromptsRequestMethod>())
+        Ok(ListPromptsResult::with_all_items(crate::prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        crate::prompts::get(&request.name, request.arguments.as_ref())
+            .map(GetPromptResponse::Complete)
+            .map_err(|error| McpError::invalid_params(error.to_string(), None))
     }
 
     async fn list_resources(
@@ -297,7 +336,7 @@ impl ServerHandler for HostTools {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        Err(McpError::method_not_found::<ListResourcesRequestMethod>())
+        Ok(ListResourcesResult::with_all_items(crate::resources::list()))
     }
 
     async fn list_resource_templates(
@@ -305,9 +344,42 @@ impl ServerHandler for HostTools {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        Err(McpError::method_not_found::<
-            ListResourceTemplatesRequestMethod,
-        >())
+        Ok(ListResourceTemplatesResult::with_all_items(
+            crate::resources::templates(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let caller = Caller::of(&context.extensions)
+            .map_err(|no_caller| McpError::internal_error(no_caller.to_string(), None))?;
+        resource_calls::read(&self.state, caller, &request.uri)
+            .await
+            .map(ReadResourceResponse::Complete)
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = Caller::of(&context.extensions)
+            .map_err(|no_caller| McpError::internal_error(no_caller.to_string(), None))?;
+        resource_calls::subscribe(&self.state, caller, &request.uri, &context)
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = Caller::of(&context.extensions)
+            .map_err(|no_caller| McpError::internal_error(no_caller.to_string(), None))?;
+        resource_calls::unsubscribe(&self.state, caller, &request.uri);
+        Ok(())
     }
 
     async fn complete(

@@ -122,6 +122,9 @@ async fn tools_list_shows_a_caller_the_tools_of_its_role_and_nothing_without_a_c
             network_info::NAME,
             service_status::NAME,
             log_query::NAME,
+            file_read::NAME,
+            file_list::NAME,
+            file_search::NAME,
         ]
     );
     let owner = Caller::stdio(crate::auth::danger::stdio_owner());

@@ -103,7 +103,7 @@ async def test_a_read_role_token_sees_no_command_tool_and_cannot_call_it(shared_
         tools = (await client.list_tools()).tools
         assert [tool.name for tool in tools] == [
             "host_info", "process_list", "process_tree", "disk_usage", "network_info",
-            "service_status", "log_query"]
+            "service_status", "log_query", "file_read", "file_list", "file_search"]
         assert all(tool.annotations.read_only_hint is True for tool in tools)
         info = await client.call_tool("host_info", {})
         assert info.is_error is not True and info.structured_content["memory"]["total_bytes"] > 0

@@ -124,7 +124,10 @@ async fn initialize_names_the_server_and_offers_tools() {
     let server = info.server_info.as_ref().expect("the server names itself");
     assert_eq!(server.name, "hostmcp");
     assert!(info.capabilities.tools.is_some());
-    assert!(info.capabilities.prompts.is_none());
+    // Issue 13: resources (with subscribe) and prompts are declared beside tools.
+    assert!(info.capabilities.prompts.is_some());
+    let resources = info.capabilities.resources.as_ref().expect("resources");
+    assert_eq!(resources.subscribe, Some(true));
     pipe.close().await;
 }
 
@@ -162,6 +165,9 @@ async fn a_reader_lists_only_the_read_tools_and_is_refused_run_command_on_record
             "network_info",
             "service_status",
             "log_query",
+            "file_read",
+            "file_list",
+            "file_search",
         ]
     );
     let denied = pipe

@@ -33,6 +33,9 @@ async fn a_read_token_lists_only_read_tools_and_an_operator_lists_run_command() 
             "network_info",
             "service_status",
             "log_query",
+            "file_read",
+            "file_list",
+            "file_search",
         ]
     );
 

@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt};
 use rmcp::{
     RoleServer, Service,
     model::{
-        ClientJsonRpcMessage, ClientNotification, JsonRpcRequest, ProtocolVersion,
+        ClientJsonRpcMessage, ClientNotification, ClientRequest, JsonRpcRequest, ProtocolVersion,
         ServerJsonRpcMessage,
     },
     transport::streamable_http_server::session::{ServerSseMessage, SessionId, SessionManager},
@@ -24,6 +24,7 @@ use super::{
     replay::{self, RECONNECT_AFTER, STANDALONE_EVENT_ID},
     table::{Session, SessionTable},
 };
+use crate::handler_link::{ReaderGone, SessionNotifier};
 use crate::log_excerpt::log_excerpt;
 use crate::transport::{
     direct_call::{self, DirectRequest, PeerUse},
@@ -151,6 +152,12 @@ where
                 (self.inner.table.clone(), id.clone(), request_id.clone());
             move || table.end_call(&session, &call_id)
         };
+        let mut request = request;
+        if matches!(request, ClientRequest::SubscribeRequest(_)) {
+            use rmcp::model::GetExtensions;
+            let notifier = session_notifier(&self.inner.table, id);
+            request.extensions_mut().insert(notifier);
+        }
         if self.inner.handler.needs_live_peer(&request) {
             let call = RelayedCall {
                 session: id.clone(),
@@ -230,14 +237,20 @@ where
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        // Nothing is ever sent on it: the sender is kept to end the stream when the
-        // session closes, and tells whether the client still holds it.
+        // Nothing but notices (resource updates) is sent on it: `sender` is kept to end
+        // the stream when the session closes, and tells whether the client still holds it.
         let (sender, receiver) = mpsc::channel::<Infallible>(1);
+        let (notices, notices_out) = mpsc::unbounded_channel();
         let mut sessions = self.inner.table.lock();
         let session = sessions.get_mut(id).ok_or(SessionError::NotFound)?;
         // A reconnecting client replaces its old stream.
         session.standalone = Some(sender);
-        Ok(ReceiverStream::new(receiver).map(|never| match never {}))
+        session.notices = Some(notices);
+        let ends = ReceiverStream::new(receiver).map(|never| match never {});
+        let notices = tokio_stream::wrappers::UnboundedReceiverStream::new(notices_out)
+            .map(ServerSseMessage::from_message);
+        // Ends when the session's entry (holding both senders) drops.
+        Ok(futures::stream::select(ends, notices))
     }
 
     async fn resume(
@@ -261,4 +274,19 @@ where
         });
         Ok(answer.map(ServerSseMessage::from_message).right_stream())
     }
+}
+
+/// Sends to session `id`'s standalone stream while the session lives (dropped while no
+/// stream is open); fails once the session has left the table.
+fn session_notifier(table: &Arc<SessionTable>, id: &SessionId) -> SessionNotifier {
+    let (table, id) = (Arc::downgrade(table), id.clone());
+    SessionNotifier::new(move |notification| {
+        let table = table.upgrade().ok_or(ReaderGone)?;
+        let sessions = table.lock();
+        let session = sessions.get(&id).ok_or(ReaderGone)?;
+        if let Some(notices) = &session.notices {
+            let _ = notices.send(ServerJsonRpcMessage::notification(notification));
+        }
+        Ok(())
+    })
 }

@@ -30,8 +30,13 @@
 //! the answers kept for reconnecting clients and the event ids that name them;
 //! [`relay`] the calls that talk back to the client.
 //!
-//! Limits, none of which hostmcp's tools need: nothing is sent on the standalone stream
-//! (a call's messages go on its own stream); client notifications other than
+//! The standalone stream carries only notices sent outside any request: a
+//! `resources/subscribe` request gets a `SessionNotifier` in its extensions that queues
+//! them for the open stream (dropped while none is) and fails once the session has left
+//! the table, which ends the subscription.
+//!
+//! Limits, none of which hostmcp's tools need: a call's messages go on its own stream,
+//! never the standalone one; client notifications other than
 //! `cancelled` are not passed to the handler; a resumed stream carries the answer only
 //! (not the progress sent while the client was away), and a relayed call's answer is
 //! not kept; a GET that reconnects with the standalone stream's `Last-Event-ID` gets a

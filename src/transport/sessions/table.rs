@@ -54,6 +54,8 @@ pub(super) struct Session {
     /// Woken when an answer is parked or a call ends, for reconnects that came first.
     pub(super) parked_changed: Arc<Notify>,
     pub(super) standalone: Option<mpsc::Sender<Infallible>>,
+    /// Notifications for the standalone stream (resource updates), while one is open.
+    pub(super) notices: Option<mpsc::UnboundedSender<ServerJsonRpcMessage>>,
     pub(super) last_active: Instant,
     /// rmcp closes the session when the handshake's service ends, which it does on
     /// purpose here: that one close is not the client's and is skipped.
@@ -88,6 +90,7 @@ impl Session {
             parked: BTreeMap::new(),
             parked_changed: Arc::default(),
             standalone: None,
+            notices: None,
             last_active: Instant::now(),
             handshake_close_pending: false,
             owner: None,

@@ -194,6 +194,13 @@ where
         }
         Route::Direct(peer, cancel, outbound) => (peer, cancel, outbound),
     };
+    let mut request = request;
+    if matches!(request, ClientRequest::SubscribeRequest(_)) {
+        use rmcp::model::GetExtensions;
+        request
+            .extensions_mut()
+            .insert(stream_notifier(outbound.clone()));
+    }
     let forget_call = {
         let state = state.clone();
         let session_id = session_id.to_owned();
@@ -215,6 +222,20 @@ where
         }
     });
     Ok(())
+}
+
+/// Sends to the session's stream, outside any request (resource updates); fails once the
+/// stream is gone.
+fn stream_notifier(outbound: Outbound) -> crate::handler_link::SessionNotifier {
+    crate::handler_link::SessionNotifier::new(move |notification| {
+        let message = ServerJsonRpcMessage::notification(notification);
+        let line = serde_json::to_string(&message).map_err(|_| crate::handler_link::ReaderGone)?;
+        match outbound.clone().try_send(line) {
+            Err(error) if error.is_disconnected() => Err(crate::handler_link::ReaderGone),
+            // A full queue drops this notice; the next one follows.
+            _ => Ok(()),
+        }
+    })
 }
 
 /// The rmcp service a session runs requests that talk through their peer on.

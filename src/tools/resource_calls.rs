@@ -1,0 +1,109 @@
+//! The handler's side of resources: `resources/read` of a `host://` resource
+//! (`crate::resources`) or of a `file:///` URI (through the same gate, containment and
+//! audit as `file_read`: `file_gate`), and `resources/subscribe` / `unsubscribe`, which
+//! need a session (stdio, `/sse`, or `/mcp` with `Mcp-Session-Id`) to send updates on.
+
+use rmcp::{
+    ErrorData as McpError, RoleServer,
+    model::{ReadResourceResult, ResourceContents},
+    service::RequestContext,
+};
+
+use super::{ToolsState, file_gate};
+use crate::{
+    audit::FileOperation,
+    caller::{Caller, Transport},
+    files::read::{MAX_READ_BYTES, Range, ReadOutcome, read as read_file},
+    handler_link::SessionNotifier,
+    resources::{self, ResourceError, subscriptions::Sink},
+};
+
+/// The name the audit record gives a `file:///` resource read.
+const FILE_RESOURCE: &str = "resources/read";
+
+/// Read `uri`.
+pub async fn read(
+    state: &ToolsState,
+    caller: &Caller,
+    uri: &str,
+) -> Result<ReadResourceResult, McpError> {
+    let Some(path) = resources::file_path(uri) else {
+        return resources::read_host(uri).map_err(not_found);
+    };
+    let path = path.map_err(invalid)?;
+    let outcome = file_gate::read_only(
+        state,
+        caller,
+        FILE_RESOURCE,
+        FileOperation::Read,
+        path,
+        |located| {
+            let range = Range::Bytes {
+                offset: 0,
+                length: MAX_READ_BYTES,
+            };
+            read_file(located, range, MAX_READ_BYTES)
+        },
+        |outcome: &ReadOutcome| &outcome.path,
+    )
+    .await
+    .map_err(|refusal| McpError::invalid_params(refusal.to_string(), None))?;
+    let Some(text) = outcome.content else {
+        return Err(McpError::invalid_params(
+            format!("{uri}: binary content is not served as a resource"),
+            None,
+        ));
+    };
+    Ok(ReadResourceResult::new(vec![
+        ResourceContents::text(text, uri).with_mime_type("text/plain"),
+    ]))
+}
+
+/// Start sending `notifications/resources/updated` for `uri` to this caller's session.
+pub fn subscribe(
+    state: &ToolsState,
+    caller: &Caller,
+    uri: &str,
+    context: &RequestContext<RoleServer>,
+) -> Result<(), McpError> {
+    resources::check_subscribable(uri).map_err(invalid)?;
+    let sink = match context.extensions.get::<SessionNotifier>() {
+        Some(notifier) => Sink::Session(notifier.clone()),
+        None if caller.transport == Transport::Stdio => Sink::Peer(context.peer.clone()),
+        None => {
+            return Err(McpError::invalid_request(
+                "resources/subscribe needs a session to send updates on (stdio, /sse, or /mcp \
+                 with Mcp-Session-Id); read host://load instead",
+                None,
+            ));
+        }
+    };
+    state.subscriptions.subscribe(
+        &subscriber(caller),
+        uri,
+        sink,
+        resources::subscriptions::UPDATE_INTERVAL,
+    );
+    Ok(())
+}
+
+/// Stop the updates of `uri` to this caller's session (nothing subscribed is not an error).
+pub fn unsubscribe(state: &ToolsState, caller: &Caller, uri: &str) {
+    state.subscriptions.unsubscribe(&subscriber(caller), uri);
+}
+
+/// Subscriptions are per session; stdio has one.
+fn subscriber(caller: &Caller) -> String {
+    match &caller.session {
+        Some(session) => format!("{}:{session}", caller.principal.name()),
+        None => format!("{}:stdio", caller.principal.name()),
+    }
+}
+
+fn not_found(error: ResourceError) -> McpError {
+    McpError::resource_not_found(error.to_string(), None)
+}
+
+fn invalid(error: ResourceError) -> McpError {
+    McpError::invalid_params(error.to_string(), None)
+}
