@@ -21,7 +21,7 @@ pub mod ratelimit;
 pub mod tools;
 pub mod transport;
 
-use std::process::ExitCode;
+use std::{io::Write, process::ExitCode};
 
 /// Run one command line to completion and map its outcome to an exit code.
 pub fn run(cli: cli::Cli) -> ExitCode {
@@ -36,7 +36,8 @@ pub fn run(cli: cli::Cli) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("{error}");
+            // Not eprintln!, which panics when stderr's reader has gone.
+            let _ = writeln!(std::io::stderr(), "{error}");
             ExitCode::FAILURE
         }
     }

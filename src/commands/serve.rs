@@ -2,7 +2,7 @@
 //! how to connect, and serve HTTP until SIGINT or SIGTERM. SIGHUP reloads the tokens
 //! (revoking the ones dropped) and the TLS certificate; tokens also expire on their own.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{io::Write, net::SocketAddr, sync::Arc};
 
 use tokio_util::sync::CancellationToken;
 
@@ -237,7 +237,9 @@ fn announce(bound: &[SocketAddr], config: &Config, generated: Option<&GeneratedT
     } else {
         "using the token saved"
     };
-    eprintln!(
+    // Not eprintln!, which panics when stderr's reader has gone.
+    let _ = writeln!(
+        std::io::stderr(),
         "\nhostmcp: {origin} in {path} (mode 0600).\n\
          \n  token: {token}\n\
          \nConnect a client, for example:\n\
@@ -330,6 +332,8 @@ async fn handle_signals(shutdown: CancellationToken, reload: Reload) {
         tracing::error!("cannot install signal handlers");
         return;
     };
+    // Shutdown comes even if this task ends some other way (a panic in a reload).
+    let _shutdown_on_exit = shutdown.drop_guard();
     loop {
         tokio::select! {
             _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
@@ -340,5 +344,4 @@ async fn handle_signals(shutdown: CancellationToken, reload: Reload) {
             }
         }
     }
-    shutdown.cancel();
 }
