@@ -241,6 +241,24 @@ pub enum AuditEvent {
         reason: OrphanReason,
         command_id: Option<String>,
     },
+    /// A SIGHUP reload was applied: the calls after it are judged by the new tokens,
+    /// policy and limits (calls in flight keep what they started with).
+    ConfigReloaded {
+        /// The file read, or `null` for the embedded defaults.
+        config_file: Option<String>,
+        /// Tokens accepted after the reload (`null`: no token reload, e.g. a generated token).
+        tokens: Option<u64>,
+        /// The `[policy]` table's rules after the reload: `allow` and `deny` entries.
+        allow_rules: u64,
+        deny_rules: u64,
+        tls_reloaded: bool,
+    },
+    /// A SIGHUP reload was refused: nothing changed, the server serves what it served.
+    ConfigReloadRefused {
+        config_file: Option<String>,
+        /// The first problem found (a parse error, a bad token, a bad policy rule, ...).
+        reason: String,
+    },
 }
 
 impl AuditEvent {
@@ -262,6 +280,8 @@ impl AuditEvent {
             Self::TokenRevoked { .. } => "token_revoked",
             Self::EndedByRevocation { .. } => "ended_by_revocation",
             Self::OrphanKilled { .. } => "orphan_killed",
+            Self::ConfigReloaded { .. } => "config_reloaded",
+            Self::ConfigReloadRefused { .. } => "config_reload_refused",
         }
     }
 
@@ -321,7 +341,9 @@ impl AuditEvent {
             | Self::CommandFinished { .. }
             | Self::JobAction { .. }
             | Self::SessionOpened { .. }
-            | Self::SessionClosed { .. } => {}
+            | Self::SessionClosed { .. }
+            | Self::ConfigReloaded { .. }
+            | Self::ConfigReloadRefused { .. } => {}
         }
     }
 }

@@ -130,6 +130,23 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             reason = reason.as_str(),
             command_id = command_id.as_deref()
         ),
+        AuditEvent::ConfigReloaded {
+            config_file,
+            tokens,
+            allow_rules,
+            deny_rules,
+            tls_reloaded,
+        } => audit_event!(
+            config_file = config_file.as_deref(),
+            tokens,
+            allow_rules,
+            deny_rules,
+            tls_reloaded
+        ),
+        AuditEvent::ConfigReloadRefused {
+            config_file,
+            reason,
+        } => audit_event!(config_file = config_file.as_deref(), reason = %reason),
     }
 }
 

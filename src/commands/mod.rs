@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod logging;
 pub mod policy;
+pub mod reload;
 pub mod serve;
 pub mod stdio;
 pub mod token;

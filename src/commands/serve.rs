@@ -6,7 +6,7 @@ use std::{io::Write, net::SocketAddr, sync::Arc};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{CommandError, runtime};
+use super::{CommandError, reload::Reload, runtime};
 use crate::{
     auth::{
         Role, Secret, TokenDigest, TokenEntry, TokenSet, authenticator::Authenticator,
@@ -43,16 +43,6 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         ),
     };
     let revoker = Revoker::new(config.on_revoke, audit_log.clone());
-    let mut reload = Reload {
-        config_path: args.config.clone(),
-        env,
-        authenticator: authenticator.clone(),
-        revoker: revoker.clone(),
-        reloads_tokens: matches!(config.auth, AuthSetting::Tokens(_)),
-        tls: tls.clone(),
-        audit: audit_log.clone(),
-        exposure: None,
-    };
     let shutdown = CancellationToken::new();
     let tools = ToolsState::new(
         ToolSettings {
@@ -82,10 +72,22 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         generated.as_ref(),
     );
     exposure.run(&hardening::principals_of(&config.auth));
-    reload.exposure = Some(exposure);
-    let expiring = reload.reloads_tokens.then(|| {
-        crate::auth::authenticator::expire_tokens(Arc::downgrade(&authenticator), revoker)
+    let reloads_tokens = matches!(config.auth, AuthSetting::Tokens(_));
+    let expiring = reloads_tokens.then(|| {
+        crate::auth::authenticator::expire_tokens(Arc::downgrade(&authenticator), revoker.clone())
     });
+    let reload = Reload {
+        config_path: args.config.clone(),
+        args,
+        env,
+        authenticator: authenticator.clone(),
+        revoker,
+        reloads_tokens,
+        tls: tls.clone(),
+        audit: audit_log.clone(),
+        tools: tools.clone(),
+        exposure: Some(exposure),
+    };
     let parts = HttpServerParts {
         handler: HostTools::new(tools),
         authenticator,
@@ -249,76 +251,6 @@ fn announce(bound: &[SocketAddr], config: &Config, generated: Option<&GeneratedT
          \"headers\": {{\"Authorization\": \"Bearer {token}\"}}}}}}}}\n",
         path = generated.path.display(),
     );
-}
-
-/// What a SIGHUP reloads.
-struct Reload {
-    config_path: Option<std::path::PathBuf>,
-    env: EnvSnapshot,
-    authenticator: Arc<Authenticator>,
-    /// Revokes the tokens a reload drops.
-    revoker: Revoker,
-    /// A generated token is not reloaded: there is nothing to re-read.
-    reloads_tokens: bool,
-    tls: Option<Arc<ReloadableTls>>,
-    /// Reopened at its path, so logrotate can rename it.
-    audit: crate::audit::AuditLog,
-    /// Run again on the reloaded tokens: a new token may share a run-as user.
-    exposure: Option<hardening::ExposureCheck>,
-}
-
-impl Reload {
-    /// Reopen the audit log at its path (after logrotate renamed it, or it was deleted).
-    async fn reopen_audit(&self) {
-        match self.audit.reopen().await {
-            Ok(reopened) => tracing::info!(?reopened, "SIGHUP: audit log checked"),
-            Err(error) => {
-                tracing::error!(%error, hint = error.hint(), "SIGHUP: cannot reopen the audit log");
-            }
-        }
-    }
-
-    async fn run(&self) {
-        if let Some(tls) = &self.tls {
-            match tls.reload() {
-                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
-                Err(error) => {
-                    tracing::error!(%error, "SIGHUP: TLS reload failed; keeping the current certificate");
-                }
-            }
-        }
-        if !self.reloads_tokens {
-            tracing::info!("SIGHUP: no configured tokens to reload");
-            return;
-        }
-        match config::reload_tokens(self.config_path.as_deref(), &self.env) {
-            Ok(tokens) if tokens.is_empty() => {
-                tracing::error!(
-                    "SIGHUP: the configuration now has no token; keeping the current tokens"
-                );
-            }
-            Ok(tokens) => {
-                let count = tokens.len();
-                let principals = hardening::principals_of_tokens(&tokens);
-                let revoked = self
-                    .authenticator
-                    .replace_tokens(TokenSet::new(tokens))
-                    .unwrap_or_default();
-                tracing::info!(
-                    tokens = count,
-                    revoked = revoked.len(),
-                    "SIGHUP: tokens reloaded"
-                );
-                self.revoker.enforce(revoked).await;
-                if let Some(exposure) = &self.exposure {
-                    exposure.run(&principals);
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, hint = error.hint(), "SIGHUP: reload failed; keeping the current tokens");
-            }
-        }
-    }
 }
 
 /// SIGTERM and SIGINT shut down; SIGHUP reloads.

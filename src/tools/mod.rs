@@ -18,6 +18,8 @@ pub mod run_command;
 
 use std::sync::{Arc, LazyLock};
 
+use arc_swap::ArcSwap;
+
 use futures::future::BoxFuture;
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
@@ -52,7 +54,8 @@ use crate::{
 /// What every tool call may use: limits, the command environment, running commands, jobs.
 #[derive(Debug)]
 pub struct ToolsState {
-    pub limits: CommandLimits,
+    /// Swapped whole by a reload ([`ToolsState::reload`]); a call reads it once.
+    pub limits: ArcSwap<CommandLimits>,
     pub jobs_settings: JobSettings,
     pub base_env: BaseEnv,
     pub slots: Arc<CommandSlots>,
@@ -63,8 +66,9 @@ pub struct ToolsState {
     /// One audit record per principal and minute for the calls `tool_calls` refuses: a
     /// flood of refused calls must not become a flood of records.
     rate_refusals_recorded: RateLimiter<String>,
-    /// What commands each principal may run.
-    pub policy: Policy,
+    /// What commands each principal may run. Swapped whole by a reload; a call loads it
+    /// once, so a call in flight keeps the policy it started with.
+    pub policy: ArcSwap<Policy>,
     /// As which Unix user.
     pub identities: Identities,
 }
@@ -109,7 +113,7 @@ impl ToolsState {
             run_as,
         } = settings;
         Arc::new(Self {
-            limits,
+            limits: ArcSwap::from_pointee(limits),
             jobs_settings,
             tool_calls: tool_calls_per_minute.map(|limit| RateLimiter::new(limit, MINUTE)),
             rate_refusals_recorded: RateLimiter::new(1, MINUTE),
@@ -125,9 +129,20 @@ impl ToolsState {
             ),
             base_env,
             audit,
-            policy,
+            policy: ArcSwap::from_pointee(policy),
             identities: Identities::new(run_as),
         })
+    }
+
+    /// Serve the following calls under `policy` and `limits` (a SIGHUP reload). Calls in
+    /// flight finish under what they started with; running commands keep their slots.
+    pub fn reload(&self, policy: Policy, limits: CommandLimits) {
+        self.slots.set_limits(SlotLimits {
+            max_total: limits.max_concurrent_commands,
+            max_per_principal: limits.max_concurrent_per_principal,
+        });
+        self.limits.store(Arc::new(limits));
+        self.policy.store(Arc::new(policy));
     }
 }
 

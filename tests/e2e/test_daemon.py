@@ -3,6 +3,7 @@ check`, SIGHUP reload of policy and limits, JSON logs and W3C traceparent."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,8 +14,10 @@ import time
 from pathlib import Path
 
 import httpx2
+import pytest
 
-from conftest import BIN, config_text
+from conftest import BIN, config_text, start_server
+from mcp_clients import connect
 
 
 def server_env(workdir: Path, extra: dict | None = None) -> dict:
@@ -103,3 +106,102 @@ def test_sigterm_stops_the_server_when_stderr_is_a_file():
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+ECHO_AND_TRUE = """
+[policy]
+default = "deny"
+
+[[policy.allow]]
+program = "/usr/bin/echo"
+
+[[policy.allow]]
+program = "/usr/bin/true"
+"""
+
+ONLY_TRUE = """
+[policy]
+default = "deny"
+
+[[policy.allow]]
+program = "/usr/bin/true"
+"""
+
+# A relative program path: the policy cannot be resolved.
+BROKEN_POLICY = """
+[policy]
+default = "deny"
+
+[[policy.allow]]
+program = "true"
+"""
+
+
+async def run(server, argv: list[str]):
+    async with connect(server, "streamable", "legacy") as client:
+        return await client.call_tool("run_command", {"argv": argv})
+
+
+def wait_for_log(server, text: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in server.log():
+        assert time.monotonic() < deadline, f"{text!r} not logged:\n{server.log()}"
+        time.sleep(0.05)
+
+
+def audit_records(server) -> list[dict]:
+    path = server.state_dir / "hostmcp" / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def verify_audit(server) -> subprocess.CompletedProcess:
+    path = server.state_dir / "hostmcp" / "audit.jsonl"
+    return subprocess.run([BIN, "audit", "verify", str(path)], capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.anyio
+async def test_sighup_with_a_good_config_denies_a_newly_denied_command():
+    server = start_server(config=config_text(extra=ECHO_AND_TRUE))
+    try:
+        before = await run(server, ["echo", "before"])
+        assert before.is_error is not True, before
+
+        (server.state_dir.parent / "config.toml").write_text(config_text(extra=ONLY_TRUE))
+        server.process.send_signal(signal.SIGHUP)
+        wait_for_log(server, "policy and limits reloaded")
+
+        after = await run(server, ["echo", "after"])
+        assert after.is_error is True and "denied" in after.content[0].text, after
+        # The near miss: what the new policy allows still runs.
+        still = await run(server, ["true"])
+        assert still.is_error is not True, still
+        assert server.process.poll() is None
+    finally:
+        server.stop()
+    reloaded = [r for r in audit_records(server) if r["event"] == "config_reloaded"]
+    assert len(reloaded) == 1, reloaded
+    assert reloaded[0]["allow_rules"] == 1 and reloaded[0]["tokens"] == 4, reloaded
+    refused = [r for r in audit_records(server) if r["event"] == "command_refused"]
+    assert [r["argv"] for r in refused] == [["echo", "after"]]
+    assert verify_audit(server).returncode == 0
+
+
+@pytest.mark.anyio
+async def test_sighup_with_a_broken_config_keeps_the_old_one_serving():
+    server = start_server(config=config_text(extra=ECHO_AND_TRUE))
+    try:
+        (server.state_dir.parent / "config.toml").write_text(config_text(extra=BROKEN_POLICY))
+        server.process.send_signal(signal.SIGHUP)
+        wait_for_log(server, "reload failed")
+        assert "not an absolute path" in server.log()
+
+        kept = await run(server, ["echo", "kept"])
+        assert kept.is_error is not True and "kept" in kept.content[0].text, kept
+        assert server.process.poll() is None
+    finally:
+        server.stop()
+    records = audit_records(server)
+    assert not any(r["event"] == "config_reloaded" for r in records)
+    refused = [r for r in records if r["event"] == "config_reload_refused"]
+    assert len(refused) == 1 and "not an absolute path" in refused[0]["reason"], refused
+    assert verify_audit(server).returncode == 0
