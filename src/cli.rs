@@ -150,6 +150,22 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<ProxyNet>,
+
+    /// Log format on stderr: text (default) or json (one object per line, for log
+    /// shippers). Overrides `[log] format`.
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How log lines are written (`--log-format`, `[log] format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, with the current span's fields (e.g. `trace_id`).
+    Json,
 }
 
 /// Flags of `hostmcp stdio`.

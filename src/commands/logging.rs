@@ -10,21 +10,10 @@
 
 use std::{io::IsTerminal, sync::OnceLock};
 
-use serde::Deserialize;
 use tracing_subscriber::{Layer, Registry, layer::SubscriberExt, reload, util::SubscriberInitExt};
 
+pub use crate::cli::LogFormat;
 use crate::env_vars;
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// One human-readable line per event (the default).
-    #[default]
-    Text,
-    /// One JSON object per line, with the current span's fields (e.g. `trace_id`).
-    Json,
-}
 
 type Formatter = Box<dyn Layer<Registry> + Send + Sync>;
 
@@ -105,7 +94,7 @@ mod tests {
 
     #[test]
     fn the_log_format_is_text_unless_json_is_written() {
-        #[derive(Deserialize)]
+        #[derive(serde::Deserialize)]
         struct Table {
             format: LogFormat,
         }

@@ -27,9 +27,11 @@ use crate::{
 pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     // First: no same-uid process may read this one's environment or memory.
     hardening::make_non_dumpable().map_err(CommandError::new)?;
-    let file = config::load_file(args.config.as_deref())?;
     let env = EnvSnapshot::capture();
-    let config = Config::resolve(&args, &env, file)?;
+    let source = config::discover_here(args.config.as_deref(), &env);
+    let config = Config::resolve(&args, &env, source.load()?)?;
+    super::logging::set_format(config.log_format);
+    tracing::info!("{}", source.describe());
     let state_dir = env.state_dir().ok();
     let (authenticator, generated) = authenticator(&config.auth)?;
     let authenticator = Arc::new(authenticator);
@@ -65,19 +67,14 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             "hostmcp runs as root: commands of tokens without run_as are refused; set --run-as USER (or --run-as root)"
         );
     }
-    let exposure = exposure_check(
-        &config,
-        args.config.as_deref(),
-        state_dir,
-        generated.as_ref(),
-    );
+    let exposure = exposure_check(&config, source.path(), state_dir, generated.as_ref());
     exposure.run(&hardening::principals_of(&config.auth));
     let reloads_tokens = matches!(config.auth, AuthSetting::Tokens(_));
     let expiring = reloads_tokens.then(|| {
         crate::auth::authenticator::expire_tokens(Arc::downgrade(&authenticator), revoker.clone())
     });
     let reload = Reload {
-        config_path: args.config.clone(),
+        config_path: source.path().map(std::path::Path::to_path_buf),
         args,
         env,
         authenticator: authenticator.clone(),

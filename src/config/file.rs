@@ -39,6 +39,17 @@ pub struct FileConfig {
     /// The `[connections]` table (see `super::connections`).
     #[serde(default)]
     pub connections: super::connections::FileConnections,
+    /// The `[log]` table.
+    #[serde(default)]
+    pub log: FileLog,
+}
+
+/// The `[log]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLog {
+    /// "text" (the default) or "json"; `--log-format` wins.
+    pub format: Option<crate::cli::LogFormat>,
 }
 
 /// The `[tls]` table.

@@ -3,6 +3,7 @@
 //! so every precedence rule is testable without touching the process environment.
 
 pub mod connections;
+pub mod discovery;
 pub mod file;
 
 use std::{
@@ -17,6 +18,7 @@ use crate::{
     env_vars,
 };
 pub use connections::ConnectionSettings;
+pub use discovery::{ConfigSource, discover_here};
 pub use file::FileConfig;
 
 /// Where `serve` listens when nothing says otherwise.
@@ -51,6 +53,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// The `[connections]` table: connection and stream limits, header and handshake timeouts.
     pub connections: ConnectionSettings,
+    /// `--log-format`, else `[log] format`, else text.
+    pub log_format: crate::cli::LogFormat,
 }
 
 /// The PEM files of the server's certificate chain and key.
@@ -152,6 +156,8 @@ pub struct EnvSnapshot {
     pub token: Option<Secret>,
     pub state_home: Option<PathBuf>,
     pub home: Option<PathBuf>,
+    /// `XDG_CONFIG_HOME`: where the user's config file is looked for.
+    pub config_home: Option<PathBuf>,
 }
 
 impl EnvSnapshot {
@@ -165,6 +171,7 @@ impl EnvSnapshot {
                 .map(Secret::new),
             state_home: non_empty(env_vars::XDG_STATE_HOME).map(PathBuf::from),
             home: non_empty(env_vars::HOME).map(PathBuf::from),
+            config_home: non_empty(env_vars::XDG_CONFIG_HOME).map(PathBuf::from),
         }
     }
 
@@ -310,6 +317,7 @@ impl Config {
                 args.trusted_proxies.clone()
             }),
             connections: connections::resolve(&file.connections)?,
+            log_format: args.log_format.or(file.log.format).unwrap_or_default(),
             policy: file.policy,
             on_revoke: file.on_revoke.unwrap_or_default(),
         })

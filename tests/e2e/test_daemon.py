@@ -18,6 +18,7 @@ import pytest
 
 from conftest import BIN, config_text, start_server
 from mcp_clients import connect
+from test_token_lifecycle import config_of
 
 
 def server_env(workdir: Path, extra: dict | None = None) -> dict:
@@ -205,3 +206,105 @@ async def test_sighup_with_a_broken_config_keeps_the_old_one_serving():
     refused = [r for r in records if r["event"] == "config_reload_refused"]
     assert len(refused) == 1 and "not an absolute path" in refused[0]["reason"], refused
     assert verify_audit(server).returncode == 0
+
+
+def status_for(server, token: str) -> int:
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
+               "Authorization": f"Bearer {token}"}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                       "clientInfo": {"name": "t", "version": "1"}}}
+    return httpx2.post(server.mcp_url, json=body, headers=headers).status_code
+
+
+def user_config_home(text: str | None) -> Path:
+    """An XDG_CONFIG_HOME holding hostmcp/hostmcp.toml with `text` (none when None)."""
+    home = Path(tempfile.mkdtemp(prefix="hostmcp-e2e-xdg-"))
+    if text is not None:
+        (home / "hostmcp").mkdir()
+        (home / "hostmcp" / "hostmcp.toml").write_text(text)
+    return home
+
+
+def test_serve_reads_the_users_config_file_and_says_so():
+    home = user_config_home(config_text())
+    server = start_server(use_tokens=False, env={"XDG_CONFIG_HOME": str(home)})
+    try:
+        server.tokens = {}
+        assert status_for(server, "alice-token-0123456789abcdef") == 200
+        assert f"config: {home}/hostmcp/hostmcp.toml (the user's config file)" in server.log()
+        assert "generated a token" not in server.log()
+    finally:
+        server.stop()
+
+
+def test_without_any_config_file_serve_uses_the_embedded_defaults_and_says_so():
+    # The near miss of the above, and the README's fresh machine: no file anywhere.
+    home = user_config_home(None)
+    server = start_server(use_tokens=False, env={"XDG_CONFIG_HOME": str(home)})
+    try:
+        log = server.log()
+        assert "using the embedded defaults" in log and f"{home}/hostmcp/hostmcp.toml" in log, log
+        assert "generated a token" in log
+        assert status_for(server, "alice-token-0123456789abcdef") == 401
+    finally:
+        server.stop()
+
+
+def test_an_explicit_config_wins_over_the_users_file():
+    home = user_config_home(config_of(["bob"]))
+    named = Path(tempfile.mkdtemp(prefix="hostmcp-e2e-named-")) / "named.toml"
+    named.write_text(config_of(["alice"]))
+    server = start_server(args=["--config", str(named)], use_tokens=False,
+                          env={"XDG_CONFIG_HOME": str(home)})
+    try:
+        assert status_for(server, "alice-token-0123456789abcdef") == 200
+        assert status_for(server, "bob-token-0123456789abcdef") == 401
+        assert f"config: {named} (named by --config or HOSTMCP_CONFIG)" in server.log()
+    finally:
+        server.stop()
+
+
+def start_logging_json(workdir: Path, args: list[str]) -> tuple[subprocess.Popen, Path]:
+    log_path = workdir / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [BIN, "serve", "--listen", "127.0.0.1:0", "--config", str(workdir / "config.toml"), *args],
+            stdout=subprocess.DEVNULL, stderr=log, env=server_env(workdir))
+    deadline = time.monotonic() + 20
+    while "listening" not in log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline and process.poll() is None, log_path.read_text()
+        time.sleep(0.05)
+    return process, log_path
+
+
+def test_log_format_json_writes_one_json_object_per_line():
+    for args, extra in [(["--log-format", "json"], ""), ([], '\n[log]\nformat = "json"\n')]:
+        workdir = Path(tempfile.mkdtemp(prefix="hostmcp-e2e-"))
+        (workdir / "config.toml").write_text(config_text(extra=extra))
+        process, log_path = start_logging_json(workdir, args)
+        try:
+            assert stop_or_kill(process, timeout=15)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+        lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+        listening = [line for line in lines if line["fields"]["message"].startswith("listening")]
+        assert listening and listening[0]["fields"]["address"].startswith("127.0.0.1:"), lines
+        assert any(line["fields"]["message"] == "SIGTERM: shutting down" for line in lines), lines
+
+
+def test_log_format_text_is_the_default_and_the_flag_wins_over_the_file():
+    workdir = Path(tempfile.mkdtemp(prefix="hostmcp-e2e-"))
+    (workdir / "config.toml").write_text(config_text(extra='\n[log]\nformat = "json"\n'))
+    process, log_path = start_logging_json(workdir, ["--log-format", "text"])
+    try:
+        assert stop_or_kill(process, timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    text = log_path.read_text()
+    assert re.search(r"INFO listening: .* address=127\.0\.0\.1:\d+", text), text
+    assert not text.lstrip().startswith("{"), text
