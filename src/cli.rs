@@ -29,6 +29,18 @@ pub enum Command {
     /// Inspect the command policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Validate a configuration and this host for it, print what would be served, and exit
+    /// non-zero on any problem (each one line).
+    Check(CheckArgs),
+}
+
+/// Flags of `hostmcp check`.
+#[derive(Debug, Default, Args)]
+pub struct CheckArgs {
+    /// TOML configuration file. Default: where `serve` looks
+    /// ($XDG_CONFIG_HOME/hostmcp/hostmcp.toml, then /etc/hostmcp/hostmcp.toml as root).
+    #[arg(long, value_name = "PATH", env = env_vars::CONFIG)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

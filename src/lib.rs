@@ -32,6 +32,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Token(command) => commands::token::run(command),
         cli::Command::Audit(command) => commands::audit::run(command),
         cli::Command::Policy(command) => commands::policy::run(command),
+        cli::Command::Check(args) => commands::check::run(args.config.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! Errors leave as [`CommandError`], printed as `error:` and `hint:` lines.
 
 pub mod audit;
+pub mod check;
 pub mod logging;
 pub mod policy;
 pub mod reload;

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -308,3 +309,79 @@ def test_log_format_text_is_the_default_and_the_flag_wins_over_the_file():
     text = log_path.read_text()
     assert re.search(r"INFO listening: .* address=127\.0\.0\.1:\d+", text), text
     assert not text.lstrip().startswith("{"), text
+
+
+def check(config: str | None, extra_args: list[str] | None = None, mode: int = 0o600,
+          env: dict | None = None) -> subprocess.CompletedProcess:
+    workdir = Path(tempfile.mkdtemp(prefix="hostmcp-e2e-check-"))
+    args = [BIN, "check"]
+    if config is not None:
+        path = workdir / "config.toml"
+        path.write_text(config)
+        path.chmod(mode)
+        args += ["--config", str(path)]
+    return subprocess.run(args + (extra_args or []), capture_output=True, text=True, timeout=60,
+                          env=server_env(workdir, env))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_check_passes_a_good_config_and_prints_what_would_be_served():
+    port = free_port()
+    # Each restricted token on a user of its own: nothing of the server is exposed.
+    own_users = {"alice": 'run_as = "nobody"', "bob": 'run_as = "daemon"'}
+    good = config_of(["alice", "bob", "reader", "boss"], top=f'listen = ["127.0.0.1:{port}"]\n' + ECHO_AND_TRUE,
+                     extra=own_users)
+    result = check(good)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert f"listen: http://127.0.0.1:{port}: Streamable HTTP at /mcp" in out
+    assert "tokens: alice (operator, run_as nobody), bob (operator, run_as daemon), reader (read), boss (admin)" in out
+    assert "policy: default deny, 2 allow rules, 0 deny rules" in out
+    assert "limits: default_timeout 30 s" in out
+    assert "ok: no problem found" in out and "problem:" not in out
+
+
+def test_check_names_tokens_that_run_commands_as_the_server():
+    # The near miss of the good config: the same operators without users of their own.
+    result = check(config_of(["alice", "bob", "boss"], top=f'listen = ["127.0.0.1:{free_port()}"]\n'))
+    if os.geteuid() != 0:
+        return  # a non-root server runs every command as itself; covered by test_hardening
+    assert result.returncode == 1, result.stdout
+    assert "problem: restricted tokens run commands as the server's own user: alice, bob" in result.stdout
+
+
+def test_check_with_no_config_anywhere_describes_the_defaults():
+    result = check(None)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "using the embedded defaults" in result.stdout
+    assert "tokens: default (admin), generated" in result.stdout
+
+
+def test_check_names_each_problem_on_one_line_and_exits_non_zero():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        broken = (f'listen = ["127.0.0.1:{port}"]\n' + config_text(top='run_as = "no-such-user-xyz"\n',
+                                                                   extra=BROKEN_POLICY))
+        result = check(broken, mode=0o666)
+    assert result.returncode == 1, result.stdout
+    problems = [line for line in result.stdout.splitlines() if line.startswith("problem: ")]
+    assert len(problems) == 4, result.stdout
+    assert any('"true" is not an absolute path' in line for line in problems), problems
+    assert any('no user named "no-such-user-xyz"' in line for line in problems), problems
+    assert any("writable by group or others" in line for line in problems), problems
+    assert any(f"listen 127.0.0.1:{port}: Address already in use" in line for line in problems), problems
+    assert "4 problems found" in result.stderr
+
+
+def test_check_stops_at_a_config_that_does_not_parse():
+    result = check(config_text() + "\nno_such_key = 1\n")
+    assert result.returncode == 1
+    problems = [line for line in result.stdout.splitlines() if line.startswith("problem: ")]
+    assert len(problems) == 1 and "no_such_key" in problems[0], result.stdout
