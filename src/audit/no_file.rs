@@ -16,6 +16,7 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
     let client = context.client.as_deref();
     let session = context.session.as_deref();
     let tool = context.tool.as_deref();
+    let trace_id = context.trace_id.as_deref();
     let kind = event.kind();
     macro_rules! audit_event {
         ($($fields:tt)*) => {
@@ -26,6 +27,7 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
                 client,
                 session,
                 tool,
+                trace_id,
                 $($fields)*
             )
         };

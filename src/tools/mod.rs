@@ -34,11 +34,12 @@ use rmcp::{
     service::RequestContext,
 };
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     audit::{AuditEvent, AuditLog},
     auth::Role,
-    caller::Caller,
+    caller::{Caller, TraceParent},
     config::{CommandLimits, JobSettings},
     exec::{
         BaseEnv,
@@ -308,6 +309,34 @@ impl ServerHandler for HostTools {
             Ok(caller) => caller.clone(),
             Err(no_caller) => return Err(McpError::internal_error(no_caller.to_string(), None)),
         };
+        // `_meta.traceparent` belongs to this one request: it wins over the HTTP header.
+        let caller = match TraceParent::received(context.meta.get_traceparent(), "_meta") {
+            Some(trace) => caller.with_trace(Some(trace)),
+            None => caller,
+        };
+        let span = match &caller.trace {
+            Some(trace) => tracing::info_span!(
+                "call",
+                trace_id = trace.trace_id(),
+                parent_id = trace.parent_id()
+            ),
+            None => tracing::Span::none(),
+        };
+        self.call_traced(request, context, caller)
+            .instrument(span)
+            .await
+    }
+}
+
+impl HostTools {
+    /// [`ServerHandler::call_tool`] once the caller and its trace context are known: every
+    /// log line and audit record of the call carries the trace.
+    async fn call_traced(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+        caller: Caller,
+    ) -> Result<CallToolResponse, McpError> {
         let principal = &caller.principal;
         let Some((entry, _)) = find(&request.name) else {
             return Err(McpError::invalid_params(

@@ -385,3 +385,71 @@ def test_check_stops_at_a_config_that_does_not_parse():
     assert result.returncode == 1
     problems = [line for line in result.stdout.splitlines() if line.startswith("problem: ")]
     assert len(problems) == 1 and "no_such_key" in problems[0], result.stdout
+
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def call_with_header(server, traceparent: str, argv: list[str]) -> str:
+    """A session-era tools/call over raw HTTP with a `traceparent` header; the response text."""
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
+               **server.headers()}
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                       "clientInfo": {"name": "t", "version": "1"}}}
+    opened = httpx2.post(server.mcp_url, json=init, headers=headers)
+    headers = {**headers, "Mcp-Session-Id": opened.headers["mcp-session-id"],
+               "Mcp-Protocol-Version": "2025-06-18"}
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    assert httpx2.post(server.mcp_url, json=initialized, headers=headers).status_code == 202
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "run_command", "arguments": {"argv": argv}}}
+    answer = httpx2.post(server.mcp_url, json=call, headers={**headers, "traceparent": traceparent},
+                         timeout=60)
+    assert answer.status_code == 200, answer.text
+    return answer.text
+
+
+def traced(server, trace_id: str) -> list[dict]:
+    return [r for r in audit_records(server) if r.get("trace_id") == trace_id]
+
+
+def test_a_traceparent_header_is_carried_into_the_calls_audit_records_and_log_lines():
+    server = start_server()
+    try:
+        text = call_with_header(server, TRACEPARENT, ["echo", "traced"])
+        assert "traced" in text
+        # Near miss: an all-zero trace id is not a trace context; the call still runs.
+        zero = "00-00000000000000000000000000000000-00f067aa0ba902b7-01"
+        assert "untraced" in call_with_header(server, zero, ["echo", "untraced"])
+        log = server.log()
+    finally:
+        server.stop()
+    records = traced(server, TRACE_ID)
+    assert {r["event"] for r in records} >= {"command_started", "command_finished"}, records
+    assert [r["argv"] for r in records if r["event"] == "command_started"] == [["echo", "traced"]]
+    untraced = [r for r in audit_records(server) if r.get("argv") == ["echo", "untraced"]]
+    assert untraced and all("trace_id" not in r for r in untraced), untraced
+    assert not traced(server, "00000000000000000000000000000000")
+    assert any(TRACE_ID in line and "tool call" in line for line in log.splitlines()), log
+    assert verify_audit(server).returncode == 0
+
+
+@pytest.mark.anyio
+async def test_a_traceparent_in_meta_is_carried_on_the_2026_transport():
+    server = start_server()
+    try:
+        async with connect(server, "streamable", "2026-07-28") as client:
+            result = await client.call_tool("run_command", {"argv": ["echo", "meta"]},
+                                            meta={"traceparent": TRACEPARENT})
+            assert result.is_error is not True, result
+            bad = "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"  # zero parent id
+            result = await client.call_tool("run_command", {"argv": ["echo", "bad-meta"]},
+                                            meta={"traceparent": bad})
+            assert result.is_error is not True, result
+    finally:
+        server.stop()
+    records = traced(server, TRACE_ID)
+    assert [r["argv"] for r in records if r["event"] == "command_started"] == [["echo", "meta"]], records
+    assert verify_audit(server).returncode == 0
