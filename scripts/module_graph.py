@@ -22,6 +22,8 @@ FORBIDDEN = [
     ("cli", "config"), ("config", "transport"), ("hardening", "tools"),
     ("caller", "tools"), ("caller", "transport"), ("handler_link", "tools"),
     ("handler_link", "transport"),
+    # The client of remote servers shares nothing with the server side.
+    ("client", "transport"), ("client", "tools"), ("transport", "client"), ("tools", "client"),
 ]
 
 

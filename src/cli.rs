@@ -32,6 +32,17 @@ pub enum Command {
     /// Validate a configuration and this host for it, print what would be served, and exit
     /// non-zero on any problem (each one line).
     Check(CheckArgs),
+    /// Write the man pages or the shell completions into a directory (for packagers).
+    #[command(subcommand, hide = true)]
+    Generate(GenerateCommand),
+    /// Bridge stdin/stdout to a remote MCP server (Streamable HTTP, or legacy HTTP+SSE),
+    /// for stdio-only clients. Token from HOSTMCP_TOKEN or --token-file.
+    Connect(ConnectArgs),
+    /// Call one tool of a remote MCP server and print its result (exit 1 if the tool
+    /// reports an error, 2 if the server cannot be reached or refuses the call).
+    Call(CallArgs),
+    /// List the tools of a remote MCP server.
+    Tools(ToolsArgs),
 }
 
 /// Flags of `hostmcp check`.
@@ -41,6 +52,69 @@ pub struct CheckArgs {
     /// ($XDG_CONFIG_HOME/hostmcp/hostmcp.toml, then /etc/hostmcp/hostmcp.toml as root).
     #[arg(long, value_name = "PATH", env = env_vars::CONFIG)]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Write hostmcp.1 and one page per subcommand (hostmcp-serve.1, ...) into DIR.
+    Man { dir: PathBuf },
+    /// Write the bash (hostmcp), zsh (_hostmcp) and fish (hostmcp.fish) completions into DIR.
+    Completions { dir: PathBuf },
+}
+
+/// How `connect`, `call` and `tools` reach the server.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// The server's URL: http(s)://HOST:PORT/mcp (or /sse for legacy HTTP+SSE).
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// File whose first line is the bearer token. Default: the HOSTMCP_TOKEN environment
+    /// variable. (There is no --token: the command line is visible to every user.)
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// For https:// URLs, trust only the CA certificate(s) in this PEM file.
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+    /// Refused with a hint: a token on the command line is readable by every user.
+    #[arg(long, hide = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+}
+
+/// Flags of `hostmcp connect`.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// After losing the server, how long to keep trying to open a new session before the
+    /// waiting requests fail.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub reconnect_for: u64,
+}
+
+/// Flags of `hostmcp call`.
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// The tool's name.
+    #[arg(value_name = "TOOL")]
+    pub tool: String,
+    /// The tool's arguments as a JSON object.
+    #[arg(value_name = "JSON", default_value = "{}")]
+    pub arguments: String,
+    /// Print the whole CallToolResult as JSON instead of its text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `hostmcp tools`.
+#[derive(Debug, Args)]
+pub struct ToolsArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Print the tools as the server lists them (a JSON array) instead of names and summaries.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,6 +236,11 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<ProxyNet>,
+
+    /// Serve Prometheus metrics at /metrics (to loopback only, unless a [metrics] token_file
+    /// is configured). Same as a [metrics] table in the config file.
+    #[arg(long)]
+    pub metrics: bool,
 
     /// Log format on stderr: text (default) or json (one object per line, for log
     /// shippers). Overrides `[log] format`.

@@ -16,3 +16,5 @@ pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
 pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 /// Home directory, used when `XDG_STATE_HOME` is unset.
 pub const HOME: &str = "HOME";
+/// Set by systemd to the `DEVICE:INODE` of the journal stream it gave as stdout/stderr.
+pub const JOURNAL_STREAM: &str = "JOURNAL_STREAM";

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod cli;
+pub mod client;
 pub mod command;
 pub mod commands;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod handler_link;
 pub mod hardening;
 pub mod jobs;
 pub mod log_excerpt;
+pub mod metrics;
 pub mod policy;
 pub mod ratelimit;
 pub mod tools;
@@ -33,13 +35,17 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Audit(command) => commands::audit::run(command),
         cli::Command::Policy(command) => commands::policy::run(command),
         cli::Command::Check(args) => commands::check::run(args.config.as_deref()),
+        cli::Command::Generate(command) => commands::generate::run(command),
+        cli::Command::Connect(args) => commands::connect::run(args),
+        cli::Command::Call(args) => commands::call::run(args),
+        cli::Command::Tools(args) => commands::tools::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // Not eprintln!, which panics when stderr's reader has gone.
             let _ = writeln!(std::io::stderr(), "{error}");
-            ExitCode::FAILURE
+            ExitCode::from(error.exit_code())
         }
     }
 }

@@ -87,6 +87,14 @@ impl AuditLog {
         }
     }
 
+    /// How many records wait for the writer now (0 without a file).
+    pub fn queue_depth(&self) -> usize {
+        match &self.inner {
+            Inner::Disabled => 0,
+            Inner::File { queue, .. } => queue.sender.max_capacity() - queue.sender.capacity(),
+        }
+    }
+
     /// Queue a record without waiting for it to reach the disk: for an event whose
     /// action has already happened, when the caller's answer need not wait for the sync.
     /// Once queued it is written even if the server stops (the writer drains its queue);

@@ -436,7 +436,7 @@ impl Writer {
         {
             self.data_syncs += 1;
         }
-        if let Err(source) = self.file.sync_data() {
+        if let Err(source) = crate::metrics::time_audit_sync(|| self.file.sync_data()) {
             // After a failed fsync the kernel may have dropped the pages: nothing later can
             // be trusted to reach the disk, and a retry could report a false success.
             tracing::error!(

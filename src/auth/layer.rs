@@ -124,6 +124,7 @@ async fn authenticate(
         }
         Err(error) => error,
     };
+    crate::metrics::auth_failed(error.metric());
     let mut context = AuditContext::new();
     if let Some(client) = client {
         context = context.with_client(client);
@@ -191,6 +192,7 @@ async fn throttled(gate: &AuthGate, context: AuditContext, limited: Limited) -> 
     let wait = limited.retry_after;
     let retry_after_secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
     if limited.first_in_window {
+        crate::metrics::auth_locked_out();
         tracing::warn!(
             client = context.client.as_deref().unwrap_or("-"),
             retry_after_secs,

@@ -107,6 +107,18 @@ pub enum AuthError {
     Expired,
 }
 
+impl AuthError {
+    /// The `reason` label of `hostmcp_auth_failures_total`.
+    pub fn metric(&self) -> crate::metrics::AuthFailure {
+        match self {
+            Self::Missing => crate::metrics::AuthFailure::Missing,
+            Self::Malformed => crate::metrics::AuthFailure::Malformed,
+            Self::Invalid => crate::metrics::AuthFailure::Invalid,
+            Self::Expired => crate::metrics::AuthFailure::Expired,
+        }
+    }
+}
+
 /// The tokens a server accepts, by digest, each with the lease of its credential.
 #[derive(Debug, Clone, Default)]
 pub struct TokenSet {

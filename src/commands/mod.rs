@@ -2,13 +2,19 @@
 //! Errors leave as [`CommandError`], printed as `error:` and `hint:` lines.
 
 pub mod audit;
+pub mod call;
 pub mod check;
+pub mod connect;
+pub mod generate;
+pub mod journal;
 pub mod logging;
 pub mod policy;
 pub mod reload;
+mod remote;
 pub mod serve;
 pub mod stdio;
 pub mod token;
+pub mod tools;
 
 use std::fmt;
 
@@ -19,6 +25,8 @@ pub use logging::init_logging;
 pub struct CommandError {
     message: String,
     hint: Option<String>,
+    /// The process exit status (1 unless a command says otherwise).
+    exit_code: u8,
 }
 
 impl CommandError {
@@ -26,7 +34,17 @@ impl CommandError {
         Self {
             message: message.to_string(),
             hint: None,
+            exit_code: 1,
         }
+    }
+
+    pub fn with_exit_code(mut self, exit_code: u8) -> Self {
+        self.exit_code = exit_code;
+        self
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.exit_code
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {

@@ -13,13 +13,15 @@ use crate::{
         revocation::Revoker, token::load_or_create_token,
     },
     cli::ServeArgs,
-    config::{self, AuthSetting, Config, ConnectionSettings, EnvSnapshot},
+    config::{self, AuthSetting, Config, ConnectionSettings, EnvSnapshot, MetricsSettings},
     exec::BaseEnv,
     hardening,
+    metrics::{Metrics, ScrapeToken, Sources},
     tools::{HostTools, ToolSettings, ToolsState},
     transport::{
         host_guard::HostGuard,
         http::{self, ConnectionLimits, HttpServerParts},
+        metrics_route::MetricsRoute,
         tls::ReloadableTls,
     },
 };
@@ -73,6 +75,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     let expiring = reloads_tokens.then(|| {
         crate::auth::authenticator::expire_tokens(Arc::downgrade(&authenticator), revoker.clone())
     });
+    let metrics = metrics_route(config.metrics.as_ref(), &tools, &audit_log)?;
     let reload = Reload {
         config_path: source.path().map(std::path::Path::to_path_buf),
         args,
@@ -99,6 +102,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         max_streams_per_principal: config.connections.max_streams_per_principal,
         max_sessions_per_principal: config.connections.max_sessions_per_principal,
         shutdown: shutdown.clone(),
+        metrics,
     };
     runtime()?.block_on(async move {
         crate::exec::reaper::start(Some(audit_log.clone()));
@@ -125,6 +129,57 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// `/metrics` when configured: the scrape token loaded, the series made for the product's
+/// tools, sampling what `tools` and `audit` count, and installed for the counting sites.
+fn metrics_route(
+    settings: Option<&MetricsSettings>,
+    tools: &Arc<ToolsState>,
+    audit: &crate::audit::AuditLog,
+) -> Result<Option<MetricsRoute>, CommandError> {
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
+    let token = match &settings.token_file {
+        None => None,
+        Some(path) => {
+            let token = ScrapeToken::load(path)
+                .map_err(|error| CommandError::new(&error).with_hint(error.hint()))?;
+            if let Ok(metadata) = std::fs::metadata(path) {
+                use std::os::unix::fs::PermissionsExt;
+                if metadata.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(path = %path.display(), "the metrics token file is readable by other users; chmod 600 it");
+                }
+            }
+            Some(token)
+        }
+    };
+    let names: Vec<String> = crate::tools::TOOLS
+        .iter()
+        .map(|entry| (entry.definition)().name.into_owned())
+        .collect();
+    let (slots, jobs, audit) = (tools.slots.clone(), tools.jobs.clone(), audit.clone());
+    let metrics = Arc::new(Metrics::new(
+        names.iter().map(String::as_str),
+        Sources {
+            commands_running: Box::new(move || slots.running()),
+            jobs_running: Box::new(move || jobs.running()),
+            audit_queue_depth: Box::new(move || audit.queue_depth()),
+        },
+    ));
+    if crate::metrics::install(metrics.clone()).is_err() {
+        tracing::warn!("metrics were installed already; /metrics serves a second set");
+    }
+    tracing::info!(
+        from = if token.is_some() {
+            "loopback, or anywhere with the scrape token"
+        } else {
+            "loopback only"
+        },
+        "serving Prometheus metrics at /metrics"
+    );
+    Ok(Some(MetricsRoute { metrics, token }))
 }
 
 /// The HTTP transport's connection limits, from the `[connections]` table.
@@ -230,12 +285,21 @@ fn announce(bound: &[SocketAddr], config: &Config, generated: Option<&GeneratedT
         }
     };
     let url = format!("{scheme}://{host}:{}/mcp", address.port());
-    let token = generated.token.expose();
     let origin = if generated.created {
         "generated a token and saved it"
     } else {
         "using the token saved"
     };
+    if super::journal::stderr_is_journal() {
+        // Under systemd: the journal is no place for the token; the operator reads the file.
+        tracing::info!(
+            path = %generated.path.display(),
+            %url,
+            "{origin} (mode 0600); read it as root, or configure [[tokens]] (hostmcp token create)"
+        );
+        return;
+    }
+    let token = generated.token.expose();
     // Not eprintln!, which panics when stderr's reader has gone.
     let _ = writeln!(
         std::io::stderr(),

@@ -42,6 +42,8 @@ pub struct FileConfig {
     /// The `[log]` table.
     #[serde(default)]
     pub log: FileLog,
+    /// The `[metrics]` table: present, it serves `/metrics` (unless `enabled = false`).
+    pub metrics: Option<FileMetrics>,
 }
 
 /// The `[log]` table.
@@ -50,6 +52,16 @@ pub struct FileConfig {
 pub struct FileLog {
     /// "text" (the default) or "json"; `--log-format` wins.
     pub format: Option<crate::cli::LogFormat>,
+}
+
+/// The `[metrics]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileMetrics {
+    /// false: no `/metrics`, though the table is there.
+    pub enabled: Option<bool>,
+    /// A file holding a scrape token: with it, `/metrics` is served off loopback too.
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// The `[tls]` table.

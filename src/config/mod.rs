@@ -55,6 +55,15 @@ pub struct Config {
     pub connections: ConnectionSettings,
     /// `--log-format`, else `[log] format`, else text.
     pub log_format: crate::cli::LogFormat,
+    /// `/metrics`, when served (`--metrics` or a `[metrics]` table).
+    pub metrics: Option<MetricsSettings>,
+}
+
+/// How `/metrics` is served.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// The scrape token's file; without one, only loopback may scrape.
+    pub token_file: Option<PathBuf>,
 }
 
 /// The PEM files of the server's certificate chain and key.
@@ -318,6 +327,7 @@ impl Config {
             }),
             connections: connections::resolve(&file.connections)?,
             log_format: args.log_format.or(file.log.format).unwrap_or_default(),
+            metrics: resolve_metrics(args, &file),
             policy: file.policy,
             on_revoke: file.on_revoke.unwrap_or_default(),
         })
@@ -499,6 +509,16 @@ fn resolve_audit(
         redact_env_values: file.audit.redact_env_values.unwrap_or(true),
         key_file: file.audit.key_file.clone(),
     }))
+}
+
+/// `/metrics`: on with `--metrics` or a `[metrics]` table, unless the table says
+/// `enabled = false` (which `--metrics` overrides).
+fn resolve_metrics(args: &ServeArgs, file: &FileConfig) -> Option<MetricsSettings> {
+    let table = file.metrics.as_ref();
+    let on = args.metrics || table.is_some_and(|table| table.enabled != Some(false));
+    on.then(|| MetricsSettings {
+        token_file: table.and_then(|table| table.token_file.clone()),
+    })
 }
 
 /// File name of the default audit log inside the state directory.

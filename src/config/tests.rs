@@ -420,3 +420,38 @@ fn tool_calls_are_limited_to_600_a_minute_unless_configured() {
     let config = Config::resolve(&args(), &env(), configured).unwrap();
     assert_eq!(config.abuse.tool_calls_per_minute, Some(100_000));
 }
+
+#[test]
+fn metrics_are_off_by_default_and_on_with_the_flag_or_a_table() {
+    let resolve =
+        |args: &ServeArgs, text: &str| Config::resolve(args, &env(), file(text)).unwrap().metrics;
+    let on = ServeArgs {
+        metrics: true,
+        ..args()
+    };
+    assert_eq!(resolve(&args(), ""), None);
+    assert_eq!(resolve(&on, ""), Some(MetricsSettings::default()));
+    assert_eq!(
+        resolve(&args(), "[metrics]"),
+        Some(MetricsSettings::default())
+    );
+    assert_eq!(
+        resolve(
+            &args(),
+            "[metrics]\ntoken_file = \"/etc/hostmcp/metrics.token\""
+        ),
+        Some(MetricsSettings {
+            token_file: Some(PathBuf::from("/etc/hostmcp/metrics.token")),
+        })
+    );
+    // A table that says no; the flag still says yes, keeping the table's token file.
+    let off = "[metrics]\nenabled = false\ntoken_file = \"/t\"";
+    assert_eq!(resolve(&args(), off), None);
+    assert_eq!(
+        resolve(&on, off),
+        Some(MetricsSettings {
+            token_file: Some(PathBuf::from("/t")),
+        })
+    );
+    assert!(FileConfig::parse("[metrics]\ntoken = \"secret\"").is_err());
+}

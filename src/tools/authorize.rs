@@ -74,6 +74,7 @@ pub async fn authorize(
     };
     let reason = refusal.to_string();
     let rule = refusal.rule();
+    crate::metrics::policy_refused(&rule);
     let logged = log_excerpt(&reason);
     tracing::info!(principal = principal.name(), %rule, reason = %logged, "command refused");
     let event = AuditEvent::CommandRefused {

@@ -48,6 +48,7 @@ use crate::{
     },
     handler_link::PeerUse,
     jobs::JobRegistry,
+    metrics::{self, ToolOutcome},
     policy::Policy,
     ratelimit::RateLimiter,
 };
@@ -373,6 +374,7 @@ impl HostTools {
                 let trail = caller.audit_context(&request.name);
                 state.audit.record_or_log(trail, event).await;
             }
+            metrics::tool_call(&request.name, ToolOutcome::RateLimited, None);
             return Ok(CallToolResult::error(vec![ContentBlock::text(reason)]).into());
         }
         if principal.role() < entry.least_role {
@@ -391,6 +393,7 @@ impl HostTools {
             };
             let trail = caller.audit_context(&request.name);
             self.state.audit.record_or_log(trail, event).await;
+            metrics::tool_call(&request.name, ToolOutcome::Denied, None);
             return Ok(CallToolResult::error(vec![ContentBlock::text(reason)]).into());
         }
         let revoked = revoked_call::RevokedCall {
@@ -398,9 +401,20 @@ impl HostTools {
             id: context.id.to_string(),
             trail: caller.audit_context(&request.name),
         };
+        let started = std::time::Instant::now();
         let work = (entry.handler)(state, &caller, request.arguments, context);
         let result = revoked.cancel_on_end(principal, &state.audit, work).await;
+        metrics::tool_call(&request.name, outcome_of(&result), Some(started.elapsed()));
         result.map(Into::into)
+    }
+}
+
+/// How a call that reached its tool ended, for `hostmcp_tool_calls_total`.
+fn outcome_of(result: &Result<CallToolResult, McpError>) -> ToolOutcome {
+    match result {
+        Ok(result) if result.is_error == Some(true) => ToolOutcome::Error,
+        Ok(_) => ToolOutcome::Ok,
+        Err(_) => ToolOutcome::Invalid,
     }
 }
 

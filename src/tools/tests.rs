@@ -164,3 +164,18 @@ fn a_reload_serves_the_next_calls_new_limits_and_policy_and_leaves_taken_ones_al
     assert!(!Arc::ptr_eq(&policy_in_flight, &state.policy.load_full()));
     drop(held);
 }
+
+#[test]
+fn a_call_that_reached_its_tool_is_counted_ok_error_or_invalid() {
+    let text = || vec![ContentBlock::text("x")];
+    assert_eq!(
+        outcome_of(&Ok(CallToolResult::success(text()))),
+        ToolOutcome::Ok
+    );
+    assert_eq!(
+        outcome_of(&Ok(CallToolResult::error(text()))),
+        ToolOutcome::Error
+    );
+    let invalid = McpError::invalid_params("run_command: bad", None);
+    assert_eq!(outcome_of(&Err(invalid)), ToolOutcome::Invalid);
+}

@@ -97,6 +97,7 @@ fn app() -> Router {
         max_streams_per_principal: 4,
         max_sessions_per_principal: 4,
         shutdown: CancellationToken::new(),
+        metrics: None,
     })
 }
 

@@ -1,10 +1,11 @@
 //! The HTTP server: one axum `Router` with `/mcp` (rmcp's Streamable HTTP service, both
 //! the session era, over [`HostSessions`], and the stateless 2026-07-28 era, most of whose
 //! requests [`stateless`] answers directly), `/sse` + `/messages` (legacy
-//! HTTP+SSE), and `/healthz`; the host guard and authentication in front of every MCP
-//! route, then bodies read whole ([`super::body`]), and the per-principal stream cap;
-//! binding, and serving every listener through [`super::listener`] (connection caps,
-//! timeouts, TCP_NODELAY, graceful shutdown).
+//! HTTP+SSE), `/metrics` when served ([`super::metrics_route`]), and `/healthz`; the host
+//! guard and authentication in front of every MCP route, then bodies read whole
+//! ([`super::body`]), and the per-principal stream cap; binding, and serving every
+//! listener through [`super::listener`] (connection caps, timeouts, TCP_NODELAY, graceful
+//! shutdown).
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -57,6 +58,8 @@ pub struct HttpServerParts<H> {
     pub max_sessions_per_principal: usize,
     /// Cancelled on shutdown: ends sessions and streams.
     pub shutdown: CancellationToken,
+    /// `/metrics`, when served.
+    pub metrics: Option<super::metrics_route::MetricsRoute>,
 }
 
 /// Build the application. Tests drive it with `oneshot` or serve it on a port.
@@ -108,6 +111,7 @@ where
         ),
         stream_cap,
     );
+    let metrics_routes = super::metrics_route::routes(parts.metrics, parts.trusted_proxies.clone());
     Router::new()
         .merge(mcp_routes)
         .merge(sse_routes)
@@ -122,6 +126,8 @@ where
             )),
             require_principal,
         ))
+        // Behind the host guard, not the MCP authentication: it decides its own access.
+        .merge(metrics_routes)
         .layer(from_fn_with_state(parts.host_guard, enforce_host_guard))
         .route("/healthz", get(healthz))
 }

@@ -13,6 +13,7 @@ pub mod host_guard;
 pub mod http;
 pub mod listener;
 pub mod message;
+pub mod metrics_route;
 pub mod session_owners;
 pub mod sessions;
 pub mod sse;

@@ -190,6 +190,7 @@ impl Bench {
             max_streams_per_principal: settings.max_streams_per_principal,
             max_sessions_per_principal: settings.max_sessions_per_principal,
             shutdown: shutdown.clone(),
+            metrics: None,
         };
         Self {
             app: http::router(parts),

@@ -15,6 +15,7 @@
 //!   (a JSON-RPC error) against `isError` (a tool that ran and failed);
 //! - [`rate_limit`] holds `tool_calls_per_minute`;
 //! - [`audit_trail`] holds one record per decision, counted;
+//! - [`client`] holds hostmcp's own client (the stdio bridge, `call`'s session) on a loopback socket;
 //! - [`duplex`] holds initialize, `tools/list` by role and `tools/call` with rmcp's client.
 //!
 //! [`bench`] builds the router and reads the audit log back.
@@ -23,6 +24,7 @@ mod audit_trail;
 mod auth;
 mod bench;
 mod bodies;
+mod client;
 mod duplex;
 mod host_guard;
 mod rate_limit;

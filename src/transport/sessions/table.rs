@@ -60,6 +60,8 @@ pub(super) struct Session {
     handshake_close_pending: bool,
     /// Who opened it; `None` until the response to its `initialize` has been bound.
     pub(super) owner: Option<SessionOwner>,
+    /// Counted in `hostmcp_sessions_open` while the entry lives.
+    _open: crate::metrics::OpenSession,
 }
 
 /// A call that has not ended yet.
@@ -89,6 +91,7 @@ impl Session {
             last_active: Instant::now(),
             handshake_close_pending: false,
             owner: None,
+            _open: crate::metrics::OpenSession::new(crate::metrics::SessionTransport::Mcp),
         }
     }
 

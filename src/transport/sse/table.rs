@@ -33,6 +33,8 @@ pub struct SseSession {
     calls: HashMap<RequestId, CancellationToken>,
     /// The rmcp service for requests that talk through their peer, once one came.
     live: Option<LiveService>,
+    /// Counted in `hostmcp_sessions_open` while the entry lives.
+    _open: crate::metrics::OpenSession,
 }
 
 /// Where a session's requests that talk through their peer go.
@@ -87,6 +89,7 @@ impl SseSession {
             phase: Phase::New,
             calls: HashMap::new(),
             live: None,
+            _open: crate::metrics::OpenSession::new(crate::metrics::SessionTransport::Sse),
         }
     }
 }
