@@ -18,17 +18,19 @@
 //! of copying what is inside them, so [`Caller::of`] also looks there; that knowledge of
 //! rmcp lives here only.
 
+pub mod trace;
+
 use std::{fmt, sync::Arc};
 
 use rmcp::model::Extensions;
+pub use trace::TraceParent;
 
 use crate::{
     audit::AuditContext,
     auth::{Principal, client_address::ClientAddress},
 };
 
-/// The caller of one MCP request. A trace context (W3C `traceparent`) joins these fields
-/// when the transports propagate one; tools keep reading the caller the same way.
+/// The caller of one MCP request, with the request's W3C trace context when it has one.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub principal: Principal,
@@ -38,6 +40,9 @@ pub struct Caller {
     /// a header or query string the client wrote.
     pub session: Option<SessionId>,
     pub transport: Transport,
+    /// The W3C `traceparent` of the request: the HTTP header, set by the transport
+    /// ([`Caller::with_trace`]); the tool-call handler puts `_meta.traceparent` in its place.
+    pub trace: Option<TraceParent>,
 }
 
 /// An MCP session id the transport has routed to. Cheap to clone.
@@ -88,6 +93,7 @@ impl Caller {
             client: None,
             session: None,
             transport: Transport::Stdio,
+            trace: None,
         }
     }
 
@@ -98,6 +104,7 @@ impl Caller {
             client,
             session: Some(SessionId::new(session)),
             transport: Transport::Sse,
+            trace: None,
         }
     }
 
@@ -108,6 +115,7 @@ impl Caller {
             client,
             session: Some(SessionId::new(session)),
             transport: Transport::McpSession,
+            trace: None,
         }
     }
 
@@ -118,7 +126,14 @@ impl Caller {
             client,
             session: None,
             transport: Transport::McpStateless,
+            trace: None,
         }
+    }
+
+    /// This caller with the request's trace context (a valid `traceparent`, or none).
+    pub fn with_trace(mut self, trace: Option<TraceParent>) -> Self {
+        self.trace = trace;
+        self
     }
 
     /// The caller of the request whose extensions are `extensions`: the one a transport
@@ -145,6 +160,9 @@ impl Caller {
         }
         if let Some(session) = &self.session {
             context = context.with_session(session.as_str());
+        }
+        if let Some(trace) = &self.trace {
+            context = context.with_trace_id(trace.trace_id());
         }
         context
     }

@@ -29,6 +29,9 @@ pub enum Command {
     /// Inspect the command policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Validate a configuration and this host for it, print what would be served, and exit
+    /// non-zero on any problem (each one line).
+    Check(CheckArgs),
     /// Write the man pages or the shell completions into a directory (for packagers).
     #[command(subcommand, hide = true)]
     Generate(GenerateCommand),
@@ -40,6 +43,15 @@ pub enum Command {
     Call(CallArgs),
     /// List the tools of a remote MCP server.
     Tools(ToolsArgs),
+}
+
+/// Flags of `hostmcp check`.
+#[derive(Debug, Default, Args)]
+pub struct CheckArgs {
+    /// TOML configuration file. Default: where `serve` looks
+    /// ($XDG_CONFIG_HOME/hostmcp/hostmcp.toml, then /etc/hostmcp/hostmcp.toml as root).
+    #[arg(long, value_name = "PATH", env = env_vars::CONFIG)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +241,22 @@ pub struct ServeArgs {
     /// is configured). Same as a [metrics] table in the config file.
     #[arg(long)]
     pub metrics: bool,
+
+    /// Log format on stderr: text (default) or json (one object per line, for log
+    /// shippers). Overrides `[log] format`.
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How log lines are written (`--log-format`, `[log] format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, with the current span's fields (e.g. `trace_id`).
+    Json,
 }
 
 /// Flags of `hostmcp stdio`.

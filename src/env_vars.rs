@@ -12,6 +12,8 @@ pub const TRUSTED_PROXIES: &str = "HOSTMCP_TRUSTED_PROXIES";
 pub const LOG: &str = "HOSTMCP_LOG";
 /// Base of the state directory that keeps the generated token.
 pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
+/// Base of the user's config directory: `serve` reads `$XDG_CONFIG_HOME/hostmcp/hostmcp.toml`.
+pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 /// Home directory, used when `XDG_STATE_HOME` is unset.
 pub const HOME: &str = "HOME";
 /// Set by systemd to the `DEVICE:INODE` of the journal stream it gave as stdout/stderr.

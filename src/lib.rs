@@ -27,7 +27,7 @@ pub mod resources;
 pub mod tools;
 pub mod transport;
 
-use std::process::ExitCode;
+use std::{io::Write, process::ExitCode};
 
 /// Run one command line to completion and map its outcome to an exit code.
 pub fn run(cli: cli::Cli) -> ExitCode {
@@ -38,6 +38,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Token(command) => commands::token::run(command),
         cli::Command::Audit(command) => commands::audit::run(command),
         cli::Command::Policy(command) => commands::policy::run(command),
+        cli::Command::Check(args) => commands::check::run(args.config.as_deref()),
         cli::Command::Generate(command) => commands::generate::run(command),
         cli::Command::Connect(args) => commands::connect::run(args),
         cli::Command::Call(args) => commands::call::run(args),
@@ -46,7 +47,8 @@ pub fn run(cli: cli::Cli) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("{error}");
+            // Not eprintln!, which panics when stderr's reader has gone.
+            let _ = writeln!(std::io::stderr(), "{error}");
             ExitCode::from(error.exit_code())
         }
     }

@@ -24,6 +24,7 @@ fn unit_env() -> EnvSnapshot {
         token: None,
         state_home: Some(PathBuf::from("/var/lib")),
         home: None,
+        config_home: None,
     }
 }
 

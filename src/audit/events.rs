@@ -13,7 +13,8 @@
 //! ```
 //!
 //! (one line in the file; wrapped here). Absent values are `null`, never omitted, so every
-//! line of one kind has the same keys. Text a caller chose is an [`AuditText`], bounded
+//! line of one kind has the same keys; the one exception is `trace_id` (after `tool`), written
+//! only on the lines of a call that carried a W3C `traceparent`. Text a caller chose is an [`AuditText`], bounded
 //! when the record is made ([`AuditRecord::new`], see [`super::bounded`]).
 
 use std::fmt;
@@ -40,6 +41,8 @@ pub struct AuditContext {
     pub session: Option<String>,
     /// The tool called, where the event belongs to a tool call.
     pub tool: Option<String>,
+    /// The W3C trace id of the call, when the request carried a valid `traceparent`.
+    pub trace_id: Option<String>,
 }
 
 impl AuditContext {
@@ -67,6 +70,11 @@ impl AuditContext {
         self.tool = Some(tool.into());
         self
     }
+
+    pub fn with_trace_id(mut self, trace_id: impl Into<String>) -> Self {
+        self.trace_id = Some(trace_id.into());
+        self
+    }
 }
 
 /// One line of the audit log.
@@ -80,6 +88,11 @@ pub struct AuditRecord {
     pub client: Option<String>,
     pub session: Option<String>,
     pub tool: Option<String>,
+    /// The W3C trace id of a traced call (`traceparent` in `_meta` or the HTTP header).
+    /// The one envelope key that is left out when absent: lines of untraced calls, and logs
+    /// written before it existed, are byte for byte what they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
     /// Written as `"event": "<kind>"` plus the kind's own fields, at the top level.
     #[serde(flatten)]
     pub event: AuditEvent,
@@ -101,6 +114,7 @@ impl AuditRecord {
             client,
             session,
             tool,
+            trace_id,
         } = context;
         let mut event = event;
         event.bound();
@@ -111,6 +125,7 @@ impl AuditRecord {
             client,
             session,
             tool,
+            trace_id,
             event,
             prev,
         }
@@ -253,6 +268,24 @@ pub enum AuditEvent {
         /// SHA-256 of the content a write puts in place.
         sha256: Option<String>,
     },
+    /// A SIGHUP reload was applied: the calls after it are judged by the new tokens,
+    /// policy and limits (calls in flight keep what they started with).
+    ConfigReloaded {
+        /// The file read, or `null` for the embedded defaults.
+        config_file: Option<String>,
+        /// Tokens accepted after the reload (`null`: no token reload, e.g. a generated token).
+        tokens: Option<u64>,
+        /// The `[policy]` table's rules after the reload: `allow` and `deny` entries.
+        allow_rules: u64,
+        deny_rules: u64,
+        tls_reloaded: bool,
+    },
+    /// A SIGHUP reload was refused: nothing changed, the server serves what it served.
+    ConfigReloadRefused {
+        config_file: Option<String>,
+        /// The first problem found (a parse error, a bad token, a bad policy rule, ...).
+        reason: String,
+    },
 }
 
 impl AuditEvent {
@@ -275,6 +308,8 @@ impl AuditEvent {
             Self::EndedByRevocation { .. } => "ended_by_revocation",
             Self::OrphanKilled { .. } => "orphan_killed",
             Self::FileAccess { .. } => "file_access",
+            Self::ConfigReloaded { .. } => "config_reloaded",
+            Self::ConfigReloadRefused { .. } => "config_reload_refused",
         }
     }
 
@@ -344,7 +379,9 @@ impl AuditEvent {
             | Self::CommandFinished { .. }
             | Self::JobAction { .. }
             | Self::SessionOpened { .. }
-            | Self::SessionClosed { .. } => {}
+            | Self::SessionClosed { .. }
+            | Self::ConfigReloaded { .. }
+            | Self::ConfigReloadRefused { .. } => {}
         }
     }
 }

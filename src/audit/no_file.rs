@@ -16,6 +16,7 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
     let client = context.client.as_deref();
     let session = context.session.as_deref();
     let tool = context.tool.as_deref();
+    let trace_id = context.trace_id.as_deref();
     let kind = event.kind();
     macro_rules! audit_event {
         ($($fields:tt)*) => {
@@ -26,6 +27,7 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
                 client,
                 session,
                 tool,
+                trace_id,
                 $($fields)*
             )
         };
@@ -143,6 +145,23 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             refused = refused.as_deref(),
             sha256 = sha256.as_deref()
         ),
+        AuditEvent::ConfigReloaded {
+            config_file,
+            tokens,
+            allow_rules,
+            deny_rules,
+            tls_reloaded,
+        } => audit_event!(
+            config_file = config_file.as_deref(),
+            tokens,
+            allow_rules,
+            deny_rules,
+            tls_reloaded
+        ),
+        AuditEvent::ConfigReloadRefused {
+            config_file,
+            reason,
+        } => audit_event!(config_file = config_file.as_deref(), reason = %reason),
     }
 }
 

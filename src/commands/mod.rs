@@ -3,20 +3,23 @@
 
 pub mod audit;
 pub mod call;
-pub mod connect;
+pub mod check;
 mod client_snippets;
+pub mod connect;
 pub mod generate;
 pub mod journal;
+pub mod logging;
 pub mod policy;
+pub mod reload;
 mod remote;
 pub mod serve;
 pub mod stdio;
 pub mod token;
 pub mod tools;
 
-use std::{fmt, io::IsTerminal};
+use std::fmt;
 
-use crate::env_vars;
+pub use logging::init_logging;
 
 /// A subcommand failure, with what to do next when we know it.
 #[derive(Debug)]
@@ -68,32 +71,6 @@ impl From<crate::config::ConfigError> for CommandError {
     }
 }
 
-/// Logs go to stderr (stdout may be the MCP stream), filtered by `HOSTMCP_LOG`.
-pub fn init_logging() {
-    let directives = log_directives(std::env::var(env_vars::LOG).ok().as_deref());
-    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
-}
-
-/// The log filter without `HOSTMCP_LOG`.
-const DEFAULT_LOG: &str = "info,rmcp=warn";
-
-/// The filter for `HOSTMCP_LOG`: rmcp stays at `warn` unless the variable names rmcp, as
-/// rmcp's info lines quote what a client sent (a whole 4 MB `clientInfo` per initialize).
-fn log_directives(env: Option<&str>) -> String {
-    match env.map(str::trim) {
-        None | Some("") => DEFAULT_LOG.to_owned(),
-        Some(directives) if directives.contains("rmcp") => directives.to_owned(),
-        Some(directives) => format!("{directives},rmcp=warn"),
-    }
-}
-
 /// The `[policy]` table made a policy (paths canonicalized), or the permissive default.
 fn resolve_policy(
     config: Option<crate::policy::PolicyConfig>,
@@ -110,22 +87,4 @@ fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
         .enable_all()
         .build()
         .map_err(|error| CommandError::new(format!("cannot start the async runtime: {error}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hostmcp_log_keeps_rmcp_at_warn_unless_it_names_rmcp() {
-        assert_eq!(log_directives(None), "info,rmcp=warn");
-        assert_eq!(log_directives(Some(" ")), "info,rmcp=warn");
-        assert_eq!(log_directives(Some("info")), "info,rmcp=warn");
-        assert_eq!(
-            log_directives(Some("hostmcp=debug")),
-            "hostmcp=debug,rmcp=warn"
-        );
-        // Near miss: naming rmcp is the operator's choice and is kept.
-        assert_eq!(log_directives(Some("info,rmcp=info")), "info,rmcp=info");
-    }
 }

@@ -19,15 +19,14 @@ pub fn run(command: PolicyCommand) -> Result<(), CommandError> {
         working_dir,
         argv,
     } = command;
+    let env = EnvSnapshot::capture();
+    let source = config::discover_here(config_path.as_deref(), &env);
+    tracing::info!("{}", source.describe());
     let args = ServeArgs {
-        config: config_path.clone(),
+        config: source.path().map(std::path::Path::to_path_buf),
         ..ServeArgs::default()
     };
-    let config = Config::resolve(
-        &args,
-        &EnvSnapshot::capture(),
-        config::load_file(config_path.as_deref())?,
-    )?;
+    let config = Config::resolve(&args, &env, source.load()?)?;
     let role = role_of(&config.auth, &token_name)?;
     let policy = resolve_policy(config.policy)?;
     let command = match shell {

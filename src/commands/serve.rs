@@ -2,11 +2,11 @@
 //! how to connect, and serve HTTP until SIGINT or SIGTERM. SIGHUP reloads the tokens
 //! (revoking the ones dropped) and the TLS certificate; tokens also expire on their own.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{io::Write, net::SocketAddr, sync::Arc};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{CommandError, runtime};
+use super::{CommandError, reload::Reload, runtime};
 use crate::{
     auth::{
         Role, Secret, TokenDigest, TokenEntry, TokenSet, authenticator::Authenticator,
@@ -29,9 +29,11 @@ use crate::{
 pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     // First: no same-uid process may read this one's environment or memory.
     hardening::make_non_dumpable().map_err(CommandError::new)?;
-    let file = config::load_file(args.config.as_deref())?;
     let env = EnvSnapshot::capture();
-    let config = Config::resolve(&args, &env, file)?;
+    let source = config::discover_here(args.config.as_deref(), &env);
+    let config = Config::resolve(&args, &env, source.load()?)?;
+    super::logging::set_format(config.log_format);
+    tracing::info!("{}", source.describe());
     let state_dir = env.state_dir().ok();
     let (authenticator, generated) = authenticator(&config.auth)?;
     let authenticator = Arc::new(authenticator);
@@ -45,16 +47,6 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         ),
     };
     let revoker = Revoker::new(config.on_revoke, audit_log.clone());
-    let mut reload = Reload {
-        config_path: args.config.clone(),
-        env,
-        authenticator: authenticator.clone(),
-        revoker: revoker.clone(),
-        reloads_tokens: matches!(config.auth, AuthSetting::Tokens(_)),
-        tls: tls.clone(),
-        audit: audit_log.clone(),
-        exposure: None,
-    };
     let shutdown = CancellationToken::new();
     let tools = ToolsState::new(
         ToolSettings {
@@ -79,18 +71,25 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             "hostmcp runs as root: commands of tokens without run_as are refused; set --run-as USER (or --run-as root)"
         );
     }
-    let exposure = exposure_check(
-        &config,
-        args.config.as_deref(),
-        state_dir,
-        generated.as_ref(),
-    );
+    let exposure = exposure_check(&config, source.path(), state_dir, generated.as_ref());
     exposure.run(&hardening::principals_of(&config.auth));
-    reload.exposure = Some(exposure);
-    let expiring = reload.reloads_tokens.then(|| {
-        crate::auth::authenticator::expire_tokens(Arc::downgrade(&authenticator), revoker)
+    let reloads_tokens = matches!(config.auth, AuthSetting::Tokens(_));
+    let expiring = reloads_tokens.then(|| {
+        crate::auth::authenticator::expire_tokens(Arc::downgrade(&authenticator), revoker.clone())
     });
     let metrics = metrics_route(config.metrics.as_ref(), &tools, &audit_log)?;
+    let reload = Reload {
+        config_path: source.path().map(std::path::Path::to_path_buf),
+        args,
+        env,
+        authenticator: authenticator.clone(),
+        revoker,
+        reloads_tokens,
+        tls: tls.clone(),
+        audit: audit_log.clone(),
+        tools: tools.clone(),
+        exposure: Some(exposure),
+    };
     let parts = HttpServerParts {
         handler: HostTools::new(tools),
         authenticator,
@@ -303,82 +302,14 @@ fn announce(bound: &[SocketAddr], config: &Config, generated: Option<&GeneratedT
         return;
     }
     let token = generated.token.expose();
-    eprintln!(
+    // Not eprintln!, which panics when stderr's reader has gone.
+    let _ = writeln!(
+        std::io::stderr(),
         "\nhostmcp: {origin} in {path} (mode 0600).\n\
          \n  token: {token}\n\n{snippets}",
         path = generated.path.display(),
         snippets = super::client_snippets::client_snippets(&url, token),
     );
-}
-
-/// What a SIGHUP reloads.
-struct Reload {
-    config_path: Option<std::path::PathBuf>,
-    env: EnvSnapshot,
-    authenticator: Arc<Authenticator>,
-    /// Revokes the tokens a reload drops.
-    revoker: Revoker,
-    /// A generated token is not reloaded: there is nothing to re-read.
-    reloads_tokens: bool,
-    tls: Option<Arc<ReloadableTls>>,
-    /// Reopened at its path, so logrotate can rename it.
-    audit: crate::audit::AuditLog,
-    /// Run again on the reloaded tokens: a new token may share a run-as user.
-    exposure: Option<hardening::ExposureCheck>,
-}
-
-impl Reload {
-    /// Reopen the audit log at its path (after logrotate renamed it, or it was deleted).
-    async fn reopen_audit(&self) {
-        match self.audit.reopen().await {
-            Ok(reopened) => tracing::info!(?reopened, "SIGHUP: audit log checked"),
-            Err(error) => {
-                tracing::error!(%error, hint = error.hint(), "SIGHUP: cannot reopen the audit log");
-            }
-        }
-    }
-
-    async fn run(&self) {
-        if let Some(tls) = &self.tls {
-            match tls.reload() {
-                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
-                Err(error) => {
-                    tracing::error!(%error, "SIGHUP: TLS reload failed; keeping the current certificate");
-                }
-            }
-        }
-        if !self.reloads_tokens {
-            tracing::info!("SIGHUP: no configured tokens to reload");
-            return;
-        }
-        match config::reload_tokens(self.config_path.as_deref(), &self.env) {
-            Ok(tokens) if tokens.is_empty() => {
-                tracing::error!(
-                    "SIGHUP: the configuration now has no token; keeping the current tokens"
-                );
-            }
-            Ok(tokens) => {
-                let count = tokens.len();
-                let principals = hardening::principals_of_tokens(&tokens);
-                let revoked = self
-                    .authenticator
-                    .replace_tokens(TokenSet::new(tokens))
-                    .unwrap_or_default();
-                tracing::info!(
-                    tokens = count,
-                    revoked = revoked.len(),
-                    "SIGHUP: tokens reloaded"
-                );
-                self.revoker.enforce(revoked).await;
-                if let Some(exposure) = &self.exposure {
-                    exposure.run(&principals);
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, hint = error.hint(), "SIGHUP: reload failed; keeping the current tokens");
-            }
-        }
-    }
 }
 
 /// SIGTERM and SIGINT shut down; SIGHUP reloads.
@@ -392,6 +323,8 @@ async fn handle_signals(shutdown: CancellationToken, reload: Reload) {
         tracing::error!("cannot install signal handlers");
         return;
     };
+    // Shutdown comes even if this task ends some other way (a panic in a reload).
+    let _shutdown_on_exit = shutdown.drop_guard();
     loop {
         tokio::select! {
             _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
@@ -402,5 +335,4 @@ async fn handle_signals(shutdown: CancellationToken, reload: Reload) {
             }
         }
     }
-    shutdown.cancel();
 }

@@ -18,14 +18,17 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
     // First: no same-uid process (a command run by this server among them) may read this
     // one's environment or memory.
     hardening::make_non_dumpable().map_err(CommandError::new)?;
-    let file = config::load_file(args.config.as_deref())?;
+    let env = EnvSnapshot::capture();
+    let source = config::discover_here(args.config.as_deref(), &env);
+    let file = source.load()?;
     let serve_args = crate::cli::ServeArgs {
         no_auth: true,
         ..Default::default()
     };
     // Tokens and listen addresses do not apply to stdio: only the limits are used.
-    let env = EnvSnapshot::capture();
     let mut config = Config::resolve(&serve_args, &env, file)?;
+    super::logging::set_format(config.log_format);
+    tracing::info!("{}", source.describe());
     // The default file is `serve`'s, and a running server holds its lock: stdio writes its
     // own file next to it (an [audit] path in the config is used as given).
     let serve_default = env

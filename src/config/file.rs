@@ -47,8 +47,19 @@ pub struct FileConfig {
     pub systemd: super::services::FileSystemd,
     #[serde(default)]
     pub logs: super::services::FileLogs,
+    /// The `[log]` table.
+    #[serde(default)]
+    pub log: FileLog,
     /// The `[metrics]` table: present, it serves `/metrics` (unless `enabled = false`).
     pub metrics: Option<FileMetrics>,
+}
+
+/// The `[log]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLog {
+    /// "text" (the default) or "json"; `--log-format` wins.
+    pub format: Option<crate::cli::LogFormat>,
 }
 
 /// The `[metrics]` table.

@@ -3,6 +3,7 @@
 //! so every precedence rule is testable without touching the process environment.
 
 pub mod connections;
+pub mod discovery;
 pub mod file;
 pub mod services;
 
@@ -18,6 +19,7 @@ use crate::{
     env_vars,
 };
 pub use connections::ConnectionSettings;
+pub use discovery::{ConfigSource, discover_here};
 pub use file::FileConfig;
 
 /// Where `serve` listens when nothing says otherwise.
@@ -56,6 +58,8 @@ pub struct Config {
     pub files: crate::files::FileRoots,
     /// The `[systemd]` and `[logs]` tables (`service_status`, `log_query`).
     pub services: services::ServiceSettings,
+    /// `--log-format`, else `[log] format`, else text.
+    pub log_format: crate::cli::LogFormat,
     /// `/metrics`, when served (`--metrics` or a `[metrics]` table).
     pub metrics: Option<MetricsSettings>,
 }
@@ -175,6 +179,8 @@ pub struct EnvSnapshot {
     pub token: Option<Secret>,
     pub state_home: Option<PathBuf>,
     pub home: Option<PathBuf>,
+    /// `XDG_CONFIG_HOME`: where the user's config file is looked for.
+    pub config_home: Option<PathBuf>,
 }
 
 impl EnvSnapshot {
@@ -188,6 +194,7 @@ impl EnvSnapshot {
                 .map(Secret::new),
             state_home: non_empty(env_vars::XDG_STATE_HOME).map(PathBuf::from),
             home: non_empty(env_vars::HOME).map(PathBuf::from),
+            config_home: non_empty(env_vars::XDG_CONFIG_HOME).map(PathBuf::from),
         }
     }
 
@@ -348,6 +355,7 @@ impl Config {
                 systemd: services::resolve_systemd(&file.systemd)?,
                 logs: services::resolve_logs(&file.logs)?,
             },
+            log_format: args.log_format.or(file.log.format).unwrap_or_default(),
             metrics: resolve_metrics(args, &file),
             files: crate::files::FileRoots::new(file.files)?,
             policy: file.policy,

@@ -14,6 +14,7 @@ fn env() -> EnvSnapshot {
         token: None,
         state_home: Some(PathBuf::from("/state")),
         home: Some(PathBuf::from("/home/u")),
+        config_home: None,
     }
 }
 

@@ -28,7 +28,8 @@ pub enum SlotError {
 /// Counts running commands.
 #[derive(Debug)]
 pub struct CommandSlots {
-    limits: SlotLimits,
+    /// Changed by a reload ([`CommandSlots::set_limits`]).
+    limits: Mutex<SlotLimits>,
     running: Mutex<Counts>,
 }
 
@@ -48,21 +49,22 @@ pub struct CommandSlot {
 impl CommandSlots {
     pub fn new(limits: SlotLimits) -> Arc<Self> {
         Arc::new(Self {
-            limits,
+            limits: Mutex::new(limits),
             running: Mutex::default(),
         })
     }
 
     /// Take a slot for `principal`, or say which limit is reached. Never waits.
     pub fn try_acquire(self: &Arc<Self>, principal: &str) -> Result<CommandSlot, SlotError> {
+        let limits = *self.limits.lock();
         let mut counts = self.lock();
-        if counts.total >= self.limits.max_total {
-            return Err(SlotError::ServerFull(self.limits.max_total));
+        if counts.total >= limits.max_total {
+            return Err(SlotError::ServerFull(limits.max_total));
         }
         let principal: Arc<str> = Arc::from(principal);
         let mine = counts.per_principal.entry(principal.clone()).or_default();
-        if *mine >= self.limits.max_per_principal {
-            return Err(SlotError::PrincipalFull(self.limits.max_per_principal));
+        if *mine >= limits.max_per_principal {
+            return Err(SlotError::PrincipalFull(limits.max_per_principal));
         }
         *mine += 1;
         counts.total += 1;
@@ -70,6 +72,12 @@ impl CommandSlots {
             slots: self.clone(),
             principal,
         })
+    }
+
+    /// Give the following acquisitions `limits`; slots already taken stay taken, so for a
+    /// while more commands than a lowered limit may run.
+    pub fn set_limits(&self, limits: SlotLimits) {
+        *self.limits.lock() = limits;
     }
 
     /// Commands running now.

@@ -89,20 +89,53 @@ pub fn check_at_start(
     placement: Placement<'_>,
     files: &ServerFiles,
 ) {
+    for finding in exposure_findings(principals, placement, files) {
+        report(&finding, placement.server_uid);
+    }
+}
+
+/// What [`check_at_start`] warns about, as data (`hostmcp check` prints it).
+pub fn exposure_findings(
+    principals: &[PrincipalFacts],
+    placement: Placement<'_>,
+    files: &ServerFiles,
+) -> Vec<Finding> {
     let runners = exposure::runners(principals, placement, lookup_user);
     let existing = files.existing();
     let paths: Vec<&Path> = existing.iter().map(PathBuf::as_path).collect();
-    for finding in exposure::findings(&runners, &paths, Mode::of) {
-        report(&finding, placement.server_uid);
-    }
+    let mut found = exposure::findings(&runners, &paths, Mode::of);
     let config: Vec<PathBuf> = files
         .config_file
         .iter()
         .filter_map(|path| std::fs::canonicalize(path).ok())
         .collect();
     let config: Vec<&Path> = config.iter().map(PathBuf::as_path).collect();
-    for finding in exposure::owned_findings(&runners, &config, Mode::of) {
-        report(&finding, placement.server_uid);
+    found.extend(exposure::owned_findings(&runners, &config, Mode::of));
+    found
+}
+
+/// One line for a finding, with what to do about it.
+pub fn finding_line(finding: &Finding) -> String {
+    match finding {
+        Finding::SharedUid { principals } => format!(
+            "restricted tokens run commands as the server's own user: {} (give them run_as users of their own)",
+            principals.join(", ")
+        ),
+        Finding::SharedRunAs { user, principals } => format!(
+            "tokens share a run-as user ({}): {} (give each restricted token its own user)",
+            user.as_deref().unwrap_or("the server's own user"),
+            principals.join(", ")
+        ),
+        Finding::Readable { user, exposure } => format!(
+            "{} is readable by {user}, a user commands run as ({})",
+            exposure.path.display(),
+            exposure.hint(user)
+        ),
+        Finding::Owned { user, exposure } => format!(
+            "{} belongs to {user}, a user commands run as ({})",
+            exposure.path.display(),
+            exposure.hint(user)
+        ),
     }
 }
 

@@ -101,8 +101,9 @@ fn judge(
         env: &command.env,
     };
     let search_path = state.base_env.get("PATH").unwrap_or(DEFAULT_PATH);
-    let resolved = policy::resolve_confined(&state.policy, &request, search_path)?;
-    let permit = match policy::decide(&state.policy, &resolved) {
+    let policy = state.policy.load();
+    let resolved = policy::resolve_confined(&policy, &request, search_path)?;
+    let permit = match policy::decide(&policy, &resolved) {
         Decision::Permit(permit) => permit,
         Decision::Deny(denial) => return Err(denial.into()),
     };

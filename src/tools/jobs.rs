@@ -265,7 +265,7 @@ pub async fn output(
 ) -> Result<CallToolResult, McpError> {
     let principal = &caller.principal;
     let input: JobOutputInput = super::parse_arguments(arguments, OUTPUT)?;
-    let budget = state.limits.result_budget_bytes;
+    let budget = state.limits.load().result_budget_bytes;
     // Each page appears twice (text and structuredContent), for two streams.
     let fits = budget.saturating_sub(READ_OVERHEAD_BYTES) / 4;
     let asked = input

@@ -20,23 +20,25 @@ pub mod host_info;
 mod host_schema;
 pub mod jobs;
 pub mod log_query;
-mod portable_schema;
 pub mod network_info;
+mod paging;
+mod portable_schema;
 pub mod process_list;
 pub mod process_signal;
 pub mod process_tree;
-mod paging;
 mod progress;
 mod readable;
 pub mod refusal;
-pub mod result_budget;
 mod resource_calls;
+pub mod result_budget;
 mod revoked_call;
 pub mod run_command;
-pub mod service_status;
 pub mod schema;
+pub mod service_status;
 
 use std::sync::{Arc, LazyLock};
+
+use arc_swap::ArcSwap;
 
 use futures::future::BoxFuture;
 use rmcp::{
@@ -52,11 +54,12 @@ use rmcp::{
     service::RequestContext,
 };
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     audit::{AuditEvent, AuditLog},
     auth::Role,
-    caller::Caller,
+    caller::{Caller, TraceParent},
     config::{CommandLimits, JobSettings, services::ServiceSettings},
     exec::{
         BaseEnv,
@@ -74,7 +77,8 @@ use crate::{
 /// What every tool call may use: limits, the command environment, running commands, jobs.
 #[derive(Debug)]
 pub struct ToolsState {
-    pub limits: CommandLimits,
+    /// Swapped whole by a reload ([`ToolsState::reload`]); a call reads it once.
+    pub limits: ArcSwap<CommandLimits>,
     pub jobs_settings: JobSettings,
     pub base_env: BaseEnv,
     pub slots: Arc<CommandSlots>,
@@ -85,8 +89,9 @@ pub struct ToolsState {
     /// One audit record per principal and minute for the calls `tool_calls` refuses: a
     /// flood of refused calls must not become a flood of records.
     rate_refusals_recorded: RateLimiter<String>,
-    /// What commands each principal may run.
-    pub policy: Policy,
+    /// What commands each principal may run. Swapped whole by a reload; a call loads it
+    /// once, so a call in flight keeps the policy it started with.
+    pub policy: ArcSwap<Policy>,
     /// As which Unix user.
     pub identities: Identities,
     /// Where `service_status` asks systemd and what `log_query` may read.
@@ -147,7 +152,7 @@ impl ToolsState {
             files,
         } = settings;
         Arc::new(Self {
-            limits,
+            limits: ArcSwap::from_pointee(limits),
             jobs_settings,
             tool_calls: tool_calls_per_minute.map(|limit| RateLimiter::new(limit, MINUTE)),
             rate_refusals_recorded: RateLimiter::new(1, MINUTE),
@@ -163,13 +168,24 @@ impl ToolsState {
             ),
             base_env,
             audit,
-            policy,
+            policy: ArcSwap::from_pointee(policy),
             identities: Identities::new(run_as),
             services,
             cpu_sampler: Arc::default(),
             files: Arc::new(files),
             subscriptions: crate::resources::subscriptions::Subscriptions::new(),
         })
+    }
+
+    /// Serve the following calls under `policy` and `limits` (a SIGHUP reload). Calls in
+    /// flight finish under what they started with; running commands keep their slots.
+    pub fn reload(&self, policy: Policy, limits: CommandLimits) {
+        self.slots.set_limits(SlotLimits {
+            max_total: limits.max_concurrent_commands,
+            max_per_principal: limits.max_concurrent_per_principal,
+        });
+        self.limits.store(Arc::new(limits));
+        self.policy.store(Arc::new(policy));
     }
 }
 
@@ -403,6 +419,34 @@ impl ServerHandler for HostTools {
             Ok(caller) => caller.clone(),
             Err(no_caller) => return Err(McpError::internal_error(no_caller.to_string(), None)),
         };
+        // `_meta.traceparent` belongs to this one request: it wins over the HTTP header.
+        let caller = match TraceParent::received(context.meta.get_traceparent(), "_meta") {
+            Some(trace) => caller.with_trace(Some(trace)),
+            None => caller,
+        };
+        let span = match &caller.trace {
+            Some(trace) => tracing::info_span!(
+                "call",
+                trace_id = trace.trace_id(),
+                parent_id = trace.parent_id()
+            ),
+            None => tracing::Span::none(),
+        };
+        self.call_traced(request, context, caller)
+            .instrument(span)
+            .await
+    }
+}
+
+impl HostTools {
+    /// [`ServerHandler::call_tool`] once the caller and its trace context are known: every
+    /// log line and audit record of the call carries the trace.
+    async fn call_traced(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+        caller: Caller,
+    ) -> Result<CallToolResponse, McpError> {
         let principal = &caller.principal;
         let Some((entry, _)) = find(&request.name) else {
             return Err(McpError::invalid_params(
@@ -470,7 +514,7 @@ impl ServerHandler for HostTools {
         let work = (entry.handler)(state, &caller, request.arguments, context);
         let result = revoked.cancel_on_end(principal, &state.audit, work).await;
         metrics::tool_call(&request.name, outcome_of(&result), Some(started.elapsed()));
-        let budget = state.limits.result_budget_bytes;
+        let budget = state.limits.load().result_budget_bytes;
         result.map(|result| result_budget::fit(result, budget).into())
     }
 }

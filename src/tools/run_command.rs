@@ -83,7 +83,8 @@ pub async fn call(
     context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
     let principal = &caller.principal;
-    let timeouts = (state.limits.default_timeout, state.limits.max_timeout);
+    let command_limits = **state.limits.load();
+    let timeouts = (command_limits.default_timeout, command_limits.max_timeout);
     let command = command_pipeline::request(arguments, NAME, timeouts)?;
     tracing::info!(principal = principal.name(), tool = NAME, command = %command.describe_for_log(), "tool call");
     let trail = caller.audit_context(NAME);
@@ -100,7 +101,7 @@ pub async fn call(
         ..
     } = admitted;
     let limits = ExecLimits {
-        max_output_bytes: state.limits.max_output_bytes,
+        max_output_bytes: command_limits.max_output_bytes,
         ..ExecLimits::default()
     };
     let progress = ProgressForwarder::start(&context);
@@ -116,7 +117,10 @@ pub async fn call(
     match outcome {
         Ok(outcome) => {
             audited.finished(&outcome);
-            Ok(tool_result(&outcome, state.limits.result_budget_bytes))
+            Ok(tool_result(
+                &outcome,
+                state.limits.load().result_budget_bytes,
+            ))
         }
         Err(error) => {
             audited

@@ -143,6 +143,43 @@ fn every_tool_in_the_table_has_a_name_of_its_own() {
 }
 
 #[test]
+fn a_reload_serves_the_next_calls_new_limits_and_policy_and_leaves_taken_ones_alone() {
+    let one = CommandLimits {
+        max_concurrent_commands: 1,
+        ..CommandLimits::default()
+    };
+    let state = ToolsState::new(
+        ToolSettings {
+            limits: one,
+            ..ToolSettings::default()
+        },
+        BaseEnv::from_server_env(),
+        AuditLog::disabled(),
+        &CancellationToken::new(),
+    );
+    let held = state.slots.try_acquire("alice").unwrap();
+    assert!(
+        state.slots.try_acquire("bob").is_err(),
+        "one command at most"
+    );
+    // A call in flight holds what it loaded before the reload.
+    let policy_in_flight = state.policy.load_full();
+    let two = CommandLimits {
+        max_concurrent_commands: 2,
+        max_output_bytes: 4096,
+        ..CommandLimits::default()
+    };
+    state.reload(Policy::permissive(), two);
+    assert!(
+        state.slots.try_acquire("bob").is_ok(),
+        "the new limit applies"
+    );
+    assert_eq!(state.limits.load().max_output_bytes, 4096);
+    assert!(!Arc::ptr_eq(&policy_in_flight, &state.policy.load_full()));
+    drop(held);
+}
+
+#[test]
 fn a_call_that_reached_its_tool_is_counted_ok_error_or_invalid() {
     let text = || vec![ContentBlock::text("x")];
     assert_eq!(

@@ -22,7 +22,7 @@ use super::sessions::{BindError, SessionOwner, SessionTable};
 use crate::{
     audit::{AuditEvent, AuditLog, EndedWork, Transport},
     auth::{Principal, client_address::ClientAddress},
-    caller::Caller,
+    caller::{Caller, TraceParent},
 };
 
 /// The header that carries a Streamable HTTP session id.
@@ -136,7 +136,8 @@ pub async fn enforce_session_owner(
     let client = request.extensions().get::<ClientAddress>().copied();
     let mut request = request;
     let Some(session_id) = session_id else {
-        let caller = Caller::mcp_stateless(principal.clone(), client);
+        let caller = Caller::mcp_stateless(principal.clone(), client)
+            .with_trace(TraceParent::from_headers(request.headers()));
         request.extensions_mut().insert(caller);
         let response = next.run(request).await;
         if let Some(new_id) = response
@@ -160,7 +161,8 @@ pub async fn enforce_session_owner(
         }
         None => return session_not_found(),
     }
-    let caller = Caller::mcp_session(principal, client, &session_id);
+    let caller = Caller::mcp_session(principal, client, &session_id)
+        .with_trace(TraceParent::from_headers(request.headers()));
     request.extensions_mut().insert(caller);
     next.run(request).await
 }

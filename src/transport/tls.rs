@@ -57,9 +57,18 @@ impl ReloadableTls {
 
     /// Read the files again; on error the current configuration stays.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let config = server_config(&self.cert, &self.key)?;
-        self.current.store(Arc::new(config));
+        self.install(self.read()?);
         Ok(())
+    }
+
+    /// Read the files again without serving them yet (a reload checks everything first).
+    pub fn read(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        server_config(&self.cert, &self.key).map(Arc::new)
+    }
+
+    /// Serve `config`, read by [`Self::read`], to the next connections.
+    pub fn install(&self, config: Arc<ServerConfig>) {
+        self.current.store(config);
     }
 
     pub(super) fn acceptor(&self) -> TlsAcceptor {

@@ -135,6 +135,17 @@ fn every_event_kind_round_trips_and_no_field_clashes_with_the_envelope() {
             reason: OrphanReason::NoCommandId,
             command_id: None,
         },
+        AuditEvent::ConfigReloaded {
+            config_file: Some("/etc/hostmcp/hostmcp.toml".to_owned()),
+            tokens: Some(3),
+            allow_rules: 2,
+            deny_rules: 1,
+            tls_reloaded: false,
+        },
+        AuditEvent::ConfigReloadRefused {
+            config_file: None,
+            reason: "policy.allow[0].program: \"git\" is not an absolute path".to_owned(),
+        },
     ];
     for mut event in events {
         event.settle_env(false);

@@ -34,7 +34,7 @@ use super::{
 };
 use crate::{
     auth::{Principal, client_address::ClientAddress},
-    caller::Caller,
+    caller::{Caller, TraceParent},
     log_excerpt::log_excerpt,
     transport::{
         direct_call::{self, DirectRequest, PeerUse},
@@ -68,7 +68,8 @@ where
         None => return session_not_found(),
     }
     let client = request.extensions().get::<ClientAddress>().copied();
-    let caller = Caller::sse(principal, client, &session_id);
+    let caller = Caller::sse(principal, client, &session_id)
+        .with_trace(TraceParent::from_headers(request.headers()));
     let (parts, body) = request.into_parts();
     let mut message = match wire::read_message(body).await {
         Ok(message) => message,
