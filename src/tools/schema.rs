@@ -10,7 +10,8 @@
 //! are left for the tests to refuse), drops every `format` and the `$schema` key, and in
 //! input schemas turns `[T, "null"]` into `T` (an `Option` argument is never required, so
 //! leaving it out says "none"; hostmcp still accepts an explicit `null`). Output schemas keep
-//! `null` in their types: structured results carry real nulls and clients validate them.
+//! `null` in their types: structured results carry real nulls and clients validate them. An
+//! `Option` of a named type (`anyOf: [T, {"type": "null"}]`) is folded the same way into `T`.
 //!
 //! What the rewrite cannot fix is the source's to keep: no boolean schemas (`items: true`
 //! crashed Open WebUI's `mcpo`), no references, a type on every schema. The tests apply
@@ -98,6 +99,7 @@ fn inline_refs(value: &mut Value, defs: &JsonObject, depth: usize) {
 
 fn rewrite_object(schema: &mut JsonObject, direction: Direction) {
     schema.remove("format");
+    merge_optional(schema, direction);
     if direction == Direction::Input
         && let Some(Value::Array(types)) = schema.get("type")
     {
@@ -126,6 +128,40 @@ fn rewrite_object(schema: &mut JsonObject, direction: Direction) {
             _ => {}
         }
     }
+}
+
+/// schemars writes an `Option` of a named type as `anyOf: [T, {"type": "null"}]`: fold it
+/// into `T` itself with `"null"` added to its type (an output schema) or left out (an input
+/// schema, where an absent argument already says "none"), so every subschema keeps one
+/// `type` a client can read.
+fn merge_optional(schema: &mut JsonObject, direction: Direction) {
+    let Some(Value::Array(alternatives)) = schema.get("anyOf") else {
+        return;
+    };
+    let is_null = |value: &Value| value.get("type").and_then(Value::as_str) == Some("null");
+    let [first, second] = alternatives.as_slice() else {
+        return;
+    };
+    let some = match (is_null(first), is_null(second)) {
+        (false, true) => first,
+        (true, false) => second,
+        _ => return,
+    };
+    let Value::Object(some) = some.clone() else {
+        return;
+    };
+    let Some(Value::String(kind)) = some.get("type").cloned() else {
+        return;
+    };
+    schema.remove("anyOf");
+    for (key, value) in some {
+        schema.entry(key).or_insert(value);
+    }
+    let kind = match direction {
+        Direction::Input => Value::String(kind),
+        Direction::Output => Value::Array(vec![Value::String(kind), Value::from("null")]),
+    };
+    schema.insert("type".to_owned(), kind);
 }
 
 fn rewrite_value(value: &mut Value, direction: Direction) {

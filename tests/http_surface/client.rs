@@ -152,8 +152,19 @@ async fn a_session_lists_the_tools_of_the_tokens_role_on_both_transports() {
     for path in ["/mcp", "/sse"] {
         assert_eq!(
             tool_names(address, path, READER).await,
-            // The read role's tools: host_info and the read-only file tools (issue 13).
-            ["host_info", "file_read", "file_list", "file_search"],
+            // The read role's tools: the host tools and the read-only file tools (issue 13).
+            [
+                "host_info",
+                "process_list",
+                "process_tree",
+                "disk_usage",
+                "network_info",
+                "service_status",
+                "log_query",
+                "file_read",
+                "file_list",
+                "file_search"
+            ],
             "{path}"
         );
         let operator = tool_names(address, path, ALICE).await;
