@@ -9,7 +9,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Json, Router, middleware::from_fn_with_state, routing::get};
+use axum::{Json, Router, http::StatusCode, middleware::from_fn_with_state, routing::get};
 use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
@@ -123,6 +123,9 @@ where
     Router::new()
         .merge(mcp_routes)
         .merge(sse_routes)
+        // Unknown paths answer 404 only to an authenticated caller (401 before that: a
+        // probe learns nothing, and clients report the refused token, not a missing route).
+        .fallback(not_found)
         // After authentication: only an authenticated caller's body is read.
         .layer(axum::middleware::from_fn(super::body::read_whole_body))
         .layer(from_fn_with_state(
@@ -138,6 +141,10 @@ where
         .merge(metrics_routes)
         .layer(from_fn_with_state(parts.host_guard, enforce_host_guard))
         .route("/healthz", get(healthz))
+}
+
+async fn not_found() -> StatusCode {
+    StatusCode::NOT_FOUND
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -30,6 +30,18 @@ async fn an_unknown_path_is_404_and_mcp_is_served() {
             )
             .await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND, "{path}");
+        // Without a token an unknown path is refused like any other: 401, so a probe learns
+        // nothing and a client reports its token, not a missing route (mcp-remote went
+        // looking for an OAuth registration endpoint on a 404).
+        let probe = bench
+            .send(
+                request(Method::POST, path)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(ping(1).to_string().into())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(probe.status, StatusCode::UNAUTHORIZED, "{path}");
     }
     // Near miss: /mcp itself, and /mcp/ (FastMCP's spelling, in configs that migrate).
     let opened = bench.send(post_mcp(Some(ALICE), &initialize(1))).await;

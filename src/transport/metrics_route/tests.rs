@@ -112,10 +112,11 @@ async fn scrape(app: &Router, peer: &str, headers: &[(&str, &str)]) -> (StatusCo
 
 #[tokio::test]
 async fn metrics_are_not_served_unless_turned_on() {
+    // Off, /metrics is an unknown path: refused like any other before authentication.
     let off = server(false, false, &[]);
     assert_eq!(
         scrape(&off.app, LOOPBACK, &[]).await.0,
-        StatusCode::NOT_FOUND
+        StatusCode::UNAUTHORIZED
     );
     // Near miss: turned on, the same request is served.
     let on = server(true, false, &[]);
