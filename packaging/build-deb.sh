@@ -4,6 +4,7 @@
 #
 #   packaging/build-deb.sh              # cargo build --bins, then the .deb
 #   packaging/build-deb.sh --no-build   # package target/debug/hostmcp as it is
+#   packaging/build-deb.sh --release    # cargo build --release (LTO), then the .deb: for operators
 #
 # Prints the path of the .deb on stdout (target/debian/hostmcp_<version>-1_<arch>.deb).
 # cargo-deb (pinned below) is installed once under $HOSTMCP_TEST_DEPS/cargo-deb
@@ -14,10 +15,12 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEPS="${HOSTMCP_TEST_DEPS:-$REPO/.test-deps}"
 CARGO_DEB_VERSION=3.8.0
 BUILD=1
+PROFILE=dev
 for arg in "$@"; do
   case "$arg" in
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --release) PROFILE=release ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "build-deb: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -33,10 +36,16 @@ if ! "$DEPS/cargo-deb/bin/cargo-deb" --version 2>/dev/null | grep -qF "$CARGO_DE
 fi
 
 cd "$REPO"
+OUT=debug
+[ "$PROFILE" = release ] && OUT=release
 if [ "$BUILD" = 1 ]; then
-  nice -n 10 cargo build --locked --bins >&2
+  if [ "$PROFILE" = release ]; then
+    nice -n 10 cargo build --locked --release --bins >&2
+  else
+    nice -n 10 cargo build --locked --bins >&2
+  fi
 fi
-BIN="$REPO/target/debug/hostmcp"
+BIN="$REPO/target/$OUT/hostmcp"
 [ -x "$BIN" ] || { log "no $BIN: run cargo build --bins first"; exit 1; }
 
 # The man pages and completions, from the clap definitions of the binary being packed.
@@ -49,4 +58,8 @@ gzip -9n "$ASSETS"/man/*.1
 
 # --profile dev: the assets' target/release/ paths mean target/debug/.
 # cargo-deb prints the path of the package on stdout.
-PATH="$DEPS/cargo-deb/bin:$PATH" cargo deb --no-build --profile dev
+if [ "$PROFILE" = release ]; then
+  PATH="$DEPS/cargo-deb/bin:$PATH" cargo deb --no-build
+else
+  PATH="$DEPS/cargo-deb/bin:$PATH" cargo deb --no-build --profile dev
+fi

@@ -237,7 +237,9 @@ def test_who_may_scrape_through_the_real_server(metrics_server):
 def test_metrics_are_off_by_default_and_loopback_only_without_a_token():
     off = start_server()
     try:
-        assert httpx2.get(f"{off.base}/metrics").status_code == 404
+        # Off, /metrics is an unknown path: 401 without a token, 404 with one.
+        assert httpx2.get(f"{off.base}/metrics").status_code == 401
+        assert httpx2.get(f"{off.base}/metrics", headers=off.headers()).status_code == 404
     finally:
         off.stop()
     on = start_server(args=["--metrics", "--trusted-proxy", "127.0.0.1"])
