@@ -56,10 +56,14 @@ pub fn read() -> Result<OsFacts, HostError> {
 
 /// os-release of this host, if it has one.
 pub fn distribution() -> Option<Distribution> {
+    os_release_text().map(|text| parse_os_release(&text))
+}
+
+/// The text of /etc/os-release, else /usr/lib/os-release (as os-release(5) says).
+pub fn os_release_text() -> Option<String> {
     ["/etc/os-release", "/usr/lib/os-release"]
         .iter()
         .find_map(|path| std::fs::read_to_string(path).ok())
-        .map(|text| parse_os_release(&text))
 }
 
 /// The fields of an os-release text: `KEY=value` lines, values optionally quoted.

@@ -37,7 +37,8 @@ pub fn list() -> Vec<Resource> {
         Resource::new(INFO, "host-info")
             .with_title("Host info")
             .with_description(
-                "Hostname, OS, kernel, architecture, uptime, load, CPUs and memory, as JSON.",
+                "What host_info reports, as JSON: OS, kernel, uptime, CPU, load, pressure, \
+                 memory, root disk, virtualisation, users, process count.",
             )
             .with_mime_type(JSON),
         Resource::new(LOAD, "host-load")
@@ -70,9 +71,12 @@ pub fn templates() -> Vec<ResourceTemplate> {
 /// Read one of the `host://` resources.
 pub fn read_host(uri: &str) -> Result<ReadResourceResult, ResourceError> {
     let (text, mime) = match uri {
-        INFO => (json(&host_facts::info()), JSON),
+        INFO => (
+            json(&host_facts::info().map_err(|error| unavailable(INFO, &error))?),
+            JSON,
+        ),
         LOAD => (
-            json(&host_facts::load().ok_or(ResourceError::Unavailable(LOAD))?),
+            json(&host_facts::load().map_err(|error| unavailable(LOAD, &error))?),
             JSON,
         ),
         OS_RELEASE => (
@@ -84,6 +88,12 @@ pub fn read_host(uri: &str) -> Result<ReadResourceResult, ResourceError> {
     Ok(ReadResourceResult::new(vec![
         ResourceContents::text(text, uri).with_mime_type(mime),
     ]))
+}
+
+/// `uri` could not be read: the detail to the log, a plain refusal to the client.
+fn unavailable(uri: &'static str, error: &crate::host::HostError) -> ResourceError {
+    tracing::warn!(uri, %error, "host resource unreadable");
+    ResourceError::Unavailable(uri)
 }
 
 /// Whether `uri` may be subscribed to.

@@ -6,13 +6,14 @@
 use regex::RegexBuilder;
 use rmcp::{
     ErrorData as McpError, RoleServer,
+    handler::server::common::{schema_for_output, schema_for_type},
     model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
     service::RequestContext,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ToolsState, parse_arguments, portable_schema};
+use super::{ToolsState, parse_arguments};
 use crate::{
     caller::Caller,
     config::services::{JOURNAL, LogSettings},
@@ -98,9 +99,9 @@ pub fn definition() -> Tool {
          unit and priority) or a log file the server is configured to expose (source = its name \
          or path). Filter by time (since/until) and a regular expression (grep); the newest \
          `lines` matches are returned, oldest first, within a byte cap. Runs no shell.",
-        portable_schema::input::<LogQueryInput>(),
+        schema_for_type::<LogQueryInput>(),
     )
-    .with_raw_output_schema(portable_schema::output::<LogQueryOutput>())
+    .with_raw_output_schema(schema_for_output::<LogQueryOutput>())
     .with_annotations(
         ToolAnnotations::with_title("Log query")
             .read_only(true)

@@ -22,7 +22,6 @@ pub mod jobs;
 pub mod log_query;
 pub mod network_info;
 mod paging;
-mod portable_schema;
 pub mod process_list;
 pub mod process_signal;
 pub mod process_tree;

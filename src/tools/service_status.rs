@@ -5,6 +5,7 @@
 
 use rmcp::{
     ErrorData as McpError, RoleServer,
+    handler::server::common::{schema_for_output, schema_for_type},
     model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
     service::RequestContext,
 };
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     ToolsState,
     log_query::{self, LogLine, LogQueryInput},
-    parse_arguments, portable_schema,
+    parse_arguments,
 };
 use crate::{
     caller::Caller,
@@ -23,6 +24,7 @@ use crate::{
     host::{
         logs::time::rfc3339,
         systemd::{Manager, SystemdError, Target, UnitRow, UnitStatus},
+        units,
     },
 };
 
@@ -136,9 +138,9 @@ pub fn definition() -> Tool {
          state such as failed or running, by type such as service, by a name glob). With \
          `unit`: its load/active/sub state, since when, main PID, memory, CPU, tasks, restarts \
          and its last journal lines. Says so plainly where systemd is not running.",
-        portable_schema::input::<ServiceStatusInput>(),
+        schema_for_type::<ServiceStatusInput>(),
     )
-    .with_raw_output_schema(portable_schema::output::<ServiceStatusOutput>())
+    .with_raw_output_schema(schema_for_output::<ServiceStatusOutput>())
     .with_annotations(
         ToolAnnotations::with_title("Service status")
             .read_only(true)
@@ -420,7 +422,7 @@ fn render_unit(status: &UnitStatus, logs: Option<&[LogLine]>, logs_note: Option<
         facts.push(format!("main PID {pid}"));
     }
     if let Some(bytes) = status.memory_bytes {
-        facts.push(format!("memory {}", human_bytes(bytes)));
+        facts.push(format!("memory {}", units::bytes(bytes)));
     }
     if let Some(nsec) = status.cpu_nsec {
         facts.push(format!("CPU {:.2} s", nsec as f64 / 1e9));
@@ -461,31 +463,7 @@ fn since_text(us: u64) -> String {
     };
     let now = jiff::Timestamp::now().as_microsecond();
     let ago = u64::try_from((now - signed) / 1_000_000).unwrap_or(0);
-    format!("{} ({} ago)", rfc3339(signed), human_duration(ago))
-}
-
-fn human_duration(seconds: u64) -> String {
-    match seconds {
-        0..60 => format!("{seconds} s"),
-        60..3600 => format!("{} min", seconds / 60),
-        3600..86_400 => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
-        _ => format!("{} days {} h", seconds / 86_400, seconds % 86_400 / 3600),
-    }
-}
-
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    format!("{} ({} ago)", rfc3339(signed), units::duration(ago))
 }
 
 #[cfg(test)]

@@ -224,6 +224,17 @@ def bounding_set(unit: str) -> str:
     return "-all," + ",".join("+" + cap.removeprefix("CAP_").lower() for cap in caps)
 
 
+def check_in_root(root: Path, config: str) -> subprocess.CompletedProcess:
+    """`hostmcp check --config CONFIG` in `root` with the unit's environment, in a network
+    namespace of its own (loopback up): its bind check of the shipped 127.0.0.1:8000 then
+    does not depend on which ports this shared machine has in use."""
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "XDG_STATE_HOME": "/var/lib"}
+    argv = ["unshare", "--net", "--mount", "--propagation", "private", "--", "sh", "-c",
+            'ip link set lo up && mount -t proc proc "$0/proc" && exec chroot "$0" "$@"', str(root),
+            "/usr/bin/hostmcp", "check", "--config", config]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+
+
 def start_in_root(root: Path, prefix: list[str] | None = None, args: list[str] | None = None) -> Server:
     """`hostmcp serve --config /etc/hostmcp/hostmcp.toml` in `root`, with the unit's environment,
     on a free loopback port (the chroot shares this machine's network)."""
@@ -285,8 +296,29 @@ def test_deb_installs_serves_rotates_removes_and_purges_cleanly(deb: Path, debia
     version = chroot(root, "/usr/bin/hostmcp", "--version").stdout
     assert re.fullmatch(r"hostmcp \d+\.\d+\.\d+\n", version), version
 
+    # `hostmcp check` passes the shipped config now that the package made its user, and says
+    # what it would serve; the near miss, a copy naming a user the root lacks, fails.
+    checked = check_in_root(root, "/etc/hostmcp/hostmcp.toml")
+    assert checked.returncode == 0, f"{checked.stdout}\n{checked.stderr}"
+    lines = checked.stdout.splitlines()
+    assert lines[0] == "config: /etc/hostmcp/hostmcp.toml (named by --config or HOSTMCP_CONFIG)", lines
+    assert "listen: http://127.0.0.1:8000: Streamable HTTP at /mcp, legacy SSE at /sse" in lines, lines
+    assert "audit: /var/log/hostmcp/audit.jsonl" in lines, lines
+    assert any(line.startswith("policy: ") for line in lines), lines
+    assert lines[-1] == "ok: no problem found" and not any(l.startswith("problem:") for l in lines), lines
+    broken = root / "tmp/broken.toml"
+    broken.write_text((root / "etc/hostmcp/hostmcp.toml").read_text().replace(
+        'run_as = "hostmcp"', 'run_as = "nosuchuser"'))
+    try:
+        failed = check_in_root(root, "/tmp/broken.toml")
+    finally:
+        broken.unlink()
+    assert failed.returncode == 1, f"{failed.stdout}\n{failed.stderr}"
+    assert [l for l in failed.stdout.splitlines() if l.startswith("problem:")] == [
+        'problem: run_as: no user named "nosuchuser" on this host'], failed.stdout
+    assert "error: 1 problem found" in failed.stderr, failed.stderr
+
     # The shipped config, served as shipped (loopback, authenticated, audited).
-    # TODO(check): once `hostmcp check` exists, run it on /etc/hostmcp/hostmcp.toml here too.
     server = start_in_root(root)
     try:
         assert httpx2.get(f"{server.base}/healthz").status_code == 200

@@ -1,17 +1,6 @@
 use super::*;
 
 #[test]
-fn human_units() {
-    assert_eq!(human_bytes(512), "512 bytes");
-    assert_eq!(human_bytes(256 * 1024), "256.0 KiB");
-    assert_eq!(human_bytes(3 * 1024 * 1024 * 1024 / 2), "1.5 GiB");
-    assert_eq!(human_duration(59), "59 s");
-    assert_eq!(human_duration(180), "3 min");
-    assert_eq!(human_duration(3 * 3600 + 120), "3 h 2 min");
-    assert_eq!(human_duration(3 * 86_400 + 4 * 3600), "3 days 4 h");
-}
-
-#[test]
 fn list_filters_become_patterns_and_words_are_checked() {
     let input = |pattern: Option<&str>, unit_type: Option<&str>| ServiceStatusInput {
         pattern: pattern.map(str::to_owned),
