@@ -8,13 +8,14 @@ use std::{path::PathBuf, time::Duration};
 
 use rmcp::{
     ErrorData as McpError, RoleServer,
-    model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+    handler::server::common::{schema_for_output, schema_for_type},
+    model::{CallToolResult, ContentBlock, JsonObject, Tool},
     service::RequestContext,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ToolsState, host_schema};
+use super::ToolsState;
 use crate::{
     caller::Caller,
     host::{
@@ -69,16 +70,10 @@ pub fn definition() -> Tool {
         "Show disk space: mounted filesystems (size, used, available, use %, inodes, type, \
          options), block devices, and with `path` the largest directories under it (like \
          du, bounded in time, staying on one filesystem). Use this instead of df or du.",
-        host_schema::input::<DiskUsageInput>(),
+        schema_for_type::<DiskUsageInput>(),
     )
-    .with_raw_output_schema(host_schema::output::<DiskUsage>())
-    .with_annotations(
-        ToolAnnotations::with_title("Disk usage")
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(false),
-    )
+    .with_raw_output_schema(schema_for_output::<DiskUsage>())
+    .with_annotations(super::read_only_annotations("Disk usage"))
 }
 
 pub async fn call(

@@ -4,7 +4,7 @@
 use rmcp::{
     ErrorData as McpError, RoleServer,
     handler::server::common::{schema_for_output, schema_for_type},
-    model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+    model::{CallToolResult, ContentBlock, JsonObject, Tool},
     service::RequestContext,
 };
 use schemars::JsonSchema;
@@ -45,13 +45,7 @@ pub fn definition() -> Tool {
         schema_for_type::<FileListInput>(),
     )
     .with_raw_output_schema(schema_for_output::<Listing>())
-    .with_annotations(
-        ToolAnnotations::with_title("List directory")
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(false),
-    )
+    .with_annotations(super::read_only_annotations("List directory"))
 }
 
 pub async fn call(

@@ -5,7 +5,7 @@
 use rmcp::{
     ErrorData as McpError, RoleServer,
     handler::server::common::{schema_for_output, schema_for_type},
-    model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+    model::{CallToolResult, ContentBlock, JsonObject, Tool},
     service::RequestContext,
 };
 use schemars::JsonSchema;
@@ -48,13 +48,7 @@ pub fn definition() -> Tool {
         schema_for_type::<FileSearchInput>(),
     )
     .with_raw_output_schema(schema_for_output::<SearchOutcome>())
-    .with_annotations(
-        ToolAnnotations::with_title("Search files")
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(false),
-    )
+    .with_annotations(super::read_only_annotations("Search files"))
 }
 
 pub async fn call(

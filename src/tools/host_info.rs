@@ -5,12 +5,12 @@
 
 use rmcp::{
     ErrorData as McpError, RoleServer,
-    handler::server::common::schema_for_empty_input,
-    model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+    handler::server::common::{schema_for_empty_input, schema_for_output},
+    model::{CallToolResult, ContentBlock, JsonObject, Tool},
     service::RequestContext,
 };
 
-use super::{ToolsState, host_schema};
+use super::ToolsState;
 use crate::{
     caller::Caller,
     host::{
@@ -30,14 +30,8 @@ pub fn definition() -> Tool {
          kernel's own figures; runs nothing. Start here before other host tools.",
         schema_for_empty_input(),
     )
-    .with_raw_output_schema(host_schema::output::<Snapshot>())
-    .with_annotations(
-        ToolAnnotations::with_title("Host info")
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(false),
-    )
+    .with_raw_output_schema(schema_for_output::<Snapshot>())
+    .with_annotations(super::read_only_annotations("Host info"))
 }
 
 /// Handle one call: anyone with the `read` role gets the same report; no arguments.
@@ -190,8 +184,9 @@ mod tests {
     }
 
     #[test]
-    fn the_output_schema_is_portable() {
-        let schema = serde_json::to_string(&*definition().output_schema.unwrap()).unwrap();
+    fn the_output_schema_is_portable_as_the_catalog_shows_it() {
+        let tool = crate::tools::schema::portable(definition());
+        let schema = serde_json::to_string(&*tool.output_schema.unwrap()).unwrap();
         assert!(!schema.contains("uint"), "{schema}");
         assert!(!schema.contains("\"items\":true"), "{schema}");
     }

@@ -7,7 +7,7 @@ use regex::RegexBuilder;
 use rmcp::{
     ErrorData as McpError, RoleServer,
     handler::server::common::{schema_for_output, schema_for_type},
-    model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+    model::{CallToolResult, ContentBlock, JsonObject, Tool},
     service::RequestContext,
 };
 use schemars::JsonSchema;
@@ -102,13 +102,7 @@ pub fn definition() -> Tool {
         schema_for_type::<LogQueryInput>(),
     )
     .with_raw_output_schema(schema_for_output::<LogQueryOutput>())
-    .with_annotations(
-        ToolAnnotations::with_title("Log query")
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(false),
-    )
+    .with_annotations(super::read_only_annotations("Log query"))
 }
 
 pub async fn call(

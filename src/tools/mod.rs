@@ -17,7 +17,6 @@ pub mod file_read;
 pub mod file_search;
 pub mod file_write;
 pub mod host_info;
-mod host_schema;
 pub mod jobs;
 pub mod log_query;
 pub mod network_info;
@@ -213,6 +212,15 @@ pub type Handler = for<'a> fn(
     Option<JsonObject>,
     RequestContext<RoleServer>,
 ) -> BoxFuture<'a, Result<CallToolResult, McpError>>;
+
+/// The annotations of a tool that only reads: not destructive, idempotent, closed world.
+fn read_only_annotations(title: &str) -> rmcp::model::ToolAnnotations {
+    rmcp::model::ToolAnnotations::with_title(title)
+        .read_only(true)
+        .destructive(false)
+        .idempotent(true)
+        .open_world(false)
+}
 
 /// One row of [`TOOLS`].
 pub struct ToolEntry {

@@ -4,13 +4,14 @@
 
 use rmcp::{
     ErrorData as McpError, RoleServer,
-    model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+    handler::server::common::{schema_for_output, schema_for_type},
+    model::{CallToolResult, ContentBlock, JsonObject, Tool},
     service::RequestContext,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ToolsState, host_schema};
+use super::ToolsState;
 use crate::{
     caller::Caller,
     host::{
@@ -52,16 +53,10 @@ pub fn definition() -> Tool {
         "Show the network: interfaces (state, MTU, MAC, IPv4/IPv6 addresses, traffic), IPv4 \
          routes, listening TCP/UDP sockets and connections, each with the process that owns \
          it. Use this instead of ip, ss or netstat.",
-        host_schema::input::<NetworkInfoInput>(),
+        schema_for_type::<NetworkInfoInput>(),
     )
-    .with_raw_output_schema(host_schema::output::<NetworkInfo>())
-    .with_annotations(
-        ToolAnnotations::with_title("Network info")
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(false),
-    )
+    .with_raw_output_schema(schema_for_output::<NetworkInfo>())
+    .with_annotations(super::read_only_annotations("Network info"))
 }
 
 pub async fn call(

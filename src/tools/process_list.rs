@@ -9,13 +9,14 @@ use std::cmp::Reverse;
 
 use rmcp::{
     ErrorData as McpError, RoleServer,
-    model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+    handler::server::common::{schema_for_output, schema_for_type},
+    model::{CallToolResult, ContentBlock, JsonObject, Tool},
     service::RequestContext,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ToolsState, host_schema};
+use super::ToolsState;
 use crate::{
     caller::Caller,
     host::{
@@ -100,16 +101,10 @@ pub fn definition() -> Tool {
          I/O, start time and command line. Sort by cpu (default), memory, pid or start; \
          filter by name, user or state; `limit` rows (default 25). Use this instead of \
          ps or top.",
-        host_schema::input::<ProcessListInput>(),
+        schema_for_type::<ProcessListInput>(),
     )
-    .with_raw_output_schema(host_schema::output::<ProcessList>())
-    .with_annotations(
-        ToolAnnotations::with_title("Process list")
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(false),
-    )
+    .with_raw_output_schema(schema_for_output::<ProcessList>())
+    .with_annotations(super::read_only_annotations("Process list"))
 }
 
 pub async fn call(

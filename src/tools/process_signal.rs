@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use rmcp::{
     ErrorData as McpError, RoleServer,
+    handler::server::common::{schema_for_output, schema_for_type},
     model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
     service::RequestContext,
 };
@@ -22,7 +23,6 @@ use super::{
     ToolsState,
     authorize::ToolCommand,
     command_pipeline::{self, Admitted, Launch},
-    host_schema,
 };
 use crate::{
     audit::AuditEvent,
@@ -116,9 +116,9 @@ pub fn definition() -> Tool {
          process by pid. Goes through the command policy as `kill -SIGNAL PID` and is \
          audited. Refuses pid 1 and the server itself unless allow_protected is true. Says \
          whether the process ended.",
-        host_schema::input::<ProcessSignalInput>(),
+        schema_for_type::<ProcessSignalInput>(),
     )
-    .with_raw_output_schema(host_schema::output::<SignalOutcome>())
+    .with_raw_output_schema(schema_for_output::<SignalOutcome>())
     .with_annotations(
         ToolAnnotations::with_title("Signal a process")
             .read_only(false)

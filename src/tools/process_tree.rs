@@ -3,13 +3,14 @@
 
 use rmcp::{
     ErrorData as McpError, RoleServer,
-    model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+    handler::server::common::{schema_for_output, schema_for_type},
+    model::{CallToolResult, ContentBlock, JsonObject, Tool},
     service::RequestContext,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ToolsState, host_schema};
+use super::ToolsState;
 use crate::{
     caller::Caller,
     host::{
@@ -38,16 +39,10 @@ pub fn definition() -> Tool {
         NAME,
         "Show one process with its ancestors (parent up to pid 1) and its descendants \
          (children, grandchildren, ...), each with user, state, memory and name.",
-        host_schema::input::<ProcessTreeInput>(),
+        schema_for_type::<ProcessTreeInput>(),
     )
-    .with_raw_output_schema(host_schema::output::<Tree>())
-    .with_annotations(
-        ToolAnnotations::with_title("Process tree")
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(false),
-    )
+    .with_raw_output_schema(schema_for_output::<Tree>())
+    .with_annotations(super::read_only_annotations("Process tree"))
 }
 
 pub async fn call(

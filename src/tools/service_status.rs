@@ -6,7 +6,7 @@
 use rmcp::{
     ErrorData as McpError, RoleServer,
     handler::server::common::{schema_for_output, schema_for_type},
-    model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+    model::{CallToolResult, ContentBlock, JsonObject, Tool},
     service::RequestContext,
 };
 use schemars::JsonSchema;
@@ -141,13 +141,7 @@ pub fn definition() -> Tool {
         schema_for_type::<ServiceStatusInput>(),
     )
     .with_raw_output_schema(schema_for_output::<ServiceStatusOutput>())
-    .with_annotations(
-        ToolAnnotations::with_title("Service status")
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(false),
-    )
+    .with_annotations(super::read_only_annotations("Service status"))
 }
 
 pub async fn call(
