@@ -31,6 +31,19 @@ pub fn duration(seconds: u64) -> String {
     }
 }
 
+/// A duration in milliseconds, in the two largest units that matter: "850 ms", "12.3 s",
+/// "4 min 5 s", "2 h 3 min", "3 d 4 h" (a command's or a job's run time).
+pub fn duration_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    match secs {
+        0 => format!("{ms} ms"),
+        1..60 => format!("{}.{} s", secs, (ms % 1000) / 100),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        3600..86_400 => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+        _ => format!("{} d {} h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
 /// `part` as a share of `whole` in percent (0 when `whole` is 0).
 pub fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
@@ -68,5 +81,15 @@ mod tests {
     fn percent_of_nothing_is_zero() {
         assert!((percent(1, 4) - 25.0).abs() < f64::EPSILON);
         assert!(percent(5, 0).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn durations_use_the_two_largest_units() {
+        assert_eq!(duration_ms(850), "850 ms");
+        assert_eq!(duration_ms(1_000), "1.0 s");
+        assert_eq!(duration_ms(12_345), "12.3 s");
+        assert_eq!(duration_ms(245_000), "4 min 5 s");
+        assert_eq!(duration_ms(7_380_000), "2 h 3 min");
+        assert_eq!(duration_ms(273_600_000), "3 d 4 h");
     }
 }

@@ -10,11 +10,7 @@ use rmcp::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{
-    ToolsState,
-    file_gate::{self, human_bytes},
-    parse_arguments,
-};
+use super::{ToolsState, file_gate, parse_arguments};
 use crate::{
     audit::FileOperation,
     caller::Caller,
@@ -105,7 +101,7 @@ fn result(listing: Listing) -> CallToolResult {
             "\n{:<7} {} {:>10} {when} {name}",
             entry.kind,
             entry.mode,
-            human_bytes(entry.size)
+            crate::host::units::bytes(entry.size)
         ));
     }
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);

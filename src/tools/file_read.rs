@@ -10,11 +10,7 @@ use rmcp::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{
-    ToolsState,
-    file_gate::{self, human_bytes},
-    parse_arguments,
-};
+use super::{ToolsState, file_gate, parse_arguments};
 use crate::{
     audit::FileOperation,
     caller::Caller,
@@ -115,7 +111,7 @@ fn result(outcome: ReadOutcome) -> CallToolResult {
     let header = format!(
         "{} ({}, mode {}): {what} of {} bytes{more}",
         outcome.path,
-        human_bytes(outcome.size),
+        crate::host::units::bytes(outcome.size),
         outcome.mode,
         outcome.size,
     );

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::{
     ToolsState,
-    file_gate::{self, Access, FileRefusal, human_bytes},
+    file_gate::{self, Access, FileRefusal},
     parse_arguments,
 };
 use crate::{
@@ -134,7 +134,7 @@ fn result(outcome: WriteOutcome) -> CallToolResult {
             "replaced"
         },
         outcome.path,
-        human_bytes(outcome.bytes),
+        crate::host::units::bytes(outcome.bytes),
         outcome.mode,
         outcome.sha256
     );

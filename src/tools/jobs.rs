@@ -18,11 +18,12 @@ use serde::{Deserialize, Serialize};
 use super::{
     ToolsState,
     command_pipeline::{self, Admitted, Launch, RunCommandInput},
-    paging, readable, result_budget,
+    paging, result_budget,
 };
 use crate::{
     audit::{AuditEvent, AuditText, JobRefusal},
     caller::Caller,
+    host::units,
     jobs::{JobError, JobRead, JobState, JobSummary, OnJobEnd, parse_signal},
     log_excerpt::log_excerpt,
 };
@@ -310,7 +311,7 @@ pub async fn output(
 
 /// A job's state in words: "running for 12.3 s", "exited with code 0 after 1.2 s".
 fn describe_state(state: &JobState, duration_ms: u64) -> String {
-    let took = readable::duration_ms(duration_ms);
+    let took = units::duration_ms(duration_ms);
     match state {
         JobState::Running => format!("running for {took}"),
         JobState::Exited { exit_code } => format!("exited with code {exit_code} after {took}"),
@@ -353,7 +354,7 @@ fn render_read(read: &JobRead, page: usize, cursors: (u64, u64)) -> String {
             let start = from + skipped;
             text.push_str(&format!(
                 "\n--- {name}, bytes {start} to {to} ({}) ---\n{body}",
-                readable::bytes(to.saturating_sub(start))
+                units::bytes(to.saturating_sub(start))
             ));
             if !body.ends_with('\n') {
                 text.push('\n');
@@ -475,8 +476,8 @@ fn render_list(jobs: &[JobSummary], total: usize, next_cursor: Option<&str>) -> 
             job.job_id,
             describe_state(&job.state, job.duration_ms),
             job.command,
-            readable::bytes(job.stdout_bytes),
-            readable::bytes(job.stderr_bytes),
+            units::bytes(job.stdout_bytes),
+            units::bytes(job.stderr_bytes),
         ));
     }
     if let Some(cursor) = next_cursor {

@@ -25,7 +25,6 @@ pub mod process_list;
 pub mod process_signal;
 pub mod process_tree;
 mod progress;
-mod readable;
 pub mod refusal;
 mod resource_calls;
 pub mod result_budget;
