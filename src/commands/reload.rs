@@ -72,6 +72,7 @@ struct Prepared {
     tokens: Option<Vec<TokenEntry>>,
     policy: Policy,
     limits: CommandLimits,
+    files: crate::files::FileRoots,
     allow_rules: u64,
     deny_rules: u64,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -127,6 +128,7 @@ impl Reload {
             tokens,
             policy,
             limits: config.limits,
+            files: config.files,
             allow_rules,
             deny_rules,
             tls,
@@ -138,6 +140,7 @@ impl Reload {
             tokens,
             policy,
             limits,
+            files,
             allow_rules,
             deny_rules,
             tls,
@@ -147,11 +150,11 @@ impl Reload {
             current.install(next);
             tracing::info!("SIGHUP: TLS certificate reloaded");
         }
-        self.tools.reload(policy, limits);
+        self.tools.reload(policy, limits, files);
         tracing::info!(
             allow_rules,
             deny_rules,
-            "SIGHUP: policy and limits reloaded"
+            "SIGHUP: policy, limits and file roots reloaded"
         );
         let token_count = tokens.as_ref().map(|tokens| tokens.len() as u64);
         match tokens {

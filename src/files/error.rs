@@ -32,6 +32,15 @@ pub enum FileError {
     #[error("{path:?} is not a directory")]
     NotDirectory { path: String },
     #[error(
+        "{path:?} is on {filesystem}, which the file tools never read: it holds the live state \
+         of processes (the server's own environment and memory among them); use the host tools \
+         (process_list, host_info) instead"
+    )]
+    PseudoFilesystem {
+        path: String,
+        filesystem: &'static str,
+    },
+    #[error(
         "{path:?} is under the read-only root {root:?}; file_write needs a root with write = true"
     )]
     ReadOnlyRoot { path: String, root: PathBuf },
@@ -97,6 +106,7 @@ impl FileError {
             Self::RootUnavailable { .. } => "root_unavailable",
             Self::Io { .. } => "io",
             Self::NotRegular { .. } => "not_regular",
+            Self::PseudoFilesystem { .. } => "pseudo_filesystem",
             Self::NotDirectory { .. } => "not_directory",
             Self::ReadOnlyRoot { .. } => "read_only_root",
             Self::WriteThroughSymlink { .. } => "symlink",

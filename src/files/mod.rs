@@ -142,9 +142,20 @@ impl FileRoots {
         } else {
             relative.to_owned()
         };
+        // Read-only roots inside this one: a write reaching them through `..` or a symlink
+        // (spelled under this root) is refused once the kernel has resolved where it lands.
+        let read_only_inside = self
+            .roots
+            .iter()
+            .filter(|other| {
+                !other.write && other.path != root.path && other.path.starts_with(&root.path)
+            })
+            .map(|other| other.path.clone())
+            .collect();
         Ok(Located {
             root: root.path.clone(),
             writable: root.write,
+            read_only_inside,
             dir,
             relative,
             requested: path.to_owned(),
@@ -175,6 +186,8 @@ impl FileRoots {
 pub struct Located {
     pub root: PathBuf,
     pub writable: bool,
+    /// The read-only roots nested in `root` (checked against resolved paths before a write).
+    read_only_inside: Vec<PathBuf>,
     dir: Dir,
     /// Relative to `root`; `.` for the root itself. May hold `..` and symlinks: `cap-std`
     /// resolves them inside `dir`.
@@ -199,9 +212,32 @@ impl Located {
         path
     }
 
+    /// The nested read-only root `resolved` (a directory the kernel resolved) lies in, if any.
+    /// Both sides are compared canonical, so a root configured through a symlink still counts.
+    fn read_only_root_of(&self, resolved: &Path) -> Option<PathBuf> {
+        self.read_only_inside.iter().find_map(|inner| {
+            let canonical = std::fs::canonicalize(inner).unwrap_or_else(|_| inner.clone());
+            resolved.starts_with(&canonical).then(|| inner.clone())
+        })
+    }
+
     /// An I/O error of this path, with `cap-std`'s sandbox refusal named as such.
     fn io_error(&self, source: std::io::Error) -> FileError {
         FileError::from_io(&self.requested, &self.root, source)
+    }
+}
+
+/// The name of the kernel pseudo filesystem `file` is on (procfs, sysfs), if it is on one:
+/// `/proc/<server pid>/environ` or `mem` under a root of `/` must not be readable.
+fn pseudo_filesystem(file: &impl std::os::fd::AsFd) -> Option<&'static str> {
+    use nix::sys::statfs::{PROC_SUPER_MAGIC, SYSFS_MAGIC, fstatfs};
+    let kind = fstatfs(file).ok()?.filesystem_type();
+    if kind == PROC_SUPER_MAGIC {
+        Some("procfs")
+    } else if kind == SYSFS_MAGIC {
+        Some("sysfs")
+    } else {
+        None
     }
 }
 

@@ -80,6 +80,12 @@ pub fn read(located: &Located, range: Range, cap: u64) -> Result<ReadOutcome, Fi
             }
         });
     }
+    if let Some(filesystem) = super::pseudo_filesystem(&file) {
+        return Err(FileError::PseudoFilesystem {
+            path: located.requested.clone(),
+            filesystem,
+        });
+    }
     let size = metadata.len();
     let path = resolved_path(&file)
         .unwrap_or_else(|| located.display_path(&located.relative))

@@ -232,7 +232,9 @@ fn search_file(
     let Ok(file) = dir.open_with(name, &options) else {
         return;
     };
-    if !file.metadata().is_ok_and(|metadata| metadata.is_file()) {
+    if !file.metadata().is_ok_and(|metadata| metadata.is_file())
+        || super::pseudo_filesystem(&file).is_some()
+    {
         return;
     }
     let budget = limits

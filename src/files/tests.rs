@@ -350,6 +350,88 @@ fn a_read_only_root_refuses_writes_and_the_longest_root_decides() {
 }
 
 #[test]
+fn a_read_only_root_inside_a_writable_one_cannot_be_written_by_another_spelling() {
+    let tree = Tree::new();
+    // root/ is writable, root/sub/ a read-only root inside it; root/ro_link -> sub.
+    symlink("sub", tree.root().join("ro_link")).unwrap();
+    let root = |path: PathBuf, write| RootConfig { path, write };
+    let roots = FileRoots::new(FilesConfig {
+        roots: vec![
+            root(tree.root(), true),
+            root(tree.root().join("sub"), false),
+        ],
+    })
+    .unwrap();
+    for spelling in [
+        "sub/f.txt",
+        "ro_link/f.txt",
+        "dir_in/f.txt",
+        "sub/../sub/f.txt",
+    ] {
+        let located = roots.locate(&tree.path(spelling)).unwrap();
+        let error = write::prepare(&located, b"x", None).unwrap_err();
+        assert_eq!(error.rule(), "read_only_root", "{spelling}");
+    }
+    // New files there too, whatever the spelling.
+    let located = roots.locate(&tree.path("ro_link/new.txt")).unwrap();
+    let error = write::prepare(&located, b"x", None).unwrap_err();
+    assert_eq!(error.rule(), "read_only_root");
+    assert_eq!(
+        fs::read_to_string(tree.root().join("sub/f.txt")).unwrap(),
+        INSIDE
+    );
+    assert!(!tree.root().join("sub/new.txt").exists());
+    // Near miss: the writable root's own files are written, through a symlink inside it too.
+    let located = roots.locate(&tree.path("inside.txt")).unwrap();
+    write::prepare(&located, b"x", None)
+        .unwrap()
+        .commit(&located)
+        .unwrap();
+    fs::create_dir(tree.root().join("rw")).unwrap();
+    symlink("rw", tree.root().join("rw_link")).unwrap();
+    let located = roots.locate(&tree.path("rw_link/new.txt")).unwrap();
+    write::prepare(&located, b"y", None)
+        .unwrap()
+        .commit(&located)
+        .unwrap();
+    assert_eq!(
+        fs::read_to_string(tree.root().join("rw/new.txt")).unwrap(),
+        "y"
+    );
+}
+
+#[test]
+fn procfs_and_sysfs_are_never_read_even_under_a_root_that_holds_them() {
+    // A root of /proc stands in for a root of `/`: the server's own environment is there.
+    let roots = FileRoots::new(FilesConfig {
+        roots: vec![RootConfig {
+            path: PathBuf::from("/proc"),
+            write: false,
+        }],
+    })
+    .unwrap();
+    for path in ["/proc/self/environ", "/proc/self/status", "/proc/loadavg"] {
+        let error = read_all(&roots, path).unwrap_err();
+        assert_eq!(error.rule(), "pseudo_filesystem", "{path}");
+    }
+    let sys = FileRoots::new(FilesConfig {
+        roots: vec![RootConfig {
+            path: PathBuf::from("/sys"),
+            write: false,
+        }],
+    })
+    .unwrap();
+    let error = read_all(&sys, "/sys/devices/system/cpu/online").unwrap_err();
+    assert_eq!(error.rule(), "pseudo_filesystem");
+    // Near miss: an ordinary file under an ordinary root reads.
+    let tree = Tree::new();
+    assert_eq!(
+        read_all(&tree.roots(false), &tree.path("inside.txt")).unwrap(),
+        INSIDE
+    );
+}
+
+#[test]
 fn expected_sha256_guards_against_a_concurrent_edit() {
     let tree = Tree::new();
     let roots = tree.roots(true);

@@ -86,6 +86,22 @@ pub fn prepare(
         _ => Path::new("."),
     };
     let parent = located.dir.open_dir(parent_path).map_err(io)?;
+    // Where the parent really is, whatever `..` and symlinks the path took: inside a nested
+    // read-only root, the write is refused as if it had been spelled there. Unknown (no
+    // /proc): refused too, when there is a read-only root to protect.
+    if !located.read_only_inside.is_empty() {
+        let landed = super::resolved_path(&parent);
+        let inside = match &landed {
+            Some(path) => located.read_only_root_of(path),
+            None => located.read_only_inside.first().cloned(),
+        };
+        if let Some(root) = inside {
+            return Err(FileError::ReadOnlyRoot {
+                path: requested(),
+                root,
+            });
+        }
+    }
     let expected_sha256 = expected_sha256.map(str::to_ascii_lowercase);
     let (previous_sha256, mode, owner) = match parent.symlink_metadata(&name) {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {

@@ -100,6 +100,17 @@ pub fn read_all() -> Result<Vec<ProcessRow>, HostError> {
 }
 
 /// One process by pid, without its CPU share.
+/// The process `pid` belongs to: itself for a process, its process for a thread id
+/// (`/proc/<tid>` exists too, and `kill(tid)` signals the whole process). `None` when
+/// there is no such task.
+pub fn thread_group(pid: i32) -> Option<i32> {
+    procfs::process::Process::new(pid)
+        .ok()?
+        .status()
+        .ok()
+        .map(|status| status.tgid)
+}
+
 pub fn read_one(pid: i32) -> Result<ProcessRow, HostError> {
     let process = procfs::process::Process::new(pid).map_err(|_| HostError::NoSuchProcess(pid))?;
     RowReader::new()?

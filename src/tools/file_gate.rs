@@ -140,7 +140,7 @@ pub async fn read_only<T: Send + 'static>(
     };
     let outcome = match check_identity(state, caller) {
         Ok(()) => {
-            let roots = state.files.clone();
+            let roots = state.files.load_full();
             let requested = path.clone();
             blocking(move || Ok(work(&roots.locate(&requested)?)?)).await
         }

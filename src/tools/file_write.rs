@@ -77,7 +77,7 @@ async fn write(
 ) -> Result<WriteOutcome, FileRefusal> {
     let staged = match file_gate::check_identity(state, caller) {
         Ok(()) => {
-            let roots = state.files.clone();
+            let roots = state.files.load_full();
             let path = input.path.clone();
             let expected = input.expected_sha256.clone();
             let content = input.content.clone().into_bytes();

@@ -95,8 +95,8 @@ pub struct ToolsState {
     pub services: ServiceSettings,
     /// CPU shares of processes, measured between process_list calls.
     pub cpu_sampler: Arc<crate::host::processes::CpuSampler>,
-    /// The directories the file tools may reach.
-    pub files: Arc<FileRoots>,
+    /// The directories the file tools may reach. Swapped whole by a reload.
+    pub files: ArcSwap<FileRoots>,
     /// The live `resources/subscribe` subscriptions.
     pub subscriptions: Arc<crate::resources::subscriptions::Subscriptions>,
 }
@@ -169,14 +169,16 @@ impl ToolsState {
             identities: Identities::new(run_as),
             services,
             cpu_sampler: Arc::default(),
-            files: Arc::new(files),
+            files: ArcSwap::from_pointee(files),
             subscriptions: crate::resources::subscriptions::Subscriptions::new(),
         })
     }
 
-    /// Serve the following calls under `policy` and `limits` (a SIGHUP reload). Calls in
-    /// flight finish under what they started with; running commands keep their slots.
-    pub fn reload(&self, policy: Policy, limits: CommandLimits) {
+    /// Serve the following calls under `policy`, `limits` and the file roots `files` (a
+    /// SIGHUP reload). Calls in flight finish under what they started with; running
+    /// commands keep their slots.
+    pub fn reload(&self, policy: Policy, limits: CommandLimits, files: FileRoots) {
+        self.files.store(Arc::new(files));
         self.slots.set_limits(SlotLimits {
             max_total: limits.max_concurrent_commands,
             max_per_principal: limits.max_concurrent_per_principal,

@@ -155,6 +155,19 @@ pub async fn call(
             None,
         ));
     }
+    // A thread id names its whole process to kill(2): judge (and protect) the process.
+    if let Some(process) = crate::host::processes::thread_group(input.pid)
+        && process != input.pid
+    {
+        return Err(McpError::invalid_params(
+            format!(
+                "process_signal: {} is a thread of process {process}; a signal reaches the whole \
+                 process, so name the process: pid {process}",
+                input.pid
+            ),
+            None,
+        ));
+    }
     let principal = &caller.principal;
     let trail = caller.audit_context(NAME);
     if is_protected(input.pid) && !input.allow_protected {
@@ -292,6 +305,20 @@ mod tests {
         // Near misses: a neighbour pid and pid 2 (kthreadd) are not protected here.
         assert!(!is_protected(2));
         assert!(!is_protected(std::process::id() as i32 + 1));
+    }
+
+    #[test]
+    fn a_thread_id_names_its_process_so_the_server_cannot_be_reached_through_one() {
+        let server = std::process::id() as i32;
+        let tid = std::thread::spawn(|| nix::unistd::gettid().as_raw())
+            .join()
+            .unwrap();
+        // The thread has ended; this thread of the test process stands in for a live one.
+        let live = nix::unistd::gettid().as_raw();
+        assert_eq!(crate::host::processes::thread_group(live), Some(server));
+        // Near misses: a process is its own group, and a task that is gone has none.
+        assert_eq!(crate::host::processes::thread_group(server), Some(server));
+        assert_eq!(crate::host::processes::thread_group(tid), None);
     }
 
     #[test]

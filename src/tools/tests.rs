@@ -169,13 +169,26 @@ fn a_reload_serves_the_next_calls_new_limits_and_policy_and_leaves_taken_ones_al
         max_output_bytes: 4096,
         ..CommandLimits::default()
     };
-    state.reload(Policy::permissive(), two);
+    assert!(state.files.load().is_empty());
+    let roots = crate::files::FileRoots::new(crate::files::FilesConfig {
+        roots: vec![crate::files::RootConfig {
+            path: std::path::PathBuf::from("/srv"),
+            write: false,
+        }],
+    })
+    .unwrap();
+    state.reload(Policy::permissive(), two, roots);
     assert!(
         state.slots.try_acquire("bob").is_ok(),
         "the new limit applies"
     );
     assert_eq!(state.limits.load().max_output_bytes, 4096);
     assert!(!Arc::ptr_eq(&policy_in_flight, &state.policy.load_full()));
+    assert_eq!(
+        state.files.load().roots().len(),
+        1,
+        "the new file roots apply"
+    );
     drop(held);
 }
 
