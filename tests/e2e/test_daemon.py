@@ -170,7 +170,7 @@ async def test_sighup_with_a_good_config_denies_a_newly_denied_command():
 
         (server.state_dir.parent / "config.toml").write_text(config_text(extra=ONLY_TRUE))
         server.process.send_signal(signal.SIGHUP)
-        wait_for_log(server, "policy and limits reloaded")
+        wait_for_log(server, "policy, limits and file roots reloaded")
 
         after = await run(server, ["echo", "after"])
         assert after.is_error is True and "denied" in after.content[0].text, after
