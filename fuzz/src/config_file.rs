@@ -32,6 +32,7 @@ pub fn run(data: &[u8]) {
         token: (data.len() % 2 == 1).then(|| Secret::new(ENV_TOKEN)),
         state_home: Some("/nonexistent/hostmcp-fuzz-state".into()),
         home: None,
+        config_home: None,
     };
     let config = match Config::resolve(&ServeArgs::default(), &env, file) {
         Ok(config) => config,
