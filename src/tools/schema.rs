@@ -9,9 +9,13 @@
 //! references). The rewrite inlines every local reference (types that contain themselves
 //! are left for the tests to refuse), drops every `format` and the `$schema` key, and in
 //! input schemas turns `[T, "null"]` into `T` (an `Option` argument is never required, so
-//! leaving it out says "none"; hostmcp still accepts an explicit `null`). Output schemas keep
-//! `null` in their types: structured results carry real nulls and clients validate them. An
-//! `Option` of a named type (`anyOf: [T, {"type": "null"}]`) is folded the same way into `T`.
+//! leaving it out says "none"; hostmcp still accepts an explicit `null`); an `Option` of a
+//! named type (`anyOf: [T, {"type": "null"}]`) is folded the same way into `T`. Output
+//! schemas keep `null`, since structured results carry real nulls and clients validate them,
+//! but as `anyOf: [{"type": T, ...}, {"type": "null"}]`, never as a type list: the Inspector
+//! CLI (2.12) warns about every type list ("Schema portability: 0 errors, 78 warnings across
+//! 14 tools" after each `tools/list`, all of them schemars' `[T, "null"]`), since a client
+//! that maps schemas onto one `type` per schema (Gemini's dialect) may reject the tool.
 //!
 //! What the rewrite cannot fix is the source's to keep: no boolean schemas (`items: true`
 //! crashed Open WebUI's `mcpo`), no references, a type on every schema. The tests apply
@@ -99,15 +103,18 @@ fn inline_refs(value: &mut Value, defs: &JsonObject, depth: usize) {
 
 fn rewrite_object(schema: &mut JsonObject, direction: Direction) {
     schema.remove("format");
-    merge_optional(schema, direction);
-    if direction == Direction::Input
-        && let Some(Value::Array(types)) = schema.get("type")
-    {
-        let not_null: Vec<&Value> = types.iter().filter(|kind| *kind != "null").collect();
-        if let [only] = not_null.as_slice() {
-            let only = (*only).clone();
-            schema.insert("type".to_owned(), only);
+    match direction {
+        Direction::Input => {
+            merge_optional(schema);
+            if let Some(Value::Array(types)) = schema.get("type") {
+                let not_null: Vec<&Value> = types.iter().filter(|kind| *kind != "null").collect();
+                if let [only] = not_null.as_slice() {
+                    let only = (*only).clone();
+                    schema.insert("type".to_owned(), only);
+                }
+            }
         }
+        Direction::Output => split_nullable(schema),
     }
     for (key, value) in schema.iter_mut() {
         match (key.as_str(), value) {
@@ -130,11 +137,10 @@ fn rewrite_object(schema: &mut JsonObject, direction: Direction) {
     }
 }
 
-/// schemars writes an `Option` of a named type as `anyOf: [T, {"type": "null"}]`: fold it
-/// into `T` itself with `"null"` added to its type (an output schema) or left out (an input
-/// schema, where an absent argument already says "none"), so every subschema keeps one
-/// `type` a client can read.
-fn merge_optional(schema: &mut JsonObject, direction: Direction) {
+/// schemars writes an `Option` of a named type as `anyOf: [T, {"type": "null"}]`: in an
+/// input schema, where an absent argument already says "none", fold it into `T` itself, so
+/// every subschema keeps one `type` a client can read.
+fn merge_optional(schema: &mut JsonObject) {
     let Some(Value::Array(alternatives)) = schema.get("anyOf") else {
         return;
     };
@@ -157,11 +163,44 @@ fn merge_optional(schema: &mut JsonObject, direction: Direction) {
     for (key, value) in some {
         schema.entry(key).or_insert(value);
     }
-    let kind = match direction {
-        Direction::Input => Value::String(kind),
-        Direction::Output => Value::Array(vec![Value::String(kind), Value::from("null")]),
+    schema.insert("type".to_owned(), Value::String(kind));
+}
+
+/// Keywords that describe a value whatever its type: they stay beside an `anyOf`.
+const ANNOTATIONS: [&str; 5] = ["title", "description", "default", "examples", "deprecated"];
+
+/// schemars writes an `Option` of a plain type as `type: [T, "null"]`: in an output schema,
+/// split it into `anyOf: [{"type": T, ...}, {"type": "null"}]`, the `T` branch taking every
+/// keyword but the annotations (so `minimum`, `properties` or `items` constrain only `T`).
+fn split_nullable(schema: &mut JsonObject) {
+    let Some(Value::Array(types)) = schema.get("type") else {
+        return;
     };
-    schema.insert("type".to_owned(), kind);
+    let kind = match types.as_slice() {
+        [Value::String(kind), null] | [null, Value::String(kind)]
+            if null == "null" && kind != "null" =>
+        {
+            kind.clone()
+        }
+        _ => return,
+    };
+    let typed: Vec<String> = schema
+        .keys()
+        .filter(|key| !ANNOTATIONS.contains(&key.as_str()))
+        .cloned()
+        .collect();
+    let mut some = JsonObject::new();
+    for key in typed {
+        if let Some(value) = schema.remove(&key) {
+            some.insert(key, value);
+        }
+    }
+    some.insert("type".to_owned(), Value::String(kind));
+    let null = JsonObject::from_iter([("type".to_owned(), Value::from("null"))]);
+    schema.insert(
+        "anyOf".to_owned(),
+        Value::Array(vec![Value::Object(some), Value::Object(null)]),
+    );
 }
 
 fn rewrite_value(value: &mut Value, direction: Direction) {

@@ -19,9 +19,10 @@
 //! - R5 every subschema gives a `type`, from string, number, integer, boolean, array,
 //!   object (Gemini's `Type` enum; mcpo derives its pydantic field from `type` and falls back
 //!   to Any); every array gives `items`.
-//! - R6 input schemas: `type` is a single string (Gemini's `type` is one `Type`, OpenAPI 3.0
-//!   has no type lists). Output schemas may add `"null"` (structured results carry nulls,
-//!   and clients validate them against the schema).
+//! - R6 `type` is a single string, never a list (Gemini's `type` is one `Type`, OpenAPI 3.0
+//!   has no type lists, and the Inspector CLI 2.12 warns about each list after every
+//!   `tools/list`). Output schemas may have `{"type": "null"}` as an `anyOf` branch
+//!   (structured results carry nulls, and clients validate them against the schema).
 
 use serde_json::Value;
 
@@ -55,24 +56,11 @@ fn problems(schema: &Value, path: &str, direction: Direction, out: &mut Vec<Stri
         .any(|key| schema.contains_key(*key));
     match schema.get("type") {
         Some(Value::String(kind)) if TYPES.contains(&kind.as_str()) => {}
-        Some(Value::Array(kinds)) if direction == Direction::Output => {
-            for kind in kinds {
-                let known = kind
-                    .as_str()
-                    .is_some_and(|kind| TYPES.contains(&kind) || kind == "null");
-                if !known {
-                    out.push(format!("{path}: unknown type {kind} (R5)"));
-                }
-            }
-        }
+        Some(Value::String(kind)) if kind == "null" && direction == Direction::Output => {}
         None if alternatives => {}
         other => out.push(format!("{path}: type {other:?} (R5/R6)")),
     }
-    let is_array = match schema.get("type") {
-        Some(Value::String(kind)) => kind == "array",
-        Some(Value::Array(kinds)) => kinds.iter().any(|kind| kind == "array"),
-        _ => false,
-    };
+    let is_array = schema.get("type").and_then(Value::as_str) == Some("array");
     if is_array && !schema.contains_key("items") {
         out.push(format!("{path}: an array without items (R5)"));
     }
@@ -153,11 +141,54 @@ fn the_rules_catch_what_the_rewrite_removes() {
         Vec::<String>::new()
     );
     assert_eq!(
-        output["properties"]["count"]["type"],
-        serde_json::json!(["integer", "null"]),
-        "an output keeps its nulls"
+        output["properties"]["count"],
+        serde_json::json!({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]}),
+        "an output keeps its nulls, as a branch of its own; the bound stays on the integer"
     );
-    assert_eq!(output["properties"]["count"]["minimum"], 0, "a bound stays");
+}
+
+/// An output's `[T, "null"]` becomes `anyOf` branches: the annotations stay outside, every
+/// constraint goes with `T`; and the rules refuse a type list in an output too.
+#[test]
+fn an_output_null_is_an_any_of_branch_and_a_type_list_is_refused() {
+    let raw: JsonObject = serde_json::from_value(serde_json::json!({
+        "type": "object",
+        "properties": {
+            "disk": {
+                "description": "the root disk",
+                "type": ["object", "null"],
+                "properties": {"free": {"type": "integer", "format": "uint64"}},
+                "required": ["free"],
+            },
+            "names": {"type": ["array", "null"], "items": {"type": "string"}},
+            "either": {"type": ["string", "integer"]},
+        },
+    }))
+    .unwrap();
+    let found = root_problems(&raw, "raw", Direction::Output);
+    assert_eq!(found.len(), 4, "{found:?}"); // three type lists and a format
+    let tool = portable(Tool::new("t", "d", JsonObject::new()).with_raw_output_schema(raw.into()));
+    let output = tool.output_schema.unwrap();
+    assert_eq!(
+        output["properties"]["disk"],
+        serde_json::json!({
+            "description": "the root disk",
+            "anyOf": [
+                {"type": "object", "properties": {"free": {"type": "integer"}}, "required": ["free"]},
+                {"type": "null"},
+            ],
+        })
+    );
+    assert_eq!(
+        output["properties"]["names"]["anyOf"][0],
+        serde_json::json!({"type": "array", "items": {"type": "string"}})
+    );
+    // The near miss: a list of two real types is not a nullable value; it is left for the
+    // rules to refuse.
+    assert_eq!(
+        root_problems(&output, "t", Direction::Output),
+        vec!["t.either: type Some(Array [String(\"string\"), String(\"integer\")]) (R5/R6)"]
+    );
 }
 
 #[test]
