@@ -9,10 +9,11 @@ plan, and checks that the client listed the same tools, that each call's result 
 error and its text is non-empty and says what the row expects, and that nothing the client
 printed (stdout, stderr, a proxy's log) is an error or warning line.
 
-Clients: the Python SDK 2.x (this venv, by default and in session mode), 1.x latest (the
-mcpo venv's) and 1.9.4; the TypeScript SDK 2.x and 1.12; the Inspector CLI (one process per
-call); mcp-remote (the stdio bridge, driven by the Python SDK's stdio client); mcpo (each tool
-over its REST route). Every process started here is stopped by PID.
+Clients (CLIENTS): the Python SDK 2.3 (this venv; its default mode, the session mode and
+legacy SSE), 1.x latest (1.30, the mcpo venv's) and 1.9.4 (Streamable HTTP and SSE); the
+TypeScript SDK 2.3 and 1.12; the Inspector CLI 2.12 on /mcp and /sse (one process per call);
+mcp-remote 0.15.1 (the stdio bridge, driven by the Python SDK's stdio client); mcpo 0.0.20
+(each tool over its REST route). Every process started here is stopped by PID.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -176,8 +178,8 @@ def scripted(argv_of: Callable[[Path], list[str]], **plan_extra) -> Callable:
 
     def drive(server: Server, calls: list[dict], work: Path) -> Outcome:
         out = work / "answer.json"
-        plan = {"url": server.mcp_url, "token": server.tokens["boss"], "calls": calls, "out": str(out),
-                **plan_extra}
+        url = server.sse_url if plan_extra.get("transport") == "sse" else server.mcp_url
+        plan = {"url": url, "token": server.tokens["boss"], "calls": calls, "out": str(out), **plan_extra}
         (work / "plan.json").write_text(json.dumps(plan))
         done = run(argv_of(work / "plan.json"), env={"HOME": str(work)})
         printed = done.stdout + done.stderr
@@ -196,10 +198,15 @@ def ts_sdk(modules: str) -> Callable:
     return scripted(lambda plan: [NODE, str(HERE / "clients/ts_sdk.js"), modules, str(plan)])
 
 
-def inspector(server: Server, calls: list[dict], work: Path) -> Outcome:
-    """The Inspector CLI, one process per method, as a user drives it from a shell."""
+def inspector(path: str) -> Callable:
+    """The Inspector CLI on `path` (/mcp or /sse), one process per method, as a user drives it
+    from a shell."""
+    return lambda server, calls, work: inspect_with(server, server.base + path, calls, work)
+
+
+def inspect_with(server: Server, url: str, calls: list[dict], work: Path) -> Outcome:
     env = {"PATH": f"{NODE_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}", "HOME": str(work)}
-    base = [f"{NODE_BIN}/mcp-inspector", "--cli", server.mcp_url,
+    base = [f"{NODE_BIN}/mcp-inspector", "--cli", url,
             "--header", f"Authorization: Bearer {server.tokens['boss']}", "--stored-auth-only"]
     printed = []
 
@@ -280,14 +287,18 @@ def mcpo(server: Server, calls: list[dict], work: Path) -> Outcome:
     return Outcome(tools, results, printed)
 
 
+# Each client by name: a function (server, calls, work directory) -> Outcome.
 CLIENTS = {
-    "py-sdk-2": python_sdk(sys.executable),
+    "py-sdk-2": python_sdk(sys.executable),  # mode "auto", the SDK's default
     "py-sdk-2-session": python_sdk(sys.executable, mode="legacy"),
+    "py-sdk-2-sse": python_sdk(sys.executable, transport="sse"),
     "py-sdk-1-latest": python_sdk(MCPO_PYTHON),
     "py-sdk-1.9": python_sdk(MCP1_PYTHON),
+    "py-sdk-1.9-sse": python_sdk(MCP1_PYTHON, transport="sse"),
     "ts-sdk-2": ts_sdk(SDK2),
     "ts-sdk-1.12": ts_sdk(SDK112),
-    "inspector-cli": inspector,
+    "inspector-cli": inspector("/mcp"),
+    "inspector-cli-sse": inspector("/sse"),
     "mcp-remote": mcp_remote,
     "mcpo": mcpo,
 }
@@ -295,6 +306,29 @@ CLIENTS = {
 
 def problem_lines(printed: str) -> list[str]:
     return [line for line in printed.splitlines() if PROBLEM.search(line)]
+
+
+def test_the_problem_filter_catches_what_clients_printed_before():
+    """Lines these clients printed against earlier hostmcp builds (or mcpo on its own
+    shutdown) are problems; the lines they print on a clean run are not."""
+    before = [
+        "Schema portability: 0 errors, 78 warnings across 14 tools. Re-run with --strict for details.",
+        'unknown format "uint64" ignored in schema at path "#/properties/exit_code"',
+        "WARNING:mcp.client.streamable_http:Session termination failed: 202",
+        "Error in post_writer: Server returned an error response",
+        "ERROR:    Traceback (most recent call last):",
+        "(node:1234) [DEP0040] DeprecationWarning: The `punycode` module is deprecated.",
+        "FAILED McpError: MCP error -32602: Invalid arguments for tool process_list",
+    ]
+    clean = [
+        "[18390] Connected to remote server using StreamableHTTPClientTransport",
+        "[18390] [Local→Remote] tools/call",
+        "[18390] Proxy established successfully between local STDIO and remote StreamableHTTPClientTransport",
+        'INFO:     127.0.0.1:49580 - "POST /process_signal HTTP/1.1" 200 OK',
+        "2026-11-29 14:25:55,062 - INFO - Calling endpoint: host_info, with no args",
+    ]
+    assert problem_lines("\n".join(before)) == before
+    assert problem_lines("\n".join(clean)) == []
 
 
 @pytest.mark.parametrize("client", list(CLIENTS))
@@ -316,7 +350,8 @@ async def test_every_client_lists_and_calls_every_tool(host, client, tmp_path):
             assert text.strip(), f"{name}: empty text"
             assert ARGUMENTS[name].says(fixtures) in text, f"{name}: {text[:2000]}"
         assert problem_lines(outcome.printed) == [], outcome.printed
+        # What the destructive calls did, seen from outside.
+        assert fixtures.sleeper.wait(timeout=10) == -signal.SIGTERM
     finally:
         await fixtures.stop()
-    # What the destructive calls did, seen from outside.
     assert (host.root / f"written-by-{client}.txt").read_text() == f"{client}\n"

@@ -3,7 +3,8 @@ calls each tool of a plan, as a user's script would with the SDK's defaults.
 
     python py_sdk.py PLAN.json
 
-PLAN holds {"url", "token", "mode", "calls": [{"name", "arguments"}], "out"}, or instead of
+PLAN holds {"url", "token", "mode", "transport", "calls": [{"name", "arguments"}], "out"}
+("transport": "sse" for the legacy HTTP+SSE endpoint, else Streamable HTTP), or instead of
 "url" and "token" a "stdio" server ({"command", "args", "env"}; 2.x only), whose stderr is
 this process's stderr; the answer
 ({"tools": [...], "results": [{"name", "is_error", "text"}]}) is written to "out", so the
@@ -34,6 +35,11 @@ async def run_v2(plan: dict) -> dict:
         async with Client(stdio_client(StdioServerParameters(**plan["stdio"])), mode=plan.get("mode", "auto")) as client:
             return await list_and_call(client, plan["calls"])
     headers = {"Authorization": "Bearer " + plan["token"]}
+    if plan.get("transport") == "sse":
+        from mcp.client.sse import sse_client
+
+        async with Client(sse_client(plan["url"], headers=headers), mode="legacy") as client:
+            return await list_and_call(client, plan["calls"])
     async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http, Client(
         streamable_http_client(plan["url"], http_client=http), mode=plan.get("mode", "auto")
     ) as client:
@@ -56,14 +62,17 @@ async def run_v1(plan: dict) -> dict:
     from mcp.client import streamable_http
 
     headers = {"Authorization": "Bearer " + plan["token"]}
-    if hasattr(streamable_http, "streamable_http_client"):  # 1.2x: the non-deprecated spelling
+    if plan.get("transport") == "sse":
+        from mcp.client.sse import sse_client
+
+        http, opened = None, sse_client(plan["url"], headers=headers)
+    elif hasattr(streamable_http, "streamable_http_client"):  # 1.2x: the non-deprecated spelling
         http = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(30, read=300))
         opened = streamable_http.streamable_http_client(plan["url"], http_client=http)
     else:  # 1.9
-        http = None
-        opened = streamable_http.streamablehttp_client(plan["url"], headers=headers)
+        http, opened = None, streamable_http.streamablehttp_client(plan["url"], headers=headers)
     try:
-        async with opened as (read, write, _), ClientSession(read, write) as session:
+        async with opened as (read, write, *_), ClientSession(read, write) as session:
             await session.initialize()
             tools = [tool.name for tool in (await session.list_tools()).tools]
             results = []
