@@ -8,8 +8,8 @@
 //! result (and structured content) unchanged, which is what every other client shows and
 //! what a model reads. The view itself reaches the host only through the host's postMessage
 //! JSON-RPC bridge: it calls `host_info`, `process_list` and `disk_usage` with the rights of
-//! the token the host connected with, through the same role gate, rate limit and audit as
-//! any call.
+//! the token the host connected with, through the same role gate and rate limit as any
+//! call.
 
 pub mod dashboard;
 
