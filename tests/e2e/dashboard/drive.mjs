@@ -245,6 +245,7 @@ async function run() {
     page.on("console", (m) => console_.push(`${m.type()}: ${m.text()}`));
     page.on("pageerror", (e) => console_.push(`pageerror: ${e.message}`));
 
+    const started = Date.now();
     await page.goto(`${hostOrigin}/?sandbox=${encodeURIComponent(sandboxUrl)}`, { timeout: STEP_MS });
     const host = await until("the host page to start the view", async () => {
       const state = await page.evaluate(() => window.__host);
@@ -259,12 +260,14 @@ async function run() {
       return figures.updates >= 1 && figures.load1 !== null && figures.topPids.length > 0 ? figures : null;
     });
     const procFirst = procNow();
+    const firstFiguresMs = Date.now() - started;
     const livePids = first.topPids.filter((pid) => procFirst.pids.includes(pid));
     const second = await until("the view to update", async () => {
       const figures = await readView(view);
       return figures.updates > first.updates && figures.uptime > first.uptime ? figures : null;
     });
     const procSecond = procNow();
+    const updateMs = Date.now() - started - firstFiguresMs;
     if (SCREENSHOT) await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
     // Network: everything the page loaded so far, then the CSP probe.
@@ -290,7 +293,7 @@ async function run() {
     return {
       host: { serverExtension: host.serverExtension, toolMeta: host.toolMeta, processListMeta: host.processListMeta,
         uri: host.uri, listed: host.listed, csp: host.csp },
-      first, second,
+      first, second, timings: { firstFiguresMs, updateMs },
       proc: { first: { ...procFirst, pids: procFirst.pids.length }, second: { ...procSecond, pids: procSecond.pids.length } },
       livePids,
       hostOrigin, sandboxOrigin: new URL(sandboxUrl).origin,
