@@ -15,6 +15,8 @@
 #   mcpo/requirements.txt            Open WebUI's mcpo 0.0.20 (own venv: it pins its own mcp)
 #   mcp1/requirements.txt            the Python SDK 1.9.4, an older client (own venv)
 #   sdk-1.12/package{,-lock}         @modelcontextprotocol/sdk 1.12.3, an older TypeScript client
+#   browser/package{,-lock}          playwright-core + @modelcontextprotocol/ext-apps (AppBridge) for the
+#                                    dashboard test, run in Debian's chromium (apt package chromium)
 # npm prefixes are installed with `npm ci` from the committed lock files.
 # Each part writes a stamp (sha256 of its manifests); a matching stamp plus a
 # working binary means the part is skipped, so a warm run takes well under a second.
@@ -121,6 +123,7 @@ install_npm node node_modules/.bin/inspector
 install_npm conformance-0.1 node_modules/.bin/conformance
 install_npm conformance-0.2 node_modules/.bin/conformance
 install_npm sdk-1.12 node_modules/@modelcontextprotocol/sdk/package.json
+install_npm browser node_modules/playwright-core/package.json
 
 # ---------------------------------------------------------------- Debian packages
 # prometheus (server and promtool) for tests/e2e/test_metrics.py: a real scrape of /metrics.
@@ -147,6 +150,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && command -v dpkg-query 
     apt_want+=("systemd-journal-remote=$sd_ver")
   fi
   command -v dbus-daemon >/dev/null || apt_want+=(dbus)
+  # tests/e2e/test_dashboard.py: the MCP Apps dashboard in a real browser.
+  [ -x /usr/bin/chromium ] || apt_want+=(chromium)
   [ -e /usr/lib/systemd/user/dbus.service ] || apt_want+=(dbus-user-session)
   if [ "${#apt_want[@]}" -gt 0 ]; then
     log "installing ${apt_want[*]} (apt-get)"
@@ -181,4 +186,5 @@ HOSTMCP_PROMTOOL=$(command -v promtool)
 HOSTMCP_MCPO_PYTHON=$DEPS/venv-mcpo/bin/python   # mcpo (Open WebUI)
 HOSTMCP_MCP1_PYTHON=$DEPS/venv-mcp1/bin/python   # mcp 1.9.4 (older Python SDK)
 HOSTMCP_SDK112=$DEPS/sdk-1.12/node_modules   # @modelcontextprotocol/sdk 1.12.3
+HOSTMCP_BROWSER_NODE_MODULES=$DEPS/browser/node_modules   # playwright-core, ext-apps (dashboard test)
 EOF

@@ -3,6 +3,7 @@
 //! Data flows one way: request -> host guard -> auth layer (Principal) -> rmcp ->
 //! tool -> exec -> result. `main.rs` only parses the command line and calls [`run`].
 
+pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod caller;

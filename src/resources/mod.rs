@@ -3,7 +3,8 @@
 //! owns the URIs, their MIME types and the host resources' contents; a `file://` read goes
 //! through the same containment, identity gate and audit as `file_read` (the handler in
 //! `crate::tools` routes it there). `host://load` can be subscribed to
-//! ([`subscriptions`]).
+//! ([`subscriptions`]). The MCP Apps view `ui://hostmcp/dashboard` is listed and read here
+//! too; [`crate::apps`] owns it.
 
 mod host_facts;
 pub mod subscriptions;
@@ -52,6 +53,7 @@ pub fn list() -> Vec<Resource> {
             .with_title("os-release")
             .with_description("The host's /etc/os-release, as written.")
             .with_mime_type(TEXT),
+        crate::apps::dashboard::resource(),
     ]
 }
 
@@ -83,6 +85,7 @@ pub fn read_host(uri: &str) -> Result<ReadResourceResult, ResourceError> {
             host_facts::os_release().ok_or(ResourceError::Unavailable(OS_RELEASE))?,
             TEXT,
         ),
+        crate::apps::dashboard::URI => return Ok(crate::apps::dashboard::read()),
         _ => return Err(ResourceError::Unknown(uri.to_owned())),
     };
     Ok(ReadResourceResult::new(vec![

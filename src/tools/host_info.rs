@@ -32,6 +32,7 @@ pub fn definition() -> Tool {
     )
     .with_raw_output_schema(schema_for_output::<Snapshot>())
     .with_annotations(super::read_only_annotations("Host info"))
+    .with_meta(crate::apps::dashboard_tool_meta())
 }
 
 /// Handle one call: anyone with the `read` role gets the same report; no arguments.

@@ -301,6 +301,7 @@ impl PeerUse for HostTools {
 impl ServerHandler for HostTools {
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder()
+            .enable_extensions_with([crate::apps::extension_capability()].into())
             .enable_tools()
             .enable_resources()
             .enable_resources_subscribe()

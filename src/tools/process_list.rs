@@ -105,6 +105,7 @@ pub fn definition() -> Tool {
     )
     .with_raw_output_schema(schema_for_output::<ProcessList>())
     .with_annotations(super::read_only_annotations("Process list"))
+    .with_meta(crate::apps::dashboard_tool_meta())
 }
 
 pub async fn call(
