@@ -79,11 +79,58 @@ pub fn count() -> Result<usize, HostError> {
     Ok(ProcDir::open()?.pids()?.len())
 }
 
-/// Every process now. A process that ends while being read is left out.
+/// Processes one reading thread takes at least: below this a second thread costs more
+/// to start than it saves.
+const PIDS_PER_THREAD: usize = 256;
+/// The most threads one reading uses.
+const MAX_THREADS: usize = 4;
+
+/// Every process now, in pid order. A process that ends while being read is left out.
+///
+/// Nearly all of the time is the kernel's, writing each `/proc/<pid>/stat` (measured on
+/// this project's 2-CPU VM with 1,066 processes: 4.5-5 ms of `openat`/`read`/`close`
+/// and 0.9 ms of `statx` from C, warm), so with many processes the pids are split over
+/// up to one thread per CPU ([`MAX_THREADS`] at most, [`PIDS_PER_THREAD`] at least each).
 pub fn read_all() -> Result<Vec<ProcessRow>, HostError> {
-    let mut reader = RowReader::new()?;
+    let reader = RowReader::new()?;
     let pids = reader.proc.pids()?;
-    Ok(pids.into_iter().filter_map(|pid| reader.row(pid)).collect())
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let threads = (pids.len() / PIDS_PER_THREAD).clamp(1, cpus.min(MAX_THREADS));
+    read_rows(reader, &pids, threads)
+}
+
+/// The rows of `pids`, in their order, read by `threads` threads (the calling one too).
+fn read_rows(
+    mut reader: RowReader,
+    pids: &[i32],
+    threads: usize,
+) -> Result<Vec<ProcessRow>, HostError> {
+    if threads <= 1 {
+        return Ok(pids.iter().filter_map(|pid| reader.row(*pid)).collect());
+    }
+    let mut parts = pids.chunks(pids.len().div_ceil(threads).max(1));
+    let first = parts.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        let others: Vec<_> = parts
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut reader = RowReader::new()?;
+                    Ok(part
+                        .iter()
+                        .filter_map(|pid| reader.row(*pid))
+                        .collect::<Vec<_>>())
+                })
+            })
+            .collect();
+        let mut rows: Vec<ProcessRow> = first.iter().filter_map(|pid| reader.row(*pid)).collect();
+        for other in others {
+            let part: Result<Vec<ProcessRow>, HostError> = other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            rows.extend(part?);
+        }
+        Ok(rows)
+    })
 }
 
 /// The process `pid` belongs to: itself for a process, its process for a thread id
