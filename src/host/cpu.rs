@@ -1,5 +1,11 @@
-//! How busy the CPUs are: count and model (/proc/cpuinfo), load averages (/proc/loadavg)
-//! and pressure stall information (/proc/pressure/{cpu,memory,io}, kernels with PSI only).
+//! How busy the CPUs are: count (online CPUs, `sysconf`) and model (/proc/cpuinfo), load
+//! averages (/proc/loadavg) and pressure stall information (/proc/pressure/{cpu,memory,io},
+//! kernels with PSI only).
+//!
+//! The model and the `hypervisor` flag are read from /proc/cpuinfo once per server
+//! ([`static_facts`]): they cannot change while the kernel runs, and /proc/cpuinfo is the
+//! costly file here (a block per CPU; on some kernels it samples each CPU's frequency).
+//! The count, the load and the pressure are read on every call.
 
 use procfs::Current as _;
 use serde::Serialize;
@@ -63,17 +69,53 @@ fn hundredths(value: f32) -> f64 {
     (f64::from(value) * 100.0).round() / 100.0
 }
 
-/// Read CPU count, model, load and pressure.
-pub fn read() -> Result<CpuFacts, HostError> {
+/// What /proc/cpuinfo says that cannot change while the kernel runs.
+#[derive(Debug, Clone, Default)]
+pub struct StaticCpuFacts {
+    /// Processor entries when it was read (a fallback for [`online_count`]).
+    pub count: u32,
+    /// Model name of the first CPU, when the architecture names it.
+    pub model: Option<String>,
+    /// The CPU says it runs under a hypervisor (the `hypervisor` flag on x86).
+    pub hypervisor: bool,
+}
+
+/// /proc/cpuinfo's lasting facts, read on the first call of the server.
+pub fn static_facts() -> Result<&'static StaticCpuFacts, HostError> {
+    static FACTS: std::sync::OnceLock<StaticCpuFacts> = std::sync::OnceLock::new();
+    if let Some(facts) = FACTS.get() {
+        return Ok(facts);
+    }
     let info = procfs::CpuInfo::current().map_err(HostError::proc("cpuinfo"))?;
-    let load = load()?;
-    Ok(CpuFacts {
+    Ok(FACTS.get_or_init(|| StaticCpuFacts {
         count: u32::try_from(info.num_cores()).unwrap_or(u32::MAX),
         model: info
             .model_name(0)
             .or_else(|| info.get_field(0, "Model"))
             .map(str::to_owned),
-        load,
+        hypervisor: info
+            .flags(0)
+            .is_some_and(|flags| flags.contains(&"hypervisor")),
+    }))
+}
+
+/// CPUs online now (`sysconf(_SC_NPROCESSORS_ONLN)`, which follows hotplug: the
+/// processor entries of /proc/cpuinfo).
+pub fn online_count() -> Option<u32> {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
+        .ok()
+        .flatten()
+        .and_then(|count| u32::try_from(count).ok())
+        .filter(|count| *count > 0)
+}
+
+/// Read CPU count, model, load and pressure.
+pub fn read() -> Result<CpuFacts, HostError> {
+    let lasting = static_facts()?;
+    Ok(CpuFacts {
+        count: online_count().unwrap_or(lasting.count),
+        model: lasting.model.clone(),
+        load: load()?,
         pressure: pressure(),
     })
 }
@@ -110,10 +152,7 @@ pub fn pressure() -> Option<Pressure> {
 
 /// Whether the CPU says it runs under a hypervisor (the `hypervisor` flag on x86).
 pub fn hypervisor_flag() -> bool {
-    procfs::CpuInfo::current()
-        .ok()
-        .and_then(|info| info.flags(0).map(|flags| flags.contains(&"hypervisor")))
-        .unwrap_or(false)
+    static_facts().is_ok_and(|facts| facts.hypervisor)
 }
 
 #[cfg(test)]
@@ -129,6 +168,14 @@ mod tests {
             .filter(|line| line.starts_with("processor"))
             .count();
         assert_eq!(facts.count as usize, processors);
+        assert_eq!(static_facts().unwrap().count as usize, processors);
+        let model = cpuinfo
+            .lines()
+            .find_map(|line| line.strip_prefix("model name")?.split_once(':'))
+            .map(|(_, model)| model.trim().to_owned());
+        if model.is_some() {
+            assert_eq!(facts.model, model);
+        }
         let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap();
         let five: f64 = loadavg.split_whitespace().nth(1).unwrap().parse().unwrap();
         // The five-minute average moves slowly; the reads are a moment apart.

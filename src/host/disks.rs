@@ -77,13 +77,23 @@ pub fn filesystems(all: bool) -> Result<Vec<Filesystem>, HostError> {
     Ok(shown)
 }
 
-/// The filesystem that holds `path` (the longest mount point above it).
+/// The filesystem that holds `path`: the longest mount point above it (its last mount,
+/// the one visible, where several share it) whose `statvfs` answers. Only that mount is
+/// stat'ed: one slow or hung mount elsewhere (a network filesystem) cannot hold it up.
 pub fn filesystem_of(path: &str) -> Result<Option<Filesystem>, HostError> {
-    let all = filesystems(true)?;
-    Ok(all
-        .into_iter()
-        .filter(|fs| is_under(path, &fs.mount_point))
-        .max_by_key(|fs| fs.mount_point.len()))
+    let mounts = procfs::mounts().map_err(HostError::proc("mounts"))?;
+    let mut candidates: Vec<(usize, &procfs::MountEntry)> = mounts
+        .iter()
+        .enumerate()
+        .filter(|(_, mount)| is_under(path, &mount.fs_file))
+        .collect();
+    // Longest mount point first; of equal ones, the last mounted.
+    candidates.sort_by_key(|(order, mount)| std::cmp::Reverse((mount.fs_file.len(), *order)));
+    Ok(candidates.into_iter().find_map(|(_, mount)| {
+        nix::sys::statvfs::statvfs(mount.fs_file.as_str())
+            .ok()
+            .map(|stat| from_statvfs(mount, &stat))
+    }))
 }
 
 fn is_under(path: &str, mount_point: &str) -> bool {
@@ -222,6 +232,23 @@ mod tests {
         assert!(some.iter().any(|fs| fs.mount_point == "/"));
         let all = filesystems(true).unwrap();
         assert!(all.iter().any(|fs| fs.fs_type == "proc"));
+    }
+
+    #[test]
+    fn the_filesystem_of_a_path_is_the_visible_mount_above_it() {
+        // What the former reading (every mount stat'ed, the longest, last one kept) gave.
+        for path in ["/", "/proc/self", "/sys/kernel", "/dev/null", "/tmp"] {
+            let every = filesystems(true).unwrap();
+            let expected = every
+                .into_iter()
+                .filter(|fs| is_under(path, &fs.mount_point))
+                .max_by_key(|fs| fs.mount_point.len())
+                .map(|fs| (fs.mount_point, fs.fs_type, fs.source));
+            let found = filesystem_of(path)
+                .unwrap()
+                .map(|fs| (fs.mount_point, fs.fs_type, fs.source));
+            assert_eq!(found, expected, "{path}");
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod logs;
 pub mod memory;
 pub mod network;
 pub mod os;
+pub mod proc_dir;
 pub mod processes;
 pub mod snapshot;
 pub mod sockets;

@@ -1,6 +1,8 @@
 //! Who the host is: hostname, distribution (`/etc/os-release`, falling back to
 //! `/usr/lib/os-release` as os-release(5) says), kernel release, architecture, boot time
-//! and uptime.
+//! and uptime. Every call reads them afresh: together they cost a `uname`, two clock
+//! reads and two small files (os-release changes with an upgrade, the boot time with a
+//! step of the wall clock).
 
 use procfs::Current as _;
 use serde::Serialize;
@@ -49,9 +51,32 @@ pub fn read() -> Result<OsFacts, HostError> {
         distribution: distribution(),
         kernel: uname.release().to_string_lossy().into_owned(),
         architecture: uname.machine().to_string_lossy().into_owned(),
-        boot_time_unix: procfs::boot_time_secs().map_err(HostError::proc("stat"))?,
+        boot_time_unix: boot_time_secs(),
         uptime_secs,
     })
+}
+
+/// Boot time in Unix seconds, as /proc/stat's `btime` shows it, without reading
+/// /proc/stat (a large file on a host with many CPUs and interrupts). The kernel's btime
+/// is the wall clock minus the time since boot (`getboottime64`); the two clocks, read
+/// back to back, give it to within the nanoseconds between the reads. Only when that
+/// falls within a millisecond of a whole second, where the reads' skew could round it
+/// the other way, is /proc/stat read. Unlike `procfs::boot_time_secs`, which keeps its
+/// first answer for the thread's life, this follows a step of the wall clock.
+pub fn boot_time_secs() -> u64 {
+    use rustix::time::{ClockId, clock_gettime};
+    let nanos =
+        |t: rustix::time::Timespec| i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec);
+    let real = nanos(clock_gettime(ClockId::Realtime));
+    let since_boot = nanos(clock_gettime(ClockId::Boottime));
+    let boot = real - since_boot;
+    let fraction = boot.rem_euclid(1_000_000_000);
+    if (1_000_000..999_000_000).contains(&fraction) {
+        return u64::try_from(boot.div_euclid(1_000_000_000)).unwrap_or(0);
+    }
+    <procfs::KernelStats as procfs::CurrentSI>::current()
+        .map(|stat| stat.btime)
+        .unwrap_or_else(|_| u64::try_from(boot.div_euclid(1_000_000_000)).unwrap_or(0))
 }
 
 /// os-release of this host, if it has one.

@@ -22,7 +22,7 @@ use std::{
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use super::HostError;
+use super::{HostError, proc_dir::ProcDir};
 
 /// The shortest window a share is computed over.
 pub const MIN_WINDOW: Duration = Duration::from_millis(100);
@@ -76,30 +76,63 @@ pub struct ProcessDetails {
 
 /// How many processes (not threads) exist: the numeric entries of /proc.
 pub fn count() -> Result<usize, HostError> {
-    let entries = std::fs::read_dir("/proc").map_err(HostError::io("/proc"))?;
-    Ok(entries
-        .filter_map(Result::ok)
-        .filter(|entry| {
-            entry
-                .file_name()
-                .to_str()
-                .is_some_and(|name| name.bytes().all(|byte| byte.is_ascii_digit()))
-        })
-        .count())
+    Ok(ProcDir::open()?.pids()?.len())
 }
 
-/// Every process now. A process that ends while being read is left out.
+/// Processes one reading thread takes at least: below this a second thread costs more
+/// to start than it saves.
+const PIDS_PER_THREAD: usize = 256;
+/// The most threads one reading uses.
+const MAX_THREADS: usize = 4;
+
+/// Every process now, in pid order. A process that ends while being read is left out.
+///
+/// Nearly all of the time is the kernel's, writing each `/proc/<pid>/stat` (measured on
+/// this project's 2-CPU VM with 1,066 processes: 4.5-5 ms of `openat`/`read`/`close`
+/// and 0.9 ms of `statx` from C, warm), so with many processes the pids are split over
+/// up to one thread per CPU ([`MAX_THREADS`] at most, [`PIDS_PER_THREAD`] at least each).
 pub fn read_all() -> Result<Vec<ProcessRow>, HostError> {
-    let mut reader = RowReader::new()?;
-    let rows = procfs::process::all_processes()
-        .map_err(HostError::proc("processes"))?
-        .filter_map(Result::ok)
-        .filter_map(|process| reader.row(&process))
-        .collect();
-    Ok(rows)
+    let reader = RowReader::new()?;
+    let pids = reader.proc.pids()?;
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let threads = (pids.len() / PIDS_PER_THREAD).clamp(1, cpus.min(MAX_THREADS));
+    read_rows(reader, &pids, threads)
 }
 
-/// One process by pid, without its CPU share.
+/// The rows of `pids`, in their order, read by `threads` threads (the calling one too).
+fn read_rows(
+    mut reader: RowReader,
+    pids: &[i32],
+    threads: usize,
+) -> Result<Vec<ProcessRow>, HostError> {
+    if threads <= 1 {
+        return Ok(pids.iter().filter_map(|pid| reader.row(*pid)).collect());
+    }
+    let mut parts = pids.chunks(pids.len().div_ceil(threads).max(1));
+    let first = parts.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        let others: Vec<_> = parts
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut reader = RowReader::new()?;
+                    Ok(part
+                        .iter()
+                        .filter_map(|pid| reader.row(*pid))
+                        .collect::<Vec<_>>())
+                })
+            })
+            .collect();
+        let mut rows: Vec<ProcessRow> = first.iter().filter_map(|pid| reader.row(*pid)).collect();
+        for other in others {
+            let part: Result<Vec<ProcessRow>, HostError> = other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            rows.extend(part?);
+        }
+        Ok(rows)
+    })
+}
+
 /// The process `pid` belongs to: itself for a process, its process for a thread id
 /// (`/proc/<tid>` exists too, and `kill(tid)` signals the whole process). `None` when
 /// there is no such task.
@@ -111,16 +144,17 @@ pub fn thread_group(pid: i32) -> Option<i32> {
         .map(|status| status.tgid)
 }
 
+/// One process by pid, without its CPU share.
 pub fn read_one(pid: i32) -> Result<ProcessRow, HostError> {
-    let process = procfs::process::Process::new(pid).map_err(|_| HostError::NoSuchProcess(pid))?;
     RowReader::new()?
-        .row(&process)
+        .row(pid)
         .ok_or(HostError::NoSuchProcess(pid))
 }
 
-/// What turns a /proc/PID into a [`ProcessRow`]: the boot time, the clock and page sizes,
-/// and the user names looked up so far.
+/// What turns a /proc/PID into a [`ProcessRow`]: the /proc handle, the boot time, the
+/// clock and page sizes, and the user names looked up so far.
 struct RowReader {
+    proc: ProcDir,
     boot: u64,
     ticks: u64,
     page: u64,
@@ -130,18 +164,18 @@ struct RowReader {
 impl RowReader {
     fn new() -> Result<Self, HostError> {
         Ok(Self {
-            boot: procfs::boot_time_secs().map_err(HostError::proc("stat"))?,
+            proc: ProcDir::open()?,
+            boot: super::os::boot_time_secs(),
             ticks: procfs::ticks_per_second().max(1),
             page: procfs::page_size(),
             users: UserNames::default(),
         })
     }
 
-    /// The row of `process`; `None` if it ended while being read.
-    fn row(&mut self, process: &procfs::process::Process) -> Option<ProcessRow> {
-        let stat = process.stat().ok()?;
-        let uid = process.uid().ok()?;
-        let cpu_ticks = stat.utime + stat.stime;
+    /// The row of `pid`; `None` if it ended while being read.
+    fn row(&mut self, pid: i32) -> Option<ProcessRow> {
+        let stat = self.proc.stat(pid)?;
+        let uid = self.proc.owner(pid)?;
         Some(ProcessRow {
             pid: stat.pid,
             ppid: stat.ppid,
@@ -150,12 +184,12 @@ impl RowReader {
             state: stat.state.to_string(),
             name: stat.comm,
             threads: u32::try_from(stat.num_threads).unwrap_or(0),
-            rss_bytes: stat.rss.saturating_mul(self.page),
-            cpu_time_ms: cpu_ticks.saturating_mul(1000) / self.ticks,
-            start_time_unix: self.boot + stat.starttime / self.ticks,
+            rss_bytes: stat.rss_pages.saturating_mul(self.page),
+            cpu_time_ms: stat.cpu_ticks.saturating_mul(1000) / self.ticks,
+            start_time_unix: self.boot + stat.start_ticks / self.ticks,
             cpu_percent: None,
-            start_ticks: stat.starttime,
-            cpu_ticks,
+            start_ticks: stat.start_ticks,
+            cpu_ticks: stat.cpu_ticks,
         })
     }
 }

@@ -34,7 +34,7 @@ pub fn load() -> Result<Snapshot, HostError> {
         memory: super::memory::read()?,
         root_disk: super::disks::filesystem_of("/")?,
         processes: u32::try_from(super::processes::count()?).unwrap_or(u32::MAX),
-        virtualisation: super::virt::detect(),
+        virtualisation: super::virt::detected().clone(),
         users: super::users::logged_in(),
     })
 }

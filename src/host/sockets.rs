@@ -2,12 +2,30 @@
 //! procfs) with the process that owns each (the socket's inode found among the
 //! `/proc/PID/fd` links). Owners are found only for processes this server may inspect
 //! (its own user's, or all when it runs as root); the others' sockets have no owner.
+//!
+//! Finding owners is the costly part (every open file of every process is a `readlink`,
+//! as for `ss -p`), so [`sockets_shown`] looks them up only for the sockets a caller
+//! shows, and the walk over the processes ends once each of those has its owner.
+//!
+//! Between calls the server remembers ([`OwnerMemory`], one per server process) which
+//! process owned each socket, and which sockets no visible process held. A remembered
+//! owner is checked again on every call (its fds are read; a socket it no longer holds is
+//! searched for like a new one), so it is never served stale. A socket the last full
+//! walk found no owner for (a kernel socket, another namespace's or, without root,
+//! another user's process) is not searched for again for [`UNOWNED_RECHECK`]: without
+//! this, one such socket made every call walk every open file of every process. A
+//! socket is keyed by its inode, which the kernel does not reuse while the socket lives.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
+
+use parking_lot::Mutex;
 
 use serde::Serialize;
 
-use super::HostError;
+use super::{HostError, proc_dir::ProcDir};
 
 /// One socket.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -23,6 +41,9 @@ pub struct Socket {
     /// The owning process, when found.
     pub pid: Option<i32>,
     pub process: Option<String>,
+    /// The socket's inode (0 for one no file refers to, such as TIME_WAIT).
+    #[serde(skip)]
+    pub inode: u64,
 }
 
 /// What [`sockets`] found.
@@ -34,9 +55,37 @@ pub struct Sockets {
     pub connections: Vec<Socket>,
 }
 
-/// Every TCP and UDP socket of this network namespace: listeners by local port,
-/// connections established first, then by local port.
+/// Every TCP and UDP socket of this network namespace, each with its owner: listeners by
+/// local port, connections established first, then by local port.
 pub fn sockets() -> Result<Sockets, HostError> {
+    sockets_shown(usize::MAX).map(|(found, _)| found)
+}
+
+/// The listeners and the first `max_connections` connections (in [`sockets`]' order),
+/// with their owners, and the number of connections in all.
+pub fn sockets_shown(max_connections: usize) -> Result<(Sockets, usize), HostError> {
+    let mut found = unowned()?;
+    let total = found.connections.len();
+    found.connections.truncate(max_connections);
+    let wanted: HashSet<u64> = found
+        .listening
+        .iter()
+        .chain(&found.connections)
+        .map(|socket| socket.inode)
+        .filter(|inode| *inode != 0)
+        .collect();
+    let owners = owners(&wanted);
+    for socket in found.listening.iter_mut().chain(&mut found.connections) {
+        if let Some((pid, name)) = owners.get(&socket.inode) {
+            socket.pid = Some(*pid);
+            socket.process = Some(name.clone());
+        }
+    }
+    Ok((found, total))
+}
+
+/// Every socket, sorted, no owner looked up yet.
+fn unowned() -> Result<Sockets, HostError> {
     let tcp: Vec<_> = procfs::net::tcp()
         .map_err(HostError::proc("net/tcp"))?
         .into_iter()
@@ -47,13 +96,6 @@ pub fn sockets() -> Result<Sockets, HostError> {
         .into_iter()
         .chain(procfs::net::udp6().unwrap_or_default())
         .collect();
-    let wanted: HashSet<u64> = tcp
-        .iter()
-        .map(|entry| entry.inode)
-        .chain(udp.iter().map(|entry| entry.inode))
-        .filter(|inode| *inode != 0)
-        .collect();
-    let owners = owners(&wanted);
     let mut found = Sockets::default();
     for entry in tcp {
         let state = tcp_state(&entry.state);
@@ -64,7 +106,6 @@ pub fn sockets() -> Result<Sockets, HostError> {
             &entry.remote_address,
             entry.uid,
             entry.inode,
-            &owners,
         );
         if matches!(entry.state, procfs::net::TcpState::Listen) {
             found.listening.push(socket);
@@ -86,7 +127,6 @@ pub fn sockets() -> Result<Sockets, HostError> {
             &entry.remote_address,
             entry.uid,
             entry.inode,
-            &owners,
         );
         if connected {
             found.connections.push(socket);
@@ -111,9 +151,7 @@ fn socket(
     remote: &std::net::SocketAddr,
     uid: u32,
     inode: u64,
-    owners: &HashMap<u64, (i32, String)>,
 ) -> Socket {
-    let owner = owners.get(&inode);
     Socket {
         protocol: protocol.to_owned(),
         state: state.to_owned(),
@@ -121,8 +159,9 @@ fn socket(
         remote: remote.to_string(),
         local_port: local.port(),
         uid,
-        pid: owner.map(|(pid, _)| *pid),
-        process: owner.map(|(_, name)| name.clone()),
+        pid: None,
+        process: None,
+        inode,
     }
 }
 
@@ -144,32 +183,89 @@ fn tcp_state(state: &procfs::net::TcpState) -> &'static str {
     }
 }
 
+/// How long a socket no visible process held is left unsearched.
+pub const UNOWNED_RECHECK: Duration = Duration::from_secs(30);
+
+/// What the last calls learnt about owners; see the module doc.
+#[derive(Debug, Default)]
+struct OwnerMemory {
+    /// Socket inode to the pid that held it.
+    owners: HashMap<u64, i32>,
+    /// Socket inode to when a full walk found no owner for it.
+    unowned: HashMap<u64, Instant>,
+}
+
+static MEMORY: Mutex<Option<OwnerMemory>> = Mutex::new(None);
+
 /// Socket inode to (pid, process name) for the `wanted` inodes, over the processes whose
-/// fds can be read; the scan stops once every wanted inode has its owner (a socket in
-/// TIME_WAIT has inode 0 and no owner at all).
+/// fds can be read: first the remembered owners, checked; then, for what is left (less
+/// the sockets recently found unowned), every process in pid order until each has its
+/// owner. A socket in TIME_WAIT has inode 0 and no owner at all. Where several processes
+/// share a socket (a parent and the children it forked), the first found is named: the
+/// remembered one, else the lowest pid.
 fn owners(wanted: &HashSet<u64>) -> HashMap<u64, (i32, String)> {
     let mut owners = HashMap::new();
-    let Ok(processes) = procfs::process::all_processes() else {
+    if wanted.is_empty() {
+        return owners;
+    }
+    let Ok(mut proc) = ProcDir::open() else {
         return owners;
     };
-    for process in processes.filter_map(Result::ok) {
-        if owners.len() == wanted.len() {
-            break;
-        }
-        let Ok(fds) = process.fd() else { continue };
-        let mut name = None;
-        for fd in fds.filter_map(Result::ok) {
-            if let procfs::process::FDTarget::Socket(inode) = fd.target
-                && wanted.contains(&inode)
-            {
-                let name = name.get_or_insert_with(|| {
-                    process.stat().map(|stat| stat.comm).unwrap_or_default()
-                });
-                owners.entry(inode).or_insert((process.pid(), name.clone()));
+    let mut guard = MEMORY.lock();
+    let memory = guard.get_or_insert_with(OwnerMemory::default);
+    let remembered: HashSet<i32> = wanted
+        .iter()
+        .filter_map(|inode| memory.owners.get(inode).copied())
+        .collect();
+    for pid in remembered {
+        look_in(&mut proc, pid, wanted, &mut owners);
+    }
+    let now = Instant::now();
+    let missing: HashSet<u64> = wanted
+        .iter()
+        .filter(|inode| !owners.contains_key(*inode))
+        .filter(|inode| {
+            memory
+                .unowned
+                .get(*inode)
+                .is_none_or(|since| now.saturating_duration_since(*since) >= UNOWNED_RECHECK)
+        })
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        for pid in proc.pids().unwrap_or_default() {
+            if missing.iter().all(|inode| owners.contains_key(inode)) {
+                break;
             }
+            look_in(&mut proc, pid, wanted, &mut owners);
+        }
+        for inode in missing.iter().filter(|inode| !owners.contains_key(*inode)) {
+            memory.unowned.insert(*inode, now);
         }
     }
+    memory.owners = owners
+        .iter()
+        .map(|(inode, (pid, _))| (*inode, *pid))
+        .collect();
+    memory.unowned.retain(|inode, _| wanted.contains(inode));
     owners
+}
+
+/// Add to `owners` the `wanted` sockets `pid` holds that have no owner yet.
+fn look_in(
+    proc: &mut ProcDir,
+    pid: i32,
+    wanted: &HashSet<u64>,
+    owners: &mut HashMap<u64, (i32, String)>,
+) {
+    let mut name = None;
+    for inode in proc.socket_inodes(pid) {
+        if wanted.contains(&inode) && !owners.contains_key(&inode) {
+            let name = name
+                .get_or_insert_with(|| proc.stat(pid).map(|stat| stat.comm).unwrap_or_default());
+            owners.insert(inode, (pid, name.clone()));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -201,6 +297,12 @@ mod tests {
         assert_eq!(connection.remote, format!("127.0.0.1:{port}"));
         assert_eq!(connection.pid, Some(me));
         assert!(found.listening.iter().all(|s| s.local_port != client_port));
+        // With no connection shown, the listener still has its owner and the
+        // connections are counted.
+        let (shown, total) = sockets_shown(0).unwrap();
+        assert!(shown.connections.is_empty() && total >= 2);
+        let listening = shown.listening.iter().find(|s| s.local_port == port);
+        assert_eq!(listening.unwrap().pid, Some(me));
     }
 
     #[test]

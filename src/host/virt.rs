@@ -2,6 +2,8 @@
 //! systemd-detect-virt reads: `/.dockerenv`, `/run/.containerenv`, the `container=`
 //! variable of pid 1 (readable by root), the container managers' names in
 //! /proc/1/cgroup, the DMI vendor and product, and the CPU's `hypervisor` flag.
+//! None of them changes while the server runs, so `host_info` looks once per server
+//! ([`detected`]).
 
 use serde::Serialize;
 
@@ -16,6 +18,12 @@ pub struct Virtualisation {
     pub vm: Option<String>,
     /// The signs seen, e.g. `/.dockerenv`, `cpuinfo hypervisor flag`.
     pub evidence: Vec<String>,
+}
+
+/// The signs as first seen by this server.
+pub fn detected() -> &'static Virtualisation {
+    static FOUND: std::sync::OnceLock<Virtualisation> = std::sync::OnceLock::new();
+    FOUND.get_or_init(detect)
 }
 
 /// Look for the signs.

@@ -121,7 +121,8 @@ pub async fn call(
     })
 }
 
-fn gather(all: bool, walk: Option<(PathBuf, WalkLimits)>) -> Result<DiskUsage, HostError> {
+/// What `disk_usage` reads: the mounts, the block devices and the walk asked for.
+pub fn gather(all: bool, walk: Option<(PathBuf, WalkLimits)>) -> Result<DiskUsage, HostError> {
     Ok(DiskUsage {
         filesystems: disks::filesystems(all)?,
         block_devices: disks::block_devices().unwrap_or_default(),

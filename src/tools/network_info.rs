@@ -83,10 +83,10 @@ pub async fn call(
     })
 }
 
-fn gather(max_connections: usize) -> Result<NetworkInfo, HostError> {
-    let mut found = sockets::sockets()?;
-    let connections_total = u32::try_from(found.connections.len()).unwrap_or(u32::MAX);
-    found.connections.truncate(max_connections);
+/// What `network_info` reads, at most `max_connections` connections listed.
+pub fn gather(max_connections: usize) -> Result<NetworkInfo, HostError> {
+    let (found, connections_total) = sockets::sockets_shown(max_connections)?;
+    let connections_total = u32::try_from(connections_total).unwrap_or(u32::MAX);
     Ok(NetworkInfo {
         interfaces: network::interfaces()?,
         routes: network::routes()?,

@@ -189,3 +189,36 @@ fn a_tree_has_the_ancestors_and_the_descendants_by_depth() {
         Err(HostError::NoSuchProcess(-5))
     ));
 }
+
+#[test]
+fn rows_read_by_several_threads_are_the_rows_read_by_one() {
+    let pids = ProcDir::open().unwrap().pids().unwrap();
+    let one = read_rows(RowReader::new().unwrap(), &pids, 1).unwrap();
+    let three = read_rows(RowReader::new().unwrap(), &pids, 3).unwrap();
+    // Processes may end between the two readings: compare those read both times.
+    let both: Vec<i32> = one
+        .iter()
+        .map(|row| row.pid)
+        .filter(|pid| three.iter().any(|row| row.pid == *pid))
+        .collect();
+    assert!(
+        both.len() + 20 > pids.len(),
+        "{} of {}",
+        both.len(),
+        pids.len()
+    );
+    // (A process may exec or change its user in between: its name and owner may differ.)
+    let order = |rows: &[ProcessRow]| -> Vec<(i32, u64)> {
+        rows.iter()
+            .filter(|row| both.contains(&row.pid))
+            .map(|row| (row.pid, row.start_ticks))
+            .collect()
+    };
+    // The same processes, in pid order, with the same identity.
+    assert_eq!(order(&one), order(&three));
+    let me = std::process::id() as i32;
+    assert!(three.iter().any(|row| row.pid == me));
+    // Near miss: more threads than pids still reads each pid once.
+    let few = read_rows(RowReader::new().unwrap(), &pids[..2], 8).unwrap();
+    assert!(few.len() <= 2 && few.iter().all(|row| pids[..2].contains(&row.pid)));
+}
