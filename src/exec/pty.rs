@@ -51,13 +51,15 @@ pub struct TerminalSize {
 }
 
 /// The program on a terminal: its leader, its session, and its reaper registration.
-/// Dropping it kills the leader's process group.
+/// Dropping it before [`PtyProcess::finish`] kills its whole session (a runtime shutting
+/// down drops the task that drives it).
 #[derive(Debug)]
 pub struct PtyProcess {
     child: Child,
     session: Pid,
     guard: GroupGuard,
     registration: reaper::CommandRegistration,
+    finished: bool,
 }
 
 /// The terminal's end the server holds: what the program writes is read here, what is
@@ -122,6 +124,7 @@ pub fn spawn(
             session,
             guard,
             registration,
+            finished: false,
         },
         PtyHandle(Arc::new(master)),
     ))
@@ -234,6 +237,15 @@ impl PtyProcess {
         signal_session(self.session, Signal::SIGKILL);
         self.guard.kill_remaining();
         self.registration.end();
+        self.finished = true;
+    }
+}
+
+impl Drop for PtyProcess {
+    fn drop(&mut self) {
+        if !self.finished {
+            signal_session(self.session, Signal::SIGKILL);
+        }
     }
 }
 

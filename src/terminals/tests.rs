@@ -18,7 +18,7 @@ fn registry(max_per_principal: usize, idle_timeout: Duration) -> Arc<TerminalReg
     )
 }
 
-fn opening(argv: &[&str], slots: &CommandSlots, owner: &str) -> Opening {
+fn opening(argv: &[&str], slots: &Arc<CommandSlots>, owner: &str) -> Opening {
     Opening {
         spec: CommandSpec::for_test(
             argv.iter().map(|arg| (*arg).to_owned()).collect(),
@@ -136,13 +136,13 @@ async fn an_idle_terminal_is_ended_and_a_busy_one_is_not() {
         .unwrap();
     assert_eq!(exit.reason, EndReason::IdleTimeout);
     assert!(
-        kill(i32::try_from(idle.pid).unwrap()),
+        gone(i32::try_from(idle.pid).unwrap()),
         "the idle terminal's program is gone"
     );
 }
 
 /// Whether `pid` no longer runs (gone, or a zombie waiting for its reaper).
-fn kill(pid: i32) -> bool {
+fn gone(pid: i32) -> bool {
     procfs::process::Process::new(pid)
         .and_then(|process| process.stat())
         .map_or(true, |stat| stat.state == 'Z')
