@@ -88,6 +88,13 @@ pub fn spawn(
         nix::sys::stat::Mode::empty(),
     )
     .map_err(terminal_error)?;
+    // The terminal is its user's, as a login's is: a program run as another user that
+    // opens it again (`/dev/tty`, `tty`) may.
+    if let Some(user) = &spec.user
+        && nix::unistd::Uid::effective().is_root()
+    {
+        nix::unistd::fchown(&slave, Some(user.uid()), None).map_err(terminal_error)?;
+    }
     let master = OwnedFd::from(master);
     set_size(&master, size).map_err(ExecError::Terminal)?;
 

@@ -172,3 +172,20 @@ async fn ctrl_c_interrupts_the_foreground_program() {
         || read.exit.as_ref().is_some_and(|exit| exit.signal == Some(2));
     assert!(interrupted, "{:?} {}", read.exit, read.view.screen);
 }
+
+#[test]
+fn the_terminals_table_resolves_with_defaults_and_refuses_a_zero_idle_timeout() {
+    let defaults = TerminalSettings::resolve(&FileTerminals::default()).unwrap();
+    assert_eq!(defaults, TerminalSettings::default());
+    let file: FileTerminals =
+        toml::from_str("max_per_principal = 2\nidle_timeout_secs = 60\nscrollback_lines = 50")
+            .unwrap();
+    let settings = TerminalSettings::resolve(&file).unwrap();
+    assert_eq!(settings.max_per_principal, 2);
+    assert_eq!(settings.idle_timeout, Duration::from_secs(60));
+    assert_eq!(settings.scrollback_lines, 50);
+    let zero: FileTerminals = toml::from_str("idle_timeout_secs = 0").unwrap();
+    assert!(TerminalSettings::resolve(&zero).is_err());
+    // A typo is an error, not a silence.
+    assert!(toml::from_str::<FileTerminals>("idle_timeout = 5").is_err());
+}
