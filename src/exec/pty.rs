@@ -176,8 +176,7 @@ impl PtyHandle {
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let mut ready = self.0.readable().await?;
-            match ready.try_io(|fd| nix::unistd::read(fd.get_ref(), buf).map_err(io::Error::from))
-            {
+            match ready.try_io(|fd| nix::unistd::read(fd.get_ref(), buf).map_err(io::Error::from)) {
                 Ok(Err(error)) if error.raw_os_error() == Some(Errno::EIO as i32) => return Ok(0),
                 Ok(result) => return result,
                 Err(_would_block) => {}
@@ -189,7 +188,8 @@ impl PtyHandle {
     pub async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
             let mut ready = self.0.writable().await?;
-            match ready.try_io(|fd| nix::unistd::write(fd.get_ref(), bytes).map_err(io::Error::from))
+            match ready
+                .try_io(|fd| nix::unistd::write(fd.get_ref(), bytes).map_err(io::Error::from))
             {
                 Ok(written) => bytes = &bytes[written?..],
                 Err(_would_block) => {}
@@ -261,7 +261,9 @@ fn signal_session(session: Pid, signal: Signal) {
     for pid in session_members(session) {
         match kill(pid, signal) {
             Ok(()) | Err(Errno::ESRCH) => {}
-            Err(error) => tracing::warn!(%pid, %signal, %error, "cannot signal a terminal's process"),
+            Err(error) => {
+                tracing::warn!(%pid, %signal, %error, "cannot signal a terminal's process")
+            }
         }
     }
 }

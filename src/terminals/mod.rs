@@ -85,9 +85,7 @@ impl TerminalSettings {
     pub fn resolve(file: &FileTerminals) -> Result<Self, &'static str> {
         let defaults = Self::default();
         let settings = Self {
-            max_per_principal: file
-                .max_per_principal
-                .unwrap_or(defaults.max_per_principal),
+            max_per_principal: file.max_per_principal.unwrap_or(defaults.max_per_principal),
             idle_timeout: file
                 .idle_timeout_secs
                 .map_or(defaults.idle_timeout, Duration::from_secs),
@@ -114,15 +112,9 @@ pub enum TerminalError {
     #[error(transparent)]
     Key(#[from] keys::UnknownKey),
     #[error("cannot type into terminal {id}: {source}")]
-    Write {
-        id: String,
-        source: std::io::Error,
-    },
+    Write { id: String, source: std::io::Error },
     #[error("cannot resize terminal {id}: {source}")]
-    Resize {
-        id: String,
-        source: std::io::Error,
-    },
+    Resize { id: String, source: std::io::Error },
     #[error("cannot make a terminal id: {0}")]
     NoRandomness(String),
     #[error(transparent)]
@@ -158,9 +150,8 @@ pub struct TerminalExit {
 
 /// Called once when a terminal's program has ended (or with the reason it could not
 /// start), e.g. to audit it.
-pub type OnTerminalEnd = Box<
-    dyn FnOnce(Result<ExecOutcome, String>) -> futures::future::BoxFuture<'static, ()> + Send,
->;
+pub type OnTerminalEnd =
+    Box<dyn FnOnce(Result<ExecOutcome, String>) -> futures::future::BoxFuture<'static, ()> + Send>;
 
 /// What opening a terminal needs besides its owner.
 pub struct Opening {
@@ -380,9 +371,9 @@ impl TerminalRegistry {
             drop(slot);
             let exit = TerminalExit {
                 exit_code: status.as_ref().and_then(ExitStatus::code),
-                signal: status.as_ref().and_then(|status| {
-                    std::os::unix::process::ExitStatusExt::signal(status)
-                }),
+                signal: status
+                    .as_ref()
+                    .and_then(|status| std::os::unix::process::ExitStatusExt::signal(status)),
                 reason,
             };
             {
@@ -485,7 +476,9 @@ impl TerminalRegistry {
             });
             let settled = wait.settle.is_none_or(|settle| quiet_for >= settle);
             let done = ended
-                || (matched != Some(false) && settled && (wait.until.is_some() || wait.settle.is_some()))
+                || (matched != Some(false)
+                    && settled
+                    && (wait.until.is_some() || wait.settle.is_some()))
                 || (wait.until.is_none() && wait.settle.is_none());
             let now = tokio::time::Instant::now();
             if done || now >= deadline {
@@ -494,7 +487,11 @@ impl TerminalRegistry {
             // Wake on output, when the program may have settled, or at the deadline.
             let mut wake = deadline;
             if let Some(settle) = wait.settle {
-                wake = wake.min(now + settle.saturating_sub(quiet_for).max(Duration::from_millis(10)));
+                wake = wake.min(
+                    now + settle
+                        .saturating_sub(quiet_for)
+                        .max(Duration::from_millis(10)),
+                );
             }
             let _ = tokio::time::timeout_at(wake, changed).await;
         };

@@ -165,7 +165,10 @@ mod tests {
         // Three rows on screen: lines 5 and 6 and the empty one the cursor is on.
         let view = screen.view(0, 100);
         assert_eq!(view.screen, "line 5\nline 6");
-        assert_eq!(view.scrollback, ["line 0", "line 1", "line 2", "line 3", "line 4"]);
+        assert_eq!(
+            view.scrollback,
+            ["line 0", "line 1", "line 2", "line 3", "line 4"]
+        );
         assert_eq!(view.scrollback_cursor, 5);
         // From the cursor: nothing new, then only what scrolled since.
         assert!(screen.view(5, 100).scrollback.is_empty());

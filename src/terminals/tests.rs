@@ -69,7 +69,9 @@ async fn another_principals_terminal_is_refused_like_an_unknown_one() {
     assert_eq!(read.matched, Some(true), "{}", read.view.screen);
 
     // Another principal gets what an unknown id gets, for every operation.
-    let unknown = registry.read("bob", "term_nope", 0, 10, Wait::default()).await;
+    let unknown = registry
+        .read("bob", "term_nope", 0, 10, Wait::default())
+        .await;
     let foreign = registry.read("bob", id, 0, 10, Wait::default()).await;
     assert!(matches!(unknown, Err(TerminalError::NotFound(_))));
     assert!(matches!(foreign, Err(TerminalError::NotFound(_))));
@@ -155,7 +157,11 @@ async fn ctrl_c_interrupts_the_foreground_program() {
     let opened = registry
         .open(
             "alice",
-            opening(&["/bin/sh", "-c", "sleep 100; echo after=$?"], &slots, "alice"),
+            opening(
+                &["/bin/sh", "-c", "sleep 100; echo after=$?"],
+                &slots,
+                "alice",
+            ),
         )
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -169,7 +175,10 @@ async fn ctrl_c_interrupts_the_foreground_program() {
         .unwrap();
     // The shell got SIGINT too (it is in the foreground group): it may die before echoing.
     let interrupted = read.matched == Some(true)
-        || read.exit.as_ref().is_some_and(|exit| exit.signal == Some(2));
+        || read
+            .exit
+            .as_ref()
+            .is_some_and(|exit| exit.signal == Some(2));
     assert!(interrupted, "{:?} {}", read.exit, read.view.screen);
 }
 

@@ -287,11 +287,31 @@ pub const TOOLS: &[ToolEntry] = &[
         process_signal::definition,
         process_signal::call
     ),
-    tool!(Role::Operator, terminal_open::definition, terminal_open::call),
-    tool!(Role::Operator, terminal_send::definition, terminal_send::call),
-    tool!(Role::Operator, terminal_read::definition, terminal_read::call),
-    tool!(Role::Operator, terminal_resize::definition, terminal_resize::call),
-    tool!(Role::Operator, terminal_close::definition, terminal_close::call),
+    tool!(
+        Role::Operator,
+        terminal_open::definition,
+        terminal_open::call
+    ),
+    tool!(
+        Role::Operator,
+        terminal_send::definition,
+        terminal_send::call
+    ),
+    tool!(
+        Role::Operator,
+        terminal_read::definition,
+        terminal_read::call
+    ),
+    tool!(
+        Role::Operator,
+        terminal_resize::definition,
+        terminal_resize::call
+    ),
+    tool!(
+        Role::Operator,
+        terminal_close::definition,
+        terminal_close::call
+    ),
 ];
 
 /// [`TOOLS`] with each definition built once, its schemas made [portable](schema).

@@ -45,7 +45,11 @@ pub async fn call(
     _context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
     let input: TerminalCloseInput = super::parse_arguments(arguments, NAME)?;
-    tracing::info!(principal = caller.principal.name(), tool = NAME, "tool call");
+    tracing::info!(
+        principal = caller.principal.name(),
+        tool = NAME,
+        "tool call"
+    );
     match state
         .terminals
         .close(caller.principal.name(), &input.terminal_id)

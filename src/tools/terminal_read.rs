@@ -91,10 +91,7 @@ pub async fn call(
         settle,
         timeout: Duration::from_millis(timeout),
     };
-    let max_lines = input
-        .max_lines
-        .unwrap_or(DEFAULT_MAX_LINES)
-        .min(MAX_LINES);
+    let max_lines = input.max_lines.unwrap_or(DEFAULT_MAX_LINES).min(MAX_LINES);
     let read = state
         .terminals
         .read(

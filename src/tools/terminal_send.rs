@@ -72,7 +72,12 @@ pub async fn call(
     }
     let sent = state
         .terminals
-        .send(principal.name(), &input.terminal_id, &input.text, &input.keys)
+        .send(
+            principal.name(),
+            &input.terminal_id,
+            &input.text,
+            &input.keys,
+        )
         .await;
     let (bytes, command_id) = match sent {
         Ok(sent) => sent,

@@ -24,10 +24,8 @@ async fn output(handle: &PtyHandle) -> String {
 
 #[tokio::test]
 async fn the_program_has_the_terminal_as_its_controlling_tty() {
-    let spec = CommandSpec::shell_for_test(
-        "tty; stty size; echo term=$TERM",
-        Duration::from_secs(10),
-    );
+    let spec =
+        CommandSpec::shell_for_test("tty; stty size; echo term=$TERM", Duration::from_secs(10));
     let (mut process, handle) = spawn(spec, &BaseEnv::from_server_env(), SIZE).unwrap();
     let text = output(&handle).await;
     let status = process.wait().await.unwrap();
@@ -64,7 +62,10 @@ async fn the_program_does_not_inherit_the_servers_end_of_the_terminal() {
         assert!(target.starts_with("/dev/pts/"), "{fds:?}");
     }
     // The master side (and any other pty the server opened) is close-on-exec.
-    assert!(!fds.iter().any(|(_, target)| target.contains("ptmx")), "{fds:?}");
+    assert!(
+        !fds.iter().any(|(_, target)| target.contains("ptmx")),
+        "{fds:?}"
+    );
     process.end(Duration::from_secs(1)).await.unwrap();
     process.finish();
 }
