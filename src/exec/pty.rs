@@ -262,7 +262,7 @@ fn signal_session(session: Pid, signal: Signal) {
         match kill(pid, signal) {
             Ok(()) | Err(Errno::ESRCH) => {}
             Err(error) => {
-                tracing::warn!(%pid, %signal, %error, "cannot signal a terminal's process")
+                tracing::warn!(%pid, %signal, %error, "cannot signal a terminal's process");
             }
         }
     }

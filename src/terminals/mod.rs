@@ -373,7 +373,7 @@ impl TerminalRegistry {
                 exit_code: status.as_ref().and_then(ExitStatus::code),
                 signal: status
                     .as_ref()
-                    .and_then(|status| std::os::unix::process::ExitStatusExt::signal(status)),
+                    .and_then(std::os::unix::process::ExitStatusExt::signal),
                 reason,
             };
             {
