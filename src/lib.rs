@@ -25,6 +25,8 @@ pub mod policy;
 pub mod prompts;
 pub mod ratelimit;
 pub mod resources;
+pub mod session_ends;
+pub mod terminals;
 pub mod tools;
 pub mod transport;
 

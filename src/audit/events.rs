@@ -225,6 +225,17 @@ pub enum AuditEvent {
         action: String,
         reason: JobRefusal,
     },
+    /// Input typed into an interactive terminal (`terminal_send`): the text and the named
+    /// keys, or with `redacted` only the byte count.
+    TerminalInput {
+        terminal_id: String,
+        /// The `command_id` of the terminal's program (its `command_started`).
+        command_id: String,
+        text: Option<AuditText>,
+        keys: Vec<String>,
+        bytes: u64,
+        redacted: bool,
+    },
     SessionOpened {
         transport: Transport,
     },
@@ -302,6 +313,7 @@ impl AuditEvent {
             Self::CommandRefused { .. } => "command_refused",
             Self::JobAction { .. } => "job_action",
             Self::JobRefused { .. } => "job_refused",
+            Self::TerminalInput { .. } => "terminal_input",
             Self::SessionOpened { .. } => "session_opened",
             Self::SessionClosed { .. } => "session_closed",
             Self::TokenRevoked { .. } => "token_revoked",
@@ -359,6 +371,9 @@ impl AuditEvent {
                 command.bound_text(budget);
             }
             Self::JobRefused { job_id, .. } => budget.bound(job_id),
+            Self::TerminalInput {
+                text: Some(text), ..
+            } => budget.bound(text),
             Self::FileAccess {
                 requested,
                 resolved,
@@ -378,6 +393,7 @@ impl AuditEvent {
             | Self::ToolDenied { .. }
             | Self::CommandFinished { .. }
             | Self::JobAction { .. }
+            | Self::TerminalInput { text: None, .. }
             | Self::SessionOpened { .. }
             | Self::SessionClosed { .. }
             | Self::ConfigReloaded { .. }
@@ -508,6 +524,8 @@ pub enum EndedWork {
     Call,
     /// A background job (its process group killed).
     Job,
+    /// An interactive terminal (its session killed).
+    Terminal,
 }
 
 impl EndedWork {
@@ -517,6 +535,7 @@ impl EndedWork {
             Self::Stream => "stream",
             Self::Call => "call",
             Self::Job => "job",
+            Self::Terminal => "terminal",
         }
     }
 }

@@ -112,6 +112,21 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             action,
             reason,
         } => audit_event!(job_id = %job_id, action = %action, reason = ?reason),
+        AuditEvent::TerminalInput {
+            terminal_id,
+            command_id,
+            text,
+            keys,
+            bytes,
+            redacted,
+        } => audit_event!(
+            terminal_id = %terminal_id,
+            command_id = %command_id,
+            text = text.as_ref().map(tracing::field::display),
+            keys = ?keys,
+            bytes,
+            redacted,
+        ),
         AuditEvent::SessionOpened { transport } | AuditEvent::SessionClosed { transport } => {
             audit_event!(transport = transport.as_str());
         }

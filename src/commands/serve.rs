@@ -52,6 +52,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         ToolSettings {
             limits: config.limits,
             jobs: config.jobs,
+            terminals: config.terminals,
             tool_calls_per_minute: config.abuse.tool_calls_per_minute,
             policy,
             run_as: config.run_as.clone(),

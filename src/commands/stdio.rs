@@ -72,6 +72,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
             ToolSettings {
                 limits: config.limits,
                 jobs: config.jobs,
+                terminals: config.terminals,
                 tool_calls_per_minute: config.abuse.tool_calls_per_minute,
                 policy,
                 run_as,

@@ -22,6 +22,9 @@ pub struct FileConfig {
     pub limits: FileLimits,
     #[serde(default)]
     pub jobs: FileJobs,
+    /// The `[terminals]` table (see `crate::terminals`).
+    #[serde(default)]
+    pub terminals: crate::terminals::FileTerminals,
     #[serde(default)]
     pub audit: FileAudit,
     #[serde(default)]

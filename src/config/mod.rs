@@ -37,6 +37,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     pub limits: CommandLimits,
     pub jobs: JobSettings,
+    /// The `[terminals]` table: limits of the interactive terminals.
+    pub terminals: crate::terminals::TerminalSettings,
     /// Where audit records go: a file, or `None` for the log only.
     pub audit: Option<AuditFile>,
     pub abuse: AbuseLimits,
@@ -331,6 +333,8 @@ impl Config {
             allowed_origins: concat(&args.allowed_origins, &file.allowed_origins),
             limits: resolve_limits(&file)?,
             jobs: resolve_jobs(&file)?,
+            terminals: crate::terminals::TerminalSettings::resolve(&file.terminals)
+                .map_err(ConfigError::BadLimits)?,
             audit: resolve_audit(args, env, &file)?,
             abuse: AbuseLimits {
                 auth_failures_per_minute: file

@@ -17,6 +17,7 @@ pub mod identities;
 mod outcome;
 mod output;
 mod process;
+pub mod pty;
 pub mod reaper;
 mod run;
 pub mod run_as;

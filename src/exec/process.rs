@@ -30,20 +30,29 @@ const KILL_WAIT_LIMIT: Duration = Duration::from_secs(5);
 /// (later wins), its own process group, stdout and stderr piped, stdin piped only if there
 /// is input to give (else `/dev/null`).
 pub(super) fn command(spec: &CommandSpec, base_env: &BaseEnv) -> Result<Command, ExecError> {
-    let (program, args) = spec.argv.split_first().ok_or(ExecError::EmptyArgv)?;
-    let mut cmd = Command::new(program);
-    cmd.args(args);
+    let mut cmd = configured(spec, base_env)?;
     let stdin = match spec.stdin {
         Some(_) => Stdio::piped(),
         None => Stdio::null(),
     };
-    cmd.env_clear()
-        .envs(base_env.vars().iter().map(|(k, v)| (k, v)))
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(stdin)
+    cmd.stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
+        .process_group(0);
+    Ok(cmd)
+}
+
+/// What every command gets, however its standard streams and process group are set up
+/// (pipes and its own group here, a terminal and its own session in [`super::pty`]): the
+/// program and arguments, the environment cleared then `base_env` then `spec.env`, the
+/// working directory, the run-as user, and kill on drop.
+pub(super) fn configured(spec: &CommandSpec, base_env: &BaseEnv) -> Result<Command, ExecError> {
+    let (program, args) = spec.argv.split_first().ok_or(ExecError::EmptyArgv)?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(base_env.vars().iter().map(|(k, v)| (k, v)))
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .kill_on_drop(true);
     if let Some(dir) = &spec.working_dir {
         cmd.current_dir(dir);
@@ -73,7 +82,7 @@ pub(super) fn spawn(mut cmd: Command, program: &str) -> Result<(Child, GroupGuar
 /// The process group of one command; its id is the leader's pid, thanks to
 /// `process_group(0)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct ProcessGroup(Pid);
+pub(super) struct ProcessGroup(pub(super) Pid);
 
 impl ProcessGroup {
     /// Sends `signal` to every process still in the group; an empty group is not an error.
@@ -145,7 +154,7 @@ pub(super) async fn supervise(
 
 /// SIGTERM to the group, up to `grace` for the leader to exit, then SIGKILL to the group
 /// (and to the leader by pid, should the group signal not reach it).
-async fn terminate(
+pub(super) async fn terminate(
     child: &mut Child,
     group: ProcessGroup,
     grace: Duration,

@@ -31,6 +31,8 @@ pub enum ExecError {
     EmptyArgv,
     #[error("could not start `{program}`: {source}{hint}", hint = spawn_hint(.source))]
     Spawn { program: String, source: io::Error },
+    #[error("could not open a terminal for the command: {0}")]
+    Terminal(#[source] io::Error),
     #[error("lost track of the command: {0}")]
     Wait(#[source] io::Error),
 }
@@ -111,7 +113,7 @@ pub async fn run(
 }
 
 /// One `stat`, done in place: `spawn` itself blocks on the same directory lookup.
-fn check_working_dir(dir: &Path) -> Result<(), ExecError> {
+pub(super) fn check_working_dir(dir: &Path) -> Result<(), ExecError> {
     match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => Ok(()),
         Ok(_) => Err(ExecError::WorkingDirNotADirectory(dir.to_owned())),

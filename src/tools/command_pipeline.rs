@@ -115,7 +115,7 @@ pub async fn admit(
 }
 
 /// Validate the arguments, with `timeouts` = (default, max).
-fn validate(
+pub fn validate(
     input: RunCommandInput,
     timeouts: (Duration, Duration),
 ) -> Result<ToolCommand, McpError> {

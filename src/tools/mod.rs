@@ -32,6 +32,11 @@ mod revoked_call;
 pub mod run_command;
 pub mod schema;
 pub mod service_status;
+pub mod terminal_close;
+pub mod terminal_open;
+pub mod terminal_read;
+pub mod terminal_resize;
+pub mod terminal_send;
 
 use std::sync::{Arc, LazyLock};
 
@@ -99,6 +104,8 @@ pub struct ToolsState {
     pub files: ArcSwap<FileRoots>,
     /// The live `resources/subscribe` subscriptions.
     pub subscriptions: Arc<crate::resources::subscriptions::Subscriptions>,
+    /// The interactive terminals (`terminal_*`).
+    pub terminals: Arc<crate::terminals::TerminalRegistry>,
 }
 
 impl Default for ToolSettings {
@@ -107,6 +114,7 @@ impl Default for ToolSettings {
         Self {
             limits: CommandLimits::default(),
             jobs: JobSettings::default(),
+            terminals: crate::terminals::TerminalSettings::default(),
             tool_calls_per_minute: None,
             policy: Policy::permissive(),
             run_as: None,
@@ -121,6 +129,8 @@ impl Default for ToolSettings {
 pub struct ToolSettings {
     pub limits: CommandLimits,
     pub jobs: JobSettings,
+    /// The `[terminals]` table.
+    pub terminals: crate::terminals::TerminalSettings,
     pub tool_calls_per_minute: Option<u32>,
     pub policy: Policy,
     /// The Unix user commands run as when the token names none.
@@ -142,12 +152,19 @@ impl ToolsState {
         let ToolSettings {
             limits,
             jobs: jobs_settings,
+            terminals,
             tool_calls_per_minute,
             policy,
             run_as,
             services,
             files,
         } = settings;
+        let terminals = crate::terminals::TerminalRegistry::new(
+            terminals,
+            base_env.clone(),
+            shutdown.child_token(),
+            audit.clone(),
+        );
         Arc::new(Self {
             limits: ArcSwap::from_pointee(limits),
             jobs_settings,
@@ -171,6 +188,7 @@ impl ToolsState {
             cpu_sampler: Arc::default(),
             files: ArcSwap::from_pointee(files),
             subscriptions: crate::resources::subscriptions::Subscriptions::new(),
+            terminals,
         })
     }
 
@@ -268,6 +286,31 @@ pub const TOOLS: &[ToolEntry] = &[
         Role::Operator,
         process_signal::definition,
         process_signal::call
+    ),
+    tool!(
+        Role::Operator,
+        terminal_open::definition,
+        terminal_open::call
+    ),
+    tool!(
+        Role::Operator,
+        terminal_send::definition,
+        terminal_send::call
+    ),
+    tool!(
+        Role::Operator,
+        terminal_read::definition,
+        terminal_read::call
+    ),
+    tool!(
+        Role::Operator,
+        terminal_resize::definition,
+        terminal_resize::call
+    ),
+    tool!(
+        Role::Operator,
+        terminal_close::definition,
+        terminal_close::call
     ),
 ];
 

@@ -24,7 +24,8 @@ async def test_lists_run_command_with_schemas_and_annotations(shared_server, nam
         assert [tool.name for tool in tools] == [
             "host_info", "process_list", "process_tree", "disk_usage", "network_info",
             "service_status", "log_query", "file_read", "file_list", "file_search", "run_command",
-            "job_start", "job_output", "job_signal", "job_list", "file_write", "process_signal"]
+            "job_start", "job_output", "job_signal", "job_list", "file_write", "process_signal",
+            "terminal_open", "terminal_send", "terminal_read", "terminal_resize", "terminal_close"]
         tool = next(tool for tool in tools if tool.name == "run_command")
         assert set(tool.input_schema["properties"]) >= {"command", "argv", "working_dir", "timeout_secs", "env", "stdin"}
         assert set(tool.output_schema["properties"]) >= {

@@ -50,6 +50,11 @@ async fn a_read_token_lists_only_read_tools_and_an_operator_lists_run_command() 
         "job_signal",
         "job_list",
         "process_signal",
+        "terminal_open",
+        "terminal_send",
+        "terminal_read",
+        "terminal_resize",
+        "terminal_close",
     ] {
         assert!(operator.contains(&tool), "{tool} missing from {operator:?}");
     }

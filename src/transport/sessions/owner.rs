@@ -70,6 +70,7 @@ impl SessionOwner {
     /// Put the closing of session `id` on record, without waiting for the disk: the
     /// session is already gone.
     pub fn record_closed(self, id: &str) {
+        crate::session_ends::ended(id);
         let event = AuditEvent::SessionClosed {
             transport: Transport::StreamableHttp,
         };

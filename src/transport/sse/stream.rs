@@ -139,6 +139,7 @@ struct SessionCloser<H> {
 impl<H> Drop for SessionCloser<H> {
     fn drop(&mut self) {
         self.state.sessions.remove(&self.session_id);
+        crate::session_ends::ended(&self.session_id);
         tracing::info!(principal = %self.principal, transport = "sse", "session closed");
         let audit = self.state.audit.clone();
         let closed = with_client(
