@@ -63,6 +63,8 @@ class Fixtures:
     root: Path
     sleeper: subprocess.Popen = field(init=False)
     job_id: str | None = None
+    terminal_id: str | None = None
+    opened_terminals: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.sleeper = subprocess.Popen(["sleep", "300"])
@@ -74,6 +76,14 @@ class Fixtures:
         self.job_id = job.structured_content["job_id"]
         return self.job_id
 
+    async def start_terminal(self) -> str:
+        """A `cat` terminal the client types into, reads, resizes and closes. Opened on the
+        sessionless 2026-07-28 wire: a terminal opened in a session ends with that session."""
+        async with connect(self.server, "streamable", "2026-07-28", headers=self.server.headers("boss")) as harness:
+            opened = await harness.call_tool("terminal_open", {"argv": ["cat"]})
+        self.terminal_id = opened.structured_content["terminal_id"]
+        return self.terminal_id
+
     async def stop(self) -> None:
         if self.sleeper.poll() is None:
             self.sleeper.kill()
@@ -81,6 +91,13 @@ class Fixtures:
         if self.job_id:
             async with connect(self.server, "streamable", "legacy", headers=self.server.headers("boss")) as harness:
                 await harness.call_tool("job_signal", {"job_id": self.job_id, "signal": "KILL"})
+        # The terminal the client opened (it may already be gone with the client's session) and
+        # the fixture's, should the client's terminal_close have failed.
+        leftover = [t for t in [*self.opened_terminals, self.terminal_id] if t]
+        if leftover:
+            async with connect(self.server, "streamable", "2026-07-28", headers=self.server.headers("boss")) as harness:
+                for terminal_id in leftover:
+                    await harness.call_tool("terminal_close", {"terminal_id": terminal_id})
 
 
 @dataclass
@@ -117,6 +134,14 @@ ARGUMENTS: dict[str, Row] = {
     "file_write": Row(lambda f: {"path": str(f.root / f"written-by-{f.client}.txt"), "content": f"{f.client}\n"},
                       lambda f: f"written-by-{f.client}.txt"),
     "process_signal": Row(lambda f: {"pid": f.sleeper.pid}, lambda f: f"SIGTERM to {f.sleeper.pid} sleep sent"),
+    "terminal_open": Row(lambda f: {"argv": ["cat"]}, lambda f: "opened terminal"),
+    "terminal_send": Row(lambda f: {"terminal_id": f.terminal_id, "text": f"typed by {f.client}", "keys": ["Enter"]},
+                         lambda f: f"to {f.terminal_id}"),
+    "terminal_read": Row(lambda f: {"terminal_id": f.terminal_id, "wait_for": f"typed by {f.client}"},
+                         lambda f: f"typed by {f.client}"),
+    "terminal_resize": Row(lambda f: {"terminal_id": f.terminal_id, "rows": 30, "cols": 100},
+                           lambda f: f"terminal {f.terminal_id} is now 30x100"),
+    "terminal_close": Row(lambda f: {"terminal_id": f.terminal_id}, lambda f: f"closed terminal {f.terminal_id}"),
 }
 
 
@@ -142,6 +167,7 @@ def host(tmp_path_factory):
         (root / "app.log").write_text("2026-11-29T10:00:00Z app started\n")
         extra = (f'\n[systemd]\nbus_address = "{manager.bus}"\n'
                  f'[[files.roots]]\npath = "{root}"\nwrite = true\n'
+                 f'[terminals]\nmax_per_principal = 64\n'
                  f'[logs]\njournal = false\n[logs.sources]\napp = "{root / "app.log"}"\n')
         server = start_server(config=config_text(extra))
         yield Host(server, root)
@@ -340,12 +366,15 @@ async def test_every_client_lists_and_calls_every_tool(host, client, tmp_path):
     fixtures = Fixtures(client, host.server, host.root)
     try:
         await fixtures.start_job()
+        await fixtures.start_terminal()
         calls = [{"name": name, "arguments": ARGUMENTS[name].arguments(fixtures)} for name in listed]
         outcome = CLIENTS[client](host.server, calls, tmp_path)
         assert sorted(outcome.tools) == sorted(listed), outcome.printed
         assert [result["name"] for result in outcome.results] == listed
         for result in outcome.results:
             name, text = result["name"], result["text"]
+            if name == "terminal_open":
+                fixtures.opened_terminals += re.findall(r"opened terminal (\S+)", text)
             assert result["is_error"] is False, f"{name}: {text}"
             assert text.strip(), f"{name}: empty text"
             assert ARGUMENTS[name].says(fixtures) in text, f"{name}: {text[:2000]}"
