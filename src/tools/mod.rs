@@ -46,9 +46,9 @@ use rmcp::{
         GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject, ListPromptsResult,
         ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
         ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-        SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
-    service::RequestContext,
+    service::{RequestContext, SubscriptionContext},
 };
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -403,6 +403,21 @@ impl ServerHandler for HostTools {
         let caller = Caller::of(&context.extensions)
             .map_err(|no_caller| McpError::internal_error(no_caller.to_string(), None))?;
         resource_calls::unsubscribe(&self.state, caller, &request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(resource_calls::accepted_filter(requested))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let caller = Caller::of(&context.request_context().extensions)
+            .map_err(|no_caller| McpError::internal_error(no_caller.to_string(), None))?
+            .clone();
+        resource_calls::listen(&self.state, &caller, context).await;
         Ok(())
     }
 

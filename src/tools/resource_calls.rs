@@ -1,12 +1,14 @@
 //! The handler's side of resources: `resources/read` of a `host://` resource
 //! (`crate::resources`) or of a `file:///` URI (through the same gate, containment and
 //! audit as `file_read`: `file_gate`), and `resources/subscribe` / `unsubscribe`, which
-//! need a session (stdio, `/sse`, or `/mcp` with `Mcp-Session-Id`) to send updates on.
+//! need a session (stdio, `/sse`, or `/mcp` with `Mcp-Session-Id`) to send updates on, and
+//! their 2026-07-28 successor `subscriptions/listen`, which sends them on its own response
+//! stream.
 
 use rmcp::{
     ErrorData as McpError, RoleServer,
-    model::{ReadResourceResult, ResourceContents},
-    service::RequestContext,
+    model::{ReadResourceResult, ResourceContents, SubscriptionFilter},
+    service::{RequestContext, SubscriptionContext},
 };
 
 use super::{ToolsState, file_gate};
@@ -90,6 +92,47 @@ pub fn subscribe(
 /// Stop the updates of `uri` to this caller's session (nothing subscribed is not an error).
 pub fn unsubscribe(state: &ToolsState, caller: &Caller, uri: &str) {
     state.subscriptions.unsubscribe(&subscriber(caller), uri);
+}
+
+/// What of a `subscriptions/listen` filter this server serves: updates of the subscribable
+/// resources (`host://load`) it names. The tool, prompt and resource lists never change
+/// while the server runs, so no list-changed category is accepted (nor advertised).
+pub fn accepted_filter(requested: &SubscriptionFilter) -> SubscriptionFilter {
+    let uris = requested.resource_subscriptions.as_ref().map(|uris| {
+        uris.iter()
+            .filter(|uri| resources::check_subscribable(uri).is_ok())
+            .cloned()
+            .collect::<Vec<_>>()
+    });
+    SubscriptionFilter::builder()
+        .resource_subscriptions(uris.unwrap_or_default())
+        .build()
+}
+
+/// Serve one `subscriptions/listen` stream (rmcp has sent the acknowledgment): updates of
+/// each accepted resource until the client closes the stream. The request's cancellation
+/// (the client went away, or the server stops) ends every update loop with it.
+pub async fn listen(state: &ToolsState, caller: &Caller, context: SubscriptionContext) {
+    let uris = context
+        .accepted()
+        .resource_subscriptions
+        .clone()
+        .unwrap_or_default();
+    let cancelled = context.request_context().ct.clone();
+    let principal = caller.principal.name();
+    let updates = uris.iter().map(|uri| {
+        state.subscriptions.listen(
+            principal,
+            uri,
+            Sink::Listen(context.sink().clone()),
+            resources::subscriptions::UPDATE_INTERVAL,
+            cancelled.clone(),
+        )
+    });
+    futures::future::join_all(updates).await;
+    // Nothing accepted, or every update loop ended early: the stream stays open (only the
+    // acknowledgment) until the client closes it.
+    context.cancelled().await;
 }
 
 /// Subscriptions are per session; stdio has one.
