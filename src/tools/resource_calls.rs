@@ -20,7 +20,7 @@ use crate::{
     resources::{self, ResourceError, subscriptions::Sink},
 };
 
-/// The name the audit record gives a `file:///` resource read.
+/// The name the audit record gives a `file:///` resource read, and a rate-limited read.
 const FILE_RESOURCE: &str = "resources/read";
 
 /// Read `uri`.
@@ -29,6 +29,10 @@ pub async fn read(
     caller: &Caller,
     uri: &str,
 ) -> Result<ReadResourceResult, McpError> {
+    // A read spends the caller's tool-call budget: resources/read is not a way around it.
+    if let Some(reason) = state.rate_limited(caller, FILE_RESOURCE).await {
+        return Err(McpError::invalid_request(reason, None));
+    }
     let Some(path) = resources::file_path(uri) else {
         return resources::read_host(uri).map_err(not_found);
     };
@@ -44,7 +48,7 @@ pub async fn read(
                 offset: 0,
                 length: MAX_READ_BYTES,
             };
-            read_file(located, range, MAX_READ_BYTES)
+            read_file(located, range, MAX_READ_BYTES, false)
         },
         |outcome: &ReadOutcome| &outcome.path,
     )

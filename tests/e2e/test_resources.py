@@ -245,3 +245,30 @@ async def test_stdio_subscriptions_get_updates_too(tmp_path):
     params = StdioServerParameters(command=BIN, args=["stdio"], env=env)
     updates = await subscribed_updates(lambda handler: Client(params, mode="legacy", message_handler=handler), None)
     assert updates[:2] == ["host://load", "host://load"]
+
+
+async def test_resource_reads_spend_the_tool_call_budget_per_principal(root):
+    srv = start_server(config=config_text(limits={"tool_calls_per_minute": 3})
+                       + f'\n[[files.roots]]\npath = "{root / "root"}"\n')
+    try:
+        async with connect(srv, "streamable", "legacy", headers=srv.headers("reader")) as client:
+            assert json.loads((await client.read_resource("host://load")).contents[0].text)["threads"] > 0
+            await client.read_resource(f"file://{root}/root/motd")
+            await client.call_tool("host_info", {})
+            # The fourth call this minute, a resource read, is refused like a fourth tool call.
+            with pytest.raises(Exception) as limited:
+                await client.read_resource(f"file://{root}/root/motd")
+            assert "rate limited" in str(limited.value)
+        # The near miss: another principal has its own budget.
+        async with connect(srv, "streamable", "legacy", headers=srv.headers("alice")) as other:
+            motd = (await other.read_resource(f"file://{root}/root/motd")).contents[0]
+            assert motd.text == "hello from the root\n"
+        records = [json.loads(line) for line in
+                   (srv.state_dir / "hostmcp" / "audit.jsonl").read_text().splitlines()]
+        reads = [r for r in records if r["event"] == "file_access" and r.get("tool") == "resources/read"]
+        assert [r["principal"] for r in reads] == ["reader", "alice"]
+        assert reads[0]["resolved"] == str(root / "root" / "motd")
+        denied = [r for r in records if r["event"] == "tool_denied" and r["rule"] == "tool_calls_per_minute"]
+        assert [(r["principal"], r["tool"]) for r in denied] == [("reader", "resources/read")]
+    finally:
+        srv.stop()
