@@ -128,7 +128,12 @@ impl Reload {
             tokens,
             policy,
             limits: config.limits,
-            files: config.files,
+            files: match &self.exposure {
+                Some(exposure) => config
+                    .files
+                    .with_protected(crate::files::ProtectedFiles::of_server(&exposure.files)),
+                None => config.files,
+            },
             allow_rules,
             deny_rules,
             tls,

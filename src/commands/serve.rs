@@ -48,6 +48,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     };
     let revoker = Revoker::new(config.on_revoke, audit_log.clone());
     let shutdown = CancellationToken::new();
+    let exposure = exposure_check(&config, source.path(), state_dir, generated.as_ref());
     let tools = ToolsState::new(
         ToolSettings {
             limits: config.limits,
@@ -57,7 +58,8 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             policy,
             run_as: config.run_as.clone(),
             services: config.services.clone(),
-            files: config.files.clone(),
+            files: (config.files.clone())
+                .with_protected(crate::files::ProtectedFiles::of_server(&exposure.files)),
         },
         BaseEnv::from_server_env(),
         audit_log.clone(),
@@ -72,7 +74,6 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             "hostmcp runs as root: commands of tokens without run_as are refused; set --run-as USER (or --run-as root)"
         );
     }
-    let exposure = exposure_check(&config, source.path(), state_dir, generated.as_ref());
     exposure.run(&hardening::principals_of(&config.auth));
     let reloads_tokens = matches!(config.auth, AuthSetting::Tokens(_));
     let expiring = reloads_tokens.then(|| {

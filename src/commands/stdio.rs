@@ -44,6 +44,24 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
     let policy = super::resolve_policy(config.policy.clone())?;
     // The stdio principal is whoever started the process: run as that user.
     let run_as = config.run_as.clone().or_else(run_as::current_user_name);
+    let server_files = hardening::ServerFiles {
+        state_dir: env.state_dir().ok(),
+        audit_log: config.audit.as_ref().map(|audit| audit.path.clone()),
+        audit_anchor: config
+            .audit
+            .as_ref()
+            .map(|audit| crate::audit::anchor_path(&audit.path)),
+        audit_key: config
+            .audit
+            .as_ref()
+            .and_then(|audit| audit.key_file.clone()),
+        ..Default::default()
+    };
+    // The file tools never open these, nor the config file.
+    let protected = crate::files::ProtectedFiles::of_server(&hardening::ServerFiles {
+        config_file: source.path().map(std::path::Path::to_path_buf),
+        ..server_files.clone()
+    });
     hardening::check_at_start(
         &[(&danger::stdio_owner()).into()],
         hardening::exposure::Placement {
@@ -51,19 +69,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
             restrict_admin: hardening::restricts_admin(&config),
             server_uid: nix::unistd::Uid::effective().as_raw(),
         },
-        &hardening::ServerFiles {
-            state_dir: env.state_dir().ok(),
-            audit_log: config.audit.as_ref().map(|audit| audit.path.clone()),
-            audit_anchor: config
-                .audit
-                .as_ref()
-                .map(|audit| crate::audit::anchor_path(&audit.path)),
-            audit_key: config
-                .audit
-                .as_ref()
-                .and_then(|audit| audit.key_file.clone()),
-            ..Default::default()
-        },
+        &server_files,
     );
     runtime()?.block_on(async {
         crate::exec::reaper::start(Some(audit_log.clone()));
@@ -77,7 +83,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
                 policy,
                 run_as,
                 services: config.services.clone(),
-                files: config.files.clone(),
+                files: (config.files.clone()).with_protected(protected),
             },
             BaseEnv::from_server_env(),
             audit_log,

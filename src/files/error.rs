@@ -41,6 +41,11 @@ pub enum FileError {
         filesystem: &'static str,
     },
     #[error(
+        "{path:?} is one of hostmcp's own files (its config, a token, the audit log or key, the \
+         TLS key, or its state); the file tools never open them, whatever root holds them"
+    )]
+    ServerFile { path: String },
+    #[error(
         "{path:?} is under the read-only root {root:?}; file_write needs a root with write = true"
     )]
     ReadOnlyRoot { path: String, root: PathBuf },
@@ -107,6 +112,7 @@ impl FileError {
             Self::Io { .. } => "io",
             Self::NotRegular { .. } => "not_regular",
             Self::PseudoFilesystem { .. } => "pseudo_filesystem",
+            Self::ServerFile { .. } => "server_file",
             Self::NotDirectory { .. } => "not_directory",
             Self::ReadOnlyRoot { .. } => "read_only_root",
             Self::WriteThroughSymlink { .. } => "symlink",

@@ -19,14 +19,20 @@
 //!   access to the file, and `fs.protected_hardlinks` restricts that to its owner);
 //!   `file_write` refuses a file with more than one link, because an atomic replace would
 //!   silently split it (the other names would keep the old content).
-//! - Only regular files are read or written; devices, FIFOs and sockets are refused (opened
-//!   with `O_NONBLOCK`, so a FIFO cannot block the call).
+//! - Only regular files are read or written; devices, FIFOs and sockets are refused before
+//!   they are opened for reading ([`open_regular`]): the path is opened with `O_PATH` (which
+//!   opens no device and waits on no FIFO), its type checked with `fstat`, and only a regular
+//!   file is then reopened for reading through that descriptor, so what is read is the inode
+//!   that was checked.
+//! - The server's own files (config, tokens, audit log, anchor and key, TLS key, state
+//!   directory) are refused by identity, whatever root holds them ([`protected`]).
 //!
 //! Whose rights: the server's. The tools that call these refuse tokens whose commands run as
 //! another user (see `crate::tools::file_gate`).
 
 mod error;
 pub mod list;
+pub mod protected;
 pub mod read;
 pub mod search;
 pub mod write;
@@ -40,6 +46,7 @@ use cap_std::{ambient_authority, fs::Dir};
 use serde::Deserialize;
 
 pub use error::FileError;
+pub use protected::ProtectedFiles;
 
 /// One `[[files.roots]]` entry as written.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -64,6 +71,8 @@ pub struct FilesConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileRoots {
     roots: Vec<RootConfig>,
+    /// The server's own files: never opened, whatever root holds them.
+    protected: ProtectedFiles,
 }
 
 /// Why a `[files]` table was refused.
@@ -93,7 +102,16 @@ impl FileRoots {
             }
             roots.push(RootConfig { path, ..root });
         }
-        Ok(Self { roots })
+        Ok(Self {
+            roots,
+            protected: ProtectedFiles::default(),
+        })
+    }
+
+    /// These roots, with the server's own `protected` files refused under them.
+    #[must_use]
+    pub fn with_protected(self, protected: ProtectedFiles) -> Self {
+        Self { protected, ..self }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -153,6 +171,7 @@ impl FileRoots {
             .map(|other| other.path.clone())
             .collect();
         Ok(Located {
+            protected: self.protected.clone(),
             root: root.path.clone(),
             writable: root.write,
             read_only_inside,
@@ -194,6 +213,8 @@ pub struct Located {
     relative: PathBuf,
     /// As the caller wrote it.
     pub requested: String,
+    /// The server's own files, refused by identity.
+    protected: ProtectedFiles,
 }
 
 impl Located {
@@ -221,10 +242,71 @@ impl Located {
         })
     }
 
+    /// Open the located file for reading, refused unless it is a regular file the tools may
+    /// read ([`open_regular`]; symlinks inside the root are followed).
+    fn open_regular(&self) -> Result<(cap_std::fs::File, cap_std::fs::Metadata), FileError> {
+        open_regular(&self.dir, &self.relative, true, &self.protected).map_err(|refusal| {
+            let path = self.requested.clone();
+            match refusal {
+                NotOpened::Io(source) => self.io_error(source),
+                NotOpened::NotRegular(kind) => FileError::NotRegular { path, kind },
+                NotOpened::Pseudo(filesystem) => FileError::PseudoFilesystem { path, filesystem },
+                NotOpened::Protected => FileError::ServerFile { path },
+            }
+        })
+    }
+
     /// An I/O error of this path, with `cap-std`'s sandbox refusal named as such.
     fn io_error(&self, source: std::io::Error) -> FileError {
         FileError::from_io(&self.requested, &self.root, source)
     }
+}
+
+/// Why [`open_regular`] did not open a file.
+#[derive(Debug)]
+enum NotOpened {
+    Io(std::io::Error),
+    NotRegular(&'static str),
+    Pseudo(&'static str),
+    Protected,
+}
+
+/// Open `path` in `dir` for reading, if it is a regular file that is neither on a pseudo
+/// filesystem nor one of the server's `protected` files. The checks run on an `O_PATH`
+/// descriptor (no device is opened, no FIFO waited on); the file is then reopened for
+/// reading through `/proc/self/fd`, which names that same inode whatever happens to `path`.
+fn open_regular(
+    dir: &Dir,
+    path: &Path,
+    follow: bool,
+    protected: &ProtectedFiles,
+) -> Result<(cap_std::fs::File, cap_std::fs::Metadata), NotOpened> {
+    use cap_std::fs::{OpenOptions, OpenOptionsExt};
+    use nix::libc::{O_NOFOLLOW, O_PATH};
+    let mut options = OpenOptions::new();
+    options
+        .read(true)
+        .custom_flags(O_PATH | if follow { 0 } else { O_NOFOLLOW });
+    let handle = dir.open_with(path, &options).map_err(NotOpened::Io)?;
+    let metadata = handle.metadata().map_err(NotOpened::Io)?;
+    if !metadata.is_file() {
+        return Err(NotOpened::NotRegular(error::kind_name(
+            metadata.file_type(),
+        )));
+    }
+    if let Some(filesystem) = pseudo_filesystem(&handle) {
+        return Err(NotOpened::Pseudo(filesystem));
+    }
+    if protected.holds(&metadata).is_some() {
+        return Err(NotOpened::Protected);
+    }
+    let mut reopen = std::fs::OpenOptions::new();
+    reopen.read(true);
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut reopen, nix::libc::O_NOCTTY);
+    let file = reopen
+        .open(format!("/proc/self/fd/{}", handle.as_raw_fd()))
+        .map_err(NotOpened::Io)?;
+    Ok((cap_std::fs::File::from_std(file), metadata))
 }
 
 /// The name of the kernel pseudo filesystem `file` is on (procfs, sysfs), if it is on one:

@@ -3,15 +3,16 @@
 
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 
-use cap_std::fs::{MetadataExt, OpenOptions, OpenOptionsExt};
+use cap_std::fs::MetadataExt;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{FileError, Located, error::kind_name, mode_string, resolved_path, sha256_of};
+use super::{FileError, Located, mode_string, resolved_path, sha256_of};
 
 /// The most bytes one read returns.
 pub const MAX_READ_BYTES: u64 = 256 * 1024;
-/// Files up to this size are hashed whole (`sha256`, for `file_write`'s guard).
+/// Files up to this size are hashed whole when the caller asks (`sha256`, for
+/// `file_write`'s guard).
 pub const MAX_HASHED_BYTES: u64 = 16 * 1024 * 1024;
 /// How much of the start of the selected bytes is checked for NUL bytes.
 const BINARY_SNIFF: usize = 8 * 1024;
@@ -35,7 +36,8 @@ pub struct ReadOutcome {
     pub mode: String,
     /// Last modification, seconds since 1970.
     pub mtime: i64,
-    /// SHA-256 of the whole file (for file_write's expected_sha256); null above 16 MiB.
+    /// SHA-256 of the whole file (for file_write's expected_sha256): given when the read
+    /// returned the whole file, or when asked (files up to 16 MiB); else null.
     pub sha256: Option<String>,
     /// Byte offset where the returned content starts.
     pub offset: u64,
@@ -54,50 +56,24 @@ pub struct ReadOutcome {
     pub next: Option<u64>,
 }
 
-/// Read `range` of the file at `located`, at most `cap` bytes.
-pub fn read(located: &Located, range: Range, cap: u64) -> Result<ReadOutcome, FileError> {
+/// Read `range` of the file at `located`, at most `cap` bytes. The whole file's SHA-256 is
+/// computed from the bytes in hand when the range covered the whole file; otherwise it
+/// costs a read of the whole file, done only when `hash` asks (and the file is at most
+/// [`MAX_HASHED_BYTES`]): a small range of a large file reads only that range.
+pub fn read(
+    located: &Located,
+    range: Range,
+    cap: u64,
+    hash: bool,
+) -> Result<ReadOutcome, FileError> {
     let cap = cap.clamp(1, MAX_READ_BYTES);
-    let mut options = OpenOptions::new();
-    options
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY);
-    let mut file = located
-        .dir
-        .open_with(&located.relative, &options)
-        .map_err(|error| located.io_error(error))?;
+    let (mut file, metadata) = located.open_regular()?;
     let io = |error| located.io_error(error);
-    let metadata = file.metadata().map_err(io)?;
-    if !metadata.is_file() {
-        return Err(if metadata.is_dir() {
-            FileError::NotRegular {
-                path: located.requested.clone(),
-                kind: "directory",
-            }
-        } else {
-            FileError::NotRegular {
-                path: located.requested.clone(),
-                kind: kind_name(metadata.file_type()),
-            }
-        });
-    }
-    if let Some(filesystem) = super::pseudo_filesystem(&file) {
-        return Err(FileError::PseudoFilesystem {
-            path: located.requested.clone(),
-            filesystem,
-        });
-    }
     let size = metadata.len();
     let path = resolved_path(&file)
         .unwrap_or_else(|| located.display_path(&located.relative))
         .to_string_lossy()
         .into_owned();
-    let sha256 = if size <= MAX_HASHED_BYTES {
-        let hash = sha256_of((&mut file).take(MAX_HASHED_BYTES)).map_err(io)?;
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
-        Some(hash)
-    } else {
-        None
-    };
     let (offset, data, first_line, lines, next) = match range {
         Range::Bytes { offset, length } => {
             let length = length.min(cap);
@@ -146,6 +122,15 @@ pub fn read(located: &Located, range: Range, cap: u64) -> Result<ReadOutcome, Fi
             let next = (end < size).then_some(first + taken);
             (offset, data, Some(first), Some(taken), next)
         }
+    };
+    let whole = offset == 0 && data.len() as u64 == size;
+    let sha256 = if whole {
+        Some(sha256_of(data.as_slice()).map_err(io)?)
+    } else if hash && size <= MAX_HASHED_BYTES {
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        Some(sha256_of((&mut file).take(MAX_HASHED_BYTES)).map_err(io)?)
+    } else {
+        None
     };
     let binary = is_binary(&data);
     Ok(ReadOutcome {

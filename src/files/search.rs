@@ -6,11 +6,11 @@
 use std::{
     collections::VecDeque,
     io::{BufRead, BufReader, Read},
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
-use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
+use cap_std::fs::Dir;
 use globset::{Glob, GlobMatcher};
 use regex::Regex;
 use schemars::JsonSchema;
@@ -193,7 +193,14 @@ pub fn search(
                 });
                 continue;
             };
-            search_file(&dir, &name, pattern, &shown, &limits, &mut outcome);
+            search_file(
+                &dir,
+                &name,
+                pattern,
+                &shown,
+                (&limits, &located.protected),
+                &mut outcome,
+            );
         }
     }
     outcome.matches.truncate(limits.max_matches);
@@ -222,21 +229,14 @@ fn search_file(
     name: &std::ffi::OsStr,
     pattern: &Regex,
     shown: &str,
-    limits: &SearchLimits,
+    (limits, protected): (&SearchLimits, &super::ProtectedFiles),
     outcome: &mut SearchOutcome,
 ) {
-    let mut options = OpenOptions::new();
-    options
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY | nix::libc::O_NOFOLLOW);
-    let Ok(file) = dir.open_with(name, &options) else {
+    // Not a regular file, on procfs or sysfs, one of the server's own files, or unreadable:
+    // nothing to search (a FIFO or device is never opened for reading).
+    let Ok((file, _)) = super::open_regular(dir, Path::new(name), false, protected) else {
         return;
     };
-    if !file.metadata().is_ok_and(|metadata| metadata.is_file())
-        || super::pseudo_filesystem(&file).is_some()
-    {
-        return;
-    }
     let budget = limits
         .max_file_bytes
         .min(limits.max_bytes.saturating_sub(outcome.bytes_read));

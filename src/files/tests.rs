@@ -79,6 +79,7 @@ fn read_all(roots: &FileRoots, path: &str) -> Result<String, FileError> {
             length: 1 << 20,
         },
         1 << 20,
+        false,
     )?;
     Ok(outcome.content.unwrap_or_default())
 }
@@ -444,6 +445,7 @@ fn expected_sha256_guards_against_a_concurrent_edit() {
             length: 100,
         },
         100,
+        false,
     )
     .unwrap();
     let hash = before.sha256.unwrap();
@@ -463,6 +465,7 @@ fn expected_sha256_guards_against_a_concurrent_edit() {
             length: 100,
         },
         100,
+        false,
     )
     .unwrap();
     let prepared = write::prepare(&located, b"ours\n", theirs.sha256.as_deref()).unwrap();
@@ -476,6 +479,7 @@ fn expected_sha256_guards_against_a_concurrent_edit() {
             length: 100,
         },
         100,
+        false,
     )
     .unwrap();
     let upper = current.sha256.unwrap().to_uppercase();
@@ -546,6 +550,7 @@ fn ranges_lines_and_binary_detection() {
             count: 3,
         },
         1000,
+        false,
     )
     .unwrap();
     assert_eq!(
@@ -563,6 +568,7 @@ fn ranges_lines_and_binary_detection() {
             length: 2,
         },
         1000,
+        false,
     )
     .unwrap();
     assert_eq!(bytes.content.as_deref(), Some("1\n"));
@@ -575,6 +581,7 @@ fn ranges_lines_and_binary_detection() {
             length: 1000,
         },
         10,
+        false,
     )
     .unwrap();
     assert_eq!((capped.bytes, capped.next), (10, Some(10)));
@@ -585,6 +592,7 @@ fn ranges_lines_and_binary_detection() {
             count: 5,
         },
         1000,
+        false,
     )
     .unwrap();
     assert_eq!((last.lines, last.next), (Some(1), None));
@@ -601,6 +609,7 @@ fn ranges_lines_and_binary_detection() {
                 length: 100,
             },
             100,
+            false,
         )
         .unwrap();
         assert_eq!(outcome.binary, binary, "{name}");
@@ -615,6 +624,7 @@ fn ranges_lines_and_binary_detection() {
             length: 4,
         },
         100,
+        false,
     )
     .unwrap();
     assert!(!cut.binary);
@@ -633,6 +643,82 @@ fn special_files_are_refused_without_blocking() {
     assert_eq!(error.rule(), "not_regular", "{error}");
     let error = read_all(&roots, &tree.path("sub")).unwrap_err();
     assert_eq!(error.rule(), "not_regular", "{error}");
+}
+
+/// A FIFO is never opened for reading (only with `O_PATH`): a writer blocked in `open`
+/// waiting for a reader stays blocked through a `file_read` and a `file_search` of it. The
+/// twin: a regular file beside it reads.
+#[test]
+fn a_fifo_is_checked_without_being_opened_for_reading() {
+    let tree = Tree::new();
+    let fifo = tree.root().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let opened = Arc::new(AtomicBool::new(false));
+    let writer = std::thread::spawn({
+        let (fifo, opened) = (fifo.clone(), opened.clone());
+        // Blocks until a reader opens the FIFO.
+        move || {
+            let _file = fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+            opened.store(true, Ordering::SeqCst);
+        }
+    });
+    let roots = tree.roots(false);
+    let error = read_all(&roots, &tree.path("fifo")).unwrap_err();
+    assert_eq!(error.rule(), "not_regular", "{error}");
+    assert!(error.to_string().contains("FIFO"), "{error}");
+    let located = roots.locate(&tree.path("")).unwrap();
+    let query = search::Query::new(None, Some("inside"), false).unwrap();
+    search::search(&located, &query, search::SearchLimits::default()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        !opened.load(Ordering::SeqCst),
+        "the FIFO was opened for reading (the writer was released)"
+    );
+    assert_eq!(read_all(&roots, &tree.path("inside.txt")).unwrap(), INSIDE);
+    // Release the writer.
+    drop(fs::File::open(&fifo).unwrap());
+    writer.join().unwrap();
+    assert!(opened.load(Ordering::SeqCst));
+}
+
+/// The server's own files are refused by identity under a root that holds them: by their
+/// path, through a symlink and through a hard link, and every file of the state directory;
+/// a copy with the same content, and the files beside them, read.
+#[test]
+fn the_servers_own_files_are_refused_by_identity_and_a_copy_reads() {
+    let tree = Tree::new();
+    let root = tree.root();
+    fs::create_dir(root.join("state")).unwrap();
+    fs::write(root.join("config.toml"), "[[tokens]]\n").unwrap();
+    fs::write(root.join("state/token"), "TOKEN\n").unwrap();
+    fs::copy(root.join("config.toml"), root.join("copy.toml")).unwrap();
+    fs::hard_link(root.join("config.toml"), root.join("sub/alias")).unwrap();
+    symlink("config.toml", root.join("config_link")).unwrap();
+    let protected = ProtectedFiles::new([root.join("config.toml")], [root.join("state")]);
+    let roots = tree.roots(true).with_protected(protected);
+    for refused in ["config.toml", "config_link", "sub/alias", "state/token"] {
+        let error = read_all(&roots, &tree.path(refused)).unwrap_err();
+        assert_eq!(error.rule(), "server_file", "{refused}: {error}");
+    }
+    assert_eq!(
+        read_all(&roots, &tree.path("copy.toml")).unwrap(),
+        "[[tokens]]\n"
+    );
+    assert_eq!(read_all(&roots, &tree.path("inside.txt")).unwrap(), INSIDE);
+    // Search skips them; the copy is found.
+    let located = roots.locate(&tree.path("")).unwrap();
+    let query = search::Query::new(None, Some("tokens"), false).unwrap();
+    let found = search::search(&located, &query, search::SearchLimits::default()).unwrap();
+    let paths: Vec<_> = found.matches.iter().map(|m| m.path.clone()).collect();
+    assert_eq!(paths, vec![tree.path("copy.toml")], "{paths:?}");
+    // Nor written, nor created in the state directory; a file beside them is.
+    for refused in ["config.toml", "state/new"] {
+        let located = roots.locate(&tree.path(refused)).unwrap();
+        let error = write::prepare(&located, b"x", None).unwrap_err();
+        assert_eq!(error.rule(), "server_file", "{refused}: {error}");
+    }
+    let located = roots.locate(&tree.path("new.txt")).unwrap();
+    write::prepare(&located, b"x", None).unwrap();
 }
 
 #[test]
@@ -747,4 +833,31 @@ fn search_stops_at_its_bounds_and_says_which() {
     };
     let found = search::search(&located, &query, limits).unwrap();
     assert_eq!((found.matches.len(), found.stopped_by), (100, None));
+}
+
+/// A small range of a file is read without hashing the whole file; asked, the hash is the
+/// whole file's; a read that returned the whole file has it for free.
+#[test]
+fn the_whole_file_is_hashed_only_when_read_whole_or_asked() {
+    use sha2::Digest;
+    let tree = Tree::new();
+    let content = "x".repeat(10_000);
+    fs::write(tree.root().join("big.txt"), &content).unwrap();
+    let expected = hex::encode(sha2::Sha256::digest(content.as_bytes()));
+    let roots = tree.roots(false);
+    let located = roots.locate(&tree.path("big.txt")).unwrap();
+    let small = Range::Bytes {
+        offset: 0,
+        length: 10,
+    };
+    let partial = read(&located, small, 100, false).unwrap();
+    assert_eq!((partial.bytes, partial.sha256), (10, None));
+    let asked = read(&located, small, 100, true).unwrap();
+    assert_eq!(asked.sha256.as_deref(), Some(expected.as_str()));
+    let whole = Range::Bytes {
+        offset: 0,
+        length: 20_000,
+    };
+    let whole = read(&located, whole, super::read::MAX_READ_BYTES, false).unwrap();
+    assert_eq!(whole.sha256.as_deref(), Some(expected.as_str()));
 }

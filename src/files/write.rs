@@ -102,6 +102,13 @@ pub fn prepare(
             });
         }
     }
+    // Nothing is created in the server's state directory either.
+    if parent
+        .dir_metadata()
+        .is_ok_and(|metadata| located.protected.is_protected_dir(&metadata))
+    {
+        return Err(FileError::ServerFile { path: requested() });
+    }
     let expected_sha256 = expected_sha256.map(str::to_ascii_lowercase);
     let (previous_sha256, mode, owner) = match parent.symlink_metadata(&name) {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -121,6 +128,9 @@ pub fn prepare(
                     path: requested(),
                     kind: kind_name(file_type),
                 });
+            }
+            if located.protected.holds(&metadata).is_some() {
+                return Err(FileError::ServerFile { path: requested() });
             }
             if metadata.nlink() > 1 {
                 return Err(FileError::HardLinked {

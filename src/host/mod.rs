@@ -24,6 +24,7 @@ pub mod cpu;
 pub mod disks;
 pub mod du;
 mod error;
+pub mod ipv6_routes;
 pub mod logs;
 pub mod memory;
 pub mod network;

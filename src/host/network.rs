@@ -1,6 +1,5 @@
 //! Network interfaces (`getifaddrs` and /sys/class/net) and IPv4 routes (/proc/net/route).
-//! IPv6 routes are not read: /proc/net/ipv6_route mixes the kernel's local table into the
-//! main one, and telling them apart needs rtnetlink.
+//! IPv6 routes are read by [`super::ipv6_routes`], into the same [`Route`].
 
 use std::{
     collections::BTreeMap,
@@ -95,7 +94,7 @@ fn new_interface(name: &str, flags: InterfaceFlags) -> Interface {
     }
 }
 
-/// One IPv4 route of the main table.
+/// One route of the main table (IPv4 here, IPv6 from [`super::ipv6_routes`]).
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Route {
     /// `default`, or the network with its prefix: `10.0.0.0/8`.

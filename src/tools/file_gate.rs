@@ -104,8 +104,13 @@ impl Access<'_> {
 
     /// Record a refused call (a failure to record it is logged).
     pub async fn refused(self, state: &ToolsState, caller: &Caller, refusal: &FileRefusal) {
+        self.failed(state, caller, refusal.rule()).await;
+    }
+
+    /// Record a call that failed by `rule` (a failure to record it is logged).
+    pub async fn failed(self, state: &ToolsState, caller: &Caller, rule: &str) {
         let trail = caller.audit_context(self.tool);
-        let event = self.event(Some(refusal.rule().to_owned()));
+        let event = self.event(Some(rule.to_owned()));
         state.audit.record_or_log(trail, event).await;
     }
 

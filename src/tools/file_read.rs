@@ -35,6 +35,9 @@ pub struct FileReadInput {
     pub line: Option<u64>,
     /// Lines to read from `line` (default 200).
     pub lines: Option<u64>,
+    /// Also return the whole file's sha256 when only part of it is read (it costs a read of
+    /// the whole file, up to 16 MiB). A read that returns the whole file always has it.
+    pub sha256: Option<bool>,
 }
 
 pub fn definition() -> Tool {
@@ -42,8 +45,8 @@ pub fn definition() -> Tool {
         NAME,
         "Read a file under the configured file roots: a byte range (offset, length) or a line \
          range (line, lines), at most 256 KiB per call; `next` says where to continue. Binary \
-         files are reported, not shown. Also returns the file's sha256, for file_write's \
-         expected_sha256.",
+         files are reported, not shown. Returns the file's sha256 (for file_write's \
+         expected_sha256) when the whole file was read, or when sha256=true.",
         schema_for_type::<FileReadInput>(),
     )
     .with_raw_output_schema(schema_for_output::<ReadOutcome>())
@@ -73,13 +76,14 @@ pub async fn call(
             length: input.length.unwrap_or(MAX_READ_BYTES),
         },
     };
+    let hash = input.sha256.unwrap_or(false);
     let outcome = file_gate::read_only(
         state,
         caller,
         NAME,
         FileOperation::Read,
         input.path,
-        move |located| read(located, range, MAX_READ_BYTES),
+        move |located| read(located, range, MAX_READ_BYTES, hash),
         |outcome: &ReadOutcome| &outcome.path,
     )
     .await;

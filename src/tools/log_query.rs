@@ -13,7 +13,7 @@ use rmcp::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ToolsState, parse_arguments};
+use super::{ToolsState, file_gate, parse_arguments};
 use crate::{
     caller::Caller,
     config::services::{JOURNAL, LogSettings},
@@ -116,7 +116,32 @@ pub async fn call(
         principal: Some(caller.principal.name().to_owned()),
         command_id: None,
     };
-    Ok(match query(&state.services.logs, input, owner).await {
+    // A configured log file is a file read: audited like file_read, with the path the
+    // kernel resolved (the record is written before the lines are shown).
+    let file_source = input
+        .source
+        .as_deref()
+        .and_then(|source| state.services.logs.file(source))
+        .map(|source| source.path.display().to_string());
+    let answer = query(&state.services.logs, input, owner).await;
+    if let Some(requested) = &file_source {
+        let access = |resolved| file_gate::Access {
+            tool: NAME,
+            operation: crate::audit::FileOperation::Read,
+            requested,
+            resolved,
+            sha256: None,
+        };
+        match &answer {
+            Ok(output) => {
+                if let Err(refusal) = access(output.path.as_deref()).done(state, caller).await {
+                    return Ok(refusal.into_result());
+                }
+            }
+            Err(_) => access(None).failed(state, caller, "log_read_failed").await,
+        }
+    }
+    Ok(match answer {
         Ok(output) => {
             let text = render(&output);
             let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
@@ -197,6 +222,8 @@ pub async fn query(
     }
     let path = file_source.path.clone();
     let max_scan = settings.max_scan_bytes;
+    // The path reported and audited is the one read: the read refuses a path reached
+    // through a symlink, so what it opened is the configured path, resolved.
     let read = tokio::task::spawn_blocking(move || {
         file::select(&path, max_scan, selection, &LineClock::system(now))
     });

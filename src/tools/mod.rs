@@ -51,9 +51,9 @@ use rmcp::{
         GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject, ListPromptsResult,
         ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
         ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-        SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
-    service::RequestContext,
+    service::{RequestContext, SubscriptionContext},
 };
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -190,6 +190,41 @@ impl ToolsState {
             subscriptions: crate::resources::subscriptions::Subscriptions::new(),
             terminals,
         })
+    }
+
+    /// The refusal when `caller`'s principal is over its `tool_calls_per_minute` budget; a
+    /// tool call or a `resources/read` (named `what`) spends one call of it. The first
+    /// refusal per principal and minute is logged and audited, later ones are not.
+    pub async fn rate_limited(&self, caller: &Caller, what: &str) -> Option<String> {
+        let principal = &caller.principal;
+        let limited = self
+            .tool_calls
+            .as_ref()?
+            .hit(&principal.name().to_owned())
+            .err()?;
+        let reason = format!(
+            "rate limited: too many tool calls for {:?}; retry in {} s",
+            principal.name(),
+            limited.retry_after.as_secs().max(1)
+        );
+        if self
+            .rate_refusals_recorded
+            .hit(&principal.name().to_owned())
+            .is_ok()
+        {
+            tracing::warn!(principal = principal.name(), tool = %what, "tool calls rate limited");
+            let event = AuditEvent::ToolDenied {
+                tool: what.to_owned(),
+                rule: "tool_calls_per_minute".to_owned(),
+                reason: format!(
+                    "{reason} (the first refusal this minute; later ones are not recorded)"
+                ),
+            };
+            self.audit
+                .record_or_log(caller.audit_context(what), event)
+                .await;
+        }
+        Some(reason)
     }
 
     /// Serve the following calls under `policy`, `limits` and the file roots `files` (a
@@ -450,6 +485,21 @@ impl ServerHandler for HostTools {
         Ok(())
     }
 
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(resource_calls::accepted_filter(requested))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let caller = Caller::of(&context.request_context().extensions)
+            .map_err(|no_caller| McpError::internal_error(no_caller.to_string(), None))?
+            .clone();
+        resource_calls::listen(&self.state, &caller, context).await;
+        Ok(())
+    }
+
     async fn complete(
         &self,
         _request: CompleteRequestParams,
@@ -509,32 +559,7 @@ impl HostTools {
         // Before the role check: a refused call counts too, or a read token could make
         // unlimited role-denied calls, each one a log line and an audit record.
         let state = &self.state;
-        if let Some(Err(limited)) = state
-            .tool_calls
-            .as_ref()
-            .map(|limiter| limiter.hit(&principal.name().to_owned()))
-        {
-            let reason = format!(
-                "rate limited: too many tool calls for {:?}; retry in {} s",
-                principal.name(),
-                limited.retry_after.as_secs().max(1)
-            );
-            if state
-                .rate_refusals_recorded
-                .hit(&principal.name().to_owned())
-                .is_ok()
-            {
-                tracing::warn!(principal = principal.name(), tool = %request.name, "tool calls rate limited");
-                let event = AuditEvent::ToolDenied {
-                    tool: request.name.to_string(),
-                    rule: "tool_calls_per_minute".to_owned(),
-                    reason: format!(
-                        "{reason} (the first refusal this minute; later ones are not recorded)"
-                    ),
-                };
-                let trail = caller.audit_context(&request.name);
-                state.audit.record_or_log(trail, event).await;
-            }
+        if let Some(reason) = state.rate_limited(&caller, &request.name).await {
             metrics::tool_call(&request.name, ToolOutcome::RateLimited, None);
             return Ok(CallToolResult::error(vec![ContentBlock::text(reason)]).into());
         }

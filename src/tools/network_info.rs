@@ -1,4 +1,4 @@
-//! `network_info`: interfaces (state, MTU, MAC, addresses), IPv4 routes, listening
+//! `network_info`: interfaces (state, MTU, MAC, addresses), IPv4 and IPv6 routes, listening
 //! sockets and connections with their owning process, read from the kernel
 //! (`getifaddrs`, /sys/class/net, /proc/net) without running `ip` or `ss`.
 
@@ -50,8 +50,8 @@ pub struct NetworkInfo {
 pub fn definition() -> Tool {
     Tool::new(
         NAME,
-        "Show the network: interfaces (state, MTU, MAC, IPv4/IPv6 addresses, traffic), IPv4 \
-         routes, listening TCP/UDP sockets and connections, each with the process that owns \
+        "Show the network: interfaces (state, MTU, MAC, IPv4/IPv6 addresses, traffic), IPv4 and \
+         IPv6 routes, listening TCP/UDP sockets and connections, each with the process that owns \
          it. Use this instead of ip, ss or netstat.",
         schema_for_type::<NetworkInfoInput>(),
     )
@@ -89,7 +89,10 @@ pub fn gather(max_connections: usize) -> Result<NetworkInfo, HostError> {
     let connections_total = u32::try_from(connections_total).unwrap_or(u32::MAX);
     Ok(NetworkInfo {
         interfaces: network::interfaces()?,
-        routes: network::routes()?,
+        routes: network::routes()?
+            .into_iter()
+            .chain(crate::host::ipv6_routes::routes()?)
+            .collect(),
         listening: found.listening,
         connections: found.connections,
         connections_total,

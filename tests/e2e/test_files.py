@@ -127,3 +127,75 @@ async def test_without_roots_the_file_tools_say_so(shared_server):
         result = await client.call_tool("file_read", {"path": "/etc/hostname"})
         assert result.is_error is True
         assert "no file roots are configured" in result.content[0].text
+
+
+@pytest.fixture(scope="module")
+def wide_server():
+    """A server whose root (the temp directory) holds its own config file and state."""
+    top = Path(tempfile.gettempdir()).resolve()
+    srv = start_server(config=config_text() + f'\n[[files.roots]]\npath = "{top}"\n')
+    yield srv
+    srv.stop()
+
+
+async def test_the_servers_own_files_are_refused_by_identity_and_a_copy_reads(wide_server):
+    workdir = wide_server.state_dir.parent.resolve()
+    config = workdir / "config.toml"
+    audit = wide_server.state_dir.resolve() / "hostmcp" / "audit.jsonl"
+    beside = Path(tempfile.mkdtemp(prefix="hostmcp-beside-")).resolve()
+    os.link(config, beside / "alias.toml")
+    (beside / "copy.toml").write_text(config.read_text())
+    async with connect(wide_server, "streamable", "legacy", headers=wide_server.headers("reader")) as client:
+        for refused in (config, audit, beside / "alias.toml", workdir / "state/hostmcp/../hostmcp/audit.jsonl"):
+            result = await client.call_tool("file_read", {"path": str(refused)})
+            assert result.is_error is True, refused
+            assert "hostmcp's own files" in result.content[0].text, result.content[0].text
+            with pytest.raises(Exception) as resource:
+                await client.read_resource(f"file://{refused}")
+            assert "own files" in str(resource.value)
+        found = await client.call_tool("file_search", {"path": str(beside), "content": "sha256"})
+        assert [m["path"] for m in found.structured_content["matches"]][:1] == [str(beside / "copy.toml")]
+        assert all("alias" not in m["path"] for m in found.structured_content["matches"])
+        # The twins: a copy of the config, by tool and by resource.
+        copy = await client.call_tool("file_read", {"path": str(beside / "copy.toml")})
+        assert copy.is_error is not True and copy.structured_content["content"] == config.read_text()
+        contents = (await client.read_resource(f"file://{beside}/copy.toml")).contents[0]
+        assert contents.text == config.read_text()
+    refusals = [r for r in audit_records(wide_server) if r["refused"] == "server_file"]
+    assert len(refusals) >= 8
+
+
+async def test_a_fifo_is_refused_without_being_opened_and_a_file_beside_it_reads(files_server, tree):
+    fifo = tree / "ro" / "pipe"
+    os.mkfifo(fifo)
+    async with connect(files_server, "streamable", "legacy", headers=files_server.headers("reader")) as client:
+        result = await client.call_tool("file_read", {"path": str(fifo)})
+        assert result.is_error is True and "is a FIFO, not a regular file" in result.content[0].text
+        twin = await client.call_tool("file_read", {"path": str(tree / "ro/etc/app.conf"), "line": 1, "lines": 1})
+        assert twin.structured_content["content"] == "line 1\n"
+        # A partial read does not hash the whole file unless asked; asked, it does.
+        assert twin.structured_content["sha256"] is None
+        asked = await client.call_tool("file_read", {"path": str(tree / "ro/etc/app.conf"), "line": 1, "lines": 1,
+                                                     "sha256": True})
+        expected = hashlib.sha256((tree / "ro/etc/app.conf").read_bytes()).hexdigest()
+        assert asked.structured_content["sha256"] == expected
+    fifo.unlink()
+
+
+async def test_log_query_file_reads_are_audited_with_their_resolved_path(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text("2026-01-01T00:00:00Z INFO started\n")
+    (tmp_path / "other.log").write_text("not configured\n")
+    srv = start_server(config=config_text(f'\n[logs]\nfiles = ["{log}"]\n'))
+    try:
+        async with connect(srv, "streamable", "legacy", headers=srv.headers("reader")) as client:
+            read = await client.call_tool("log_query", {"source": str(log)})
+            assert read.is_error is not True, read.content[0].text
+            # The near miss: a file not configured is refused before anything is read.
+            unlisted = await client.call_tool("log_query", {"source": str(tmp_path / "other.log")})
+            assert unlisted.is_error is True
+        records = [r for r in audit_records(srv) if r.get("tool") == "log_query"]
+        assert [(r["principal"], r["requested"], r["resolved"], r["refused"]) for r in records] == [
+            ("reader", str(log), str(log), None)]
+    finally:
+        srv.stop()

@@ -159,6 +159,70 @@ async def test_the_stateless_era_has_no_subscribe_and_reads_still_work(server):
         assert json.loads(load.text)["threads"] > 0
 
 
+LISTEN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+               "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+               "io.modelcontextprotocol/clientCapabilities": {}}
+
+
+def _listen(server, request_id, notifications, read_timeout: float):
+    """Open a raw 2026-07-28 subscriptions/listen stream (SEP-2575) as the reader."""
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "subscriptions/listen",
+            "params": {"_meta": LISTEN_META, "notifications": notifications}}
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
+               "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen",
+               **server.headers("reader")}
+    timeout = httpx2.Timeout(10, read=read_timeout)
+    return httpx2.stream("POST", server.mcp_url, json=body, headers=headers, timeout=timeout)
+
+
+def _messages(response):
+    for line in response.iter_lines():
+        if line.startswith("data:"):
+            yield json.loads(line[len("data:"):])
+
+
+def test_a_listen_stream_acks_then_carries_tagged_load_updates_and_ends_with_the_client(server):
+    before = ended_subscriptions(server)
+    with _listen(server, "sub-1", {"resourceSubscriptions": ["host://load", "host://info"],
+                                   "toolsListChanged": True}, read_timeout=15) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        messages = _messages(response)
+        ack = next(messages)
+        # The ack comes first, names what was accepted (only host://load is subscribable, and no
+        # list ever changes), and carries the subscription id: the listen request's id.
+        assert ack["method"] == "notifications/subscriptions/acknowledged", ack
+        assert ack["params"]["notifications"] == {"resourceSubscriptions": ["host://load"]}
+        assert ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "sub-1"
+        updates = [next(messages) for _ in range(2)]
+        for update in updates:
+            assert update["method"] == "notifications/resources/updated", update
+            assert update["params"]["uri"] == "host://load"
+            assert update["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "sub-1"
+        assert "subscriber=reader:listen#" in server.log()
+    # The client closed the stream: the updates end with it, no task left behind.
+    assert _wait_ended(server, before + 1), server.log()[-2000:]
+    assert "stream closed" in server.log()
+
+
+def test_a_listen_stream_sends_nothing_the_filter_did_not_ask_for(server):
+    # The near miss: the same stream for a resource that cannot be subscribed to and a list
+    # that never changes is acknowledged with an empty filter and then stays quiet (the load
+    # updates come every 2 s to a stream that asked for them).
+    before = ended_subscriptions(server)
+    with _listen(server, 9, {"resourceSubscriptions": ["host://info"], "promptsListChanged": True},
+                 read_timeout=5) as response:
+        messages = _messages(response)
+        ack = next(messages)
+        assert ack["method"] == "notifications/subscriptions/acknowledged", ack
+        assert ack["params"]["notifications"] == {}
+        assert ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == 9
+        with pytest.raises(httpx2.ReadTimeout):
+            extra = next(messages)
+            pytest.fail(f"an unrequested notification arrived: {extra}")
+    assert ended_subscriptions(server) == before
+
+
 async def test_prompts_are_listed_and_name_the_tools_in_order(server):
     async with connect(server, "streamable", "legacy", headers=server.headers("reader")) as client:
         prompts = {p.name: p for p in (await client.list_prompts()).prompts}
@@ -182,3 +246,30 @@ async def test_stdio_subscriptions_get_updates_too(tmp_path):
     params = StdioServerParameters(command=BIN, args=["stdio"], env=env)
     updates = await subscribed_updates(lambda handler: Client(params, mode="legacy", message_handler=handler), None)
     assert updates[:2] == ["host://load", "host://load"]
+
+
+async def test_resource_reads_spend_the_tool_call_budget_per_principal(root):
+    srv = start_server(config=config_text(limits={"tool_calls_per_minute": 3})
+                       + f'\n[[files.roots]]\npath = "{root / "root"}"\n')
+    try:
+        async with connect(srv, "streamable", "legacy", headers=srv.headers("reader")) as client:
+            assert json.loads((await client.read_resource("host://load")).contents[0].text)["threads"] > 0
+            await client.read_resource(f"file://{root}/root/motd")
+            await client.call_tool("host_info", {})
+            # The fourth call this minute, a resource read, is refused like a fourth tool call.
+            with pytest.raises(Exception) as limited:
+                await client.read_resource(f"file://{root}/root/motd")
+            assert "rate limited" in str(limited.value)
+        # The near miss: another principal has its own budget.
+        async with connect(srv, "streamable", "legacy", headers=srv.headers("alice")) as other:
+            motd = (await other.read_resource(f"file://{root}/root/motd")).contents[0]
+            assert motd.text == "hello from the root\n"
+        records = [json.loads(line) for line in
+                   (srv.state_dir / "hostmcp" / "audit.jsonl").read_text().splitlines()]
+        reads = [r for r in records if r["event"] == "file_access" and r.get("tool") == "resources/read"]
+        assert [r["principal"] for r in reads] == ["reader", "alice"]
+        assert reads[0]["resolved"] == str(root / "root" / "motd")
+        denied = [r for r in records if r["event"] == "tool_denied" and r["rule"] == "tool_calls_per_minute"]
+        assert [(r["principal"], r["tool"]) for r in denied] == [("reader", "resources/read")]
+    finally:
+        srv.stop()
