@@ -246,6 +246,16 @@ pub struct ServeArgs {
     /// shippers). Overrides `[log] format`.
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+
+    /// The address clients reach this server at: https://HOST[:PORT] (plain http only on
+    /// loopback). Every OAuth metadata URL derives from it. Overrides `public_url`.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Run the embedded OAuth 2.1 authorization server for apps that connect only by OAuth
+    /// (claude.ai, ChatGPT, Copilot Studio); needs --public-url. Same as an [oauth] table.
+    #[arg(long)]
+    pub oauth: bool,
 }
 
 /// How log lines are written (`--log-format`, `[log] format`).

@@ -20,6 +20,7 @@ pub mod host;
 pub mod jobs;
 pub mod log_excerpt;
 pub mod metrics;
+pub mod oauth;
 pub mod policy;
 pub mod prompts;
 pub mod ratelimit;

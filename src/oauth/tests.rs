@@ -1,0 +1,1 @@
+//! The authorization server driven through its router with `oneshot`.
