@@ -288,6 +288,7 @@ pub enum AuditEvent {
     },
     /// A step of the embedded OAuth authorization server (`crate::oauth`). Never a secret:
     /// no code, token or verifier, only identifiers.
+    #[serde(rename = "oauth")]
     OAuth {
         step: OAuthStep,
         client_id: AuditText,

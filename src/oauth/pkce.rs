@@ -35,7 +35,7 @@ mod tests {
 
     /// RFC 7636 appendix B.
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGjSstw-cM";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
     #[test]
     fn the_rfc_example_verifies_and_a_one_character_change_does_not() {
@@ -48,10 +48,10 @@ mod tests {
         assert!(!verify(CHALLENGE, CHALLENGE));
         assert!(!verify("short", CHALLENGE));
         assert!(!is_valid_challenge(
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGjSstw-c"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c"
         ));
         assert!(!is_valid_challenge(
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGjSstw-c="
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c="
         ));
     }
 }
