@@ -183,7 +183,7 @@ impl OAuthServer {
             ticks += 1;
             let result = tokio::task::spawn_blocking(move || {
                 server.verifier.reload(&server.store)?;
-                if ticks % 300 == 0 {
+                if ticks.is_multiple_of(300) {
                     server.store.sweep(store::now_secs())?;
                 }
                 Ok::<_, StoreError>(())
