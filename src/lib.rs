@@ -44,6 +44,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Connect(args) => commands::connect::run(args),
         cli::Command::Call(args) => commands::call::run(args),
         cli::Command::Tools(args) => commands::tools::run(args),
+        cli::Command::Oauth(args) => commands::oauth::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
