@@ -145,7 +145,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         let mut router = http::router(parts);
         if let Some(oauth) = oauth {
             tracing::info!(
-                issuer = oauth.settings.issuer(),
+                issuer = %oauth.settings.issuer(),
                 "OAuth authorization server on"
             );
             tokio::spawn(oauth.clone().maintain(shutdown.clone()));

@@ -168,7 +168,7 @@ pub async fn show(
             &redirect_uri,
             &[("error", error), ("error_description", description)],
             state,
-            issuer,
+            &issuer,
         )
     };
     if request.response_type.as_deref() != Some("code") {
@@ -257,7 +257,7 @@ pub async fn answer(
             "this form has expired or was already answered; start the authorization again",
         );
     };
-    let issuer = server.settings.issuer().to_owned();
+    let issuer = server.settings.issuer();
     if form.decision.as_deref() != Some("approve") {
         server.pending.lock().remove(&nonce);
         server

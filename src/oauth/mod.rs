@@ -125,7 +125,7 @@ impl OAuthServer {
         let key = Arc::new(keys::SigningKey::load_or_create(&key_path)?);
         let verifier = Arc::new(verify::Verifier::new(
             key.clone(),
-            settings.issuer().to_owned(),
+            settings.issuer(),
             settings.resource(),
             settings.url(metadata::RESOURCE_METADATA_PATH),
         ));
@@ -160,6 +160,11 @@ impl OAuthServer {
             )
             .route(
                 "/.well-known/oauth-authorization-server",
+                get(metadata::authorization_server),
+            )
+            // RFC 8414 §3.1 read literally for the issuer `https://host/`.
+            .route(
+                "/.well-known/oauth-authorization-server/",
                 get(metadata::authorization_server),
             )
             .route("/oauth/jwks", get(metadata::jwks))

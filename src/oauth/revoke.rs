@@ -46,7 +46,7 @@ pub async fn revoke(
                     .key
                     .verify(
                         &token,
-                        server.settings.issuer(),
+                        &server.settings.issuer(),
                         &server.settings.resource(),
                     )
                     .map(|claims| claims.gid),

@@ -42,9 +42,12 @@ pub struct OAuthSettings {
 }
 
 impl OAuthSettings {
-    /// The issuer identifier (RFC 8414): the public URL itself.
-    pub fn issuer(&self) -> &str {
-        &self.public_url
+    /// The issuer identifier (RFC 8414): the public URL with its root path, `https://host/`.
+    /// With the slash because clients that parse it as a URL (the Python SDK, through
+    /// pydantic) render it so, then compare the `iss` of the redirect (RFC 9207) with it as a
+    /// string; clients that compare the raw strings find the same value everywhere.
+    pub fn issuer(&self) -> String {
+        format!("{}/", self.public_url)
     }
 
     /// The protected resource, as clients name it in `resource` and `aud`.

@@ -29,6 +29,7 @@ use crate::{
 const OPS: &str = "hmcp_ops-token-0123456789";
 const READER: &str = "hmcp_reader-token-0123456789";
 const PUBLIC: &str = "https://host.example";
+const ISSUER: &str = "https://host.example/";
 const RESOURCE: &str = "https://host.example/mcp";
 const CALLBACK: &str = "http://127.0.0.1:4455/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -298,7 +299,7 @@ async fn the_whole_flow_gives_an_access_token_that_acts_as_the_approving_token()
     assert_eq!(approved.status, StatusCode::SEE_OTHER);
     assert!(approved.location().unwrap().starts_with(CALLBACK));
     assert_eq!(approved.redirect_param("state").as_deref(), Some("st-1"));
-    assert_eq!(approved.redirect_param("iss").as_deref(), Some(PUBLIC));
+    assert_eq!(approved.redirect_param("iss").as_deref(), Some(ISSUER));
     let code = approved.redirect_param("code").unwrap();
     let answer = h.exchange(&client_id, &code, VERIFIER).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
@@ -355,13 +356,13 @@ async fn metadata_and_the_401_challenge_point_at_this_server() {
     ] {
         let prm = h.get(path).await.json();
         assert_eq!(prm["resource"], RESOURCE);
-        assert_eq!(prm["authorization_servers"][0], PUBLIC);
+        assert_eq!(prm["authorization_servers"][0], ISSUER);
     }
     let asm = h
         .get("/.well-known/oauth-authorization-server")
         .await
         .json();
-    assert_eq!(asm["issuer"], PUBLIC);
+    assert_eq!(asm["issuer"], ISSUER);
     assert_eq!(asm["token_endpoint"], "https://host.example/oauth/token");
     assert_eq!(
         asm["code_challenge_methods_supported"],
@@ -414,7 +415,7 @@ async fn the_plain_method_and_a_missing_challenge_are_refused_by_redirect_and_s2
             Some("invalid_request")
         );
         assert_eq!(answer.redirect_param("state").as_deref(), Some("st-1"));
-        assert_eq!(answer.redirect_param("iss").as_deref(), Some(PUBLIC));
+        assert_eq!(answer.redirect_param("iss").as_deref(), Some(ISSUER));
     }
     assert_eq!(h.authorize(&client_id, &[]).await.status, StatusCode::OK);
 }
@@ -552,7 +553,7 @@ async fn a_token_for_another_resource_is_refused_and_one_for_this_server_accepte
     let claims = h
         .server
         .key
-        .verify(access(&tokens), PUBLIC, RESOURCE)
+        .verify(access(&tokens), ISSUER, RESOURCE)
         .unwrap();
     let elsewhere = h
         .server
@@ -574,7 +575,7 @@ async fn an_expired_access_token_is_refused_and_a_live_one_accepted() {
     let claims = h
         .server
         .key
-        .verify(access(&tokens), PUBLIC, RESOURCE)
+        .verify(access(&tokens), ISSUER, RESOURCE)
         .unwrap();
     let expired = h
         .server
@@ -643,7 +644,7 @@ async fn denying_redirects_with_access_denied_state_and_iss() {
         Some("access_denied")
     );
     assert_eq!(answer.redirect_param("state").as_deref(), Some("st-1"));
-    assert_eq!(answer.redirect_param("iss").as_deref(), Some(PUBLIC));
+    assert_eq!(answer.redirect_param("iss").as_deref(), Some(ISSUER));
     assert_eq!(answer.redirect_param("code"), None);
     assert!(h.audit_steps().contains(&"consent_denied".to_owned()));
 }
@@ -791,7 +792,7 @@ async fn grants_revoked_in_the_store_by_another_handle_stop_after_a_reload() {
     let claims = h
         .server
         .key
-        .verify(access(&tokens), PUBLIC, RESOURCE)
+        .verify(access(&tokens), ISSUER, RESOURCE)
         .unwrap();
     let cli = super::store::Store::open(&h.server.settings.store).unwrap();
     assert_eq!(

@@ -332,7 +332,7 @@ fn issue(
     let now = now_secs();
     let expires_in = server.settings.access_token_ttl.as_secs();
     let claims = AccessClaims {
-        iss: server.settings.issuer().to_owned(),
+        iss: server.settings.issuer(),
         sub: grant.principal.clone(),
         aud: grant.resource.clone(),
         exp: now + expires_in,
