@@ -43,6 +43,43 @@ pub enum Command {
     Call(CallArgs),
     /// List the tools of a remote MCP server.
     Tools(ToolsArgs),
+    /// Manage the OAuth authorization server's clients and grants (works beside a running
+    /// server; its revocations take effect there within 2 s).
+    Oauth(OAuthArgs),
+}
+
+/// Flags of `hostmcp oauth`.
+#[derive(Debug, Args)]
+pub struct OAuthArgs {
+    /// TOML configuration file whose `[oauth] store` names the store.
+    #[arg(long, value_name = "PATH", env = env_vars::CONFIG, global = true)]
+    pub config: Option<PathBuf>,
+    /// The OAuth store file. Default: `[oauth] store`, else oauth.redb in the state directory.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub store: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: OAuthCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OAuthCommand {
+    /// Registered clients.
+    #[command(subcommand)]
+    Clients(OAuthItemCommand),
+    /// Grants: what an owner approved, per client.
+    #[command(subcommand)]
+    Grants(OAuthItemCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OAuthItemCommand {
+    /// One line each (JSON with --json).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one by its id (a client's grants go with it).
+    Revoke { id: String },
 }
 
 /// Flags of `hostmcp check`.
@@ -246,6 +283,16 @@ pub struct ServeArgs {
     /// shippers). Overrides `[log] format`.
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+
+    /// The address clients reach this server at: https://HOST[:PORT] (plain http only on
+    /// loopback). Every OAuth metadata URL derives from it. Overrides `public_url`.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Run the embedded OAuth 2.1 authorization server for apps that connect only by OAuth
+    /// (claude.ai, ChatGPT, Copilot Studio); needs --public-url. Same as an [oauth] table.
+    #[arg(long)]
+    pub oauth: bool,
 }
 
 /// How log lines are written (`--log-format`, `[log] format`).

@@ -21,6 +21,7 @@ pub mod host;
 pub mod jobs;
 pub mod log_excerpt;
 pub mod metrics;
+pub mod oauth;
 pub mod policy;
 pub mod prompts;
 pub mod ratelimit;
@@ -46,6 +47,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Connect(args) => commands::connect::run(args),
         cli::Command::Call(args) => commands::call::run(args),
         cli::Command::Tools(args) => commands::tools::run(args),
+        cli::Command::Oauth(args) => commands::oauth::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -297,6 +297,36 @@ pub enum AuditEvent {
         /// The first problem found (a parse error, a bad token, a bad policy rule, ...).
         reason: String,
     },
+    /// A step of the embedded OAuth authorization server (`crate::oauth`). Never a secret:
+    /// no code, token or verifier, only identifiers.
+    #[serde(rename = "oauth")]
+    OAuth {
+        step: OAuthStep,
+        client_id: AuditText,
+        grant_id: Option<String>,
+        /// Why the step was refused, when it was (an OAuth error code and its reason).
+        refused: Option<String>,
+    },
+}
+
+/// What an `oauth` record says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthStep {
+    ClientRegistered,
+    ConsentShown,
+    ConsentApproved,
+    ConsentDenied,
+    /// The token entered on the consent page was refused.
+    ConsentTokenRefused,
+    TokenIssued,
+    TokenRefused,
+    TokenRefreshed,
+    /// A rotated refresh token (or a redeemed code) came back: its grant is revoked.
+    ReuseDetected,
+    TokenRevoked,
+    GrantRevoked,
+    ClientRevoked,
 }
 
 impl AuditEvent {
@@ -322,6 +352,7 @@ impl AuditEvent {
             Self::FileAccess { .. } => "file_access",
             Self::ConfigReloaded { .. } => "config_reloaded",
             Self::ConfigReloadRefused { .. } => "config_reload_refused",
+            Self::OAuth { .. } => "oauth",
         }
     }
 
@@ -374,6 +405,7 @@ impl AuditEvent {
             Self::TerminalInput {
                 text: Some(text), ..
             } => budget.bound(text),
+            Self::OAuth { client_id, .. } => budget.bound(client_id),
             Self::FileAccess {
                 requested,
                 resolved,

@@ -41,7 +41,7 @@ pub use bounded::{AuditText, MAX_RECORD_TEXT_BYTES, MAX_TEXT_BYTES};
 pub use env::{AuditEnv, EnvVar, REDACTED};
 pub use events::{
     AuditContext, AuditEvent, AuditRecord, CommandLine, EndedWork, FileOperation, GENESIS_PREV,
-    JobRefusal, OrphanReason, RevokeReason, Transport, format_timestamp, line_hash,
+    JobRefusal, OAuthStep, OrphanReason, RevokeReason, Transport, format_timestamp, line_hash,
 };
 pub use handle::AuditLog;
 pub use key::{AuditKey, KeyError};

@@ -177,6 +177,17 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             config_file,
             reason,
         } => audit_event!(config_file = config_file.as_deref(), reason = %reason),
+        AuditEvent::OAuth {
+            step,
+            client_id,
+            grant_id,
+            refused,
+        } => audit_event!(
+            step = ?step,
+            client_id = %client_id,
+            grant_id = grant_id.as_deref(),
+            refused = refused.as_deref(),
+        ),
     }
 }
 

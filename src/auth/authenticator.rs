@@ -35,6 +35,8 @@ pub struct ReloadableTokens {
     replacing: parking_lot::Mutex<()>,
     /// Woken when the set is replaced, so the expiry task looks again.
     changed: Arc<Notify>,
+    /// Delegated tokens (OAuth access tokens), checked when no configured token matches.
+    access_tokens: std::sync::OnceLock<super::access_token::SharedVerifier>,
 }
 
 impl ReloadableTokens {
@@ -49,7 +51,17 @@ impl Authenticator {
             current: ArcSwap::from_pointee(set),
             replacing: parking_lot::Mutex::new(()),
             changed: Arc::default(),
+            access_tokens: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Also accept the tokens `verifier` vouches for, as their parent tokens (once; false
+    /// when already set or authentication is disabled).
+    pub fn accept_delegated(&self, verifier: super::access_token::SharedVerifier) -> bool {
+        match self {
+            Self::Tokens(tokens) => tokens.access_tokens.set(verifier).is_ok(),
+            Self::Disabled => false,
+        }
     }
 
     /// Authenticate one request from its `Authorization` header.
@@ -59,10 +71,40 @@ impl Authenticator {
     ) -> Result<Principal, AuthError> {
         match self {
             Self::Disabled => Ok(super::danger::unauthenticated_local()),
-            Self::Tokens(tokens) => tokens
-                .current
-                .load()
-                .authenticate_header(authorization.map(HeaderValue::as_bytes)),
+            Self::Tokens(tokens) => {
+                let set = tokens.current.load();
+                let Some(verifier) = tokens.access_tokens.get() else {
+                    return set.authenticate_header(authorization.map(HeaderValue::as_bytes));
+                };
+                let token =
+                    super::bearer_token(authorization.ok_or(AuthError::Missing)?.as_bytes())?;
+                match set.authenticate(token) {
+                    Err(AuthError::Invalid) => verifier
+                        .verify(token)
+                        .ok_or(AuthError::Invalid)
+                        .and_then(|delegation| set.delegate(&delegation)),
+                    other => other,
+                }
+            }
+        }
+    }
+
+    /// The principal a delegation would get now (its parent token still accepted).
+    pub fn delegate(
+        &self,
+        delegation: &super::access_token::Delegation,
+    ) -> Result<Principal, AuthError> {
+        match self {
+            Self::Tokens(tokens) => tokens.current.load().delegate(delegation),
+            Self::Disabled => Err(AuthError::Invalid),
+        }
+    }
+
+    /// The protected-resource metadata URL a 401 names, when delegated tokens are accepted.
+    pub fn resource_metadata(&self) -> Option<&str> {
+        match self {
+            Self::Tokens(tokens) => tokens.access_tokens.get()?.resource_metadata(),
+            Self::Disabled => None,
         }
     }
 

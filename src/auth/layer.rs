@@ -138,7 +138,7 @@ async fn authenticate(
             if first {
                 drop_summary_after(&gate, window_end);
             }
-            return Err(unauthorized(error));
+            return Err(challenge(&gate, error));
         }
     }
     let path = path_excerpt(request.uri().path());
@@ -148,7 +148,27 @@ async fn authenticate(
         reason: format!("{error} on {path}").into(),
     };
     gate.audit.record_or_log(context, event).await;
-    Err(unauthorized(error))
+    Err(challenge(&gate, error))
+}
+
+/// The 401 of [`unauthorized`], pointing at the protected-resource metadata (RFC 9728)
+/// when the server runs an authorization server.
+fn challenge(gate: &AuthGate, error: AuthError) -> Response {
+    let mut response = unauthorized(error);
+    if let Some(url) = gate.authenticator.resource_metadata()
+        && let Some(value) = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| {
+                HeaderValue::from_str(&format!(r#"{value}, resource_metadata="{url}""#)).ok()
+            })
+    {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 /// Most bytes of the request's path an `auth_failed` record or line keeps.

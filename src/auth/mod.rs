@@ -3,6 +3,7 @@
 //! the axum layer that answers 401 and attaches the principal to the request, and the
 //! revocation of tokens while the server runs ([`revocation`]).
 
+pub mod access_token;
 pub mod authenticator;
 pub mod client_address;
 pub mod danger;

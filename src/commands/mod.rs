@@ -9,6 +9,7 @@ pub mod connect;
 pub mod generate;
 pub mod journal;
 pub mod logging;
+pub mod oauth;
 pub mod policy;
 pub mod reload;
 mod remote;

@@ -17,6 +17,7 @@ use crate::{
     exec::BaseEnv,
     hardening,
     metrics::{Metrics, ScrapeToken, Sources},
+    oauth::OAuthServer,
     tools::{HostTools, ToolSettings, ToolsState},
     transport::{
         host_guard::HostGuard,
@@ -80,6 +81,31 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         crate::auth::authenticator::expire_tokens(Arc::downgrade(&authenticator), revoker.clone())
     });
     let metrics = metrics_route(config.metrics.as_ref(), &tools, &audit_log)?;
+    let oauth = match &config.oauth {
+        None => None,
+        Some(settings) => Some(
+            OAuthServer::start(
+                settings.clone(),
+                authenticator.clone(),
+                audit_log.clone(),
+                config.trusted_proxies.clone(),
+            )
+            .map_err(|error| {
+                CommandError::new(&error)
+                    .with_hint("docs/oauth.md: OAuth needs [[tokens]] and a writable store")
+            })?,
+        ),
+    };
+    let mut allowed_hosts = config.allowed_hosts.clone();
+    if let Some(settings) = &config.oauth {
+        // The public URL's host is this server's name.
+        allowed_hosts.push(settings.public_host().to_owned());
+    }
+    let host_guard = Arc::new(HostGuard::new(
+        &config.listen,
+        &allowed_hosts,
+        &config.allowed_origins,
+    ));
     let reload = Reload {
         config_path: source.path().map(std::path::Path::to_path_buf),
         args,
@@ -98,11 +124,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         audit: audit_log.clone(),
         auth_failures_per_minute: config.abuse.auth_failures_per_minute,
         trusted_proxies: config.trusted_proxies.clone(),
-        host_guard: Arc::new(HostGuard::new(
-            &config.listen,
-            &config.allowed_hosts,
-            &config.allowed_origins,
-        )),
+        host_guard: host_guard.clone(),
         max_streams_per_principal: config.connections.max_streams_per_principal,
         max_sessions_per_principal: config.connections.max_sessions_per_principal,
         shutdown: shutdown.clone(),
@@ -122,9 +144,22 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             tokio::spawn(expiring);
         }
         tokio::spawn(handle_signals(shutdown.clone(), reload));
+        let mut router = http::router(parts);
+        if let Some(oauth) = oauth {
+            tracing::info!(
+                issuer = %oauth.settings.issuer(),
+                "OAuth authorization server on"
+            );
+            tokio::spawn(oauth.clone().maintain(shutdown.clone()));
+            // Behind the host guard, outside the bearer authentication.
+            router = router.merge(oauth.routes().layer(axum::middleware::from_fn_with_state(
+                host_guard,
+                crate::transport::host_guard::enforce_host_guard,
+            )));
+        }
         http::serve(
             listeners,
-            http::router(parts),
+            router,
             shutdown,
             tls,
             connection_limits(&config.connections),

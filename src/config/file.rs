@@ -55,6 +55,10 @@ pub struct FileConfig {
     pub log: FileLog,
     /// The `[metrics]` table: present, it serves `/metrics` (unless `enabled = false`).
     pub metrics: Option<FileMetrics>,
+    /// The address clients reach the server at (`--public-url`): OAuth's URLs derive from it.
+    pub public_url: Option<String>,
+    /// The `[oauth]` table: the embedded authorization server (see `crate::oauth`).
+    pub oauth: Option<crate::oauth::settings::FileOAuth>,
 }
 
 /// The `[log]` table.

@@ -64,6 +64,8 @@ pub struct Config {
     pub log_format: crate::cli::LogFormat,
     /// `/metrics`, when served (`--metrics` or a `[metrics]` table).
     pub metrics: Option<MetricsSettings>,
+    /// The embedded OAuth authorization server, when on (`--oauth` or an `[oauth]` table).
+    pub oauth: Option<crate::oauth::OAuthSettings>,
 }
 
 /// How `/metrics` is served.
@@ -257,6 +259,8 @@ pub enum ConfigError {
         table: &'static str,
         message: String,
     },
+    #[error("OAuth: {0}")]
+    OAuth(#[from] crate::oauth::settings::OAuthConfigError),
 }
 
 impl ConfigError {
@@ -294,6 +298,9 @@ impl ConfigError {
                 "write each [[files.roots]] path once, as an absolute directory, e.g. path = \"/srv\""
             }
             Self::BadServices { .. } => "docs/services.md lists the [systemd] and [logs] keys",
+            Self::OAuth(_) => {
+                "docs/oauth.md: --public-url https://HOST (http only on loopback) with --oauth or an [oauth] table"
+            }
         }
     }
 }
@@ -326,7 +333,14 @@ impl Config {
                 AuthSetting::Tokens(tokens)
             }
         };
+        let oauth = crate::oauth::settings::resolve(
+            args.public_url.as_deref().or(file.public_url.as_deref()),
+            args.oauth,
+            file.oauth.as_ref(),
+            || env.state_dir().ok(),
+        )?;
         Ok(Self {
+            oauth,
             listen,
             auth,
             allowed_hosts: concat(&args.allowed_hosts, &file.allowed_hosts),
