@@ -49,7 +49,9 @@ pub struct ResourceLimits {
 
 /// A limit of zero, which no command could run under.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("limits.{0} = 0 would stop every command; remove it for no limit, or give a positive value")]
+#[error(
+    "limits.{0} = 0 would stop every command; remove it for no limit, or give a positive value"
+)]
 pub struct ZeroLimit(pub &'static str);
 
 impl ResourceLimits {
@@ -205,7 +207,10 @@ mod tests {
 
     #[test]
     fn a_zero_limit_is_refused_and_a_positive_one_is_not() {
-        assert_eq!(limits("processes = 0").validate(), Err(ZeroLimit("processes")));
+        assert_eq!(
+            limits("processes = 0").validate(),
+            Err(ZeroLimit("processes"))
+        );
         assert_eq!(limits("processes = 1").validate(), Ok(()));
     }
 
@@ -214,6 +219,79 @@ mod tests {
         let rlimits = limits("cpu_seconds = 5\nmemory = 1024").rlimits();
         assert!(rlimits.contains(&(Resource::RLIMIT_CPU, 5, 6)));
         assert!(rlimits.contains(&(Resource::RLIMIT_DATA, 1024, 1024)));
+    }
+
+    /// Runs `script` under `limits` (no user switch).
+    async fn confined(script: &str, limits_toml: &str) -> crate::exec::ExecOutcome {
+        let spec = crate::exec::test_support::sh(script).confined(Confinement {
+            limits: limits(limits_toml),
+        });
+        crate::exec::test_support::run_ok(spec).await
+    }
+
+    #[tokio::test]
+    async fn every_command_runs_with_no_new_privs() {
+        let outcome = confined("grep NoNewPrivs /proc/self/status", "").await;
+        assert_eq!(
+            outcome.stdout.to_text().split_whitespace().nth(1),
+            Some("1")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cpu_spinner_is_stopped_by_cpu_seconds_and_a_short_command_is_not() {
+        let spun = confined("while :; do :; done", "cpu_seconds = 1").await;
+        assert_eq!(
+            spun.signal,
+            Some(libc_signal(nix::sys::signal::Signal::SIGXCPU))
+        );
+        let hit = crate::exec::diagnose::limit_hit(&spun, &limits("cpu_seconds = 1")).unwrap();
+        assert_eq!(hit.limit, "cpu_seconds");
+        assert!(confined("echo ok", "cpu_seconds = 1").await.is_success());
+    }
+
+    #[tokio::test]
+    async fn a_file_past_file_size_is_stopped_and_a_smaller_one_is_written() {
+        let dir = crate::exec::test_support::scratch_dir("fsize");
+        let big = format!("head -c 2000000 /dev/zero > {}/big", dir.display());
+        let wrote = confined(&big, "file_size = \"1MiB\"").await;
+        // The shell reports its child's SIGXFSZ as exit code 128 + 25.
+        assert_eq!(
+            wrote.exit_code,
+            Some(128 + libc_signal(nix::sys::signal::Signal::SIGXFSZ))
+        );
+        let hit = crate::exec::diagnose::limit_hit(&wrote, &limits("file_size = \"1MiB\""));
+        assert_eq!(hit.map(|hit| hit.limit), Some("file_size"));
+        let small = format!("head -c 500000 /dev/zero > {}/small", dir.display());
+        assert!(confined(&small, "file_size = \"1MiB\"").await.is_success());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_allocation_past_memory_fails_and_a_smaller_one_succeeds() {
+        let hog = confined(
+            "exec python3 -c 'b = bytearray(256 * 1024 * 1024)'",
+            "memory = \"64MiB\"",
+        )
+        .await;
+        assert!(!hog.is_success());
+        let hit = crate::exec::diagnose::limit_hit(&hog, &limits("memory = \"64MiB\""));
+        assert_eq!(
+            hit.map(|hit| hit.limit),
+            Some("memory"),
+            "{}",
+            hog.stderr.to_text()
+        );
+        let near = confined(
+            "exec python3 -c 'b = bytearray(8 * 1024 * 1024)'",
+            "memory = \"64MiB\"",
+        )
+        .await;
+        assert!(near.is_success(), "{}", near.stderr.to_text());
+    }
+
+    fn libc_signal(signal: nix::sys::signal::Signal) -> i32 {
+        signal as i32
     }
 
     #[test]

@@ -65,7 +65,8 @@ const NO_MORE_PROCESSES: &[&str] = &[
     "cannot fork",
 ];
 
-/// The limit that stopped `outcome`, judged from how it ended and what it printed: SIGXCPU
+/// The limit that stopped `outcome`, judged from how it ended (a signal, or a shell's exit
+/// code 128 + signal) and what it printed: SIGXCPU
 /// (or SIGKILL past the CPU limit's hard second) for `cpu_seconds`, SIGXFSZ for
 /// `file_size`, an allocation failure for `memory`, a refused fork for `processes`. Only a
 /// limit that was set is named; a command that succeeded or timed out hit none.
@@ -73,7 +74,16 @@ pub fn limit_hit(outcome: &ExecOutcome, limits: &ResourceLimits) -> Option<Limit
     if outcome.is_success() || outcome.timed_out || outcome.cancelled {
         return None;
     }
-    let signal = outcome.signal.and_then(|number| Signal::try_from(number).ok());
+    // A shell reports a child killed by signal N as exit code 128 + N.
+    let signal = outcome
+        .signal
+        .or_else(|| {
+            outcome
+                .exit_code
+                .filter(|code| *code > 128)
+                .map(|code| code - 128)
+        })
+        .and_then(|number| Signal::try_from(number).ok());
     if let (Some(Signal::SIGXCPU | Signal::SIGKILL), Some(seconds)) = (signal, limits.cpu_seconds)
         && (signal == Some(Signal::SIGXCPU) || outcome.duration.as_secs() >= seconds)
     {
@@ -124,8 +134,6 @@ pub fn limit_hit(outcome: &ExecOutcome, limits: &ResourceLimits) -> Option<Limit
 mod tests {
     use std::time::Duration;
 
-    use bytesize::ByteSize;
-
     use super::*;
     use crate::exec::CapturedOutput;
 
@@ -141,7 +149,8 @@ mod tests {
         }
     }
 
-    const SUDO_NNP: &str = "sudo: The \"no new privileges\" flag is set, which prevents sudo from running as root.\n";
+    const SUDO_NNP: &str =
+        "sudo: The \"no new privileges\" flag is set, which prevents sudo from running as root.\n";
 
     #[test]
     fn sudo_refused_under_no_new_privs_gets_the_hint() {
@@ -153,7 +162,10 @@ mod tests {
 
     #[test]
     fn a_failure_that_is_not_a_privilege_refusal_gets_no_hint() {
-        assert_eq!(privilege_hint(&ended(Some(1), None, "ls: no such file\n")), None);
+        assert_eq!(
+            privilege_hint(&ended(Some(1), None, "ls: no such file\n")),
+            None
+        );
         // The same text from a command that succeeded is not a refusal.
         assert_eq!(privilege_hint(&ended(Some(0), None, SUDO_NNP)), None);
     }
@@ -176,6 +188,17 @@ mod tests {
         let hit = limit_hit(&wrote, &limits("file_size = \"1MiB\"")).unwrap();
         assert_eq!(hit.limit, "file_size");
         assert!(hit.message.contains("1.0 MiB"), "{}", hit.message);
+        let shell = ended(Some(128 + Signal::SIGXFSZ as i32), None, "");
+        assert_eq!(
+            limit_hit(&shell, &limits("file_size = 1024"))
+                .unwrap()
+                .limit,
+            "file_size"
+        );
+        assert_eq!(
+            limit_hit(&ended(Some(1), None, ""), &limits("file_size = 1024")),
+            None
+        );
     }
 
     #[test]

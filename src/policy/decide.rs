@@ -102,7 +102,11 @@ impl<'p> Trail<'p> {
 /// [`policy`](super) for the order.
 #[must_use]
 pub fn decide(policy: &Policy, request: &ResolvedRequest) -> Decision {
-    into_decision(policy, request, evaluate(policy, request, &mut Trail::default()))
+    into_decision(
+        policy,
+        request,
+        evaluate(policy, request, &mut Trail::default()),
+    )
 }
 
 /// The permit carries what its allow rule says of how to run: `run_as` and `limits`.
