@@ -60,7 +60,7 @@ pub fn run(command: PolicyCommand) -> Result<(), CommandError> {
         .copied()
         .unwrap_or_default();
     println!(
-        "  token limits: {} (with the rule's, the stricter of each applies)",
+        "token limits: {} (with the rule's, the stricter of each applies)",
         token_limits.describe()
     );
     Ok(())
