@@ -153,6 +153,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && command -v dpkg-query 
   # tests/e2e/test_dashboard.py: the MCP Apps dashboard in a real browser.
   [ -x /usr/bin/chromium ] || apt_want+=(chromium)
   [ -e /usr/lib/systemd/user/dbus.service ] || apt_want+=(dbus-user-session)
+  # tests/e2e/test_privilege.py: sudo refused under no_new_privs, with the hint.
+  command -v sudo >/dev/null || apt_want+=(sudo)
   if [ "${#apt_want[@]}" -gt 0 ]; then
     log "installing ${apt_want[*]} (apt-get)"
     { DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${apt_want[@]}" \

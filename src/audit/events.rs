@@ -188,6 +188,9 @@ pub enum AuditEvent {
         env: AuditEnv,
         timeout_secs: u64,
         job_id: Option<String>,
+        /// Its resource limits (`memory 512.0 MiB, cpu_seconds 30`); absent: none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limits: Option<String>,
     },
     /// A started command ended, however it ended.
     CommandFinished {
@@ -200,6 +203,9 @@ pub enum AuditEvent {
         /// Bytes the command wrote, including any that were not kept.
         stdout_bytes: u64,
         stderr_bytes: u64,
+        /// The resource limit that stopped it (`cpu_seconds`, `memory`, ...); absent: none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit_hit: Option<String>,
     },
     /// A command was not run: what was asked, and which rule refused it.
     CommandRefused {

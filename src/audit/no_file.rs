@@ -55,6 +55,7 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             env,
             timeout_secs,
             job_id,
+            limits,
         } => {
             let (argv, shell) = command_fields(command);
             audit_event!(
@@ -68,6 +69,7 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
                 env = %env,
                 timeout_secs,
                 job_id = job_id.as_deref(),
+                limits = limits.as_deref(),
             );
         }
         AuditEvent::CommandFinished {
@@ -79,6 +81,7 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             duration_ms,
             stdout_bytes,
             stderr_bytes,
+            limit_hit,
         } => audit_event!(
             command_id = %command_id,
             exit_code,
@@ -88,6 +91,7 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             duration_ms,
             stdout_bytes,
             stderr_bytes,
+            limit_hit = limit_hit.as_deref(),
         ),
         AuditEvent::CommandRefused {
             command,

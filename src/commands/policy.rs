@@ -28,7 +28,7 @@ pub fn run(command: PolicyCommand) -> Result<(), CommandError> {
     };
     let config = Config::resolve(&args, &env, source.load()?)?;
     let role = role_of(&config.auth, &token_name)?;
-    let policy = resolve_policy(config.policy)?;
+    let policy = resolve_policy(config.policy.clone())?;
     let command = match shell {
         Some(script) => CommandLine::Shell(script),
         None if argv.is_empty() => {
@@ -54,6 +54,15 @@ pub fn run(command: PolicyCommand) -> Result<(), CommandError> {
         ))
     })?;
     println!("{}", policy::explain(&policy, &resolved));
+    let token_limits = config
+        .token_limits
+        .get(&token_name)
+        .copied()
+        .unwrap_or_default();
+    println!(
+        "token limits: {} (with the rule's, the stricter of each applies)",
+        token_limits.describe()
+    );
     Ok(())
 }
 

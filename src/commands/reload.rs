@@ -72,6 +72,7 @@ struct Prepared {
     tokens: Option<Vec<TokenEntry>>,
     policy: Policy,
     limits: CommandLimits,
+    token_limits: std::collections::HashMap<String, crate::exec::ResourceLimits>,
     files: crate::files::FileRoots,
     allow_rules: u64,
     deny_rules: u64,
@@ -128,6 +129,7 @@ impl Reload {
             tokens,
             policy,
             limits: config.limits,
+            token_limits: config.token_limits,
             files: match &self.exposure {
                 Some(exposure) => config
                     .files
@@ -145,6 +147,7 @@ impl Reload {
             tokens,
             policy,
             limits,
+            token_limits,
             files,
             allow_rules,
             deny_rules,
@@ -156,6 +159,7 @@ impl Reload {
             tracing::info!("SIGHUP: TLS certificate reloaded");
         }
         self.tools.reload(policy, limits, files);
+        self.tools.identities.set_token_limits(token_limits);
         tracing::info!(
             allow_rules,
             deny_rules,

@@ -66,6 +66,9 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         audit_log.clone(),
         &shutdown,
     );
+    tools
+        .identities
+        .set_token_limits(config.token_limits.clone());
     tools.identities.check_default().map_err(|error| {
         CommandError::new(format!("--run-as: {error}"))
             .with_hint("name a user that exists on this host")

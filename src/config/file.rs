@@ -111,6 +111,8 @@ pub struct FileToken {
     pub expires: Option<toml::value::Datetime>,
     /// The Unix user this token's commands run as (when hostmcp runs as root).
     pub run_as: Option<String>,
+    /// Resource limits of this token's commands (a policy rule's stricter ones win).
+    pub limits: Option<crate::exec::ResourceLimits>,
 }
 
 /// The `[limits]` table.

@@ -66,6 +66,8 @@ pub struct Config {
     pub metrics: Option<MetricsSettings>,
     /// The embedded OAuth authorization server, when on (`--oauth` or an `[oauth]` table).
     pub oauth: Option<crate::oauth::OAuthSettings>,
+    /// Each `[[tokens]]` entry's `limits`, by token name (tokens without limits absent).
+    pub token_limits: std::collections::HashMap<String, crate::exec::ResourceLimits>,
 }
 
 /// How `/metrics` is served.
@@ -240,6 +242,12 @@ pub enum ConfigError {
         "tokens[{index}] (name {name:?}): expires must be a date-time with an offset, e.g. 2027-01-31T00:00:00Z"
     )]
     BadExpiry { index: usize, name: String },
+    #[error("tokens[{index}] (name {name:?}): {zero}")]
+    TokenLimit {
+        index: usize,
+        name: String,
+        zero: crate::exec::confine::ZeroLimit,
+    },
     #[error(
         "{addr} is not a loopback address, and serving it over plain HTTP would send tokens in clear"
     )]
@@ -286,6 +294,9 @@ impl ConfigError {
             }
             Self::IncompleteTls => "give both --tls-cert and --tls-key (or [tls] cert and key)",
             Self::BadExpiry { .. } => "write expires = 2027-01-31T00:00:00Z (no quotes)",
+            Self::TokenLimit { .. } => {
+                "e.g. limits = { memory = \"512MiB\", cpu_seconds = 30, processes = 64, file_size = \"100MiB\" }"
+            }
             Self::UnknownRole { .. } => "role is one of: read, operator, admin",
             Self::BadLimits(_) => {
                 "timeouts must be at least 1 s with default_timeout_secs <= max_timeout_secs, and max_output_bytes at least 1024"
@@ -375,6 +386,7 @@ impl Config {
             },
             log_format: args.log_format.or(file.log.format).unwrap_or_default(),
             metrics: resolve_metrics(args, &file),
+            token_limits: token_limits(&file)?,
             files: crate::files::FileRoots::new(file.files)?,
             policy: file.policy,
             on_revoke: file.on_revoke.unwrap_or_default(),
@@ -396,6 +408,27 @@ impl Config {
 
 fn concat(first: &[String], second: &[String]) -> Vec<String> {
     first.iter().chain(second).cloned().collect()
+}
+
+/// The `limits` of each `[[tokens]]` entry that has some; a zero limit is an error.
+fn token_limits(
+    file: &FileConfig,
+) -> Result<std::collections::HashMap<String, crate::exec::ResourceLimits>, ConfigError> {
+    let mut limits = std::collections::HashMap::new();
+    for (index, entry) in file.tokens.iter().enumerate() {
+        let Some(entry_limits) = entry.limits else {
+            continue;
+        };
+        entry_limits
+            .validate()
+            .map_err(|zero| ConfigError::TokenLimit {
+                index,
+                name: entry.name.clone(),
+                zero,
+            })?;
+        limits.insert(entry.name.clone(), entry_limits);
+    }
+    Ok(limits)
 }
 
 /// `HOSTMCP_TOKEN` (as `default`, admin) followed by the file's `[[tokens]]`.

@@ -1,12 +1,17 @@
-//! Which Unix user runs a principal's commands: its token's `run_as`, else the server's;
-//! none under a root server refuses; a non-root server runs commands only as itself.
-//! Users are looked up once and kept.
+//! Which Unix user runs a principal's commands, and under which resource limits: the
+//! `run_as` of the policy rule that allowed the command, else its token's, else the
+//! server's; none under a root server refuses; a non-root server runs commands only as
+//! itself. A token's `limits` are kept here too, by token name. Users are looked up once
+//! and kept.
 
 use parking_lot::Mutex;
 
 use crate::{
     auth::Principal,
-    exec::run_as::{RunAsError, RunAsUser, current_user_name},
+    exec::{
+        ResourceLimits,
+        run_as::{RunAsError, RunAsUser, current_user_name},
+    },
 };
 
 /// Why no Unix user may run a principal's commands.
@@ -34,6 +39,8 @@ pub struct Identities {
     pub(crate) own_name: Option<String>,
     server_is_root: bool,
     known: Mutex<std::collections::HashMap<String, RunAsUser>>,
+    /// Each token's `limits`, by token name (replaced on reload).
+    token_limits: Mutex<std::collections::HashMap<String, ResourceLimits>>,
 }
 
 impl Identities {
@@ -43,7 +50,42 @@ impl Identities {
             own_name: current_user_name(),
             server_is_root: nix::unistd::Uid::effective().is_root(),
             known: Mutex::default(),
+            token_limits: Mutex::default(),
         }
+    }
+
+    /// Use `limits` (by token name) for the commands of the tokens they name.
+    pub fn set_token_limits(&self, limits: std::collections::HashMap<String, ResourceLimits>) {
+        *self.token_limits.lock() = limits;
+    }
+
+    /// The limits of `principal`'s token (none for a principal without).
+    pub fn token_limits(&self, principal: &Principal) -> ResourceLimits {
+        self.token_limits
+            .lock()
+            .get(principal.name())
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The user a command allowed by a rule runs as: the rule's `run_as` when it names one
+    /// (checked at load: the user exists and this server can switch to it), which wins over
+    /// the token's; else [`Self::user_for`].
+    pub fn user_for_rule(
+        &self,
+        principal: &Principal,
+        rule_run_as: Option<&str>,
+    ) -> Result<Option<RunAsUser>, RunAsRefusal> {
+        let Some(name) = rule_run_as else {
+            return self.user_for(principal);
+        };
+        let mut known = self.known.lock();
+        if let Some(user) = known.get(name) {
+            return Ok(Some(user.clone()));
+        }
+        let user = RunAsUser::switchable(name)?;
+        known.insert(name.to_owned(), user.clone());
+        Ok(Some(user))
     }
 
     /// Look the server-wide user up now, so a typo stops the server at start.

@@ -12,6 +12,8 @@
 //! Limits: a process that leaves the group (`setsid`, a daemon) is not killed; the call
 //! stops waiting for its pipes after [`PIPE_DRAIN_LIMIT`].
 
+pub mod confine;
+pub mod diagnose;
 mod env;
 pub mod identities;
 mod outcome;
@@ -26,6 +28,7 @@ mod spec;
 
 use std::time::Duration;
 
+pub use confine::{Confinement, ResourceLimits};
 pub use env::BaseEnv;
 pub use outcome::{ExecOutcome, OutputEvent, OutputObserver};
 pub use output::{CapturedOutput, OutputView, omission_marker};

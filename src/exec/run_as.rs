@@ -1,8 +1,8 @@
 //! Running a command as another Unix user: uid, primary gid, supplementary groups, and
-//! the user's HOME, USER, LOGNAME and SHELL. Looked up once (at start-up), applied in
-//! the child between fork and exec.
+//! the user's HOME, USER, LOGNAME and SHELL. Looked up once (at start-up); the switch is
+//! made in the child between fork and exec by [`confine`](super::confine).
 
-use std::{ffi::CString, os::unix::process::CommandExt};
+use std::ffi::CString;
 
 use nix::unistd::{Gid, Uid, User};
 
@@ -24,6 +24,28 @@ pub enum RunAsError {
     NoSuchUser(String),
     #[error("cannot look up user {name:?}: {reason}")]
     Lookup { name: String, reason: String },
+    #[error(
+        "hostmcp cannot switch to user {0:?}: it runs neither as root nor with CAP_SETUID and CAP_SETGID"
+    )]
+    CannotSwitch(String),
+}
+
+/// Whether this server may switch a command to another user: it runs as root, or holds
+/// CAP_SETUID and CAP_SETGID in its effective set.
+pub fn server_can_switch_users() -> bool {
+    const CAP_SETGID: u32 = 6;
+    const CAP_SETUID: u32 = 7;
+    if Uid::effective().is_root() {
+        return true;
+    }
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_SETUID) != 0 && caps & (1 << CAP_SETGID) != 0)
 }
 
 /// The name of the user this server runs as (its effective uid), if it has one.
@@ -58,6 +80,16 @@ impl RunAsUser {
         })
     }
 
+    /// Look `name` up and check that this server can run commands as it: it is the server's
+    /// own user, or [`server_can_switch_users`].
+    pub fn switchable(name: &str) -> Result<Self, RunAsError> {
+        let user = Self::lookup(name)?;
+        if user.switch_ids().is_some() && !server_can_switch_users() {
+            return Err(RunAsError::CannotSwitch(name.to_owned()));
+        }
+        Ok(user)
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -85,25 +117,13 @@ impl RunAsUser {
         ]
     }
 
-    /// Make `command` switch to this user in the child, before exec. Forces fork+exec
-    /// (a `pre_exec` hook), so it is only installed when the user differs from the server's.
-    pub(super) fn apply(&self, command: &mut tokio::process::Command) {
+    /// The supplementary groups, gid and uid to switch to in the child, or `None` when
+    /// this user is the server's own (nothing to switch).
+    pub(super) fn switch_ids(&self) -> Option<(Vec<Gid>, Gid, Uid)> {
         if self.uid == Uid::effective() && self.gid == Gid::effective() {
-            return;
+            return None;
         }
-        let (uid, gid, groups) = (self.uid, self.gid, self.groups.clone());
-        // The crate's one `unsafe` (see `[lints]` in Cargo.toml).
-        #[allow(unsafe_code)]
-        // SAFETY: between fork and exec the closure only makes the setgroups, setgid and
-        // setuid system calls, which are async-signal-safe, and allocates nothing.
-        unsafe {
-            command.as_std_mut().pre_exec(move || {
-                nix::unistd::setgroups(&groups)?;
-                nix::unistd::setgid(gid)?;
-                nix::unistd::setuid(uid)?;
-                Ok(())
-            });
-        }
+        Some((self.groups.clone(), self.gid, self.uid))
     }
 }
 
@@ -116,6 +136,16 @@ mod tests {
         let root = RunAsUser::lookup("root").unwrap();
         assert!(root.is_root());
         assert_eq!(root.env()[1], ("USER", "root".to_owned()));
+    }
+
+    #[test]
+    fn the_servers_own_user_is_always_switchable() {
+        let own = current_user_name().unwrap();
+        assert_eq!(RunAsUser::switchable(&own).unwrap().name(), own);
+        assert!(matches!(
+            RunAsUser::switchable("no-such-user-hostmcp"),
+            Err(RunAsError::NoSuchUser(_))
+        ));
     }
 
     #[test]

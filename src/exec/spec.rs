@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Duration};
 
 use crate::policy::Permit;
 
-use super::{DEFAULT_KILL_GRACE, DEFAULT_MAX_OUTPUT_BYTES, reaper, run_as};
+use super::{Confinement, DEFAULT_KILL_GRACE, DEFAULT_MAX_OUTPUT_BYTES, reaper, run_as};
 
 /// One command to run. Outside this module the only way to make one is
 /// [`CommandSpec::permitted`], from a policy [`Permit`]: no code path runs a command the
@@ -28,6 +28,8 @@ pub struct CommandSpec {
     pub(super) user: Option<run_as::RunAsUser>,
     /// Whose command this is, for the audit records of the orphans it leaves.
     pub(super) owner: reaper::Owner,
+    /// Its resource limits (and `no_new_privs`, which every command gets).
+    pub(super) confinement: Confinement,
 }
 
 impl CommandSpec {
@@ -45,6 +47,7 @@ impl CommandSpec {
             timeout,
             user: None,
             owner: reaper::Owner::default(),
+            confinement: Confinement::default(),
         }
     }
 
@@ -55,6 +58,17 @@ impl CommandSpec {
         self.env.splice(0..0, identity);
         self.user = Some(user);
         self
+    }
+
+    /// Run under `confinement` (its resource limits).
+    pub fn confined(mut self, confinement: Confinement) -> Self {
+        self.confinement = confinement;
+        self
+    }
+
+    /// What confines the command.
+    pub fn confinement(&self) -> &Confinement {
+        &self.confinement
     }
 
     /// Name the principal and audit command id its orphans are audited under.
@@ -92,6 +106,7 @@ impl CommandSpec {
             timeout,
             user: None,
             owner: reaper::Owner::default(),
+            confinement: Confinement::default(),
         }
     }
 

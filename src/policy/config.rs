@@ -107,6 +107,12 @@ pub struct AllowRule {
     pub allow_options: bool,
     /// Free text, shown in explanations.
     pub note: Option<String>,
+    /// The Unix user the commands this rule allows run as, over the token's `run_as`
+    /// (e.g. `"root"`). Checked at load: the user exists and hostmcp can switch to it.
+    pub run_as: Option<String>,
+    /// Resource limits of the commands this rule allows; with the token's, the stricter of
+    /// the two wins, limit by limit.
+    pub limits: Option<crate::exec::ResourceLimits>,
 }
 
 /// One `[[policy.deny]]` rule.
@@ -245,6 +251,8 @@ impl Policy {
                     grantees: callers(&location, rule.principals, rule.roles)?,
                     allow_interpreter: rule.allow_interpreter,
                     note: rule.note,
+                    run_as: rule_run_as(rule.run_as, &location)?,
+                    limits: rule_limits(rule.limits, &location)?,
                 })
             })
             .collect::<Result<_, PolicyError>>()?;
@@ -266,6 +274,8 @@ impl Policy {
                     grantees: callers(&location, rule.principals, rule.roles)?,
                     allow_interpreter: false,
                     note: rule.note,
+                    run_as: None,
+                    limits: crate::exec::ResourceLimits::default(),
                 })
             })
             .collect::<Result<_, PolicyError>>()?;
@@ -283,6 +293,33 @@ impl Policy {
             deny,
         })
     }
+}
+
+/// A rule's `run_as` as written: a non-empty name (whether the user exists is checked by
+/// [`resolve_policy`](super::resolve_policy)).
+fn rule_run_as(run_as: Option<String>, location: &str) -> Result<Option<String>, PolicyError> {
+    match run_as {
+        Some(name) if name.is_empty() => Err(PolicyError::new(
+            format!("{location}.run_as"),
+            PolicyProblem::EmptyPattern,
+        )),
+        run_as => Ok(run_as),
+    }
+}
+
+/// A rule's `limits`: none may be zero.
+fn rule_limits(
+    limits: Option<crate::exec::ResourceLimits>,
+    location: &str,
+) -> Result<crate::exec::ResourceLimits, PolicyError> {
+    let limits = limits.unwrap_or_default();
+    limits.validate().map_err(|zero| {
+        PolicyError::new(
+            format!("{location}.limits.{}", zero.0),
+            PolicyProblem::ZeroLimit,
+        )
+    })?;
+    Ok(limits)
 }
 
 fn program_pattern(program: &str, location: &str) -> Result<ProgramPattern, PolicyError> {

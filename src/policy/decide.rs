@@ -102,15 +102,27 @@ impl<'p> Trail<'p> {
 /// [`policy`](super) for the order.
 #[must_use]
 pub fn decide(policy: &Policy, request: &ResolvedRequest) -> Decision {
-    into_decision(request, evaluate(policy, request, &mut Trail::default()))
+    into_decision(
+        policy,
+        request,
+        evaluate(policy, request, &mut Trail::default()),
+    )
 }
 
+/// The permit carries what its allow rule says of how to run: `run_as` and `limits`.
 pub(super) fn into_decision(
+    policy: &Policy,
     request: &ResolvedRequest,
     verdict: Result<DecidingRule, Denial>,
 ) -> Decision {
     match verdict {
-        Ok(rule) => Decision::Permit(Permit::new(request, rule)),
+        Ok(rule) => {
+            let allowed_by = match rule {
+                DecidingRule::Allow(index) => policy.allow.get(index),
+                _ => None,
+            };
+            Decision::Permit(Permit::new(request, rule, allowed_by))
+        }
         Err(denial) => Decision::Deny(denial),
     }
 }

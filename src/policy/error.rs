@@ -31,6 +31,10 @@ pub enum PolicyProblem {
     ReadRole,
     #[error("allow_options applies to `args` patterns, and this rule has none")]
     OptionsWithoutArgs,
+    #[error("a limit of zero would stop every command")]
+    ZeroLimit,
+    #[error("run_as {name:?} cannot be used: {reason}")]
+    RunAs { name: String, reason: String },
 }
 
 impl PolicyProblem {
@@ -53,6 +57,11 @@ impl PolicyProblem {
             Self::OptionsWithoutArgs => {
                 "a rule without `args` already allows any arguments, options included; \
                  remove allow_options, or add the `args` it should apply to"
+            }
+            Self::ZeroLimit => "remove the limit for none, or give a positive value",
+            Self::RunAs { .. } => {
+                "name a user that exists on this host; switching to another user needs hostmcp \
+                 to run as root (or with CAP_SETUID and CAP_SETGID)"
             }
         }
     }

@@ -26,10 +26,22 @@ pub fn explain(policy: &Policy, request: &ResolvedRequest) -> String {
             .iter()
             .map(|step| format!("  {}", render_step(policy, request, step))),
     );
-    out.push(match into_decision(request, verdict) {
-        Decision::Permit(permit) => format!("decision: PERMIT by {}", permit.rule()),
-        Decision::Deny(denial) => format!("decision: DENY by {}\n  {denial}", denial.rule()),
-    });
+    match into_decision(policy, request, verdict) {
+        Decision::Permit(permit) => {
+            out.push(format!(
+                "runs as: {}",
+                permit.run_as().map_or_else(
+                    || "the token's run_as user (the rule names none)".to_owned(),
+                    |user| format!("{user} (the rule's run_as, over the token's)"),
+                )
+            ));
+            out.push(format!("rule limits: {}", permit.limits().describe()));
+            out.push(format!("decision: PERMIT by {}", permit.rule()));
+        }
+        Decision::Deny(denial) => {
+            out.push(format!("decision: DENY by {}\n  {denial}", denial.rule()));
+        }
+    }
     out.join("\n")
 }
 

@@ -212,6 +212,8 @@ fn allow_rule() -> impl Strategy<Value = AllowRule> {
                 roles,
                 allow_interpreter,
                 note: None,
+                run_as: None,
+                limits: None,
             },
         )
 }
@@ -543,6 +545,8 @@ proptest! {
                 allow_interpreter: false,
                 allow_options,
                 note: None,
+                run_as: None,
+                limits: None,
             }],
             ..PolicyConfig::default()
         };

@@ -109,12 +109,21 @@ pub struct Permit {
     principal: String,
     role: Role,
     rule: DecidingRule,
+    run_as: Option<String>,
+    limits: crate::exec::ResourceLimits,
 }
 
 impl Permit {
-    /// The permit for `request`, by `rule`. Only [`decide`](super::decide) calls it.
-    pub(super) fn new(request: &ResolvedRequest, rule: DecidingRule) -> Self {
+    /// The permit for `request`, by `rule` (the allow rule `allowed_by`, when one decided).
+    /// Only [`decide`](super::decide) calls it.
+    pub(super) fn new(
+        request: &ResolvedRequest,
+        rule: DecidingRule,
+        allowed_by: Option<&super::rules::Rule>,
+    ) -> Self {
         Self {
+            run_as: allowed_by.and_then(|rule| rule.run_as.clone()),
+            limits: allowed_by.map(|rule| rule.limits).unwrap_or_default(),
             program: request.program.clone(),
             args: request.args.clone(),
             working_dir: request.working_dir.clone(),
@@ -155,6 +164,14 @@ impl Permit {
     pub fn rule(&self) -> DecidingRule {
         self.rule
     }
+    /// The user the allow rule that decided names (`run_as`), which wins over the token's.
+    pub fn run_as(&self) -> Option<&str> {
+        self.run_as.as_deref()
+    }
+    /// The resource limits of the allow rule that decided (none for other steps).
+    pub fn limits(&self) -> crate::exec::ResourceLimits {
+        self.limits
+    }
 }
 
 impl fmt::Debug for Permit {
@@ -168,6 +185,8 @@ impl fmt::Debug for Permit {
             .field("principal", &self.principal)
             .field("role", &self.role)
             .field("rule", &self.rule)
+            .field("run_as", &self.run_as)
+            .field("limits", &self.limits)
             .finish()
     }
 }

@@ -19,7 +19,7 @@ use nix::{
 use crate::{auth::Role, command::CommandLine};
 
 use super::{
-    CommandRequest, Denial, Policy, PolicyConfig, PolicyError, ResolvedRequest,
+    CommandRequest, Denial, Policy, PolicyConfig, PolicyError, PolicyProblem, ResolvedRequest,
     decide::{inside_roots, outside_roots},
     rules::{ProgramPattern, Root},
 };
@@ -313,7 +313,8 @@ fn canonical_executable(path: &Path, program: &str) -> Result<PathBuf, ResolveEr
 ///   `hostmcp policy explain` prints.
 ///
 /// Paths are resolved once, at load (and reload): a symlink changed later is seen at the
-/// next load.
+/// next load. So is each allow rule's `run_as`: the user must exist and this server must be
+/// able to switch to it ([`RunAsUser::switchable`](crate::exec::run_as::RunAsUser::switchable)).
 pub fn resolve_policy(config: Option<PolicyConfig>) -> Result<Policy, PolicyError> {
     let Some(config) = config else {
         return Ok(Policy::permissive());
@@ -328,6 +329,19 @@ pub fn resolve_policy(config: Option<PolicyConfig>) -> Result<Policy, PolicyErro
     for root in policy.working_dirs.iter_mut().flatten() {
         if let Ok(canonical) = fs::canonicalize(&root.effective) {
             root.effective = canonical;
+        }
+    }
+    for rule in &policy.allow {
+        if let Some(name) = &rule.run_as {
+            crate::exec::run_as::RunAsUser::switchable(name).map_err(|error| {
+                PolicyError::new(
+                    format!("allow[{}].run_as", rule.index),
+                    PolicyProblem::RunAs {
+                        name: name.clone(),
+                        reason: error.to_string(),
+                    },
+                )
+            })?;
         }
     }
     Ok(policy)

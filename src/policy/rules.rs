@@ -34,6 +34,10 @@ pub(super) struct Rule {
     pub(super) grantees: Callers,
     pub(super) allow_interpreter: bool,
     pub(super) note: Option<String>,
+    /// Allow rules only: the user its commands run as, over the token's.
+    pub(super) run_as: Option<String>,
+    /// Allow rules only: its commands' resource limits.
+    pub(super) limits: crate::exec::ResourceLimits,
 }
 
 impl Rule {
@@ -60,6 +64,12 @@ impl Rule {
         }
         if self.allows_options() {
             text.push_str(" allow_options");
+        }
+        if let Some(user) = &self.run_as {
+            text.push_str(&format!(" run_as {user:?}"));
+        }
+        if !self.limits.is_empty() {
+            text.push_str(&format!(" limits {{{}}}", self.limits.describe()));
         }
         text
     }

@@ -11,7 +11,7 @@ use super::{
 use crate::{
     audit::{AuditContext, AuditEnv, AuditEvent, AuditLog, AuditText, CommandLine},
     command,
-    exec::ExecOutcome,
+    exec::{ExecOutcome, ResourceLimits, diagnose},
 };
 
 static NEXT_COMMAND: AtomicU64 = AtomicU64::new(1);
@@ -22,6 +22,10 @@ pub struct AuditedCommand {
     audit: AuditLog,
     context: AuditContext,
     command_id: String,
+    /// The command's resource limits, to name the one that stopped it.
+    limits: ResourceLimits,
+    /// The Unix user it runs as.
+    run_as: Option<String>,
 }
 
 impl AuditedCommand {
@@ -45,6 +49,7 @@ impl AuditedCommand {
             env: AuditEnv::new(command.env.iter().cloned()),
             timeout_secs: command.timeout.as_secs(),
             job_id: job_id.map(str::to_owned),
+            limits: (!facts.limits.is_empty()).then(|| facts.limits.describe()),
         };
         audit
             .record(context.clone(), event)
@@ -59,7 +64,19 @@ impl AuditedCommand {
             audit: audit.clone(),
             context,
             command_id,
+            limits: facts.limits,
+            run_as: facts.run_as.clone(),
         })
+    }
+
+    /// The Unix user the command runs as (`None` only if the server's has no name).
+    pub fn run_as(&self) -> Option<&str> {
+        self.run_as.as_deref()
+    }
+
+    /// The resource limits the command runs under.
+    pub fn limits(&self) -> ResourceLimits {
+        self.limits
     }
 
     /// Who the command's orphans are audited under: its principal and command id.
@@ -83,6 +100,7 @@ impl AuditedCommand {
             duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
             stdout_bytes: outcome.stdout.total_bytes(),
             stderr_bytes: outcome.stderr.total_bytes(),
+            limit_hit: diagnose::limit_hit(outcome, &self.limits).map(|hit| hit.limit.to_owned()),
         };
         self.audit.record_detached(self.context, event);
     }
@@ -122,6 +140,7 @@ mod tests {
             program: "/usr/bin/echo".into(),
             working_dir: None,
             run_as: Some("root".to_owned()),
+            limits: crate::exec::ResourceLimits::default(),
         }
     }
 

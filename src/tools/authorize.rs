@@ -1,9 +1,10 @@
 //! From a validated tool request to a command the engine may run: the policy resolves the
 //! program and working directory (symlinks followed, PATH searched) and decides, and the
-//! principal's Unix user is looked up; a denial or an unresolvable request is recorded as
+//! principal's Unix user is looked up (the allow rule's `run_as` over the token's), with
+//! the command's resource limits (the token's and the rule's, the stricter of each); a denial or an unresolvable request is recorded as
 //! `command_refused` and returned as a typed [`Refusal`] naming the rule. A permit comes
 //! with the facts `command_started` records ([`PermitFacts`]): the rule that allowed it,
-//! the program that runs, where, and as which user.
+//! the program that runs, where, as which user and under which limits.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -11,7 +12,7 @@ use crate::{
     audit::{AuditContext, AuditEvent, AuditText, CommandLine as AuditedLine},
     auth::Principal,
     command::CommandLine,
-    exec::{CommandSpec, DEFAULT_PATH},
+    exec::{CommandSpec, Confinement, DEFAULT_PATH, ResourceLimits},
     log_excerpt::log_excerpt,
     policy::{self, CommandRequest, DecidingRule, Decision},
 };
@@ -51,6 +52,8 @@ pub struct PermitFacts {
     pub working_dir: Option<PathBuf>,
     /// The Unix user it runs as; `None` only if the server's own user has no name.
     pub run_as: Option<String>,
+    /// Its resource limits: the token's and the rule's, the stricter of each.
+    pub limits: ResourceLimits,
 }
 
 /// A command the policy permitted, ready to run, and what the log says of it.
@@ -107,8 +110,13 @@ fn judge(
         Decision::Permit(permit) => permit,
         Decision::Deny(denial) => return Err(denial.into()),
     };
-    let user = state.identities.user_for(principal)?;
+    let user = state.identities.user_for_rule(principal, permit.run_as())?;
+    let limits = state
+        .identities
+        .token_limits(principal)
+        .stricter(permit.limits());
     let facts = PermitFacts {
+        limits,
         rule: permit.rule(),
         program: permit.program().to_path_buf(),
         working_dir: permit.working_dir().map(PathBuf::from),
@@ -117,7 +125,8 @@ fn judge(
             Some(user) => Some(user.name().to_owned()),
         },
     };
-    let spec = CommandSpec::permitted(permit, command.timeout, command.stdin.clone());
+    let spec = CommandSpec::permitted(permit, command.timeout, command.stdin.clone())
+        .confined(Confinement { limits });
     let spec = match user {
         None => spec,
         Some(user) => spec.as_user(user),

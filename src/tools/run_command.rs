@@ -52,6 +52,26 @@ pub struct RunCommandOutput {
     pub stdout_omitted_bytes: u64,
     pub stderr_omitted_bytes: u64,
     pub duration_ms: u64,
+    /// The Unix user the command ran as (an allow rule's `run_as` wins over the token's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<String>,
+    /// The resource limits it ran under, e.g. `memory 512.0 MiB, cpu_seconds 30`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<String>,
+    /// The limit that stopped it (`memory`, `cpu_seconds`, `processes`, `file_size`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_hit: Option<String>,
+    /// What to do next, when hostmcp's confinement explains the failure (a limit, or
+    /// `sudo` refused under `no_new_privs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// How the command was run, for the result: its user and limits.
+#[derive(Debug, Clone, Default)]
+pub struct RunFacts {
+    pub run_as: Option<String>,
+    pub limits: exec::ResourceLimits,
 }
 
 /// The tool's definition, as listed by `tools/list`.
@@ -104,6 +124,10 @@ pub async fn call(
         max_output_bytes: command_limits.max_output_bytes,
         ..ExecLimits::default()
     };
+    let facts = RunFacts {
+        run_as: audited.run_as().map(str::to_owned),
+        limits: audited.limits(),
+    };
     let progress = ProgressForwarder::start(&context);
     let outcome = exec::run(
         spec,
@@ -119,6 +143,7 @@ pub async fn call(
             audited.finished(&outcome);
             Ok(tool_result(
                 &outcome,
+                &facts,
                 state.limits.load().result_budget_bytes,
             ))
         }
@@ -156,22 +181,23 @@ const SHAPING_ROUNDS: usize = 4;
 /// `budget` of the whole serialized result: each stream appears twice (text for the model,
 /// `structuredContent` for programs), so each copy gets half the room, shared between
 /// stdout and stderr; a stream longer than its share keeps its head and tail.
-fn tool_result(outcome: &ExecOutcome, budget: usize) -> CallToolResult {
+fn tool_result(outcome: &ExecOutcome, facts: &RunFacts, budget: usize) -> CallToolResult {
     let mut room = budget.saturating_sub(RESULT_OVERHEAD_BYTES) / 2;
-    let mut result = shaped(outcome, room);
+    let mut result = shaped(outcome, facts, room);
     for _ in 1..SHAPING_ROUNDS {
         let size = result_budget::serialized_len(&result);
         if size <= budget {
             break;
         }
         room = room * budget / size * 99 / 100;
-        result = shaped(outcome, room);
+        result = shaped(outcome, facts, room);
     }
     result
 }
 
 /// [`tool_result`] with `room` raw bytes for each copy of the two streams.
-fn shaped(outcome: &ExecOutcome, room: usize) -> CallToolResult {
+fn shaped(outcome: &ExecOutcome, facts: &RunFacts, room: usize) -> CallToolResult {
+    let limit_hit = exec::diagnose::limit_hit(outcome, &facts.limits);
     let (stdout_keep, stderr_keep) = share(
         room,
         outcome.stdout.total_bytes(),
@@ -194,6 +220,13 @@ fn shaped(outcome: &ExecOutcome, room: usize) -> CallToolResult {
         stdout_lines: outcome.stdout.total_lines(),
         stderr_lines: outcome.stderr.total_lines(),
         duration_ms: millis(outcome.duration),
+        run_as: facts.run_as.clone(),
+        limits: (!facts.limits.is_empty()).then(|| facts.limits.describe()),
+        hint: limit_hit
+            .as_ref()
+            .map(|hit| hit.message.clone())
+            .or_else(|| exec::diagnose::privilege_hint(outcome).map(str::to_owned)),
+        limit_hit: limit_hit.map(|hit| hit.limit.to_owned()),
     };
     let text = render_text(&output);
     let structured = serde_json::to_value(&output).unwrap_or_default();
@@ -232,6 +265,12 @@ fn render_text(output: &RunCommandOutput) -> String {
         (None, None) => "ended without an exit status".to_owned(),
     };
     let mut text = format!("{status} ({} ms)", output.duration_ms);
+    if let Some(user) = &output.run_as {
+        text.push_str(&format!(", as {user}"));
+    }
+    if let Some(limits) = &output.limits {
+        text.push_str(&format!("; limits: {limits}"));
+    }
     for (name, body, bytes, lines) in [
         (
             "stdout",
@@ -254,6 +293,9 @@ fn render_text(output: &RunCommandOutput) -> String {
                 text.push('\n');
             }
         }
+    }
+    if let Some(hint) = &output.hint {
+        text.push_str(&format!("\n[{hint}]"));
     }
     if output.truncated {
         text.push_str(&format!(

@@ -72,6 +72,7 @@ fn a_record_with_many_arguments_and_variables_stays_under_64_kib_of_text() {
         env: AuditEnv::new(env),
         timeout_secs: 30,
         job_id: None,
+        limits: None,
     };
     let mut event = event;
     event.settle_env(true);

@@ -78,6 +78,7 @@ fn started(command_id: &str) -> AuditEvent {
         env: AuditEnv::new([("LANG", "C.UTF-8")]),
         timeout_secs: 30,
         job_id: None,
+        limits: None,
     }
 }
 
@@ -91,6 +92,7 @@ fn finished(command_id: &str) -> AuditEvent {
         duration_ms: 12,
         stdout_bytes: 300,
         stderr_bytes: 0,
+        limit_hit: None,
     }
 }
 
@@ -160,6 +162,7 @@ fn with_secret() -> AuditEvent {
         env: AuditEnv::new([("API_KEY", SECRET), ("MODE", "fast")]),
         timeout_secs: 30,
         job_id: Some("j-1".to_owned()),
+        limits: None,
     }
 }
 

@@ -53,6 +53,8 @@ fn the_full_example_parses_into_every_field() {
                 allow_interpreter: false,
                 allow_options: false,
                 note: Some("read-only unit status".to_owned()),
+                run_as: None,
+                limits: None,
             }],
             deny: vec![DenyRule {
                 program: "/usr/bin/git".to_owned(),

@@ -26,7 +26,11 @@ fn text(result: &CallToolResult) -> &str {
 #[test]
 fn five_megabytes_of_output_fit_the_default_budget_and_say_what_was_omitted() {
     let stdout: String = (0..500_000).map(|i| format!("{i:09}\n")).collect(); // 5 MB
-    let result = tool_result(&outcome(stdout.as_bytes(), b"warning\n"), 100 * 1024);
+    let result = tool_result(
+        &outcome(stdout.as_bytes(), b"warning\n"),
+        &RunFacts::default(),
+        100 * 1024,
+    );
     assert!(serialized_len(&result) <= 100 * 1024);
     let structured = result.structured_content.as_ref().unwrap();
     assert_eq!(structured["truncated"], true);
@@ -50,7 +54,7 @@ fn five_megabytes_of_output_fit_the_default_budget_and_say_what_was_omitted() {
 
 #[test]
 fn output_within_the_budget_is_whole_and_not_marked() {
-    let result = tool_result(&outcome(b"hello\n", b""), 100 * 1024);
+    let result = tool_result(&outcome(b"hello\n", b""), &RunFacts::default(), 100 * 1024);
     let structured = result.structured_content.as_ref().unwrap();
     assert_eq!(structured["truncated"], false);
     assert_eq!(structured["stdout"], "hello\n");
@@ -62,7 +66,7 @@ fn output_within_the_budget_is_whole_and_not_marked() {
 #[test]
 fn two_long_streams_share_the_room() {
     let long = vec![b'x'; 300_000];
-    let result = tool_result(&outcome(&long, &long), 100 * 1024);
+    let result = tool_result(&outcome(&long, &long), &RunFacts::default(), 100 * 1024);
     assert!(serialized_len(&result) <= 100 * 1024);
     let structured = result.structured_content.as_ref().unwrap();
     let (stdout, stderr) = (
