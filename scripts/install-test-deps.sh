@@ -15,6 +15,7 @@
 #   mcpo/requirements.txt            Open WebUI's mcpo 0.0.20 (own venv: it pins its own mcp)
 #   mcp1/requirements.txt            the Python SDK 1.9.4, an older client (own venv)
 #   sdk-1.12/package{,-lock}         @modelcontextprotocol/sdk 1.12.3, an older TypeScript client
+#   oidc/package{,-lock}             oidc-provider 9.13.3 (panva), the outside OpenID provider
 # npm prefixes are installed with `npm ci` from the committed lock files.
 # Each part writes a stamp (sha256 of its manifests); a matching stamp plus a
 # working binary means the part is skipped, so a warm run takes well under a second.
@@ -121,6 +122,8 @@ install_npm node node_modules/.bin/inspector
 install_npm conformance-0.1 node_modules/.bin/conformance
 install_npm conformance-0.2 node_modules/.bin/conformance
 install_npm sdk-1.12 node_modules/@modelcontextprotocol/sdk/package.json
+# oidc-provider (panva): the outside identity provider of tests/e2e/test_resource_server.py.
+install_npm oidc node_modules/oidc-provider/package.json
 
 # ---------------------------------------------------------------- Debian packages
 # prometheus (server and promtool) for tests/e2e/test_metrics.py: a real scrape of /metrics.
@@ -181,4 +184,5 @@ HOSTMCP_PROMTOOL=$(command -v promtool)
 HOSTMCP_MCPO_PYTHON=$DEPS/venv-mcpo/bin/python   # mcpo (Open WebUI)
 HOSTMCP_MCP1_PYTHON=$DEPS/venv-mcp1/bin/python   # mcp 1.9.4 (older Python SDK)
 HOSTMCP_SDK112=$DEPS/sdk-1.12/node_modules   # @modelcontextprotocol/sdk 1.12.3
+HOSTMCP_OIDC=$DEPS/oidc/node_modules   # oidc-provider (tests/e2e/oidc/provider.mjs)
 EOF

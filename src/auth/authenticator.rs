@@ -2,7 +2,9 @@
 //! replaceable while the server runs, or none on a loopback `--no-auth` server), and the
 //! task that revokes each token at its `expires` instant ([`expire_tokens`]). The
 //! middleware that asks it is [`super::layer`]; what a revocation does is
-//! [`super::revocation`].
+//! [`super::revocation`]. Besides the token set, a request may be authenticated by the
+//! API-key header ([`super::api_key`]) or a JWT of a configured outside issuer
+//! ([`super::jwt`]): [`Authenticator::with_outside`].
 
 use std::{
     sync::{Arc, Weak},
@@ -10,7 +12,7 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue};
 use tokio::sync::Notify;
 
 use super::{
@@ -35,6 +37,17 @@ pub struct ReloadableTokens {
     replacing: parking_lot::Mutex<()>,
     /// Woken when the set is replaced, so the expiry task looks again.
     changed: Arc<Notify>,
+    /// The API-key header and outside issuers (fixed for the server's life).
+    outside: OutsideCredentials,
+}
+
+/// What authenticates a request besides `Authorization: Bearer` with a configured token.
+#[derive(Debug, Default)]
+pub struct OutsideCredentials {
+    /// The header that may carry a token instead of `Authorization` (off when `None`).
+    pub api_key_header: Option<super::api_key::ApiKeyHeader>,
+    /// Outside identity providers whose JWT access tokens are accepted.
+    pub issuers: Option<Arc<super::jwt::Issuers>>,
 }
 
 impl ReloadableTokens {
@@ -49,7 +62,34 @@ impl Authenticator {
             current: ArcSwap::from_pointee(set),
             replacing: parking_lot::Mutex::new(()),
             changed: Arc::default(),
+            outside: OutsideCredentials::default(),
         })
+    }
+
+    /// This authenticator, also accepting `outside` credentials (no effect on a disabled one).
+    pub fn with_outside(mut self, outside: OutsideCredentials) -> Self {
+        if let Self::Tokens(tokens) = &mut self {
+            tokens.outside = outside;
+        }
+        self
+    }
+
+    /// Authenticate one request from its headers: the token of `Authorization: Bearer` or
+    /// of the API-key header, checked against the token set, then, when it is not one of
+    /// those and looks like a JWT, against the outside issuers.
+    pub async fn authenticate_request(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        let Self::Tokens(tokens) = self else {
+            return Ok(super::danger::unauthenticated_local());
+        };
+        let outside = &tokens.outside;
+        let token = super::api_key::presented_token(headers, outside.api_key_header.as_ref())?;
+        let result = tokens.current.load().authenticate(token);
+        match (&outside.issuers, result) {
+            (Some(issuers), Err(AuthError::Invalid)) if super::jwt::looks_like_jwt(token) => {
+                issuers.authenticate(token).await
+            }
+            (_, result) => result,
+        }
     }
 
     /// Authenticate one request from its `Authorization` header.

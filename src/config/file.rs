@@ -52,6 +52,21 @@ pub struct FileConfig {
     pub log: FileLog,
     /// The `[metrics]` table: present, it serves `/metrics` (unless `enabled = false`).
     pub metrics: Option<FileMetrics>,
+    /// The `[auth]` table: the API-key header and outside identity providers.
+    #[serde(default)]
+    pub auth: FileAuth,
+}
+
+/// The `[auth]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAuth {
+    /// A header that may carry a token instead of `Authorization: Bearer` (e.g. "X-API-Key");
+    /// off when absent.
+    pub api_key_header: Option<String>,
+    /// `[[auth.issuers]]`: outside identity providers whose JWT access tokens are accepted.
+    #[serde(default)]
+    pub issuers: Vec<crate::auth::jwt::IssuerFile>,
 }
 
 /// The `[log]` table.

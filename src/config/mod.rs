@@ -62,6 +62,15 @@ pub struct Config {
     pub log_format: crate::cli::LogFormat,
     /// `/metrics`, when served (`--metrics` or a `[metrics]` table).
     pub metrics: Option<MetricsSettings>,
+    /// The `[auth]` table: the API-key header and outside issuers.
+    pub outside_auth: OutsideAuthSettings,
+}
+
+/// The `[auth]` table, checked.
+#[derive(Debug, Clone, Default)]
+pub struct OutsideAuthSettings {
+    pub api_key_header: Option<crate::auth::api_key::ApiKeyHeader>,
+    pub issuers: Vec<crate::auth::jwt::IssuerSettings>,
 }
 
 /// How `/metrics` is served.
@@ -250,6 +259,12 @@ pub enum ConfigError {
     BadConnections(&'static str),
     #[error("{0}")]
     BadFileRoots(#[from] crate::files::RootsError),
+    #[error("[auth]: {0}")]
+    BadApiKeyHeader(#[from] crate::auth::api_key::ApiKeyHeaderError),
+    #[error("{0}")]
+    BadIssuer(#[from] crate::auth::jwt::IssuerSettingsError),
+    #[error("[auth] needs token authentication; it does nothing with --no-auth")]
+    OutsideAuthWithoutAuth,
     #[error("[{table}]: {message}")]
     BadServices {
         table: &'static str,
@@ -292,6 +307,11 @@ impl ConfigError {
                 "write each [[files.roots]] path once, as an absolute directory, e.g. path = \"/srv\""
             }
             Self::BadServices { .. } => "docs/services.md lists the [systemd] and [logs] keys",
+            Self::BadApiKeyHeader(_) => {
+                "name a header of your own, e.g. api_key_header = \"X-API-Key\""
+            }
+            Self::BadIssuer(error) => error.hint(),
+            Self::OutsideAuthWithoutAuth => "drop --no-auth, or the [auth] table",
         }
     }
 }
@@ -324,6 +344,7 @@ impl Config {
                 AuthSetting::Tokens(tokens)
             }
         };
+        let outside_auth = resolve_outside_auth(&file.auth, &auth)?;
         Ok(Self {
             listen,
             auth,
@@ -357,6 +378,7 @@ impl Config {
             },
             log_format: args.log_format.or(file.log.format).unwrap_or_default(),
             metrics: resolve_metrics(args, &file),
+            outside_auth,
             files: crate::files::FileRoots::new(file.files)?,
             policy: file.policy,
             on_revoke: file.on_revoke.unwrap_or_default(),
@@ -525,6 +547,26 @@ fn tls_files(args: &ServeArgs, file: &FileConfig) -> Result<Option<TlsFiles>, Co
         (None, None) => Ok(None),
         _ => Err(ConfigError::IncompleteTls),
     }
+}
+
+/// The `[auth]` table, checked; refused with `--no-auth`, where nothing is authenticated.
+fn resolve_outside_auth(
+    file: &file::FileAuth,
+    auth: &AuthSetting,
+) -> Result<OutsideAuthSettings, ConfigError> {
+    let settings = OutsideAuthSettings {
+        api_key_header: file
+            .api_key_header
+            .as_deref()
+            .map(crate::auth::api_key::ApiKeyHeader::parse)
+            .transpose()?,
+        issuers: crate::auth::jwt::resolve_issuers(&file.issuers)?,
+    };
+    let configured = settings.api_key_header.is_some() || !settings.issuers.is_empty();
+    if configured && matches!(auth, AuthSetting::Disabled) {
+        return Err(ConfigError::OutsideAuthWithoutAuth);
+    }
+    Ok(settings)
 }
 
 /// The audit file: `--audit-log`, else `[audit] path`, else the state directory;
