@@ -105,7 +105,10 @@ pub fn presented_token<'a>(
 }
 
 /// The one value of `name`; a header sent twice is malformed (which one would count?).
-fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a HeaderValue>, AuthError> {
+fn single<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'a HeaderValue>, AuthError> {
     let mut values = headers.get_all(name).iter();
     let first = values.next();
     if values.next().is_some() {

@@ -38,7 +38,11 @@ fn the_api_key_header_carries_the_token_and_each_refusal_has_its_twin() {
     // (accepted, refused, why)
     let cases: [(&[(&str, &str)], &[(&str, &str)], AuthError); 5] = [
         (&[("x-api-key", TOKEN)], &[], AuthError::Missing),
-        (&[("X-Api-Key", TOKEN)], &[("x-api-key", "")], AuthError::Malformed),
+        (
+            &[("X-Api-Key", TOKEN)],
+            &[("x-api-key", "")],
+            AuthError::Malformed,
+        ),
         (
             &[("x-api-key", &format!(" {TOKEN} "))],
             &[("x-api-key", &bearer)],
@@ -60,7 +64,10 @@ fn the_api_key_header_carries_the_token_and_each_refusal_has_its_twin() {
         assert_eq!(presented(refused), Err(why), "{refused:?}");
     }
     // Authorization alone is unchanged.
-    assert_eq!(presented(&[("authorization", &bearer)]).as_deref(), Ok(TOKEN));
+    assert_eq!(
+        presented(&[("authorization", &bearer)]).as_deref(),
+        Ok(TOKEN)
+    );
 }
 
 #[test]
@@ -85,7 +92,10 @@ fn reserved_and_invalid_header_names_are_refused() {
         "Proxy-Authorization",
     ] {
         assert!(
-            matches!(ApiKeyHeader::parse(name), Err(ApiKeyHeaderError::Reserved(_))),
+            matches!(
+                ApiKeyHeader::parse(name),
+                Err(ApiKeyHeaderError::Reserved(_))
+            ),
             "{name}"
         );
     }

@@ -270,7 +270,10 @@ fn outside_credentials(config: &Config) -> Result<OutsideCredentials, CommandErr
                 .with_hint("check ca_file: a readable PEM file of CA certificates")
         })?;
         for url in issuers.urls() {
-            tracing::info!(issuer = url, "accepting JWT access tokens of an outside issuer");
+            tracing::info!(
+                issuer = url,
+                "accepting JWT access tokens of an outside issuer"
+            );
         }
         Some(Arc::new(issuers))
     };

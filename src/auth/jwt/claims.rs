@@ -32,9 +32,7 @@ pub fn identity(settings: &IssuerSettings, claims: &Value) -> Result<Identity, A
         .into_iter()
         .filter_map(|value| settings.roles.get(value).copied())
         .max();
-    let role = mapped
-        .or(settings.default_role)
-        .ok_or(AuthError::NoRole)?;
+    let role = mapped.or(settings.default_role).ok_or(AuthError::NoRole)?;
     Ok(Identity {
         name: format!("{}:{value}", settings.name),
         role,
@@ -63,7 +61,5 @@ fn values(claim: &Value) -> Vec<&str> {
 
 fn is_plain(value: &str) -> bool {
     (1..=MAX_PRINCIPAL_BYTES).contains(&value.len())
-        && !value
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control())
 }

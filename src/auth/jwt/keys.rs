@@ -198,9 +198,7 @@ impl KeyCache {
         let keys = set
             .keys
             .iter()
-            .filter(|jwk| {
-                !matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption))
-            })
+            .filter(|jwk| !matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)))
             .filter_map(|jwk| {
                 // A key naming an algorithm that signs nothing here (RSA-OAEP) is skipped.
                 let alg = match jwk.common.key_algorithm {

@@ -80,7 +80,9 @@ pub struct Issuers {
 struct Issuer {
     settings: Arc<IssuerSettings>,
     keys: KeyCache,
-    validation: Validation,
+    /// One per accepted algorithm: jsonwebtoken refuses a validation listing algorithms of
+    /// another family than the key's.
+    validations: Vec<(Algorithm, Validation)>,
 }
 
 /// The claims every issuer's token must carry (on top of the principal claim).
@@ -93,17 +95,15 @@ impl Issuers {
             .into_iter()
             .map(|settings| {
                 let settings = Arc::new(settings);
-                let mut validation = Validation::new(Algorithm::RS256);
-                validation.algorithms = settings.algorithms.clone();
-                validation.set_issuer(&[&settings.issuer]);
-                validation.set_audience(&settings.audience);
-                validation.set_required_spec_claims(&REQUIRED_CLAIMS);
-                validation.validate_nbf = true;
-                validation.leeway = settings.leeway.as_secs();
+                let validations = settings
+                    .algorithms
+                    .iter()
+                    .map(|&algorithm| (algorithm, validation(&settings, algorithm)))
+                    .collect();
                 Ok(Issuer {
                     keys: KeyCache::new(settings.clone())?,
                     settings,
-                    validation,
+                    validations,
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -131,6 +131,17 @@ impl Issuers {
     }
 }
 
+/// What `decode` checks of a token of `algorithm` from the issuer of `settings`.
+fn validation(settings: &IssuerSettings, algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.set_issuer(&[&settings.issuer]);
+    validation.set_audience(&settings.audience);
+    validation.set_required_spec_claims(&REQUIRED_CLAIMS);
+    validation.validate_nbf = true;
+    validation.leeway = settings.leeway.as_secs();
+    validation
+}
+
 /// The `iss` of a token not yet verified: only to choose which issuer verifies it.
 #[derive(serde::Deserialize)]
 struct UnverifiedIssuer {
@@ -141,15 +152,17 @@ impl Issuer {
     async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| AuthError::Jwt(Refusal::Malformed))?;
-        if !self.settings.algorithms.contains(&header.alg) {
-            return Err(AuthError::Jwt(Refusal::Algorithm));
-        }
+        let (_, validation) = self
+            .validations
+            .iter()
+            .find(|(algorithm, _)| *algorithm == header.alg)
+            .ok_or(AuthError::Jwt(Refusal::Algorithm))?;
         let key = self
             .keys
             .key_for(header.kid.as_deref(), header.alg)
             .await
             .map_err(AuthError::Jwt)?;
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &self.validation)
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, validation)
             .map_err(|error| refusal_of(error.kind()))?;
         let identity = claims::identity(&self.settings, &data.claims)?;
         Ok(Principal {

@@ -90,7 +90,9 @@ pub enum IssuerSettingsError {
     EmptyClaim { index: usize, field: &'static str },
     #[error("auth.issuers[{index}]: unknown role {role:?}")]
     UnknownRole { index: usize, role: String },
-    #[error("auth.issuers[{index}]: no role can ever be given (no role_claim with roles, no default_role)")]
+    #[error(
+        "auth.issuers[{index}]: no role can ever be given (no role_claim with roles, no default_role)"
+    )]
     NoRoleSource { index: usize },
     #[error("auth.issuers[{index}]: {field} must be at least 1")]
     ZeroDuration { index: usize, field: &'static str },
@@ -163,10 +165,12 @@ fn resolve_one(index: usize, file: &IssuerFile) -> Result<IssuerSettings, Issuer
         }
         Some(names) => names
             .iter()
-            .map(|name| asymmetric_algorithm(name).ok_or_else(|| IssuerSettingsError::BadAlgorithm {
-                index,
-                algorithm: name.clone(),
-            }))
+            .map(|name| {
+                asymmetric_algorithm(name).ok_or_else(|| IssuerSettingsError::BadAlgorithm {
+                    index,
+                    algorithm: name.clone(),
+                })
+            })
             .collect::<Result<_, _>>()?,
     };
     let principal_claim = file.principal_claim.clone().unwrap_or_else(|| "sub".into());
@@ -231,7 +235,11 @@ pub fn asymmetric_algorithm(name: &str) -> Option<Algorithm> {
 }
 
 /// `https`, or `http` to a loopback host; no query, fragment or user info.
-pub fn check_url(index: usize, field: &'static str, text: &str) -> Result<Url, IssuerSettingsError> {
+pub fn check_url(
+    index: usize,
+    field: &'static str,
+    text: &str,
+) -> Result<Url, IssuerSettingsError> {
     let bad = |reason| IssuerSettingsError::BadUrl {
         index,
         field,
