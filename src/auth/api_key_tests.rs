@@ -27,6 +27,9 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     headers
 }
 
+/// Header (name, value) pairs.
+type Pairs<'a> = &'a [(&'a str, &'a str)];
+
 fn presented(pairs: &[(&str, &str)]) -> Result<String, AuthError> {
     let key = x_api_key();
     presented_token(&headers(pairs), Some(&key)).map(str::to_owned)
@@ -36,7 +39,7 @@ fn presented(pairs: &[(&str, &str)]) -> Result<String, AuthError> {
 fn the_api_key_header_carries_the_token_and_each_refusal_has_its_twin() {
     let bearer = format!("Bearer {TOKEN}");
     // (accepted, refused, why)
-    let cases: [(&[(&str, &str)], &[(&str, &str)], AuthError); 5] = [
+    let cases: [(Pairs<'_>, Pairs<'_>, AuthError); 5] = [
         (&[("x-api-key", TOKEN)], &[], AuthError::Missing),
         (
             &[("X-Api-Key", TOKEN)],

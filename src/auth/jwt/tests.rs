@@ -142,7 +142,7 @@ async fn each_refusal_has_its_accepted_twin() {
         (
             "wrong audience",
             token(&with(|c| {
-                c["aud"] = json!(["https://host.example/mcp", "x"])
+                c["aud"] = json!(["https://host.example/mcp", "x"]);
             })),
             token(&with(|c| c["aud"] = json!("https://other.example/mcp"))),
             AuthError::Jwt(Refusal::Audience),
@@ -159,7 +159,7 @@ async fn each_refusal_has_its_accepted_twin() {
             "wrong issuer",
             token(&claims()),
             token(&with(|c| {
-                c["iss"] = json!("http://127.0.0.1:9/realms/other")
+                c["iss"] = json!("http://127.0.0.1:9/realms/other");
             })),
             AuthError::Jwt(Refusal::UnknownIssuer),
         ),
