@@ -17,6 +17,7 @@
 #   sdk-1.12/package{,-lock}         @modelcontextprotocol/sdk 1.12.3, an older TypeScript client
 #   browser/package{,-lock}          playwright-core + @modelcontextprotocol/ext-apps (AppBridge) for the
 #                                    dashboard test, run in Debian's chromium (apt package chromium)
+#   oidc/package{,-lock}             oidc-provider 9.13.3 (panva), the outside OpenID provider
 # npm prefixes are installed with `npm ci` from the committed lock files.
 # Each part writes a stamp (sha256 of its manifests); a matching stamp plus a
 # working binary means the part is skipped, so a warm run takes well under a second.
@@ -124,6 +125,8 @@ install_npm conformance-0.1 node_modules/.bin/conformance
 install_npm conformance-0.2 node_modules/.bin/conformance
 install_npm sdk-1.12 node_modules/@modelcontextprotocol/sdk/package.json
 install_npm browser node_modules/playwright-core/package.json
+# oidc-provider (panva): the outside identity provider of tests/e2e/test_resource_server.py.
+install_npm oidc node_modules/oidc-provider/package.json
 
 # ---------------------------------------------------------------- Debian packages
 # prometheus (server and promtool) for tests/e2e/test_metrics.py: a real scrape of /metrics.
@@ -189,4 +192,5 @@ HOSTMCP_MCPO_PYTHON=$DEPS/venv-mcpo/bin/python   # mcpo (Open WebUI)
 HOSTMCP_MCP1_PYTHON=$DEPS/venv-mcp1/bin/python   # mcp 1.9.4 (older Python SDK)
 HOSTMCP_SDK112=$DEPS/sdk-1.12/node_modules   # @modelcontextprotocol/sdk 1.12.3
 HOSTMCP_BROWSER_NODE_MODULES=$DEPS/browser/node_modules   # playwright-core, ext-apps (dashboard test)
+HOSTMCP_OIDC=$DEPS/oidc/node_modules   # oidc-provider (tests/e2e/oidc/provider.mjs)
 EOF

@@ -2,7 +2,9 @@
 //! replaceable while the server runs, or none on a loopback `--no-auth` server), and the
 //! task that revokes each token at its `expires` instant ([`expire_tokens`]). The
 //! middleware that asks it is [`super::layer`]; what a revocation does is
-//! [`super::revocation`].
+//! [`super::revocation`]. Besides the token set, a request may be authenticated by the
+//! API-key header ([`super::api_key`]) or a JWT of a configured outside issuer
+//! ([`super::jwt`]): [`Authenticator::with_outside`].
 
 use std::{
     sync::{Arc, Weak},
@@ -10,7 +12,7 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue};
 use tokio::sync::Notify;
 
 use super::{
@@ -37,6 +39,17 @@ pub struct ReloadableTokens {
     changed: Arc<Notify>,
     /// Delegated tokens (OAuth access tokens), checked when no configured token matches.
     access_tokens: std::sync::OnceLock<super::access_token::SharedVerifier>,
+    /// The API-key header and outside issuers (fixed for the server's life).
+    outside: OutsideCredentials,
+}
+
+/// What authenticates a request besides `Authorization: Bearer` with a configured token.
+#[derive(Debug, Default)]
+pub struct OutsideCredentials {
+    /// The header that may carry a token instead of `Authorization` (off when `None`).
+    pub api_key_header: Option<super::api_key::ApiKeyHeader>,
+    /// Outside identity providers whose JWT access tokens are accepted.
+    pub issuers: Option<Arc<super::jwt::Issuers>>,
 }
 
 impl ReloadableTokens {
@@ -52,6 +65,7 @@ impl Authenticator {
             replacing: parking_lot::Mutex::new(()),
             changed: Arc::default(),
             access_tokens: std::sync::OnceLock::new(),
+            outside: OutsideCredentials::default(),
         })
     }
 
@@ -61,6 +75,38 @@ impl Authenticator {
         match self {
             Self::Tokens(tokens) => tokens.access_tokens.set(verifier).is_ok(),
             Self::Disabled => false,
+        }
+    }
+
+    /// This authenticator, also accepting `outside` credentials (no effect on a disabled one).
+    pub fn with_outside(mut self, outside: OutsideCredentials) -> Self {
+        if let Self::Tokens(tokens) = &mut self {
+            tokens.outside = outside;
+        }
+        self
+    }
+
+    /// Authenticate one request from its headers: the token of `Authorization: Bearer` or
+    /// of the API-key header, checked against the token set; when it is not one of those,
+    /// as an access token of the embedded authorization server (as its parent token), then,
+    /// when it looks like a JWT, against the outside issuers.
+    pub async fn authenticate_request(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        let Self::Tokens(tokens) = self else {
+            return Ok(super::danger::unauthenticated_local());
+        };
+        let outside = &tokens.outside;
+        let token = super::api_key::presented_token(headers, outside.api_key_header.as_ref())?;
+        let set = tokens.current.load();
+        match set.authenticate(token) {
+            Err(AuthError::Invalid) => {}
+            other => return other,
+        }
+        if let Some(delegation) = tokens.access_tokens.get().and_then(|v| v.verify(token)) {
+            return set.delegate(&delegation);
+        }
+        match &outside.issuers {
+            Some(issuers) if super::jwt::looks_like_jwt(token) => issuers.authenticate(token).await,
+            _ => Err(AuthError::Invalid),
         }
     }
 

@@ -113,7 +113,8 @@ async fn authenticate(
         .map(|ConnectInfo(peer)| gate.trusted_proxies.resolve(*peer, request.headers()));
     let result = gate
         .authenticator
-        .authenticate(request.headers().get(header::AUTHORIZATION));
+        .authenticate_request(request.headers())
+        .await;
     let error = match result {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
@@ -244,23 +245,48 @@ fn too_many_failures(seconds: u64) -> Response {
 /// error range).
 const UNAUTHORIZED_CODE: i32 = -32001;
 
-/// The 401 answer of RFC 6750: a challenge header, and a body that is a JSON-RPC error
-/// (the MCP SDKs show its message, "invalid token: send ...", where any other body becomes
-/// "Server returned an error response"), with the OAuth error code in its `data`.
+/// The refusal of RFC 6750: 401 with a challenge header for a missing or bad token (400
+/// for a malformed request, 403 `insufficient_scope` for a valid token that maps to no role),
+/// and a body that is a JSON-RPC error (the MCP SDKs show its message, "invalid token: send
+/// ...", where any other body becomes "Server returned an error response"), with the OAuth
+/// error code in its `data`.
 pub fn unauthorized(error: AuthError) -> Response {
-    let challenge = match error {
-        AuthError::Missing => r#"Bearer realm="hostmcp""#,
-        AuthError::Malformed => r#"Bearer realm="hostmcp", error="invalid_request""#,
-        AuthError::Invalid | AuthError::Expired => {
-            r#"Bearer realm="hostmcp", error="invalid_token""#
+    let (status, challenge, code) = match error {
+        AuthError::Missing => (
+            StatusCode::UNAUTHORIZED,
+            r#"Bearer realm="hostmcp""#,
+            "invalid_token",
+        ),
+        AuthError::Malformed => (
+            StatusCode::UNAUTHORIZED,
+            r#"Bearer realm="hostmcp", error="invalid_request""#,
+            "invalid_request",
+        ),
+        AuthError::Conflicting => (
+            StatusCode::BAD_REQUEST,
+            r#"Bearer realm="hostmcp", error="invalid_request""#,
+            "invalid_request",
+        ),
+        AuthError::Invalid | AuthError::Expired | AuthError::Jwt(_) => (
+            StatusCode::UNAUTHORIZED,
+            r#"Bearer realm="hostmcp", error="invalid_token""#,
+            "invalid_token",
+        ),
+        AuthError::NoRole => (
+            StatusCode::FORBIDDEN,
+            r#"Bearer realm="hostmcp", error="insufficient_scope""#,
+            "insufficient_scope",
+        ),
+    };
+    let description = match error {
+        AuthError::Conflicting => {
+            format!("{error}: send the token in one of them, or the same token in both")
         }
+        AuthError::NoRole => format!("{error}: ask the server's operator for a role mapping"),
+        _ => format!(
+            "{error}: send `Authorization: Bearer <token>` with a token this server accepts"
+        ),
     };
-    let code = match error {
-        AuthError::Missing | AuthError::Invalid | AuthError::Expired => "invalid_token",
-        AuthError::Malformed => "invalid_request",
-    };
-    let description =
-        format!("{error}: send `Authorization: Bearer <token>` with a token this server accepts");
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": null,
@@ -270,7 +296,7 @@ pub fn unauthorized(error: AuthError) -> Response {
             "data": { "error": code, "error_description": description },
         },
     });
-    let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    let mut response = (status, Json(body)).into_response();
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static(challenge),

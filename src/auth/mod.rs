@@ -1,13 +1,17 @@
 //! Authentication: who is calling. Owns [`Principal`] (only [`TokenSet::authenticate`] and
 //! the local constructors of [`danger`] make one), token digests compared in constant time,
 //! the axum layer that answers 401 and attaches the principal to the request, and the
-//! revocation of tokens while the server runs ([`revocation`]).
+//! revocation of tokens while the server runs ([`revocation`]). A token arrives in
+//! `Authorization: Bearer` or the API-key header ([`api_key`]); besides hostmcp's own tokens,
+//! JWT access tokens of outside identity providers are accepted ([`jwt`]).
 
 pub mod access_token;
+pub mod api_key;
 pub mod authenticator;
 pub mod client_address;
 pub mod danger;
 pub mod failure_records;
+pub mod jwt;
 pub mod layer;
 pub mod revocation;
 mod secret;
@@ -106,6 +110,15 @@ pub enum AuthError {
     Invalid,
     #[error("token expired")]
     Expired,
+    /// `Authorization: Bearer` and the API-key header carry different tokens.
+    #[error("two different tokens: `Authorization` and the API-key header disagree")]
+    Conflicting,
+    /// A JWT of an outside identity provider was refused; says why, never the token.
+    #[error("JWT refused: {0}")]
+    Jwt(jwt::Refusal),
+    /// A valid JWT whose claims map to no role (and its issuer has no default role).
+    #[error("the token's claims map to no role on this server")]
+    NoRole,
 }
 
 impl AuthError {
@@ -113,8 +126,8 @@ impl AuthError {
     pub fn metric(&self) -> crate::metrics::AuthFailure {
         match self {
             Self::Missing => crate::metrics::AuthFailure::Missing,
-            Self::Malformed => crate::metrics::AuthFailure::Malformed,
-            Self::Invalid => crate::metrics::AuthFailure::Invalid,
+            Self::Malformed | Self::Conflicting => crate::metrics::AuthFailure::Malformed,
+            Self::Invalid | Self::Jwt(_) | Self::NoRole => crate::metrics::AuthFailure::Invalid,
             Self::Expired => crate::metrics::AuthFailure::Expired,
         }
     }

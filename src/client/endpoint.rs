@@ -105,7 +105,7 @@ fn is_loopback(url: &Url) -> bool {
 
 /// rustls with the ring provider (as the server's TLS): the CA file's certificates only, or
 /// the host's trust store through the platform verifier.
-fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, ClientError> {
+pub(crate) fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

@@ -9,8 +9,11 @@ use tokio_util::sync::CancellationToken;
 use super::{CommandError, reload::Reload, runtime};
 use crate::{
     auth::{
-        Role, Secret, TokenDigest, TokenEntry, TokenSet, authenticator::Authenticator,
-        revocation::Revoker, token::load_or_create_token,
+        Role, Secret, TokenDigest, TokenEntry, TokenSet,
+        authenticator::{Authenticator, OutsideCredentials},
+        jwt::Issuers,
+        revocation::Revoker,
+        token::load_or_create_token,
     },
     cli::ServeArgs,
     config::{self, AuthSetting, Config, ConnectionSettings, EnvSnapshot, MetricsSettings},
@@ -37,7 +40,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     tracing::info!("{}", source.describe());
     let state_dir = env.state_dir().ok();
     let (authenticator, generated) = authenticator(&config.auth)?;
-    let authenticator = Arc::new(authenticator);
+    let authenticator = Arc::new(authenticator.with_outside(outside_credentials(&config)?));
     let audit_log = super::audit::open(config.audit.as_ref())?;
     let policy = super::resolve_policy(config.policy.clone())?;
     let tls = match &config.tls {
@@ -294,6 +297,33 @@ fn authenticator(
             ))
         }
     }
+}
+
+/// The API-key header and outside issuers of the `[auth]` table.
+fn outside_credentials(config: &Config) -> Result<OutsideCredentials, CommandError> {
+    let settings = &config.outside_auth;
+    let issuers = if settings.issuers.is_empty() {
+        None
+    } else {
+        let issuers = Issuers::new(settings.issuers.clone()).map_err(|error| {
+            CommandError::new(format!("[[auth.issuers]]: {error}"))
+                .with_hint("check ca_file: a readable PEM file of CA certificates")
+        })?;
+        for url in issuers.urls() {
+            tracing::info!(
+                issuer = url,
+                "accepting JWT access tokens of an outside issuer"
+            );
+        }
+        Some(Arc::new(issuers))
+    };
+    if let Some(header) = &settings.api_key_header {
+        tracing::info!(header = %header.name(), "accepting tokens in an API-key header too");
+    }
+    Ok(OutsideCredentials {
+        api_key_header: settings.api_key_header.clone(),
+        issuers,
+    })
 }
 
 /// Tell the operator where the server is and how to connect (on stderr).

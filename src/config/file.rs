@@ -59,6 +59,21 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     /// The `[oauth]` table: the embedded authorization server (see `crate::oauth`).
     pub oauth: Option<crate::oauth::settings::FileOAuth>,
+    /// The `[auth]` table: the API-key header and outside identity providers.
+    #[serde(default)]
+    pub auth: FileAuth,
+}
+
+/// The `[auth]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAuth {
+    /// A header that may carry a token instead of `Authorization: Bearer` (e.g. "X-API-Key");
+    /// off when absent.
+    pub api_key_header: Option<String>,
+    /// `[[auth.issuers]]`: outside identity providers whose JWT access tokens are accepted.
+    #[serde(default)]
+    pub issuers: Vec<crate::auth::jwt::IssuerFile>,
 }
 
 /// The `[log]` table.

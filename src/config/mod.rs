@@ -68,6 +68,15 @@ pub struct Config {
     pub oauth: Option<crate::oauth::OAuthSettings>,
     /// Each `[[tokens]]` entry's `limits`, by token name (tokens without limits absent).
     pub token_limits: std::collections::HashMap<String, crate::exec::ResourceLimits>,
+    /// The `[auth]` table: the API-key header and outside issuers.
+    pub outside_auth: OutsideAuthSettings,
+}
+
+/// The `[auth]` table, checked.
+#[derive(Debug, Clone, Default)]
+pub struct OutsideAuthSettings {
+    pub api_key_header: Option<crate::auth::api_key::ApiKeyHeader>,
+    pub issuers: Vec<crate::auth::jwt::IssuerSettings>,
 }
 
 /// How `/metrics` is served.
@@ -262,6 +271,12 @@ pub enum ConfigError {
     BadConnections(&'static str),
     #[error("{0}")]
     BadFileRoots(#[from] crate::files::RootsError),
+    #[error("[auth]: {0}")]
+    BadApiKeyHeader(#[from] crate::auth::api_key::ApiKeyHeaderError),
+    #[error("{0}")]
+    BadIssuer(#[from] crate::auth::jwt::IssuerSettingsError),
+    #[error("[auth] needs token authentication; it does nothing with --no-auth")]
+    OutsideAuthWithoutAuth,
     #[error("[{table}]: {message}")]
     BadServices {
         table: &'static str,
@@ -312,6 +327,11 @@ impl ConfigError {
             Self::OAuth(_) => {
                 "docs/oauth.md: --public-url https://HOST (http only on loopback) with --oauth or an [oauth] table"
             }
+            Self::BadApiKeyHeader(_) => {
+                "name a header of your own, e.g. api_key_header = \"X-API-Key\""
+            }
+            Self::BadIssuer(error) => error.hint(),
+            Self::OutsideAuthWithoutAuth => "drop --no-auth, or the [auth] table",
         }
     }
 }
@@ -350,6 +370,7 @@ impl Config {
             file.oauth.as_ref(),
             || env.state_dir().ok(),
         )?;
+        let outside_auth = resolve_outside_auth(&file.auth, &auth)?;
         Ok(Self {
             oauth,
             listen,
@@ -387,6 +408,7 @@ impl Config {
             log_format: args.log_format.or(file.log.format).unwrap_or_default(),
             metrics: resolve_metrics(args, &file),
             token_limits: token_limits(&file)?,
+            outside_auth,
             files: crate::files::FileRoots::new(file.files)?,
             policy: file.policy,
             on_revoke: file.on_revoke.unwrap_or_default(),
@@ -576,6 +598,26 @@ fn tls_files(args: &ServeArgs, file: &FileConfig) -> Result<Option<TlsFiles>, Co
         (None, None) => Ok(None),
         _ => Err(ConfigError::IncompleteTls),
     }
+}
+
+/// The `[auth]` table, checked; refused with `--no-auth`, where nothing is authenticated.
+fn resolve_outside_auth(
+    file: &file::FileAuth,
+    auth: &AuthSetting,
+) -> Result<OutsideAuthSettings, ConfigError> {
+    let settings = OutsideAuthSettings {
+        api_key_header: file
+            .api_key_header
+            .as_deref()
+            .map(crate::auth::api_key::ApiKeyHeader::parse)
+            .transpose()?,
+        issuers: crate::auth::jwt::resolve_issuers(&file.issuers)?,
+    };
+    let configured = settings.api_key_header.is_some() || !settings.issuers.is_empty();
+    if configured && matches!(auth, AuthSetting::Disabled) {
+        return Err(ConfigError::OutsideAuthWithoutAuth);
+    }
+    Ok(settings)
 }
 
 /// The audit file: `--audit-log`, else `[audit] path`, else the state directory;
