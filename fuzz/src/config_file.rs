@@ -59,7 +59,7 @@ pub fn run(data: &[u8]) {
         !format!("{config:?}").contains(ENV_TOKEN),
         "the token shows in Debug"
     );
-    match resolve_policy(config.policy) {
+    match resolve_policy(config.policy, &|_| Ok(())) {
         Ok(policy) => {
             let _ = format!("{policy:?}");
         }

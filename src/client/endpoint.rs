@@ -9,7 +9,6 @@ use std::{
 };
 
 use reqwest::{Method, RequestBuilder, Url, header};
-use rustls::pki_types::{CertificateDer, pem::PemObject};
 
 use super::ClientError;
 use crate::auth::Secret;
@@ -38,7 +37,7 @@ pub struct Endpoint {
 impl Endpoint {
     pub fn new(settings: EndpointSettings) -> Result<Arc<Self>, ClientError> {
         let url = parse_url(&settings.url)?;
-        let tls = tls_config(settings.ca_file.as_deref())?;
+        let tls = crate::outbound_tls::client_config(settings.ca_file.as_deref())?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .connect_timeout(CONNECT_TIMEOUT)
@@ -101,50 +100,6 @@ fn is_loopback(url: &Url) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|address| address.is_loopback())
-}
-
-/// rustls with the ring provider (as the server's TLS): the CA file's certificates only, or
-/// the host's trust store through the platform verifier.
-pub(crate) fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, ClientError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|error| ClientError::Tls(error.to_string()))?;
-    let mut config = match ca_file {
-        Some(path) => builder
-            .with_root_certificates(ca_roots(path)?)
-            .with_no_client_auth(),
-        None => {
-            let verifier = rustls_platform_verifier::Verifier::new(provider)
-                .map_err(|error| ClientError::Tls(error.to_string()))?;
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(verifier))
-                .with_no_client_auth()
-        }
-    };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-/// The certificates of a PEM file as trust anchors; a file with none is an error.
-fn ca_roots(path: &Path) -> Result<rustls::RootCertStore, ClientError> {
-    let error = |reason: String| ClientError::CaFile {
-        path: path.to_owned(),
-        reason,
-    };
-    let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| error(e.to_string()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| error(e.to_string()))?;
-    if certificates.is_empty() {
-        return Err(error("no CERTIFICATE block in it".to_owned()));
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    for certificate in certificates {
-        roots.add(certificate).map_err(|e| error(e.to_string()))?;
-    }
-    Ok(roots)
 }
 
 /// The token: `--token-file` if given (first line, surrounding whitespace trimmed), else
@@ -235,17 +190,5 @@ mod tests {
         assert!(!endpoint("http://localhost:8000/mcp", true).sends_token_in_clear());
         assert!(!endpoint("https://10.1.2.3:8000/mcp", true).sends_token_in_clear());
         assert!(!endpoint("http://10.1.2.3:8000/mcp", false).sends_token_in_clear());
-    }
-
-    #[test]
-    fn a_ca_file_without_certificates_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("ca.pem");
-        std::fs::write(&file, "not a certificate\n").unwrap();
-        assert!(matches!(ca_roots(&file), Err(ClientError::CaFile { .. })));
-        assert!(matches!(
-            ca_roots(&dir.path().join("missing.pem")),
-            Err(ClientError::CaFile { .. })
-        ));
     }
 }

@@ -111,3 +111,13 @@ fn chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+impl From<crate::outbound_tls::OutboundTlsError> for ClientError {
+    fn from(error: crate::outbound_tls::OutboundTlsError) -> Self {
+        use crate::outbound_tls::OutboundTlsError;
+        match error {
+            OutboundTlsError::CaFile { path, reason } => Self::CaFile { path, reason },
+            OutboundTlsError::Tls(reason) => Self::Tls(reason),
+        }
+    }
+}

@@ -185,7 +185,10 @@ fn describe_policy(config: &Config, report: &mut Report) {
 }
 
 fn check_policy(config: &Config, report: &mut Report) {
-    if let Err(error) = crate::policy::resolve_policy(config.policy.clone()) {
+    if let Err(error) = crate::policy::resolve_policy(
+        config.policy.clone(),
+        &crate::exec::run_as::RunAsUser::check_switchable,
+    ) {
         report.problem(format!("{error} (hint: {})", error.hint()));
     }
 }

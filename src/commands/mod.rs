@@ -76,10 +76,11 @@ impl From<crate::config::ConfigError> for CommandError {
 fn resolve_policy(
     config: Option<crate::policy::PolicyConfig>,
 ) -> Result<crate::policy::Policy, CommandError> {
-    crate::policy::resolve_policy(config).map_err(|error| {
-        let hint = error.hint();
-        CommandError::new(format!("invalid config: {error}")).with_hint(hint)
-    })
+    crate::policy::resolve_policy(config, &crate::exec::run_as::RunAsUser::check_switchable)
+        .map_err(|error| {
+            let hint = error.hint();
+            CommandError::new(format!("invalid config: {error}")).with_hint(hint)
+        })
 }
 
 /// A multi-threaded runtime for the long-running subcommands.

@@ -115,7 +115,10 @@ impl Reload {
         let (allow_rules, deny_rules) = config.policy.as_ref().map_or((0, 0), |policy| {
             (policy.allow.len() as u64, policy.deny.len() as u64)
         });
-        let policy = crate::policy::resolve_policy(config.policy.clone())?;
+        let policy = crate::policy::resolve_policy(
+            config.policy.clone(),
+            &crate::exec::run_as::RunAsUser::check_switchable,
+        )?;
         let tokens = if self.reloads_tokens {
             match config.auth {
                 AuthSetting::Tokens(tokens) if !tokens.is_empty() => Some(tokens),

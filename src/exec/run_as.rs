@@ -82,6 +82,13 @@ impl RunAsUser {
 
     /// Look `name` up and check that this server can run commands as it: it is the server's
     /// own user, or [`server_can_switch_users`].
+    /// [`Self::switchable`] as the policy's `run_as` check (`policy::UserCheck`).
+    pub fn check_switchable(name: &str) -> Result<(), String> {
+        Self::switchable(name)
+            .map(drop)
+            .map_err(|error| error.to_string())
+    }
+
     pub fn switchable(name: &str) -> Result<Self, RunAsError> {
         let user = Self::lookup(name)?;
         if user.switch_ids().is_some() && !server_can_switch_users() {

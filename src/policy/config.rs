@@ -112,7 +112,7 @@ pub struct AllowRule {
     pub run_as: Option<String>,
     /// Resource limits of the commands this rule allows; with the token's, the stricter of
     /// the two wins, limit by limit.
-    pub limits: Option<crate::exec::ResourceLimits>,
+    pub limits: Option<crate::limits::ResourceLimits>,
 }
 
 /// One `[[policy.deny]]` rule.
@@ -275,7 +275,7 @@ impl Policy {
                     allow_interpreter: false,
                     note: rule.note,
                     run_as: None,
-                    limits: crate::exec::ResourceLimits::default(),
+                    limits: crate::limits::ResourceLimits::default(),
                 })
             })
             .collect::<Result<_, PolicyError>>()?;
@@ -309,9 +309,9 @@ fn rule_run_as(run_as: Option<String>, location: &str) -> Result<Option<String>,
 
 /// A rule's `limits`: none may be zero.
 fn rule_limits(
-    limits: Option<crate::exec::ResourceLimits>,
+    limits: Option<crate::limits::ResourceLimits>,
     location: &str,
-) -> Result<crate::exec::ResourceLimits, PolicyError> {
+) -> Result<crate::limits::ResourceLimits, PolicyError> {
     let limits = limits.unwrap_or_default();
     limits.validate().map_err(|zero| {
         PolicyError::new(

@@ -182,7 +182,7 @@ pub use error::{PolicyError, PolicyProblem};
 pub use explain::explain;
 pub use glob::args_match;
 pub use request::{CommandRequest, Permit, ResolvedRequest};
-pub use resolve::{ResolveError, SHELL, resolve, resolve_confined, resolve_policy};
+pub use resolve::{ResolveError, SHELL, UserCheck, resolve, resolve_confined, resolve_policy};
 
 use crate::auth::Role;
 

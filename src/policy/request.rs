@@ -110,7 +110,7 @@ pub struct Permit {
     role: Role,
     rule: DecidingRule,
     run_as: Option<String>,
-    limits: crate::exec::ResourceLimits,
+    limits: crate::limits::ResourceLimits,
 }
 
 impl Permit {
@@ -169,7 +169,7 @@ impl Permit {
         self.run_as.as_deref()
     }
     /// The resource limits of the allow rule that decided (none for other steps).
-    pub fn limits(&self) -> crate::exec::ResourceLimits {
+    pub fn limits(&self) -> crate::limits::ResourceLimits {
         self.limits
     }
 }

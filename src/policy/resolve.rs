@@ -314,8 +314,15 @@ fn canonical_executable(path: &Path, program: &str) -> Result<PathBuf, ResolveEr
 ///
 /// Paths are resolved once, at load (and reload): a symlink changed later is seen at the
 /// next load. So is each allow rule's `run_as`: the user must exist and this server must be
-/// able to switch to it ([`RunAsUser::switchable`](crate::exec::run_as::RunAsUser::switchable)).
-pub fn resolve_policy(config: Option<PolicyConfig>) -> Result<Policy, PolicyError> {
+/// able to switch to it, which `check_user` says (the caller passes `exec`'s check,
+/// `exec::run_as::check_switchable`: the policy does not know how users are switched).
+/// Whether a rule's `run_as` user can be run as: `Err` with the reason when not.
+pub type UserCheck<'a> = &'a dyn Fn(&str) -> Result<(), String>;
+
+pub fn resolve_policy(
+    config: Option<PolicyConfig>,
+    check_user: UserCheck<'_>,
+) -> Result<Policy, PolicyError> {
     let Some(config) = config else {
         return Ok(Policy::permissive());
     };
@@ -333,12 +340,12 @@ pub fn resolve_policy(config: Option<PolicyConfig>) -> Result<Policy, PolicyErro
     }
     for rule in &policy.allow {
         if let Some(name) = &rule.run_as {
-            crate::exec::run_as::RunAsUser::switchable(name).map_err(|error| {
+            check_user(name).map_err(|reason| {
                 PolicyError::new(
                     format!("allow[{}].run_as", rule.index),
                     PolicyProblem::RunAs {
                         name: name.clone(),
-                        reason: error.to_string(),
+                        reason,
                     },
                 )
             })?;

@@ -37,7 +37,7 @@ pub(super) struct Rule {
     /// Allow rules only: the user its commands run as, over the token's.
     pub(super) run_as: Option<String>,
     /// Allow rules only: its commands' resource limits.
-    pub(super) limits: crate::exec::ResourceLimits,
+    pub(super) limits: crate::limits::ResourceLimits,
 }
 
 impl Rule {

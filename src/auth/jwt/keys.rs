@@ -115,7 +115,7 @@ impl KeySet {
 
 impl KeyCache {
     pub fn new(settings: Arc<IssuerSettings>) -> Result<Self, FetchError> {
-        let tls = crate::client::endpoint::tls_config(settings.ca_file.as_deref())
+        let tls = crate::outbound_tls::client_config(settings.ca_file.as_deref())
             .map_err(|error| FetchError::Client(error.to_string()))?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)

@@ -66,7 +66,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 /// A policy allowing the real `ls` by its canonical path, resolved like the server does.
 fn allow_ls() -> Policy {
     let text = "[policy]\n[[policy.allow]]\nprogram = \"/bin/ls\"";
-    resolve_policy(parse(text).expect("parses")).expect("validates")
+    resolve_policy(parse(text).expect("parses"), &|_| Ok(())).expect("validates")
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn working_dirs_on_disk_dotdot_and_symlinks_escaping_a_root() {
         "[policy]\nworking_dirs = [\"{}\"]\n[[policy.allow]]\nprogram = \"/bin/ls\"",
         tmp.str("app-link")
     );
-    let policy = resolve_policy(parse(&text).expect("parses")).expect("validates");
+    let policy = resolve_policy(parse(&text).expect("parses"), &|_| Ok(())).expect("validates");
     let argv = strings(&["ls"]);
     let judge = |dir: &str| {
         let dir = tmp.path(dir);
@@ -157,7 +157,8 @@ fn resolve_policy_canonicalizes_directories_and_deny_targets_but_never_widens_al
     let argv = strings(&["tool", "--version"]);
     let resolved = resolve(&request(&argv, None), &tmp.str("bin")).expect("resolves");
     assert_eq!(resolved.program(), tmp.path("real/tool-1.2"));
-    let load = |text: &str| resolve_policy(parse(text).expect("parses")).expect("validates");
+    let load =
+        |text: &str| resolve_policy(parse(text).expect("parses"), &|_| Ok(())).expect("validates");
     let as_written = |text: &str| {
         Policy::from_config(parse(text).expect("parses").expect("table")).expect("validates")
     };
@@ -203,7 +204,10 @@ fn resolve_policy_canonicalizes_directories_and_deny_targets_but_never_widens_al
         canonical("/bin/sh").display()
     );
     assert_eq!(decide(&load(&allow), &resolved).rule(), "allow[0]");
-    assert_eq!(resolve_policy(None).map(|p| p.is_configured()), Ok(false));
+    assert_eq!(
+        resolve_policy(None, &|_| Ok(())).map(|p| p.is_configured()),
+        Ok(false)
+    );
 }
 
 #[test]

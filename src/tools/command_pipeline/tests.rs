@@ -29,7 +29,7 @@ fn state(audit: AuditLog) -> std::sync::Arc<ToolsState> {
             max_concurrent_per_principal: 1,
             ..CommandLimits::default()
         },
-        policy: resolve_policy(Some(config)).unwrap(),
+        policy: resolve_policy(Some(config), &|_| Ok(())).unwrap(),
         // The server's own user: a server running as root needs one named.
         run_as: crate::exec::run_as::current_user_name(),
         ..ToolSettings::default()
