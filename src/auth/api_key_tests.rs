@@ -122,6 +122,7 @@ async fn the_authenticator_checks_an_api_key_exactly_like_a_bearer_token() {
     let auth = Authenticator::tokens(set).with_outside(OutsideCredentials {
         api_key_header: Some(x_api_key()),
         issuers: None,
+        resource_metadata: None,
     });
     for (token, expected) in [
         (TOKEN, Ok("alice".to_owned())),

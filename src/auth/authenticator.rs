@@ -50,6 +50,9 @@ pub struct OutsideCredentials {
     pub api_key_header: Option<super::api_key::ApiKeyHeader>,
     /// Outside identity providers whose JWT access tokens are accepted.
     pub issuers: Option<Arc<super::jwt::Issuers>>,
+    /// The RFC 9728 metadata URL a 401 names when the server publishes one for its outside
+    /// issuers (a public URL is configured), and no embedded authorization server names it.
+    pub resource_metadata: Option<String>,
 }
 
 impl ReloadableTokens {
@@ -146,10 +149,13 @@ impl Authenticator {
         }
     }
 
-    /// The protected-resource metadata URL a 401 names, when delegated tokens are accepted.
+    /// The protected-resource metadata URL a 401 names, when delegated tokens or outside
+    /// issuers' tokens are accepted and the metadata is published.
     pub fn resource_metadata(&self) -> Option<&str> {
         match self {
-            Self::Tokens(tokens) => tokens.access_tokens.get()?.resource_metadata(),
+            Self::Tokens(tokens) => (tokens.access_tokens.get())
+                .and_then(|verifier| verifier.resource_metadata())
+                .or(tokens.outside.resource_metadata.as_deref()),
             Self::Disabled => None,
         }
     }

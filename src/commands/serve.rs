@@ -106,6 +106,8 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     if let Some(settings) = &config.oauth {
         // The public URL's host is this server's name.
         allowed_hosts.push(settings.public_host().to_owned());
+    } else if let Some(public_url) = &config.outside_auth.public_url {
+        allowed_hosts.push(crate::oauth::settings::host_of(public_url).to_owned());
     }
     let host_guard = Arc::new(HostGuard::new(
         &config.listen,
@@ -151,17 +153,31 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         }
         tokio::spawn(handle_signals(shutdown.clone(), reload));
         let mut router = http::router(parts);
+        let outside_issuers: Vec<&str> = (config.outside_auth.issuers.iter())
+            .map(|issuer| issuer.issuer.as_str())
+            .collect();
+        // Behind the host guard, outside the bearer authentication.
+        let guarded = |routes: axum::Router| {
+            routes.layer(axum::middleware::from_fn_with_state(
+                host_guard,
+                crate::transport::host_guard::enforce_host_guard,
+            ))
+        };
         if let Some(oauth) = oauth {
             tracing::info!(
                 issuer = %oauth.settings.issuer(),
                 "OAuth authorization server on"
             );
             tokio::spawn(oauth.clone().maintain(shutdown.clone()));
-            // Behind the host guard, outside the bearer authentication.
-            router = router.merge(oauth.routes().layer(axum::middleware::from_fn_with_state(
-                host_guard,
-                crate::transport::host_guard::enforce_host_guard,
-            )));
+            router = router.merge(guarded(oauth.routes_beside(&outside_issuers)));
+        } else if let Some(public_url) = &config.outside_auth.public_url {
+            // Outside issuers only: the protected-resource metadata names them.
+            let document = crate::oauth::metadata::protected_resource_document(
+                public_url,
+                None,
+                &outside_issuers,
+            );
+            router = router.merge(guarded(crate::oauth::metadata::resource_routes(document)));
         }
         http::serve(
             listeners,
@@ -322,6 +338,9 @@ fn outside_credentials(config: &Config) -> Result<OutsideCredentials, CommandErr
     }
     Ok(OutsideCredentials {
         api_key_header: settings.api_key_header.clone(),
+        resource_metadata: (settings.public_url.as_ref()).map(|url| {
+            format!("{url}{}", crate::oauth::metadata::RESOURCE_METADATA_PATH)
+        }),
         issuers,
     })
 }

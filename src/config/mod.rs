@@ -77,6 +77,10 @@ pub struct Config {
 pub struct OutsideAuthSettings {
     pub api_key_header: Option<crate::auth::api_key::ApiKeyHeader>,
     pub issuers: Vec<crate::auth::jwt::IssuerSettings>,
+    /// The normalized public URL, when there are outside issuers and one is configured:
+    /// their default audience is `<public_url>/mcp`, and the server publishes its
+    /// protected-resource metadata naming them.
+    pub public_url: Option<String>,
 }
 
 /// How `/metrics` is served.
@@ -364,13 +368,14 @@ impl Config {
                 AuthSetting::Tokens(tokens)
             }
         };
+        let public_url = args.public_url.as_deref().or(file.public_url.as_deref());
         let oauth = crate::oauth::settings::resolve(
-            args.public_url.as_deref().or(file.public_url.as_deref()),
+            public_url,
             args.oauth,
             file.oauth.as_ref(),
             || env.state_dir().ok(),
         )?;
-        let outside_auth = resolve_outside_auth(&file.auth, &auth)?;
+        let outside_auth = resolve_outside_auth(&file.auth, &auth, public_url)?;
         Ok(Self {
             oauth,
             listen,
@@ -601,17 +606,31 @@ fn tls_files(args: &ServeArgs, file: &FileConfig) -> Result<Option<TlsFiles>, Co
 }
 
 /// The `[auth]` table, checked; refused with `--no-auth`, where nothing is authenticated.
+/// The public URL is checked here only when there are issuers (it is their default
+/// audience); otherwise it matters to the OAuth settings alone.
 fn resolve_outside_auth(
     file: &file::FileAuth,
     auth: &AuthSetting,
+    public_url: Option<&str>,
 ) -> Result<OutsideAuthSettings, ConfigError> {
+    let public_url = match public_url {
+        Some(raw) if !file.issuers.is_empty() => {
+            Some(crate::oauth::settings::normalize_public_url(raw)?)
+        }
+        _ => None,
+    };
+    let default_audience = public_url.as_deref().map(|url| format!("{url}/mcp"));
     let settings = OutsideAuthSettings {
         api_key_header: file
             .api_key_header
             .as_deref()
             .map(crate::auth::api_key::ApiKeyHeader::parse)
             .transpose()?,
-        issuers: crate::auth::jwt::resolve_issuers(&file.issuers)?,
+        issuers: crate::auth::jwt::resolve_issuers_for(
+            &file.issuers,
+            default_audience.as_deref(),
+        )?,
+        public_url,
     };
     let configured = settings.api_key_header.is_some() || !settings.issuers.is_empty();
     if configured && matches!(auth, AuthSetting::Disabled) {

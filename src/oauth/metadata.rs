@@ -1,26 +1,48 @@
 //! The discovery documents: RFC 9728 protected-resource metadata (root and `/mcp`
-//! path-suffixed forms, the same document), RFC 8414 authorization-server metadata, and
-//! the JWK set of the access-token key. Every URL derives from the public URL.
+//! path-suffixed forms, the same document, naming the embedded authorization server and
+//! the outside issuers of `[[auth.issuers]]`; its own router [`resource_routes`], so that a
+//! server with outside issuers only serves it too), RFC 8414 authorization-server
+//! metadata, and the JWK set of the access-token key. Every URL derives from the public URL.
 
 use std::sync::Arc;
 
-use axum::{Json, extract::State, response::IntoResponse};
+use axum::{Json, Router, extract::State, response::IntoResponse, routing::get};
 
 use super::{DEFAULT_SCOPE, OAuthServer, READ_SCOPE};
 
 /// Where the protected-resource metadata is served (root form).
 pub const RESOURCE_METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
+/// Its path-suffixed form for the `/mcp` resource (RFC 9728 §3.1).
+pub const MCP_RESOURCE_METADATA_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
 
-/// RFC 9728 §2.
-pub fn protected_resource_document(server: &OAuthServer) -> serde_json::Value {
-    let settings = &server.settings;
-    serde_json::json!({
-        "resource": settings.resource(),
-        "authorization_servers": [settings.issuer()],
+/// RFC 9728 §2 for the resource `<public_url>/mcp`: the embedded authorization server
+/// (`embedded`: its issuer, and the scopes it grants) first, then the outside issuers.
+pub fn protected_resource_document(
+    public_url: &str,
+    embedded: Option<&str>,
+    outside: &[&str],
+) -> serde_json::Value {
+    let servers: Vec<&str> = embedded.into_iter().chain(outside.iter().copied()).collect();
+    let mut document = serde_json::json!({
+        "resource": format!("{public_url}/mcp"),
+        "authorization_servers": servers,
         "bearer_methods_supported": ["header"],
-        "scopes_supported": [DEFAULT_SCOPE, READ_SCOPE],
         "resource_name": "hostmcp",
-    })
+    });
+    if embedded.is_some() {
+        // An outside issuer's scopes are its own; only the embedded server's are known.
+        document["scopes_supported"] = serde_json::json!([DEFAULT_SCOPE, READ_SCOPE]);
+    }
+    document
+}
+
+/// Serve `document` at both metadata paths (mounted behind the host guard, outside the
+/// bearer authentication).
+pub fn resource_routes(document: serde_json::Value) -> Router {
+    Router::new()
+        .route(RESOURCE_METADATA_PATH, get(protected_resource))
+        .route(MCP_RESOURCE_METADATA_PATH, get(protected_resource))
+        .with_state(Arc::new(document))
 }
 
 /// RFC 8414 §2.
@@ -45,8 +67,8 @@ pub fn authorization_server_document(server: &OAuthServer) -> serde_json::Value 
     })
 }
 
-pub async fn protected_resource(State(server): State<Arc<OAuthServer>>) -> impl IntoResponse {
-    Json(protected_resource_document(&server))
+async fn protected_resource(State(document): State<Arc<serde_json::Value>>) -> impl IntoResponse {
+    Json(document.as_ref().clone())
 }
 
 pub async fn authorization_server(State(server): State<Arc<OAuthServer>>) -> impl IntoResponse {

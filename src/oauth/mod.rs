@@ -149,15 +149,16 @@ impl OAuthServer {
 
     /// The routes: metadata, JWKS, registration, consent, token, revocation.
     pub fn routes(self: &Arc<Self>) -> Router {
+        self.routes_beside(&[])
+    }
+
+    /// [`Self::routes`], the protected-resource metadata also naming the `outside` issuers.
+    pub fn routes_beside(self: &Arc<Self>, outside: &[&str]) -> Router {
+        let settings = &self.settings;
+        let issuer = settings.issuer();
+        let document =
+            metadata::protected_resource_document(&settings.public_url, Some(&issuer), outside);
         Router::new()
-            .route(
-                metadata::RESOURCE_METADATA_PATH,
-                get(metadata::protected_resource),
-            )
-            .route(
-                "/.well-known/oauth-protected-resource/mcp",
-                get(metadata::protected_resource),
-            )
             .route(
                 "/.well-known/oauth-authorization-server",
                 get(metadata::authorization_server),
@@ -173,6 +174,7 @@ impl OAuthServer {
             .route("/oauth/token", post(token::token))
             .route("/oauth/revoke", post(revoke::revoke))
             .with_state(self.clone())
+            .merge(metadata::resource_routes(document))
     }
 
     /// Re-read the live grants every [`verify::GRANT_RELOAD_INTERVAL`] (revocations by

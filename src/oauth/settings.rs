@@ -62,9 +62,7 @@ impl OAuthSettings {
 
     /// The public URL's `host[:port]`, which the host guard must accept.
     pub fn public_host(&self) -> &str {
-        self.public_url
-            .split_once("://")
-            .map_or(self.public_url.as_str(), |(_, authority)| authority)
+        host_of(&self.public_url)
     }
 
     /// Whether `resource` (RFC 8707) names this server's MCP endpoint (`/mcp` or `/mcp/`).
@@ -72,6 +70,13 @@ impl OAuthSettings {
         let own = self.resource();
         resource == own || resource.strip_suffix('/') == Some(own.as_str())
     }
+}
+
+/// The `host[:port]` of a normalized public URL.
+pub fn host_of(public_url: &str) -> &str {
+    public_url
+        .split_once("://")
+        .map_or(public_url, |(_, authority)| authority)
 }
 
 /// Registered clients kept unless configured.

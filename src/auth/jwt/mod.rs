@@ -32,7 +32,9 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, Validation};
 
 pub use keys::KeyCache;
-pub use settings::{IssuerFile, IssuerSettings, IssuerSettingsError, resolve_issuers};
+pub use settings::{
+    IssuerFile, IssuerSettings, IssuerSettingsError, resolve_issuers, resolve_issuers_for,
+};
 
 use super::{AuthError, Lease, Principal};
 

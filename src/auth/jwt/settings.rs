@@ -18,8 +18,9 @@ pub struct IssuerFile {
     pub name: String,
     /// The issuer identifier, exactly as in the tokens' `iss`.
     pub issuer: String,
-    /// Accepted `aud` values (one must be in the token's).
-    pub audience: Vec<String>,
+    /// Accepted `aud` values (one must be in the token's); default: this server's MCP URL,
+    /// `<public_url>/mcp`, when a public URL is configured.
+    pub audience: Option<Vec<String>>,
     /// Accepted `alg` values; default RS256 and ES256.
     pub algorithms: Option<Vec<String>>,
     /// Where the keys are; discovered from the issuer's metadata when absent.
@@ -84,6 +85,8 @@ pub enum IssuerSettingsError {
     },
     #[error("auth.issuers[{index}]: audience is empty")]
     NoAudience { index: usize },
+    #[error("auth.issuers[{index}]: no audience, and no public URL to default it to")]
+    NoDefaultAudience { index: usize },
     #[error("auth.issuers[{index}]: algorithm {algorithm:?} is not accepted")]
     BadAlgorithm { index: usize, algorithm: String },
     #[error("auth.issuers[{index}]: {field} is empty")]
@@ -108,8 +111,8 @@ impl IssuerSettingsError {
             Self::BadUrl { .. } => {
                 "use an https:// URL (http:// only for a loopback host), without query or fragment"
             }
-            Self::NoAudience { .. } => {
-                "set audience = [\"https://<this server>/mcp\"], the value your identity provider puts in aud"
+            Self::NoAudience { .. } | Self::NoDefaultAudience { .. } => {
+                "set audience = [\"https://<this server>/mcp\"], the value your identity provider puts in aud, or --public-url https://<this server> to default to it"
             }
             Self::BadAlgorithm { .. } => {
                 "algorithms are RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA; never none or HS*"
@@ -124,11 +127,20 @@ impl IssuerSettingsError {
     }
 }
 
-/// Check every entry of `[[auth.issuers]]`.
+/// Check every entry of `[[auth.issuers]]`; an entry without `audience` is refused.
 pub fn resolve_issuers(files: &[IssuerFile]) -> Result<Vec<IssuerSettings>, IssuerSettingsError> {
+    resolve_issuers_for(files, None)
+}
+
+/// Check every entry of `[[auth.issuers]]`; an entry without `audience` accepts
+/// `default_audience` (this server's MCP URL, from its public URL), or is refused without.
+pub fn resolve_issuers_for(
+    files: &[IssuerFile],
+    default_audience: Option<&str>,
+) -> Result<Vec<IssuerSettings>, IssuerSettingsError> {
     let mut resolved: Vec<IssuerSettings> = Vec::with_capacity(files.len());
     for (index, file) in files.iter().enumerate() {
-        let settings = resolve_one(index, file)?;
+        let settings = resolve_one(index, file, default_audience)?;
         if resolved.iter().any(|other| other.name == settings.name) {
             return Err(IssuerSettingsError::DuplicateName {
                 name: settings.name,
@@ -139,7 +151,11 @@ pub fn resolve_issuers(files: &[IssuerFile]) -> Result<Vec<IssuerSettings>, Issu
     Ok(resolved)
 }
 
-fn resolve_one(index: usize, file: &IssuerFile) -> Result<IssuerSettings, IssuerSettingsError> {
+fn resolve_one(
+    index: usize,
+    file: &IssuerFile,
+    default_audience: Option<&str>,
+) -> Result<IssuerSettings, IssuerSettingsError> {
     if !is_valid_token_name(&file.name) {
         return Err(IssuerSettingsError::BadName {
             index,
@@ -152,7 +168,12 @@ fn resolve_one(index: usize, file: &IssuerFile) -> Result<IssuerSettings, Issuer
         .as_deref()
         .map(|uri| check_url(index, "jwks_uri", uri))
         .transpose()?;
-    if file.audience.is_empty() || file.audience.iter().any(String::is_empty) {
+    let audience = match (&file.audience, default_audience) {
+        (Some(audience), _) => audience.clone(),
+        (None, Some(default)) => vec![default.to_owned()],
+        (None, None) => return Err(IssuerSettingsError::NoDefaultAudience { index }),
+    };
+    if audience.is_empty() || audience.iter().any(String::is_empty) {
         return Err(IssuerSettingsError::NoAudience { index });
     }
     let algorithms = match &file.algorithms {
@@ -210,7 +231,7 @@ fn resolve_one(index: usize, file: &IssuerFile) -> Result<IssuerSettings, Issuer
     Ok(IssuerSettings {
         name: file.name.clone(),
         issuer: file.issuer.clone(),
-        audience: file.audience.clone(),
+        audience,
         algorithms,
         jwks_uri,
         principal_claim,

@@ -67,7 +67,7 @@ fn file(jwks_uri: &str) -> IssuerFile {
     IssuerFile {
         name: "corp".into(),
         issuer: ISSUER.into(),
-        audience: vec![AUDIENCE.into()],
+        audience: Some(vec![AUDIENCE.into()]),
         algorithms: None,
         jwks_uri: Some(jwks_uri.into()),
         principal_claim: None,
@@ -393,6 +393,29 @@ fn settings_refuse_symmetric_and_none_algorithms_and_plain_http_off_loopback() {
     assert!(matches!(
         resolve_issuers(&[good.clone(), good]),
         Err(IssuerSettingsError::DuplicateName { .. })
+    ));
+}
+
+#[test]
+fn audience_defaults_to_the_mcp_url_of_the_public_url_and_is_required_without_one() {
+    const OWN: &str = "https://mcp.example/mcp";
+    let mut no_audience = file("https://idp.example/jwks");
+    no_audience.audience = None;
+    assert!(matches!(
+        resolve_issuers(std::slice::from_ref(&no_audience)),
+        Err(IssuerSettingsError::NoDefaultAudience { index: 0 })
+    ));
+    let settings = resolve_issuers_for(std::slice::from_ref(&no_audience), Some(OWN)).unwrap();
+    assert_eq!(settings[0].audience, [OWN]);
+    // A written audience wins over the default; an empty one is still refused.
+    let written = file("https://idp.example/jwks");
+    let settings = resolve_issuers_for(std::slice::from_ref(&written), Some(OWN)).unwrap();
+    assert_eq!(settings[0].audience, [AUDIENCE]);
+    let mut empty = written;
+    empty.audience = Some(vec![]);
+    assert!(matches!(
+        resolve_issuers_for(&[empty], Some(OWN)),
+        Err(IssuerSettingsError::NoAudience { index: 0 })
     ));
 }
 
