@@ -338,9 +338,8 @@ fn outside_credentials(config: &Config) -> Result<OutsideCredentials, CommandErr
     }
     Ok(OutsideCredentials {
         api_key_header: settings.api_key_header.clone(),
-        resource_metadata: (settings.public_url.as_ref()).map(|url| {
-            format!("{url}{}", crate::oauth::metadata::RESOURCE_METADATA_PATH)
-        }),
+        resource_metadata: (settings.public_url.as_ref())
+            .map(|url| format!("{url}{}", crate::oauth::metadata::RESOURCE_METADATA_PATH)),
         issuers,
     })
 }

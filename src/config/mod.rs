@@ -369,12 +369,10 @@ impl Config {
             }
         };
         let public_url = args.public_url.as_deref().or(file.public_url.as_deref());
-        let oauth = crate::oauth::settings::resolve(
-            public_url,
-            args.oauth,
-            file.oauth.as_ref(),
-            || env.state_dir().ok(),
-        )?;
+        let oauth =
+            crate::oauth::settings::resolve(public_url, args.oauth, file.oauth.as_ref(), || {
+                env.state_dir().ok()
+            })?;
         let outside_auth = resolve_outside_auth(&file.auth, &auth, public_url)?;
         Ok(Self {
             oauth,
@@ -626,10 +624,7 @@ fn resolve_outside_auth(
             .as_deref()
             .map(crate::auth::api_key::ApiKeyHeader::parse)
             .transpose()?,
-        issuers: crate::auth::jwt::resolve_issuers_for(
-            &file.issuers,
-            default_audience.as_deref(),
-        )?,
+        issuers: crate::auth::jwt::resolve_issuers_for(&file.issuers, default_audience.as_deref())?,
         public_url,
     };
     let configured = settings.api_key_header.is_some() || !settings.issuers.is_empty();

@@ -22,7 +22,10 @@ pub fn protected_resource_document(
     embedded: Option<&str>,
     outside: &[&str],
 ) -> serde_json::Value {
-    let servers: Vec<&str> = embedded.into_iter().chain(outside.iter().copied()).collect();
+    let servers: Vec<&str> = embedded
+        .into_iter()
+        .chain(outside.iter().copied())
+        .collect();
     let mut document = serde_json::json!({
         "resource": format!("{public_url}/mcp"),
         "authorization_servers": servers,
@@ -77,4 +80,36 @@ pub async fn authorization_server(State(server): State<Arc<OAuthServer>>) -> imp
 
 pub async fn jwks(State(server): State<Arc<OAuthServer>>) -> impl IntoResponse {
     Json(server.key.jwks())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PUBLIC: &str = "https://b.example";
+
+    #[test]
+    fn the_resource_metadata_names_the_embedded_server_first_then_the_outside_issuers() {
+        let both = protected_resource_document(
+            PUBLIC,
+            Some("https://b.example/"),
+            &["https://a.example/"],
+        );
+        assert_eq!(both["resource"], "https://b.example/mcp");
+        assert_eq!(
+            both["authorization_servers"],
+            serde_json::json!(["https://b.example/", "https://a.example/"])
+        );
+        assert_eq!(
+            both["scopes_supported"],
+            serde_json::json!([DEFAULT_SCOPE, READ_SCOPE])
+        );
+        // Outside issuers only: no scopes claimed for them.
+        let outside = protected_resource_document(PUBLIC, None, &["https://a.example/"]);
+        assert_eq!(
+            outside["authorization_servers"],
+            serde_json::json!(["https://a.example/"])
+        );
+        assert!(outside.get("scopes_supported").is_none());
+    }
 }

@@ -5,7 +5,7 @@ mode with `[[auth.issuers]]` naming A (plain http allowed on loopback), mapping 
 claim, keys found by A's RFC 8414 metadata. Near misses beside their allowed twins: B with
 the default audience (its own MCP URL, from --public-url) refuses A's token, which names
 A's resource, while B with A's resource as audience accepts it; B's protected-resource
-metadata names A, while a server without issuers serves none and its 401 names none; an
+metadata names A, while a server without issuers serves none (401 like any unknown path) and its 401 names none; an
 issuer without audience and without a public URL is a configuration error naming the fix.
 """
 
@@ -139,14 +139,15 @@ def test_b_publishes_metadata_naming_a_and_a_server_without_issuers_none(a, b_de
         assert document["resource"] == b_default.mcp_url
         assert document["authorization_servers"] == [f"{a.base}/"]
         assert "scopes_supported" not in document, "A's scopes are not B's to announce"
-    assert httpx2.get(f"{b_default.base}/.well-known/oauth-authorization-server").status_code == 404
+    # B runs no authorization server: the path is an unknown one, behind authentication.
+    assert httpx2.get(f"{b_default.base}/.well-known/oauth-authorization-server").status_code == 401
     challenge = httpx2.post(b_default.mcp_url, json=INIT, headers=ACCEPT)
     assert challenge.status_code == 401
     assert f'resource_metadata="{b_default.base}{PRM}"' in challenge.headers["www-authenticate"]
 
     plain = start_server()
     try:
-        assert httpx2.get(f"{plain.base}{PRM}").status_code == 404
+        assert httpx2.get(f"{plain.base}{PRM}").status_code == 401, "not served, so authenticated"
         challenge = httpx2.post(plain.mcp_url, json=INIT, headers=ACCEPT)
         assert challenge.status_code == 401
         assert "resource_metadata" not in challenge.headers["www-authenticate"]
