@@ -7,7 +7,8 @@
 //! - The target ([`refused_range`]): the host is resolved once, and every address must be
 //!   public: loopback, private (RFC 1918, ULA), link-local, CGNAT, multicast, unspecified,
 //!   documentation/benchmark/reserved ranges and the cloud metadata addresses are refused
-//!   unless `[oauth] cimd_allow_private_networks = true`. The connection then goes to the
+//!   unless `[oauth] cimd_allow_private_networks = true` (the metadata addresses even
+//!   then). The connection then goes to the
 //!   checked addresses only (reqwest `resolve_to_addrs`), so a second DNS answer cannot
 //!   swap them (rebinding); redirects are not followed, proxies not used.
 //! - The fetch: [`MAX_DOCUMENT_BYTES`] at most, [`FETCH_TIMEOUT`] in all, 200 only.
@@ -41,6 +42,9 @@ pub const DEFAULT_CACHE: Duration = Duration::from_secs(300);
 /// The shortest and longest a document is kept, whatever its `max-age`.
 pub const MIN_CACHE: Duration = Duration::from_secs(30);
 pub const MAX_CACHE: Duration = Duration::from_secs(86_400);
+/// The range name of the cloud metadata addresses, refused even when private networks
+/// are allowed.
+pub const CLOUD_METADATA: &str = "cloud metadata";
 /// Documents kept at most (the cache is emptied of expired ones, then of all, past it).
 const MAX_CACHED: usize = 256;
 
@@ -158,7 +162,7 @@ pub fn refused_range(address: IpAddr) -> Option<&'static str> {
 fn refused_v4(v4: Ipv4Addr) -> Option<&'static str> {
     let [a, b, c, _] = v4.octets();
     Some(match () {
-        () if v4 == Ipv4Addr::new(169, 254, 169, 254) => "cloud metadata",
+        () if v4 == Ipv4Addr::new(169, 254, 169, 254) => CLOUD_METADATA,
         () if v4.is_unspecified() || a == 0 => "unspecified",
         () if v4.is_loopback() => "loopback",
         () if v4.is_private() => "private",
@@ -176,7 +180,7 @@ fn refused_v4(v4: Ipv4Addr) -> Option<&'static str> {
 fn refused_v6(v6: Ipv6Addr) -> Option<&'static str> {
     let first = v6.segments()[0];
     Some(match () {
-        () if v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) => "cloud metadata",
+        () if v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) => CLOUD_METADATA,
         () if v6.is_unspecified() => "unspecified",
         () if v6.is_loopback() => "loopback",
         () if first & 0xfe00 == 0xfc00 => "private",
@@ -311,11 +315,11 @@ impl Fetcher {
         if addresses.is_empty() {
             return Err(CimdError::Resolve("no address".to_owned()));
         }
-        if !self.allow_private_networks
-            && let Some((address, range)) = addresses
-                .iter()
-                .find_map(|socket| refused_range(socket.ip()).map(|range| (socket.ip(), range)))
-        {
+        if let Some((address, range)) = addresses.iter().find_map(|socket| {
+            refused_range(socket.ip())
+                .filter(|&range| !self.allow_private_networks || range == CLOUD_METADATA)
+                .map(|range| (socket.ip(), range))
+        }) {
             return Err(CimdError::RefusedAddress { address, range });
         }
         let http = reqwest::Client::builder()
@@ -377,20 +381,20 @@ mod tests {
             ("10.1.2.3", "private", "11.1.2.3"),
             ("172.16.0.1", "private", "172.32.0.1"),
             ("192.168.1.1", "private", "192.169.1.1"),
-            ("169.254.169.254", "cloud metadata", "169.253.169.254"),
+            ("169.254.169.254", CLOUD_METADATA, "169.253.169.254"),
             ("169.254.1.1", "link-local", "169.255.1.1"),
             ("100.64.0.1", "CGNAT", "100.128.0.1"),
             ("224.0.0.1", "multicast", "223.255.255.254"),
             ("0.0.0.0", "unspecified", "1.0.0.1"),
             ("255.255.255.255", "reserved", "203.0.114.1"),
             ("::1", "loopback", "2606:4700::1"),
-            ("fd00:ec2::254", "cloud metadata", "2600:1f00::254"),
+            ("fd00:ec2::254", CLOUD_METADATA, "2600:1f00::254"),
             ("fd12::1", "private", "2001:4860::1"),
             ("fe80::1", "link-local", "2a00:1450::1"),
             ("ff02::1", "multicast", "2400:cb00::1"),
             ("::", "unspecified", "2620:fe::fe"),
             ("::ffff:127.0.0.1", "loopback", "::ffff:8.8.8.8"),
-            ("64:ff9b::a9fe:a9fe", "cloud metadata", "64:ff9b::808:808"),
+            ("64:ff9b::a9fe:a9fe", CLOUD_METADATA, "64:ff9b::808:808"),
         ] {
             let refused_ip: IpAddr = refused.parse().unwrap();
             assert_eq!(refused_range(refused_ip), Some(range), "{refused}");
@@ -529,5 +533,16 @@ mod tests {
             matches!(fetched, Err(CimdError::Fetch(_) | CimdError::Timeout)),
             "{fetched:?}"
         );
+        // The cloud metadata address stays refused even then.
+        let metadata = allowed
+            .client("https://169.254.169.254/latest/client.json", &[])
+            .await;
+        assert!(matches!(
+            metadata,
+            Err(CimdError::RefusedAddress {
+                range: CLOUD_METADATA,
+                ..
+            })
+        ));
     }
 }
