@@ -185,7 +185,8 @@ async def test_a_metadata_document_client_completes_the_flow_and_calls_tools(all
 def test_loopback_documents_need_the_allowance(guarded, allowing, documents):
     client_id = documents.publish("/clients/loopback.json")
     refused = authorize(guarded, client_id)
-    assert refused.status_code == 400 and "refused" in refused.text
+    assert refused.status_code == 400
+    assert "resolves to 127.0.0.1 (loopback), which is refused" in refused.text
     assert "loopback" in refused_for(guarded, client_id)[0]
     assert "/clients/loopback.json" not in documents.hits  # never connected
     assert authorize(allowing, client_id).status_code == 200
