@@ -333,6 +333,10 @@ pub enum OAuthStep {
     TokenRevoked,
     GrantRevoked,
     ClientRevoked,
+    /// A client ID metadata document was fetched and accepted (`crate::oauth::cimd`).
+    CimdFetched,
+    /// A client ID metadata document was refused (address, fetch, or content).
+    CimdRefused,
 }
 
 impl AuditEvent {

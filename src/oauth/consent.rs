@@ -1,7 +1,9 @@
 //! `/oauth/authorize`: the authorization request checked and the consent page shown
 //! (GET), then the owner's answer (POST).
 //!
-//! Order of checks (GET): the client must be registered and not revoked, and the
+//! Order of checks (GET): a `client_id` that is an https URL has its metadata document
+//! fetched and checked first ([`super::cimd`]); the client must be registered (or so
+//! admitted) and not revoked, and the
 //! `redirect_uri` exactly one of its registered URIs; until both hold, errors are shown on
 //! a page, never redirected (an open redirect otherwise). After that, errors go back to the
 //! client's redirect URI with `error`, `state` and `iss`: `response_type` must be `code`,
@@ -26,9 +28,9 @@ use axum::{
 use serde::Deserialize;
 
 use super::{
-    CODE_TTL, CONSENT_TTL, DEFAULT_SCOPE, OAuthServer, Peer, READ_SCOPE, page, pkce, random_token,
-    redirect,
-    store::{CodeRecord, GrantRecord, now_secs},
+    CODE_TTL, CONSENT_TTL, DEFAULT_SCOPE, OAuthServer, Peer, READ_SCOPE, cimd, page, pkce,
+    random_token, redirect,
+    store::{ClientRecord, CodeRecord, GrantRecord, now_secs},
 };
 use crate::{
     audit::OAuthStep,
@@ -124,6 +126,71 @@ pub fn grant_role(parent: Role, scope: &str) -> Role {
     }
 }
 
+/// A metadata-URL client: its document fetched (or cached) and checked, then kept as a client
+/// record under its URL (a revoked one stays revoked), so the token endpoint finds it as any
+/// registered client. A refusal is shown on the page, never redirected.
+async fn admit_metadata_client(
+    server: &Arc<OAuthServer>,
+    context: crate::audit::AuditContext,
+    client_id: &str,
+) -> Result<(), Response> {
+    let fetched = match server
+        .cimd
+        .client(client_id, &server.settings.extra_redirect_uris)
+        .await
+    {
+        Ok(fetched) => fetched,
+        Err(error) => {
+            server
+                .audit(
+                    context,
+                    OAuthStep::CimdRefused,
+                    client_id,
+                    None,
+                    Some(error.to_string()),
+                )
+                .await;
+            return Err(page::error(
+                StatusCode::BAD_REQUEST,
+                &format!("this client's metadata document cannot be used: {error}"),
+            ));
+        }
+    };
+    let stored = {
+        let server = server.clone();
+        let client_id = client_id.to_owned();
+        let metadata = fetched.metadata.clone();
+        tokio::task::spawn_blocking(move || {
+            let existing = server.store.client(&client_id)?;
+            if existing.as_ref().is_some_and(|client| client.revoked) {
+                return Ok(());
+            }
+            server.store.put_client(&ClientRecord {
+                client_id,
+                client_name: metadata.client_name,
+                redirect_uris: metadata.redirect_uris,
+                created_at: existing.as_ref().map_or_else(now_secs, |c| c.created_at),
+                last_used_at: existing.and_then(|client| client.last_used_at),
+                revoked: false,
+            })
+        })
+        .await
+    };
+    if !matches!(stored, Ok(Ok(()))) {
+        tracing::error!(?stored, "cannot store a metadata-document OAuth client");
+        return Err(page::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot store the client",
+        ));
+    }
+    if fetched.fresh {
+        server
+            .audit(context, OAuthStep::CimdFetched, client_id, None, None)
+            .await;
+    }
+    Ok(())
+}
+
 /// GET: check the request, show the page.
 pub async fn show(
     State(server): State<Arc<OAuthServer>>,
@@ -135,6 +202,11 @@ pub async fn show(
     let Some(client_id) = request.client_id.as_deref().filter(|id| !id.is_empty()) else {
         return page::error(StatusCode::BAD_REQUEST, "the request names no client_id");
     };
+    if cimd::is_metadata_url(client_id)
+        && let Err(refused) = admit_metadata_client(&server, context.clone(), client_id).await
+    {
+        return refused;
+    }
     let client = {
         let server = server.clone();
         let client_id = client_id.to_owned();

@@ -66,7 +66,7 @@ pub fn authorization_server_document(server: &OAuthServer) -> serde_json::Value 
         "revocation_endpoint_auth_methods_supported": ["none"],
         "code_challenge_methods_supported": [super::pkce::METHOD],
         "authorization_response_iss_parameter_supported": true,
-        "client_id_metadata_document_supported": false,
+        "client_id_metadata_document_supported": true,
     })
 }
 

@@ -13,7 +13,9 @@
 //!   authorization-server metadata at `/.well-known/oauth-authorization-server`; every URL
 //!   derives from the public URL ([`settings`]).
 //! - Registration ([`register`]): RFC 7591, public clients only (`none`), redirect URIs on
-//!   the allowlist ([`redirect`]); clients are capped and expire unused.
+//!   the allowlist ([`redirect`]); clients are capped and expire unused. Or a Client ID
+//!   Metadata Document ([`cimd`]): an https `client_id` fetched (SSRF-guarded, capped,
+//!   cached) at authorization and kept as a client record under its URL.
 //! - Authorization ([`consent`]): `code` only, PKCE `S256` only ([`pkce`]), `resource`
 //!   (RFC 8707) must be this server's MCP URL, `redirect_uri` exactly a registered one.
 //!   Errors found before the redirect URI is trusted are shown on the page, never
@@ -28,6 +30,7 @@
 //! - Every step writes an `oauth` audit record ([`crate::audit::OAuthStep`]).
 //! - State ([`store`]): a redb file; secrets only as SHA-256.
 
+pub mod cimd;
 pub mod consent;
 pub mod keys;
 pub mod metadata;
@@ -90,6 +93,8 @@ pub enum OAuthError {
     Key(#[from] keys::KeyError),
     #[error("OAuth needs configured tokens: the owner approves a client with one")]
     NoTokens,
+    #[error(transparent)]
+    Cimd(#[from] cimd::CimdSetupError),
 }
 
 /// The authorization server: settings, store, key, and what requests share.
@@ -99,6 +104,8 @@ pub struct OAuthServer {
     pub store: Arc<Store>,
     pub key: Arc<keys::SigningKey>,
     pub verifier: Arc<verify::Verifier>,
+    /// Client ID metadata documents, fetched and cached.
+    cimd: cimd::Fetcher,
     authenticator: Arc<Authenticator>,
     audit: AuditLog,
     trusted_proxies: TrustedProxies,
@@ -130,8 +137,13 @@ impl OAuthServer {
             settings.url(metadata::RESOURCE_METADATA_PATH),
         ));
         verifier.reload(&store)?;
+        let cimd = cimd::Fetcher::new(
+            settings.cimd_ca_file.as_deref(),
+            settings.cimd_allow_private_networks,
+        )?;
         authenticator.accept_delegated(verifier.clone());
         Ok(Arc::new(Self {
+            cimd,
             settings,
             store,
             key,

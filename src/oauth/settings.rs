@@ -26,6 +26,12 @@ pub struct FileOAuth {
     pub access_token_secs: Option<u64>,
     /// Refresh-token lifetime in days.
     pub refresh_token_days: Option<u64>,
+    /// Fetch client ID metadata documents from private, loopback or link-local addresses
+    /// too (tests, an intranet client). Default false.
+    pub cimd_allow_private_networks: Option<bool>,
+    /// CA certificates (PEM) trusted for client ID metadata documents instead of the host's
+    /// trust store.
+    pub cimd_ca_file: Option<PathBuf>,
 }
 
 /// The validated settings of the embedded authorization server.
@@ -39,6 +45,9 @@ pub struct OAuthSettings {
     pub unused_client_ttl: Duration,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// Client ID metadata documents may come from non-public addresses.
+    pub cimd_allow_private_networks: bool,
+    pub cimd_ca_file: Option<PathBuf>,
 }
 
 impl OAuthSettings {
@@ -165,6 +174,8 @@ pub fn resolve(
                 .unwrap_or(DEFAULT_REFRESH_TOKEN_DAYS),
             "refresh_token_days",
         )?),
+        cimd_allow_private_networks: table.cimd_allow_private_networks.unwrap_or(false),
+        cimd_ca_file: table.cimd_ca_file.clone(),
     }))
 }
 

@@ -98,6 +98,8 @@ fn harness() -> Harness {
         unused_client_ttl: Duration::from_secs(3600),
         access_token_ttl: Duration::from_secs(3600),
         refresh_token_ttl: Duration::from_secs(86400),
+        cimd_allow_private_networks: false,
+        cimd_ca_file: None,
     };
     let server = OAuthServer::start(
         settings,
