@@ -62,7 +62,9 @@ impl Endpoint {
 
     /// Plain HTTP to a host other than loopback: the token crosses the network in clear.
     pub fn sends_token_in_clear(&self) -> bool {
-        self.token.is_some() && self.url.scheme() == "http" && !is_loopback(&self.url)
+        self.token.is_some()
+            && self.url.scheme() == "http"
+            && !crate::auth::jwt::settings::is_loopback_host(&self.url)
     }
 
     /// A request to `url` with the bearer token.
@@ -89,17 +91,6 @@ fn parse_url(text: &str) -> Result<Url, ClientError> {
             url: text.to_owned(),
         }),
     }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|address| address.is_loopback())
 }
 
 /// The token: `--token-file` if given (first line, surrounding whitespace trimmed), else
