@@ -47,6 +47,9 @@ pub const MAX_CACHE: Duration = Duration::from_secs(86_400);
 pub const CLOUD_METADATA: &str = "cloud metadata";
 /// Documents kept at most (the cache is emptied of expired ones, then of all, past it).
 const MAX_CACHED: usize = 256;
+/// Fetches running at once, whoever asked: anyone who reaches `/oauth/authorize` can make
+/// the server fetch a URL, so the outgoing requests it can be made to run are bounded.
+const MAX_CONCURRENT_FETCHES: usize = 8;
 
 /// Why a client ID metadata document was not used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -76,6 +79,8 @@ pub enum CimdError {
     HasSecret,
     #[error("{0}: {1}")]
     Metadata(&'static str, String),
+    #[error("too many client metadata documents are being fetched at once; try again shortly")]
+    Busy,
 }
 
 /// Why the fetcher could not be built.
@@ -249,6 +254,8 @@ pub struct Fetcher {
     tls: rustls::ClientConfig,
     allow_private_networks: bool,
     cache: Mutex<HashMap<String, (Instant, ClientMetadata)>>,
+    /// One permit per fetch running ([`MAX_CONCURRENT_FETCHES`]); none free → [`CimdError::Busy`].
+    fetches: tokio::sync::Semaphore,
 }
 
 impl Fetcher {
@@ -260,6 +267,7 @@ impl Fetcher {
             tls: crate::outbound_tls::client_config(ca_file)?,
             allow_private_networks,
             cache: Mutex::default(),
+            fetches: tokio::sync::Semaphore::new(MAX_CONCURRENT_FETCHES),
         })
     }
 
@@ -279,6 +287,7 @@ impl Fetcher {
             });
         }
         let url = parse_client_url(client_id)?;
+        let _permit = self.fetches.try_acquire().map_err(|_| CimdError::Busy)?;
         let (body, keep) = tokio::time::timeout(FETCH_TIMEOUT, self.fetch(&url))
             .await
             .map_err(|_| CimdError::Timeout)??;
@@ -544,5 +553,36 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_fetch_over_the_concurrency_cap_is_refused_before_any_connection() {
+        let fetcher = Fetcher::new(None, false).unwrap();
+        let held = fetcher
+            .fetches
+            .try_acquire_many(MAX_CONCURRENT_FETCHES as u32)
+            .unwrap();
+        assert_eq!(
+            fetcher
+                .client("https://clients.example/app", &[])
+                .await
+                .unwrap_err(),
+            CimdError::Busy
+        );
+        // A URL refused on its face is still refused for what it is, permits or not.
+        assert!(matches!(
+            fetcher.client("http://clients.example/app", &[]).await,
+            Err(CimdError::BadUrl(_))
+        ));
+        drop(held);
+        // Permits free again: the fetch goes on (and is refused here by the address guard or
+        // the resolver, never as busy).
+        assert_ne!(
+            fetcher
+                .client("https://127.0.0.1/app", &[])
+                .await
+                .unwrap_err(),
+            CimdError::Busy
+        );
     }
 }
