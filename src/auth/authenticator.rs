@@ -113,28 +113,20 @@ impl Authenticator {
         }
     }
 
-    /// Authenticate one request from its `Authorization` header.
+    /// Check an `Authorization: Bearer` header against the configured tokens only: what
+    /// the consent page asks for ("an existing hostmcp token"), and what tests use. Requests
+    /// go through [`Self::authenticate_request`], which also takes the API-key header,
+    /// delegated access tokens and outside issuers' JWTs.
     pub fn authenticate(
         &self,
         authorization: Option<&HeaderValue>,
     ) -> Result<Principal, AuthError> {
         match self {
             Self::Disabled => Ok(super::danger::unauthenticated_local()),
-            Self::Tokens(tokens) => {
-                let set = tokens.current.load();
-                let Some(verifier) = tokens.access_tokens.get() else {
-                    return set.authenticate_header(authorization.map(HeaderValue::as_bytes));
-                };
-                let token =
-                    super::bearer_token(authorization.ok_or(AuthError::Missing)?.as_bytes())?;
-                match set.authenticate(token) {
-                    Err(AuthError::Invalid) => verifier
-                        .verify(token)
-                        .ok_or(AuthError::Invalid)
-                        .and_then(|delegation| set.delegate(&delegation)),
-                    other => other,
-                }
-            }
+            Self::Tokens(tokens) => tokens
+                .current
+                .load()
+                .authenticate_header(authorization.map(HeaderValue::as_bytes)),
         }
     }
 
