@@ -152,9 +152,7 @@ impl Caller {
     /// Who is calling, from where, in which session, through which tool: the context of
     /// the audit records of a call to `tool`.
     pub fn audit_context(&self, tool: &str) -> AuditContext {
-        let mut context = AuditContext::new()
-            .with_principal(self.principal.name())
-            .with_tool(tool);
+        let mut context = self.principal.audit_context().with_tool(tool);
         if let Some(client) = self.client {
             context = context.with_client(client);
         }

@@ -13,11 +13,14 @@
 //! ```
 //!
 //! (one line in the file; wrapped here). Absent values are `null`, never omitted, so every
-//! line of one kind has the same keys; the one exception is `trace_id` (after `tool`), written
-//! only on the lines of a call that carried a W3C `traceparent`. Text a caller chose is an [`AuditText`], bounded
+//! line of one kind has the same keys; the exceptions are `trace_id` (after `tool`), written
+//! only on the lines of a call that carried a W3C `traceparent`, and `grant` (after it),
+//! written only on the lines of a principal that called with an OAuth access token:
+//! `"grant":{"grant_id":"…","client_id":"…","client_name":"Claude"}`. Text a caller chose is an [`AuditText`], bounded
 //! when the record is made ([`AuditRecord::new`], see [`super::bounded`]).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -43,6 +46,39 @@ pub struct AuditContext {
     pub tool: Option<String>,
     /// The W3C trace id of the call, when the request carried a valid `traceparent`.
     pub trace_id: Option<String>,
+    /// The OAuth grant the principal acts through, when it called with an access token.
+    pub grant: Option<Arc<AuditGrant>>,
+}
+
+/// The OAuth grant a principal acts through, as its records name it: the grant, and the
+/// client the owner approved (its id and the name it registered). The principal is the
+/// parent token's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditGrant {
+    pub grant_id: String,
+    pub client_id: String,
+    pub client_name: String,
+}
+
+impl AuditGrant {
+    /// Longest client id or name kept (a metadata-document URL, a registered name).
+    pub const MAX_TEXT: usize = 256;
+
+    /// The grant's identity, its client-chosen text cut at [`Self::MAX_TEXT`] bytes.
+    pub fn new(grant_id: &str, client_id: &str, client_name: &str) -> Self {
+        let cut = |text: &str| {
+            let mut end = text.len().min(Self::MAX_TEXT);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text[..end].to_owned()
+        };
+        Self {
+            grant_id: cut(grant_id),
+            client_id: cut(client_id),
+            client_name: cut(client_name),
+        }
+    }
 }
 
 impl AuditContext {
@@ -63,6 +99,12 @@ impl AuditContext {
 
     pub fn with_session(mut self, session: impl Into<String>) -> Self {
         self.session = Some(session.into());
+        self
+    }
+
+    /// The OAuth grant the principal acts through (none for a configured token).
+    pub fn with_grant(mut self, grant: Option<Arc<AuditGrant>>) -> Self {
+        self.grant = grant;
         self
     }
 
@@ -93,6 +135,10 @@ pub struct AuditRecord {
     /// written before it existed, are byte for byte what they were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The OAuth grant of a principal that called with an access token; left out
+    /// otherwise, like `trace_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<AuditGrant>,
     /// Written as `"event": "<kind>"` plus the kind's own fields, at the top level.
     #[serde(flatten)]
     pub event: AuditEvent,
@@ -115,6 +161,7 @@ impl AuditRecord {
             session,
             tool,
             trace_id,
+            grant,
         } = context;
         let mut event = event;
         event.bound();
@@ -126,6 +173,7 @@ impl AuditRecord {
             session,
             tool,
             trace_id,
+            grant: grant.map(Arc::unwrap_or_clone),
             event,
             prev,
         }
@@ -312,6 +360,10 @@ pub enum AuditEvent {
         grant_id: Option<String>,
         /// Why the step was refused, when it was (an OAuth error code and its reason).
         refused: Option<String>,
+        /// Who revoked, for a revocation made with `hostmcp oauth` (the Unix user that ran
+        /// it); left out on other steps.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
 }
 
@@ -536,6 +588,9 @@ pub enum RevokeReason {
     Replaced,
     /// Its `expires` instant passed.
     Expired,
+    /// An OAuth grant alone was revoked (`/oauth/revoke`, `hostmcp oauth`, a reused
+    /// refresh token or code); its parent token stays.
+    GrantRevoked,
 }
 
 impl RevokeReason {
@@ -544,6 +599,7 @@ impl RevokeReason {
             Self::Removed => "removed",
             Self::Replaced => "replaced",
             Self::Expired => "expired",
+            Self::GrantRevoked => "grant_revoked",
         }
     }
 }

@@ -186,11 +186,13 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             client_id,
             grant_id,
             refused,
+            by,
         } => audit_event!(
             step = ?step,
             client_id = %client_id,
             grant_id = grant_id.as_deref(),
             refused = refused.as_deref(),
+            by = by.as_deref(),
         ),
     }
 }

@@ -3,17 +3,20 @@
 //! Its verifier says which configured token delegated it and with which role; the
 //! principal is then made here, from that token's *current* entry: the name and lease of
 //! the parent, the lower of the two roles. A parent removed, replaced or expired makes
-//! every token it delegated fail at once, and revoking the parent ends their work too
-//! (they share its lease).
+//! every token it delegated fail at once, and revoking the parent ends their work too.
+//! A delegation through an OAuth grant carries the grant's [`DelegatedLease`] (a child of
+//! the parent's lease: revoking the grant alone ends only its work) and its identity,
+//! which the principal carries into audit records.
 
 use std::{fmt, sync::Arc};
 
 use subtle::ConstantTimeEq;
 
-use super::{AuthError, Principal, Role, TokenDigest, TokenSet};
+use super::{AuthError, DelegatedLease, Principal, Role, TokenDigest, TokenSet};
+use crate::audit::AuditGrant;
 
 /// What a verified delegated token stands for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Delegation {
     /// The name of the configured token that delegated it.
     pub principal: String,
@@ -21,6 +24,15 @@ pub struct Delegation {
     pub parent: TokenDigest,
     /// The most the delegated token may do (it never exceeds the parent's role).
     pub role: Role,
+    /// The grant it was issued under, when there is one: its lease and its identity.
+    pub grant: Option<DelegatedGrant>,
+}
+
+/// The grant a delegation acts through.
+#[derive(Debug, Clone)]
+pub struct DelegatedGrant {
+    pub lease: DelegatedLease,
+    pub identity: Arc<AuditGrant>,
 }
 
 /// Checks bearer tokens that are not configured tokens.
@@ -50,11 +62,16 @@ impl TokenSet {
         if entry.is_expired(std::time::SystemTime::now()) {
             return Err(AuthError::Expired);
         }
+        let (lease, grant) = match &delegation.grant {
+            Some(grant) => (grant.lease.under(lease), Some(grant.identity.clone())),
+            None => (lease.clone(), None),
+        };
         Ok(Principal {
             name: Arc::from(entry.name()),
             role: entry.role().min(delegation.role),
             run_as: entry.run_as().cloned(),
-            lease: lease.clone(),
+            lease,
+            grant,
         })
     }
 }
@@ -77,6 +94,7 @@ mod tests {
             principal: "reader".to_owned(),
             parent: TokenDigest::of_token("read-secret"),
             role: Role::Admin,
+            grant: None,
         };
         let principal = set().delegate(&asked_admin).unwrap();
         assert_eq!(principal.name(), "reader");
@@ -85,6 +103,7 @@ mod tests {
             principal: "ops".to_owned(),
             parent: TokenDigest::of_token("ops-secret"),
             role: Role::Read,
+            grant: None,
         };
         assert_eq!(set().delegate(&narrowed).unwrap().role(), Role::Read);
     }
@@ -95,12 +114,14 @@ mod tests {
             principal: "ops".to_owned(),
             parent: TokenDigest::of_token("old-ops-secret"),
             role: Role::Operator,
+            grant: None,
         };
         assert_eq!(set().delegate(&rotated), Err(AuthError::Invalid));
         let gone = Delegation {
             principal: "removed".to_owned(),
             parent: TokenDigest::of_token("ops-secret"),
             role: Role::Operator,
+            grant: None,
         };
         assert_eq!(set().delegate(&gone), Err(AuthError::Invalid));
         let expired = TokenSet::new(vec![
@@ -111,6 +132,7 @@ mod tests {
             principal: "ops".to_owned(),
             parent: TokenDigest::of_token("ops-secret"),
             role: Role::Operator,
+            grant: None,
         };
         assert_eq!(expired.delegate(&live), Err(AuthError::Expired));
     }

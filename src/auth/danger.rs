@@ -32,6 +32,7 @@ fn admin(name: &str) -> Principal {
         role: Role::Admin,
         run_as: None,
         lease: Lease::forever(),
+        grant: None,
     }
 }
 

@@ -21,7 +21,9 @@ use std::{fmt, str::FromStr, sync::Arc};
 
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-pub use revocation::{Lease, OnRevoke};
+use crate::audit::{AuditContext, AuditGrant};
+
+pub use revocation::{DelegatedLease, Lease, OnRevoke};
 pub use secret::Secret;
 pub use token::{TokenDigest, TokenEntry, generate_token, is_valid_token_name};
 
@@ -77,6 +79,9 @@ pub struct Principal {
     run_as: Option<Arc<str>>,
     /// The lifetime of the credential it was made from.
     lease: Lease,
+    /// The OAuth grant it acts through, when it was made from a delegated access token
+    /// (its name and role are then the parent token's, at most).
+    grant: Option<Arc<AuditGrant>>,
 }
 
 impl Principal {
@@ -96,6 +101,18 @@ impl Principal {
     /// The lifetime of this principal's credential: what it runs watches it.
     pub fn lease(&self) -> &Lease {
         &self.lease
+    }
+
+    /// The OAuth grant this principal acts through, if any.
+    pub fn grant(&self) -> Option<&AuditGrant> {
+        self.grant.as_deref()
+    }
+
+    /// The audit context naming this principal: its name and, under a grant, the grant.
+    pub fn audit_context(&self) -> AuditContext {
+        AuditContext::new()
+            .with_principal(self.name())
+            .with_grant(self.grant.clone())
     }
 }
 
@@ -193,6 +210,7 @@ impl TokenSet {
             role: entry.role(),
             run_as: entry.run_as().cloned(),
             lease: lease.clone(),
+            grant: None,
         })
     }
 

@@ -24,6 +24,12 @@
 //!
 //! A `token_revoked` record is written before anything is ended. Credentials that are
 //! already expired when loaded are revoked silently: nothing can hold their lease.
+//!
+//! A delegated credential (an OAuth grant, `crate::oauth`) holds a [`DelegatedLease`]: a
+//! child of its parent token's lease. The parent's end ends it too (revoking or expiring
+//! the parent ends every grant's work); its own end ([`DelegatedLease::revoke`], when the
+//! grant alone is revoked) ends only the grant's work, under the same `on_revoke`, with
+//! the reason `grant_revoked`.
 
 use std::{
     fmt,
@@ -70,8 +76,11 @@ struct LeaseState {
     /// False for the local principals (stdio, `--no-auth`), which nothing revokes.
     revocable: bool,
     revoked: OnceLock<RevokeReason>,
-    /// Cancelled when the credential is revoked under `on_revoke = "kill"`.
+    /// Cancelled when the credential is revoked under `on_revoke = "kill"` (for a child
+    /// lease, also when its parent's is: a child token of the parent's).
     ended: CancellationToken,
+    /// The lease this one was delegated from ([`Lease::child`]).
+    parent: Option<Lease>,
 }
 
 impl Lease {
@@ -90,12 +99,34 @@ impl Lease {
             revocable,
             revoked: OnceLock::new(),
             ended: CancellationToken::new(),
+            parent: None,
         }))
     }
 
-    /// Why the credential was revoked, once it was.
+    /// A lease delegated from this one: it ends when this one ends, and can be revoked and
+    /// ended on its own without touching this one.
+    pub fn child(&self) -> Self {
+        Self(Arc::new(LeaseState {
+            revocable: self.0.revocable,
+            revoked: OnceLock::new(),
+            ended: self.0.ended.child_token(),
+            parent: Some(self.clone()),
+        }))
+    }
+
+    /// Whether this lease was delegated from `parent` (the same lease, not an equal one).
+    fn is_child_of(&self, parent: &Lease) -> bool {
+        self.0.parent.as_ref() == Some(parent)
+    }
+
+    /// Why the credential was revoked, once it was (or the credential it was delegated
+    /// from).
     pub fn revoked(&self) -> Option<RevokeReason> {
-        self.0.revoked.get().copied()
+        self.0
+            .revoked
+            .get()
+            .copied()
+            .or_else(|| self.0.parent.as_ref().and_then(Lease::revoked))
     }
 
     /// Whether the work of this credential has been ended.
@@ -168,6 +199,52 @@ impl fmt::Debug for Lease {
             .field("revoked", &self.revoked())
             .field("ended", &self.is_ended())
             .finish()
+    }
+}
+
+/// The lease of one delegated credential (an OAuth grant): a child of the lease of the
+/// parent token the grant acts as, made on the grant's first request and kept while that
+/// parent keeps its lease, so that every principal made from the grant holds the same
+/// lease (sessions are bound to it). Cheap to clone; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct DelegatedLease(Arc<parking_lot::Mutex<DelegatedState>>);
+
+#[derive(Debug, Default)]
+struct DelegatedState {
+    current: Option<Lease>,
+    revoked: bool,
+}
+
+impl DelegatedLease {
+    /// The lease of this credential under `parent` (the parent token's current lease).
+    pub fn under(&self, parent: &Lease) -> Lease {
+        let mut state = self.0.lock();
+        if let Some(lease) = state.current.as_ref().filter(|l| l.is_child_of(parent)) {
+            return lease.clone();
+        }
+        let lease = parent.child();
+        if state.revoked && lease.revoke(RevokeReason::GrantRevoked) {
+            lease.end();
+        }
+        state.current = Some(lease.clone());
+        lease
+    }
+
+    /// The credential is revoked: under `kill`, the work of every principal made from it
+    /// ends (its sessions, streams, calls, commands, jobs and terminals), each ending
+    /// audited `ended_by_revocation` with the reason `grant_revoked`. True the first time.
+    pub fn revoke(&self, on_revoke: OnRevoke) -> bool {
+        let mut state = self.0.lock();
+        if std::mem::replace(&mut state.revoked, true) {
+            return false;
+        }
+        if let Some(lease) = &state.current
+            && lease.revoke(RevokeReason::GrantRevoked)
+            && on_revoke == OnRevoke::Kill
+        {
+            lease.end();
+        }
+        true
     }
 }
 

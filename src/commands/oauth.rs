@@ -1,7 +1,10 @@
 //! `hostmcp oauth clients|grants list|revoke`: the authorization server's store, opened
 //! beside a running server (redb's multi-process mode). A revocation written here is read
 //! by the server within `oauth::verify::GRANT_RELOAD_INTERVAL`; its access tokens get 401
-//! from then on.
+//! from then on, and its sessions, streams and terminals end (`on_revoke = "kill"`). The
+//! command cannot write the server's audit log: it leaves a note in the store naming the
+//! Unix user who ran it, and the server puts the revocation on record when it reads the
+//! note (at once if running, else when it next starts).
 
 use std::path::PathBuf;
 
@@ -9,7 +12,7 @@ use super::CommandError;
 use crate::{
     cli::{OAuthArgs, OAuthCommand, OAuthItemCommand},
     config::{self, EnvSnapshot},
-    oauth::store::Store,
+    oauth::store::{RevocationNote, RevokedKind, Store, now_secs},
 };
 
 pub fn run(args: OAuthArgs) -> Result<(), CommandError> {
@@ -45,6 +48,15 @@ pub fn run(args: OAuthArgs) -> Result<(), CommandError> {
                 return Err(CommandError::new(format!("no client {id:?}"))
                     .with_hint("`hostmcp oauth clients list` shows the ids"));
             }
+            let note = RevocationNote {
+                kind: RevokedKind::Client,
+                client_id: id.clone(),
+                id: id.clone(),
+                principal: None,
+                by: invoking_user(),
+                at: now_secs(),
+            };
+            store.note_revocation(&note).map_err(CommandError::new)?;
             println!("client {id} revoked, with its grants");
         }
         OAuthCommand::Grants(OAuthItemCommand::List { json }) => {
@@ -75,7 +87,21 @@ pub fn run(args: OAuthArgs) -> Result<(), CommandError> {
                 .revoke_grant(&id, "revoked_by_operator")
                 .map_err(CommandError::new)?
             {
-                Some(_) => println!("grant {id} revoked"),
+                Some(revoked_now) => {
+                    let grant = store.grant(&id).map_err(CommandError::new)?;
+                    if let (true, Some(grant)) = (revoked_now, grant) {
+                        let note = RevocationNote {
+                            kind: RevokedKind::Grant,
+                            id: id.clone(),
+                            client_id: grant.client_id,
+                            principal: Some(grant.principal),
+                            by: invoking_user(),
+                            at: now_secs(),
+                        };
+                        store.note_revocation(&note).map_err(CommandError::new)?;
+                    }
+                    println!("grant {id} revoked");
+                }
                 None => {
                     return Err(CommandError::new(format!("no grant {id:?}"))
                         .with_hint("`hostmcp oauth grants list` shows the ids"));
@@ -84,6 +110,15 @@ pub fn run(args: OAuthArgs) -> Result<(), CommandError> {
         }
     }
     Ok(())
+}
+
+/// Who runs this command, as the audit record of a revocation names them.
+fn invoking_user() -> String {
+    let uid = nix::unistd::getuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(user)) => format!("{} (uid {uid})", user.name),
+        _ => format!("uid {uid}"),
+    }
 }
 
 /// `--store`, else the config's `[oauth] store`, else the state directory's oauth.redb.

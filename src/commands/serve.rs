@@ -95,6 +95,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
                 authenticator.clone(),
                 audit_log.clone(),
                 config.trusted_proxies.clone(),
+                revoker.on_revoke(),
             )
             .map_err(|error| {
                 CommandError::new(&error)

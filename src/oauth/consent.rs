@@ -443,7 +443,7 @@ pub async fn answer(
         tracing::error!(?stored, "cannot store an OAuth grant");
         return page::error(StatusCode::INTERNAL_SERVER_ERROR, "cannot store the grant");
     }
-    server.verifier.admit(&grant);
+    server.verifier.admit(&grant, &pending.client_name);
     server
         .audit(
             context.with_principal(principal.name()),

@@ -62,7 +62,7 @@ use parking_lot::Mutex;
 
 use crate::{
     audit::{AuditContext, AuditEvent, AuditLog, AuditText, OAuthStep},
-    auth::{authenticator::Authenticator, client_address::TrustedProxies},
+    auth::{OnRevoke, authenticator::Authenticator, client_address::TrustedProxies},
     ratelimit::RateLimiter,
 };
 
@@ -113,16 +113,21 @@ pub struct OAuthServer {
     pending: Mutex<HashMap<String, consent::Pending>>,
     /// Wrong consent tokens per client address.
     consent_failures: RateLimiter<IpAddr>,
+    /// Revocations by `hostmcp oauth` found when the server started, to be put on record
+    /// by [`Self::maintain`].
+    found_at_start: Mutex<Vec<store::RevocationNote>>,
 }
 
 impl OAuthServer {
     /// Open the store and the key (made on first start) beside it, load the live grants,
-    /// and make the server accept its access tokens.
+    /// and make the server accept its access tokens. Revoking a grant does to its work what
+    /// revoking a token does (`on_revoke`).
     pub fn start(
         settings: OAuthSettings,
         authenticator: Arc<Authenticator>,
         audit: AuditLog,
         trusted_proxies: TrustedProxies,
+        on_revoke: OnRevoke,
     ) -> Result<Arc<Self>, OAuthError> {
         if matches!(*authenticator, Authenticator::Disabled) {
             return Err(OAuthError::NoTokens);
@@ -135,8 +140,9 @@ impl OAuthServer {
             settings.issuer(),
             settings.resource(),
             settings.url(metadata::RESOURCE_METADATA_PATH),
+            on_revoke,
         ));
-        verifier.reload(&store)?;
+        let found_at_start = Mutex::new(verifier.reload(&store)?);
         let cimd = cimd::Fetcher::new(
             settings.cimd_ca_file.as_deref(),
             settings.cimd_allow_private_networks,
@@ -156,6 +162,7 @@ impl OAuthServer {
                 CONSENT_FAILURES_PER_MINUTE,
                 Duration::from_secs(60),
             ),
+            found_at_start,
         }))
     }
 
@@ -190,8 +197,11 @@ impl OAuthServer {
     }
 
     /// Re-read the live grants every [`verify::GRANT_RELOAD_INTERVAL`] (revocations by
-    /// `hostmcp oauth`) and sweep expired codes and refresh tokens; run it as a task.
+    /// `hostmcp oauth`, put on record here) and sweep expired codes and refresh tokens; run
+    /// it as a task.
     pub async fn maintain(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+        let found = std::mem::take(&mut *self.found_at_start.lock());
+        self.record_revocations(found).await;
         let mut ticks = 0u64;
         loop {
             tokio::select! {
@@ -201,16 +211,41 @@ impl OAuthServer {
             let server = self.clone();
             ticks += 1;
             let result = tokio::task::spawn_blocking(move || {
-                server.verifier.reload(&server.store)?;
+                let found = server.verifier.reload(&server.store)?;
                 if ticks.is_multiple_of(300) {
                     server.store.sweep(store::now_secs())?;
                 }
-                Ok::<_, StoreError>(())
+                Ok::<_, StoreError>(found)
             })
             .await;
-            if let Ok(Err(error)) = result {
-                tracing::warn!(%error, "cannot re-read the OAuth grants");
+            match result {
+                Ok(Ok(found)) => self.record_revocations(found).await,
+                Ok(Err(error)) => tracing::warn!(%error, "cannot re-read the OAuth grants"),
+                Err(_) => {}
             }
+        }
+    }
+
+    /// Put on record the revocations `hostmcp oauth` made: `grant_revoked` or
+    /// `client_revoked`, with who ran it (`by`).
+    async fn record_revocations(&self, notes: Vec<store::RevocationNote>) {
+        for note in notes {
+            let (step, grant_id) = match note.kind {
+                store::RevokedKind::Grant => (OAuthStep::GrantRevoked, Some(note.id.clone())),
+                store::RevokedKind::Client => (OAuthStep::ClientRevoked, None),
+            };
+            let mut context = AuditContext::new();
+            if let Some(principal) = &note.principal {
+                context = context.with_principal(principal);
+            }
+            let event = AuditEvent::OAuth {
+                step,
+                client_id: AuditText::from(note.client_id.as_str()),
+                grant_id,
+                refused: None,
+                by: Some(note.by),
+            };
+            self.audit.record_or_log(context, event).await;
         }
     }
 
@@ -228,6 +263,7 @@ impl OAuthServer {
             client_id: AuditText::from(client_id),
             grant_id: grant_id.map(str::to_owned),
             refused,
+            by: None,
         };
         self.audit.record_or_log(context, event).await;
     }

@@ -2,8 +2,15 @@
 //! escaped, sent with headers that keep it out of frames and caches: a CSP of
 //! `default-src 'none'` (inline style only, forms posting to this server and to the
 //! client's redirect origin, which the redirect after the POST needs in Chromium),
-//! `frame-ancestors 'none'`, `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`,
+//! `frame-ancestors 'none'`, `X-Frame-Options: DENY`, `Referrer-Policy: same-origin`,
 //! `Cache-Control: no-store`.
+//!
+//! Why `same-origin` and not `no-referrer`: under `no-referrer` Chromium sends the form's
+//! POST with `Origin: null`, which the host guard refuses as a foreign origin, so the owner
+//! could never approve from a real browser (found by `tests/e2e/test_oauth_browser.py`).
+//! `same-origin` sends this server's origin on that POST and no referrer to any other
+//! origin; the redirect that answers the POST carries `no-referrer` itself, so the
+//! client's callback gets none.
 
 use axum::{
     http::{HeaderValue, StatusCode, header},
@@ -103,7 +110,7 @@ fn secured(status: StatusCode, body: String, redirect_origin: Option<&str>) -> R
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

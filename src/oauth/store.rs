@@ -20,6 +20,35 @@ const CLIENTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("clients"
 const GRANTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("grants");
 const CODES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("codes");
 const REFRESH: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("refresh_tokens");
+/// Revocations made by `hostmcp oauth` that the server has not put on record yet.
+const NOTES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("revocation_notes");
+
+/// A revocation made outside the server (`hostmcp oauth ... revoke`), waiting in the store
+/// until a server puts it on record (the audit log is the running server's; the command
+/// cannot write it). Kept until then, even across restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationNote {
+    /// `grant` or `client`.
+    pub kind: RevokedKind,
+    /// The grant id or the client id.
+    pub id: String,
+    /// The client of the grant (the client itself for `client`).
+    pub client_id: String,
+    /// The principal the grant acted as (`None` for a client).
+    pub principal: Option<String>,
+    /// Who revoked it: the Unix user that ran the command.
+    pub by: String,
+    /// When, in seconds since the epoch.
+    pub at: u64,
+}
+
+/// What a [`RevocationNote`] revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokedKind {
+    Grant,
+    Client,
+}
 
 /// A registered client (RFC 7591; public, `token_endpoint_auth_method` none).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,7 +170,7 @@ impl Store {
             .create(path)
             .map_err(db_error)?;
         let txn = db.begin_write().map_err(db_error)?;
-        for table in [CLIENTS, GRANTS, CODES, REFRESH] {
+        for table in [CLIENTS, GRANTS, CODES, REFRESH, NOTES] {
             txn.open_table(table).map_err(db_error)?;
         }
         txn.commit().map_err(db_error)?;
@@ -307,6 +336,41 @@ impl Store {
             }
         }
         Ok(found)
+    }
+
+    /// Put a revocation made outside the server on the list the server audits.
+    pub fn note_revocation(&self, note: &RevocationNote) -> Result<(), StoreError> {
+        let key = format!(
+            "{}:{}:{}",
+            match note.kind {
+                RevokedKind::Grant => "grant",
+                RevokedKind::Client => "client",
+            },
+            note.id,
+            note.at
+        );
+        self.put(NOTES, &key, note)
+    }
+
+    /// Take every noted revocation off the list (a read first: the list is usually empty,
+    /// and this runs every couple of seconds).
+    pub fn take_revocation_notes(&self) -> Result<Vec<RevocationNote>, StoreError> {
+        if self.all::<RevocationNote>(NOTES)?.is_empty() {
+            return Ok(Vec::new());
+        }
+        let txn = self.db.begin_write().map_err(db_error)?;
+        let mut notes = Vec::new();
+        {
+            let mut table = txn.open_table(NOTES).map_err(db_error)?;
+            for entry in table.iter().map_err(db_error)? {
+                let (_, value) = entry.map_err(db_error)?;
+                notes.push(serde_json::from_slice(value.value())?);
+            }
+            table.retain(|_, _| false).map_err(db_error)?;
+        }
+        txn.commit().map_err(db_error)?;
+        notes.sort_by_key(|note: &RevocationNote| note.at);
+        Ok(notes)
     }
 
     pub fn put_grant(&self, grant: &GrantRecord) -> Result<(), StoreError> {

@@ -60,6 +60,8 @@ fn refuse(error: &'static str, description: impl Into<String>) -> Refusal {
 /// What a successful exchange produced.
 struct Issued {
     grant: GrantRecord,
+    /// Its client's registered name (audit records of the grant's calls show it).
+    client_name: String,
     access_token: String,
     refresh_token: String,
     expires_in: u64,
@@ -98,7 +100,7 @@ pub async fn token(
     };
     match result {
         Ok(issued) => {
-            server.verifier.admit(&issued.grant);
+            server.verifier.admit(&issued.grant, &issued.client_name);
             let step = if issued.refreshed {
                 OAuthStep::TokenRefreshed
             } else {
@@ -322,6 +324,7 @@ fn issue(
         principal: grant.principal.clone(),
         parent,
         role,
+        grant: None,
     };
     if server.authenticator.delegate(&delegation).is_err() {
         return Ok(Err(refuse(
@@ -355,8 +358,12 @@ fn issue(
             rotated: false,
         },
     )?;
+    let client_name = (server.store.client(&grant.client_id)?)
+        .map(|client| client.client_name)
+        .unwrap_or_default();
     Ok(Ok(Issued {
         grant,
+        client_name,
         access_token,
         refresh_token,
         expires_in,

@@ -5,19 +5,34 @@
 //! expires, so a client's next calls skip the signature check (an ECDSA verify costs
 //! more than the rest of authentication). What the token stands for becomes a principal
 //! in `crate::auth::access_token`, from the parent token's current entry.
+//!
+//! Each live grant keeps a [`DelegatedLease`] (a child of its parent token's lease) for as
+//! long as it stays live, so the principals made from its tokens hold one lease: when the
+//! grant leaves the live set (revoked here by [`Verifier::forget`], or found revoked in
+//! the store by [`Verifier::reload`]), that lease is revoked and, under
+//! `on_revoke = "kill"`, the grant's sessions, streams, calls, jobs and terminals end, as
+//! they do when a token is revoked. A grant revoked by `hostmcp oauth` is put on record
+//! by the reload that finds it ([`Verifier::reload`] returns them).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use parking_lot::{Mutex, RwLock};
 use sha2::{Digest, Sha256};
 
 use super::{
     keys::{AccessClaims, SigningKey},
-    store::{GrantRecord, Store, StoreError, now_secs},
+    store::{GrantRecord, RevocationNote, Store, StoreError, now_secs},
 };
-use crate::auth::{
-    Role, TokenDigest,
-    access_token::{AccessTokenVerifier, Delegation},
+use crate::{
+    audit::AuditGrant,
+    auth::{
+        DelegatedLease, OnRevoke, Role, TokenDigest,
+        access_token::{AccessTokenVerifier, DelegatedGrant, Delegation},
+    },
 };
 
 /// How often the live grants are re-read from the store (revocations by the CLI).
@@ -27,12 +42,17 @@ pub const GRANT_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 const CACHE_CAPACITY: usize = 4096;
 
 /// A grant as a request needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct LiveGrant {
     principal: String,
     parent: TokenDigest,
     role: Role,
+    /// Its lease and identity, the same for every request while the grant is live.
+    grant: DelegatedGrant,
+    /// When it became live here.
+    admitted_at: Instant,
 }
+
 
 /// The access-token verifier the authentication layer asks.
 #[derive(Debug)]
@@ -44,6 +64,8 @@ pub struct Verifier {
     metadata_url: String,
     live: RwLock<HashMap<String, LiveGrant>>,
     verified: Mutex<HashMap<[u8; 32], AccessClaims>>,
+    /// What revoking a grant does to its work (the server's `on_revoke`).
+    on_revoke: OnRevoke,
 }
 
 impl Verifier {
@@ -52,6 +74,7 @@ impl Verifier {
         issuer: String,
         audience: String,
         metadata_url: String,
+        on_revoke: OnRevoke,
     ) -> Self {
         Self {
             key,
@@ -60,30 +83,77 @@ impl Verifier {
             metadata_url,
             live: RwLock::default(),
             verified: Mutex::default(),
+            on_revoke,
         }
     }
 
-    /// Replace the live grants with the store's unrevoked ones.
-    pub fn reload(&self, store: &Store) -> Result<(), StoreError> {
-        let live = store
-            .grants()?
+    /// Make the live grants the store's unrevoked ones: grants no longer live there are
+    /// forgotten (their work ends, see [`Self::forget`]), the others keep their lease. Says
+    /// which revocations made outside the server are not on record yet (and takes them
+    /// off the store's list, so that one server records each once).
+    pub fn reload(&self, store: &Store) -> Result<Vec<RevocationNote>, StoreError> {
+        // A grant admitted after this instant may be missing from what is read below: it is
+        // not gone.
+        let read_at = Instant::now();
+        let names: HashMap<String, String> = store
+            .clients()?
             .into_iter()
-            .filter_map(|grant| Some((grant.grant_id.clone(), live_grant(&grant)?)))
+            .map(|client| (client.client_id, client.client_name))
             .collect();
-        *self.live.write() = live;
-        Ok(())
+        let mut fresh = HashMap::new();
+        let mut revoked = HashSet::new();
+        for grant in store.grants()? {
+            let name = names.get(&grant.client_id).map_or("", String::as_str);
+            match live_grant(&grant, name) {
+                Some(live) => {
+                    fresh.insert(grant.grant_id, live);
+                }
+                None => {
+                    revoked.insert(grant.grant_id);
+                }
+            }
+        }
+        let found = store.take_revocation_notes()?;
+        let gone: Vec<LiveGrant> = {
+            let mut live = self.live.write();
+            let gone_ids: Vec<String> = (live.iter())
+                .filter(|(id, grant)| {
+                    revoked.contains(*id)
+                        || (!fresh.contains_key(*id) && grant.admitted_at < read_at)
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            let gone = (gone_ids.iter())
+                .filter_map(|id| live.remove(id))
+                .collect();
+            for (id, grant) in fresh {
+                live.entry(id).or_insert(grant);
+            }
+            gone
+        };
+        for grant in gone {
+            grant.grant.lease.revoke(self.on_revoke);
+        }
+        Ok(found)
     }
 
-    /// A grant made or found live now.
-    pub fn admit(&self, grant: &GrantRecord) {
-        if let Some(live) = live_grant(grant) {
-            self.live.write().insert(grant.grant_id.clone(), live);
+    /// A grant made or found live now; `client_name` is its client's registered name.
+    pub fn admit(&self, grant: &GrantRecord, client_name: &str) {
+        if let Some(live) = live_grant(grant, client_name) {
+            self.live
+                .write()
+                .entry(grant.grant_id.clone())
+                .or_insert(live);
         }
     }
 
-    /// A grant revoked now: its tokens fail from the next request.
+    /// A grant revoked now: its tokens fail from the next request, and its work ends
+    /// under `on_revoke = "kill"`.
     pub fn forget(&self, grant_id: &str) {
-        self.live.write().remove(grant_id);
+        let gone = self.live.write().remove(grant_id);
+        if let Some(grant) = gone {
+            grant.grant.lease.revoke(self.on_revoke);
+        }
     }
 
     fn claims(&self, token: &str) -> Option<AccessClaims> {
@@ -107,7 +177,7 @@ impl Verifier {
     }
 }
 
-fn live_grant(grant: &GrantRecord) -> Option<LiveGrant> {
+fn live_grant(grant: &GrantRecord, client_name: &str) -> Option<LiveGrant> {
     if grant.revoked.is_some() {
         return None;
     }
@@ -115,6 +185,15 @@ fn live_grant(grant: &GrantRecord) -> Option<LiveGrant> {
         principal: grant.principal.clone(),
         parent: TokenDigest::from_hex(&grant.parent_sha256)?,
         role: grant.role.parse().ok()?,
+        admitted_at: Instant::now(),
+        grant: DelegatedGrant {
+            lease: DelegatedLease::default(),
+            identity: Arc::new(AuditGrant::new(
+                &grant.grant_id,
+                &grant.client_id,
+                client_name,
+            )),
+        },
     })
 }
 
@@ -142,6 +221,7 @@ impl AccessTokenVerifier for Verifier {
             principal: grant.principal.clone(),
             parent: grant.parent,
             role,
+            grant: Some(grant.grant.clone()),
         })
     }
 }

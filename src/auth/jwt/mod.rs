@@ -173,6 +173,7 @@ impl Issuer {
             run_as: None,
             // Each request is verified anew; nothing server-side revokes an outside token.
             lease: Lease::forever(),
+            grant: None,
         })
     }
 }

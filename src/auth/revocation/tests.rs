@@ -294,3 +294,79 @@ fn local_principals_cannot_be_revoked() {
     lease.end();
     assert!(!lease.is_ended() && lease.revoked().is_none());
 }
+
+/// A delegation of `parent` through a grant whose lease is `grant`.
+fn delegated(auth: &Authenticator, grant: &DelegatedLease) -> crate::auth::Principal {
+    let delegation = crate::auth::access_token::Delegation {
+        principal: "alice".to_owned(),
+        parent: TokenDigest::of_token("a-secret"),
+        role: Role::Operator,
+        grant: Some(crate::auth::access_token::DelegatedGrant {
+            lease: grant.clone(),
+            identity: Arc::new(crate::audit::AuditGrant::new("g1", "c1", "Claude")),
+        }),
+    };
+    auth.delegate(&delegation).unwrap()
+}
+
+#[test]
+fn revoking_a_grant_ends_its_work_only_and_not_its_parent_s_nor_another_grant_s() {
+    let auth = authenticator(vec![entry("alice", "a-secret")]);
+    let parent = login(&auth, "a-secret");
+    let (grant, sibling) = (DelegatedLease::default(), DelegatedLease::default());
+    let under_grant = delegated(&auth, &grant);
+    // Every principal of one grant holds one lease (a session stays bound to it).
+    assert_eq!(under_grant, delegated(&auth, &grant));
+    assert_ne!(under_grant, parent);
+    let under_sibling = delegated(&auth, &sibling);
+    assert_eq!(under_grant.grant().unwrap().client_name, "Claude");
+    assert!(parent.grant().is_none());
+
+    assert!(grant.revoke(OnRevoke::Kill));
+    assert!(!grant.revoke(OnRevoke::Kill), "once");
+    assert!(under_grant.lease().is_ended());
+    assert_eq!(
+        under_grant.lease().revoked(),
+        Some(RevokeReason::GrantRevoked)
+    );
+    // Near misses: the parent token and the other grant go on.
+    assert!(!parent.lease().is_ended() && parent.lease().revoked().is_none());
+    assert!(!under_sibling.lease().is_ended());
+}
+
+#[test]
+fn under_finish_a_revoked_grant_s_work_runs_on() {
+    let auth = authenticator(vec![entry("alice", "a-secret")]);
+    let grant = DelegatedLease::default();
+    let under_grant = delegated(&auth, &grant);
+    assert!(grant.revoke(OnRevoke::Finish));
+    assert_eq!(
+        under_grant.lease().revoked(),
+        Some(RevokeReason::GrantRevoked)
+    );
+    assert!(!under_grant.lease().is_ended());
+}
+
+#[tokio::test]
+async fn revoking_the_parent_token_ends_every_grant_s_work_with_the_parent_s_reason() {
+    let records = Records::new();
+    let auth = authenticator(vec![entry("alice", "a-secret"), entry("bob", "b-secret")]);
+    let grant = DelegatedLease::default();
+    let under_grant = delegated(&auth, &grant);
+    let bob = login(&auth, "b-secret");
+    let revoked = auth
+        .replace_tokens(TokenSet::new(vec![entry("bob", "b-secret")]))
+        .unwrap();
+    Revoker::new(OnRevoke::Kill, records.log.clone())
+        .enforce(revoked)
+        .await;
+    assert!(under_grant.lease().is_ended());
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), under_grant.lease().ended())
+            .await
+            .unwrap(),
+        RevokeReason::Removed
+    );
+    // Near miss: another token's work goes on.
+    assert!(!bob.lease().is_ended());
+}

@@ -8,13 +8,15 @@
 use std::sync::Arc;
 
 use crate::{
-    audit::{AuditContext, AuditEvent, AuditLog, Transport},
+    audit::{AuditContext, AuditEvent, AuditGrant, AuditLog, Transport},
     auth::{Principal, client_address::ClientAddress, revocation::EndWatch},
 };
 
 /// The owner of one session.
 pub struct SessionOwner {
     pub(super) name: Arc<str>,
+    /// The OAuth grant it acts through, when it opened the session with an access token.
+    grant: Option<Arc<AuditGrant>>,
     /// The client address that opened it, for its records.
     client: Option<ClientAddress>,
     audit: AuditLog,
@@ -45,6 +47,7 @@ impl SessionOwner {
     pub fn new(principal: &Principal, client: Option<ClientAddress>, audit: AuditLog) -> Self {
         Self {
             name: Arc::from(principal.name()),
+            grant: principal.audit_context().grant,
             client,
             audit,
             revoked: None,
@@ -60,6 +63,7 @@ impl SessionOwner {
     pub fn context(&self, id: &str) -> AuditContext {
         let context = AuditContext::new()
             .with_principal(&*self.name)
+            .with_grant(self.grant.clone())
             .with_session(id);
         match self.client {
             Some(client) => context.with_client(client),

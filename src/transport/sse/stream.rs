@@ -64,9 +64,7 @@ where
         "session opened"
     );
     let opened = with_client(
-        AuditContext::new()
-            .with_principal(principal.name())
-            .with_session(session_id.clone()),
+        principal.audit_context().with_session(session_id.clone()),
         client,
     );
     let event = AuditEvent::SessionOpened {
@@ -111,9 +109,7 @@ fn close_when_revoked(
     session_ct: &CancellationToken,
 ) -> EndWatch {
     let (audit, session_ct) = (audit.clone(), session_ct.clone());
-    let context = AuditContext::new()
-        .with_principal(principal.name())
-        .with_session(session_id);
+    let context = principal.audit_context().with_session(session_id);
     let id = session_id.to_owned();
     principal.lease().on_end(move |reason| async move {
         let event = AuditEvent::EndedByRevocation {
