@@ -819,7 +819,10 @@ async fn principal_of(h: &Harness, token: &str) -> Principal {
     let mut headers = axum::http::HeaderMap::new();
     let value = format!("Bearer {token}").parse().unwrap();
     headers.insert(header::AUTHORIZATION, value);
-    h.authenticator.authenticate_request(&headers).await.unwrap()
+    h.authenticator
+        .authenticate_request(&headers)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -872,7 +875,10 @@ async fn a_revocation_by_the_command_is_found_by_a_reload_once_and_ends_the_work
     let under_victim = principal_of(&h, access(&victim)).await;
     let gid = under_victim.grant().unwrap().grant_id.clone();
     let cli = Store::open(&h.server.settings.store).unwrap();
-    assert_eq!(cli.revoke_grant(&gid, "revoked_by_operator").unwrap(), Some(true));
+    assert_eq!(
+        cli.revoke_grant(&gid, "revoked_by_operator").unwrap(),
+        Some(true)
+    );
     let note = RevocationNote {
         kind: RevokedKind::Grant,
         id: gid.clone(),
@@ -887,5 +893,11 @@ async fn a_revocation_by_the_command_is_found_by_a_reload_once_and_ends_the_work
     assert!(under_victim.lease().is_ended());
     assert_eq!(h.call(access(&victim)).await.0, StatusCode::UNAUTHORIZED);
     // Taken off the list: the next reload finds nothing to record.
-    assert!(h.server.verifier.reload(&h.server.store).unwrap().is_empty());
+    assert!(
+        h.server
+            .verifier
+            .reload(&h.server.store)
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -53,7 +53,6 @@ struct LiveGrant {
     admitted_at: Instant,
 }
 
-
 /// The access-token verifier the authentication layer asks.
 #[derive(Debug)]
 pub struct Verifier {
@@ -123,9 +122,7 @@ impl Verifier {
                 })
                 .map(|(id, _)| id.clone())
                 .collect();
-            let gone = (gone_ids.iter())
-                .filter_map(|id| live.remove(id))
-                .collect();
+            let gone = (gone_ids.iter()).filter_map(|id| live.remove(id)).collect();
             for (id, grant) in fresh {
                 live.entry(id).or_insert(grant);
             }

@@ -4,7 +4,9 @@ server with the OAuth authorization server on. Every request Claude Code makes g
 recording proxy on loopback that is also the server's public URL (so the discovery documents
 and the `resource_metadata` of a 401 point at it too): with a valid token it connects, gets no
 401 and asks for no discovery document; the near miss, a wrong token, gets the 401 naming the
-metadata. No login, no API key, no traffic but to 127.0.0.1."""
+metadata, and even then it does not fall back to OAuth while the header is set; its twin,
+the same server added without a header, makes Claude Code fetch the discovery documents
+(so the proxy would have seen them). No login, no API key, no traffic but to 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -124,5 +126,22 @@ def test_claude_code_with_a_header_never_starts_oauth_and_the_wrong_token_gets_t
     line = next(line for line in done.stdout.splitlines() if line.startswith("hostmcp-wrong:"))
     assert "Connected" not in line, done.stdout
     assert ("POST", "/mcp", 401) in proxy.seen, proxy.seen
+    # Even then this Claude Code does not fall back to OAuth while the header is set: it
+    # says so, and asks for no discovery document.
+    assert "OAuth fallback is disabled when headers.Authorization is set" in line, line
+    assert not [path for _, path, _ in proxy.seen if path.startswith(("/.well-known/", "/oauth/"))], proxy.seen
     print(f"\nClaude Code with a wrong header token: {line!r}; requests: {proxy.seen}")
+
+    # The twin that shows the proxy would see it: the same server added without a header is
+    # an OAuth server to Claude Code, which goes looking for the discovery documents.
+    done = claude(home, "mcp", "remove", "hostmcp-wrong")
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = claude(home, "mcp", "add", "--transport", "http", "hostmcp-oauth", url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    proxy.seen.clear()
+    done = claude(home, "mcp", "list")
+    line = next(line for line in done.stdout.splitlines() if line.startswith("hostmcp-oauth:"))
+    print(f"Claude Code without a header: {line!r}; requests: {proxy.seen}")
+    assert "Connected" not in line, done.stdout
+    assert [path for _, path, _ in proxy.seen if path.startswith("/.well-known/oauth-")], proxy.seen
 

@@ -21,7 +21,7 @@ import pytest
 from conftest import BIN, TOKENS
 from sse_raw import RawSseSession
 from test_oauth import _b64, start_on_port, tokens_for
-from test_token_lifecycle import ACCEPT, INIT, PING, audit_records, pids_of, sse_answers, wait_until
+from test_token_lifecycle import ACCEPT, INIT, PING, audit_records, sse_answers, wait_until
 
 
 @pytest.fixture
@@ -84,36 +84,44 @@ def ended_for_grant(server) -> dict[str, list[str]]:
     return ended
 
 
-def open_work(server, token: str, sleep: int) -> tuple[Session, RawSseSession]:
-    """A /mcp session with a terminal running `sleep N` and a legacy SSE stream."""
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in state
+
+
+def open_work(server, token: str, sleep: int) -> tuple[Session, RawSseSession, int]:
+    """A /mcp session with a terminal running `sleep N` (its pid) and a legacy SSE stream."""
     session = Session(server, token)
     opened = session.call(3, "terminal_open", {"argv": ["sleep", str(sleep)]})
     assert not opened["result"].get("isError"), opened
-    wait_until(f"sleep {sleep} runs", lambda: pids_of(server, f"sleep {sleep}"))
+    pid = opened["result"]["structuredContent"]["pid"]
+    assert b"sleep" in Path(f"/proc/{pid}/cmdline").read_bytes()
     stream = RawSseSession(server.base, {"Authorization": f"Bearer {token}"})
     stream.initialize()
-    return session, stream
+    return session, stream, pid
 
 
 def test_revoking_a_grant_by_rfc7009_ends_its_sessions_streams_and_terminals_only(server):
     _, victim = tokens_for(server)
     _, sibling = tokens_for(server)  # another grant of the same parent token (alice)
-    victim_session, victim_stream = open_work(server, victim["access_token"], 311)
-    sibling_session, sibling_stream = open_work(server, sibling["access_token"], 312)
+    victim_session, victim_stream, victim_pid = open_work(server, victim["access_token"], 311)
+    sibling_session, sibling_stream, sibling_pid = open_work(server, sibling["access_token"], 312)
     parent_session = Session(server, TOKENS["alice"][0])
-    victim_pids = pids_of(server, "sleep 311")
 
     revoked = httpx2.post(f"{server.base}/oauth/revoke", data={"token": victim["refresh_token"]})
     assert revoked.status_code == 200
 
     wait_until("the grant's /mcp stream ended", victim_session.ended.is_set)
     assert victim_stream.next_event(timeout=20) == ("closed", ""), "its SSE stream ended"
-    wait_until("its terminal is gone", lambda: not any(Path(f"/proc/{pid}").exists() for pid in victim_pids))
+    wait_until("its terminal is gone", lambda: not alive(victim_pid))
     assert victim_session.ping() == 401
 
     # The near misses: the sibling grant and the parent token keep their sessions and work.
     assert not sibling_session.ended.is_set() and sibling_session.ping() == 200
-    assert pids_of(server, "sleep 312")
+    assert alive(sibling_pid)
     assert parent_session.ping() == 200 and not parent_session.ended.is_set()
     wait_until("the endings are on record", lambda: {"session", "stream"} <= ended_for_grant(server).keys())
     ended = ended_for_grant(server)
@@ -128,8 +136,8 @@ def test_revoking_a_grant_by_rfc7009_ends_its_sessions_streams_and_terminals_onl
 def test_the_operator_revoking_a_grant_ends_its_work_and_is_on_record_with_the_unix_user(server):
     _, victim = tokens_for(server)
     _, sibling = tokens_for(server)
-    victim_session, victim_stream = open_work(server, victim["access_token"], 321)
-    sibling_session, sibling_stream = open_work(server, sibling["access_token"], 322)
+    victim_session, victim_stream, victim_pid = open_work(server, victim["access_token"], 321)
+    sibling_session, sibling_stream, sibling_pid = open_work(server, sibling["access_token"], 322)
     gid = grant_of(victim)
     store = server.state_dir / "hostmcp" / "oauth.redb"
     done = subprocess.run([BIN, "oauth", "--store", str(store), "grants", "revoke", gid],
@@ -139,8 +147,8 @@ def test_the_operator_revoking_a_grant_ends_its_work_and_is_on_record_with_the_u
     # The server re-reads the store every 2 s.
     wait_until("the grant's /mcp stream ended", victim_session.ended.is_set, timeout=30)
     assert victim_stream.next_event(timeout=30) == ("closed", "")
-    wait_until("its terminal is gone", lambda: not pids_of(server, "sleep 321"))
-    assert sibling_session.ping() == 200 and pids_of(server, "sleep 322")
+    wait_until("its terminal is gone", lambda: not alive(victim_pid))
+    assert sibling_session.ping() == 200 and alive(sibling_pid)
 
     user = pwd.getpwuid(os.getuid()).pw_name
     wait_until("the revocation is on record", lambda: any(
