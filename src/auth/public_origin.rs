@@ -75,11 +75,6 @@ fn forwarded_origin(headers: &HeaderMap) -> (Option<&'static str>, Option<&str>)
     let (rfc_proto, rfc_host) = last_forwarded_element(headers);
     let x_proto = last_value(headers, &X_FORWARDED_PROTO);
     let x_host = last_value(headers, &X_FORWARDED_HOST);
-    let agree = |one: Option<&str>, other: Option<&str>| match (one, other) {
-        (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b) => None,
-        (Some(a), _) | (None, Some(a)) => Some(a),
-        (None, None) => None,
-    };
     let proto = agree(rfc_proto, x_proto).and_then(|proto| {
         if proto.eq_ignore_ascii_case("https") {
             Some("https")
@@ -91,6 +86,15 @@ fn forwarded_origin(headers: &HeaderMap) -> (Option<&'static str>, Option<&str>)
     });
     let host = agree(rfc_host, x_host).filter(|host| is_authority(host));
     (proto, host)
+}
+
+/// The value both header families name (or the one that names one); none when they differ.
+fn agree<'h>(one: Option<&'h str>, other: Option<&'h str>) -> Option<&'h str> {
+    match (one, other) {
+        (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b) => None,
+        (Some(a), _) | (None, Some(a)) => Some(a),
+        (None, None) => None,
+    }
 }
 
 /// `proto` and `host` of the last element of all `Forwarded` lines.
