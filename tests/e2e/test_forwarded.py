@@ -58,6 +58,7 @@ def hostmcp():
 name = "idp"
 issuer = "http://127.0.0.1:9/idp"
 audience = ["hostmcp-e2e"]
+default_role = "read"
 """
     server = start_server(config=config_text(issuer, top=top))
     yield server
