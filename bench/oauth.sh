@@ -5,6 +5,7 @@
 #   bench/oauth.sh [HOSTMCP_BIN]          # default: target/release/hostmcp
 #   BENCH_DURATION=10 BENCH_RUNS=5 BENCH_SESSIONS="1 16" BENCH_TRANSPORTS="mcp-session mcp-stateless"
 #   LOADGEN_PROFILE=debug                 # a quicker build of bench/loadgen (default: release)
+#   LOADGEN=path                          # use this bench/loadgen binary, build none
 #
 # Starts `hostmcp serve --oauth --public-url http://127.0.0.1:PORT` with the benchmark's
 # settings (bench/hostmcp-bench.toml), gets an access token the way a client does
@@ -41,13 +42,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log "building bench/loadgen ($PROFILE)"
-if [ "$PROFILE" = release ]; then
-  cargo build --locked --release --manifest-path "$BENCH/loadgen/Cargo.toml" >&2
+if [ -n "${LOADGEN:-}" ]; then
+  [ -x "$LOADGEN" ] || die "no load generator at $LOADGEN"
 else
-  cargo build --locked --manifest-path "$BENCH/loadgen/Cargo.toml" >&2
+  log "building bench/loadgen ($PROFILE)"
+  if [ "$PROFILE" = release ]; then
+    cargo build --locked --release --manifest-path "$BENCH/loadgen/Cargo.toml" >&2
+  else
+    cargo build --locked --manifest-path "$BENCH/loadgen/Cargo.toml" >&2
+  fi
+  LOADGEN="$BENCH/loadgen/target/$PROFILE/loadgen"
 fi
-LOADGEN="$BENCH/loadgen/target/$PROFILE/loadgen"
 
 SERVER_CPU=() LOADGEN_CPU=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
