@@ -158,6 +158,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && command -v dpkg-query 
   [ -e /usr/lib/systemd/user/dbus.service ] || apt_want+=(dbus-user-session)
   # tests/e2e/test_privilege.py: sudo refused under no_new_privs, with the hint.
   command -v sudo >/dev/null || apt_want+=(sudo)
+  # tests/e2e/test_acme.py (Pebble, Let's Encrypt's test CA) and test_forwarded.py (the
+  # docs/exposing.md proxy configs run in front of hostmcp); the tests start their own
+  # instances on free loopback ports.
+  command -v pebble >/dev/null || apt_want+=(pebble)
+  command -v nginx >/dev/null || apt_want+=(nginx-light)
+  command -v caddy >/dev/null || apt_want+=(caddy)
   if [ "${#apt_want[@]}" -gt 0 ]; then
     log "installing ${apt_want[*]} (apt-get)"
     { DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${apt_want[@]}" \

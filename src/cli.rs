@@ -89,6 +89,9 @@ pub struct CheckArgs {
     /// ($XDG_CONFIG_HOME/hostmcp/hostmcp.toml, then /etc/hostmcp/hostmcp.toml as root).
     #[arg(long, value_name = "PATH", env = env_vars::CONFIG)]
     pub config: Option<PathBuf>,
+    /// Also fetch each outside issuer's JWK set ([[auth.issuers]]): goes to the network.
+    #[arg(long)]
+    pub fetch_jwks: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -44,7 +44,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Token(command) => commands::token::run(command),
         cli::Command::Audit(command) => commands::audit::run(command),
         cli::Command::Policy(command) => commands::policy::run(command),
-        cli::Command::Check(args) => commands::check::run(args.config.as_deref()),
+        cli::Command::Check(args) => commands::check::run(args.config.as_deref(), args.fetch_jwks),
         cli::Command::Generate(command) => commands::generate::run(command),
         cli::Command::Connect(args) => commands::connect::run(args),
         cli::Command::Call(args) => commands::call::run(args),

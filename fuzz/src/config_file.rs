@@ -3,7 +3,7 @@
 //! its `[policy]` table to a `Policy`.
 //!
 //! What must hold: a `Config` that resolves never listens off loopback in plain HTTP
-//! unless that was allowed, never turns authentication off off loopback, and never shows
+//! unless that was allowed (HTTPS is certificate files or `[tls.acme]`), never turns authentication off off loopback, and never shows
 //! the environment's token in its `Debug` text; every error has a hint.
 
 use hostmcp::{
@@ -45,7 +45,7 @@ pub fn run(data: &[u8]) {
     let off_loopback = config.listen.iter().any(|addr| !addr.ip().is_loopback());
     if off_loopback {
         assert!(
-            config.tls.is_some() || config.allow_plaintext,
+            config.tls.is_some() || config.acme.is_some() || config.allow_plaintext,
             "plain HTTP off loopback: {:?}",
             config.listen
         );

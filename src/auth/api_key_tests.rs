@@ -123,6 +123,7 @@ async fn the_authenticator_checks_an_api_key_exactly_like_a_bearer_token() {
         api_key_header: Some(x_api_key()),
         issuers: None,
         resource_metadata: None,
+        resource_metadata_path: None,
     });
     for (token, expected) in [
         (TOKEN, Ok("alice".to_owned())),

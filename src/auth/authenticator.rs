@@ -53,6 +53,9 @@ pub struct OutsideCredentials {
     /// The RFC 9728 metadata URL a 401 names when the server publishes one for its outside
     /// issuers (a public URL is configured), and no embedded authorization server names it.
     pub resource_metadata: Option<String>,
+    /// Outside issuers but no public URL: the metadata's path, which a 401 names at the
+    /// origin the request came to ([`super::public_origin`]).
+    pub resource_metadata_path: Option<&'static str>,
 }
 
 impl ReloadableTokens {
@@ -148,6 +151,15 @@ impl Authenticator {
             Self::Tokens(tokens) => (tokens.access_tokens.get())
                 .and_then(|verifier| verifier.resource_metadata())
                 .or(tokens.outside.resource_metadata.as_deref()),
+            Self::Disabled => None,
+        }
+    }
+
+    /// The metadata's path when it is published at each request's own origin (no public
+    /// URL, outside issuers).
+    pub fn resource_metadata_path(&self) -> Option<&'static str> {
+        match self {
+            Self::Tokens(tokens) => tokens.outside.resource_metadata_path,
             Self::Disabled => None,
         }
     }

@@ -126,6 +126,7 @@ async fn authenticate(
         Err(error) => error,
     };
     crate::metrics::auth_failed(error.metric());
+    let metadata = resource_metadata_url(&gate, &request);
     let mut context = AuditContext::new();
     if let Some(client) = client {
         context = context.with_client(client);
@@ -139,7 +140,7 @@ async fn authenticate(
             if first {
                 drop_summary_after(&gate, window_end);
             }
-            return Err(challenge(&gate, error));
+            return Err(challenge(error, metadata.as_deref()));
         }
     }
     let path = path_excerpt(request.uri().path());
@@ -149,14 +150,36 @@ async fn authenticate(
         reason: format!("{error} on {path}").into(),
     };
     gate.audit.record_or_log(context, event).await;
-    Err(challenge(&gate, error))
+    Err(challenge(error, metadata.as_deref()))
+}
+
+/// The protected-resource metadata URL (RFC 9728) a 401 names: the configured one, else,
+/// with outside issuers and no public URL, the path at the request's own origin.
+fn resource_metadata_url(gate: &AuthGate, request: &Request) -> Option<String> {
+    if let Some(url) = gate.authenticator.resource_metadata() {
+        return Some(url.to_owned());
+    }
+    let path = gate.authenticator.resource_metadata_path()?;
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| *peer);
+    let scheme = request
+        .extensions()
+        .get::<super::public_origin::ListenerScheme>()
+        .copied()
+        .unwrap_or_default();
+    let origin = gate
+        .trusted_proxies
+        .origin(peer, request.headers(), scheme)?;
+    Some(format!("{origin}{path}"))
 }
 
 /// The 401 of [`unauthorized`], pointing at the protected-resource metadata (RFC 9728)
-/// when the server runs an authorization server.
-fn challenge(gate: &AuthGate, error: AuthError) -> Response {
+/// when the server publishes it.
+fn challenge(error: AuthError, metadata: Option<&str>) -> Response {
     let mut response = unauthorized(error);
-    if let Some(url) = gate.authenticator.resource_metadata()
+    if let Some(url) = metadata
         && let Some(value) = response
             .headers()
             .get(header::WWW_AUTHENTICATE)

@@ -13,6 +13,7 @@ pub mod danger;
 pub mod failure_records;
 pub mod jwt;
 pub mod layer;
+pub mod public_origin;
 pub mod revocation;
 mod secret;
 pub mod token;

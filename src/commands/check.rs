@@ -5,7 +5,8 @@
 //! table, every run-as user exists, the TLS files load, the audit key exists, the config file is not writable by group or others, the server's files
 //! are not exposed to the users commands run as ([`crate::hardening`]), the kernel offers
 //! what the server relies on (`/proc`, `PR_SET_CHILD_SUBREAPER`), and each listen address
-//! can be bound now. Then it prints what would be served. Each problem is one line on
+//! can be bound now; and what [`super::check_oauth`] says of the public URL, OAuth, the
+//! outside issuers and ACME. Then it prints what would be served. Each problem is one line on
 //! stdout (`problem: ...`); any problem makes the exit code 1.
 
 use std::{io::Write, os::unix::fs::PermissionsExt, path::Path};
@@ -20,7 +21,7 @@ use crate::{
 };
 
 /// Check the configuration named by `config_path` (or found where `serve` looks).
-pub fn run(config_path: Option<&Path>) -> Result<(), CommandError> {
+pub fn run(config_path: Option<&Path>, fetch_jwks: bool) -> Result<(), CommandError> {
     let env = EnvSnapshot::capture();
     let source = config::discover_here(config_path, &env);
     let mut report = Report::default();
@@ -33,7 +34,12 @@ pub fn run(config_path: Option<&Path>) -> Result<(), CommandError> {
         .load()
         .and_then(|file| Config::resolve(&args, &env, file))
     {
-        Ok(config) => check(&config, source.path(), &env, &mut report),
+        Ok(config) => {
+            check(&config, source.path(), &env, &mut report);
+            if fetch_jwks {
+                report.add(super::check_oauth::fetch_jwks(&config));
+            }
+        }
         Err(error) => report.problem(format!(
             "{} (hint: {})",
             one_line(&error.to_string()),
@@ -61,6 +67,15 @@ impl Report {
         self.problems += 1;
         self.lines
             .push(format!("problem: {}", one_line(&text.to_string())));
+    }
+
+    fn add(&mut self, findings: Vec<super::check_oauth::Finding>) {
+        for finding in findings {
+            match finding {
+                super::check_oauth::Finding::Say(line) => self.say(line),
+                super::check_oauth::Finding::Problem(text) => self.problem(text),
+            }
+        }
     }
 
     fn finish(self) -> Result<(), CommandError> {
@@ -102,7 +117,7 @@ fn one_line(text: &str) -> String {
 }
 
 fn check(config: &Config, file: Option<&Path>, env: &EnvSnapshot, report: &mut Report) {
-    let scheme = if config.tls.is_some() {
+    let scheme = if config.tls.is_some() || config.acme.is_some() {
         "https"
     } else {
         "http"
@@ -140,6 +155,7 @@ fn check(config: &Config, file: Option<&Path>, env: &EnvSnapshot, report: &mut R
         )),
         None => report.say("audit: no file (records go to the log)"),
     }
+    report.add(super::check_oauth::findings(config));
     check_policy(config, report);
     check_users(config, report);
     check_files(config, file, report);

@@ -43,12 +43,20 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     let authenticator = Arc::new(authenticator.with_outside(outside_credentials(&config)?));
     let audit_log = super::audit::open(config.audit.as_ref())?;
     let policy = super::resolve_policy(config.policy.clone())?;
-    let tls = match &config.tls {
-        None => None,
-        Some(files) => Some(
-            ReloadableTls::load(&files.cert, &files.key)
-                .map_err(|error| CommandError::new(&error).with_hint(error.hint()))?,
+    let (tls, acme) = match (&config.tls, &config.acme) {
+        (Some(files), _) => (
+            Some(
+                ReloadableTls::load(&files.cert, &files.key)
+                    .map_err(|error| CommandError::new(&error).with_hint(error.hint()))?,
+            ),
+            None,
         ),
+        (None, Some(acme)) => {
+            let (tls, driver) = crate::transport::acme::start(acme_order(acme))
+                .map_err(|error| CommandError::new(&error).with_hint(error.hint()))?;
+            (Some(tls), Some(driver))
+        }
+        (None, None) => (None, None),
     };
     let revoker = Revoker::new(config.on_revoke, audit_log.clone());
     let shutdown = CancellationToken::new();
@@ -104,6 +112,10 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         ),
     };
     let mut allowed_hosts = config.allowed_hosts.clone();
+    // The names an ACME certificate is for are this server's names.
+    if let Some(acme) = &config.acme {
+        allowed_hosts.extend(acme.domains.iter().cloned());
+    }
     if let Some(settings) = &config.oauth {
         // The public URL's host is this server's name.
         allowed_hosts.push(settings.public_host().to_owned());
@@ -179,7 +191,29 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
                 &outside_issuers,
             );
             router = router.merge(guarded(crate::oauth::metadata::resource_routes(document)));
+        } else if !outside_issuers.is_empty() {
+            // Outside issuers, no public URL: the resource is named at the request's origin
+            // (the Host, or a trusted proxy's Forwarded / X-Forwarded-* headers).
+            let issuers = outside_issuers
+                .iter()
+                .map(|url| (*url).to_owned())
+                .collect();
+            router = router.merge(guarded(crate::oauth::metadata::origin_resource_routes(
+                issuers,
+                config.trusted_proxies.clone(),
+            )));
         }
+        // A first ACME certificate that cannot be had stops the server (with its error).
+        let acme = acme.map(|driver| {
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let result = driver.run(shutdown.clone()).await;
+                if result.is_err() {
+                    shutdown.cancel();
+                }
+                result
+            })
+        });
         http::serve(
             listeners,
             router,
@@ -188,9 +222,25 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             connection_limits(&config.connections),
         )
         .await;
+        if let Some(acme) = acme
+            && let Ok(Err(error)) = acme.await
+        {
+            return Err(CommandError::new(&error).with_hint(error.hint()));
+        }
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// What `[tls.acme]` asks the transport to order.
+fn acme_order(settings: &config::acme::AcmeSettings) -> crate::transport::acme::AcmeOrder<'_> {
+    crate::transport::acme::AcmeOrder {
+        domains: &settings.domains,
+        contact: &settings.contact,
+        directory_url: &settings.directory_url,
+        cache_dir: &settings.cache_dir,
+        ca_file: settings.ca_file.as_deref(),
+    }
 }
 
 /// `/metrics` when configured: the scrape token loaded, the series made for the product's
@@ -341,13 +391,16 @@ fn outside_credentials(config: &Config) -> Result<OutsideCredentials, CommandErr
         api_key_header: settings.api_key_header.clone(),
         resource_metadata: (settings.public_url.as_ref())
             .map(|url| format!("{url}{}", crate::oauth::metadata::RESOURCE_METADATA_PATH)),
+        // No public URL: the metadata is published at each request's own origin.
+        resource_metadata_path: (settings.public_url.is_none() && !settings.issuers.is_empty())
+            .then_some(crate::oauth::metadata::RESOURCE_METADATA_PATH),
         issuers,
     })
 }
 
 /// Tell the operator where the server is and how to connect (on stderr).
 fn announce(bound: &[SocketAddr], config: &Config, generated: Option<&GeneratedToken>) {
-    let scheme = if config.tls.is_some() {
+    let scheme = if config.tls.is_some() || config.acme.is_some() {
         "https"
     } else {
         "http"
@@ -355,7 +408,7 @@ fn announce(bound: &[SocketAddr], config: &Config, generated: Option<&GeneratedT
     for address in bound {
         tracing::info!(%address, scheme, "listening: Streamable HTTP at /mcp, legacy SSE at /sse");
     }
-    if config.allow_plaintext && config.tls.is_none() {
+    if config.allow_plaintext && config.tls.is_none() && config.acme.is_none() {
         tracing::warn!(
             "serving plain HTTP off loopback (--allow-plaintext): a TLS-terminating proxy must be in front"
         );

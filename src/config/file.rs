@@ -100,6 +100,8 @@ pub struct FileMetrics {
 pub struct FileTls {
     pub cert: Option<std::path::PathBuf>,
     pub key: Option<std::path::PathBuf>,
+    /// `[tls.acme]`: certificates from an ACME CA instead of files (see `super::acme`).
+    pub acme: Option<super::acme::FileAcme>,
 }
 
 /// The `[audit]` table.

@@ -2,6 +2,7 @@
 //! validated [`Config`]. Resolution is pure (the environment comes in as an [`EnvSnapshot`])
 //! so every precedence rule is testable without touching the process environment.
 
+pub mod acme;
 pub mod connections;
 pub mod discovery;
 pub mod file;
@@ -46,6 +47,8 @@ pub struct Config {
     pub policy: Option<crate::policy::PolicyConfig>,
     /// Certificate and key files for HTTPS.
     pub tls: Option<TlsFiles>,
+    /// `[tls.acme]`: HTTPS with certificates from an ACME CA (never with `tls`).
+    pub acme: Option<acme::AcmeSettings>,
     /// Plain HTTP off loopback was explicitly allowed.
     pub allow_plaintext: bool,
     /// The Unix user commands run as when the token names none.
@@ -288,6 +291,8 @@ pub enum ConfigError {
     },
     #[error("OAuth: {0}")]
     OAuth(#[from] crate::oauth::settings::OAuthConfigError),
+    #[error("{0}")]
+    Acme(#[from] acme::AcmeConfigError),
 }
 
 impl ConfigError {
@@ -336,6 +341,7 @@ impl ConfigError {
             }
             Self::BadIssuer(error) => error.hint(),
             Self::OutsideAuthWithoutAuth => "drop --no-auth, or the [auth] table",
+            Self::Acme(error) => error.hint(),
         }
     }
 }
@@ -396,6 +402,7 @@ impl Config {
                     .or(AbuseLimits::default().tool_calls_per_minute),
             },
             tls: tls_files(args, &file)?,
+            acme: resolve_acme(args, env, &file)?,
             allow_plaintext: args.allow_plaintext || file.allow_plaintext.unwrap_or(false),
             run_as: args.run_as.clone().or_else(|| file.run_as.clone()),
             trusted_proxies: TrustedProxies::new(if args.trusted_proxies.is_empty() {
@@ -422,6 +429,7 @@ impl Config {
     /// Plain HTTP on a non-loopback address needs `allow_plaintext`.
     fn check_plaintext(self) -> Result<Self, ConfigError> {
         if self.tls.is_none()
+            && self.acme.is_none()
             && !self.allow_plaintext
             && let Some(addr) = self.listen.iter().find(|addr| !addr.ip().is_loopback())
         {
@@ -601,6 +609,22 @@ fn tls_files(args: &ServeArgs, file: &FileConfig) -> Result<Option<TlsFiles>, Co
         (None, None) => Ok(None),
         _ => Err(ConfigError::IncompleteTls),
     }
+}
+
+/// `[tls.acme]`, checked; refused beside certificate files.
+fn resolve_acme(
+    args: &ServeArgs,
+    env: &EnvSnapshot,
+    file: &FileConfig,
+) -> Result<Option<acme::AcmeSettings>, ConfigError> {
+    let Some(table) = &file.tls.acme else {
+        return Ok(None);
+    };
+    let files = [&args.tls_cert, &args.tls_key, &file.tls.cert, &file.tls.key];
+    if files.iter().any(|file| file.is_some()) {
+        return Err(acme::AcmeConfigError::FilesAndAcme.into());
+    }
+    Ok(Some(table.resolve(env.state_dir().ok())?))
 }
 
 /// The `[auth]` table, checked; refused with `--no-auth`, where nothing is authenticated.

@@ -491,3 +491,36 @@ fn metrics_are_off_by_default_and_on_with_the_flag_or_a_table() {
     );
     assert!(FileConfig::parse("[metrics]\ntoken = \"secret\"").is_err());
 }
+
+#[test]
+fn an_acme_table_serves_https_off_loopback_and_is_refused_beside_certificate_files() {
+    let open = ServeArgs {
+        listen: vec!["0.0.0.0:443".parse().unwrap()],
+        ..args()
+    };
+    let text = r#"
+[tls.acme]
+domains = ["mcp.example.com"]
+contact = ["ops@example.com"]
+"#;
+    let config = Config::resolve(&open, &env(), file(text)).unwrap();
+    let acme = config.acme.unwrap();
+    assert_eq!(acme.domains, ["mcp.example.com"]);
+    assert_eq!(acme.cache_dir, PathBuf::from("/state/hostmcp/acme"));
+    assert!(config.tls.is_none());
+    // Near miss: the same table beside certificate files.
+    let with_files = ServeArgs {
+        tls_cert: Some("/c.pem".into()),
+        tls_key: Some("/k.pem".into()),
+        ..open
+    };
+    let error = Config::resolve(&with_files, &env(), file(text)).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ConfigError::Acme(acme::AcmeConfigError::FilesAndAcme)
+        ),
+        "{error}"
+    );
+    assert!(error.hint().contains("[tls.acme]"));
+}

@@ -2,13 +2,23 @@
 //! path-suffixed forms, the same document, naming the embedded authorization server and
 //! the outside issuers of `[[auth.issuers]]`; its own router [`resource_routes`], so that a
 //! server with outside issuers only serves it too), RFC 8414 authorization-server
-//! metadata, and the JWK set of the access-token key. Every URL derives from the public URL.
+//! metadata, and the JWK set of the access-token key. Every URL derives from the public URL;
+//! with outside issuers and no public URL, the protected-resource metadata names the
+//! resource at each request's own origin ([`origin_resource_routes`], the rules of
+//! `crate::auth::public_origin`: forwarded headers only from trusted proxies).
 
 use std::sync::Arc;
 
-use axum::{Json, Router, extract::State, response::IntoResponse, routing::get};
+use axum::{
+    Extension, Json, Router,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+};
 
-use super::{DEFAULT_SCOPE, OAuthServer, READ_SCOPE};
+use super::{DEFAULT_SCOPE, OAuthServer, Peer, READ_SCOPE};
+use crate::auth::{client_address::TrustedProxies, public_origin::ListenerScheme};
 
 /// Where the protected-resource metadata is served (root form).
 pub const RESOURCE_METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -46,6 +56,38 @@ pub fn resource_routes(document: serde_json::Value) -> Router {
         .route(RESOURCE_METADATA_PATH, get(protected_resource))
         .route(MCP_RESOURCE_METADATA_PATH, get(protected_resource))
         .with_state(Arc::new(document))
+}
+
+/// The protected-resource metadata of outside `issuers` without a public URL: the resource
+/// is `<origin>/mcp` for the origin each request came to (a 404 without a usable `Host`).
+pub fn origin_resource_routes(issuers: Vec<String>, trusted_proxies: TrustedProxies) -> Router {
+    let state = Arc::new(OriginMetadata {
+        issuers,
+        trusted_proxies,
+    });
+    Router::new()
+        .route(RESOURCE_METADATA_PATH, get(origin_protected_resource))
+        .route(MCP_RESOURCE_METADATA_PATH, get(origin_protected_resource))
+        .with_state(state)
+}
+
+struct OriginMetadata {
+    issuers: Vec<String>,
+    trusted_proxies: TrustedProxies,
+}
+
+async fn origin_protected_resource(
+    State(state): State<Arc<OriginMetadata>>,
+    Peer(peer): Peer,
+    scheme: Option<Extension<ListenerScheme>>,
+    headers: HeaderMap,
+) -> Response {
+    let scheme = scheme.map(|Extension(scheme)| scheme).unwrap_or_default();
+    let Some(origin) = state.trusted_proxies.origin(peer, &headers, scheme) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let issuers: Vec<&str> = state.issuers.iter().map(String::as_str).collect();
+    Json(protected_resource_document(&origin, None, &issuers)).into_response()
 }
 
 /// RFC 8414 §2.
@@ -87,6 +129,50 @@ mod tests {
     use super::*;
 
     const PUBLIC: &str = "https://b.example";
+
+    /// The resource the origin-derived metadata names for a request from `peer`.
+    async fn resource_for(peer: &str, headers: &[(&str, &str)]) -> serde_json::Value {
+        use tower::ServiceExt;
+        let proxies = TrustedProxies::new(["10.0.0.0/8".parse().unwrap()]);
+        let router = origin_resource_routes(vec!["https://idp.example/".into()], proxies);
+        let mut request = axum::http::Request::get(MCP_RESOURCE_METADATA_PATH);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut request = request.body(axum::body::Body::empty()).unwrap();
+        request.extensions_mut().insert(axum::extract::ConnectInfo(
+            peer.parse::<std::net::SocketAddr>().unwrap(),
+        ));
+        let response = router.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let document: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            document["authorization_servers"],
+            serde_json::json!(["https://idp.example/"])
+        );
+        document["resource"].clone()
+    }
+
+    #[tokio::test]
+    async fn without_a_public_url_the_resource_is_named_at_the_origin_a_trusted_proxy_reports() {
+        let forwarded = [
+            ("host", "127.0.0.1:8000"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "mcp.example.com"),
+        ];
+        assert_eq!(
+            resource_for("10.1.2.3:5000", &forwarded).await,
+            "https://mcp.example.com/mcp"
+        );
+        // Near miss: the same headers from a peer that is not a trusted proxy.
+        assert_eq!(
+            resource_for("192.0.2.7:5000", &forwarded).await,
+            "http://127.0.0.1:8000/mcp"
+        );
+    }
 
     #[test]
     fn the_resource_metadata_names_the_embedded_server_first_then_the_outside_issuers() {

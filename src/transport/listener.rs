@@ -5,7 +5,8 @@
 //! same timer for both, so it is also the idle keep-alive timeout). A response in flight,
 //! such as an SSE stream, is not waiting for a head and is never timed out here; streams
 //! are capped per principal instead ([`super::streams`]). Each request carries the client
-//! address as `ConnectInfo<SocketAddr>`, as `axum::serve` gave it.
+//! address as `ConnectInfo<SocketAddr>`, as `axum::serve` gave it, and whether the listener
+//! is TLS (`ListenerScheme`, for URLs built without a public URL).
 //!
 //! A connection over a cap is closed at once, before any byte of HTTP is read: on plain
 //! HTTP with a short `503` written first (best effort, never waited for), on TLS without
@@ -31,6 +32,7 @@ use super::{
     connections::{ConnectionGuard, ConnectionTracker, RateLimitedLog, Refusal},
     tls::ReloadableTls,
 };
+use crate::auth::public_origin::ListenerScheme;
 
 /// How long shutdown waits for open connections before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -92,6 +94,10 @@ impl Acceptor {
                     Some((tls, handshake_timeout)) => {
                         let handshake = tls.acceptor().accept(stream);
                         match tokio::time::timeout(*handshake_timeout, handshake).await {
+                            // An ACME TLS-ALPN-01 validation: the handshake was all of it.
+                            Ok(Ok(stream)) if super::acme::is_challenge(&stream) => {
+                                tracing::debug!(%peer, "ACME TLS-ALPN-01 validation handshake");
+                            }
                             Ok(Ok(stream)) => this.serve(stream, peer, &http, watcher).await,
                             Ok(Err(error)) => {
                                 tracing::debug!(%peer, %error, "TLS handshake failed");
@@ -121,10 +127,16 @@ impl Acceptor {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let router = self.router.clone();
+        let scheme = if self.tls.is_some() {
+            ListenerScheme::Https
+        } else {
+            ListenerScheme::Http
+        };
         let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
             request
                 .extensions_mut()
                 .insert(ConnectInfo::<SocketAddr>(peer));
+            request.extensions_mut().insert(scheme);
             router.clone().oneshot(request)
         });
         let connection = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));

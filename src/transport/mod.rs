@@ -3,6 +3,7 @@
 //! Every transport serves the one MCP handler it is given (the product's tools, composed
 //! in `commands`), and builds one [`crate::caller::Caller`] per request for it.
 
+pub mod acme;
 pub mod body;
 #[cfg(test)]
 mod caller_tests;

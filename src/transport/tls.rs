@@ -1,5 +1,6 @@
 //! HTTPS configuration: the certificate and key are PEM files, read at start and again on
-//! SIGHUP (a failed reload keeps the current certificate). The accept loop
+//! SIGHUP (a failed reload keeps the current certificate), or a fixed configuration whose
+//! certificate resolver swaps certificates itself (ACME, [`super::acme`]). The accept loop
 //! ([`super::listener`]) takes the current [`TlsAcceptor`] for each connection and bounds
 //! its handshake.
 
@@ -39,8 +40,8 @@ impl TlsError {
 /// The server's TLS configuration, replaceable while it runs.
 #[derive(Debug)]
 pub struct ReloadableTls {
-    cert: PathBuf,
-    key: PathBuf,
+    /// The certificate and key files; none for a configuration that renews itself.
+    files: Option<(PathBuf, PathBuf)>,
     current: ArcSwap<ServerConfig>,
 }
 
@@ -49,10 +50,18 @@ impl ReloadableTls {
     pub fn load(cert: &Path, key: &Path) -> Result<Arc<Self>, TlsError> {
         let config = server_config(cert, key)?;
         Ok(Arc::new(Self {
-            cert: cert.to_owned(),
-            key: key.to_owned(),
+            files: Some((cert.to_owned(), key.to_owned())),
             current: ArcSwap::from_pointee(config),
         }))
+    }
+
+    /// A configuration with nothing to re-read: its certificate resolver keeps the
+    /// certificate current (ACME); a reload serves it unchanged.
+    pub fn fixed(config: ServerConfig) -> Arc<Self> {
+        Arc::new(Self {
+            files: None,
+            current: ArcSwap::from_pointee(config),
+        })
     }
 
     /// Read the files again; on error the current configuration stays.
@@ -63,7 +72,10 @@ impl ReloadableTls {
 
     /// Read the files again without serving them yet (a reload checks everything first).
     pub fn read(&self) -> Result<Arc<ServerConfig>, TlsError> {
-        server_config(&self.cert, &self.key).map(Arc::new)
+        match &self.files {
+            Some((cert, key)) => server_config(cert, key).map(Arc::new),
+            None => Ok(self.current.load_full()),
+        }
     }
 
     /// Serve `config`, read by [`Self::read`], to the next connections.

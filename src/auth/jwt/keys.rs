@@ -176,6 +176,13 @@ impl KeyCache {
         self.cached(kid, alg, false).ok_or(Refusal::UnknownKey)
     }
 
+    /// Fetch the JWK set now, outside the budget (`hostmcp check --fetch-jwks`): the
+    /// number of keys in it this server could use.
+    pub async fn fetch_now(&self) -> Result<usize, FetchError> {
+        let mut state = self.fetching.lock().await;
+        self.fetch(&mut state).await.map(|keys| keys.keys.len())
+    }
+
     /// The held key for `kid`; with `fresh_only`, only from keys younger than the refresh age.
     fn cached(&self, kid: Option<&str>, alg: Algorithm, fresh_only: bool) -> Option<DecodingKey> {
         let current = self.current.read().clone()?;

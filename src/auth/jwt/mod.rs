@@ -24,7 +24,7 @@
 //! itself is never logged.
 
 mod claims;
-mod keys;
+pub mod keys;
 pub mod settings;
 
 use std::sync::Arc;
