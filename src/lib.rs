@@ -26,6 +26,7 @@ pub mod oauth;
 pub mod outbound_tls;
 pub mod policy;
 pub mod prompts;
+pub mod reach;
 pub mod ratelimit;
 pub mod resources;
 pub mod session_ends;

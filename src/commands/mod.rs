@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod call;
 pub mod check;
+pub mod confinement;
 mod client_snippets;
 pub mod connect;
 pub mod generate;
