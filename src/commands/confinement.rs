@@ -52,7 +52,9 @@ fn reaches<'a>(
     all
 }
 
-/// The server's own files as canonical paths (as written when they do not exist yet).
+/// The server's own files as canonical paths (as written when they do not exist yet), and
+/// its `/proc/<pid>`: Landlock does not stop a root command from reading another process's
+/// `/proc/<pid>/environ` (checked on Linux 6.18), so a root holding `/proc` is refused.
 pub fn protected_paths(files: &ServerFiles) -> Vec<PathBuf> {
     let ServerFiles {
         state_dir,
@@ -75,6 +77,7 @@ pub fn protected_paths(files: &ServerFiles) -> Vec<PathBuf> {
     .into_iter()
     .flatten()
     .map(|path| std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()))
+    .chain([PathBuf::from(format!("/proc/{}", std::process::id()))])
     .collect()
 }
 

@@ -8,8 +8,9 @@
 //! Rights: a read root gives `Execute | ReadFile | ReadDir` beneath it; a write root every
 //! filesystem right Landlock knows (ABI 5: also `Refer`, `Truncate`, `IoctlDev`). Anything
 //! not beneath a root is refused by the kernel, whatever the path (symlinks are resolved
-//! first). A Landlock domain may not `ptrace` outside itself, which also keeps
-//! `/proc/<server pid>/environ`, `mem` and `fd/` out of reach even under a `/proc` root.
+//! first). Landlock does not keep a root command from reading `/proc/<server pid>/environ`
+//! under a `/proc` root (tested on Linux 6.18), so such a root is refused at load
+//! (`commands::confinement`).
 //! Network: ABI 4 handles TCP `bind` and `connect`; `{ connect = [...] }` allows connect to
 //! the listed ports and no bind.
 

@@ -53,9 +53,14 @@ impl ExitWatch {
             .and_then(rustix::process::Pid::from_raw)
             .ok_or_else(|| io::Error::other("no such pid"))?;
         let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::NONBLOCK)?;
-        Ok(Self {
-            pidfd: AsyncFd::new(pidfd)?,
-        })
+        #[allow(unsafe_code)]
+        // SAFETY: the `OwnedFd` is open, owned by the `AsyncFd` from here on and never
+        // replaced or closed while it is (it closes when the watch drops), so its raw fd
+        // stays the same open pidfd for the registration's whole life.
+        let pidfd = unsafe {
+            AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE)?
+        };
+        Ok(Self { pidfd })
     }
 
     /// Waits until the process has exited (it is then a zombie, not reaped) and returns
@@ -121,3 +126,6 @@ fn zombie_usage(pidfd: &OwnedFd) -> io::Result<Option<Usage>> {
         cpu_time: time(usage.ru_utime) + time(usage.ru_stime),
     }))
 }
+
+#[cfg(test)]
+mod tests;

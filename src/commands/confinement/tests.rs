@@ -66,6 +66,17 @@ fn a_token_root_over_the_config_file_is_refused() {
 }
 
 #[test]
+fn a_proc_root_is_refused_and_one_proc_file_is_not() {
+    let dir = scratch("proc");
+    let proc_root = policy("[[allow]]\nprogram = \"/usr/bin/cat\"\nfs_read = [\"/usr\", \"/proc\"]");
+    let error = check(&HashMap::new(), &proc_root, &files(&dir), host(), false).unwrap_err();
+    assert!(error.to_string().contains(&format!("/proc/{}", std::process::id())), "{error}");
+    let one_file = policy("[[allow]]\nprogram = \"/usr/bin/cat\"\nfs_read = [\"/usr\", \"/proc/meminfo\"]");
+    assert!(check(&HashMap::new(), &one_file, &files(&dir), host(), false).is_ok());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn without_landlock_a_confining_rule_fails_closed_unless_degraded() {
     let dir = scratch("abi");
     let confining = policy("[[allow]]\nprogram = \"/usr/bin/cat\"\nfs_read = [\"/usr\"]");
