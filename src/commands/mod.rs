@@ -4,8 +4,8 @@
 pub mod audit;
 pub mod call;
 pub mod check;
-pub mod confinement;
 mod client_snippets;
+pub mod confinement;
 pub mod connect;
 pub mod generate;
 pub mod journal;

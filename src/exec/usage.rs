@@ -33,7 +33,9 @@ impl Usage {
     pub fn describe(&self) -> String {
         format!(
             "peak memory {}, CPU {:.2} s",
-            bytesize::ByteSize::b(self.peak_memory_bytes).display().iec(),
+            bytesize::ByteSize::b(self.peak_memory_bytes)
+                .display()
+                .iec(),
             self.cpu_time.as_secs_f64()
         )
     }
@@ -57,9 +59,8 @@ impl ExitWatch {
         // SAFETY: the `OwnedFd` is open, owned by the `AsyncFd` from here on and never
         // replaced or closed while it is (it closes when the watch drops), so its raw fd
         // stays the same open pidfd for the registration's whole life.
-        let pidfd = unsafe {
-            AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE)?
-        };
+        let pidfd =
+            unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE)? };
         Ok(Self { pidfd })
     }
 

@@ -342,7 +342,10 @@ pub fn resolve_policy(
         rule.reach = std::mem::take(&mut rule.reach)
             .canonicalize()
             .map_err(|error| {
-                PolicyError::new(format!("allow[{}]", rule.index), PolicyProblem::Reach(error))
+                PolicyError::new(
+                    format!("allow[{}]", rule.index),
+                    PolicyProblem::Reach(error),
+                )
             })?;
     }
     for rule in &policy.allow {

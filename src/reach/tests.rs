@@ -23,8 +23,14 @@ fn parsed(toml_text: &str) -> Result<Reach, ReachError> {
 
 #[test]
 fn network_words_and_connect_ports_are_read() {
-    assert_eq!(parsed("network = \"none\"").unwrap().network, Some(Network::None));
-    assert_eq!(parsed("network = \"any\"").unwrap().network, Some(Network::Any));
+    assert_eq!(
+        parsed("network = \"none\"").unwrap().network,
+        Some(Network::None)
+    );
+    assert_eq!(
+        parsed("network = \"any\"").unwrap().network,
+        Some(Network::Any)
+    );
     assert_eq!(
         parsed("network = { connect = [\"*:443\", \"*:53\", \"*:443\"] }")
             .unwrap()
@@ -63,7 +69,10 @@ fn an_empty_connect_list_and_an_unknown_word_are_refused() {
 fn a_relative_root_is_refused_and_an_absolute_one_is_not() {
     assert!(matches!(
         parsed("fs_read = [\"usr\"]"),
-        Err(ReachError::Relative { field: "fs_read", .. })
+        Err(ReachError::Relative {
+            field: "fs_read",
+            ..
+        })
     ));
     assert!(parsed("fs_read = [\"/usr\"]").unwrap().confines_fs());
 }
@@ -98,7 +107,10 @@ fn a_missing_root_is_an_error_and_a_symlinked_one_is_resolved() {
     };
     assert!(matches!(
         missing.canonicalize(),
-        Err(ReachError::Missing { field: "fs_write", .. })
+        Err(ReachError::Missing {
+            field: "fs_write",
+            ..
+        })
     ));
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -110,7 +122,13 @@ fn a_root_holding_or_inside_a_protected_path_is_refused_and_a_sibling_is_not() {
         fs_read: Some(vec![PathBuf::from("/usr"), PathBuf::from(root)]),
         ..Reach::default()
     };
-    for root in ["/", "/var", "/var/lib", "/var/lib/hostmcp", "/var/lib/hostmcp/keys"] {
+    for root in [
+        "/",
+        "/var",
+        "/var/lib",
+        "/var/lib/hostmcp",
+        "/var/lib/hostmcp/keys",
+    ] {
         assert!(
             matches!(
                 reach(root).check_protected(&protected),
@@ -128,10 +146,9 @@ fn a_root_holding_or_inside_a_protected_path_is_refused_and_a_sibling_is_not() {
 #[test]
 fn a_reach_is_described_for_people() {
     assert_eq!(Reach::default().describe(), "unconfined");
-    let reach = parsed(
-        "fs_read = [\"/usr\"]\nfs_write = [\"/srv\"]\nnetwork = { connect = [\"*:443\"] }",
-    )
-    .unwrap();
+    let reach =
+        parsed("fs_read = [\"/usr\"]\nfs_write = [\"/srv\"]\nnetwork = { connect = [\"*:443\"] }")
+            .unwrap();
     assert_eq!(
         reach.describe(),
         "fs_read [/usr]; fs_write [/srv]; network TCP connect to *:443 only"

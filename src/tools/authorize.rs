@@ -125,10 +125,13 @@ fn judge(
             Some(user) => Some(user.name().to_owned()),
         },
     };
-    let layers: Vec<_> = [state.identities.token_reach(principal), permit.reach().clone()]
-        .into_iter()
-        .filter(crate::reach::Reach::confines)
-        .collect();
+    let layers: Vec<_> = [
+        state.identities.token_reach(principal),
+        permit.reach().clone(),
+    ]
+    .into_iter()
+    .filter(crate::reach::Reach::confines)
+    .collect();
     let spec = CommandSpec::permitted(permit, command.timeout, command.stdin.clone())
         .confined(Confinement { limits, layers });
     let spec = match user {

@@ -39,7 +39,10 @@ fn a_rule_root_over_the_state_dir_is_refused_and_a_sibling_root_is_not() {
         dir.display()
     ));
     let error = check(&HashMap::new(), &over, &files(&dir), host(), false).unwrap_err();
-    assert!(matches!(error, ConfinementError::Protected { ref location, .. } if location == "policy.allow[0]"), "{error}");
+    assert!(
+        matches!(error, ConfinementError::Protected { ref location, .. } if location == "policy.allow[0]"),
+        "{error}"
+    );
     let sibling = policy(&format!(
         "[[allow]]\nprogram = \"/usr/bin/cat\"\nfs_read = [\"/usr\", \"{}\"]",
         dir.join("data").display()
@@ -68,10 +71,17 @@ fn a_token_root_over_the_config_file_is_refused() {
 #[test]
 fn a_proc_root_is_refused_and_one_proc_file_is_not() {
     let dir = scratch("proc");
-    let proc_root = policy("[[allow]]\nprogram = \"/usr/bin/cat\"\nfs_read = [\"/usr\", \"/proc\"]");
+    let proc_root =
+        policy("[[allow]]\nprogram = \"/usr/bin/cat\"\nfs_read = [\"/usr\", \"/proc\"]");
     let error = check(&HashMap::new(), &proc_root, &files(&dir), host(), false).unwrap_err();
-    assert!(error.to_string().contains(&format!("/proc/{}", std::process::id())), "{error}");
-    let one_file = policy("[[allow]]\nprogram = \"/usr/bin/cat\"\nfs_read = [\"/usr\", \"/proc/meminfo\"]");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("/proc/{}", std::process::id())),
+        "{error}"
+    );
+    let one_file =
+        policy("[[allow]]\nprogram = \"/usr/bin/cat\"\nfs_read = [\"/usr\", \"/proc/meminfo\"]");
     assert!(check(&HashMap::new(), &one_file, &files(&dir), host(), false).is_ok());
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -84,7 +94,13 @@ fn without_landlock_a_confining_rule_fails_closed_unless_degraded() {
         landlock_abi: 0,
         netns: false,
     };
-    let refused = check(&HashMap::new(), &confining, &files(&dir), no_landlock, false);
+    let refused = check(
+        &HashMap::new(),
+        &confining,
+        &files(&dir),
+        no_landlock,
+        false,
+    );
     assert!(matches!(refused, Err(ConfinementError::Unenforceable(_))));
     let degraded = check(&HashMap::new(), &confining, &files(&dir), no_landlock, true).unwrap();
     assert_eq!(degraded.len(), 1);

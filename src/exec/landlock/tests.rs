@@ -92,14 +92,29 @@ async fn a_file_inside_a_read_root_is_read_and_one_outside_is_not() {
         fs_read: Some(vec![PathBuf::from("/usr"), canonical(&dir.join("inside"))]),
         ..Reach::default()
     };
-    let inside = confined(&format!("cat {}/inside/file", dir.display()), vec![layer.clone()]).await;
+    let inside = confined(
+        &format!("cat {}/inside/file", dir.display()),
+        vec![layer.clone()],
+    )
+    .await;
     assert!(inside.is_success(), "{}", inside.stderr.to_text());
     assert_eq!(inside.stdout.to_text(), "inside");
-    let outside = confined(&format!("cat {}/outside/file", dir.display()), vec![layer.clone()]).await;
+    let outside = confined(
+        &format!("cat {}/outside/file", dir.display()),
+        vec![layer.clone()],
+    )
+    .await;
     assert!(!outside.is_success());
-    assert!(outside.stderr.to_text().contains("Permission denied"), "{}", outside.stderr.to_text());
+    assert!(
+        outside.stderr.to_text().contains("Permission denied"),
+        "{}",
+        outside.stderr.to_text()
+    );
     let through_link = confined(&format!("cat {}/inside/link", dir.display()), vec![layer]).await;
-    assert!(!through_link.is_success(), "a symlink out of the root was followed");
+    assert!(
+        !through_link.is_success(),
+        "a symlink out of the root was followed"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -113,7 +128,11 @@ async fn a_write_root_takes_writes_and_a_read_root_refuses_them() {
         fs_write: Some(vec![canonical(&dir.join("rw"))]),
         network: None,
     };
-    let wrote = confined(&format!("echo x > {}/rw/new", dir.display()), vec![layer.clone()]).await;
+    let wrote = confined(
+        &format!("echo x > {}/rw/new", dir.display()),
+        vec![layer.clone()],
+    )
+    .await;
     assert!(wrote.is_success(), "{}", wrote.stderr.to_text());
     assert!(dir.join("rw/new").exists());
     let refused = confined(&format!("echo x > {}/ro/new", dir.display()), vec![layer]).await;
@@ -158,7 +177,12 @@ async fn no_network_refuses_a_connect_that_any_allows() {
     let none = confined(&connect_script(port), vec![reach(&[], Some(Network::None))]).await;
     assert_ne!(none.stdout.to_text().trim(), "ok");
     let any = confined(&connect_script(port), vec![reach(&[], Some(Network::Any))]).await;
-    assert_eq!(any.stdout.to_text().trim(), "ok", "{}", any.stderr.to_text());
+    assert_eq!(
+        any.stdout.to_text().trim(),
+        "ok",
+        "{}",
+        any.stderr.to_text()
+    );
 }
 
 #[tokio::test]

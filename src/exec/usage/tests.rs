@@ -35,7 +35,8 @@ async fn cpu_time_counts_the_children_the_shell_waited_for() {
 
 #[tokio::test]
 async fn a_command_killed_on_timeout_still_reports_usage() {
-    let spec = crate::exec::CommandSpec::shell_for_test("sleep 30", std::time::Duration::from_millis(200));
+    let spec =
+        crate::exec::CommandSpec::shell_for_test("sleep 30", std::time::Duration::from_millis(200));
     let outcome = run_ok(spec).await;
     assert!(outcome.timed_out);
     assert!(outcome.usage.is_some());
