@@ -27,6 +27,7 @@ pub mod outbound_tls;
 pub mod policy;
 pub mod prompts;
 pub mod ratelimit;
+pub mod reach;
 pub mod resources;
 pub mod session_ends;
 pub mod terminals;

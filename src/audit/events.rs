@@ -254,6 +254,12 @@ pub enum AuditEvent {
         /// The resource limit that stopped it (`cpu_seconds`, `memory`, ...); absent: none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit_hit: Option<String>,
+        /// Peak resident memory of the command, in bytes; absent: not known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peak_memory_bytes: Option<u64>,
+        /// User + system CPU time of the command, in milliseconds; absent: not known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cpu_time_ms: Option<u64>,
     },
     /// A command was not run: what was asked, and which rule refused it.
     CommandRefused {

@@ -82,6 +82,8 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             stdout_bytes,
             stderr_bytes,
             limit_hit,
+            peak_memory_bytes,
+            cpu_time_ms,
         } => audit_event!(
             command_id = %command_id,
             exit_code,
@@ -92,6 +94,8 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             stdout_bytes,
             stderr_bytes,
             limit_hit = limit_hit.as_deref(),
+            peak_memory_bytes,
+            cpu_time_ms,
         ),
         AuditEvent::CommandRefused {
             command,

@@ -201,9 +201,31 @@ fn describe_policy(config: &Config, report: &mut Report) {
 }
 
 fn check_policy(config: &Config, report: &mut Report) {
-    if let Err(error) = crate::policy::resolve_policy(
+    match crate::policy::resolve_policy(
         config.policy.clone(),
         &crate::exec::run_as::RunAsUser::check_switchable,
+    ) {
+        Err(error) => report.problem(format!("{error} (hint: {})", error.hint())),
+        Ok(policy) => check_confinement(config, &policy, report),
+    }
+}
+
+/// The confinement `serve` would refuse: a root over the audit log, or a reach this host
+/// cannot enforce.
+fn check_confinement(config: &Config, policy: &crate::policy::Policy, report: &mut Report) {
+    let audit = config.audit.as_ref();
+    let files = crate::hardening::ServerFiles {
+        audit_log: audit.map(|audit| audit.path.clone()),
+        audit_key: audit.and_then(|audit| audit.key_file.clone()),
+        tls_key: config.tls.as_ref().map(|tls| tls.key.clone()),
+        ..Default::default()
+    };
+    if let Err(error) = super::confinement::check(
+        &config.token_reach,
+        policy,
+        &files,
+        crate::exec::landlock::Support::here(),
+        config.confinement_degrade,
     ) {
         report.problem(format!("{error} (hint: {})", error.hint()));
     }

@@ -6,6 +6,7 @@ pub mod call;
 pub mod check;
 pub mod check_oauth;
 mod client_snippets;
+pub mod confinement;
 pub mod connect;
 pub mod generate;
 pub mod journal;

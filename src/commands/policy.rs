@@ -63,6 +63,19 @@ pub fn run(command: PolicyCommand) -> Result<(), CommandError> {
         "token limits: {} (with the rule's, the stricter of each applies)",
         token_limits.describe()
     );
+    let token_reach = config
+        .token_reach
+        .get(&token_name)
+        .cloned()
+        .unwrap_or_default();
+    println!(
+        "token reach: {} (with the rule's, a command gets only what both allow)",
+        token_reach.describe()
+    );
+    println!(
+        "confinement here: {}; no_new_privs always",
+        crate::exec::landlock::Support::here().describe()
+    );
     Ok(())
 }
 

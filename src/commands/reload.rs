@@ -32,6 +32,8 @@ pub enum ReloadError {
     NoTokens,
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
+    #[error("confinement: {0}")]
+    Confinement(#[from] super::confinement::ConfinementError),
 }
 
 impl ReloadError {
@@ -42,6 +44,7 @@ impl ReloadError {
             Self::Policy(error) => error.hint(),
             Self::NoTokens => "keep at least one [[tokens]] entry (or HOSTMCP_TOKEN)",
             Self::Tls(error) => error.hint(),
+            Self::Confinement(error) => error.hint(),
         }
     }
 }
@@ -73,6 +76,7 @@ struct Prepared {
     policy: Policy,
     limits: CommandLimits,
     token_limits: std::collections::HashMap<String, crate::exec::ResourceLimits>,
+    token_reach: std::collections::HashMap<String, crate::reach::Reach>,
     files: crate::files::FileRoots,
     allow_rules: u64,
     deny_rules: u64,
@@ -119,6 +123,20 @@ impl Reload {
             config.policy.clone(),
             &crate::exec::run_as::RunAsUser::check_switchable,
         )?;
+        let server_files = self
+            .exposure
+            .as_ref()
+            .map(|exposure| exposure.files.clone())
+            .unwrap_or_default();
+        for warning in super::confinement::check(
+            &config.token_reach,
+            &policy,
+            &server_files,
+            crate::exec::landlock::Support::here(),
+            config.confinement_degrade,
+        )? {
+            tracing::warn!("SIGHUP: confinement degraded: {warning}");
+        }
         let tokens = if self.reloads_tokens {
             match config.auth {
                 AuthSetting::Tokens(tokens) if !tokens.is_empty() => Some(tokens),
@@ -133,6 +151,7 @@ impl Reload {
             policy,
             limits: config.limits,
             token_limits: config.token_limits,
+            token_reach: config.token_reach,
             files: match &self.exposure {
                 Some(exposure) => config
                     .files
@@ -151,6 +170,7 @@ impl Reload {
             policy,
             limits,
             token_limits,
+            token_reach,
             files,
             allow_rules,
             deny_rules,
@@ -163,6 +183,7 @@ impl Reload {
         }
         self.tools.reload(policy, limits, files);
         self.tools.identities.set_token_limits(token_limits);
+        self.tools.identities.set_token_reach(token_reach);
         tracing::info!(
             allow_rules,
             deny_rules,

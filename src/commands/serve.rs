@@ -61,6 +61,12 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     let revoker = Revoker::new(config.on_revoke, audit_log.clone());
     let shutdown = CancellationToken::new();
     let exposure = exposure_check(&config, source.path(), state_dir, generated.as_ref());
+    super::confinement::check_at_start(
+        &config.token_reach,
+        &policy,
+        &exposure.files,
+        config.confinement_degrade,
+    )?;
     let tools = ToolsState::new(
         ToolSettings {
             limits: config.limits,
@@ -80,6 +86,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     tools
         .identities
         .set_token_limits(config.token_limits.clone());
+    tools.identities.set_token_reach(config.token_reach.clone());
     tools.identities.check_default().map_err(|error| {
         CommandError::new(format!("--run-as: {error}"))
             .with_hint("name a user that exists on this host")

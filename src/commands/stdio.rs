@@ -62,6 +62,15 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
         config_file: source.path().map(std::path::Path::to_path_buf),
         ..server_files.clone()
     });
+    super::confinement::check_at_start(
+        &config.token_reach,
+        &policy,
+        &hardening::ServerFiles {
+            config_file: source.path().map(std::path::Path::to_path_buf),
+            ..server_files.clone()
+        },
+        config.confinement_degrade,
+    )?;
     hardening::check_at_start(
         &[(&danger::stdio_owner()).into()],
         hardening::exposure::Placement {

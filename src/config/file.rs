@@ -62,6 +62,9 @@ pub struct FileConfig {
     /// The `[auth]` table: the API-key header and outside identity providers.
     #[serde(default)]
     pub auth: FileAuth,
+    /// The `[confinement]` table.
+    #[serde(default)]
+    pub confinement: FileConfinement,
 }
 
 /// The `[auth]` table.
@@ -130,6 +133,22 @@ pub struct FileToken {
     pub run_as: Option<String>,
     /// Resource limits of this token's commands (a policy rule's stricter ones win).
     pub limits: Option<crate::exec::ResourceLimits>,
+    /// Roots this token's commands may read beneath (Landlock; a rule's roots apply too).
+    pub fs_read: Option<Vec<std::path::PathBuf>>,
+    /// Roots this token's commands may read and write beneath.
+    pub fs_write: Option<Vec<std::path::PathBuf>>,
+    /// `"none"`, `"any"` or `{ connect = ["*:443"] }`: this token's commands' network.
+    pub network: Option<crate::reach::NetworkWritten>,
+}
+
+/// The `[confinement]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfinement {
+    /// true: where the host cannot enforce a configured fs root or network rule (no
+    /// Landlock, an old ABI), run commands without it (with a warning) instead of refusing
+    /// to start.
+    pub degrade: Option<bool>,
 }
 
 /// The `[limits]` table.

@@ -71,6 +71,11 @@ pub struct Config {
     pub oauth: Option<crate::oauth::OAuthSettings>,
     /// Each `[[tokens]]` entry's `limits`, by token name (tokens without limits absent).
     pub token_limits: std::collections::HashMap<String, crate::exec::ResourceLimits>,
+    /// Each `[[tokens]]` entry's reach (`fs_read`, `fs_write`, `network`), roots
+    /// canonical, by token name (unconfined tokens absent).
+    pub token_reach: std::collections::HashMap<String, crate::reach::Reach>,
+    /// `[confinement] degrade`: run commands with what the host can enforce.
+    pub confinement_degrade: bool,
     /// The `[auth]` table: the API-key header and outside issuers.
     pub outside_auth: OutsideAuthSettings,
 }
@@ -264,6 +269,12 @@ pub enum ConfigError {
         name: String,
         zero: crate::exec::confine::ZeroLimit,
     },
+    #[error("tokens[{index}] (name {name:?}): {problem}")]
+    TokenReach {
+        index: usize,
+        name: String,
+        problem: crate::reach::ReachError,
+    },
     #[error(
         "{addr} is not a loopback address, and serving it over plain HTTP would send tokens in clear"
     )]
@@ -320,6 +331,10 @@ impl ConfigError {
             Self::BadExpiry { .. } => "write expires = 2027-01-31T00:00:00Z (no quotes)",
             Self::TokenLimit { .. } => {
                 "e.g. limits = { memory = \"512MiB\", cpu_seconds = 30, processes = 64, file_size = \"100MiB\" }"
+            }
+            Self::TokenReach { .. } => {
+                "e.g. fs_read = [\"/usr\", \"/etc\"], fs_write = [\"/srv/data\"], network = \"none\" \
+                 (docs/security.md#confinement)"
             }
             Self::UnknownRole { .. } => "role is one of: read, operator, admin",
             Self::BadLimits(_) => {
@@ -418,6 +433,8 @@ impl Config {
             log_format: args.log_format.or(file.log.format).unwrap_or_default(),
             metrics: resolve_metrics(args, &file),
             token_limits: token_limits(&file)?,
+            token_reach: token_reach(&file)?,
+            confinement_degrade: file.confinement.degrade.unwrap_or(false),
             outside_auth,
             files: crate::files::FileRoots::new(file.files)?,
             policy: file.policy,
@@ -462,6 +479,32 @@ fn token_limits(
         limits.insert(entry.name.clone(), entry_limits);
     }
     Ok(limits)
+}
+
+/// The reach of each `[[tokens]]` entry that confines something, roots canonical.
+fn token_reach(
+    file: &FileConfig,
+) -> Result<std::collections::HashMap<String, crate::reach::Reach>, ConfigError> {
+    let mut reaches = std::collections::HashMap::new();
+    for (index, entry) in file.tokens.iter().enumerate() {
+        let written = crate::reach::ReachWritten {
+            fs_read: entry.fs_read.clone(),
+            fs_write: entry.fs_write.clone(),
+            network: entry.network.clone(),
+        };
+        let reach = written
+            .parse()
+            .and_then(crate::reach::Reach::canonicalize)
+            .map_err(|problem| ConfigError::TokenReach {
+                index,
+                name: entry.name.clone(),
+                problem,
+            })?;
+        if reach.confines() {
+            reaches.insert(entry.name.clone(), reach);
+        }
+    }
+    Ok(reaches)
 }
 
 /// `HOSTMCP_TOKEN` (as `default`, admin) followed by the file's `[[tokens]]`.

@@ -1,23 +1,40 @@
 //! What confines one command besides its argv: the switch to its run-as user, the
-//! `no_new_privs` flag (always set) and its resource limits ([`ResourceLimits`](crate::limits::ResourceLimits), from its
-//! token and its policy rule). All of it is applied in the child between fork and exec, in
-//! the crate's one `unsafe` block ([`install`]).
+//! `no_new_privs` flag (always set), its resource limits ([`ResourceLimits`](crate::limits::ResourceLimits), from its
+//! token and its policy rule) and its reach (filesystem roots and network, [`Reach`], one
+//! layer from the token and one from the rule). All of it is applied in the child between
+//! fork and exec, in the crate's one `unsafe` block ([`install`]); what can be prepared
+//! before the fork is (the Landlock rulesets are built in the parent, [`super::landlock`]).
 //!
-//! [`Confinement`] is what a [`CommandSpec`](super::CommandSpec) carries: limits now, and
-//! room for what confines a command's file access later.
+//! Order in the child: rlimits; a fresh network namespace (`unshare(CLONE_NEWNET)`, while
+//! still root) for `network = "none"`; the user switch; `no_new_privs`; then each Landlock
+//! layer (`landlock_restrict_self`), so the program and everything it starts are confined.
 //!
 //! Which rlimit each limit sets, and why: [`crate::limits`].
 
 use std::os::unix::process::CommandExt;
 
-use super::run_as::RunAsUser;
-pub use crate::limits::{ResourceLimits, ZeroLimit};
+use std::os::fd::AsRawFd;
 
-/// Everything that confines a command beyond its user: its resource limits now; the paths
-/// it may reach belong here too when they come.
+use super::{ExecError, landlock, run_as::RunAsUser};
+pub use crate::limits::{ResourceLimits, ZeroLimit};
+use crate::reach::{Network, Reach};
+
+/// Everything that confines a command beyond its user: its resource limits and what it
+/// may reach (each layer applies: a command gets what all of them allow).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Confinement {
     pub limits: ResourceLimits,
+    /// The token's reach and the rule's; an unconfined layer may be left out.
+    pub layers: Vec<Reach>,
+}
+
+impl Confinement {
+    /// Whether some layer takes the network away entirely.
+    pub fn no_network(&self) -> bool {
+        self.layers
+            .iter()
+            .any(|layer| layer.network == Some(Network::None))
+    }
 }
 
 /// Make `command` apply, in the child between fork and exec: `confinement`'s rlimits, the
@@ -28,18 +45,26 @@ pub(super) fn install(
     command: &mut tokio::process::Command,
     user: Option<&RunAsUser>,
     confinement: &Confinement,
-) {
+) -> Result<(), ExecError> {
     let ids = user.and_then(RunAsUser::switch_ids);
     let rlimits = confinement.limits.rlimits();
+    let support = landlock::Support::here();
+    let new_netns = confinement.no_network() && support.none_by_namespace();
+    let rulesets = landlock::rulesets(&confinement.layers, support).map_err(ExecError::Confine)?;
     // The crate's one `unsafe` (see `[lints]` in Cargo.toml).
     #[allow(unsafe_code)]
-    // SAFETY: between fork and exec the closure only makes the setrlimit, setgroups, setgid,
-    // setuid and prctl system calls, which are async-signal-safe, and allocates nothing:
-    // the vectors it reads were built before the fork and are only borrowed.
+    // SAFETY: between fork and exec the closure only makes the setrlimit, unshare,
+    // setgroups, setgid, setuid, prctl and landlock_restrict_self system calls, which are
+    // async-signal-safe, and allocates nothing: the vectors it reads (and the ruleset file
+    // descriptors, open and owned until the parent drops the command) were built before
+    // the fork and are only borrowed.
     unsafe {
         command.as_std_mut().pre_exec(move || {
             for &(resource, soft, hard) in &rlimits {
                 nix::sys::resource::setrlimit(resource, soft, hard)?;
+            }
+            if new_netns && nix::libc::unshare(nix::libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
             }
             if let Some((groups, gid, uid)) = &ids {
                 nix::unistd::setgroups(groups)?;
@@ -47,9 +72,16 @@ pub(super) fn install(
                 nix::unistd::setuid(*uid)?;
             }
             nix::sys::prctl::set_no_new_privs()?;
+            for ruleset in &rulesets {
+                let fd = ruleset.as_raw_fd();
+                if nix::libc::syscall(nix::libc::SYS_landlock_restrict_self, fd, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -108,6 +140,7 @@ mod tests {
     async fn confined(script: &str, limits_toml: &str) -> crate::exec::ExecOutcome {
         let spec = crate::exec::test_support::sh(script).confined(Confinement {
             limits: limits(limits_toml),
+            layers: Vec::new(),
         });
         crate::exec::test_support::run_ok(spec).await
     }

@@ -146,6 +146,7 @@ mod tests {
             timed_out: false,
             cancelled: false,
             duration: Duration::from_secs(1),
+            usage: None,
         }
     }
 

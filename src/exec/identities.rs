@@ -1,8 +1,8 @@
 //! Which Unix user runs a principal's commands, and under which resource limits: the
 //! `run_as` of the policy rule that allowed the command, else its token's, else the
 //! server's; none under a root server refuses; a non-root server runs commands only as
-//! itself. A token's `limits` are kept here too, by token name. Users are looked up once
-//! and kept.
+//! itself. A token's `limits` and reach (`fs_read`, `fs_write`, `network`) are kept here
+//! too, by token name. Users are looked up once and kept.
 
 use parking_lot::Mutex;
 
@@ -41,6 +41,8 @@ pub struct Identities {
     known: Mutex<std::collections::HashMap<String, RunAsUser>>,
     /// Each token's `limits`, by token name (replaced on reload).
     token_limits: Mutex<std::collections::HashMap<String, ResourceLimits>>,
+    /// Each token's reach, by token name (replaced on reload).
+    token_reach: Mutex<std::collections::HashMap<String, crate::reach::Reach>>,
 }
 
 impl Identities {
@@ -51,12 +53,27 @@ impl Identities {
             server_is_root: nix::unistd::Uid::effective().is_root(),
             known: Mutex::default(),
             token_limits: Mutex::default(),
+            token_reach: Mutex::default(),
         }
     }
 
     /// Use `limits` (by token name) for the commands of the tokens they name.
     pub fn set_token_limits(&self, limits: std::collections::HashMap<String, ResourceLimits>) {
         *self.token_limits.lock() = limits;
+    }
+
+    /// Use `reach` (by token name) for the commands of the tokens they name.
+    pub fn set_token_reach(&self, reach: std::collections::HashMap<String, crate::reach::Reach>) {
+        *self.token_reach.lock() = reach;
+    }
+
+    /// The reach of `principal`'s token (unconfined for a principal without).
+    pub fn token_reach(&self, principal: &Principal) -> crate::reach::Reach {
+        self.token_reach
+            .lock()
+            .get(principal.name())
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The limits of `principal`'s token (none for a principal without).

@@ -16,6 +16,7 @@ pub mod confine;
 pub mod diagnose;
 mod env;
 pub mod identities;
+pub mod landlock;
 mod outcome;
 mod output;
 mod process;
@@ -25,6 +26,7 @@ mod run;
 pub mod run_as;
 pub mod slots;
 mod spec;
+mod usage;
 
 use std::time::Duration;
 
@@ -34,6 +36,7 @@ pub use outcome::{ExecOutcome, OutputEvent, OutputObserver};
 pub use output::{CapturedOutput, OutputView, omission_marker};
 pub use run::{ExecError, run};
 pub use spec::{CommandSpec, ExecLimits};
+pub use usage::Usage;
 
 /// `PATH` for commands when the server itself has none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

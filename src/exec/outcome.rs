@@ -48,6 +48,8 @@ pub struct ExecOutcome {
     pub cancelled: bool,
     /// From just before the spawn to the end of output capture.
     pub duration: Duration,
+    /// Peak memory and CPU time, when the kernel said (not for a terminal's program).
+    pub usage: Option<super::Usage>,
 }
 
 impl ExecOutcome {

@@ -20,7 +20,10 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{BaseEnv, CommandSpec, ExecError};
+use super::{
+    BaseEnv, CommandSpec, ExecError,
+    usage::{ExitWatch, Usage},
+};
 
 /// How long to wait for the leader after SIGKILL before giving up on it.
 const KILL_WAIT_LIMIT: Duration = Duration::from_secs(5);
@@ -56,7 +59,7 @@ pub(super) fn configured(spec: &CommandSpec, base_env: &BaseEnv) -> Result<Comma
     if let Some(dir) = &spec.working_dir {
         cmd.current_dir(dir);
     }
-    super::confine::install(&mut cmd, spec.user.as_ref(), &spec.confinement);
+    super::confine::install(&mut cmd, spec.user.as_ref(), &spec.confinement)?;
     Ok(cmd)
 }
 
@@ -132,33 +135,54 @@ pub(super) enum Ending {
     Cancelled,
 }
 
+/// How the leader ended, and what it used when the kernel said ([`super::usage`]).
+pub(super) type Ended = (ExitStatus, Ending, Option<Usage>);
+
 /// Waits for the leader to exit, or ends the group on timeout or cancellation.
 pub(super) async fn supervise(
     child: &mut Child,
+    watch: Option<&ExitWatch>,
     group: ProcessGroup,
     timeout: Duration,
     grace: Duration,
     cancel: &CancellationToken,
-) -> io::Result<(ExitStatus, Ending)> {
+) -> io::Result<Ended> {
     let ending = tokio::select! {
-        status = child.wait() => return Ok((status?, Ending::Exited)),
+        ended = wait(child, watch) => {
+            let (status, usage) = ended?;
+            return Ok((status, Ending::Exited, usage));
+        }
         () = tokio::time::sleep(timeout) => Ending::TimedOut,
         () = cancel.cancelled() => Ending::Cancelled,
     };
     tracing::debug!(pgid = %group.0, ?ending, "ending process group");
-    Ok((terminate(child, group, grace).await?, ending))
+    let (status, usage) = terminate(child, watch, group, grace).await?;
+    Ok((status, ending, usage))
+}
+
+/// Waits for the leader to exit, reads its usage (when watched), then reaps it.
+async fn wait(
+    child: &mut Child,
+    watch: Option<&ExitWatch>,
+) -> io::Result<(ExitStatus, Option<Usage>)> {
+    let usage = match watch {
+        Some(watch) => watch.exited().await,
+        None => None,
+    };
+    Ok((child.wait().await?, usage))
 }
 
 /// SIGTERM to the group, up to `grace` for the leader to exit, then SIGKILL to the group
 /// (and to the leader by pid, should the group signal not reach it).
 pub(super) async fn terminate(
     child: &mut Child,
+    watch: Option<&ExitWatch>,
     group: ProcessGroup,
     grace: Duration,
-) -> io::Result<ExitStatus> {
+) -> io::Result<(ExitStatus, Option<Usage>)> {
     group.signal(Signal::SIGTERM);
-    if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
-        return status;
+    if let Ok(ended) = tokio::time::timeout(grace, wait(child, watch)).await {
+        return ended;
     }
     group.signal(Signal::SIGKILL);
     if let Err(e) = child.start_kill() {
@@ -166,7 +190,7 @@ pub(super) async fn terminate(
     }
     // Only a process we may not signal (a setuid program) survives SIGKILL; do not wait
     // for it forever.
-    tokio::time::timeout(KILL_WAIT_LIMIT, child.wait())
+    tokio::time::timeout(KILL_WAIT_LIMIT, wait(child, watch))
         .await
         .unwrap_or_else(|_| {
             Err(io::Error::other(format!(

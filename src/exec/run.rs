@@ -15,7 +15,7 @@ use super::{
     PIPE_DRAIN_LIMIT,
     output::{OutputBuffer, pump},
     process::{self, Ending, GroupGuard},
-    reaper,
+    reaper, usage,
 };
 
 /// Why a command could not be run. Messages are written for the model that asked for it.
@@ -33,6 +33,8 @@ pub enum ExecError {
     Spawn { program: String, source: io::Error },
     #[error("could not open a terminal for the command: {0}")]
     Terminal(#[source] io::Error),
+    #[error("could not confine the command: {0}")]
+    Confine(#[source] super::landlock::RulesetError),
     #[error("lost track of the command: {0}")]
     Wait(#[source] io::Error),
 }
@@ -85,6 +87,12 @@ pub async fn run(
         }
         (child, group)
     };
+    // Nothing reaps the leader before `supervise` does, so the pid is still its own.
+    let watch = child.id().and_then(|pid| {
+        usage::ExitWatch::new(pid)
+            .inspect_err(|error| tracing::debug!(%error, "no pidfd: usage not reported"))
+            .ok()
+    });
     let _stdin_task = process::feed_stdin(child.stdin.take(), spec.stdin);
     if let (Some(observer), Some(pid)) = (&observer, child.id()) {
         observer.started(pid);
@@ -102,14 +110,17 @@ pub async fn run(
     };
     let supervised = process::supervise(
         &mut child,
+        watch.as_ref(),
         group.group(),
         spec.timeout,
         limits.kill_grace,
         &cancel,
     );
     let ended = run_to_end(supervised, readers, &mut group, &mut registration).await;
-    let (status, ending) = ended.map_err(ExecError::Wait)?;
-    Ok(outcome(status, ending, stdout, stderr, started.elapsed()))
+    let (status, ending, usage) = ended.map_err(ExecError::Wait)?;
+    let mut outcome = outcome(status, ending, stdout, stderr, started.elapsed());
+    outcome.usage = usage;
+    Ok(outcome)
 }
 
 /// One `stat`, done in place: `spawn` itself blocks on the same directory lookup.
@@ -130,11 +141,11 @@ pub(super) fn check_working_dir(dir: &Path) -> Result<(), ExecError> {
 /// Drives the supervisor and the output readers together until the leader is reaped, kills
 /// what is left of the group, then lets the readers drain for at most [`PIPE_DRAIN_LIMIT`].
 async fn run_to_end(
-    supervised: impl Future<Output = io::Result<(ExitStatus, Ending)>>,
+    supervised: impl Future<Output = io::Result<process::Ended>>,
     readers: impl Future<Output = ()>,
     group: &mut GroupGuard,
     registration: &mut reaper::CommandRegistration,
-) -> io::Result<(ExitStatus, Ending)> {
+) -> io::Result<process::Ended> {
     let mut readers = std::pin::pin!(readers);
     let mut supervised = std::pin::pin!(supervised);
     let mut readers_done = false;
@@ -179,6 +190,7 @@ fn outcome(
         timed_out: ending == Ending::TimedOut,
         cancelled: ending == Ending::Cancelled,
         duration,
+        usage: None,
     }
 }
 
@@ -191,5 +203,6 @@ fn not_started_cancelled() -> ExecOutcome {
         timed_out: false,
         cancelled: true,
         duration: Duration::ZERO,
+        usage: None,
     }
 }

@@ -433,6 +433,7 @@ fn status_description_names_timeout_and_signal() {
         timed_out: true,
         cancelled: false,
         duration: Duration::from_millis(5040),
+        usage: None,
     };
     assert_eq!(
         outcome.describe_status(),

@@ -113,6 +113,13 @@ pub struct AllowRule {
     /// Resource limits of the commands this rule allows; with the token's, the stricter of
     /// the two wins, limit by limit.
     pub limits: Option<crate::limits::ResourceLimits>,
+    /// Roots the commands this rule allows may read (and execute) beneath; with `fs_write`,
+    /// nothing else of the filesystem is reachable (Landlock). The token's roots apply too.
+    pub fs_read: Option<Vec<std::path::PathBuf>>,
+    /// Roots the commands this rule allows may read and write beneath.
+    pub fs_write: Option<Vec<std::path::PathBuf>>,
+    /// `"none"`, `"any"` or `{ connect = ["*:443"] }`: the network of this rule's commands.
+    pub network: Option<crate::reach::NetworkWritten>,
 }
 
 /// One `[[policy.deny]]` rule.
@@ -253,6 +260,13 @@ impl Policy {
                     note: rule.note,
                     run_as: rule_run_as(rule.run_as, &location)?,
                     limits: rule_limits(rule.limits, &location)?,
+                    reach: crate::reach::ReachWritten {
+                        fs_read: rule.fs_read,
+                        fs_write: rule.fs_write,
+                        network: rule.network,
+                    }
+                    .parse()
+                    .map_err(|error| PolicyError::new(&location, PolicyProblem::Reach(error)))?,
                 })
             })
             .collect::<Result<_, PolicyError>>()?;
@@ -276,6 +290,7 @@ impl Policy {
                     note: rule.note,
                     run_as: None,
                     limits: crate::limits::ResourceLimits::default(),
+                    reach: crate::reach::Reach::default(),
                 })
             })
             .collect::<Result<_, PolicyError>>()?;

@@ -35,6 +35,8 @@ pub enum PolicyProblem {
     ZeroLimit,
     #[error("run_as {name:?} cannot be used: {reason}")]
     RunAs { name: String, reason: String },
+    #[error("{0}")]
+    Reach(crate::reach::ReachError),
 }
 
 impl PolicyProblem {
@@ -59,6 +61,10 @@ impl PolicyProblem {
                  remove allow_options, or add the `args` it should apply to"
             }
             Self::ZeroLimit => "remove the limit for none, or give a positive value",
+            Self::Reach(_) => {
+                "see docs/security.md#confinement: fs_read/fs_write take absolute roots that \
+                 exist; network is \"none\", \"any\" or { connect = [\"*:443\"] }"
+            }
             Self::RunAs { .. } => {
                 "name a user that exists on this host; switching to another user needs hostmcp \
                  to run as root (or with CAP_SETUID and CAP_SETGID)"

@@ -36,6 +36,7 @@ pub fn explain(policy: &Policy, request: &ResolvedRequest) -> String {
                 )
             ));
             out.push(format!("rule limits: {}", permit.limits().describe()));
+            out.push(format!("rule reach: {}", permit.reach().describe()));
             out.push(format!("decision: PERMIT by {}", permit.rule()));
         }
         Decision::Deny(denial) => {

@@ -226,6 +226,15 @@ impl Policy {
     pub fn is_configured(&self) -> bool {
         self.configured
     }
+
+    /// Each allow rule that confines what its commands reach, as `(allow[i], reach)`, for
+    /// the checks at load (`exec::landlock::check`, the server's own files kept out).
+    pub fn reaches(&self) -> impl Iterator<Item = (String, &crate::reach::Reach)> {
+        self.allow
+            .iter()
+            .filter(|rule| rule.reach.confines())
+            .map(|rule| (format!("policy.allow[{}]", rule.index), &rule.reach))
+    }
 }
 
 #[cfg(test)]

@@ -214,6 +214,9 @@ fn allow_rule() -> impl Strategy<Value = AllowRule> {
                 note: None,
                 run_as: None,
                 limits: None,
+                fs_read: None,
+                fs_write: None,
+                network: None,
             },
         )
 }
@@ -547,6 +550,9 @@ proptest! {
                 note: None,
                 run_as: None,
                 limits: None,
+                fs_read: None,
+                fs_write: None,
+                network: None,
             }],
             ..PolicyConfig::default()
         };

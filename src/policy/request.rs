@@ -111,6 +111,7 @@ pub struct Permit {
     rule: DecidingRule,
     run_as: Option<String>,
     limits: crate::limits::ResourceLimits,
+    reach: crate::reach::Reach,
 }
 
 impl Permit {
@@ -124,6 +125,9 @@ impl Permit {
         Self {
             run_as: allowed_by.and_then(|rule| rule.run_as.clone()),
             limits: allowed_by.map(|rule| rule.limits).unwrap_or_default(),
+            reach: allowed_by
+                .map(|rule| rule.reach.clone())
+                .unwrap_or_default(),
             program: request.program.clone(),
             args: request.args.clone(),
             working_dir: request.working_dir.clone(),
@@ -172,6 +176,11 @@ impl Permit {
     pub fn limits(&self) -> crate::limits::ResourceLimits {
         self.limits
     }
+    /// What the allow rule that decided lets its commands reach (unconfined for other
+    /// steps).
+    pub fn reach(&self) -> &crate::reach::Reach {
+        &self.reach
+    }
 }
 
 impl fmt::Debug for Permit {
@@ -187,6 +196,7 @@ impl fmt::Debug for Permit {
             .field("rule", &self.rule)
             .field("run_as", &self.run_as)
             .field("limits", &self.limits)
+            .field("reach", &self.reach)
             .finish()
     }
 }

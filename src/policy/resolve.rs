@@ -338,6 +338,16 @@ pub fn resolve_policy(
             root.effective = canonical;
         }
     }
+    for rule in &mut policy.allow {
+        rule.reach = std::mem::take(&mut rule.reach)
+            .canonicalize()
+            .map_err(|error| {
+                PolicyError::new(
+                    format!("allow[{}]", rule.index),
+                    PolicyProblem::Reach(error),
+                )
+            })?;
+    }
     for rule in &policy.allow {
         if let Some(name) = &rule.run_as {
             check_user(name).map_err(|reason| {

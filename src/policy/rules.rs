@@ -38,6 +38,8 @@ pub(super) struct Rule {
     pub(super) run_as: Option<String>,
     /// Allow rules only: its commands' resource limits.
     pub(super) limits: crate::limits::ResourceLimits,
+    /// Allow rules only: what its commands may reach (filesystem roots, network).
+    pub(super) reach: crate::reach::Reach,
 }
 
 impl Rule {
@@ -70,6 +72,9 @@ impl Rule {
         }
         if !self.limits.is_empty() {
             text.push_str(&format!(" limits {{{}}}", self.limits.describe()));
+        }
+        if self.reach.confines() {
+            text.push_str(&format!(" reach {{{}}}", self.reach.describe()));
         }
         text
     }

@@ -391,6 +391,7 @@ impl TerminalRegistry {
                 timed_out: reason == EndReason::IdleTimeout,
                 cancelled: !matches!(reason, EndReason::Exited | EndReason::IdleTimeout),
                 duration: started.elapsed(),
+                usage: None,
             }))
             .await;
         });

@@ -101,6 +101,10 @@ impl AuditedCommand {
             stdout_bytes: outcome.stdout.total_bytes(),
             stderr_bytes: outcome.stderr.total_bytes(),
             limit_hit: diagnose::limit_hit(outcome, &self.limits).map(|hit| hit.limit.to_owned()),
+            peak_memory_bytes: outcome.usage.map(|usage| usage.peak_memory_bytes),
+            cpu_time_ms: outcome
+                .usage
+                .map(|usage| u64::try_from(usage.cpu_time.as_millis()).unwrap_or(u64::MAX)),
         };
         self.audit.record_detached(self.context, event);
     }

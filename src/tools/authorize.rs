@@ -125,8 +125,15 @@ fn judge(
             Some(user) => Some(user.name().to_owned()),
         },
     };
+    let layers: Vec<_> = [
+        state.identities.token_reach(principal),
+        permit.reach().clone(),
+    ]
+    .into_iter()
+    .filter(crate::reach::Reach::confines)
+    .collect();
     let spec = CommandSpec::permitted(permit, command.timeout, command.stdin.clone())
-        .confined(Confinement { limits });
+        .confined(Confinement { limits, layers });
     let spec = match user {
         None => spec,
         Some(user) => spec.as_user(user),

@@ -61,6 +61,13 @@ pub struct RunCommandOutput {
     /// The limit that stopped it (`memory`, `cpu_seconds`, `processes`, `file_size`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit_hit: Option<String>,
+    /// Peak resident memory of the command (the largest of its processes it waited for),
+    /// in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
+    /// User + system CPU time of the command, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_time_ms: Option<u64>,
     /// What to do next, when hostmcp's confinement explains the failure (a limit, or
     /// `sudo` refused under `no_new_privs`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -222,6 +229,8 @@ fn shaped(outcome: &ExecOutcome, facts: &RunFacts, room: usize) -> CallToolResul
         duration_ms: millis(outcome.duration),
         run_as: facts.run_as.clone(),
         limits: (!facts.limits.is_empty()).then(|| facts.limits.describe()),
+        peak_memory_bytes: outcome.usage.map(|usage| usage.peak_memory_bytes),
+        cpu_time_ms: outcome.usage.map(|usage| millis(usage.cpu_time)),
         hint: limit_hit
             .as_ref()
             .map(|hit| hit.message.clone())
@@ -270,6 +279,12 @@ fn render_text(output: &RunCommandOutput) -> String {
     }
     if let Some(limits) = &output.limits {
         text.push_str(&format!("; limits: {limits}"));
+    }
+    if let (Some(peak), Some(cpu)) = (output.peak_memory_bytes, output.cpu_time_ms) {
+        text.push_str(&format!(
+            "; peak memory {}, CPU {cpu} ms",
+            bytesize::ByteSize::b(peak).display().iec()
+        ));
     }
     for (name, body, bytes, lines) in [
         (

@@ -93,6 +93,8 @@ fn finished(command_id: &str) -> AuditEvent {
         stdout_bytes: 300,
         stderr_bytes: 0,
         limit_hit: None,
+        peak_memory_bytes: None,
+        cpu_time_ms: None,
     }
 }
 

@@ -55,6 +55,9 @@ fn the_full_example_parses_into_every_field() {
                 note: Some("read-only unit status".to_owned()),
                 run_as: None,
                 limits: None,
+                fs_read: None,
+                fs_write: None,
+                network: None,
             }],
             deny: vec![DenyRule {
                 program: "/usr/bin/git".to_owned(),

@@ -16,6 +16,7 @@ fn outcome(stdout: &[u8], stderr: &[u8]) -> ExecOutcome {
         timed_out: false,
         cancelled: false,
         duration: Duration::from_millis(5),
+        usage: None,
     }
 }
 
