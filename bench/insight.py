@@ -35,6 +35,9 @@ QUESTIONS = {
     "disk space": (("disk_usage", {}), "df -B1", "get_disk_usage"),
     "listening sockets": (("network_info", {"max_connections": 0}), "ss -ltnup", "get_listening_ports"),
 }
+# The floor: a tool that reads nothing of the host (no jobs are running), so its time is the
+# HTTP, JSON-RPC, authentication and result shaping every call above pays too.
+FLOOR = ("job_list", {})
 
 
 def size(result) -> int:
@@ -159,11 +162,22 @@ async def main() -> None:
     parser.add_argument("--token", required=True)
     parser.add_argument("--lms", required=True, help="the linux-mcp-server executable")
     parser.add_argument("--calls", type=int, default=30)
+    parser.add_argument("--quick", action="store_true",
+                        help="raw JSON-RPC times of hostmcp only: no Python SDK, no linux-mcp-server")
     args = parser.parse_args()
     rows = []
     headers = {"Authorization": f"Bearer {args.token}"}
     raw = RawHttp(args.url, args.token)
     raw.open()
+    floor = raw.timed(*FLOOR, args.calls)
+    if args.quick:
+        for question, ((tool, arguments), shell, _) in QUESTIONS.items():
+            native = raw.timed(tool, arguments, args.calls)
+            shelled = raw.timed("run_command", {"command": shell}, args.calls)
+            rows.append(row(question, f"hostmcp `{tool}`", native, [0.0], 0))
+            rows.append(row(question, f"hostmcp run_command `{shell}`", shelled, [0.0], 0))
+        print_table(rows + [row("the floor (no host reading)", f"hostmcp `{FLOOR[0]}`", floor, [0.0], 0)])
+        return
     async with streamablehttp_client(args.url, headers=headers) as (read, write, _):
         async with ClientSession(read, write) as session:
             await session.initialize()
@@ -175,6 +189,8 @@ async def main() -> None:
                 raw_times = raw.timed("run_command", command, args.calls)
                 times, nbytes = await timed(session, "run_command", command, args.calls)
                 rows.append(row(question, f"hostmcp run_command `{shell}`", raw_times, times, nbytes))
+            times, nbytes = await timed(session, *FLOOR, args.calls)
+            floor_row = row("the floor (no host reading)", f"hostmcp `{FLOOR[0]}`", floor, times, nbytes)
     lms = [args.lms, "--transport", "stdio", "--log-level", "ERROR"]
     params = StdioServerParameters(command=lms[0], args=lms[1:])
     lms_calls = max(5, args.calls // 3)
@@ -185,9 +201,15 @@ async def main() -> None:
                 times, nbytes = await timed(session, tool, {"host": "localhost"}, lms_calls)
                 raw_times = await raw_stdio(lms, tool, {"host": "localhost"}, lms_calls)
                 rows.append(row(question, f"linux-mcp-server `{tool}`", raw_times, times, nbytes))
+    print_table(rows + [floor_row])
+
+
+def print_table(rows: list[str]) -> None:
+    """The rows grouped by question, in the order of QUESTIONS (the floor last)."""
+    order = [*QUESTIONS, "the floor (no host reading)"]
     print("| question | asked of | median ms (raw JSON-RPC) | p90 ms (raw) | median ms (Python SDK) | result bytes |")
     print("|---|---|---|---|---|---|")
-    for line in sorted(rows, key=lambda r: list(QUESTIONS).index(r.split(" | ")[0][2:])):
+    for line in sorted(rows, key=lambda r: order.index(r.split(" | ")[0][2:])):
         print(line)
 
 

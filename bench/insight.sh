@@ -4,9 +4,11 @@
 # by shelling out (ps, df, ss) through run_command, and against linux-mcp-server (PyPI).
 #
 #   bench/insight.sh [calls]          # default 30 calls per question and way
+#   INSIGHT_QUICK=1 bench/insight.sh 50   # raw JSON-RPC times of hostmcp only (no SDK, no peer)
 #
 # HOSTMCP_BIN: the binary (default target/release/hostmcp; the lead runs it on a release
 # build). linux-mcp-server is pip-installed into .test-deps/bench on first use.
+# INSIGHT_SLEEPERS: how many sleeping processes to add (default 1000).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -14,7 +16,7 @@ CALLS=${1:-30}
 BIN=${HOSTMCP_BIN:-$PWD/target/release/hostmcp}
 VENV=${HOSTMCP_BENCH_VENV:-$PWD/.test-deps/bench}
 LMS_VERSION=1.7.0
-SLEEPERS=1000
+SLEEPERS=${INSIGHT_SLEEPERS:-1000}
 
 if [ ! -x "$VENV/bin/linux-mcp-server" ]; then
   python3 -m venv "$VENV"
@@ -68,4 +70,4 @@ done
 
 echo "hostmcp: $BIN ($(du -h "$BIN" | cut -f1)); linux-mcp-server $LMS_VERSION; $CALLS calls" >&2
 "$VENV/bin/python" bench/insight.py --url "http://127.0.0.1:$port/mcp" --token "$token" \
-  --lms "$VENV/bin/linux-mcp-server" --calls "$CALLS"
+  --lms "$VENV/bin/linux-mcp-server" --calls "$CALLS" ${INSIGHT_QUICK:+--quick}

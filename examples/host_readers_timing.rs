@@ -91,8 +91,7 @@ fn rows() -> Vec<Row> {
             shell("uname -a; cat /etc/os-release; uptime; nproc; free -b; df -B1 /"),
         ),
         row("process_list sort=memory limit=10", move || {
-            let sampled = sampler.sample().expect("sample");
-            let list = process_list::select(sampled, &top10());
+            let list = process_list::list(&sampler, &top10()).expect("list");
             std::hint::black_box((
                 process_list::render(&list),
                 serde_json::to_value(&list).expect("json"),

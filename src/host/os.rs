@@ -1,10 +1,11 @@
 //! Who the host is: hostname, distribution (`/etc/os-release`, falling back to
 //! `/usr/lib/os-release` as os-release(5) says), kernel release, architecture, boot time
-//! and uptime. Every call reads them afresh: together they cost a `uname`, two clock
-//! reads and two small files (os-release changes with an upgrade, the boot time with a
-//! step of the wall clock).
+//! and uptime. Every call reads them afresh: a `uname`, three clock reads (the uptime is
+//! `CLOCK_BOOTTIME`, the clock /proc/uptime prints) and a `statx` of os-release, whose
+//! parsed fields are kept while the file's identity (device, inode, size, change time)
+//! stays the same: an upgrade that rewrites it is seen on the next call.
 
-use procfs::Current as _;
+use parking_lot::Mutex;
 use serde::Serialize;
 
 use super::HostError;
@@ -42,10 +43,10 @@ pub fn read() -> Result<OsFacts, HostError> {
         call: "uname",
         source,
     })?;
-    let uptime = procfs::Uptime::current().map_err(HostError::proc("uptime"))?;
     // Whole seconds: the fraction is noise for a reader.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let uptime_secs = uptime.uptime.max(0.0) as u64;
+    let uptime_secs =
+        u64::try_from(rustix::time::clock_gettime(rustix::time::ClockId::Boottime).tv_sec)
+            .unwrap_or(0);
     Ok(OsFacts {
         hostname: uname.nodename().to_string_lossy().into_owned(),
         distribution: distribution(),
@@ -79,14 +80,66 @@ pub fn boot_time_secs() -> u64 {
         .unwrap_or_else(|_| u64::try_from(boot.div_euclid(1_000_000_000)).unwrap_or(0))
 }
 
-/// os-release of this host, if it has one.
+/// os-release of this host, if it has one: parsed again only when the file changed.
 pub fn distribution() -> Option<Distribution> {
-    os_release_text().map(|text| parse_os_release(&text))
+    static PARSED: OsRelease = OsRelease::new();
+    PARSED.read(&OS_RELEASE)
 }
+
+/// The parsed os-release and the identity of the file it was parsed from.
+struct OsRelease(Mutex<Option<(FileIdentity, Distribution)>>);
+
+impl OsRelease {
+    const fn new() -> Self {
+        Self(Mutex::new(None))
+    }
+
+    /// The first of `paths` that exists, parsed, or kept from the last call when the
+    /// file's identity is unchanged.
+    fn read(&self, paths: &[&str]) -> Option<Distribution> {
+        let (path, identity) = paths
+            .iter()
+            .find_map(|path| Some((*path, FileIdentity::of(path)?)))?;
+        if let Some((seen, parsed)) = &*self.0.lock()
+            && *seen == identity
+        {
+            return Some(parsed.clone());
+        }
+        let parsed = parse_os_release(&std::fs::read_to_string(path).ok()?);
+        *self.0.lock() = Some((identity, parsed.clone()));
+        Some(parsed)
+    }
+}
+
+/// What tells one version of a file from another without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    device: u64,
+    inode: u64,
+    size: i64,
+    changed: (i64, u64),
+}
+
+impl FileIdentity {
+    /// Of the file `path` names (through symlinks); `None` when there is none.
+    #[allow(clippy::useless_conversion)] // the field types differ between architectures
+    fn of(path: &str) -> Option<Self> {
+        let stat = rustix::fs::stat(path).ok()?;
+        Some(Self {
+            device: u64::from(stat.st_dev),
+            inode: u64::from(stat.st_ino),
+            size: i64::from(stat.st_size),
+            changed: (i64::from(stat.st_ctime), u64::from(stat.st_ctime_nsec)),
+        })
+    }
+}
+
+/// Where os-release lives, in the order os-release(5) gives.
+const OS_RELEASE: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
 
 /// The text of /etc/os-release, else /usr/lib/os-release (as os-release(5) says).
 pub fn os_release_text() -> Option<String> {
-    ["/etc/os-release", "/usr/lib/os-release"]
+    OS_RELEASE
         .iter()
         .find_map(|path| std::fs::read_to_string(path).ok())
 }
@@ -139,6 +192,31 @@ mod tests {
         );
         assert_eq!(parsed.id.as_deref(), Some("debian"));
         assert_eq!(parsed.version_id.as_deref(), Some("12"));
+    }
+
+    #[test]
+    fn os_release_is_parsed_again_when_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("os-release");
+        let path = path.to_str().unwrap();
+        let cache = OsRelease::new();
+        std::fs::write(path, "ID=debian\nVERSION_ID=12\n").unwrap();
+        let first = cache.read(&["/nonexistent/os-release", path]).unwrap();
+        assert_eq!(first.version_id.as_deref(), Some("12"));
+        // Near miss: the file unchanged, the answer is the same.
+        let again = cache.read(&[path]).unwrap();
+        assert_eq!(again.version_id.as_deref(), Some("12"));
+        // An upgrade rewrites it (same size, so only the change time or inode tells).
+        std::fs::write(format!("{path}.new"), "ID=debian\nVERSION_ID=13\n").unwrap();
+        std::fs::rename(format!("{path}.new"), path).unwrap();
+        let upgraded = cache.read(&[path]).unwrap();
+        assert_eq!(upgraded.version_id.as_deref(), Some("13"));
+        assert!(cache.read(&["/nonexistent/os-release"]).is_none());
+        // The host's own, as read without the cache.
+        assert_eq!(
+            distribution().map(|d| d.pretty_name),
+            os_release_text().map(|text| parse_os_release(&text).pretty_name)
+        );
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! measured by the server's [`CpuSampler`](crate::host::processes::CpuSampler): since an
 //! earlier call when there was one in the last ten minutes (at least 100 ms ago), else
 //! over a 150 ms sample this call waits for; the window is in the result.
+//!
+//! A call reads of every process only what its sort and filters need ([`scan_for`]): by
+//! memory the resident size, by pid nothing, the owner only under a user filter; the
+//! rows it shows are then completed ([`Completer`](processes::Completer)). See the module doc of
+//! [`crate::host::processes`].
 
 use std::cmp::Reverse;
 
@@ -20,7 +25,7 @@ use super::ToolsState;
 use crate::{
     caller::Caller,
     host::{
-        processes::{self, ProcessDetails, ProcessRow, Sampled, state_name},
+        processes::{self, PerProcess, ProcessDetails, ProcessRow, Sampled, Scan, state_name},
         units,
     },
 };
@@ -116,27 +121,60 @@ pub async fn call(
 ) -> Result<CallToolResult, McpError> {
     let input: ProcessListInput = super::parse_arguments(arguments, NAME)?;
     let sampler = state.cpu_sampler.clone();
-    let sampled = tokio::task::spawn_blocking(move || sampler.sample())
+    let listed = tokio::task::spawn_blocking(move || list(&sampler, &input))
         .await
         .map_err(|error| McpError::internal_error(error.to_string(), None))?;
-    let sampled = match sampled {
-        Ok(sampled) => sampled,
+    let list = match listed {
+        Ok(list) => list,
         Err(error) => {
             return Ok(CallToolResult::error(vec![ContentBlock::text(
                 error.to_string(),
             )]));
         }
     };
-    let list = tokio::task::spawn_blocking(move || select(sampled, &input))
-        .await
-        .map_err(|error| McpError::internal_error(error.to_string(), None))?;
     let mut result = CallToolResult::success(vec![ContentBlock::text(render(&list))]);
     result.structured_content = serde_json::to_value(&list).ok();
     Ok(result)
 }
 
-/// Filter, sort and cut the sampled processes, then read the shown ones' details.
-pub fn select(sampled: Sampled, input: &ProcessListInput) -> ProcessList {
+/// Answer `input` from the host now: sample what the question needs of every process,
+/// then select. Blocks (see [`processes::CpuSampler::sample_scan`]).
+pub fn list(
+    sampler: &processes::CpuSampler,
+    input: &ProcessListInput,
+) -> Result<ProcessList, crate::host::HostError> {
+    let (sampled, mut completer) = sampler.sample_scan(scan_for(input))?;
+    Ok(select_with(sampled, input, |row| completer.complete(row)))
+}
+
+/// What `input` needs read of every process: the stat line to sort by CPU or start or to
+/// filter by name or state, else the resident memory to sort by memory, else only the
+/// pids; the owner to filter by user.
+pub fn scan_for(input: &ProcessListInput) -> Scan {
+    let each = if matches!(input.sort, SortBy::Cpu | SortBy::Start)
+        || input.name.is_some()
+        || input.state.is_some()
+    {
+        PerProcess::Stat
+    } else if input.sort == SortBy::Memory {
+        PerProcess::Memory
+    } else {
+        PerProcess::Pid
+    };
+    Scan {
+        each,
+        owner: input.user.is_some(),
+    }
+}
+
+/// Filter, sort and cut the sampled processes, then read the shown ones' details;
+/// `complete` fills in a shown row what the scan did not read, `false` when its process
+/// ended (the next one is shown instead).
+pub fn select_with(
+    sampled: Sampled,
+    input: &ProcessListInput,
+    mut complete: impl FnMut(&mut ProcessRow) -> bool,
+) -> ProcessList {
     let total = u32::try_from(sampled.processes.len()).unwrap_or(u32::MAX);
     let name = input.name.as_deref().map(str::to_lowercase);
     let state = input.state.as_deref().map(state_letter);
@@ -171,14 +209,17 @@ pub fn select(sampled: Sampled, input: &ProcessListInput) -> ProcessList {
         .limit
         .map_or(DEFAULT_LIMIT, |limit| limit as usize)
         .clamp(1, MAX_LIMIT);
-    rows.truncate(limit);
     let processes = rows
         .into_iter()
-        .map(|process| {
+        .filter_map(|mut process| {
+            if !complete(&mut process) {
+                return None;
+            }
             let mut details = processes::details(process.pid);
             cut(&mut details.command_line, MAX_COMMAND_BYTES);
-            ListedProcess { process, details }
+            Some(ListedProcess { process, details })
         })
+        .take(limit)
         .collect();
     ProcessList {
         total,

@@ -193,8 +193,8 @@ fn a_tree_has_the_ancestors_and_the_descendants_by_depth() {
 #[test]
 fn rows_read_by_several_threads_are_the_rows_read_by_one() {
     let pids = ProcDir::open().unwrap().pids().unwrap();
-    let one = read_rows(RowReader::new().unwrap(), &pids, 1).unwrap();
-    let three = read_rows(RowReader::new().unwrap(), &pids, 3).unwrap();
+    let one = read_rows(RowReader::new(Scan::FULL).unwrap(), &pids, 1).unwrap();
+    let three = read_rows(RowReader::new(Scan::FULL).unwrap(), &pids, 3).unwrap();
     // Processes may end between the two readings: compare those read both times.
     let both: Vec<i32> = one
         .iter()
@@ -219,6 +219,6 @@ fn rows_read_by_several_threads_are_the_rows_read_by_one() {
     let me = std::process::id() as i32;
     assert!(three.iter().any(|row| row.pid == me));
     // Near miss: more threads than pids still reads each pid once.
-    let few = read_rows(RowReader::new().unwrap(), &pids[..2], 8).unwrap();
+    let few = read_rows(RowReader::new(Scan::FULL).unwrap(), &pids[..2], 8).unwrap();
     assert!(few.len() <= 2 && few.iter().all(|row| pids[..2].contains(&row.pid)));
 }
