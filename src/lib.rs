@@ -4,6 +4,7 @@
 //! tool -> exec -> result. `main.rs` only parses the command line and calls [`run`].
 
 pub mod apps;
+pub mod approval;
 pub mod audit;
 pub mod auth;
 pub mod caller;
@@ -50,6 +51,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Call(args) => commands::call::run(args),
         cli::Command::Tools(args) => commands::tools::run(args),
         cli::Command::Oauth(args) => commands::oauth::run(args),
+        cli::Command::Approvals(args) => commands::approvals::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -113,6 +113,11 @@ pub struct AllowRule {
     /// Resource limits of the commands this rule allows; with the token's, the stricter of
     /// the two wins, limit by limit.
     pub limits: Option<crate::limits::ResourceLimits>,
+    /// A person must approve each command this rule allows before it runs (`crate::approval`).
+    #[serde(default)]
+    pub approve: bool,
+    /// Shown to the approver with the command (only with `approve = true`).
+    pub approve_reason: Option<String>,
 }
 
 /// One `[[policy.deny]]` rule.
@@ -253,6 +258,7 @@ impl Policy {
                     note: rule.note,
                     run_as: rule_run_as(rule.run_as, &location)?,
                     limits: rule_limits(rule.limits, &location)?,
+                    approval: rule_approval(rule.approve, rule.approve_reason, &location)?,
                 })
             })
             .collect::<Result<_, PolicyError>>()?;
@@ -276,6 +282,7 @@ impl Policy {
                     note: rule.note,
                     run_as: None,
                     limits: crate::limits::ResourceLimits::default(),
+                    approval: None,
                 })
             })
             .collect::<Result<_, PolicyError>>()?;
@@ -304,6 +311,22 @@ fn rule_run_as(run_as: Option<String>, location: &str) -> Result<Option<String>,
             PolicyProblem::EmptyPattern,
         )),
         run_as => Ok(run_as),
+    }
+}
+
+/// A rule's `approve` and `approve_reason`: a reason only with `approve = true`.
+fn rule_approval(
+    approve: bool,
+    reason: Option<String>,
+    location: &str,
+) -> Result<Option<super::ApprovalNeed>, PolicyError> {
+    match (approve, reason) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(PolicyError::new(
+            format!("{location}.approve_reason"),
+            PolicyProblem::ReasonWithoutApprove,
+        )),
+        (true, reason) => Ok(Some(super::ApprovalNeed { reason })),
     }
 }
 

@@ -35,6 +35,8 @@ pub enum PolicyProblem {
     ZeroLimit,
     #[error("run_as {name:?} cannot be used: {reason}")]
     RunAs { name: String, reason: String },
+    #[error("approve_reason is shown to an approver, and this rule asks for no approval")]
+    ReasonWithoutApprove,
 }
 
 impl PolicyProblem {
@@ -59,6 +61,7 @@ impl PolicyProblem {
                  remove allow_options, or add the `args` it should apply to"
             }
             Self::ZeroLimit => "remove the limit for none, or give a positive value",
+            Self::ReasonWithoutApprove => "add `approve = true`, or remove approve_reason",
             Self::RunAs { .. } => {
                 "name a user that exists on this host; switching to another user needs hostmcp \
                  to run as root (or with CAP_SETUID and CAP_SETGID)"

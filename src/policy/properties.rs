@@ -214,6 +214,8 @@ fn allow_rule() -> impl Strategy<Value = AllowRule> {
                 note: None,
                 run_as: None,
                 limits: None,
+                approve: false,
+                approve_reason: None,
             },
         )
 }
@@ -547,6 +549,8 @@ proptest! {
                 note: None,
                 run_as: None,
                 limits: None,
+                approve: false,
+                approve_reason: None,
             }],
             ..PolicyConfig::default()
         };

@@ -111,6 +111,14 @@ pub struct Permit {
     rule: DecidingRule,
     run_as: Option<String>,
     limits: crate::limits::ResourceLimits,
+    approval: Option<ApprovalNeed>,
+}
+
+/// An allow rule's `approve = true`: a person must approve the command before it runs,
+/// shown `reason` (`approve_reason`) with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalNeed {
+    pub reason: Option<String>,
 }
 
 impl Permit {
@@ -124,6 +132,7 @@ impl Permit {
         Self {
             run_as: allowed_by.and_then(|rule| rule.run_as.clone()),
             limits: allowed_by.map(|rule| rule.limits).unwrap_or_default(),
+            approval: allowed_by.and_then(|rule| rule.approval.clone()),
             program: request.program.clone(),
             args: request.args.clone(),
             working_dir: request.working_dir.clone(),
@@ -172,6 +181,11 @@ impl Permit {
     pub fn limits(&self) -> crate::limits::ResourceLimits {
         self.limits
     }
+    /// Whether a person must approve the command first (its allow rule says `approve`):
+    /// the permit holds only once approved.
+    pub fn approval(&self) -> Option<&ApprovalNeed> {
+        self.approval.as_ref()
+    }
 }
 
 impl fmt::Debug for Permit {
@@ -187,6 +201,7 @@ impl fmt::Debug for Permit {
             .field("rule", &self.rule)
             .field("run_as", &self.run_as)
             .field("limits", &self.limits)
+            .field("approval", &self.approval)
             .finish()
     }
 }

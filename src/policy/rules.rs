@@ -38,6 +38,8 @@ pub(super) struct Rule {
     pub(super) run_as: Option<String>,
     /// Allow rules only: its commands' resource limits.
     pub(super) limits: crate::limits::ResourceLimits,
+    /// Allow rules only: a person must approve each command it allows.
+    pub(super) approval: Option<super::ApprovalNeed>,
 }
 
 impl Rule {
@@ -70,6 +72,12 @@ impl Rule {
         }
         if !self.limits.is_empty() {
             text.push_str(&format!(" limits {{{}}}", self.limits.describe()));
+        }
+        if let Some(approval) = &self.approval {
+            text.push_str(" approve");
+            if let Some(reason) = &approval.reason {
+                text.push_str(&format!(" approve_reason {reason:?}"));
+            }
         }
         text
     }

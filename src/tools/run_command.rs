@@ -109,7 +109,15 @@ pub async fn call(
     tracing::info!(principal = principal.name(), tool = NAME, command = %command.describe_for_log(), "tool call");
     let trail = caller.audit_context(NAME);
     let admitted =
-        match command_pipeline::admit(state, principal, trail, command, Launch::Wait).await {
+        match command_pipeline::admit(
+            state,
+            principal,
+            trail,
+            command,
+            Launch::Wait,
+            Some(crate::approval::gate::ClientLink::of(&context)),
+        )
+        .await {
             Ok(admitted) => admitted,
             Err(refusal) => return Ok(error_text(refusal.to_string())),
         };

@@ -55,6 +55,8 @@ fn the_full_example_parses_into_every_field() {
                 note: Some("read-only unit status".to_owned()),
                 run_as: None,
                 limits: None,
+                approve: false,
+                approve_reason: None,
             }],
             deny: vec![DenyRule {
                 program: "/usr/bin/git".to_owned(),
