@@ -3,8 +3,8 @@
 //! Data flows one way: request -> host guard -> auth layer (Principal) -> rmcp ->
 //! tool -> exec -> result. `main.rs` only parses the command line and calls [`run`].
 
-pub mod apps;
 pub mod approval;
+pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod caller;

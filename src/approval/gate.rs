@@ -126,11 +126,7 @@ pub async fn obtain(
         tokio::spawn(webhook.send(request.clone(), links));
     }
     let asking = link.clone().map(|link| {
-        let (approvals, request, url) = (
-            approvals.broker.clone(),
-            request.clone(),
-            url.clone(),
-        );
+        let (approvals, request, url) = (approvals.broker.clone(), request.clone(), url.clone());
         tokio::spawn(async move {
             ask_client(&link, &approvals, &request, url, timeout).await;
         })
@@ -149,7 +145,9 @@ pub async fn obtain(
     tracing::info!(approval_id = %request.id, decision = decided.verdict.as_str(), via = decided.decider.via.as_str(), decider = %decided.decider.who, "approval decided");
     match (decided.verdict, decided.decider.via) {
         (Verdict::Approved, _) => Ok(decided),
-        (_, Via::Cancelled) => Err(NotApproved::Cancelled { id: request.id.clone() }),
+        (_, Via::Cancelled) => Err(NotApproved::Cancelled {
+            id: request.id.clone(),
+        }),
         (Verdict::TimedOut, _) => Err(NotApproved::TimedOut {
             id: request.id.clone(),
             secs: timeout.as_secs(),
@@ -206,10 +204,13 @@ async fn ask_client(
 ) {
     let modes = link.peer.supported_elicitation_modes();
     let decide = |verdict: Verdict, who: String, via: Via| {
-        let _ = broker.decide(&request.id, Decided {
-            verdict,
-            decider: Decider { via, who },
-        });
+        let _ = broker.decide(
+            &request.id,
+            Decided {
+                verdict,
+                decider: Decider { via, who },
+            },
+        );
     };
     if modes.contains(&ElicitationMode::Form) {
         let schema = ElicitationSchema::builder()

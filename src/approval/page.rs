@@ -1,7 +1,10 @@
 //! The one-time approval page: `GET /approvals/<id>?t=<secret>` shows the request with
 //! approve and deny buttons; `POST /approvals/<id>` decides it. Server-rendered, no
 //! JavaScript, every value escaped, with the consent page's headers (`crate::oauth::page`:
-//! strict CSP with `frame-ancestors 'none'`, no referrer, no caching).
+//! strict CSP with `frame-ancestors 'none'`, no caching), except `Referrer-Policy:
+//! same-origin`: with `no-referrer` a browser sends `Origin: null` on the form's POST, which
+//! the host guard rightly refuses; the page loads nothing and links nowhere, so the URL (and
+//! its secret) can only be sent back to this server.
 //!
 //! Three things must match for a decision: the URL's one-time secret (compared in constant
 //! time; the page's or the webhook's), the form's single-use nonce (CSRF: issued when the
@@ -82,7 +85,16 @@ fn message_page(status: StatusCode, title: &str, text: &str) -> Response {
         title = escape(title),
         text = escape(text),
     );
-    secured_page(status, body)
+    same_origin_referrer(secured_page(status, body))
+}
+
+/// See the module docs: the form's POST must carry this server's origin.
+fn same_origin_referrer(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
 }
 
 fn form_page(
@@ -92,11 +104,17 @@ fn form_page(
     error: Option<&str>,
 ) -> Response {
     let error = error.map_or_else(String::new, |error| {
-        format!(r#"<p class="error" id="error" role="alert">{}</p>"#, escape(error))
+        format!(
+            r#"<p class="error" id="error" role="alert">{}</p>"#,
+            escape(error)
+        )
     });
-    let reason = request.reason.as_deref().map_or_else(String::new, |reason| {
-        format!(r#"<dt>Reason</dt><dd id="reason">{}</dd>"#, escape(reason))
-    });
+    let reason = request
+        .reason
+        .as_deref()
+        .map_or_else(String::new, |reason| {
+            format!(r#"<dt>Reason</dt><dd id="reason">{}</dd>"#, escape(reason))
+        });
     let body = format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>Approve a command - hostmcp</title><style>{STYLE}</style></head><body>
 <h1>Approve a command?</h1>
@@ -126,7 +144,7 @@ fn form_page(
         secret = escape(secret),
         nonce = escape(nonce),
     );
-    secured_page(StatusCode::OK, body)
+    same_origin_referrer(secured_page(StatusCode::OK, body))
 }
 
 /// GET: the request and its form, when the secret is right.
@@ -183,10 +201,20 @@ async fn answer(
     };
     let Some(approver) = approver else {
         refused(&state, &request, "not a token this server accepts").await;
-        return retry(&state, &request, &secret, "That is not a token this server accepts.");
+        return retry(
+            &state,
+            &request,
+            &secret,
+            "That is not a token this server accepts.",
+        );
     };
     if approver.name() == request.principal {
-        refused(&state, &request, "the requesting token cannot approve its own command").await;
+        refused(
+            &state,
+            &request,
+            "the requesting token cannot approve its own command",
+        )
+        .await;
         return retry(
             &state,
             &request,

@@ -62,7 +62,9 @@ impl ApprovalSettings {
             return Err("approval: max_pending_per_principal must be at least 1");
         }
         if file.approvers.as_ref().is_some_and(Vec::is_empty) {
-            return Err("approval: an empty approvers list lets nobody approve on the page; remove it for admin tokens");
+            return Err(
+                "approval: an empty approvers list lets nobody approve on the page; remove it for admin tokens",
+            );
         }
         for url in [&file.page_url, &file.webhook_url].into_iter().flatten() {
             if !(url.starts_with("https://") || url.starts_with("http://")) {

@@ -103,6 +103,7 @@ fn ask(path: &std::path::Path, request: &SocketRequest) -> Result<SocketAnswer, 
     BufReader::new(stream)
         .read_line(&mut answer)
         .map_err(CommandError::new)?;
-    serde_json::from_str(&answer)
-        .map_err(|error| CommandError::new(format!("the server's answer is not understood: {error}")))
+    serde_json::from_str(&answer).map_err(|error| {
+        CommandError::new(format!("the server's answer is not understood: {error}"))
+    })
 }

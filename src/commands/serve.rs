@@ -81,7 +81,13 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             "hostmcp runs as root: commands of tokens without run_as are refused; set --run-as USER (or --run-as root)"
         );
     }
-    let approvals = crate::approval::server::ApprovalServer::new(&config, &env, &tools, &authenticator, &audit_log);
+    let approvals = crate::approval::server::ApprovalServer::new(
+        &config,
+        &env,
+        &tools,
+        &authenticator,
+        &audit_log,
+    );
     exposure.run(&hardening::principals_of(&config.auth));
     let reloads_tokens = matches!(config.auth, AuthSetting::Tokens(_));
     let expiring = reloads_tokens.then(|| {

@@ -382,8 +382,7 @@ impl PeerUse for HostTools {
                 matches!(
                     call.params.name.as_ref(),
                     run_command::NAME | jobs::START | terminal_open::NAME
-                )
-                    && self.state.policy.load().asks_approval()
+                ) && self.state.policy.load().asks_approval()
             }
             _ => false,
         }

@@ -73,6 +73,11 @@ def decision_of(server, approval_id: str) -> dict:
     return decided[0]
 
 
+def shown_command(path: Path) -> str:
+    """How an argv is shown to the approver: as a JSON list, each argument exact."""
+    return json.dumps(["touch", str(path)])
+
+
 def text_of(result) -> str:
     return "".join(block.text for block in result.content if getattr(block, "text", None))
 
@@ -135,7 +140,7 @@ async def test_an_elicitation_approves_and_the_command_runs(approval_server):
     assert not result.is_error, text_of(result)
     assert path.exists()
     (params,) = asked
-    assert f"touch {path}" in params.message
+    assert shown_command(path) in params.message
     for shown in ["program: /usr/bin/touch", "runs as:", "rule: allow[0]", "reason: creates a marker file",
                   "asked by token: alice"]:
         assert shown in params.message, params.message
@@ -185,7 +190,7 @@ async def test_without_elicitation_the_url_comes_and_the_page_decides_once(appro
             assert page.status_code == 200
             assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
             assert page.headers["x-frame-options"] == "DENY"
-            assert f"touch {path}" in html.unescape(page.text)
+            assert shown_command(path) in html.unescape(page.text)
             # Near misses: a wrong secret, no secret.
             assert (await http.get(base + "?t=" + "0" * 64)).status_code == 404
             assert (await http.get(base)).status_code == 404
@@ -242,9 +247,9 @@ async def test_a_real_browser_decides_on_the_page(approval_server, decision):
         report = await asyncio.to_thread(browser_decides, url, decision)
         await task
     assert report["status"] == 200 and "frame-ancestors 'none'" in report["csp"]
-    assert report["command"] == f"touch {path}"
+    assert report["command"] == shown_command(path)
     assert report["rule"] == "allow[0]" and report["reason"] == "creates a marker file"
-    assert report["title"] == ("Approved" if decision == "approve" else "Denied")
+    assert report["title"] == ("Approved" if decision == "approve" else "Denied"), json.dumps({k: report.get(k) for k in ("answer_status", "title", "error")})
     assert report["again_status"] == 404
     assert waiting.result.is_error == (decision == "deny")
     assert path.exists() == (decision == "approve")
@@ -319,7 +324,7 @@ async def test_a_webhook_gets_the_request_and_its_link_approves():
             while not Receiver.received:
                 await asyncio.sleep(0.1)
             body = Receiver.received[0]
-            assert body["command"] == f"touch {path}" and body["principal"] == "alice"
+            assert body["command"] == shown_command(path) and body["principal"] == "alice"
             assert body["rule"] == "allow[0]" and body["reason"] == "creates a marker file"
             link = body["approve_url"]
             page_url = await waiting.url()

@@ -148,7 +148,10 @@ fn an_approve_rule_permits_with_the_approval_need_and_explain_says_so() {
         text.contains("approval: required: a person approves each command before it runs (reason: restarts a service)"),
         "{text}"
     );
-    assert!(text.contains("approve approve_reason \"restarts a service\""), "{text}");
+    assert!(
+        text.contains("approve approve_reason \"restarts a service\""),
+        "{text}"
+    );
     // Near miss: a rule without `approve` needs none.
     let status = decide(&policy, &argv("/usr/bin/systemctl", &["status", "nginx"]))
         .into_result()
@@ -160,11 +163,13 @@ fn an_approve_rule_permits_with_the_approval_need_and_explain_says_so() {
 
 #[test]
 fn approve_reason_without_approve_is_refused() {
-    let config = parse(
-        "[policy]\n[[policy.allow]]\nprogram = \"/usr/bin/ls\"\napprove_reason = \"why\"\n",
-    )
-    .unwrap()
-    .unwrap();
+    let config =
+        parse("[policy]\n[[policy.allow]]\nprogram = \"/usr/bin/ls\"\napprove_reason = \"why\"\n")
+            .unwrap()
+            .unwrap();
     let error = Policy::from_config(config).unwrap_err();
-    assert!(error.to_string().contains("allow[0].approve_reason"), "{error}");
+    assert!(
+        error.to_string().contains("allow[0].approve_reason"),
+        "{error}"
+    );
 }

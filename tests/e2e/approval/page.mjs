@@ -55,7 +55,10 @@ try {
     page.click(DECISION === "approve" ? "#approve" : "#deny"),
   ]);
   report.answer_status = answer ? answer.status() : null;
-  report.title = await page.textContent("#title");
+  const shownAfter = async (selector) =>
+    (await page.locator(selector).count()) ? await page.textContent(selector) : null;
+  report.title = await shownAfter("#title");
+  report.error = await shownAfter("#error");
   // The same URL again: used once, so it is gone.
   const again = await page.goto(URL);
   report.again_status = again.status();
