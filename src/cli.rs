@@ -46,6 +46,39 @@ pub enum Command {
     /// Manage the OAuth authorization server's clients and grants (works beside a running
     /// server; its revocations take effect there within 2 s).
     Oauth(OAuthArgs),
+    /// List, approve or deny the commands a running server holds for approval (over its
+    /// approvals socket in the state directory).
+    Approvals(ApprovalsArgs),
+}
+
+/// Flags of `hostmcp approvals`.
+#[derive(Debug, Args)]
+pub struct ApprovalsArgs {
+    /// The server's approvals socket. Default: approvals.sock in the state directory.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub socket: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: ApprovalsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// The commands waiting for approval.
+    List {
+        /// Print JSON instead of one line per request.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a waiting command: it runs at once.
+    Approve {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Deny a waiting command: it does not run.
+    Deny {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
 }
 
 /// Flags of `hostmcp oauth`.

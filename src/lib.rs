@@ -3,6 +3,7 @@
 //! Data flows one way: request -> host guard -> auth layer (Principal) -> rmcp ->
 //! tool -> exec -> result. `main.rs` only parses the command line and calls [`run`].
 
+pub mod approval;
 pub mod apps;
 pub mod audit;
 pub mod auth;
@@ -51,6 +52,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Call(args) => commands::call::run(args),
         cli::Command::Tools(args) => commands::tools::run(args),
         cli::Command::Oauth(args) => commands::oauth::run(args),
+        cli::Command::Approvals(args) => commands::approvals::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -371,6 +371,36 @@ pub enum AuditEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
     },
+    /// A command an allow rule with `approve = true` permitted now waits for a person
+    /// (`crate::approval`): exactly what would run, and until when. Never a secret of the
+    /// request (its one-time URL is not recorded).
+    ApprovalRequested {
+        approval_id: String,
+        #[serde(flatten)]
+        command: CommandLine,
+        program: AuditText,
+        working_dir: Option<AuditText>,
+        run_as: Option<String>,
+        /// The allow rule that asks for approval.
+        rule: String,
+        reason: Option<AuditText>,
+        timeout_secs: u64,
+    },
+    /// The decision on an `approval_requested`: `approved`, `denied` or `timed_out`, the
+    /// path it came through (`elicitation`, `page`, `webhook`, `cli`, `timeout`,
+    /// `cancelled`) and who decided (a token name, a Unix user, `client-elicitation:<token>`).
+    ApprovalDecided {
+        approval_id: String,
+        decision: String,
+        via: String,
+        decider: AuditText,
+    },
+    /// A token typed on an approval page was refused as approver: not a token, the
+    /// requesting token itself, or not an approver. The request stays pending.
+    ApprovalRefused {
+        approval_id: String,
+        reason: AuditText,
+    },
 }
 
 /// What an `oauth` record says happened.
@@ -421,6 +451,9 @@ impl AuditEvent {
             Self::ConfigReloaded { .. } => "config_reloaded",
             Self::ConfigReloadRefused { .. } => "config_reload_refused",
             Self::OAuth { .. } => "oauth",
+            Self::ApprovalRequested { .. } => "approval_requested",
+            Self::ApprovalDecided { .. } => "approval_decided",
+            Self::ApprovalRefused { .. } => "approval_refused",
         }
     }
 
@@ -474,6 +507,24 @@ impl AuditEvent {
                 text: Some(text), ..
             } => budget.bound(text),
             Self::OAuth { client_id, .. } => budget.bound(client_id),
+            Self::ApprovalRequested {
+                command,
+                program,
+                working_dir,
+                reason,
+                ..
+            } => {
+                budget.bound(program);
+                if let Some(dir) = working_dir {
+                    budget.bound(dir);
+                }
+                if let Some(reason) = reason {
+                    budget.bound(reason);
+                }
+                command.bound_text(budget);
+            }
+            Self::ApprovalDecided { decider, .. } => budget.bound(decider),
+            Self::ApprovalRefused { reason, .. } => budget.bound(reason),
             Self::FileAccess {
                 requested,
                 resolved,

@@ -198,6 +198,44 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             refused = refused.as_deref(),
             by = by.as_deref(),
         ),
+        AuditEvent::ApprovalRequested {
+            approval_id,
+            command,
+            program,
+            working_dir,
+            run_as,
+            rule,
+            reason,
+            timeout_secs,
+        } => {
+            let (argv, shell) = command_fields(command);
+            audit_event!(
+                approval_id = %approval_id,
+                argv,
+                command = shell,
+                program = %program,
+                working_dir = working_dir.as_ref().map(tracing::field::display),
+                run_as = run_as.as_deref(),
+                rule = %rule,
+                reason = reason.as_ref().map(tracing::field::display),
+                timeout_secs,
+            );
+        }
+        AuditEvent::ApprovalDecided {
+            approval_id,
+            decision,
+            via,
+            decider,
+        } => audit_event!(
+            approval_id = %approval_id,
+            decision = %decision,
+            via = %via,
+            decider = %decider,
+        ),
+        AuditEvent::ApprovalRefused {
+            approval_id,
+            reason,
+        } => audit_event!(approval_id = %approval_id, reason = %reason),
     }
 }
 

@@ -96,6 +96,13 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
             "hostmcp runs as root: commands of tokens without run_as are refused; set --run-as USER (or --run-as root)"
         );
     }
+    let approvals = crate::approval::server::ApprovalServer::new(
+        &config,
+        &env,
+        &tools,
+        &authenticator,
+        &audit_log,
+    );
     exposure.run(&hardening::principals_of(&config.auth));
     let reloads_tokens = matches!(config.auth, AuthSetting::Tokens(_));
     let expiring = reloads_tokens.then(|| {
@@ -173,6 +180,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         }
         tokio::spawn(handle_signals(shutdown.clone(), reload));
         let mut router = http::router(parts);
+        router = router.merge(approvals.start(&config, &bound, host_guard.clone(), &shutdown));
         let outside_issuers: Vec<&str> = (config.outside_auth.issuers.iter())
             .map(|issuer| issuer.issuer.as_str())
             .collect();

@@ -25,6 +25,9 @@ pub struct FileConfig {
     /// The `[terminals]` table (see `crate::terminals`).
     #[serde(default)]
     pub terminals: crate::terminals::FileTerminals,
+    /// The `[approval]` table (see `crate::approval`).
+    #[serde(default)]
+    pub approval: crate::approval::FileApproval,
     #[serde(default)]
     pub audit: FileAudit,
     #[serde(default)]

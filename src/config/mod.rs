@@ -40,6 +40,8 @@ pub struct Config {
     pub jobs: JobSettings,
     /// The `[terminals]` table: limits of the interactive terminals.
     pub terminals: crate::terminals::TerminalSettings,
+    /// The `[approval]` table: how commands wait for a person.
+    pub approval: crate::approval::ApprovalSettings,
     /// Where audit records go: a file, or `None` for the log only.
     pub audit: Option<AuditFile>,
     pub abuse: AbuseLimits,
@@ -404,6 +406,8 @@ impl Config {
             limits: resolve_limits(&file)?,
             jobs: resolve_jobs(&file)?,
             terminals: crate::terminals::TerminalSettings::resolve(&file.terminals)
+                .map_err(ConfigError::BadLimits)?,
+            approval: crate::approval::ApprovalSettings::resolve(&file.approval)
                 .map_err(ConfigError::BadLimits)?,
             audit: resolve_audit(args, env, &file)?,
             abuse: AbuseLimits {

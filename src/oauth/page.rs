@@ -87,6 +87,12 @@ pub fn error(status: StatusCode, message: &str) -> Response {
     secured(status, body, None)
 }
 
+/// `body` with this page's headers, its forms posting to this server only (the approval
+/// page, `crate::approval::page`, shares them).
+pub fn secured_page(status: StatusCode, body: String) -> Response {
+    secured(status, body, None)
+}
+
 fn secured(status: StatusCode, body: String, redirect_origin: Option<&str>) -> Response {
     let form_action = match redirect_origin {
         // Chromium applies form-action to the redirect that answers the POST.

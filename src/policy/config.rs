@@ -120,6 +120,11 @@ pub struct AllowRule {
     pub fs_write: Option<Vec<std::path::PathBuf>>,
     /// `"none"`, `"any"` or `{ connect = ["*:443"] }`: the network of this rule's commands.
     pub network: Option<crate::reach::NetworkWritten>,
+    /// A person must approve each command this rule allows before it runs (`crate::approval`).
+    #[serde(default)]
+    pub approve: bool,
+    /// Shown to the approver with the command (only with `approve = true`).
+    pub approve_reason: Option<String>,
 }
 
 /// One `[[policy.deny]]` rule.
@@ -267,6 +272,7 @@ impl Policy {
                     }
                     .parse()
                     .map_err(|error| PolicyError::new(&location, PolicyProblem::Reach(error)))?,
+                    approval: rule_approval(rule.approve, rule.approve_reason, &location)?,
                 })
             })
             .collect::<Result<_, PolicyError>>()?;
@@ -291,6 +297,7 @@ impl Policy {
                     run_as: None,
                     limits: crate::limits::ResourceLimits::default(),
                     reach: crate::reach::Reach::default(),
+                    approval: None,
                 })
             })
             .collect::<Result<_, PolicyError>>()?;
@@ -319,6 +326,22 @@ fn rule_run_as(run_as: Option<String>, location: &str) -> Result<Option<String>,
             PolicyProblem::EmptyPattern,
         )),
         run_as => Ok(run_as),
+    }
+}
+
+/// A rule's `approve` and `approve_reason`: a reason only with `approve = true`.
+fn rule_approval(
+    approve: bool,
+    reason: Option<String>,
+    location: &str,
+) -> Result<Option<super::ApprovalNeed>, PolicyError> {
+    match (approve, reason) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(PolicyError::new(
+            format!("{location}.approve_reason"),
+            PolicyProblem::ReasonWithoutApprove,
+        )),
+        (true, reason) => Ok(Some(super::ApprovalNeed { reason })),
     }
 }
 

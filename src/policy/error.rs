@@ -37,6 +37,8 @@ pub enum PolicyProblem {
     RunAs { name: String, reason: String },
     #[error("{0}")]
     Reach(crate::reach::ReachError),
+    #[error("approve_reason is shown to an approver, and this rule asks for no approval")]
+    ReasonWithoutApprove,
 }
 
 impl PolicyProblem {
@@ -65,6 +67,7 @@ impl PolicyProblem {
                 "see docs/security.md#confinement: fs_read/fs_write take absolute roots that \
                  exist; network is \"none\", \"any\" or { connect = [\"*:443\"] }"
             }
+            Self::ReasonWithoutApprove => "add `approve = true`, or remove approve_reason",
             Self::RunAs { .. } => {
                 "name a user that exists on this host; switching to another user needs hostmcp \
                  to run as root (or with CAP_SETUID and CAP_SETGID)"

@@ -37,6 +37,15 @@ pub fn explain(policy: &Policy, request: &ResolvedRequest) -> String {
             ));
             out.push(format!("rule limits: {}", permit.limits().describe()));
             out.push(format!("rule reach: {}", permit.reach().describe()));
+            if let Some(approval) = permit.approval() {
+                out.push(format!(
+                    "approval: required: a person approves each command before it runs{}",
+                    approval
+                        .reason
+                        .as_ref()
+                        .map_or_else(String::new, |reason| format!(" (reason: {reason})"))
+                ));
+            }
             out.push(format!("decision: PERMIT by {}", permit.rule()));
         }
         Decision::Deny(denial) => {

@@ -40,6 +40,8 @@
 //! allow_interpreter = false        # may this rule allow a known bypass program?
 //! allow_options = false            # may its wildcards match options (args starting with -)?
 //! note = "read-only unit status"   # optional free text
+//! approve = false                  # true: a person approves each command first
+//! approve_reason = "restarts a service"   # shown to the approver (with approve only)
 //!
 //! [[policy.deny]]
 //! program = "/usr/bin/git"
@@ -181,7 +183,7 @@ pub use denial::{Allowed, Asker, DecidingRule, Denial, OptionHint, ShownCommand}
 pub use error::{PolicyError, PolicyProblem};
 pub use explain::explain;
 pub use glob::args_match;
-pub use request::{CommandRequest, Permit, ResolvedRequest};
+pub use request::{ApprovalNeed, CommandRequest, Permit, ResolvedRequest};
 pub use resolve::{ResolveError, SHELL, UserCheck, resolve, resolve_confined, resolve_policy};
 
 use crate::auth::Role;
@@ -220,6 +222,11 @@ impl Policy {
             allow: Vec::new(),
             deny: Vec::new(),
         }
+    }
+
+    /// Whether some allow rule asks for approval (`approve = true`).
+    pub fn asks_approval(&self) -> bool {
+        self.allow.iter().any(|rule| rule.approval.is_some())
     }
 
     /// Whether this came from a `[policy]` table (false for [`Policy::permissive`]).

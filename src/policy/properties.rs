@@ -217,6 +217,8 @@ fn allow_rule() -> impl Strategy<Value = AllowRule> {
                 fs_read: None,
                 fs_write: None,
                 network: None,
+                approve: false,
+                approve_reason: None,
             },
         )
 }
@@ -553,6 +555,8 @@ proptest! {
                 fs_read: None,
                 fs_write: None,
                 network: None,
+                approve: false,
+                approve_reason: None,
             }],
             ..PolicyConfig::default()
         };

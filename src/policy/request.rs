@@ -112,6 +112,14 @@ pub struct Permit {
     run_as: Option<String>,
     limits: crate::limits::ResourceLimits,
     reach: crate::reach::Reach,
+    approval: Option<ApprovalNeed>,
+}
+
+/// An allow rule's `approve = true`: a person must approve the command before it runs,
+/// shown `reason` (`approve_reason`) with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalNeed {
+    pub reason: Option<String>,
 }
 
 impl Permit {
@@ -128,6 +136,7 @@ impl Permit {
             reach: allowed_by
                 .map(|rule| rule.reach.clone())
                 .unwrap_or_default(),
+            approval: allowed_by.and_then(|rule| rule.approval.clone()),
             program: request.program.clone(),
             args: request.args.clone(),
             working_dir: request.working_dir.clone(),
@@ -181,6 +190,11 @@ impl Permit {
     pub fn reach(&self) -> &crate::reach::Reach {
         &self.reach
     }
+    /// Whether a person must approve the command first (its allow rule says `approve`):
+    /// the permit holds only once approved.
+    pub fn approval(&self) -> Option<&ApprovalNeed> {
+        self.approval.as_ref()
+    }
 }
 
 impl fmt::Debug for Permit {
@@ -197,6 +211,7 @@ impl fmt::Debug for Permit {
             .field("run_as", &self.run_as)
             .field("limits", &self.limits)
             .field("reach", &self.reach)
+            .field("approval", &self.approval)
             .finish()
     }
 }

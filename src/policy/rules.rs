@@ -40,6 +40,8 @@ pub(super) struct Rule {
     pub(super) limits: crate::limits::ResourceLimits,
     /// Allow rules only: what its commands may reach (filesystem roots, network).
     pub(super) reach: crate::reach::Reach,
+    /// Allow rules only: a person must approve each command it allows.
+    pub(super) approval: Option<super::ApprovalNeed>,
 }
 
 impl Rule {
@@ -75,6 +77,12 @@ impl Rule {
         }
         if self.reach.confines() {
             text.push_str(&format!(" reach {{{}}}", self.reach.describe()));
+        }
+        if let Some(approval) = &self.approval {
+            text.push_str(" approve");
+            if let Some(reason) = &approval.reason {
+                text.push_str(&format!(" approve_reason {reason:?}"));
+            }
         }
         text
     }

@@ -54,6 +54,8 @@ pub struct PermitFacts {
     pub run_as: Option<String>,
     /// Its resource limits: the token's and the rule's, the stricter of each.
     pub limits: ResourceLimits,
+    /// A person must approve it first (its allow rule says `approve = true`).
+    pub approval: Option<policy::ApprovalNeed>,
 }
 
 /// A command the policy permitted, ready to run, and what the log says of it.
@@ -117,6 +119,7 @@ fn judge(
         .stricter(permit.limits());
     let facts = PermitFacts {
         limits,
+        approval: permit.approval().cloned(),
         rule: permit.rule(),
         program: permit.program().to_path_buf(),
         working_dir: permit.working_dir().map(PathBuf::from),

@@ -23,6 +23,10 @@ use super::{
     refusal::Refusal,
 };
 use crate::{
+    approval::{
+        broker::Draft,
+        gate::{self, ClientLink},
+    },
     audit::AuditContext,
     auth::Principal,
     command::CommandLine,
@@ -87,17 +91,35 @@ pub fn request(
     validate(input, timeouts)
 }
 
-/// Judge `command` for `principal`, take a slot, make a job id for a [`Launch::Job`], and
-/// record `command_started` under `trail`, in that order; the first step that refuses
-/// ends it (a policy refusal is on record as `command_refused`).
+/// Judge `command` for `principal`, wait for a person's approval when its rule asks for
+/// one (offered to the client through `link`, when there is one), take a slot, make a job
+/// id for a [`Launch::Job`], and record `command_started` under `trail`, in that order;
+/// the first step that refuses ends it (a policy refusal is on record as
+/// `command_refused`, an approval's request and decision as `approval_*`).
 pub async fn admit(
     state: &ToolsState,
     principal: &Principal,
     trail: AuditContext,
     command: ToolCommand,
     launch: Launch,
+    link: Option<ClientLink>,
 ) -> Result<Admitted, Refusal> {
     let Authorized { spec, facts } = authorize(state, principal, &command, &trail).await?;
+    if let Some(need) = &facts.approval {
+        let draft = Draft {
+            principal: principal.name().to_owned(),
+            command: command.command.clone(),
+            program: facts.program.display().to_string(),
+            working_dir: facts
+                .working_dir
+                .as_ref()
+                .map(|dir| dir.display().to_string()),
+            run_as: facts.run_as.clone(),
+            rule: facts.rule.to_string(),
+            reason: need.reason.clone(),
+        };
+        gate::obtain(&state.approvals, &state.audit, &trail, draft, link).await?;
+    }
     let slot = state.slots.try_acquire(principal.name())?;
     let job_id = match launch {
         Launch::Wait => None,

@@ -174,7 +174,7 @@ pub async fn start(
     state: &ToolsState,
     caller: &Caller,
     arguments: Option<JsonObject>,
-    _context: RequestContext<RoleServer>,
+    context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
     let principal = &caller.principal;
     let settings = &state.jobs_settings;
@@ -182,7 +182,9 @@ pub async fn start(
     let command = command_pipeline::request(arguments, START, timeouts)?;
     tracing::info!(principal = principal.name(), tool = START, command = %command.describe_for_log(), "tool call");
     let trail = caller.audit_context(START);
-    let admitted = command_pipeline::admit(state, principal, trail, command, Launch::Job).await;
+    let link = crate::approval::gate::ClientLink::of(&context);
+    let admitted =
+        command_pipeline::admit(state, principal, trail, command, Launch::Job, Some(link)).await;
     let Admitted {
         spec,
         audited,

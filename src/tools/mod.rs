@@ -106,6 +106,8 @@ pub struct ToolsState {
     pub subscriptions: Arc<crate::resources::subscriptions::Subscriptions>,
     /// The interactive terminals (`terminal_*`).
     pub terminals: Arc<crate::terminals::TerminalRegistry>,
+    /// Commands waiting for a person's approval (`crate::approval`).
+    pub approvals: Arc<crate::approval::Approvals>,
 }
 
 impl Default for ToolSettings {
@@ -189,6 +191,7 @@ impl ToolsState {
             files: ArcSwap::from_pointee(files),
             subscriptions: crate::resources::subscriptions::Subscriptions::new(),
             terminals,
+            approvals: crate::approval::Approvals::new(),
         })
     }
 
@@ -368,11 +371,21 @@ impl HostTools {
     }
 }
 
-/// hostmcp's tools send nothing through their context's peer: progress goes through the
-/// request's notifier ([`progress`]), and no tool asks the client anything.
+/// hostmcp's tools send nothing through their context's peer (progress goes through the
+/// request's notifier, [`progress`]) except a command that may wait for approval: while
+/// the policy has an `approve` rule, `run_command`, `job_start` and `terminal_open` may ask the client by
+/// elicitation ([`crate::approval`]), which needs the live peer.
 impl PeerUse for HostTools {
-    fn needs_live_peer(&self, _request: &ClientRequest) -> bool {
-        false
+    fn needs_live_peer(&self, request: &ClientRequest) -> bool {
+        match request {
+            ClientRequest::CallToolRequest(call) => {
+                matches!(
+                    call.params.name.as_ref(),
+                    run_command::NAME | jobs::START | terminal_open::NAME
+                ) && self.state.policy.load().asks_approval()
+            }
+            _ => false,
+        }
     }
 }
 

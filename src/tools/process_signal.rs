@@ -207,7 +207,7 @@ pub async fn call(
         "tool call"
     );
     let admitted =
-        match command_pipeline::admit(state, principal, trail, command, Launch::Wait).await {
+        match command_pipeline::admit(state, principal, trail, command, Launch::Wait, None).await {
             Ok(admitted) => admitted,
             Err(refusal) => return Ok(error_text(refusal.to_string())),
         };

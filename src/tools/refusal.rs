@@ -36,6 +36,9 @@ pub enum Refusal {
          the audit log"
     )]
     Unaudited { reason: &'static str },
+    /// It needed a person's approval and did not get it (denied, timed out, withdrawn).
+    #[error(transparent)]
+    NotApproved(#[from] crate::approval::gate::NotApproved),
 }
 
 impl Refusal {
@@ -49,6 +52,7 @@ impl Refusal {
             Self::Busy(_) => "limits".to_owned(),
             Self::Job(_) => "job".to_owned(),
             Self::Unaudited { .. } => "audit".to_owned(),
+            Self::NotApproved(_) => "approval".to_owned(),
         }
     }
 }

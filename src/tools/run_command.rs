@@ -115,11 +115,19 @@ pub async fn call(
     let command = command_pipeline::request(arguments, NAME, timeouts)?;
     tracing::info!(principal = principal.name(), tool = NAME, command = %command.describe_for_log(), "tool call");
     let trail = caller.audit_context(NAME);
-    let admitted =
-        match command_pipeline::admit(state, principal, trail, command, Launch::Wait).await {
-            Ok(admitted) => admitted,
-            Err(refusal) => return Ok(error_text(refusal.to_string())),
-        };
+    let admitted = match command_pipeline::admit(
+        state,
+        principal,
+        trail,
+        command,
+        Launch::Wait,
+        Some(crate::approval::gate::ClientLink::of(&context)),
+    )
+    .await
+    {
+        Ok(admitted) => admitted,
+        Err(refusal) => return Ok(error_text(refusal.to_string())),
+    };
     let Admitted {
         spec,
         audited,

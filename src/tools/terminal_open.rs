@@ -87,7 +87,7 @@ pub async fn call(
     state: &ToolsState,
     caller: &Caller,
     arguments: Option<JsonObject>,
-    _context: RequestContext<RoleServer>,
+    context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
     let principal = &caller.principal;
     let input: TerminalOpenInput = super::parse_arguments(arguments, NAME)?;
@@ -109,7 +109,9 @@ pub async fn call(
         return Ok(error_text(error.to_string()));
     }
     let trail = caller.audit_context(NAME);
-    let admitted = command_pipeline::admit(state, principal, trail, command, Launch::Wait).await;
+    let link = crate::approval::gate::ClientLink::of(&context);
+    let admitted =
+        command_pipeline::admit(state, principal, trail, command, Launch::Wait, Some(link)).await;
     let Admitted {
         spec,
         audited,

@@ -146,6 +146,26 @@ fn every_event_kind_round_trips_and_no_field_clashes_with_the_envelope() {
             config_file: None,
             reason: "policy.allow[0].program: \"git\" is not an absolute path".to_owned(),
         },
+        AuditEvent::ApprovalRequested {
+            approval_id: "ap-1".to_owned(),
+            command: CommandLine::argv(["systemctl", "restart", "nginx"]),
+            program: "/usr/bin/systemctl".into(),
+            working_dir: None,
+            run_as: Some("root".to_owned()),
+            rule: "allow[0]".to_owned(),
+            reason: Some("restarts a service".into()),
+            timeout_secs: 300,
+        },
+        AuditEvent::ApprovalDecided {
+            approval_id: "ap-1".to_owned(),
+            decision: "approved".to_owned(),
+            via: "page".to_owned(),
+            decider: "boss".into(),
+        },
+        AuditEvent::ApprovalRefused {
+            approval_id: "ap-1".to_owned(),
+            reason: "this token is not an approver".into(),
+        },
     ];
     for mut event in events {
         event.settle_env(false);

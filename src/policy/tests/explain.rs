@@ -117,3 +117,59 @@ fn a_deciding_rule_is_written_as_the_log_writes_it() {
     assert_ne!(DecidingRule::AllowShell, "allow");
     assert_eq!(format!("{:?}", DecidingRule::Default), "\"default\"");
 }
+
+const APPROVE: &str = r#"
+[policy]
+[[policy.allow]]
+program = "/usr/bin/systemctl"
+args = ["restart", "*"]
+approve = true
+approve_reason = "restarts a service"
+
+[[policy.allow]]
+program = "/usr/bin/systemctl"
+args = ["status", "*"]
+"#;
+
+#[test]
+fn an_approve_rule_permits_with_the_approval_need_and_explain_says_so() {
+    let policy = policy(APPROVE);
+    let restart = decide(&policy, &argv("/usr/bin/systemctl", &["restart", "nginx"]))
+        .into_result()
+        .expect("permitted, pending approval");
+    assert_eq!(
+        restart.approval(),
+        Some(&ApprovalNeed {
+            reason: Some("restarts a service".to_owned())
+        })
+    );
+    let text = explain(&policy, &argv("/usr/bin/systemctl", &["restart", "nginx"]));
+    assert!(
+        text.contains("approval: required: a person approves each command before it runs (reason: restarts a service)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("approve approve_reason \"restarts a service\""),
+        "{text}"
+    );
+    // Near miss: a rule without `approve` needs none.
+    let status = decide(&policy, &argv("/usr/bin/systemctl", &["status", "nginx"]))
+        .into_result()
+        .expect("permitted");
+    assert_eq!(status.approval(), None);
+    let text = explain(&policy, &argv("/usr/bin/systemctl", &["status", "nginx"]));
+    assert!(!text.contains("approval:"), "{text}");
+}
+
+#[test]
+fn approve_reason_without_approve_is_refused() {
+    let config =
+        parse("[policy]\n[[policy.allow]]\nprogram = \"/usr/bin/ls\"\napprove_reason = \"why\"\n")
+            .unwrap()
+            .unwrap();
+    let error = Policy::from_config(config).unwrap_err();
+    assert!(
+        error.to_string().contains("allow[0].approve_reason"),
+        "{error}"
+    );
+}

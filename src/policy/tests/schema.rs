@@ -58,6 +58,8 @@ fn the_full_example_parses_into_every_field() {
                 fs_read: None,
                 fs_write: None,
                 network: None,
+                approve: false,
+                approve_reason: None,
             }],
             deny: vec![DenyRule {
                 program: "/usr/bin/git".to_owned(),

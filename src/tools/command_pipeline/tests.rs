@@ -84,6 +84,7 @@ async fn both_launches_refuse_a_denied_command_alike_and_record_the_rule() {
             AuditContext::new(),
             asked(&["/usr/bin/false"]),
             launch,
+            None,
         )
         .await
         .unwrap_err();
@@ -110,6 +111,7 @@ async fn an_allowed_command_is_admitted_with_its_rule_and_program_on_record() {
         AuditContext::new(),
         asked(&["/usr/bin/true"]),
         Launch::Wait,
+        None,
     )
     .await
     .unwrap();
@@ -121,6 +123,7 @@ async fn an_allowed_command_is_admitted_with_its_rule_and_program_on_record() {
         AuditContext::new(),
         asked(&["/usr/bin/true"]),
         Launch::Job,
+        None,
     )
     .await
     .unwrap();
@@ -149,6 +152,7 @@ async fn a_second_command_past_the_limit_is_refused_before_its_start_is_recorded
         AuditContext::new(),
         command(),
         Launch::Job,
+        None,
     )
     .await
     .unwrap();
@@ -158,6 +162,7 @@ async fn a_second_command_past_the_limit_is_refused_before_its_start_is_recorded
         AuditContext::new(),
         command(),
         Launch::Wait,
+        None,
     )
     .await
     .unwrap_err();
@@ -173,6 +178,7 @@ async fn a_second_command_past_the_limit_is_refused_before_its_start_is_recorded
         AuditContext::new(),
         command(),
         Launch::Wait,
+        None,
     )
     .await
     .unwrap();

@@ -1,0 +1,126 @@
+//! The `[approval]` table: how long a command waits for a person, how many may wait per
+//! principal, which tokens may approve on the page, where the page is reached and the
+//! optional webhook. Parsing and defaults only.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The `[approval]` table as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileApproval {
+    /// Seconds a command waits for a decision before the timeout denies it (default 300).
+    pub timeout_secs: Option<u64>,
+    /// Commands of one principal waiting at once (default 4).
+    pub max_pending_per_principal: Option<usize>,
+    /// Token names that may approve on the page. Default: every token of role `admin`.
+    /// The requesting token never approves its own command.
+    pub approvers: Option<Vec<String>>,
+    /// `https://host[:port]` the approval page is reached at. Default: the public URL
+    /// (`public_url`, `[oauth]`), else the first listen address.
+    pub page_url: Option<String>,
+    /// Where to POST each request (JSON with approve/deny links).
+    pub webhook_url: Option<String>,
+    /// A CA file for the webhook's TLS (default: the host's trust store).
+    pub webhook_ca_file: Option<std::path::PathBuf>,
+}
+
+/// The `[approval]` settings in effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalSettings {
+    pub timeout: Duration,
+    pub max_pending_per_principal: usize,
+    /// `None`: tokens of role `admin`.
+    pub approvers: Option<Vec<String>>,
+    pub page_url: Option<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_ca_file: Option<std::path::PathBuf>,
+}
+
+impl Default for ApprovalSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(300),
+            max_pending_per_principal: 4,
+            approvers: None,
+            page_url: None,
+            webhook_url: None,
+            webhook_ca_file: None,
+        }
+    }
+}
+
+impl ApprovalSettings {
+    /// The settings `file` gives, defaults where it says nothing.
+    pub fn resolve(file: &FileApproval) -> Result<Self, &'static str> {
+        let defaults = Self::default();
+        if file.timeout_secs == Some(0) {
+            return Err("approval: timeout_secs must be at least 1");
+        }
+        if file.max_pending_per_principal == Some(0) {
+            return Err("approval: max_pending_per_principal must be at least 1");
+        }
+        if file.approvers.as_ref().is_some_and(Vec::is_empty) {
+            return Err(
+                "approval: an empty approvers list lets nobody approve on the page; remove it for admin tokens",
+            );
+        }
+        for url in [&file.page_url, &file.webhook_url].into_iter().flatten() {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err("approval: page_url and webhook_url must be http:// or https:// URLs");
+            }
+        }
+        Ok(Self {
+            timeout: file
+                .timeout_secs
+                .map_or(defaults.timeout, Duration::from_secs),
+            max_pending_per_principal: file
+                .max_pending_per_principal
+                .unwrap_or(defaults.max_pending_per_principal),
+            approvers: file.approvers.clone(),
+            page_url: file
+                .page_url
+                .as_ref()
+                .map(|url| url.trim_end_matches('/').to_owned()),
+            webhook_url: file.webhook_url.clone(),
+            webhook_ca_file: file.webhook_ca_file.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_refusals() {
+        let settings = ApprovalSettings::resolve(&FileApproval::default()).unwrap();
+        assert_eq!(settings.timeout, Duration::from_secs(300));
+        assert_eq!(settings.max_pending_per_principal, 4);
+        let file = FileApproval {
+            timeout_secs: Some(3),
+            page_url: Some("http://127.0.0.1:8080/".to_owned()),
+            ..FileApproval::default()
+        };
+        let settings = ApprovalSettings::resolve(&file).unwrap();
+        assert_eq!(settings.timeout, Duration::from_secs(3));
+        assert_eq!(settings.page_url.as_deref(), Some("http://127.0.0.1:8080"));
+        for bad in [
+            FileApproval {
+                timeout_secs: Some(0),
+                ..FileApproval::default()
+            },
+            FileApproval {
+                approvers: Some(Vec::new()),
+                ..FileApproval::default()
+            },
+            FileApproval {
+                webhook_url: Some("ftp://x".to_owned()),
+                ..FileApproval::default()
+            },
+        ] {
+            assert!(ApprovalSettings::resolve(&bad).is_err(), "{bad:?}");
+        }
+    }
+}
