@@ -401,6 +401,24 @@ async def test_a_large_output_arrives_complete_in_chunks(fleet):
         await nc.close()
 
 
+async def test_progress_frames_come_before_the_final_reply_when_asked_for(fleet):
+    nc = await connect(fleet)
+    try:
+        await wait_presence(nc, "web-1", "online", timeout=20)
+        command = {"command": "for i in 1 2 3 4; do echo tick-$i; sleep 0.7; done"}
+        progress, final, messages = await call(
+            nc, fleet, request("web-1", "run_command", command, signer=fleet.signer, progress=True))
+        assert progress, "progress frames arrived"
+        assert any("tick-" in (p.get("message") or "") for p in progress), progress
+        assert "tick-4" in text_of(final) and messages == len(progress) + 1
+        # The twin: without asking, no progress frame.
+        progress, final, _ = await call(
+            nc, fleet, request("web-1", "run_command", command, signer=fleet.signer))
+        assert progress == [] and "tick-4" in text_of(final)
+    finally:
+        await nc.close()
+
+
 async def test_a_stopped_host_goes_offline_and_calls_to_it_fail_fast(fleet):
     host = fleet.host_procs["web-2"]
     nc = await connect(fleet)
