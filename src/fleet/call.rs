@@ -257,8 +257,9 @@ impl Calls {
         outcome
     }
 
-    /// Act on a cancel request: end the call it names, if the same gateway started it.
-    /// Whether a call was ended.
+    /// Act on a cancel request: end the call it names, if the same gateway started it. The
+    /// answer says whether a call was ended (`{"cancelled": true}`), or why the cancel was
+    /// refused.
     pub async fn cancel(&self, payload: &[u8], signature: Option<Signature>) -> FinalReply {
         let now = protocol::now_ms();
         let (request, signer) = match self.admit::<CancelRequest>(payload, signature.as_ref(), now)
