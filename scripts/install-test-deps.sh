@@ -164,6 +164,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && command -v dpkg-query 
   command -v pebble >/dev/null || apt_want+=(pebble)
   command -v nginx >/dev/null || apt_want+=(nginx-light)
   command -v caddy >/dev/null || apt_want+=(caddy)
+  # tests/e2e/test_fleet_nats.py, test_fleet_partition.py: the fleet's NATS server (Debian's nats-server).
+  command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_want+=(nats-server)
   if [ "${#apt_want[@]}" -gt 0 ]; then
     log "installing ${apt_want[*]} (apt-get)"
     { DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${apt_want[@]}" \

@@ -153,6 +153,8 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         tools: tools.clone(),
         exposure: Some(exposure),
     };
+    let fleet = fleet_settings(&config)?;
+    let fleet_handler = HostTools::new(tools.clone());
     let parts = HttpServerParts {
         handler: HostTools::new(tools),
         authenticator,
@@ -167,6 +169,30 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     };
     runtime()?.block_on(async move {
         crate::exec::reaper::start(Some(audit_log.clone()));
+        let fleet_agent = match fleet {
+            None => None,
+            Some(settings) => Some(
+                crate::fleet::host::FleetAgent::start(
+                    settings,
+                    fleet_handler,
+                    audit_log.clone(),
+                    shutdown.clone(),
+                )
+                .await
+                .map_err(|error| {
+                    CommandError::new(&error).with_hint("docs/fleet.md: the host side")
+                })?,
+            ),
+        };
+        if !config.fleet.as_ref().is_none_or(|fleet| fleet.http) {
+            tokio::spawn(handle_signals(shutdown.clone(), reload));
+            shutdown.cancelled().await;
+            if let Some(agent) = fleet_agent {
+                agent.finished().await;
+            }
+            tracing::info!("stopped");
+            return Ok(());
+        }
         let listeners = http::bind(&config.listen).await.map_err(|error| {
             CommandError::new(error).with_hint("choose another port with --listen 127.0.0.1:PORT")
         })?;
@@ -242,6 +268,9 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         {
             return Err(CommandError::new(&error).with_hint(error.hint()));
         }
+        if let Some(agent) = fleet_agent {
+            agent.finished().await;
+        }
         tracing::info!("stopped");
         Ok(())
     })
@@ -256,6 +285,20 @@ fn acme_order(settings: &config::acme::AcmeSettings) -> crate::transport::acme::
         cache_dir: &settings.cache_dir,
         ca_file: settings.ca_file.as_deref(),
     }
+}
+
+/// The fleet settings, their credential and CA files read now (a missing file is an
+/// error before anything starts).
+fn fleet_settings(
+    config: &Config,
+) -> Result<Option<crate::fleet::settings::FleetSettings>, CommandError> {
+    let Some(settings) = &config.fleet else {
+        return Ok(None);
+    };
+    settings
+        .check_files()
+        .map_err(|error| CommandError::new(&error).with_hint(error.hint()))?;
+    Ok(Some(settings.clone()))
 }
 
 /// `/metrics` when configured: the scrape token loaded, the series made for the product's

@@ -68,6 +68,8 @@ pub struct FileConfig {
     /// The `[confinement]` table.
     #[serde(default)]
     pub confinement: FileConfinement,
+    /// The `[fleet]` table: join a fleet over NATS (see `crate::fleet::settings`).
+    pub fleet: Option<crate::fleet::settings::FileFleet>,
 }
 
 /// The `[auth]` table.

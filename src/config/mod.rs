@@ -80,6 +80,8 @@ pub struct Config {
     pub confinement_degrade: bool,
     /// The `[auth]` table: the API-key header and outside issuers.
     pub outside_auth: OutsideAuthSettings,
+    /// The fleet this host joins over NATS (`--fleet` or `[fleet] url`), when it does.
+    pub fleet: Option<crate::fleet::settings::FleetSettings>,
 }
 
 /// The `[auth]` table, checked.
@@ -306,6 +308,7 @@ pub enum ConfigError {
     OAuth(#[from] crate::oauth::settings::OAuthConfigError),
     #[error("{0}")]
     Acme(#[from] acme::AcmeConfigError),
+    Fleet(#[from] crate::fleet::settings::FleetConfigError),
 }
 
 impl ConfigError {
@@ -359,6 +362,7 @@ impl ConfigError {
             Self::BadIssuer(error) => error.hint(),
             Self::OutsideAuthWithoutAuth => "drop --no-auth, or the [auth] table",
             Self::Acme(error) => error.hint(),
+            Self::Fleet(error) => error.hint(),
         }
     }
 }
@@ -397,6 +401,7 @@ impl Config {
                 env.state_dir().ok()
             })?;
         let outside_auth = resolve_outside_auth(&file.auth, &auth, public_url)?;
+        let fleet = crate::fleet::settings::resolve(&args.fleet, file.fleet.as_ref())?;
         Ok(Self {
             oauth,
             listen,
@@ -440,6 +445,7 @@ impl Config {
             token_reach: token_reach(&file)?,
             confinement_degrade: file.confinement.degrade.unwrap_or(false),
             outside_auth,
+            fleet,
             files: crate::files::FileRoots::new(file.files)?,
             policy: file.policy,
             on_revoke: file.on_revoke.unwrap_or_default(),
