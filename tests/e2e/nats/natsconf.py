@@ -174,9 +174,9 @@ def _value(v, indent: str) -> str:
 
 def server_config(*, port: int, hosts: dict[str, str], gateways: list[str],
                   tls: TlsFiles | None, host: str = "127.0.0.1", cluster: Cluster | None = None,
-                  http_port: int | None = None) -> str:
+                  http_port: int | None = None, extra: dict | None = None) -> str:
     """nats-server configuration text. `hosts` maps host name -> its user's public nkey;
-    `gateways` lists the gateway users' public nkeys."""
+    `gateways` lists the gateway users' public nkeys; `extra` adds top-level settings."""
     users = [{"nkey": pub, "permissions": host_permissions(name)} for name, pub in hosts.items()]
     users += [{"nkey": pub, "permissions": gateway_permissions()} for pub in gateways]
     conf: dict = {"listen": f"{host}:{port}"}
@@ -187,6 +187,7 @@ def server_config(*, port: int, hosts: dict[str, str], gateways: list[str],
         # client certificate (verify: false).
         conf["tls"] = {"cert_file": str(tls.cert), "key_file": str(tls.key), "ca_file": str(tls.ca),
                        "verify": False, "timeout": 5}
+    conf.update(extra or {})
     conf["accounts"] = {ACCOUNT: {"users": users}}
     if cluster is not None:
         conf["cluster"] = {"name": cluster.name, "listen": f"{host}:{cluster.port}",

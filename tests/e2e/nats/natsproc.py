@@ -110,10 +110,10 @@ class Fleet:
         return user.write_seed(self.workdir / f"{who}.nk")
 
     def config(self, port: int, cluster: natsconf.Cluster | None = None, http_port: int | None = None,
-               listen: str = "127.0.0.1") -> str:
+               listen: str = "127.0.0.1", extra: dict | None = None) -> str:
         return natsconf.server_config(port=port, hosts={n: u.public for n, u in self.hosts.items()},
                                       gateways=[self.gateway.public], tls=self.tls, host=listen,
-                                      cluster=cluster, http_port=http_port)
+                                      cluster=cluster, http_port=http_port, extra=extra)
 
     @property
     def urls(self) -> list[str]:
@@ -124,16 +124,18 @@ class Fleet:
             s.stop()
 
 
-def new_fleet(workdir: Path, host_names: list[str], tls: bool = True) -> Fleet:
+def new_fleet(workdir: Path, host_names: list[str], tls: bool = True,
+              tls_names: tuple[str, ...] = ("127.0.0.1", "localhost")) -> Fleet:
+    """Keys for these hosts and a gateway; with `tls`, a CA and a server certificate for `tls_names`."""
     workdir.mkdir(parents=True, exist_ok=True)
     hosts = {natsconf.check_host_name(n): natsconf.new_user() for n in host_names}
-    files = natsconf.make_tls(workdir / "tls") if tls else None
+    files = natsconf.make_tls(workdir / "tls", tls_names) if tls else None
     return Fleet(workdir, hosts, natsconf.new_user(), files)
 
 
-def start_single(fleet: Fleet, listen: str = "127.0.0.1") -> NatsServer:
+def start_single(fleet: Fleet, listen: str = "127.0.0.1", extra: dict | None = None) -> NatsServer:
     (port,) = free_ports(1, listen)
-    server = start(fleet.config(port, listen=listen), port, fleet.workdir, "nats",
+    server = start(fleet.config(port, listen=listen, extra=extra), port, fleet.workdir, "nats",
                    tls=fleet.tls is not None)
     server.host = listen
     fleet.servers.append(server)
