@@ -7,10 +7,12 @@ server certificate names 127.0.0.1, and the cluster block of a 3-node cluster on
 
 It also works as a script that writes a complete example setup into a directory:
 
-    python3 tests/e2e/nats/natsconf.py DIR --hosts web1,db1 [--port 4222]
+    python3 tests/e2e/nats/natsconf.py DIR --hosts web1,db1 [--port 4222] [--listen ADDR]
 
-(DIR/nats.conf, DIR/ca.pem, DIR/server.pem, DIR/server-key.pem, DIR/<host>.nk,
-DIR/gateway.nk: the nkey seeds, readable only by their owner).
+With --cluster-port 6222 --route nats-route://HOST:6222 ... it writes one node of a cluster
+(the other nodes take the same users and keys: copy the accounts block, not new seeds).
+It writes DIR/nats.conf, DIR/ca.pem, DIR/server.pem, DIR/server-key.pem, and the nkey seeds
+DIR/<host>.nk and DIR/gateway.nk, readable only by their owner.
 """
 
 from __future__ import annotations
@@ -148,11 +150,11 @@ def make_tls(directory: Path, names: tuple[str, ...] = ("127.0.0.1", "localhost"
 
 @dataclass(frozen=True)
 class Cluster:
-    """This node's route listener and the route URLs of the other nodes."""
+    """This node's route listener and the route URLs of the other nodes (nats-route://HOST:PORT)."""
 
     name: str
     port: int
-    routes: tuple[int, ...]
+    routes: tuple[str, ...]
 
 
 def _value(v, indent: str) -> str:
@@ -191,7 +193,7 @@ def server_config(*, port: int, hosts: dict[str, str], gateways: list[str],
     conf["accounts"] = {ACCOUNT: {"users": users}}
     if cluster is not None:
         conf["cluster"] = {"name": cluster.name, "listen": f"{host}:{cluster.port}",
-                           "routes": [f"nats-route://{host}:{p}" for p in cluster.routes]}
+                           "routes": list(cluster.routes)}
     lines = [f"# hostmcp fleet: one account, nkey users; see docs/fleet.md (NATS server setup)\n"]
     for k, v in conf.items():
         lines.append(f"{k}: {_value(v, '')}\n")
@@ -204,6 +206,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--hosts", required=True, help="comma-separated host names")
     parser.add_argument("--port", type=int, default=4222)
     parser.add_argument("--listen", default="127.0.0.1", help="address the server listens on")
+    parser.add_argument("--cluster-port", type=int, help="this node's route port (a cluster node)")
+    parser.add_argument("--route", action="append", default=[], help="nats-route://HOST:PORT of another node")
     args = parser.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -219,7 +223,9 @@ def main(argv: list[str]) -> int:
     gateway = new_user()
     gateway.write_seed(args.dir / "gateway.nk")
     tls = make_tls(args.dir, names=(args.listen, "localhost"))
-    text = server_config(port=args.port, hosts=hosts, gateways=[gateway.public], tls=tls, host=args.listen)
+    cluster = Cluster("hostmcp-fleet", args.cluster_port, tuple(args.route)) if args.cluster_port else None
+    text = server_config(port=args.port, hosts=hosts, gateways=[gateway.public], tls=tls, host=args.listen,
+                         cluster=cluster)
     (args.dir / "nats.conf").write_text(text)
     print(args.dir / "nats.conf")
     return 0

@@ -147,7 +147,8 @@ def start_cluster(fleet: Fleet, nodes: int = 3, timeout: float = 30) -> list[Nat
     ports = free_ports(3 * nodes)
     client, route, http = ports[:nodes], ports[nodes:2 * nodes], ports[2 * nodes:]
     for i in range(nodes):
-        cluster = natsconf.Cluster("hostmcp-fleet", route[i], tuple(p for j, p in enumerate(route) if j != i))
+        cluster = natsconf.Cluster("hostmcp-fleet", route[i],
+                                   tuple(f"nats-route://127.0.0.1:{p}" for j, p in enumerate(route) if j != i))
         fleet.servers.append(start(fleet.config(client[i], cluster=cluster, http_port=http[i]), client[i],
                                    fleet.workdir, f"nats-{i}", http_port=http[i], tls=fleet.tls is not None))
     deadline = time.monotonic() + timeout
