@@ -94,6 +94,23 @@ def test_namespaces_have_their_own_hostname_and_address(network):
     assert subprocess.run(["hostname"], capture_output=True, text=True).stdout.strip() not in NAMES
 
 
+def test_namespaces_left_by_a_dead_run_are_removed():
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale, live = f"{fleet_net.NETNS_PREFIX}-{dead.pid}-0", f"{fleet_net.NETNS_PREFIX}-{os.getpid()}-999"
+    for name in (stale, live):
+        fleet_net.ip("netns", "add", name)
+    try:
+        removed = fleet_net.remove_stale()
+        listed = fleet_net.ip("netns", "list").stdout.split()
+        assert stale in removed and stale not in listed
+        # The near miss: a namespace whose owner still runs is left alone.
+        assert live not in removed and live in listed
+    finally:
+        for name in (stale, live):
+            fleet_net.ip("netns", "del", name, check=False)
+
+
 async def test_stand_in_hosts_answer_and_heal_after_a_cut(network):
     net, fleet, server = network
     procs = {}
