@@ -269,9 +269,14 @@ def test_nkey_signed_by_another_key_is_refused(fleet):
 async def test_unknown_nkey_is_refused(fleet, tmp_path):
     stranger = natsconf.new_user().write_seed(tmp_path / "stranger.nk")
     ctx = ssl.create_default_context(cafile=str(fleet.tls.ca))
+    errors: list[Exception] = []
+
+    async def error_cb(e):
+        errors.append(e)
     with pytest.raises((nats.errors.Error, OSError)):
-        await nats.connect(fleet.urls, nkeys_seed=str(stranger), tls=ctx, connect_timeout=5,
+        await nats.connect(fleet.urls, nkeys_seed=str(stranger), tls=ctx, connect_timeout=5, error_cb=error_cb,
                            allow_reconnect=False, max_reconnect_attempts=0)
+    assert any("authorization violation" in str(e).lower() for e in errors), errors
     nc = await nats.connect(fleet.urls, nkeys_seed=str(fleet.seed_file("db1")), tls=ctx, connect_timeout=5,
                             allow_reconnect=False)
     assert nc.is_connected
