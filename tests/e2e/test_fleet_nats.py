@@ -69,6 +69,16 @@ async def connect(fleet: natsproc.Fleet, who: str, servers: list[str] | None = N
     return Client(nc, errors)
 
 
+async def sync(nc) -> None:
+    """Return once the server has processed everything this client sent before.
+
+    nats-py 2.16's flush() writes its PING straight to the socket, ahead of the SUB/PUB commands
+    still queued for its flusher task, so its PONG can come back before a SUB reached the
+    server; writing the queue out first (and waiting for that) restores the order."""
+    await nc._flush_pending(force_flush=True)
+    await nc.flush()
+
+
 async def next_or_none(sub, timeout: float):
     try:
         return await sub.next_msg(timeout=timeout)
@@ -108,10 +118,10 @@ async def test_host_cannot_subscribe_to_another_hosts_subjects(clients):
         await web1.nc.subscribe(wide)
         await web1.permission_error(f'"{wide}"')
     own = await web1.nc.subscribe("hostmcp.host.web1.call")
-    await web1.nc.flush()
+    await sync(web1.nc)
     await gateway.nc.publish("hostmcp.host.db1.call", b"for db1")
     await gateway.nc.publish("hostmcp.host.web1.call", b"for web1")
-    await gateway.nc.flush()
+    await sync(gateway.nc)
     # The near miss: its own subject delivers; the other host's never does.
     msg = await own.next_msg(timeout=WAIT)
     assert msg.data == b"for web1"
@@ -123,10 +133,10 @@ async def test_host_can_subscribe_to_its_subjects_and_discovery(clients):
     web1, gateway = await clients("web1"), await clients("gateway")
     subs = {s: await web1.nc.subscribe(s) for s in ("hostmcp.host.web1.call", "hostmcp.host.web1.cancel",
                                                     "hostmcp.discover")}
-    await web1.nc.flush()
+    await sync(web1.nc)
     for subject, sub in subs.items():
         await gateway.nc.publish(subject, subject.encode())
-        await gateway.nc.flush()
+        await sync(gateway.nc)
         assert (await sub.next_msg(timeout=WAIT)).data == subject.encode()
     web1.assert_no_errors()
 
@@ -136,7 +146,7 @@ async def test_host_can_subscribe_to_its_subjects_and_discovery(clients):
 async def test_host_cannot_publish_presence_for_another_host(clients):
     web1, gateway = await clients("web1"), await clients("gateway")
     presence = await gateway.nc.subscribe("hostmcp.presence.>")
-    await gateway.nc.flush()
+    await sync(gateway.nc)
     await web1.nc.publish("hostmcp.presence.db1", b'{"online":true}')
     await web1.permission_error('"hostmcp.presence.db1"')
     await web1.nc.publish("hostmcp.host.db1.call", b"a host calling another host")
@@ -161,10 +171,10 @@ async def test_gateway_cannot_pose_as_a_host(clients):
 async def test_host_answers_only_requests_it_received(clients):
     web1, db1, gateway = await clients("web1"), await clients("db1"), await clients("gateway")
     calls = await web1.nc.subscribe("hostmcp.host.web1.call")
-    await web1.nc.flush()
+    await sync(web1.nc)
     inbox = gateway.nc.new_inbox()
     answers = await gateway.nc.subscribe(inbox)
-    await gateway.nc.flush()
+    await sync(gateway.nc)
     await gateway.nc.publish("hostmcp.host.web1.call", b"uptime", reply=inbox)
     request = await calls.next_msg(timeout=WAIT)
     assert request.reply == inbox
@@ -181,7 +191,7 @@ async def test_host_answers_only_requests_it_received(clients):
     # final), all delivered in order.
     for part in (b"progress", b"chunk", b"final"):
         await web1.nc.publish(request.reply, part)
-    await web1.nc.flush()
+    await sync(web1.nc)
     got = [(await answers.next_msg(timeout=WAIT)).data for _ in range(3)]
     assert got == [b"progress", b"chunk", b"final"]
     assert await next_or_none(answers, QUIET) is None
@@ -194,10 +204,10 @@ async def test_gateway_discovers_every_host(clients):
         async def answer(msg, name=name, host=host):
             await host.nc.publish(msg.reply, json.dumps({"host": name, "online": True}).encode())
         await host.nc.subscribe("hostmcp.discover", cb=answer)
-        await host.nc.flush()
+        await sync(host.nc)
     inbox = gateway.nc.new_inbox()
     answers = await gateway.nc.subscribe(inbox)
-    await gateway.nc.flush()
+    await sync(gateway.nc)
     await gateway.nc.publish("hostmcp.discover", b"", reply=inbox)
     seen = {json.loads((await answers.next_msg(timeout=WAIT)).data)["host"] for _ in hosts}
     assert seen == {"web1", "db1"}
@@ -211,7 +221,7 @@ async def test_request_reply_round_trip(clients):
     async def answer(msg):
         await web1.nc.publish(msg.reply, b"up 3 days")
     await web1.nc.subscribe("hostmcp.host.web1.call", cb=answer)
-    await web1.nc.flush()
+    await sync(web1.nc)
     reply = await gateway.nc.request("hostmcp.host.web1.call", b"uptime", timeout=WAIT)
     assert reply.data == b"up 3 days"
 
@@ -321,7 +331,7 @@ async def test_cluster_keeps_request_reply_when_a_node_dies(cluster):
         async def answer(msg):
             await host.nc.publish(msg.reply, b"ok " + msg.data)
         await host.nc.subscribe("hostmcp.host.web1.call", cb=answer)
-        await host.nc.flush()
+        await sync(host.nc)
 
         async def call(data: bytes, within: float) -> bytes:
             deadline = time.monotonic() + within
