@@ -92,6 +92,16 @@ def gateway_permissions(inbox_prefix: str = "_INBOX") -> dict:
     }
 
 
+def simhosts_permissions() -> dict:
+    """The benchmark's simulated hosts (examples/fleet_simhosts.rs): one connection answering as
+    many hosts. For a bench server only: a real host gets `host_permissions`."""
+    return {
+        "publish": {"allow": ["hostmcp.presence.>"]},
+        "subscribe": {"allow": ["hostmcp.host.*.call", "hostmcp.host.*.cancel", "hostmcp.discover"]},
+        "allow_responses": {"max": RESPONSES_MAX, "expires": RESPONSES_EXPIRE},
+    }
+
+
 @dataclass(frozen=True)
 class TlsFiles:
     ca: Path
@@ -176,11 +186,13 @@ def _value(v, indent: str) -> str:
 
 def server_config(*, port: int, hosts: dict[str, str], gateways: list[str],
                   tls: TlsFiles | None, host: str = "127.0.0.1", cluster: Cluster | None = None,
-                  http_port: int | None = None, extra: dict | None = None) -> str:
+                  http_port: int | None = None, extra: dict | None = None, simhosts: list[str] = ()) -> str:
     """nats-server configuration text. `hosts` maps host name -> its user's public nkey;
-    `gateways` lists the gateway users' public nkeys; `extra` adds top-level settings."""
+    `gateways` lists the gateway users' public nkeys, `simhosts` the benchmark's simulated-hosts
+    users; `extra` adds top-level settings."""
     users = [{"nkey": pub, "permissions": host_permissions(name)} for name, pub in hosts.items()]
     users += [{"nkey": pub, "permissions": gateway_permissions()} for pub in gateways]
+    users += [{"nkey": pub, "permissions": simhosts_permissions()} for pub in simhosts]
     conf: dict = {"listen": f"{host}:{port}"}
     if http_port is not None:
         conf["http"] = f"{host}:{http_port}"

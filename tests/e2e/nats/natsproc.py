@@ -103,17 +103,19 @@ class Fleet:
     hosts: dict[str, natsconf.NkeyUser]
     gateway: natsconf.NkeyUser
     tls: natsconf.TlsFiles | None
+    simhosts: natsconf.NkeyUser | None = None
     servers: list[NatsServer] = field(default_factory=list)
 
     def seed_file(self, who: str) -> Path:
-        user = self.gateway if who == "gateway" else self.hosts[who]
+        user = {"gateway": self.gateway, "simhosts": self.simhosts}.get(who) or self.hosts[who]
         return user.write_seed(self.workdir / f"{who}.nk")
 
     def config(self, port: int, cluster: natsconf.Cluster | None = None, http_port: int | None = None,
                listen: str = "127.0.0.1", extra: dict | None = None) -> str:
         return natsconf.server_config(port=port, hosts={n: u.public for n, u in self.hosts.items()},
                                       gateways=[self.gateway.public], tls=self.tls, host=listen,
-                                      cluster=cluster, http_port=http_port, extra=extra)
+                                      cluster=cluster, http_port=http_port, extra=extra,
+                                      simhosts=[self.simhosts.public] if self.simhosts else [])
 
     @property
     def urls(self) -> list[str]:
@@ -125,12 +127,13 @@ class Fleet:
 
 
 def new_fleet(workdir: Path, host_names: list[str], tls: bool = True,
-              tls_names: tuple[str, ...] = ("127.0.0.1", "localhost")) -> Fleet:
-    """Keys for these hosts and a gateway; with `tls`, a CA and a server certificate for `tls_names`."""
+              tls_names: tuple[str, ...] = ("127.0.0.1", "localhost"), simhosts: bool = False) -> Fleet:
+    """Keys for these hosts and a gateway (and, with `simhosts`, the benchmark's simulated-hosts
+    user); with `tls`, a CA and a server certificate for `tls_names`."""
     workdir.mkdir(parents=True, exist_ok=True)
     hosts = {natsconf.check_host_name(n): natsconf.new_user() for n in host_names}
     files = natsconf.make_tls(workdir / "tls", tls_names) if tls else None
-    return Fleet(workdir, hosts, natsconf.new_user(), files)
+    return Fleet(workdir, hosts, natsconf.new_user(), files, natsconf.new_user() if simhosts else None)
 
 
 def start_single(fleet: Fleet, listen: str = "127.0.0.1", extra: dict | None = None) -> NatsServer:
