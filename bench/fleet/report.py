@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Turns the fleet benchmark's JSON results into bench/results/fleet-<stamp>.md.
 
-This script owns the report's layout: the machine and its load during the run, then the Ansible
-baseline (medians and every run, per forks setting and connection mode).
+This script owns the report's layout: the machine and its load during the run, the Ansible
+baseline (medians and every run, per forks setting and connection mode), and the fan-out to
+simulated hosts over NATS (completion percentiles per round, CPU and memory).
 
     bench/fleet/report.py --ansible ansible.json --commit SHA --out bench/results/fleet-STAMP.md
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -39,25 +41,52 @@ def ansible_section(r: dict) -> list[str]:
     return lines
 
 
+def simfanout_section(r: dict, binary: str) -> list[str]:
+    lines = [
+        f"## Fan-out over NATS to {r['hosts']} simulated hosts (no gateway)",
+        "",
+        f"examples/fleet_simhosts ({binary}) answers as {r['hosts']} hosts behind one nats-server (TLS, nkeys); "
+        "bench/fleet/fanout.py signs one `run_command uptime` CallRequest per host, publishes all of them, "
+        "and times each host's complete reply from the first publish. Every answer checked (ok, right host "
+        f"and id). {r['complete_rounds']}/{len(r['rounds'])} rounds complete.",
+        "",
+        "| round | p50 | p99 | max | wall |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for i, x in enumerate(r["rounds"], 1):
+        lines.append(f"| {i} | {x['p50_ms']:.1f} ms | {x['p99_ms']:.1f} ms | {x['max_ms']:.1f} ms | {x['wall_ms']:.1f} ms |")
+    cpu = r["cpu_us_per_host_call"]
+    lines += ["", f"Medians: p50 {r['median_p50_ms']:.1f} ms, p99 {r['median_p99_ms']:.1f} ms, wall "
+              f"{r['median_wall_ms']:.1f} ms. CPU per host call: nats-server {cpu['nats']:.0f} µs, simulated hosts "
+              f"{cpu['simhosts']:.0f} µs. RSS: nats-server {r['rss_kib']['nats']} KiB, simulated hosts "
+              f"{r['rss_kib']['simhosts']} KiB.", ""]
+    return lines
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ansible", type=Path, required=True)
+    parser.add_argument("--ansible", type=Path)
+    parser.add_argument("--simfanout", type=Path)
+    parser.add_argument("--simhosts-bin", default="")
     parser.add_argument("--commit", default="unknown")
     parser.add_argument("--stamp", required=True)
     parser.add_argument("--note", default="")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    ansible = json.loads(args.ansible.read_text())
+    ansible = json.loads(args.ansible.read_text()) if args.ansible else None
     lines = [
         f"# Fleet benchmark {args.stamp} (issue 16)",
         "",
         f"Commit {args.commit}; {platform.node()}, {platform.system()} {platform.release()}, "
-        f"{ansible['cpus']} CPUs. Reproduce: `bench/fleet/run.sh`.",
+        f"{os.cpu_count()} CPUs. Reproduce: `bench/fleet/run.sh`.",
         "",
     ]
     if args.note:
         lines += [args.note, ""]
-    lines += ansible_section(ansible)
+    if ansible:
+        lines += ansible_section(ansible)
+    if args.simfanout:
+        lines += simfanout_section(json.loads(args.simfanout.read_text()), args.simhosts_bin)
     args.out.write_text("\n".join(lines))
     print(args.out)
     return 0

@@ -8,9 +8,16 @@
 # (Debian openssh-server) on loopback, each with its own port and host key, runs
 # `ansible all -m command -a uptime` at each of FLEET_FORKS, and stops every sshd by PID.
 # Installs openssh-server and ansible with apt-get when missing (bench only: CI does not need them).
+# Part (b), the NATS floor of fan-out: bench/fleet/simfanout.py starts a nats-server (the
+# configuration of docs/fleet.md), examples/fleet_simhosts answering as FLEET_SIM_HOSTS hosts,
+# and fans signed `run_command uptime` calls out to all of them (bench/fleet/fanout.py):
+# completion p50/p99, wall time, NATS and simulated-host CPU per call. Needs the e2e venv's
+# nats-py and nkeys (scripts/install-test-deps.sh; FLEET_PYTHON to point elsewhere) and a
+# built example (cargo build --examples; FLEET_SIMHOSTS_BIN to point elsewhere).
 # Results: raw JSON under bench/results/fleet-<stamp>/, the report in bench/results/fleet-<stamp>.md.
 #
-# Knobs: FLEET_HOSTS=50  FLEET_RUNS=3  FLEET_FORKS=5,50  FLEET_NOTE="text for the report"
+# Knobs: FLEET_HOSTS=50  FLEET_RUNS=3  FLEET_FORKS=5,50  FLEET_SIM_HOSTS=1000  FLEET_SIM_ROUNDS=5
+#        FLEET_PARTS="ansible sim"  FLEET_NOTE="text for the report"
 set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,6 +25,12 @@ REPO="$(cd "$BENCH/../.." && pwd)"
 HOSTS="${FLEET_HOSTS:-50}"
 RUNS="${FLEET_RUNS:-3}"
 FORKS="${FLEET_FORKS:-5,50}"
+SIM_HOSTS="${FLEET_SIM_HOSTS:-1000}"
+SIM_ROUNDS="${FLEET_SIM_ROUNDS:-5}"
+PARTS="${FLEET_PARTS:-ansible sim}"
+PYTHON="${FLEET_PYTHON:-${HOSTMCP_TEST_DEPS:-$REPO/.test-deps}/venv/bin/python}"
+SIMHOSTS="${FLEET_SIMHOSTS_BIN:-$REPO/target/release/examples/fleet_simhosts}"
+[ -x "$SIMHOSTS" ] || SIMHOSTS="$REPO/target/debug/examples/fleet_simhosts"
 STAMP="$(date -u +%Y%m%dT%H%MZ)"
 OUT="$REPO/bench/results/fleet-$STAMP"
 
@@ -34,8 +47,20 @@ if [ "${#want[@]}" -gt 0 ]; then
 fi
 
 mkdir -p "$OUT"
-log "ansible baseline: $HOSTS sshd, forks $FORKS, $RUNS runs each"
-python3 "$BENCH/ansible_baseline.py" --hosts "$HOSTS" --runs "$RUNS" --forks "$FORKS" --json "$OUT/ansible.json" >/dev/null
+report_args=()
+if [[ " $PARTS " == *" ansible "* ]]; then
+  log "ansible baseline: $HOSTS sshd, forks $FORKS, $RUNS runs each"
+  python3 "$BENCH/ansible_baseline.py" --hosts "$HOSTS" --runs "$RUNS" --forks "$FORKS" --json "$OUT/ansible.json" >/dev/null
+  report_args+=(--ansible "$OUT/ansible.json")
+fi
+if [[ " $PARTS " == *" sim "* ]]; then
+  [ -x "$SIMHOSTS" ] || { log "no fleet_simhosts example: cargo build --examples"; exit 1; }
+  [ -x "$PYTHON" ] || { log "no e2e venv at $PYTHON: scripts/install-test-deps.sh"; exit 1; }
+  log "simulated fan-out: $SIM_HOSTS hosts, $SIM_ROUNDS rounds ($SIMHOSTS)"
+  "$PYTHON" "$BENCH/simfanout.py" --simhosts "$SIMHOSTS" --hosts "$SIM_HOSTS" --rounds "$SIM_ROUNDS" \
+    --json "$OUT/simfanout.json" >/dev/null
+  report_args+=(--simfanout "$OUT/simfanout.json" --simhosts-bin "$SIMHOSTS")
+fi
 
-python3 "$BENCH/report.py" --ansible "$OUT/ansible.json" --stamp "$STAMP" \
+python3 "$BENCH/report.py" "${report_args[@]}" --stamp "$STAMP" \
   --commit "$(git -C "$REPO" rev-parse --short HEAD)" --note "${FLEET_NOTE:-}" --out "$REPO/bench/results/fleet-$STAMP.md"
