@@ -2,8 +2,9 @@
 """Turns the fleet benchmark's JSON results into bench/results/fleet-<stamp>.md.
 
 This script owns the report's layout: the machine and its load during the run, the Ansible
-baseline (medians and every run, per forks setting and connection mode), and the fan-out to
-simulated hosts over NATS (completion percentiles per round, CPU and memory).
+baseline (medians and every run, per forks setting and connection mode), the fan-out to
+simulated hosts over NATS (completion percentiles per round, CPU and memory), and `fleet_run`
+through the gateway (the same, plus gateway CPU per host call and memory per connected host).
 
     bench/fleet/report.py --ansible ansible.json --commit SHA --out bench/results/fleet-STAMP.md
 """
@@ -63,11 +64,32 @@ def simfanout_section(r: dict, binary: str) -> list[str]:
     return lines
 
 
+def gateway_section(r: dict, binary: str) -> list[str]:
+    lines = [
+        f"## `fleet_run uptime` through `hostmcp gateway` to {r['hosts']} simulated hosts",
+        "",
+        f"{binary}; one MCP 2026-07-28 POST per round, fan-out {r['fan_out']}; completion = each host's "
+        f"`duration_ms` in the result. {r['complete_rounds']}/{len(r['rounds'])} rounds with every host ok.",
+        "",
+        "| round | hosts ok | p50 | p99 | fleet_run wall |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for i, x in enumerate(r["rounds"], 1):
+        lines.append(f"| {i} | {x['ok']}/{x['hosts']} | {x['p50_ms']} ms | {x['p99_ms']} ms | {x['wall_ms']:.0f} ms |")
+    rss = r["gateway_rss_kib"]
+    lines += ["", f"Gateway CPU per host call: {r['gateway_cpu_us_per_host_call']:.0f} µs. Gateway RSS: "
+              f"{rss['no_hosts']} KiB with no host, {rss['all_online']} KiB with {r['hosts']} online: "
+              f"{r['gateway_kib_per_host']:.2f} KiB per connected host.", ""]
+    return lines
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ansible", type=Path)
     parser.add_argument("--simfanout", type=Path)
     parser.add_argument("--simhosts-bin", default="")
+    parser.add_argument("--gateway", type=Path)
+    parser.add_argument("--hostmcp-bin", default="")
     parser.add_argument("--commit", default="unknown")
     parser.add_argument("--stamp", required=True)
     parser.add_argument("--note", default="")
@@ -87,6 +109,8 @@ def main(argv: list[str]) -> int:
         lines += ansible_section(ansible)
     if args.simfanout:
         lines += simfanout_section(json.loads(args.simfanout.read_text()), args.simhosts_bin)
+    if args.gateway:
+        lines += gateway_section(json.loads(args.gateway.read_text()), args.hostmcp_bin)
     args.out.write_text("\n".join(lines))
     print(args.out)
     return 0

@@ -14,10 +14,14 @@
 # completion p50/p99, wall time, NATS and simulated-host CPU per call. Needs the e2e venv's
 # nats-py and nkeys (scripts/install-test-deps.sh; FLEET_PYTHON to point elsewhere) and a
 # built example (cargo build --examples; FLEET_SIMHOSTS_BIN to point elsewhere).
+# Part (c), through the gateway: bench/fleet/gateway_fanout.py puts a real `hostmcp gateway` in
+# front of the same simulated hosts and times `fleet_run uptime` over all of them (per-host
+# completion p50/p99, wall time), gateway CPU per host call and gateway memory per connected host.
 # Results: raw JSON under bench/results/fleet-<stamp>/, the report in bench/results/fleet-<stamp>.md.
 #
 # Knobs: FLEET_HOSTS=50  FLEET_RUNS=3  FLEET_FORKS=5,50  FLEET_SIM_HOSTS=1000  FLEET_SIM_ROUNDS=5
-#        FLEET_PARTS="ansible sim"  FLEET_NOTE="text for the report"
+#        FLEET_PARTS="ansible sim gateway"  FLEET_FAN_OUT=1000  FLEET_NOTE="text for the report"
+#        FLEET_HOSTMCP_BIN / FLEET_SIMHOSTS_BIN (default: target/release, else target/debug)
 set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,10 +31,13 @@ RUNS="${FLEET_RUNS:-3}"
 FORKS="${FLEET_FORKS:-5,50}"
 SIM_HOSTS="${FLEET_SIM_HOSTS:-1000}"
 SIM_ROUNDS="${FLEET_SIM_ROUNDS:-5}"
-PARTS="${FLEET_PARTS:-ansible sim}"
+PARTS="${FLEET_PARTS:-ansible sim gateway}"
+FAN_OUT="${FLEET_FAN_OUT:-1000}"
 PYTHON="${FLEET_PYTHON:-${HOSTMCP_TEST_DEPS:-$REPO/.test-deps}/venv/bin/python}"
 SIMHOSTS="${FLEET_SIMHOSTS_BIN:-$REPO/target/release/examples/fleet_simhosts}"
 [ -x "$SIMHOSTS" ] || SIMHOSTS="$REPO/target/debug/examples/fleet_simhosts"
+HOSTMCP="${FLEET_HOSTMCP_BIN:-$REPO/target/release/hostmcp}"
+[ -x "$HOSTMCP" ] || HOSTMCP="$REPO/target/debug/hostmcp"
 STAMP="$(date -u +%Y%m%dT%H%MZ)"
 OUT="$REPO/bench/results/fleet-$STAMP"
 
@@ -60,6 +67,13 @@ if [[ " $PARTS " == *" sim "* ]]; then
   "$PYTHON" "$BENCH/simfanout.py" --simhosts "$SIMHOSTS" --hosts "$SIM_HOSTS" --rounds "$SIM_ROUNDS" \
     --json "$OUT/simfanout.json" >/dev/null
   report_args+=(--simfanout "$OUT/simfanout.json" --simhosts-bin "$SIMHOSTS")
+fi
+if [[ " $PARTS " == *" gateway "* ]]; then
+  [ -x "$SIMHOSTS" ] && [ -x "$HOSTMCP" ] || { log "need $HOSTMCP and $SIMHOSTS: cargo build --bins --examples"; exit 1; }
+  log "fleet_run through the gateway: $SIM_HOSTS simulated hosts, fan-out $FAN_OUT, $SIM_ROUNDS rounds ($HOSTMCP)"
+  "$PYTHON" "$BENCH/gateway_fanout.py" --hostmcp "$HOSTMCP" --simhosts "$SIMHOSTS" --hosts "$SIM_HOSTS" \
+    --fan-out "$FAN_OUT" --rounds "$SIM_ROUNDS" --json "$OUT/gateway.json" >/dev/null
+  report_args+=(--gateway "$OUT/gateway.json" --hostmcp-bin "$HOSTMCP")
 fi
 
 python3 "$BENCH/report.py" "${report_args[@]}" --stamp "$STAMP" \
