@@ -22,6 +22,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "nats"))
 import fleet_net  # noqa: E402
+from conftest import RUN_AS_ROOT  # noqa: E402
 import natsproc  # noqa: E402
 
 nats = pytest.importorskip("nats")
@@ -173,9 +174,13 @@ async def test_real_agents_take_their_hostname_and_heal_after_a_cut(network):
         state.mkdir()
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(state),
                "XDG_STATE_HOME": str(state), "HOSTMCP_LOG": "info"}
+        config = state / "config.toml"
+        config.write_text(RUN_AS_ROOT + f'[audit]\npath = "{state / "audit.jsonl"}"\n'
+                          + f'[fleet]\ntrusted_gateways = ["{fleet.gateway.public}"]\n')
         # No --fleet-name: the agent names itself after the namespace's hostname.
-        procs[name] = host.start([binary, "serve", "--fleet", server.url, "--fleet-nkey", str(fleet.seed_file(name)),
-                                  "--fleet-ca", str(fleet.tls.ca), "--no-http"],
+        procs[name] = host.start([binary, "serve", "--config", str(config), "--fleet", server.url,
+                                  "--fleet-nkey", str(fleet.seed_file(name)), "--fleet-ca", str(fleet.tls.ca),
+                                  "--no-http"],
                                  fleet.workdir / f"agent-{name}.log", env=env)
     nc = await gateway_client(fleet, server)
     try:
