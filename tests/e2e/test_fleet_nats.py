@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import signal
 import socket
 import ssl
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "nats"))
+import fleetproto  # noqa: E402
 import natsconf  # noqa: E402
 import natsproc  # noqa: E402
 
@@ -354,3 +357,91 @@ async def test_cluster_keeps_request_reply_when_a_node_dies(cluster):
     finally:
         await host.nc.close()
         await gateway.nc.close()
+
+
+# ------------------------------------------------------------------ simulated hosts (the benchmark's)
+
+def simhosts_bin() -> Path | None:
+    hostmcp = Path(os.environ.get("HOSTMCP_BIN", str(Path(__file__).resolve().parents[2] / "target/debug/hostmcp")))
+    binary = hostmcp.parent / "examples" / "fleet_simhosts"
+    return binary if binary.exists() else None
+
+
+@pytest.fixture
+def simhosts(tmp_path):
+    binary = simhosts_bin()
+    if binary is None:
+        pytest.skip("examples/fleet_simhosts not built (cargo build --examples)")
+    f = natsproc.new_fleet(tmp_path, [], simhosts=True)
+    server = natsproc.start_single(f)
+    log = tmp_path / "simhosts.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(binary), "--nats", server.url, "--nkey", str(f.seed_file("simhosts")),
+                                 "--ca", str(f.tls.ca), "--hosts", "20", "--prefix", "sim", "--beat-ms", "500",
+                                 "--trust", f.gateway.public], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + WAIT
+        while b"ready" not in log.read_bytes():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        yield f, proc, log
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+        f.stop()
+
+
+async def fleet_call(nc, host: str, payload: bytes, headers: dict | None) -> dict:
+    reply = fleetproto.Reply()
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    await sync(nc)
+    await nc.publish(f"hostmcp.host.{host}.call", payload, reply=inbox, headers=headers)
+    while True:
+        msg = await sub.next_msg(timeout=WAIT)
+        final = reply.push(msg.headers, msg.data)
+        if final is not None:
+            await sub.unsubscribe()
+            return final
+
+
+async def test_simulated_hosts_answer_signed_calls_and_refuse_the_rest(simhosts):
+    fleet, proc, log = simhosts
+    gateway = fleetproto.Gateway(fleet.gateway.seed)
+    nc = (await connect(fleet, "gateway")).nc
+    try:
+        payload, headers = gateway.seal_call("sim0003", "run_command", {"command": "uptime"})
+        answer = await fleet_call(nc, "sim0003", payload, headers)
+        assert answer["status"] == "ok" and answer["host"] == "sim0003", answer
+        assert answer["id"] == json.loads(payload)["id"]
+        assert "sim0003 up" in answer["result"]["content"][0]["text"]
+
+        async def refused(host, payload, headers) -> str:
+            got = await fleet_call(nc, host, payload, headers)
+            assert got["status"] == "error", got
+            return got["error"]
+
+        assert await refused("sim0003", payload, headers) == "replayed"
+        fresh, fresh_headers = gateway.seal_call("sim0003", "run_command", {"command": "uptime"})
+        assert await refused("sim0003", fresh, None) == "unsigned"
+        assert await refused("sim0003", fresh.replace(b"uptime", b"reboot"), fresh_headers) == "bad_signature"
+        other, other_headers = gateway.seal_call("sim0004", "run_command", {"command": "uptime"})
+        assert await refused("sim0003", other, other_headers) == "wrong_host"
+        stranger = fleetproto.Gateway(natsconf.new_user().seed)
+        forged, forged_headers = stranger.seal_call("sim0003", "run_command", {"command": "uptime"})
+        assert await refused("sim0003", forged, forged_headers) == "not_trusted"
+        # The near miss of them all: the untouched fresh request still runs.
+        assert (await fleet_call(nc, "sim0003", fresh, fresh_headers))["status"] == "ok"
+
+        inbox = nc.new_inbox()
+        answers = await nc.subscribe(inbox)
+        await sync(nc)
+        await nc.publish("hostmcp.discover", b"", reply=inbox)
+        seen = {json.loads((await answers.next_msg(timeout=WAIT)).data)["host"] for _ in range(20)}
+        assert seen == {f"sim{i:04d}" for i in range(20)}
+    finally:
+        await nc.close()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+    assert "calls=2 refused=5" in log.read_text()
