@@ -15,6 +15,7 @@ pub fn fleet_principal(name: &str, role: Role) -> Principal {
         role,
         run_as: None,
         lease: Lease::forever(),
+        grant: None,
     }
 }
 

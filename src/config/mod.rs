@@ -308,6 +308,7 @@ pub enum ConfigError {
     OAuth(#[from] crate::oauth::settings::OAuthConfigError),
     #[error("{0}")]
     Acme(#[from] acme::AcmeConfigError),
+    #[error("{0}")]
     Fleet(#[from] crate::fleet::settings::FleetConfigError),
 }
 
