@@ -307,15 +307,16 @@ mod tests {
             "[tls.acme]\ndomains = [\"mcp.example.com\"]\ncache_dir = \"{}\"\n",
             dir.path().join("acme").display()
         );
+        // The public URL matters with OAuth (or outside issuers) on.
         let good = config(
-            &format!("public_url = \"https://mcp.example.com\"\n{acme}"),
+            &format!("public_url = \"https://mcp.example.com\"\n{acme}[oauth]\n"),
             dir.path(),
         );
         let found = findings(&good);
         assert!(problems(&found).is_empty(), "{found:?}");
         assert!(format!("{found:?}").contains("no listen address is :443"));
         let bad = config(
-            &format!("public_url = \"https://other.example.com\"\n{acme}"),
+            &format!("public_url = \"https://other.example.com\"\n{acme}[oauth]\n"),
             dir.path(),
         );
         let found = findings(&bad);
