@@ -332,7 +332,7 @@ pub struct ServeArgs {
 
     /// Join a fleet over NATS (docs/fleet.md): `--fleet nats://HOST:PORT[,nats://...]`.
     #[command(flatten)]
-    pub fleet: FleetArgs,
+    pub fleet: Box<FleetArgs>,
 }
 
 /// The fleet flags of `hostmcp serve` (docs/fleet.md); each overrides its `[fleet]` key.

@@ -148,7 +148,7 @@ async fn connect(settings: &FleetSettings, connected: Arc<Notify>) -> Result<Cli
                         connected.notify_one();
                     }
                     Event::Disconnected => {
-                        tracing::warn!(host, "fleet: disconnected from NATS; reconnecting")
+                        tracing::warn!(host, "fleet: disconnected from NATS; reconnecting");
                     }
                     other => tracing::warn!(host, event = %other, "fleet: NATS event"),
                 }
