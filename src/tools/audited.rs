@@ -140,6 +140,7 @@ mod tests {
 
     fn facts() -> PermitFacts {
         PermitFacts {
+            approval: None,
             rule: crate::policy::DecidingRule::Allow(0),
             program: "/usr/bin/echo".into(),
             working_dir: None,
