@@ -15,6 +15,7 @@ pub mod config;
 pub mod env_vars;
 pub mod exec;
 pub mod files;
+pub mod gateway;
 pub mod handler_link;
 pub mod hardening;
 pub mod host;
@@ -50,6 +51,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Call(args) => commands::call::run(args),
         cli::Command::Tools(args) => commands::tools::run(args),
         cli::Command::Oauth(args) => commands::oauth::run(args),
+        cli::Command::Gateway(args) => commands::gateway::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

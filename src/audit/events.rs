@@ -313,7 +313,19 @@ pub enum AuditEvent {
         /// Why the step was refused, when it was (an OAuth error code and its reason).
         refused: Option<String>,
     },
+    /// A fleet gateway (`hostmcp gateway`) forwarded a call to hosts: to which (at most
+    /// [`FLEET_HOSTS_LISTED`] named, `hosts_total` counts all) and how it ended (`ok`, `error`, `offline`, `denied`, ...; a fan-out's counts per
+    /// outcome). The hosts decide and audit the call themselves.
+    FleetCall {
+        hosts: Vec<String>,
+        hosts_total: u64,
+        outcome: String,
+        duration_ms: u64,
+    },
 }
+
+/// Host names a `fleet_call` record lists.
+pub const FLEET_HOSTS_LISTED: usize = 64;
 
 /// What an `oauth` record says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -363,6 +375,7 @@ impl AuditEvent {
             Self::ConfigReloaded { .. } => "config_reloaded",
             Self::ConfigReloadRefused { .. } => "config_reload_refused",
             Self::OAuth { .. } => "oauth",
+            Self::FleetCall { .. } => "fleet_call",
         }
     }
 
@@ -427,6 +440,7 @@ impl AuditEvent {
                 }
             }
             Self::ChainStarted
+            | Self::FleetCall { .. }
             | Self::AuthThrottled { .. }
             | Self::AuthFailedDropped { .. }
             | Self::TokenRevoked { .. }

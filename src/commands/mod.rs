@@ -6,6 +6,7 @@ pub mod call;
 pub mod check;
 mod client_snippets;
 pub mod connect;
+pub mod gateway;
 pub mod generate;
 pub mod journal;
 pub mod logging;

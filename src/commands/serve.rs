@@ -31,6 +31,24 @@ use crate::{
 };
 
 pub fn run(args: ServeArgs) -> Result<(), CommandError> {
+    run_serving(args, async |tools, _audit, _shutdown| Ok(HostTools::new(tools)))
+}
+
+/// `hostmcp serve` with the MCP handler `handler` makes (inside the runtime, from the
+/// tool state, the audit log and the shutdown token): the product's tools for `serve`,
+/// the fleet's for `hostmcp gateway`. Everything else (configuration, authentication,
+/// OAuth, audit, TLS, transports, signals) is the same for both.
+pub fn run_serving<H>(
+    args: ServeArgs,
+    handler: impl AsyncFnOnce(
+        Arc<ToolsState>,
+        crate::audit::AuditLog,
+        CancellationToken,
+    ) -> Result<H, CommandError>,
+) -> Result<(), CommandError>
+where
+    H: rmcp::ServerHandler + crate::handler_link::PeerUse + Clone + Send + Sync + 'static,
+{
     // First: no same-uid process may read this one's environment or memory.
     hardening::make_non_dumpable().map_err(CommandError::new)?;
     let env = EnvSnapshot::capture();
@@ -126,8 +144,8 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
         tools: tools.clone(),
         exposure: Some(exposure),
     };
-    let parts = HttpServerParts {
-        handler: HostTools::new(tools),
+    let parts = |handler| HttpServerParts {
+        handler,
         authenticator,
         audit: audit_log.clone(),
         auth_failures_per_minute: config.abuse.auth_failures_per_minute,
@@ -140,6 +158,7 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     };
     runtime()?.block_on(async move {
         crate::exec::reaper::start(Some(audit_log.clone()));
+        let parts = parts(handler(tools, audit_log.clone(), shutdown.clone()).await?);
         let listeners = http::bind(&config.listen).await.map_err(|error| {
             CommandError::new(error).with_hint("choose another port with --listen 127.0.0.1:PORT")
         })?;

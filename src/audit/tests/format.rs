@@ -146,6 +146,12 @@ fn every_event_kind_round_trips_and_no_field_clashes_with_the_envelope() {
             config_file: None,
             reason: "policy.allow[0].program: \"git\" is not an absolute path".to_owned(),
         },
+        AuditEvent::FleetCall {
+            hosts: vec!["web1".to_owned(), "db1".to_owned()],
+            hosts_total: 2,
+            outcome: "ok 1, offline 1".to_owned(),
+            duration_ms: 12,
+        },
     ];
     for mut event in events {
         event.settle_env(false);
