@@ -15,6 +15,7 @@ pub mod config;
 pub mod env_vars;
 pub mod exec;
 pub mod files;
+pub mod fleet;
 pub mod gateway;
 pub mod handler_link;
 pub mod hardening;
