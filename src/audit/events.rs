@@ -313,8 +313,8 @@ pub enum AuditEvent {
         /// Why the step was refused, when it was (an OAuth error code and its reason).
         refused: Option<String>,
     },
-    /// A fleet gateway (`hostmcp gateway`) forwarded a call to hosts: to which (at most
-    /// [`FLEET_HOSTS_LISTED`] named, `hosts_total` counts all) and how it ended (`ok`, `error`, `offline`, `denied`, ...; a fan-out's counts per
+    /// A fleet gateway (`hostmcp gateway`) forwarded a call to hosts: to which (the first
+    /// 64 named, `hosts_total` counts all) and how it ended (`ok`, `error`, `offline`, `denied`, ...; a fan-out's counts per
     /// outcome). The hosts decide and audit the call themselves.
     FleetCall {
         hosts: Vec<String>,
@@ -323,9 +323,6 @@ pub enum AuditEvent {
         duration_ms: u64,
     },
 }
-
-/// Host names a `fleet_call` record lists.
-pub const FLEET_HOSTS_LISTED: usize = 64;
 
 /// What an `oauth` record says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

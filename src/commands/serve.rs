@@ -144,17 +144,26 @@ where
         tools: tools.clone(),
         exposure: Some(exposure),
     };
-    let parts = |handler| HttpServerParts {
-        handler,
-        authenticator,
-        audit: audit_log.clone(),
-        auth_failures_per_minute: config.abuse.auth_failures_per_minute,
-        trusted_proxies: config.trusted_proxies.clone(),
-        host_guard: host_guard.clone(),
-        max_streams_per_principal: config.connections.max_streams_per_principal,
-        max_sessions_per_principal: config.connections.max_sessions_per_principal,
-        shutdown: shutdown.clone(),
-        metrics,
+    let parts = {
+        let (audit, host_guard, shutdown) =
+            (audit_log.clone(), host_guard.clone(), shutdown.clone());
+        let (trusted_proxies, abuse, connections) = (
+            config.trusted_proxies.clone(),
+            config.abuse,
+            config.connections,
+        );
+        move |handler: H| HttpServerParts {
+            handler,
+            authenticator,
+            audit,
+            auth_failures_per_minute: abuse.auth_failures_per_minute,
+            trusted_proxies,
+            host_guard,
+            max_streams_per_principal: connections.max_streams_per_principal,
+            max_sessions_per_principal: connections.max_sessions_per_principal,
+            shutdown,
+            metrics,
+        }
     };
     runtime()?.block_on(async move {
         crate::exec::reaper::start(Some(audit_log.clone()));

@@ -378,7 +378,10 @@ async fn keep_presence(
 /// Record one presence beat (a malformed one is logged and dropped).
 fn observe(presence: &PresenceTable, payload: &[u8]) {
     match serde_json::from_slice::<wire::Presence>(payload) {
-        Ok(beat) => presence.observe(beat.host.as_str(), beat_of(beat)),
+        Ok(beat) => {
+            let name = beat.host.clone();
+            presence.observe(name.as_str(), beat_of(beat));
+        }
         Err(error) => tracing::debug!(%error, "not a presence beat"),
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use rmcp::model::{CallToolResult, ContentBlock, RawContent};
+use rmcp::model::{CallToolResult, ContentBlock};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -152,8 +152,8 @@ fn first_text(result: &CallToolResult) -> String {
     result
         .content
         .iter()
-        .find_map(|block| match &block.raw {
-            RawContent::Text(text) => Some(text.text.clone()),
+        .find_map(|block| match block {
+            ContentBlock::Text(text) => Some(text.text.clone()),
             _ => None,
         })
         .unwrap_or_default()
@@ -301,7 +301,7 @@ mod tests {
             .map(|host| host["host"].as_str().unwrap())
             .collect();
         assert_eq!(hosts, ["db1", "web1", "web2"]);
-        let RawContent::Text(text) = &result.content[0].raw else {
+        let ContentBlock::Text(text) = &result.content[0] else {
             panic!()
         };
         assert!(text.text.starts_with("3 hosts: failed 1, offline 1, ok 1\n"), "{}", text.text);

@@ -29,7 +29,7 @@ use super::{
     selector::Selector,
 };
 use crate::{
-    audit::{AuditEvent, events::FLEET_HOSTS_LISTED},
+    audit::AuditEvent,
     caller::Caller,
     fleet::protocol as wire,
     handler_link::PeerUse,
@@ -189,6 +189,9 @@ struct FleetRunInput {
     concurrency: Option<usize>,
 }
 
+/// Host names a `fleet_call` audit record lists (`hosts_total` counts them all).
+const FLEET_HOSTS_LISTED: usize = 64;
+
 /// The per-host timeout of `fleet_run` when the call names none.
 const DEFAULT_FLEET_TIMEOUT_SECS: u64 = 60;
 
@@ -342,14 +345,15 @@ impl GatewayTools {
         let total = hosts.len();
         let started = Instant::now();
         let bus = &self.gateway.bus;
-        let runs = futures::stream::iter(hosts.iter().map(|host| {
+        let names: Vec<String> = hosts.into_iter().map(|host| host.name).collect();
+        let runs = futures::stream::iter(names.clone().into_iter().map(|host| {
             let command = command.clone();
             let principal = &principal;
             async move {
                 let begun = Instant::now();
                 let answer = bus
                     .call(
-                        &host.name,
+                        &host,
                         crate::tools::run_command::NAME,
                         Some(command),
                         principal,
@@ -359,8 +363,8 @@ impl GatewayTools {
                     .await;
                 let elapsed = u64::try_from(begun.elapsed().as_millis()).unwrap_or(u64::MAX);
                 match answer {
-                    Ok(outcome) => HostRun::from_outcome(&host.name, outcome, elapsed),
-                    Err(error) => HostRun::from_error(&host.name, &error, elapsed),
+                    Ok(outcome) => HostRun::from_outcome(&host, outcome, elapsed),
+                    Err(error) => HostRun::from_error(&host, &error, elapsed),
                 }
             }
         }))
@@ -379,7 +383,6 @@ impl GatewayTools {
         for run in &done {
             *counts.entry(run.outcome.as_str()).or_insert(0) += 1;
         }
-        let names: Vec<String> = hosts.into_iter().map(|host| host.name).collect();
         self.record(
             caller,
             catalog::FLEET_RUN,

@@ -2,7 +2,7 @@
 //! id `<host>:<id>` in what the client sees (text and structured content), so any gateway
 //! can route a later `job_output` or `terminal_send` for it; the host sees its own id.
 
-use rmcp::model::{CallToolResult, JsonObject, RawContent};
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use serde_json::Value;
 
 /// Arguments and result fields that carry a host-side id.
@@ -62,7 +62,7 @@ pub fn to_client(result: &mut CallToolResult, host: &str) {
     ids.sort_by_key(|id| std::cmp::Reverse(id.len()));
     ids.dedup();
     for block in &mut result.content {
-        if let RawContent::Text(text) = &mut block.raw {
+        if let ContentBlock::Text(text) = block {
             for id in &ids {
                 text.text = replace_whole(&text.text, id, &format!("{host}:{id}"));
             }
@@ -120,7 +120,6 @@ fn replace_whole(text: &str, id: &str, with: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rmcp::model::ContentBlock;
     use serde_json::json;
 
     fn object(value: Value) -> JsonObject {
@@ -169,7 +168,7 @@ mod tests {
         assert_eq!(structured["job_id"], "web1:ab12");
         assert_eq!(structured["jobs"][0]["job_id"], "web1:cd34");
         assert_eq!(structured["command"], "ab12");
-        let RawContent::Text(text) = &result.content[0].raw else {
+        let ContentBlock::Text(text) = &result.content[0] else {
             panic!()
         };
         assert_eq!(text.text, "started job web1:ab12 (ab123 is another)");
