@@ -158,6 +158,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && command -v dpkg-query 
   [ -e /usr/lib/systemd/user/dbus.service ] || apt_want+=(dbus-user-session)
   # tests/e2e/test_privilege.py: sudo refused under no_new_privs, with the hint.
   command -v sudo >/dev/null || apt_want+=(sudo)
+  # tests/e2e/test_fleet_nats.py, test_fleet_partition.py: the fleet's NATS server (Debian's nats-server).
+  command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_want+=(nats-server)
   if [ "${#apt_want[@]}" -gt 0 ]; then
     log "installing ${apt_want[*]} (apt-get)"
     { DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${apt_want[@]}" \

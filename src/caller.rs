@@ -12,7 +12,9 @@
 //! - `/sse` + `/messages`: `transport::sse`, once the session's owner is checked
 //!   ([`Caller::sse`]);
 //! - stdio: `transport::stdio` gives every incoming request the process owner
-//!   ([`Caller::stdio`]).
+//!   ([`Caller::stdio`]);
+//! - the fleet: `fleet::host` gives each verified request its mapped fleet principal
+//!   ([`Caller::fleet`]).
 //!
 //! rmcp's own `/mcp` service stores the HTTP request's `Parts` in the extensions instead
 //! of copying what is inside them, so [`Caller::of`] also looks there; that knowledge of
@@ -77,6 +79,8 @@ pub enum Transport {
     /// Streamable HTTP without a session (2026-07-28; also the `initialize` request that
     /// opens a session, which calls no tool).
     McpStateless,
+    /// A signed request of a fleet gateway over NATS (`crate::fleet::host`).
+    Fleet,
 }
 
 /// A request reached a handler without a [`Caller`]: a transport forgot to build one.
@@ -126,6 +130,18 @@ impl Caller {
             client,
             session: None,
             transport: Transport::McpStateless,
+            trace: None,
+        }
+    }
+
+    /// A fleet gateway's caller, once the host has verified the request and mapped its
+    /// principal (`fleet:<name>`) to a local role.
+    pub fn fleet(principal: Principal) -> Self {
+        Self {
+            principal,
+            client: None,
+            session: None,
+            transport: Transport::Fleet,
             trace: None,
         }
     }

@@ -330,6 +330,44 @@ pub struct ServeArgs {
     /// (claude.ai, ChatGPT, Copilot Studio); needs --public-url. Same as an [oauth] table.
     #[arg(long)]
     pub oauth: bool,
+
+    /// Join a fleet over NATS (docs/fleet.md): `--fleet nats://HOST:PORT[,nats://...]`.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// The fleet flags of `hostmcp serve` (docs/fleet.md); each overrides its `[fleet]` key.
+#[derive(Debug, Default, Clone, Args)]
+pub struct FleetArgs {
+    /// Serve this host's tools to a fleet: connect out to these NATS servers (comma
+    /// separated; nats:// or tls://). Same as `[fleet] url`.
+    #[arg(long = "fleet", value_name = "URL", value_delimiter = ',')]
+    pub fleet: Vec<String>,
+
+    /// This host's name in the fleet (one NATS subject token: letters, digits, '-', '_').
+    /// Default: `[fleet] name`, else the first label of the hostname.
+    #[arg(long = "fleet-name", value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// A label of this host, KEY=VALUE (repeatable), e.g. env=prod; added to `[fleet] labels`.
+    #[arg(long = "fleet-label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+
+    /// NATS nkey seed file (the host's NATS user).
+    #[arg(long = "fleet-nkey", value_name = "FILE", conflicts_with = "creds")]
+    pub nkey: Option<PathBuf>,
+
+    /// NATS user credentials file (JWT and seed).
+    #[arg(long = "fleet-creds", value_name = "FILE")]
+    pub creds: Option<PathBuf>,
+
+    /// CA certificate (PEM) the NATS servers' TLS certificates are checked against.
+    #[arg(long = "fleet-ca", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+
+    /// Serve the fleet only: no HTTP listener (`[fleet] http = false`).
+    #[arg(long)]
+    pub no_http: bool,
 }
 
 /// How log lines are written (`--log-format`, `[log] format`).

@@ -11,6 +11,7 @@ pub mod authenticator;
 pub mod client_address;
 pub mod danger;
 pub mod failure_records;
+pub mod fleet;
 pub mod jwt;
 pub mod layer;
 pub mod revocation;

@@ -113,6 +113,7 @@ fn check(config: &Config, file: Option<&Path>, env: &EnvSnapshot, report: &mut R
         ));
     }
     describe_auth(&config.auth, report);
+    describe_fleet(config, report);
     describe_policy(config, report);
     let limits = &config.limits;
     report.say(format!(
@@ -182,6 +183,23 @@ fn describe_policy(config: &Config, report: &mut Report) {
         if policy.deny.len() == 1 { "" } else { "s" },
         policy.restrict_admin.unwrap_or(false),
     ));
+}
+
+/// The fleet this host would join, and whether its credential and CA files can be read.
+fn describe_fleet(config: &Config, report: &mut Report) {
+    let Some(fleet) = &config.fleet else {
+        return;
+    };
+    report.say(format!(
+        "fleet: host {} on {}, {} trusted gateway(s), HTTP {}",
+        fleet.name,
+        fleet.servers.join(","),
+        fleet.trust.gateway_count(),
+        if fleet.http { "on" } else { "off" }
+    ));
+    if let Err(error) = fleet.check_files() {
+        report.problem(format!("{error} (hint: {})", error.hint()));
+    }
 }
 
 fn check_policy(config: &Config, report: &mut Report) {

@@ -144,6 +144,8 @@ where
         tools: tools.clone(),
         exposure: Some(exposure),
     };
+    let fleet = fleet_settings(&config)?;
+    let fleet_handler = HostTools::new(tools.clone());
     let parts = {
         let (audit, host_guard, shutdown) =
             (audit_log.clone(), host_guard.clone(), shutdown.clone());
@@ -168,6 +170,30 @@ where
     runtime()?.block_on(async move {
         crate::exec::reaper::start(Some(audit_log.clone()));
         let parts = parts(handler(tools, audit_log.clone(), shutdown.clone()).await?);
+        let fleet_agent = match fleet {
+            None => None,
+            Some(settings) => Some(
+                crate::fleet::host::FleetAgent::start(
+                    settings,
+                    fleet_handler,
+                    audit_log.clone(),
+                    shutdown.clone(),
+                )
+                .await
+                .map_err(|error| {
+                    CommandError::new(&error).with_hint("docs/fleet.md: the host side")
+                })?,
+            ),
+        };
+        if !config.fleet.as_ref().is_none_or(|fleet| fleet.http) {
+            tokio::spawn(handle_signals(shutdown.clone(), reload));
+            shutdown.cancelled().await;
+            if let Some(agent) = fleet_agent {
+                agent.finished().await;
+            }
+            tracing::info!("stopped");
+            return Ok(());
+        }
         let listeners = http::bind(&config.listen).await.map_err(|error| {
             CommandError::new(error).with_hint("choose another port with --listen 127.0.0.1:PORT")
         })?;
@@ -215,9 +241,26 @@ where
             connection_limits(&config.connections),
         )
         .await;
+        if let Some(agent) = fleet_agent {
+            agent.finished().await;
+        }
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// The fleet settings, their credential and CA files read now (a missing file is an
+/// error before anything starts).
+fn fleet_settings(
+    config: &Config,
+) -> Result<Option<crate::fleet::settings::FleetSettings>, CommandError> {
+    let Some(settings) = &config.fleet else {
+        return Ok(None);
+    };
+    settings
+        .check_files()
+        .map_err(|error| CommandError::new(&error).with_hint(error.hint()))?;
+    Ok(Some(settings.clone()))
 }
 
 /// `/metrics` when configured: the scrape token loaded, the series made for the product's

@@ -62,6 +62,8 @@ pub struct FileConfig {
     /// The `[auth]` table: the API-key header and outside identity providers.
     #[serde(default)]
     pub auth: FileAuth,
+    /// The `[fleet]` table: join a fleet over NATS (see `crate::fleet::settings`).
+    pub fleet: Option<crate::fleet::settings::FileFleet>,
 }
 
 /// The `[auth]` table.

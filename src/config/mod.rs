@@ -70,6 +70,8 @@ pub struct Config {
     pub token_limits: std::collections::HashMap<String, crate::exec::ResourceLimits>,
     /// The `[auth]` table: the API-key header and outside issuers.
     pub outside_auth: OutsideAuthSettings,
+    /// The fleet this host joins over NATS (`--fleet` or `[fleet] url`), when it does.
+    pub fleet: Option<crate::fleet::settings::FleetSettings>,
 }
 
 /// The `[auth]` table, checked.
@@ -288,6 +290,8 @@ pub enum ConfigError {
     },
     #[error("OAuth: {0}")]
     OAuth(#[from] crate::oauth::settings::OAuthConfigError),
+    #[error("{0}")]
+    Fleet(#[from] crate::fleet::settings::FleetConfigError),
 }
 
 impl ConfigError {
@@ -336,6 +340,7 @@ impl ConfigError {
             }
             Self::BadIssuer(error) => error.hint(),
             Self::OutsideAuthWithoutAuth => "drop --no-auth, or the [auth] table",
+            Self::Fleet(error) => error.hint(),
         }
     }
 }
@@ -374,6 +379,7 @@ impl Config {
                 env.state_dir().ok()
             })?;
         let outside_auth = resolve_outside_auth(&file.auth, &auth, public_url)?;
+        let fleet = crate::fleet::settings::resolve(&args.fleet, file.fleet.as_ref())?;
         Ok(Self {
             oauth,
             listen,
@@ -412,6 +418,7 @@ impl Config {
             metrics: resolve_metrics(args, &file),
             token_limits: token_limits(&file)?,
             outside_auth,
+            fleet,
             files: crate::files::FileRoots::new(file.files)?,
             policy: file.policy,
             on_revoke: file.on_revoke.unwrap_or_default(),

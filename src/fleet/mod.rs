@@ -8,4 +8,9 @@
 //!   beats its presence and runs verified calls through the same tool pipeline as a local
 //!   call.
 
+pub mod call;
+pub mod facts;
+pub mod host;
 pub mod protocol;
+pub mod settings;
+pub mod trust;

@@ -263,9 +263,7 @@ pub fn verify(
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(signature.signature.trim_end_matches('='))
         .map_err(|_| SignatureError::BadSignature)?;
-    let bytes: [u8; 64] = bytes
-        .try_into()
-        .map_err(|_| SignatureError::BadSignature)?;
+    let bytes: [u8; 64] = bytes.try_into().map_err(|_| SignatureError::BadSignature)?;
     let key = ed25519_dalek::VerifyingKey::from_bytes(signer.as_bytes())
         .map_err(|_| SignatureError::BadSigner(signature.signer.clone()))?;
     key.verify_strict(
@@ -504,10 +502,7 @@ pub fn open<T: Envelope + serde::de::DeserializeOwned>(
     if request.host() != host {
         return Err(Refusal::new(
             ErrorKind::WrongHost,
-            format!(
-                "the request is for host {}, this is {host}",
-                request.host()
-            ),
+            format!("the request is for host {}, this is {host}", request.host()),
         ));
     }
     check_window(request.issued_at_ms(), request.expires_at_ms(), now_ms)?;
@@ -589,7 +584,10 @@ impl FinalReply {
 pub enum ReplyFrame {
     Progress(Progress),
     /// A part of the final reply's JSON that is not the last.
-    Chunk { part: u32, bytes: bytes::Bytes },
+    Chunk {
+        part: u32,
+        bytes: bytes::Bytes,
+    },
     /// The last part of the final reply's JSON, with the count and length to check.
     Final {
         part: u32,
@@ -612,7 +610,9 @@ pub enum FrameError {
     OutOfOrder { expected: u64, got: u64 },
     #[error("reply part {got} arrived where {expected} was due")]
     PartOutOfOrder { expected: u32, got: u32 },
-    #[error("the reply has {got} parts and {got_bytes} bytes; its last part says {parts} and {length}")]
+    #[error(
+        "the reply has {got} parts and {got_bytes} bytes; its last part says {parts} and {length}"
+    )]
     Incomplete {
         got: u32,
         got_bytes: u64,
@@ -668,9 +668,7 @@ impl ReplyFrame {
                 .ok_or(FrameError::Header(name))
         };
         let number = |name: &'static str| -> Result<u64, FrameError> {
-            header(name)?
-                .parse()
-                .map_err(|_| FrameError::Header(name))
+            header(name)?.parse().map_err(|_| FrameError::Header(name))
         };
         let seq = number(SEQ_HEADER)?;
         let part = || -> Result<u32, FrameError> {

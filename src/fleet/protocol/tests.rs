@@ -9,7 +9,12 @@ fn request(key: &nkeys::KeyPair, host_name: &str, now: u64) -> CallRequest {
         id: "req-1".to_owned(),
         host: host(host_name),
         tool: "run_command".to_owned(),
-        arguments: Some(serde_json::json!({"command": "uptime"}).as_object().unwrap().clone()),
+        arguments: Some(
+            serde_json::json!({"command": "uptime"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ),
         principal: "alice".to_owned(),
         role: "operator".to_owned(),
         gateway: key.public_key(),
@@ -111,8 +116,7 @@ fn a_signature_by_another_key_than_the_signer_header_names_is_refused() {
     let payload = serde_json::to_vec(&call).unwrap();
     let mut signature = sign(SignedKind::Call, &payload, &forger).unwrap();
     signature.signer = gateway.public_key();
-    let refusal =
-        open::<CallRequest>(&payload, Some(&signature), &host("web-1"), NOW).unwrap_err();
+    let refusal = open::<CallRequest>(&payload, Some(&signature), &host("web-1"), NOW).unwrap_err();
     assert_eq!(refusal.kind, ErrorKind::BadSignature);
 }
 
@@ -124,8 +128,7 @@ fn a_request_naming_another_gateway_than_its_signer_is_refused() {
     let call = request(&gateway, "web-1", NOW);
     let payload = serde_json::to_vec(&call).unwrap();
     let signature = sign(SignedKind::Call, &payload, &other).unwrap();
-    let refusal =
-        open::<CallRequest>(&payload, Some(&signature), &host("web-1"), NOW).unwrap_err();
+    let refusal = open::<CallRequest>(&payload, Some(&signature), &host("web-1"), NOW).unwrap_err();
     assert_eq!(refusal.kind, ErrorKind::BadSignature);
 }
 
@@ -144,8 +147,7 @@ fn a_call_signature_does_not_verify_a_cancel() {
 fn a_request_signed_for_host_a_is_refused_by_host_b() {
     let key = nkeys::KeyPair::new_account();
     let (payload, signature) = signed(&key, &request(&key, "web-1", NOW));
-    let refusal =
-        open::<CallRequest>(&payload, Some(&signature), &host("web-2"), NOW).unwrap_err();
+    let refusal = open::<CallRequest>(&payload, Some(&signature), &host("web-2"), NOW).unwrap_err();
     assert_eq!(refusal.kind, ErrorKind::WrongHost);
     assert!(open::<CallRequest>(&payload, Some(&signature), &host("web-1"), NOW).is_ok());
 }
@@ -319,7 +321,10 @@ fn a_final_part_whose_length_disagrees_is_refused() {
     for (seq, frame) in frames.into_iter().enumerate() {
         last = reassembly.push(seq as u64, frame);
     }
-    assert!(matches!(last, Err(FrameError::Incomplete { .. })), "{last:?}");
+    assert!(
+        matches!(last, Err(FrameError::Incomplete { .. })),
+        "{last:?}"
+    );
 }
 
 #[test]
