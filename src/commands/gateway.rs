@@ -23,7 +23,9 @@ pub fn run(args: GatewayArgs) -> Result<(), CommandError> {
 }
 
 fn load_key() -> Result<key::GatewayKey, CommandError> {
-    let state_dir = EnvSnapshot::capture().state_dir().map_err(CommandError::from)?;
+    let state_dir = EnvSnapshot::capture()
+        .state_dir()
+        .map_err(CommandError::from)?;
     key::load_or_create(&state_dir).map_err(|error| {
         CommandError::new(error).with_hint("the key lives in the state directory ($XDG_STATE_HOME/hostmcp or ~/.local/state/hostmcp)")
     })
@@ -40,8 +42,11 @@ fn print_key() -> Result<(), CommandError> {
 
 fn serve(args: GatewayArgs) -> Result<(), CommandError> {
     if args.nats.is_empty() {
-        return Err(CommandError::new("hostmcp gateway needs --nats URL")
-            .with_hint("e.g. hostmcp gateway --nats nats://127.0.0.1:4222 --listen 127.0.0.1:8100"));
+        return Err(
+            CommandError::new("hostmcp gateway needs --nats URL").with_hint(
+                "e.g. hostmcp gateway --nats nats://127.0.0.1:4222 --listen 127.0.0.1:8100",
+            ),
+        );
     }
     if args.fan_out == 0 {
         return Err(CommandError::new("--fan-out must be at least 1"));

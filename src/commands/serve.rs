@@ -31,7 +31,9 @@ use crate::{
 };
 
 pub fn run(args: ServeArgs) -> Result<(), CommandError> {
-    run_serving(args, async |tools, _audit, _shutdown| Ok(HostTools::new(tools)))
+    run_serving(args, async |tools, _audit, _shutdown| {
+        Ok(HostTools::new(tools))
+    })
 }
 
 /// `hostmcp serve` with the MCP handler `handler` makes (inside the runtime, from the

@@ -126,7 +126,10 @@ impl Bus {
             .collect::<Result<_, _>>()?;
         let public = key.public_key();
         let mut options = async_nats::ConnectOptions::new()
-            .name(format!("hostmcp-gateway {}", &public[..12.min(public.len())]))
+            .name(format!(
+                "hostmcp-gateway {}",
+                &public[..12.min(public.len())]
+            ))
             .retry_on_initial_connect()
             .max_reconnects(None)
             .event_callback(|event| async move {
@@ -182,14 +185,14 @@ impl Bus {
     /// Ask every host for its presence; the answers arrive for [`DISCOVERY_WINDOW`].
     pub async fn discover(&self) -> Result<(), BusError> {
         let inbox = self.client.new_inbox();
-        let answers =
-            self.client
-                .subscribe(inbox.clone())
-                .await
-                .map_err(|error| BusError::Subscribe {
-                    subject: inbox.clone(),
-                    reason: error.to_string(),
-                })?;
+        let answers = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|error| BusError::Subscribe {
+                subject: inbox.clone(),
+                reason: error.to_string(),
+            })?;
         let presence = self.presence.clone();
         tokio::spawn(async move {
             let mut answers = answers;
@@ -232,7 +235,11 @@ impl Bus {
         let wait = wait_for(arguments.as_ref());
         let issued = wire::now_ms();
         let request = wire::CallRequest {
-            id: format!("{}-{}", &self.public[..8.min(self.public.len())], wire::new_nonce()),
+            id: format!(
+                "{}-{}",
+                &self.public[..8.min(self.public.len())],
+                wire::new_nonce()
+            ),
             host: name.clone(),
             tool: tool.to_owned(),
             arguments,
@@ -412,7 +419,10 @@ mod tests {
             Duration::from_secs(30) + REPLY_MARGIN
         );
         let poll = json!({"wait_secs": 10}).as_object().cloned();
-        assert_eq!(wait_for(poll.as_ref()), Duration::from_secs(10) + REPLY_MARGIN);
+        assert_eq!(
+            wait_for(poll.as_ref()),
+            Duration::from_secs(10) + REPLY_MARGIN
+        );
         assert_eq!(wait_for(None), DEFAULT_WAIT);
     }
 }

@@ -255,33 +255,51 @@ mod tests {
 
     #[test]
     fn exit_codes_timeouts_and_refusals_become_outcomes() {
-        assert_eq!(HostRun::from_outcome("a", ran(0, "up"), 1).outcome, Outcome::Ok);
+        assert_eq!(
+            HostRun::from_outcome("a", ran(0, "up"), 1).outcome,
+            Outcome::Ok
+        );
         let failed = HostRun::from_outcome("a", ran(2, ""), 1);
-        assert_eq!((failed.outcome, failed.exit_code), (Outcome::Failed, Some(2)));
+        assert_eq!(
+            (failed.outcome, failed.exit_code),
+            (Outcome::Failed, Some(2))
+        );
         let denied = wire::Outcome::Ok {
             result: json!({
                 "content": [{"type": "text", "text": "denied by default (default = \"deny\"): rm"}],
                 "isError": true
             }),
         };
-        assert_eq!(HostRun::from_outcome("a", denied, 1).outcome, Outcome::Denied);
+        assert_eq!(
+            HostRun::from_outcome("a", denied, 1).outcome,
+            Outcome::Denied
+        );
         let refused = wire::Outcome::Error {
             error: wire::ErrorKind::NotTrusted,
             message: "unknown gateway".to_owned(),
         };
-        assert_eq!(HostRun::from_outcome("a", refused, 1).outcome, Outcome::Denied);
+        assert_eq!(
+            HostRun::from_outcome("a", refused, 1).outcome,
+            Outcome::Denied
+        );
         let busy = wire::Outcome::Error {
             error: wire::ErrorKind::Busy,
             message: "busy".to_owned(),
         };
         assert_eq!(HostRun::from_outcome("a", busy, 1).outcome, Outcome::Failed);
         let offline = CallError::Offline("host \"b\" is offline".to_owned());
-        assert_eq!(HostRun::from_error("b", &offline, 0).outcome, Outcome::Offline);
+        assert_eq!(
+            HostRun::from_error("b", &offline, 0).outcome,
+            Outcome::Offline
+        );
         let late = CallError::Timeout {
             host: "c".to_owned(),
             secs: 3,
         };
-        assert_eq!(HostRun::from_error("c", &late, 0).outcome, Outcome::TimedOut);
+        assert_eq!(
+            HostRun::from_error("c", &late, 0).outcome,
+            Outcome::TimedOut
+        );
     }
 
     #[test]
@@ -293,7 +311,10 @@ mod tests {
         ];
         let result = shape(runs, 100_000);
         let structured = result.structured_content.unwrap();
-        assert_eq!(structured["summary"], json!({"ok": 1, "failed": 1, "offline": 1}));
+        assert_eq!(
+            structured["summary"],
+            json!({"ok": 1, "failed": 1, "offline": 1})
+        );
         let hosts: Vec<&str> = structured["hosts"]
             .as_array()
             .unwrap()
@@ -304,8 +325,17 @@ mod tests {
         let ContentBlock::Text(text) = &result.content[0] else {
             panic!()
         };
-        assert!(text.text.starts_with("3 hosts: failed 1, offline 1, ok 1\n"), "{}", text.text);
-        assert!(text.text.contains("== web2 : failed (exit 1)\nno\n"), "{}", text.text);
+        assert!(
+            text.text
+                .starts_with("3 hosts: failed 1, offline 1, ok 1\n"),
+            "{}",
+            text.text
+        );
+        assert!(
+            text.text.contains("== web2 : failed (exit 1)\nno\n"),
+            "{}",
+            text.text
+        );
     }
 
     #[test]

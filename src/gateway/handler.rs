@@ -144,10 +144,7 @@ impl ServerHandler for GatewayTools {
         }
         let result = match entry.kind {
             Kind::HostList => self.host_list(request.arguments),
-            Kind::FleetRun => {
-                self.fleet_run(&caller, request.arguments, &context)
-                    .await
-            }
+            Kind::FleetRun => self.fleet_run(&caller, request.arguments, &context).await,
             Kind::Forward => {
                 self.forward(&caller, &request.name, request.arguments, &context)
                     .await
@@ -292,7 +289,9 @@ impl GatewayTools {
                 }
             }
             Ok(wire::Outcome::Error { error, message }) => (
-                error_result(format!("host {host:?} refused the call: {error}: {message}")),
+                error_result(format!(
+                    "host {host:?} refused the call: {error}: {message}"
+                )),
                 error.as_str().to_owned(),
             ),
             Err(error) => (error_result(error.to_string()), error.outcome().to_owned()),

@@ -24,7 +24,9 @@ pub enum KeyFileError {
     Read { path: PathBuf, source: io::Error },
     #[error("cannot write gateway key {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
-    #[error("gateway key {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
+    #[error(
+        "gateway key {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`"
+    )]
     TooOpen { path: PathBuf, mode: u32 },
     #[error("gateway key {path} is not an nkey account seed (`SA…`); delete it to make a new key")]
     NotASeed { path: PathBuf },

@@ -93,7 +93,11 @@ impl PresenceTable {
         let mut hosts = self.lock();
         if let Some(entry) = hosts.get_mut(name) {
             if entry.beat.online != beat.online {
-                tracing::info!(host = name, online = beat.online, "fleet host presence changed");
+                tracing::info!(
+                    host = name,
+                    online = beat.online,
+                    "fleet host presence changed"
+                );
             }
             *entry = Entry {
                 beat,
