@@ -272,6 +272,10 @@ impl GatewayTools {
             Ok(wire::Outcome::Ok { result }) => {
                 match serde_json::from_value::<CallToolResult>(result) {
                     Ok(mut result) => {
+                        // The host's JSON may omit it; 2026-07-28 clients require it.
+                        result
+                            .result_type
+                            .get_or_insert(rmcp::model::ResultType::COMPLETE);
                         ids::to_client(&mut result, &host);
                         let outcome = if result.is_error == Some(true) {
                             "error"
