@@ -49,6 +49,9 @@ pub enum Command {
     /// List, approve or deny the commands a running server holds for approval (over its
     /// approvals socket in the state directory).
     Approvals(ApprovalsArgs),
+    /// Serve one MCP endpoint for a fleet of hosts that dial out to NATS (`hostmcp serve
+    /// --fleet`): host_list, fleet_run and every host tool with a `host` argument.
+    Gateway(GatewayArgs),
 }
 
 /// Flags of `hostmcp approvals`.
@@ -79,6 +82,40 @@ pub enum ApprovalsCommand {
         #[arg(value_name = "ID")]
         id: String,
     },
+}
+
+/// Flags of `hostmcp gateway`: the NATS bus, then every flag of `serve` (tokens, roles,
+/// OAuth, TLS, audit log), which mean the same here.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct GatewayArgs {
+    #[command(subcommand)]
+    pub command: Option<GatewayCommand>,
+    /// NATS server URL (repeatable, or comma separated): nats://HOST:PORT, tls://HOST:PORT.
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    pub nats: Vec<String>,
+    /// NATS nkey seed file (the gateway's NATS user).
+    #[arg(long, value_name = "FILE", conflicts_with = "nats_creds")]
+    pub nats_nkey: Option<PathBuf>,
+    /// NATS user credentials file (JWT and seed, as `nsc` writes it).
+    #[arg(long, value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// PEM CA certificates the NATS servers' TLS certificates must chain to (TLS required).
+    #[arg(long, value_name = "FILE")]
+    pub nats_ca: Option<PathBuf>,
+    /// Hosts one fleet_run reaches at once.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub fan_out: usize,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// `hostmcp gateway key`.
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Print the gateway's public key (nkey form, `A...`; hosts list it in `[fleet]
+    /// trusted_gateways`), creating its seed in the state directory (mode 0600) if needed.
+    Key,
 }
 
 /// Flags of `hostmcp oauth`.

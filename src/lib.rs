@@ -17,6 +17,7 @@ pub mod env_vars;
 pub mod exec;
 pub mod files;
 pub mod fleet;
+pub mod gateway;
 pub mod handler_link;
 pub mod hardening;
 pub mod host;
@@ -54,6 +55,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Tools(args) => commands::tools::run(args),
         cli::Command::Oauth(args) => commands::oauth::run(args),
         cli::Command::Approvals(args) => commands::approvals::run(args),
+        cli::Command::Gateway(args) => commands::gateway::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

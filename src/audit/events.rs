@@ -401,6 +401,15 @@ pub enum AuditEvent {
         approval_id: String,
         reason: AuditText,
     },
+    /// A fleet gateway (`hostmcp gateway`) forwarded a call to hosts: to which (the first
+    /// 64 named, `hosts_total` counts all) and how it ended (`ok`, `error`, `offline`, `denied`, ...; a fan-out's counts per
+    /// outcome). The hosts decide and audit the call themselves.
+    FleetCall {
+        hosts: Vec<String>,
+        hosts_total: u64,
+        outcome: String,
+        duration_ms: u64,
+    },
 }
 
 /// What an `oauth` record says happened.
@@ -454,6 +463,7 @@ impl AuditEvent {
             Self::ApprovalRequested { .. } => "approval_requested",
             Self::ApprovalDecided { .. } => "approval_decided",
             Self::ApprovalRefused { .. } => "approval_refused",
+            Self::FleetCall { .. } => "fleet_call",
         }
     }
 
@@ -536,6 +546,7 @@ impl AuditEvent {
                 }
             }
             Self::ChainStarted
+            | Self::FleetCall { .. }
             | Self::AuthThrottled { .. }
             | Self::AuthFailedDropped { .. }
             | Self::TokenRevoked { .. }

@@ -185,6 +185,17 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             config_file,
             reason,
         } => audit_event!(config_file = config_file.as_deref(), reason = %reason),
+        AuditEvent::FleetCall {
+            hosts,
+            hosts_total,
+            outcome,
+            duration_ms,
+        } => audit_event!(
+            hosts = ?hosts,
+            hosts_total,
+            outcome = %outcome,
+            duration_ms
+        ),
         AuditEvent::OAuth {
             step,
             client_id,

@@ -9,6 +9,7 @@ pub mod check_oauth;
 mod client_snippets;
 pub mod confinement;
 pub mod connect;
+pub mod gateway;
 pub mod generate;
 pub mod journal;
 pub mod logging;

@@ -31,6 +31,26 @@ use crate::{
 };
 
 pub fn run(args: ServeArgs) -> Result<(), CommandError> {
+    run_serving(args, async |tools, _audit, _shutdown| {
+        Ok(HostTools::new(tools))
+    })
+}
+
+/// `hostmcp serve` with the MCP handler `handler` makes (inside the runtime, from the
+/// tool state, the audit log and the shutdown token): the product's tools for `serve`,
+/// the fleet's for `hostmcp gateway`. Everything else (configuration, authentication,
+/// OAuth, audit, TLS, transports, signals) is the same for both.
+pub fn run_serving<H>(
+    args: ServeArgs,
+    handler: impl AsyncFnOnce(
+        Arc<ToolsState>,
+        crate::audit::AuditLog,
+        CancellationToken,
+    ) -> Result<H, CommandError>,
+) -> Result<(), CommandError>
+where
+    H: rmcp::ServerHandler + crate::handler_link::PeerUse + Clone + Send + Sync + 'static,
+{
     // First: no same-uid process may read this one's environment or memory.
     hardening::make_non_dumpable().map_err(CommandError::new)?;
     let env = EnvSnapshot::capture();
@@ -155,20 +175,30 @@ pub fn run(args: ServeArgs) -> Result<(), CommandError> {
     };
     let fleet = fleet_settings(&config)?;
     let fleet_handler = HostTools::new(tools.clone());
-    let parts = HttpServerParts {
-        handler: HostTools::new(tools),
-        authenticator,
-        audit: audit_log.clone(),
-        auth_failures_per_minute: config.abuse.auth_failures_per_minute,
-        trusted_proxies: config.trusted_proxies.clone(),
-        host_guard: host_guard.clone(),
-        max_streams_per_principal: config.connections.max_streams_per_principal,
-        max_sessions_per_principal: config.connections.max_sessions_per_principal,
-        shutdown: shutdown.clone(),
-        metrics,
+    let parts = {
+        let (audit, host_guard, shutdown) =
+            (audit_log.clone(), host_guard.clone(), shutdown.clone());
+        let (trusted_proxies, abuse, connections) = (
+            config.trusted_proxies.clone(),
+            config.abuse,
+            config.connections,
+        );
+        move |handler: H| HttpServerParts {
+            handler,
+            authenticator,
+            audit,
+            auth_failures_per_minute: abuse.auth_failures_per_minute,
+            trusted_proxies,
+            host_guard,
+            max_streams_per_principal: connections.max_streams_per_principal,
+            max_sessions_per_principal: connections.max_sessions_per_principal,
+            shutdown,
+            metrics,
+        }
     };
     runtime()?.block_on(async move {
         crate::exec::reaper::start(Some(audit_log.clone()));
+        let parts = parts(handler(tools, audit_log.clone(), shutdown.clone()).await?);
         let fleet_agent = match fleet {
             None => None,
             Some(settings) => Some(

@@ -165,6 +165,11 @@ fn every_event_kind_round_trips_and_no_field_clashes_with_the_envelope() {
         AuditEvent::ApprovalRefused {
             approval_id: "ap-1".to_owned(),
             reason: "this token is not an approver".into(),
+        AuditEvent::FleetCall {
+            hosts: vec!["web1".to_owned(), "db1".to_owned()],
+            hosts_total: 2,
+            outcome: "ok 1, offline 1".to_owned(),
+            duration_ms: 12,
         },
     ];
     for mut event in events {

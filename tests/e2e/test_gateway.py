@@ -1,0 +1,345 @@
+"""`hostmcp gateway` end to end: a real nats-server (nkey users with the documented
+permissions), three real `hostmcp serve --fleet --no-http` hosts, and two gateways in front of
+them. The Python SDK talks to the gateways over /mcp (session era and 2026-07-28) and /sse:
+host_list, run_command with `host`, fleet_run over every host, job ids that name their host
+(served by either gateway), an offline host that fails fast, and the stateless wire with the
+`Mcp-Param-Host` header (a mismatched header is refused, the matching one served).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2
+import nkeys
+import pytest
+from mcp.types import CallToolResult
+
+from conftest import BIN, RUN_AS_ROOT, Server, config_text, wait_for_port
+from mcp_clients import connect
+
+pytestmark = pytest.mark.anyio
+
+NATS_BIN = shutil.which("nats-server") or "/usr/sbin/nats-server"
+HOSTS = {"web-1": "prod", "web-2": "prod", "db-1": "dev"}
+HEADERS_2026 = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
+                "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call"}
+META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def user_seed() -> tuple[str, str]:
+    """A NATS user nkey: (seed, public key)."""
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    return seed.decode(), nkeys.from_seed(bytearray(seed)).public_key.decode()
+
+
+def stop(process: subprocess.Popen, timeout: float = 15) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+class Fleet:
+    """nats-server, the hosts and the gateways, each stopped by PID."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="hostmcp-gateway-"))
+        self.port = free_port()
+        self.host_users = {name: user_seed() for name in [*HOSTS, "gone-1"]}
+        self.gateway_user = user_seed()
+        users = [
+            f'{{ nkey: "{public}", permissions: {{ '
+            f'subscribe: {{ allow: ["hostmcp.host.{name}.>", "hostmcp.discover"] }}, '
+            f'publish: {{ allow: ["hostmcp.presence.{name}"] }}, '
+            'allow_responses: { max: 100000, expires: "15m" } } }'
+            for name, (_, public) in self.host_users.items()
+        ]
+        users.append(
+            f'{{ nkey: "{self.gateway_user[1]}", permissions: {{ '
+            'publish: { allow: ["hostmcp.host.>", "hostmcp.discover"] }, '
+            'subscribe: { allow: ["hostmcp.presence.>", "_INBOX.>"] } } }')
+        conf = self.dir / "nats.conf"
+        conf.write_text(f"listen: 127.0.0.1:{self.port}\n"
+                        "authorization: { users: [\n  " + ",\n  ".join(users) + "\n] }\n")
+        self.nats_log = open(self.dir / "nats.log", "wb")
+        self.nats = subprocess.Popen([NATS_BIN, "-c", str(conf)], stdout=self.nats_log,
+                                     stderr=self.nats_log)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (self.dir / "nats.log").read_text()
+                time.sleep(0.05)
+        self.gateway_seed = self.dir / "gateway-user.nk"
+        self.gateway_seed.write_text(self.gateway_user[0] + "\n")
+        self.gateway_seed.chmod(0o600)
+        self.processes: list[subprocess.Popen] = []
+        self.gateways: list[Server] = []
+        self.gateway_keys: list[str] = []
+        self.hosts: dict[str, subprocess.Popen] = {}
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def env(self, home: Path) -> dict[str, str]:
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+                "XDG_STATE_HOME": str(home / "state"), "HOSTMCP_LOG": "info"}
+
+    def gateway_key(self, home: Path) -> str:
+        """`hostmcp gateway key` in the gateway's state directory."""
+        out = subprocess.run([BIN, "gateway", "key"], env=self.env(home), capture_output=True,
+                             text=True, timeout=30, check=True)
+        return out.stdout.strip()
+
+    def start_host(self, name: str, env_label: str) -> subprocess.Popen:
+        home = self.dir / name
+        home.mkdir()
+        seed = home / "host.nk"
+        seed.write_text(self.host_users[name][0] + "\n")
+        seed.chmod(0o600)
+        trusted = ", ".join(f'"{key}"' for key in self.gateway_keys)
+        config = home / "config.toml"
+        config.write_text(
+            RUN_AS_ROOT + f'[audit]\npath = "{home / "audit.jsonl"}"\n'
+            + "[limits]\ntool_calls_per_minute = 100000\nmax_concurrent_per_principal = 64\n"
+            + f"[fleet]\ntrusted_gateways = [{trusted}]\n"
+            + '[fleet.principals]\nalice = "operator"\nreader = "read"\n')
+        log = open(home / "host.log", "wb")
+        process = subprocess.Popen(
+            [BIN, "serve", "--config", str(config), "--fleet", self.url, "--fleet-name", name,
+             "--fleet-nkey", str(seed), "--fleet-label", f"env={env_label}", "--no-http"],
+            stdout=subprocess.DEVNULL, stderr=log, env=self.env(home))
+        self.processes.append(process)
+        self.hosts[name] = process
+        return process
+
+    def start_gateway(self, home: Path) -> Server:
+        (home / "config.toml").write_text(config_text())
+        log_path = home / "gateway.log"
+        log = open(log_path, "wb")
+        process = subprocess.Popen(
+            [BIN, "gateway", "--nats", self.url, "--nats-nkey", str(self.gateway_seed),
+             "--listen", "127.0.0.1:0", "--config", str(home / "config.toml"),
+             "--audit-log", str(home / "audit.jsonl")],
+            stdout=subprocess.DEVNULL, stderr=log, env=self.env(home))
+        self.processes.append(process)
+        port = wait_for_port(process, log_path, timeout=60)
+        from conftest import TOKENS
+        server = Server(process, port, home / "state", log_path,
+                        {name: token for name, (token, _) in TOKENS.items()})
+        self.gateways.append(server)
+        return server
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            stop(process)
+        stop(self.nats)
+        self.nats_log.close()
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    fleet = Fleet()
+    try:
+        homes = [fleet.dir / "gateway-a", fleet.dir / "gateway-b"]
+        for home in homes:
+            home.mkdir()
+            fleet.gateway_keys.append(fleet.gateway_key(home))
+        for name, env_label in HOSTS.items():
+            fleet.start_host(name, env_label)
+        for home in homes:
+            fleet.start_gateway(home)
+        wait_online(fleet.gateways[0], set(HOSTS))
+        wait_online(fleet.gateways[1], set(HOSTS))
+        yield fleet
+    finally:
+        fleet.close()
+
+
+def stateless_call(gateway: Server, tool: str, arguments: dict, principal: str = "alice",
+                   extra_headers: dict | None = None) -> httpx2.Response:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments, "_meta": META}}
+    headers = {**HEADERS_2026, "Mcp-Name": tool, **gateway.headers(principal)}
+    if "host" in arguments:
+        headers["Mcp-Param-Host"] = arguments["host"]
+    headers.update(extra_headers or {})
+    return httpx2.post(gateway.mcp_url, content=json.dumps(body), headers=headers, timeout=60)
+
+
+def result_of(response: httpx2.Response) -> dict:
+    assert response.status_code == 200, response.text
+    if response.headers["content-type"].startswith("text/event-stream"):
+        data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
+        message = json.loads([d for d in data if d][-1])
+    else:
+        message = response.json()
+    assert "result" in message, message
+    return message["result"]
+
+
+def wait_online(gateway: Server, names: set[str], timeout: float = 60) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        hosts = result_of(stateless_call(gateway, "host_list", {}))["structuredContent"]["hosts"]
+        online = {host["name"] for host in hosts if host["online"]}
+        if names <= online:
+            return hosts
+        assert time.monotonic() < deadline, (hosts, gateway.log())
+        time.sleep(0.5)
+
+
+def text(result: CallToolResult) -> str:
+    return result.content[0].text
+
+
+def gateway_records(gateway: Server) -> list[dict]:
+    path = gateway.state_dir.parent / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("transport,mode", [("streamable", "legacy"), ("streamable", "2026-07-28"),
+                                            ("sse", "legacy")])
+async def test_the_sdk_lists_hosts_and_runs_a_command_on_the_one_it_names(fleet, transport, mode):
+    gateway = fleet.gateways[0]
+    async with connect(gateway, transport, mode) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert {"host_list", "fleet_run", "run_command", "job_start", "job_output"} <= set(tools)
+        schema = tools["run_command"].input_schema
+        assert schema["properties"]["host"]["x-mcp-header"] == "Host"
+        assert schema["required"][0] == "host"
+        listed = await client.call_tool("host_list", {"selector": "env=prod"})
+        names = [host["name"] for host in listed.structured_content["hosts"]]
+        assert names == ["web-1", "web-2"]
+        ran = await client.call_tool("run_command", {"host": "web-2", "command": "echo hello from $0"})
+        assert not ran.is_error, text(ran)
+        assert ran.structured_content["exit_code"] == 0
+        assert "hello from" in ran.structured_content["stdout"]
+    records = [r for r in gateway_records(gateway) if r["event"] == "fleet_call"]
+    assert any(r["tool"] == "run_command" and r["hosts"] == ["web-2"] and r["outcome"] == "ok"
+               and r["principal"] == "alice" for r in records), records
+    host_audit = (fleet.dir / "web-2" / "audit.jsonl").read_text()
+    assert "hello from" in host_audit
+
+
+async def test_a_reader_cannot_run_commands_through_the_gateway_but_can_list_hosts(fleet):
+    gateway = fleet.gateways[0]
+    async with connect(gateway, "streamable", "legacy", gateway.headers("reader")) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert "run_command" not in names and "host_list" in names
+        listed = await client.call_tool("host_list", {})
+        assert not listed.is_error
+        refused = await client.call_tool("run_command", {"host": "web-1", "command": "true"})
+        assert refused.is_error and "needs the operator role" in text(refused)
+
+
+async def test_fleet_run_reaches_every_host_with_progress_and_one_result(fleet):
+    updates = []
+
+    async def on_progress(progress, total, message):
+        updates.append((progress, total, message))
+
+    async with connect(fleet.gateways[1], "streamable", "legacy") as client:
+        result = await client.call_tool("fleet_run", {"command": "echo up", "timeout_secs": 30},
+                                        progress_callback=on_progress)
+    assert not result.is_error, text(result)
+    hosts = result.structured_content["hosts"]
+    assert [host["host"] for host in hosts] == sorted(HOSTS)
+    assert all(host["outcome"] == "ok" and host["stdout"] == "up\n" for host in hosts), hosts
+    assert result.structured_content["summary"] == {"ok": 3}
+    assert text(result).startswith("3 hosts: ok 3")
+    assert len(updates) == 3 and updates[-1][:2] == (3, 3), updates
+
+
+async def test_fleet_run_reports_each_failure_and_cuts_big_outputs_with_a_marker(fleet):
+    async with connect(fleet.gateways[0], "streamable", "2026-07-28") as client:
+        result = await client.call_tool("fleet_run", {
+            "selector": "web-*", "timeout_secs": 30,
+            "command": "head -c 3000000 /dev/zero | tr '\\0' a; exit 3"})
+    hosts = result.structured_content["hosts"]
+    assert [host["host"] for host in hosts] == ["web-1", "web-2"]
+    for host in hosts:
+        assert host["outcome"] == "failed" and host["exit_code"] == 3, host
+        assert "omitted" in host["stdout"], host["stdout"][:300]
+        assert len(host["stdout"]) < 300_000
+
+
+async def test_job_ids_name_their_host_and_either_gateway_serves_them(fleet):
+    a, b = fleet.gateways
+    started = result_of(stateless_call(a, "job_start", {"host": "db-1", "command": "echo job-done"}))
+    job_id = started["structuredContent"]["job_id"]
+    assert job_id.startswith("db-1:"), started
+    assert job_id in started["content"][0]["text"]
+    deadline = time.monotonic() + 30
+    while True:
+        output = result_of(stateless_call(b, "job_output", {"host": "db-1", "job_id": job_id}))
+        if "job-done" in json.dumps(output["structuredContent"]):
+            break
+        assert time.monotonic() < deadline, output
+        time.sleep(0.3)
+    assert output["structuredContent"]["job_id"] == job_id
+    # A job id of one host sent to another is refused before anything is forwarded.
+    wrong = stateless_call(b, "job_output", {"host": "web-1", "job_id": job_id})
+    assert wrong.status_code == 200
+    assert "error" in wrong.json() and "belongs to host" in wrong.json()["error"]["message"]
+
+
+def test_the_host_parameter_header_must_match_the_argument(fleet):
+    gateway = fleet.gateways[0]
+    ok = result_of(stateless_call(gateway, "run_command", {"host": "web-1", "command": "echo same"}))
+    assert ok["structuredContent"]["stdout"] == "same\n"
+    mismatch = stateless_call(gateway, "run_command", {"host": "web-1", "command": "echo no"},
+                              extra_headers={"Mcp-Param-Host": "web-2"})
+    assert mismatch.status_code == 400, mismatch.text
+    missing = stateless_call(gateway, "run_command", {"host": "web-1", "command": "echo no"},
+                             extra_headers={"Mcp-Param-Host": ""})
+    assert missing.status_code == 400, missing.text
+
+
+def test_two_gateways_answer_the_same_stateless_calls(fleet):
+    for gateway in fleet.gateways:
+        result = result_of(stateless_call(gateway, "run_command", {"host": "web-1", "command": "echo x"}))
+        assert result["structuredContent"]["stdout"] == "x\n"
+        hosts = result_of(stateless_call(gateway, "host_list", {"selector": "db-*"}))
+        assert [host["name"] for host in hosts["structuredContent"]["hosts"]] == ["db-1"]
+
+
+def test_an_unknown_host_and_an_offline_one_fail_fast_with_a_clear_error(fleet):
+    gateway = fleet.gateways[0]
+    unknown = result_of(stateless_call(gateway, "run_command", {"host": "nope-1", "command": "true"}))
+    assert unknown["isError"] and "not in the fleet" in unknown["content"][0]["text"]
+    process = fleet.start_host("gone-1", "dev")
+    wait_online(gateway, {"gone-1"})
+    alive = result_of(stateless_call(gateway, "run_command", {"host": "gone-1", "command": "echo here"}))
+    assert alive["structuredContent"]["stdout"] == "here\n"
+    stop(process)
+    started = time.monotonic()
+    gone = result_of(stateless_call(gateway, "run_command", {"host": "gone-1", "command": "true"}))
+    assert time.monotonic() - started < 5
+    assert gone["isError"] and "offline" in gone["content"][0]["text"], gone
+    result = result_of(stateless_call(gateway, "fleet_run", {"command": "true", "timeout_secs": 20}))
+    outcomes = {host["host"]: host["outcome"] for host in result["structuredContent"]["hosts"]}
+    assert outcomes == {"web-1": "ok", "web-2": "ok", "db-1": "ok", "gone-1": "offline"}, outcomes
