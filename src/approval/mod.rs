@@ -22,7 +22,6 @@
 pub mod broker;
 pub mod gate;
 pub mod page;
-pub mod server;
 pub mod settings;
 pub mod socket;
 pub mod webhook;

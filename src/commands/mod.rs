@@ -1,6 +1,7 @@
 //! One module per subcommand: each turns validated settings into a running thing.
 //! Errors leave as [`CommandError`], printed as `error:` and `hint:` lines.
 
+mod approval_server;
 pub mod approvals;
 pub mod audit;
 pub mod call;

@@ -116,7 +116,7 @@ where
             "hostmcp runs as root: commands of tokens without run_as are refused; set --run-as USER (or --run-as root)"
         );
     }
-    let approvals = crate::approval::server::ApprovalServer::new(
+    let approvals = super::approval_server::ApprovalServer::new(
         &config,
         &env,
         &tools,

@@ -226,6 +226,10 @@ impl RowReader {
 
     /// The row of `pid` with what the scan asks for; `None` if it ended while being read.
     fn row(&mut self, pid: i32) -> Option<ProcessRow> {
+        // /proc has no entry for a pid below 1 (and its path would name another process).
+        if pid < 1 {
+            return None;
+        }
         let mut row = self.bare(pid);
         match self.scan.each {
             PerProcess::Pid => {}

@@ -18,6 +18,9 @@ use super::{
 
 /// The outcome of [`decide`].
 #[derive(Debug)]
+// One decision per call, moved once and never stored in bulk: boxing the permit would cost
+// an allocation per call for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Decision {
     Permit(Permit),
     Deny(Denial),

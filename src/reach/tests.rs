@@ -93,7 +93,7 @@ fn a_missing_root_is_an_error_and_a_symlinked_one_is_resolved() {
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(dir.join("real"), &link).unwrap();
     let reach = Reach {
-        fs_read: Some(vec![link.clone()]),
+        fs_read: Some(vec![link]),
         ..Reach::default()
     };
     let canonical = reach.canonicalize().unwrap();

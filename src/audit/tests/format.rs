@@ -165,6 +165,7 @@ fn every_event_kind_round_trips_and_no_field_clashes_with_the_envelope() {
         AuditEvent::ApprovalRefused {
             approval_id: "ap-1".to_owned(),
             reason: "this token is not an approver".into(),
+        },
         AuditEvent::FleetCall {
             hosts: vec!["web1".to_owned(), "db1".to_owned()],
             hosts_total: 2,

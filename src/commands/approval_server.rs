@@ -6,12 +6,12 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    Approvals,
-    page::{self, PageState},
-    socket,
-};
 use crate::{
+    approval::{
+        Approvals,
+        page::{self, PageState},
+        socket,
+    },
     audit::AuditLog,
     auth::authenticator::Authenticator,
     config::{Config, EnvSnapshot},
