@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod outbound_tls;
 pub mod policy;
+pub mod private_file;
 pub mod prompts;
 pub mod ratelimit;
 pub mod reach;

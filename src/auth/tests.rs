@@ -137,7 +137,9 @@ fn a_token_file_readable_by_others_is_refused() {
     std::fs::set_permissions(&stored.path, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert!(matches!(
         token::load_or_create_token(dir.path()),
-        Err(token::TokenFileError::TooOpen { .. })
+        Err(token::TokenFileError::File(
+            crate::private_file::PrivateFileError::TooOpen { .. }
+        ))
     ));
 }
 

@@ -1,9 +1,7 @@
 //! Tokens: generation, SHA-256 digests, and the generated default token kept on disk.
 
 use std::{
-    fs,
-    io::{self, Write},
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
+    io,
     path::{Path, PathBuf},
     sync::Arc,
     time::SystemTime,
@@ -141,71 +139,25 @@ pub struct StoredToken {
 /// Errors reading or writing the generated token file.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenFileError {
-    #[error("cannot create state directory {path}: {source}")]
-    CreateDir { path: PathBuf, source: io::Error },
-    #[error("cannot read token file {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
-    #[error("cannot write token file {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
-    #[error("token file {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
-    TooOpen { path: PathBuf, mode: u32 },
+    #[error(transparent)]
+    File(#[from] crate::private_file::PrivateFileError),
     #[error("token file {path} is empty; delete it to generate a new token")]
     Empty { path: PathBuf },
 }
 
 /// Load the token kept in `state_dir`, or create one there (directory 0700, file 0600).
 pub fn load_or_create_token(state_dir: &Path) -> Result<StoredToken, TokenFileError> {
-    let path = state_dir.join(TOKEN_FILE_NAME);
-    match fs::metadata(&path) {
-        Ok(metadata) => {
-            let mode = metadata.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(TokenFileError::TooOpen { path, mode });
-            }
-            let text = fs::read_to_string(&path).map_err(|source| TokenFileError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let token = text.trim();
-            if token.is_empty() {
-                return Err(TokenFileError::Empty { path });
-            }
-            Ok(StoredToken {
-                token: Secret::new(token),
-                path,
-                created: false,
-            })
-        }
-        Err(error) if error.kind() == io::ErrorKind::NotFound => create_token_file(state_dir, path),
-        Err(source) => Err(TokenFileError::Read { path, source }),
-    }
-}
-
-fn create_token_file(state_dir: &Path, path: PathBuf) -> Result<StoredToken, TokenFileError> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(state_dir)
-        .map_err(|source| TokenFileError::CreateDir {
-            path: state_dir.to_owned(),
-            source,
+    let stored =
+        crate::private_file::read_or_create(state_dir, TOKEN_FILE_NAME, "token file", || {
+            generate_token().map(|token| token.expose().to_owned())
         })?;
-    let write_error = |source| TokenFileError::Write {
-        path: path.clone(),
-        source,
-    };
-    let token = generate_token().map_err(write_error)?;
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(write_error)?;
-    writeln!(file, "{}", token.expose()).map_err(write_error)?;
-    file.sync_all().map_err(write_error)?;
+    let token = stored.text.trim();
+    if token.is_empty() {
+        return Err(TokenFileError::Empty { path: stored.path });
+    }
     Ok(StoredToken {
-        token,
-        path,
-        created: true,
+        token: Secret::new(token),
+        path: stored.path,
+        created: stored.created,
     })
 }

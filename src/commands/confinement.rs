@@ -56,29 +56,13 @@ fn reaches<'a>(
 /// its `/proc/<pid>`: Landlock does not stop a root command from reading another process's
 /// `/proc/<pid>/environ` (checked on Linux 6.18), so a root holding `/proc` is refused.
 pub fn protected_paths(files: &ServerFiles) -> Vec<PathBuf> {
-    let ServerFiles {
-        state_dir,
-        token_file,
-        audit_log,
-        audit_anchor,
-        audit_key,
-        tls_key,
-        config_file,
-    } = files;
-    [
-        state_dir,
-        token_file,
-        audit_log,
-        audit_anchor,
-        audit_key,
-        tls_key,
-        config_file,
-    ]
-    .into_iter()
-    .flatten()
-    .map(|path| std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()))
-    .chain([PathBuf::from(format!("/proc/{}", std::process::id()))])
-    .collect()
+    files
+        .state_dir
+        .iter()
+        .chain(files.files())
+        .map(|path| std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()))
+        .chain([PathBuf::from(format!("/proc/{}", std::process::id()))])
+        .collect()
 }
 
 /// Check the configuration's reaches against the server's files and this host (`support`);

@@ -39,29 +39,7 @@ impl ProtectedFiles {
     /// The files the server's start-up checks name (`crate::hardening`): every one of them,
     /// and the state directory's files.
     pub fn of_server(files: &crate::hardening::ServerFiles) -> Self {
-        let crate::hardening::ServerFiles {
-            state_dir,
-            token_file,
-            audit_log,
-            audit_anchor,
-            audit_key,
-            tls_key,
-            config_file,
-        } = files;
-        Self::new(
-            [
-                token_file,
-                audit_log,
-                audit_anchor,
-                audit_key,
-                tls_key,
-                config_file,
-            ]
-            .into_iter()
-            .flatten()
-            .cloned(),
-            state_dir.clone(),
-        )
+        Self::new(files.files().cloned(), files.state_dir.clone())
     }
 
     /// The protected path the file with this metadata is, if it is one.

@@ -4,9 +4,7 @@
 //! with it; hosts list the public half in `[fleet] trusted_gateways`.
 
 use std::{
-    fs,
-    io::{self, Write},
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
+    io,
     path::{Path, PathBuf},
 };
 
@@ -18,16 +16,8 @@ pub const KEY_FILE_NAME: &str = "gateway.nk";
 /// Why the gateway key cannot be loaded or made. Never carries the seed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
-    #[error("cannot create state directory {path}: {source}")]
-    CreateDir { path: PathBuf, source: io::Error },
-    #[error("cannot read gateway key {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
-    #[error("cannot write gateway key {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
-    #[error(
-        "gateway key {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`"
-    )]
-    TooOpen { path: PathBuf, mode: u32 },
+    #[error(transparent)]
+    File(#[from] crate::private_file::PrivateFileError),
     #[error("gateway key {path} is not an nkey account seed (`SA…`); delete it to make a new key")]
     NotASeed { path: PathBuf },
 }
@@ -49,71 +39,41 @@ impl std::fmt::Debug for GatewayKey {
     }
 }
 
-/// Load the key in `state_dir`, or make one there.
+/// Load the key in `state_dir`, or make one there (directory 0700, file 0600).
 pub fn load_or_create(state_dir: &Path) -> Result<GatewayKey, KeyFileError> {
-    let path = state_dir.join(KEY_FILE_NAME);
-    match fs::metadata(&path) {
-        Ok(metadata) => {
-            let mode = metadata.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(KeyFileError::TooOpen { path, mode });
-            }
-            let text = fs::read_to_string(&path).map_err(|source| KeyFileError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let pair = KeyPair::from_seed(text.trim())
-                .ok()
-                .filter(|pair| pair.key_pair_type() == nkeys::KeyPairType::Account)
-                .ok_or_else(|| KeyFileError::NotASeed { path: path.clone() })?;
-            Ok(GatewayKey {
-                pair,
-                path,
-                created: false,
-            })
-        }
-        Err(error) if error.kind() == io::ErrorKind::NotFound => create(state_dir, path),
-        Err(source) => Err(KeyFileError::Read { path, source }),
-    }
-}
-
-fn create(state_dir: &Path, path: PathBuf) -> Result<GatewayKey, KeyFileError> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(state_dir)
-        .map_err(|source| KeyFileError::CreateDir {
-            path: state_dir.to_owned(),
-            source,
+    let mut made = None;
+    let stored =
+        crate::private_file::read_or_create(state_dir, KEY_FILE_NAME, "gateway key", || {
+            let mut raw = [0u8; 32];
+            getrandom::fill(&mut raw).map_err(io::Error::other)?;
+            let pair = KeyPair::new_from_raw(nkeys::KeyPairType::Account, raw)
+                .map_err(|error| io::Error::other(error.to_string()))?;
+            let seed = pair
+                .seed()
+                .map_err(|error| io::Error::other(error.to_string()))?;
+            made = Some(pair);
+            Ok(seed)
         })?;
-    let write_error = |source| KeyFileError::Write {
-        path: path.clone(),
-        source,
+    let pair = match made {
+        Some(pair) => pair,
+        None => KeyPair::from_seed(stored.text.trim())
+            .ok()
+            .filter(|pair| pair.key_pair_type() == nkeys::KeyPairType::Account)
+            .ok_or_else(|| KeyFileError::NotASeed {
+                path: stored.path.clone(),
+            })?,
     };
-    let mut raw = [0u8; 32];
-    getrandom::fill(&mut raw).map_err(|error| write_error(io::Error::other(error)))?;
-    let pair = KeyPair::new_from_raw(nkeys::KeyPairType::Account, raw)
-        .map_err(|error| write_error(io::Error::other(error.to_string())))?;
-    let seed = pair
-        .seed()
-        .map_err(|error| write_error(io::Error::other(error.to_string())))?;
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(write_error)?;
-    writeln!(file, "{seed}").map_err(write_error)?;
-    file.sync_all().map_err(write_error)?;
     Ok(GatewayKey {
         pair,
-        path,
-        created: true,
+        path: stored.path,
+        created: stored.created,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::{fs, os::unix::fs::PermissionsExt};
+
     use super::*;
 
     #[test]
@@ -137,7 +97,9 @@ mod tests {
         fs::set_permissions(&made.path, fs::Permissions::from_mode(0o640)).unwrap();
         assert!(matches!(
             load_or_create(dir.path()),
-            Err(KeyFileError::TooOpen { .. })
+            Err(KeyFileError::File(
+                crate::private_file::PrivateFileError::TooOpen { .. }
+            ))
         ));
         fs::set_permissions(&made.path, fs::Permissions::from_mode(0o600)).unwrap();
         assert!(load_or_create(dir.path()).is_ok());

@@ -65,6 +65,30 @@ pub struct ServerFiles {
 }
 
 impl ServerFiles {
+    /// Every file named here but the state directory (destructured whole, so a new field
+    /// is a compile error here until it is placed).
+    pub fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        let Self {
+            state_dir: _,
+            token_file,
+            audit_log,
+            audit_anchor,
+            audit_key,
+            tls_key,
+            config_file,
+        } = self;
+        [
+            token_file,
+            audit_log,
+            audit_anchor,
+            audit_key,
+            tls_key,
+            config_file,
+        ]
+        .into_iter()
+        .flatten()
+    }
+
     /// The canonical paths of the files that exist.
     fn existing(&self) -> Vec<PathBuf> {
         [
