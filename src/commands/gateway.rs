@@ -48,6 +48,12 @@ fn serve(args: GatewayArgs) -> Result<(), CommandError> {
             ),
         );
     }
+    if !args.serve.fleet.fleet.is_empty() {
+        return Err(
+            CommandError::new("hostmcp gateway does not join a fleet itself (--fleet)")
+                .with_hint("run the host agent as its own `hostmcp serve --fleet` process"),
+        );
+    }
     if args.fan_out == 0 {
         return Err(CommandError::new("--fan-out must be at least 1"));
     }

@@ -343,3 +343,16 @@ def test_an_unknown_host_and_an_offline_one_fail_fast_with_a_clear_error(fleet):
     result = result_of(stateless_call(gateway, "fleet_run", {"command": "true", "timeout_secs": 20}))
     outcomes = {host["host"]: host["outcome"] for host in result["structuredContent"]["hosts"]}
     assert outcomes == {"web-1": "ok", "web-2": "ok", "db-1": "ok", "gone-1": "offline"}, outcomes
+
+
+def test_a_gateway_refuses_to_join_a_fleet_itself(tmp_path):
+    # A gateway that also ran a host agent would answer for a host on the bus it fronts;
+    # the twin (a gateway without --fleet) serves in every test above.
+    done = subprocess.run(
+        [str(BIN), "gateway", "--nats", "nats://127.0.0.1:1", "--fleet", "nats://127.0.0.1:1"],
+        capture_output=True, text=True, timeout=30,
+        env={**os.environ, "XDG_STATE_HOME": str(tmp_path)},
+    )
+    assert done.returncode == 1
+    assert "does not join a fleet itself" in done.stderr
+    assert not (tmp_path / "hostmcp" / "gateway.nk").exists()
