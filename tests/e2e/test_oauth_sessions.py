@@ -12,7 +12,6 @@ import json
 import os
 import pwd
 import subprocess
-import threading
 from pathlib import Path
 
 import httpx2
@@ -21,7 +20,7 @@ import pytest
 from conftest import BIN, TOKENS
 from sse_raw import RawSseSession
 from test_oauth import _b64, start_on_port, tokens_for
-from test_token_lifecycle import ACCEPT, INIT, PING, audit_records, sse_answers, wait_until
+from test_token_lifecycle import PING, McpSession, audit_records, sse_answers, wait_until
 
 
 @pytest.fixture
@@ -31,34 +30,11 @@ def server():
     srv.stop()
 
 
-class Session:
+class Session(McpSession):
     """A session-era /mcp session of one bearer token, its GET stream read in a thread."""
 
     def __init__(self, server, token: str):
-        self.server = server
-        headers = {**ACCEPT, "Authorization": f"Bearer {token}"}
-        opened = httpx2.post(server.mcp_url, json=INIT, headers=headers)
-        assert opened.status_code == 200, opened.text
-        self.id = opened.headers["mcp-session-id"]
-        self.headers = {**headers, "Mcp-Session-Id": self.id, "Mcp-Protocol-Version": "2025-06-18"}
-        initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-        assert httpx2.post(server.mcp_url, json=initialized, headers=self.headers).status_code == 202
-        self.opened, self.ended = threading.Event(), threading.Event()
-        threading.Thread(target=self._listen, daemon=True).start()
-        assert self.opened.wait(15), "the GET stream did not open"
-
-    def _listen(self):
-        try:
-            with httpx2.Client(timeout=httpx2.Timeout(15, read=None)) as http:
-                with http.stream("GET", self.server.mcp_url,
-                                 headers={**self.headers, "Accept": "text/event-stream"}) as response:
-                    assert response.status_code == 200
-                    self.opened.set()
-                    for _ in response.iter_raw():
-                        pass
-        except Exception:  # the connection was cut: ended as well
-            pass
-        self.ended.set()
+        super().__init__(server, None, token)
 
     def call(self, request_id: int, tool: str, arguments: dict) -> dict:
         body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",

@@ -112,9 +112,10 @@ def sse_answers(response):
 class McpSession:
     """A session-era Streamable HTTP session whose standalone GET stream is read in a thread."""
 
-    def __init__(self, server, name: str):
+    def __init__(self, server, name: str | None, token: str | None = None):
+        """A session of the named configured token, or of `token` itself (an OAuth one)."""
         self.server = server
-        headers = {**ACCEPT, **bearer(name)}
+        headers = {**ACCEPT, "Authorization": f"Bearer {token or TOKENS[name][0]}"}
         opened = httpx2.post(server.mcp_url, json=INIT, headers=headers)
         assert opened.status_code == 200, opened.text
         self.id = opened.headers["mcp-session-id"]
