@@ -1,10 +1,10 @@
 //! The one-time approval page: `GET /approvals/<id>?t=<secret>` shows the request with
 //! approve and deny buttons; `POST /approvals/<id>` decides it. Server-rendered, no
 //! JavaScript, every value escaped, with the consent page's headers (`crate::oauth::page`:
-//! strict CSP with `frame-ancestors 'none'`, no caching), except `Referrer-Policy:
-//! same-origin`: with `no-referrer` a browser sends `Origin: null` on the form's POST, which
-//! the host guard rightly refuses; the page loads nothing and links nowhere, so the URL (and
-//! its secret) can only be sent back to this server.
+//! strict CSP with `frame-ancestors 'none'`, no caching, and `Referrer-Policy: same-origin`,
+//! without which a browser sends `Origin: null` on the form's POST and the host guard refuses
+//! it); the page loads nothing and links nowhere, so the URL (and its secret) can only be
+//! sent back to this server.
 //!
 //! Three things must match for a decision: the URL's one-time secret (compared in constant
 //! time; the page's or the webhook's), the form's single-use nonce (CSRF: issued when the
@@ -85,16 +85,7 @@ fn message_page(status: StatusCode, title: &str, text: &str) -> Response {
         title = escape(title),
         text = escape(text),
     );
-    same_origin_referrer(secured_page(status, body))
-}
-
-/// See the module docs: the form's POST must carry this server's origin.
-fn same_origin_referrer(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        axum::http::header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    response
+    secured_page(status, body)
 }
 
 fn form_page(
@@ -144,7 +135,7 @@ fn form_page(
         secret = escape(secret),
         nonce = escape(nonce),
     );
-    same_origin_referrer(secured_page(StatusCode::OK, body))
+    secured_page(StatusCode::OK, body)
 }
 
 /// GET: the request and its form, when the secret is right.
