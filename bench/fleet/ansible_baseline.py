@@ -9,7 +9,8 @@ known_hosts file listing every instance's host key (host key checking stays on),
 command RUNS times per forks setting, checks every host answered, and stops every sshd by PID,
 also when a run fails. Two connection modes are measured: `cold` (a fresh ControlPath directory
 per run, so every run opens N new SSH connections, as a first run of the day does) and `warm`
-(ControlPersist masters reused from the previous run, Ansible's best case).
+(ControlPersist masters reused from the previous run, Ansible's best case). With --pidfile it
+appends each sshd's PID there, for bench/fleet/run.sh to stop if this script itself is killed.
 
     bench/fleet/ansible_baseline.py --hosts 50 --runs 3 --forks 5,50 --json out.json
 
@@ -75,8 +76,8 @@ def wait_listening(port: int, proc: subprocess.Popen, log: Path, timeout: float 
 class SshFleet:
     """N sshd instances on loopback and the files Ansible needs to reach them."""
 
-    def __init__(self, workdir: Path, n: int, user: str):
-        self.workdir, self.n, self.user = workdir, n, user
+    def __init__(self, workdir: Path, n: int, user: str, pidfile: Path | None = None):
+        self.workdir, self.n, self.user, self.pidfile = workdir, n, user, pidfile
         self.procs: list[subprocess.Popen] = []
         self.ports = free_ports(n)
         self.client_key = workdir / "id_ed25519"
@@ -108,6 +109,9 @@ class SshFleet:
                 proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(conf)], stdout=out, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)
             self.procs.append(proc)
+            if self.pidfile is not None:
+                with open(self.pidfile, "a") as f:
+                    f.write(f"{proc.pid}\n")
             inventory.append(f"h{i:03d} ansible_host=127.0.0.1 ansible_port={port}")
         for i, (port, proc) in enumerate(zip(self.ports, self.procs)):
             wait_listening(port, proc, self.workdir / f"sshd{i:03d}.log")
@@ -155,13 +159,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--forks", default="5,50")
+    parser.add_argument("--pidfile", type=Path, help="append every sshd PID here (run.sh stops leftovers)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    # SIGTERM (run.sh's trap) unwinds like an exception, so the finally below stops every sshd.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if shutil.which("ansible") is None:
         raise BaselineError("ansible not found (apt-get install ansible)")
     user = os.environ.get("BENCH_SSH_USER", getpass.getuser())
     workdir = Path(tempfile.mkdtemp(prefix="hostmcp-fleet-ssh-"))
-    fleet = SshFleet(workdir, args.hosts, user)
+    fleet = SshFleet(workdir, args.hosts, user, args.pidfile)
     results: dict = {"hosts": args.hosts, "runs": args.runs, "user": user,
                      "ansible": subprocess.run(["ansible", "--version"], capture_output=True, text=True)
                      .stdout.splitlines()[0],
