@@ -23,6 +23,7 @@ import argparse
 import getpass
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -173,7 +174,11 @@ def main(argv: list[str]) -> int:
                      "ansible": subprocess.run(["ansible", "--version"], capture_output=True, text=True)
                      .stdout.splitlines()[0],
                      "ssh": subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip(),
-                     "cpus": os.cpu_count(), "load_before": os.getloadavg()[0], "modes": {}}
+                     "cpus": os.cpu_count(), "load_before": os.getloadavg()[0], "modes": {},
+                     # sshd runs each of Ansible's remote commands with this shell; bash (Debian's)
+                     # also reads ~/.bashrc then, so what is in it costs every remote command.
+                     "login_shell": pwd.getpwnam(user).pw_shell,
+                     "bashrc": (Path(pwd.getpwnam(user).pw_dir) / ".bashrc").exists()}
     try:
         fleet.start()
         for forks in (int(f) for f in args.forks.split(",")):

@@ -113,6 +113,12 @@ def agents_section(r: dict, binary: str) -> list[str]:
         p99 = f"{x['p99_ms']:.0f} ms" if x["p99_ms"] is not None else "-"
         lines.append(f"| {i} | {x['ok']}/{r['agents']} | {x['progress_seen']} | {p50} | {p99} | {x['wall_ms']:.0f} ms |")
     rss, agent_rss = r["gateway_rss_kib"], r["agent_rss_kib"]
+    unseen = r.get("progress_unseen", 0)
+    if unseen:
+        lines += ["", f"{unseen} of {r['completion_samples']} progress notifications never reached the client: "
+                  "the gateway forwards progress from a task of its own, and the result overtook them (a gateway "
+                  "finding: the final result should wait for the pending notifications). Those hosts count at the "
+                  "result's arrival (fleet_run wall), an upper bound."]
     lines += ["", f"Over all {r['completion_samples']} host completions: p50 {r['completion_p50_ms']:.0f} ms, "
               f"p99 {r['completion_p99_ms']:.0f} ms, max {r['completion_max_ms']:.0f} ms; fleet_run wall median "
               f"{r['median_wall_ms']:.0f} ms. Gateway CPU per host call: {r['gateway_cpu_us_per_host_call']:.0f} µs. "
@@ -176,6 +182,11 @@ def ansible_section(r: dict) -> list[str]:
         lines.append(f"| {forks} | {m['cold_median_s']:.2f} s | {runs(m['cold_runs_s'])} | "
                      f"{m['warm_median_s']:.2f} s | {runs(m['warm_runs_s'])} | "
                      f"{1000 * m['cold_median_s'] / r['hosts']:.0f} ms |")
+    if "login_shell" in r:
+        rc = " and reads its ~/.bashrc for each remote command (bash started by sshd does)" \
+            if r["bashrc"] and r["login_shell"].endswith("bash") else ""
+        lines += ["", f"`{r['user']}`'s login shell is {r['login_shell']}{rc}; set BENCH_SSH_USER to measure "
+                  "another user."]
     lines += ["", f"Load average (1 min) before the Ansible runs: {r['load_before']:.1f}, after: "
               f"{r['load_after']:.1f}, on {r['cpus']} CPUs.", ""]
     return lines
