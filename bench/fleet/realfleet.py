@@ -9,7 +9,8 @@ trusting the gateway's key and mapping the gateway's principal to `operator`. Ag
 an HTTP listener (`--no-http`) except the first, which also listens on a free loopback port with
 the same token, for the hop measurement. Every PID it starts is appended to `pidfile` (so
 bench/fleet/run.sh can stop leftovers if this process dies); `RealFleet.stop()` stops them all
-by PID, agents first, and the `real_fleet` context manager calls it even on failure.
+by PID, agents first, and the `real_fleet` context manager calls it even on failure, then removes
+the work directory (kept with BENCH_KEEP=1: the logs of every process are there).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -176,3 +178,5 @@ def real_fleet(hostmcp: str, agents: int, pidfile: Path | None = None):
         yield fleet
     finally:
         fleet.stop()
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
