@@ -13,7 +13,8 @@ and, once the gateway sees every agent online:
    p50/p99 over all hosts of all rounds; gateway CPU per host call (from /proc, over the
    measured rounds), gateway RSS with no agent and with N online, agents' RSS;
 2. the hop (bench/fleet/hop.py): --hop-calls `run_command true` through the gateway to the first
-   agent vs the same call to that agent's own /mcp, interleaved.
+   agent vs the same call to that agent's own /mcp, interleaved; then CPU per call of the
+   gateway, that host and nats-server, through the gateway and direct.
 
 Every process is stopped by PID at the end, also on failure or SIGTERM.
 
@@ -100,7 +101,10 @@ def measure(args) -> dict:
         completion = [t for r in rounds for t in r["completion_ms"]]
         agent_rss = sorted(rss_kib(p.pid) for p in fleet.agents.values())
         with McpHttp(fleet.gateway_port, TOKEN) as gateway, McpHttp(fleet.direct_port, TOKEN) as direct:
-            hop = measure_hop(gateway, direct, fleet.direct_host, args.hop_calls, args.hop_warmup)
+            pids = {"gateway": fleet.gateway.pid, "host": fleet.agents[fleet.direct_host].pid,
+                    "nats": fleet.nats.process.pid}
+            hop = measure_hop(gateway, direct, fleet.direct_host, args.hop_calls, args.hop_warmup,
+                              cpu=lambda: {name: cpu_seconds(pid) for name, pid in pids.items()})
         return {
             "agents": args.agents, "rounds": [{k: v for k, v in r.items() if k != "completion_ms"} for r in rounds],
             "warmup_rounds": args.warmup, "all_online_s": online_s,

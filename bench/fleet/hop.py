@@ -6,12 +6,15 @@ This module owns that comparison (issue 16: "one call through the gateway to one
 gateway (`run_command` with `host`), one to the host's /mcp; calls interleaved one by one, the
 order within each pair alternating, so load on the machine falls on both alike. Every answer must
 be exit code 0. Reported: median, p90 and p99 of each, the difference of the medians and the
-median of the per-pair differences (gateway minus direct).
+median of the per-pair differences (gateway minus direct). Then, to show where the hop's time
+goes, a block of calls through the gateway and a block direct (not interleaved: CPU time is
+per process), each with the CPU time (/proc) the gateway and the host spent per call.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 
 from mcp_http import Answer, McpHttp, McpCallError
 
@@ -32,7 +35,17 @@ def _timed(client: McpHttp, arguments: dict) -> float:
     return 1000 * elapsed
 
 
-def measure_hop(gateway: McpHttp, direct: McpHttp, host: str, calls: int, warmup: int = 20) -> dict:
+def cpu_per_call(client: McpHttp, arguments: dict, calls: int, cpu: Callable[[], dict]) -> dict:
+    """CPU microseconds per call of each process `cpu()` reads (name -> seconds), over `calls` calls."""
+    before = cpu()
+    for _ in range(calls):
+        _timed(client, arguments)
+    after = cpu()
+    return {name: 1e6 * (after[name] - before[name]) / calls for name in before}
+
+
+def measure_hop(gateway: McpHttp, direct: McpHttp, host: str, calls: int, warmup: int = 20,
+                cpu: Callable[[], dict] | None = None) -> dict:
     through = {"command": "true", "host": host}
     local = {"command": "true"}
     for _ in range(warmup):
@@ -52,7 +65,13 @@ def measure_hop(gateway: McpHttp, direct: McpHttp, host: str, calls: int, warmup
         return {"median_ms": statistics.median(xs), "p90_ms": percentile(xs, 0.90), "p99_ms": percentile(xs, 0.99),
                 "min_ms": min(xs)}
 
-    return {"host": host, "calls": calls, "warmup": warmup, "gateway": stats(gw_ms), "direct": stats(direct_ms),
-            "median_difference_ms": statistics.median(gw_ms) - statistics.median(direct_ms),
-            "median_pair_difference_ms": statistics.median(pairs),
-            "p99_difference_ms": percentile(gw_ms, 0.99) - percentile(direct_ms, 0.99)}
+    result = {"host": host, "calls": calls, "warmup": warmup, "gateway": stats(gw_ms), "direct": stats(direct_ms),
+              "median_difference_ms": statistics.median(gw_ms) - statistics.median(direct_ms),
+              "median_pair_difference_ms": statistics.median(pairs),
+              "p99_difference_ms": percentile(gw_ms, 0.99) - percentile(direct_ms, 0.99)}
+    if cpu is not None:
+        block = max(10, calls // 5)
+        result["cpu_calls"] = block
+        result["cpu_us_per_call"] = {"through_gateway": cpu_per_call(gateway, through, block, cpu),
+                                     "direct": cpu_per_call(direct, local, block, cpu)}
+    return result

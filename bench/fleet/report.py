@@ -147,7 +147,17 @@ def hop_section(h: dict) -> list[str]:
         f"Difference: medians {h['median_difference_ms']:+.2f} ms (median of per-pair differences "
         f"{h['median_pair_difference_ms']:+.2f} ms), p99 {h['p99_difference_ms']:+.2f} ms. Goal: under 1 ms.",
         "",
-    ]
+    ] + hop_cpu_lines(h)
+
+
+def hop_cpu_lines(h: dict) -> list[str]:
+    if "cpu_us_per_call" not in h:
+        return []
+    through, direct = h["cpu_us_per_call"]["through_gateway"], h["cpu_us_per_call"]["direct"]
+    lines = [f"CPU time per call ({h['cpu_calls']} calls each way, one block after the other):", "",
+             "| process | through the gateway | direct |", "| --- | ---: | ---: |"]
+    lines += [f"| {name} | {through[name]:.0f} µs | {direct[name]:.0f} µs |" for name in through]
+    return lines + [""]
 
 
 def comparison_section(agents: dict, ansible: dict) -> list[str]:
