@@ -9,7 +9,9 @@ known_hosts file listing every instance's host key (host key checking stays on),
 command RUNS times per forks setting, checks every host answered, and stops every sshd by PID,
 also when a run fails. Two connection modes are measured: `cold` (a fresh ControlPath directory
 per run, so every run opens N new SSH connections, as a first run of the day does) and `warm`
-(ControlPersist masters reused from the previous run, Ansible's best case). With --pidfile it
+(ControlPersist masters reused from the previous run, Ansible's best case). The SSH sessions get
+an empty HOME (sshd `SetEnv`), so the machine user's rc files (read by the shell sshd starts for
+each remote command) are not part of the measurement; --user-home measures with them. With --pidfile it
 appends each sshd's PID there, for bench/fleet/run.sh to stop if this script itself is killed.
 
     bench/fleet/ansible_baseline.py --hosts 50 --runs 3 --forks 5,50 --json out.json
@@ -77,8 +79,12 @@ def wait_listening(port: int, proc: subprocess.Popen, log: Path, timeout: float 
 class SshFleet:
     """N sshd instances on loopback and the files Ansible needs to reach them."""
 
-    def __init__(self, workdir: Path, n: int, user: str, pidfile: Path | None = None):
+    def __init__(self, workdir: Path, n: int, user: str, pidfile: Path | None = None, clean_home: bool = True):
         self.workdir, self.n, self.user, self.pidfile = workdir, n, user, pidfile
+        # HOME of the SSH sessions: an empty directory, so that the shell sshd starts for each of
+        # Ansible's remote commands reads no rc file of this machine's user (bash started by
+        # sshd reads ~/.bashrc; here root's runs `pyenv init`, ~130 ms of CPU per command).
+        self.home = workdir / "home" if clean_home else None
         self.procs: list[subprocess.Popen] = []
         self.ports = free_ports(n)
         self.client_key = workdir / "id_ed25519"
@@ -92,6 +98,10 @@ class SshFleet:
         authorized = self.workdir / "authorized_keys"
         authorized.write_text(Path(f"{self.client_key}.pub").read_text())
         authorized.chmod(0o600)
+        if self.home is not None:
+            self.home.mkdir(mode=0o700)
+            if self.user != getpass.getuser():
+                shutil.chown(self.home, self.user)
         known, inventory = [], ["[fleet]"]
         for i, port in enumerate(self.ports):
             hostkey = self.workdir / f"host{i:03d}_ed25519"
@@ -104,7 +114,8 @@ class SshFleet:
                 f"PidFile {self.workdir}/sshd{i:03d}.pid", f"AuthorizedKeysFile {authorized}",
                 f"AllowUsers {self.user}", "PermitRootLogin prohibit-password", "PubkeyAuthentication yes",
                 "PasswordAuthentication no", "StrictModes no", "KbdInteractiveAuthentication no", "UsePAM no",
-                "MaxStartups 200:30:400", "MaxSessions 100", "Subsystem sftp internal-sftp", ""]))
+                "MaxStartups 200:30:400", "MaxSessions 100", "Subsystem sftp internal-sftp",
+                *([f"SetEnv HOME={self.home}"] if self.home is not None else []), ""]))
             log = self.workdir / f"sshd{i:03d}.log"
             with open(log, "wb") as out:
                 proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(conf)], stdout=out, stderr=subprocess.STDOUT,
@@ -161,6 +172,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--forks", default="5,50")
     parser.add_argument("--pidfile", type=Path, help="append every sshd PID here (run.sh stops leftovers)")
+    parser.add_argument("--user-home", action="store_true",
+                        help="SSH sessions get the user's own HOME (and its ~/.bashrc), not an empty one")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     # SIGTERM (run.sh's trap) unwinds like an exception, so the finally below stops every sshd.
@@ -169,7 +182,7 @@ def main(argv: list[str]) -> int:
         raise BaselineError("ansible not found (apt-get install ansible)")
     user = os.environ.get("BENCH_SSH_USER", getpass.getuser())
     workdir = Path(tempfile.mkdtemp(prefix="hostmcp-fleet-ssh-"))
-    fleet = SshFleet(workdir, args.hosts, user, args.pidfile)
+    fleet = SshFleet(workdir, args.hosts, user, args.pidfile, clean_home=not args.user_home)
     results: dict = {"hosts": args.hosts, "runs": args.runs, "user": user,
                      "ansible": subprocess.run(["ansible", "--version"], capture_output=True, text=True)
                      .stdout.splitlines()[0],
@@ -178,7 +191,8 @@ def main(argv: list[str]) -> int:
                      # sshd runs each of Ansible's remote commands with this shell; bash (Debian's)
                      # also reads ~/.bashrc then, so what is in it costs every remote command.
                      "login_shell": pwd.getpwnam(user).pw_shell,
-                     "bashrc": (Path(pwd.getpwnam(user).pw_dir) / ".bashrc").exists()}
+                     "bashrc": (Path(pwd.getpwnam(user).pw_dir) / ".bashrc").exists(),
+                     "remote_home": "user" if args.user_home else "empty"}
     try:
         fleet.start()
         for forks in (int(f) for f in args.forks.split(",")):

@@ -192,11 +192,13 @@ def ansible_section(r: dict) -> list[str]:
         lines.append(f"| {forks} | {m['cold_median_s']:.2f} s | {runs(m['cold_runs_s'])} | "
                      f"{m['warm_median_s']:.2f} s | {runs(m['warm_runs_s'])} | "
                      f"{1000 * m['cold_median_s'] / r['hosts']:.0f} ms |")
-    if "login_shell" in r:
+    if r.get("remote_home") == "empty":
+        lines += ["", f"`{r['user']}`'s login shell ({r['login_shell']}) runs each of Ansible's remote commands "
+                  "with HOME an empty directory (sshd `SetEnv`): no rc file of this machine's user is measured."]
+    elif "login_shell" in r:
         rc = " and reads its ~/.bashrc for each remote command (bash started by sshd does)" \
             if r["bashrc"] and r["login_shell"].endswith("bash") else ""
-        lines += ["", f"`{r['user']}`'s login shell is {r['login_shell']}{rc}; set BENCH_SSH_USER to measure "
-                  "another user."]
+        lines += ["", f"`{r['user']}`'s login shell is {r['login_shell']}{rc} (--user-home)."]
     lines += ["", f"Load average (1 min) before the Ansible runs: {r['load_before']:.1f}, after: "
               f"{r['load_after']:.1f}, on {r['cpus']} CPUs.", ""]
     return lines
