@@ -258,6 +258,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--note", default="")
     parser.add_argument("--load-start", default="", help="/proc/loadavg's first three fields at the start")
     parser.add_argument("--started", default="", help="the run's start time (UTC)")
+    parser.add_argument("--failed", default="", help="the parts that failed (their messages are in the run's log)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     load = lambda path: json.loads(path.read_text()) if path else None  # noqa: E731
@@ -270,6 +271,9 @@ def main(argv: list[str]) -> int:
     ]
     if args.note:
         lines += [args.note, ""]
+    if args.failed.strip():
+        lines += [f"**Failed parts: {args.failed.strip()}** (not in this report; their errors are in the run's "
+                  "output).", ""]
     lines += machine_lines(args)
     lines += goals_lines(agents, ansible, sim, gateway)
     if agents:

@@ -26,7 +26,8 @@
 # FLEET_PYTHON to point elsewhere); sim and gateway need a built example (cargo build --examples).
 # Results: raw JSON under bench/results/fleet-<stamp>/, the report in bench/results/fleet-<stamp>.md
 # (machine, load average at start and end). Every process is stopped by PID at the end, also when
-# a part fails or the run is interrupted (trap).
+# a part fails or the run is interrupted (trap). A part that fails is left out of the report, which
+# names it; the others still run, and run.sh exits 1 at the end.
 #
 # Knobs: FLEET_AGENTS=100  FLEET_ROUNDS=10  FLEET_HOP_CALLS=500  FLEET_HOSTS=$FLEET_AGENTS
 #        FLEET_RUNS=3  FLEET_FORKS=5,50  FLEET_SIM_HOSTS=1000  FLEET_SIM_ROUNDS=5  FLEET_FAN_OUT=1000
@@ -119,12 +120,18 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# One part, in the background so that a signal reaches the trap at once.
+# One part, in the background so that a signal reaches the trap at once. A part that fails is
+# logged and left out of the report (which names it); the run then exits 1 after the report.
+failed=()
 part() {
+  local name=$1 rc=0
+  shift
   "$@" &
   child=$!
-  wait "$child"
+  wait "$child" || rc=$?
   child=""
+  [ "$rc" = 0 ] || { log "part $name failed (exit $rc): see its messages above"; failed+=("$name"); }
+  return "$rc"
 }
 
 report_args=()
@@ -132,32 +139,33 @@ if [[ " $PARTS " == *" agents "* ]]; then
   [ -x "$HOSTMCP" ] || { log "no $HOSTMCP: cargo build --bins"; exit 1; }
   [ -x "$PYTHON" ] || { log "no e2e venv at $PYTHON: scripts/install-test-deps.sh"; exit 1; }
   log "real agents: $AGENTS hostmcp serve --fleet through one gateway, $ROUNDS rounds, hop $HOP_CALLS calls ($HOSTMCP)"
-  part "$PYTHON" "$BENCH/agents_bench.py" --hostmcp "$HOSTMCP" --agents "$AGENTS" --rounds "$ROUNDS" \
-    --hop-calls "$HOP_CALLS" --pidfile "$PIDS" --json "$OUT/agents.json" >/dev/null
-  report_args+=(--agents "$OUT/agents.json")
+  part agents "$PYTHON" "$BENCH/agents_bench.py" --hostmcp "$HOSTMCP" --agents "$AGENTS" --rounds "$ROUNDS" \
+    --hop-calls "$HOP_CALLS" --pidfile "$PIDS" --json "$OUT/agents.json" >/dev/null \
+    && report_args+=(--agents "$OUT/agents.json")
 fi
 if [[ " $PARTS " == *" ansible "* ]]; then
   log "ansible baseline: $HOSTS sshd, forks $FORKS, $RUNS runs each"
-  part python3 "$BENCH/ansible_baseline.py" --hosts "$HOSTS" --runs "$RUNS" --forks "$FORKS" \
-    --pidfile "$PIDS" --json "$OUT/ansible.json" >/dev/null
-  report_args+=(--ansible "$OUT/ansible.json")
+  part ansible python3 "$BENCH/ansible_baseline.py" --hosts "$HOSTS" --runs "$RUNS" --forks "$FORKS" \
+    --pidfile "$PIDS" --json "$OUT/ansible.json" >/dev/null \
+    && report_args+=(--ansible "$OUT/ansible.json")
 fi
 if [[ " $PARTS " == *" sim "* ]]; then
   [ -x "$SIMHOSTS" ] || { log "no fleet_simhosts example: cargo build --examples"; exit 1; }
   [ -x "$PYTHON" ] || { log "no e2e venv at $PYTHON: scripts/install-test-deps.sh"; exit 1; }
   log "simulated fan-out: $SIM_HOSTS hosts, $SIM_ROUNDS rounds ($SIMHOSTS)"
-  part "$PYTHON" "$BENCH/simfanout.py" --simhosts "$SIMHOSTS" --hosts "$SIM_HOSTS" --rounds "$SIM_ROUNDS" \
-    --json "$OUT/simfanout.json" >/dev/null
-  report_args+=(--simfanout "$OUT/simfanout.json" --simhosts-bin "$SIMHOSTS")
+  part sim "$PYTHON" "$BENCH/simfanout.py" --simhosts "$SIMHOSTS" --hosts "$SIM_HOSTS" --rounds "$SIM_ROUNDS" \
+    --json "$OUT/simfanout.json" >/dev/null \
+    && report_args+=(--simfanout "$OUT/simfanout.json" --simhosts-bin "$SIMHOSTS")
 fi
 if [[ " $PARTS " == *" gateway "* ]]; then
   [ -x "$SIMHOSTS" ] && [ -x "$HOSTMCP" ] || { log "need $HOSTMCP and $SIMHOSTS: cargo build --bins --examples"; exit 1; }
   log "fleet_run through the gateway: $SIM_HOSTS simulated hosts, fan-out $FAN_OUT, $SIM_ROUNDS rounds ($HOSTMCP)"
-  part "$PYTHON" "$BENCH/gateway_fanout.py" --hostmcp "$HOSTMCP" --simhosts "$SIMHOSTS" --hosts "$SIM_HOSTS" \
-    --fan-out "$FAN_OUT" --rounds "$SIM_ROUNDS" --json "$OUT/gateway.json" >/dev/null
-  report_args+=(--gateway "$OUT/gateway.json")
+  part gateway "$PYTHON" "$BENCH/gateway_fanout.py" --hostmcp "$HOSTMCP" --simhosts "$SIMHOSTS" \
+    --hosts "$SIM_HOSTS" --fan-out "$FAN_OUT" --rounds "$SIM_ROUNDS" --json "$OUT/gateway.json" >/dev/null \
+    && report_args+=(--gateway "$OUT/gateway.json")
 fi
 
 python3 "$BENCH/report.py" "${report_args[@]}" --stamp "$STAMP" --hostmcp-bin "$HOSTMCP" \
   --commit "$(git -C "$REPO" rev-parse --short HEAD)" --note "${FLEET_NOTE:-}" \
-  --load-start "$LOAD_START" --started "$STARTED" --out "$REPO/bench/results/fleet-$STAMP.md"
+  --load-start "$LOAD_START" --started "$STARTED" --failed "${failed[*]}" --out "$REPO/bench/results/fleet-$STAMP.md"
+[ "${#failed[@]}" = 0 ] || { log "failed parts: ${failed[*]}"; exit 1; }
