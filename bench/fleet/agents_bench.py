@@ -95,6 +95,7 @@ def measure(args) -> dict:
             cpu0 = cpu_seconds(fleet.gateway.pid)
             rounds = [fan_out_round(client, args.agents) for _ in range(args.rounds)]
             cpu1 = cpu_seconds(fleet.gateway.pid)
+        rss_after = rss_kib(fleet.gateway.pid)
         bad = [r for r in rounds if r["ok"] != args.agents]
         if bad:
             raise RoundError(f"{len(bad)}/{len(rounds)} rounds not all ok: {bad[0]['outcomes']}")
@@ -116,7 +117,7 @@ def measure(args) -> dict:
             "median_wall_ms": statistics.median(r["wall_ms"] for r in rounds),
             "p99_wall_ms": percentile([r["wall_ms"] for r in rounds], 0.99),
             "gateway_cpu_us_per_host_call": 1e6 * (cpu1 - cpu0) / (args.rounds * args.agents),
-            "gateway_rss_kib": {"no_hosts": rss_empty, "all_online": rss_online},
+            "gateway_rss_kib": {"no_hosts": rss_empty, "all_online": rss_online, "after_rounds": rss_after},
             "gateway_kib_per_host": (rss_online - rss_empty) / args.agents,
             "agent_rss_kib": {"median": statistics.median(agent_rss), "max": agent_rss[-1]},
             "hop": hop,

@@ -123,7 +123,7 @@ def agents_section(r: dict, binary: str) -> list[str]:
               f"p99 {r['completion_p99_ms']:.0f} ms, max {r['completion_max_ms']:.0f} ms; fleet_run wall median "
               f"{r['median_wall_ms']:.0f} ms. Gateway CPU per host call: {r['gateway_cpu_us_per_host_call']:.0f} µs. "
               f"Gateway RSS: {rss['no_hosts']} KiB with no host, {rss['all_online']} KiB with {r['agents']} online "
-              f"({r['gateway_kib_per_host']:.1f} KiB per host). Agent RSS: median {agent_rss['median']:.0f} KiB, "
+              f"({r['gateway_kib_per_host']:.1f} KiB per host), {rss.get('after_rounds', '?')} KiB after the rounds. Agent RSS: median {agent_rss['median']:.0f} KiB, "
               f"max {agent_rss['max']} KiB.", ""]
     return lines
 
