@@ -14,6 +14,7 @@ per process), each with the CPU time (/proc) the gateway and the host spent per 
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable
 
 from mcp_http import Answer, McpHttp, McpCallError
@@ -25,8 +26,6 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def _timed(client: McpHttp, arguments: dict) -> float:
-    import time
-
     start = time.perf_counter()
     answer: Answer = client.call("run_command", arguments)
     elapsed = time.perf_counter() - start
