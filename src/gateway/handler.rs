@@ -268,6 +268,7 @@ impl GatewayTools {
                 &context.ct,
             )
             .await;
+        progress.flush().await;
         let (result, outcome) = match answer {
             Ok(wire::Outcome::Ok { result }) => {
                 match serde_json::from_value::<CallToolResult>(result) {
@@ -382,6 +383,7 @@ impl GatewayTools {
             });
             done.push(run);
         }
+        progress.flush().await;
         let mut counts = std::collections::BTreeMap::new();
         for run in &done {
             *counts.entry(run.outcome.as_str()).or_insert(0) += 1;

@@ -116,7 +116,7 @@ class Row:
 # clients (the Inspector CLI, mcpo) make each call on its own.
 ARGUMENTS: dict[str, Row] = {
     "host_info": Row(lambda f: {}, lambda f: os.uname().nodename),
-    "process_list": Row(lambda f: {"name": "sleep", "limit": 50}, lambda f: str(f.sleeper.pid)),
+    "process_list": Row(lambda f: {"name": "sleep", "sort": "start", "limit": 50}, lambda f: str(f.sleeper.pid)),
     "process_tree": Row(lambda f: {"pid": f.sleeper.pid}, lambda f: f"{f.sleeper.pid} sleep"),
     "disk_usage": Row(lambda f: {"path": str(f.root), "top": 3}, lambda f: str(f.root)),
     "network_info": Row(lambda f: {"max_connections": 5}, lambda f: f"127.0.0.1:{f.server.port}"),
