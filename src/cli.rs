@@ -106,6 +106,11 @@ pub struct GatewayArgs {
     /// Hosts one fleet_run reaches at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub fan_out: usize,
+    /// Serve the gateway on stdin/stdout (newline JSON-RPC, logs on stderr) to the user who
+    /// started it, as `hostmcp stdio` does, instead of over HTTP; calls reach the hosts as
+    /// the fleet principal `stdio`.
+    #[arg(long, conflicts_with = "listen")]
+    pub stdio: bool,
     #[command(flatten)]
     pub serve: ServeArgs,
 }

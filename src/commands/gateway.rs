@@ -1,18 +1,24 @@
 //! `hostmcp gateway` (serve the fleet's MCP endpoint: `serve`'s whole setup with the
-//! gateway's handler, after connecting to NATS) and `hostmcp gateway key` (print the
-//! gateway's public key, creating the key if needed).
+//! gateway's handler, after connecting to NATS; or, with `--stdio`, `hostmcp stdio`'s setup
+//! with that handler) and `hostmcp gateway key` (print the gateway's public key, creating
+//! the key if needed).
 
-use std::io::Write;
+use std::{io::Write, sync::Arc};
+
+use tokio_util::sync::CancellationToken;
 
 use super::CommandError;
 use crate::{
-    cli::{GatewayArgs, GatewayCommand},
-    config::EnvSnapshot,
+    cli::{GatewayArgs, GatewayCommand, ServeArgs},
+    config::{self, Config, EnvSnapshot},
+    exec::BaseEnv,
     gateway::{
         bus::{Bus, BusSettings},
         handler::{Gateway, GatewayTools},
         key,
     },
+    hardening,
+    tools::{ToolSettings, ToolsState},
 };
 
 pub fn run(args: GatewayArgs) -> Result<(), CommandError> {
@@ -57,8 +63,6 @@ fn serve(args: GatewayArgs) -> Result<(), CommandError> {
     if args.fan_out == 0 {
         return Err(CommandError::new("--fan-out must be at least 1"));
     }
-    let key = load_key()?;
-    tracing::info!(gateway = %key.pair.public_key(), "gateway key (hosts list it in [fleet] trusted_gateways)");
     let settings = BusSettings {
         urls: args.nats,
         nkey_file: args.nats_nkey,
@@ -66,16 +70,72 @@ fn serve(args: GatewayArgs) -> Result<(), CommandError> {
         ca_file: args.nats_ca,
     };
     let fan_out = args.fan_out;
+    if args.stdio {
+        return serve_stdio(args.serve, settings, fan_out);
+    }
+    let key = load_key()?;
     super::serve::run_serving(args.serve, async move |tools, _audit, shutdown| {
-        let bus = Bus::connect(&settings, key.pair, shutdown)
-            .await
-            .map_err(|error| {
-                CommandError::new(error).with_hint("check --nats and the NATS credentials")
-            })?;
-        Ok(GatewayTools::new(Gateway {
-            bus,
-            tools,
-            fan_out,
-        }))
+        gateway_tools(&settings, key, tools, fan_out, shutdown).await
+    })
+}
+
+/// The gateway's handler, once it is on the bus.
+async fn gateway_tools(
+    settings: &BusSettings,
+    key: key::GatewayKey,
+    tools: Arc<ToolsState>,
+    fan_out: usize,
+    shutdown: CancellationToken,
+) -> Result<GatewayTools, CommandError> {
+    tracing::info!(gateway = %key.pair.public_key(), "gateway key (hosts list it in [fleet] trusted_gateways)");
+    let bus = Bus::connect(settings, key.pair, shutdown)
+        .await
+        .map_err(|error| {
+            CommandError::new(error).with_hint("check --nats and the NATS credentials")
+        })?;
+    Ok(GatewayTools::new(Gateway {
+        bus,
+        tools,
+        fan_out,
+    }))
+}
+
+/// `hostmcp gateway --stdio`: the gateway's tools on stdin/stdout for the user who started
+/// it (the `hostmcp stdio` seam: its audit file and caller), with `serve`'s limits and
+/// audit configuration. No tokens: the principal is `stdio`, whom each host maps in
+/// `[fleet.principals]` like any other.
+fn serve_stdio(args: ServeArgs, settings: BusSettings, fan_out: usize) -> Result<(), CommandError> {
+    hardening::make_non_dumpable().map_err(CommandError::new)?;
+    let env = EnvSnapshot::capture();
+    let source = config::discover_here(args.config.as_deref(), &env);
+    let args = ServeArgs {
+        no_auth: true,
+        ..args
+    };
+    let mut config = Config::resolve(&args, &env, source.load()?)?;
+    super::logging::set_format(config.log_format);
+    tracing::info!("{}", source.describe());
+    let audit_log = super::stdio::open_audit(&mut config, &env)?;
+    let policy = super::resolve_policy(config.policy.clone())?;
+    let key = load_key()?;
+    super::runtime()?.block_on(async {
+        let shutdown = CancellationToken::new();
+        let tools = ToolsState::new(
+            ToolSettings {
+                limits: config.limits,
+                jobs: config.jobs,
+                terminals: config.terminals,
+                tool_calls_per_minute: config.abuse.tool_calls_per_minute,
+                policy,
+                run_as: None,
+                services: config.services,
+                files: config.files,
+            },
+            BaseEnv::from_server_env(),
+            audit_log,
+            &shutdown,
+        );
+        let handler = gateway_tools(&settings, key, tools, fan_out, shutdown.clone()).await?;
+        super::stdio::serve_owner(handler, &shutdown).await
     })
 }

@@ -1,7 +1,12 @@
-//! `hostmcp stdio`: serve the tools on stdin/stdout for a local client.
+//! `hostmcp stdio`: serve the tools on stdin/stdout for a local client; and the stdio seam
+//! `hostmcp gateway --stdio` shares with it (the audit file beside `serve`'s, the caller).
+
+use rmcp::ServerHandler;
+use tokio_util::sync::CancellationToken;
 
 use super::{CommandError, runtime};
 use crate::{
+    audit::AuditLog,
     auth::danger,
     caller::Caller,
     cli::StdioArgs,
@@ -29,18 +34,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
     let mut config = Config::resolve(&serve_args, &env, file)?;
     super::logging::set_format(config.log_format);
     tracing::info!("{}", source.describe());
-    // The default file is `serve`'s, and a running server holds its lock: stdio writes its
-    // own file next to it (an [audit] path in the config is used as given).
-    let serve_default = env
-        .state_dir()
-        .ok()
-        .map(|dir| dir.join(config::AUDIT_FILE_NAME));
-    if let Some(audit) = config.audit.as_mut()
-        && Some(&audit.path) == serve_default.as_ref()
-    {
-        audit.path.set_file_name(STDIO_AUDIT_FILE_NAME);
-    }
-    let audit_log = super::audit::open(config.audit.as_ref())?;
+    let audit_log = open_audit(&mut config, &env)?;
     let policy = super::resolve_policy(config.policy.clone())?;
     // The stdio principal is whoever started the process: run as that user.
     let run_as = config.run_as.clone().or_else(run_as::current_user_name);
@@ -82,7 +76,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
     );
     runtime()?.block_on(async {
         crate::exec::reaper::start(Some(audit_log.clone()));
-        let shutdown = tokio_util::sync::CancellationToken::new();
+        let shutdown = CancellationToken::new();
         let state = ToolsState::new(
             ToolSettings {
                 limits: config.limits,
@@ -98,10 +92,35 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
             audit_log,
             &shutdown,
         );
-        let caller = Caller::stdio(danger::stdio_owner());
-        let served = crate::transport::stdio::serve(HostTools::new(state), caller).await;
-        // The client is gone: its background jobs go with it.
-        shutdown.cancel();
-        served.map_err(CommandError::new)
+        serve_owner(HostTools::new(state), &shutdown).await
     })
+}
+
+/// The audit log of a stdio process. The default file is `serve`'s, and a running server
+/// holds its lock: a stdio process writes its own file next to it (an `[audit] path` in the
+/// config, or `--audit-log`, is used as given).
+pub(super) fn open_audit(config: &mut Config, env: &EnvSnapshot) -> Result<AuditLog, CommandError> {
+    let serve_default = env
+        .state_dir()
+        .ok()
+        .map(|dir| dir.join(config::AUDIT_FILE_NAME));
+    if let Some(audit) = config.audit.as_mut()
+        && Some(&audit.path) == serve_default.as_ref()
+    {
+        audit.path.set_file_name(STDIO_AUDIT_FILE_NAME);
+    }
+    super::audit::open(config.audit.as_ref())
+}
+
+/// Serve `handler` on stdin/stdout to the process's owner (`hostmcp stdio`, `hostmcp gateway
+/// --stdio`) until the client closes stdin; then `shutdown` is cancelled: the client is gone,
+/// its background work goes with it.
+pub(super) async fn serve_owner<H: ServerHandler>(
+    handler: H,
+    shutdown: &CancellationToken,
+) -> Result<(), CommandError> {
+    let caller = Caller::stdio(danger::stdio_owner());
+    let served = crate::transport::stdio::serve(handler, caller).await;
+    shutdown.cancel();
+    served.map_err(CommandError::new)
 }

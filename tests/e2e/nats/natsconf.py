@@ -186,10 +186,12 @@ def _value(v, indent: str) -> str:
 
 def server_config(*, port: int, hosts: dict[str, str], gateways: list[str],
                   tls: TlsFiles | None, host: str = "127.0.0.1", cluster: Cluster | None = None,
-                  http_port: int | None = None, extra: dict | None = None, simhosts: list[str] = ()) -> str:
+                  http_port: int | None = None, extra: dict | None = None, simhosts: list[str] = (),
+                  operator: dict | None = None) -> str:
     """nats-server configuration text. `hosts` maps host name -> its user's public nkey;
     `gateways` lists the gateway users' public nkeys, `simhosts` the benchmark's simulated-hosts
-    users; `extra` adds top-level settings."""
+    users; `extra` adds top-level settings. `operator` (natsjwt.OperatorSetup.server_settings)
+    is operator (JWT) mode instead: the users are the account's JWTs, no accounts block."""
     users = [{"nkey": pub, "permissions": host_permissions(name)} for name, pub in hosts.items()]
     users += [{"nkey": pub, "permissions": gateway_permissions()} for pub in gateways]
     users += [{"nkey": pub, "permissions": simhosts_permissions()} for pub in simhosts]
@@ -202,7 +204,10 @@ def server_config(*, port: int, hosts: dict[str, str], gateways: list[str],
         conf["tls"] = {"cert_file": str(tls.cert), "key_file": str(tls.key), "ca_file": str(tls.ca),
                        "verify": False, "timeout": 5}
     conf.update(extra or {})
-    conf["accounts"] = {ACCOUNT: {"users": users}}
+    if operator is not None:
+        conf.update(operator)
+    else:
+        conf["accounts"] = {ACCOUNT: {"users": users}}
     if cluster is not None:
         conf["cluster"] = {"name": cluster.name, "listen": f"{host}:{cluster.port}",
                            "routes": list(cluster.routes)}
