@@ -289,7 +289,8 @@ async fn over_budget(
     request: &ApprovalRequest,
     over: super::budget::OverBudget,
 ) -> Response {
-    let seconds = over.limited.retry_after.as_secs().max(1);
+    let wait = over.limited.retry_after;
+    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
     if over.limited.first_in_window {
         let why = format!(
             "too many failed submissions for {}; refused for {seconds} s ({} refused in the window before)",
