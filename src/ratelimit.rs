@@ -127,6 +127,31 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
         })
     }
 
+    /// Is `key` over its limit in its live window? Counts nothing but the refusal: for a
+    /// caller that counts only failures and must refuse every event (a correct one too)
+    /// while the key's failures are over budget.
+    pub fn check(&self, key: &K) -> Result<(), Limited> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let state = &mut *state;
+        let window = match state.windows.get_mut(key) {
+            Some(window) => window,
+            None => match state.overflow.as_mut() {
+                Some(window) if state.windows.len() >= self.max_keys => window,
+                _ => return Ok(()),
+            },
+        };
+        if !window.is_live(now, self.window) || window.count < self.limit {
+            return Ok(());
+        }
+        window.refused += 1;
+        Err(Limited {
+            retry_after: self.window - now.duration_since(window.start),
+            first_in_window: window.refused == 1,
+            refused_in_previous_window: window.refused_before,
+        })
+    }
+
     /// Keys tracked on their own (not counting the overflow window).
     pub fn tracked_keys(&self) -> usize {
         self.lock().windows.len()
@@ -166,6 +191,23 @@ mod tests {
         let limited = limiter.hit(&"a").unwrap_err();
         assert!(limited.retry_after <= Duration::from_secs(60));
         assert!(limiter.hit(&"b").is_ok());
+    }
+
+    #[test]
+    fn check_refuses_a_key_over_its_limit_without_counting_and_not_a_key_under_it() {
+        let limiter = RateLimiter::new(2, Duration::from_millis(200));
+        assert!(limiter.check(&"a").is_ok(), "an unknown key");
+        assert!(limiter.hit(&"a").is_ok());
+        assert!(limiter.check(&"a").is_ok(), "one of two counted");
+        assert!(limiter.check(&"a").is_ok(), "check counts nothing");
+        assert!(limiter.hit(&"a").is_ok());
+        let first = limiter.check(&"a").unwrap_err();
+        assert!(first.first_in_window && first.retry_after <= Duration::from_millis(200));
+        assert!(!limiter.check(&"a").unwrap_err().first_in_window);
+        // Near miss: another key, and the same key once its window is over.
+        assert!(limiter.check(&"b").is_ok());
+        std::thread::sleep(Duration::from_millis(220));
+        assert!(limiter.check(&"a").is_ok());
     }
 
     #[test]

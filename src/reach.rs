@@ -96,6 +96,14 @@ pub enum ReachError {
         root: PathBuf,
         protected: PathBuf,
     },
+    #[error(
+        "{field} root {} is a process's /proc directory; every /proc/<number>, /proc/self and \
+         /proc/thread-self root is refused (any of them may be the server or one of its \
+         threads, whose environ holds secrets); list the /proc files a command needs, such \
+         as /proc/meminfo",
+        .root.display()
+    )]
+    ProcessDir { field: &'static str, root: PathBuf },
     #[error("network {0:?}: expected \"none\", \"any\" or {{ connect = [\"*:443\"] }}")]
     UnknownNetwork(String),
     #[error("network.connect is empty: use network = \"none\" for no network")]
@@ -176,12 +184,19 @@ impl Reach {
     }
 
     /// Refuse a root equal to, inside or above one of `protected` (the canonical paths of
-    /// the server's state dir, keys, config and audit log): Landlock only adds access, so
-    /// the one way to keep those files out is never to grant a root that holds them.
+    /// the server's state dir, keys, config and audit log), and any root inside a process's
+    /// `/proc` directory ([`is_process_dir`]): Landlock only adds access, so the one way to
+    /// keep those files out is never to grant a root that holds them.
     pub fn check_protected(&self, protected: &[PathBuf]) -> Result<(), ReachError> {
         let fields = [("fs_read", &self.fs_read), ("fs_write", &self.fs_write)];
         for (field, roots) in fields {
             for root in roots.iter().flatten() {
+                if is_process_dir(root) {
+                    return Err(ReachError::ProcessDir {
+                        field,
+                        root: root.clone(),
+                    });
+                }
                 if let Some(hit) = protected
                     .iter()
                     .find(|path| path.starts_with(root) || root.starts_with(path))
@@ -196,6 +211,26 @@ impl Reach {
         }
         Ok(())
     }
+}
+
+/// `/proc/<number>`, `/proc/self`, `/proc/thread-self` or anything beneath them.
+///
+/// Every numeric entry is refused, not only the server's pid: `/proc/<tid>` of any server
+/// thread resolves although `/proc` does not list it, and a thread the runtime starts
+/// after the check would get a tid no list made at load time could hold. Refusing them
+/// all cannot be raced. The process-independent files (`/proc/meminfo`, `/proc/cpuinfo`,
+/// `/proc/loadavg`, `/proc/sys/...`) stay allowed.
+pub fn is_process_dir(root: &std::path::Path) -> bool {
+    let Ok(rest) = root.strip_prefix("/proc") else {
+        return false;
+    };
+    let Some(std::path::Component::Normal(first)) = rest.components().next() else {
+        return false;
+    };
+    let first = first.to_string_lossy();
+    first == "self"
+        || first == "thread-self"
+        || (!first.is_empty() && first.bytes().all(|byte| byte.is_ascii_digit()))
 }
 
 fn network(written: &NetworkWritten) -> Result<Network, ReachError> {

@@ -13,13 +13,15 @@
 //! - a one-time page served by hostmcp (`page`): `/approvals/<id>?t=<secret>`, offered as
 //!   URL-mode elicitation where the client supports it, else in a progress notification
 //!   and in the text the model reads when the call ends undecided. Deciding on the page
-//!   takes an approver's hostmcp token (never the requester's own);
+//!   takes an approver's hostmcp token (never the requester's own); failed submissions are
+//!   budgeted per client address and per approval (`budget`);
 //! - `hostmcp approvals list|approve|deny` on the host, over a unix socket in the state
 //!   directory that only the server's user can open (`socket`);
 //! - an optional webhook POST with approve/deny links (`webhook`);
 //! - the timeout (`[approval] timeout_secs`, default 300), which denies.
 
 pub mod broker;
+pub mod budget;
 pub mod gate;
 pub mod page;
 pub mod settings;
@@ -41,6 +43,8 @@ pub struct Approvals {
     /// Where the page is reached when `[approval] page_url` is not set: the server's
     /// public URL or first listen address, set when the server knows it.
     default_page_base: ArcSwap<Option<String>>,
+    /// The page's failed-submission budget, replaced when a reload changes its numbers.
+    page_budget: ArcSwap<budget::PageBudget>,
 }
 
 impl Default for Approvals {
@@ -49,6 +53,7 @@ impl Default for Approvals {
             broker: Broker::new(),
             settings: ArcSwap::from_pointee(ApprovalSettings::default()),
             default_page_base: ArcSwap::from_pointee(None),
+            page_budget: ArcSwap::from_pointee(budget::PageBudget::default()),
         }
     }
 }
@@ -60,7 +65,17 @@ impl Approvals {
 
     /// Apply the `[approval]` settings (at start and on reload; waiting calls keep theirs).
     pub fn configure(&self, settings: ApprovalSettings) {
+        let (failures, window) = (settings.page_failures, settings.page_failure_window);
+        if !self.page_budget.load().counts(failures, window) {
+            self.page_budget
+                .store(Arc::new(budget::PageBudget::new(failures, window)));
+        }
         self.settings.store(Arc::new(settings));
+    }
+
+    /// The page's failed-submission budget in effect.
+    pub fn page_budget(&self) -> Arc<budget::PageBudget> {
+        self.page_budget.load_full()
     }
 
     pub fn settings(&self) -> Arc<ApprovalSettings> {

@@ -13,13 +13,18 @@
 //! and never the token whose command waits: the model that holds the requesting token and
 //! reads the URL cannot approve itself. Once decided, the URL answers 404 like any wrong
 //! one. The secret is never logged (the page's log lines name the id only).
+//!
+//! A submission with a token that cannot decide counts against the client's address and
+//! the approval id (`super::budget`); over budget, every submission from that address or
+//! for that approval gets 429 with `Retry-After` (the first of each window audited as
+//! `approval_refused`) before its token is looked at.
 
 use std::sync::Arc;
 
 use axum::{
     Form, Router,
     extract::{Path, Query, State},
-    http::{HeaderValue, StatusCode},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::Response,
     routing::get,
 };
@@ -31,8 +36,11 @@ use super::{
 };
 use crate::{
     audit::{AuditContext, AuditEvent, AuditLog, AuditText},
-    auth::{Role, authenticator::Authenticator},
-    oauth::page::{escape, secured_page},
+    auth::{Role, authenticator::Authenticator, client_address::TrustedProxies},
+    oauth::{
+        Peer,
+        page::{escape, secured_page},
+    },
 };
 
 /// Where the pages live: `/approvals/<id>`.
@@ -44,6 +52,8 @@ pub struct PageState {
     pub approvals: Arc<Approvals>,
     pub authenticator: Arc<Authenticator>,
     pub audit: AuditLog,
+    /// Which forwarded client address to believe, for the failed-submission budget.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// `GET` and `POST /approvals/{id}`.
@@ -160,6 +170,8 @@ async fn show(
 async fn answer(
     State(state): State<PageState>,
     Path(id): Path<String>,
+    peer: Peer,
+    headers: HeaderMap,
     Form(form): Form<Answer>,
 ) -> Response {
     let broker = &state.approvals.broker;
@@ -167,6 +179,13 @@ async fn answer(
     let Ok((request, _)) = broker.visit(&id, &secret) else {
         return gone();
     };
+    let address = peer
+        .0
+        .map(|peer| state.trusted_proxies.resolve(peer, &headers).budget_key());
+    let budget = state.approvals.page_budget();
+    if let Err(over) = budget.check(address, &id) {
+        return over_budget(&state, &request, over).await;
+    }
     let nonce = form.nonce.unwrap_or_default();
     let Ok(kind) = broker.spend_form_nonce(&id, &secret, &nonce) else {
         tracing::info!(approval_id = %id, "approval page: a form without this page's nonce was refused");
@@ -190,7 +209,9 @@ async fn answer(
             .ok()
             .and_then(|header| state.authenticator.authenticate(Some(&header)).ok())
     };
+    let failed = || budget.failed(address, &id);
     let Some(approver) = approver else {
+        failed();
         refused(&state, &request, "not a token this server accepts").await;
         return retry(
             &state,
@@ -200,6 +221,7 @@ async fn answer(
         );
     };
     if approver.name() == request.principal {
+        failed();
         refused(
             &state,
             &request,
@@ -218,6 +240,7 @@ async fn answer(
         None => approver.role() == Role::Admin,
     };
     if !may {
+        failed();
         refused(&state, &request, "this token is not an approver").await;
         return retry(
             &state,
@@ -257,6 +280,38 @@ fn retry(state: &PageState, request: &ApprovalRequest, secret: &str, error: &str
         }
         Err(_) => gone(),
     }
+}
+
+/// 429 with `Retry-After` for a submission over `over`'s budget; the first of its window
+/// on record, the others only counted (a flood does not flood the audit log).
+async fn over_budget(
+    state: &PageState,
+    request: &ApprovalRequest,
+    over: super::budget::OverBudget,
+) -> Response {
+    let wait = over.limited.retry_after;
+    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    if over.limited.first_in_window {
+        let why = format!(
+            "too many failed submissions for {}; refused for {seconds} s ({} refused in the window before)",
+            over.key.as_str(),
+            over.limited.refused_in_previous_window
+        );
+        refused(state, request, &why).await;
+    }
+    let mut response = message_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        &format!(
+            "Too many tokens that cannot decide were tried for {}. Wait {seconds} seconds, then \
+             open the approval link again.",
+            over.key.as_str()
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 /// A refused approver token, on record (the token itself never is).

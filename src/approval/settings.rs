@@ -24,6 +24,11 @@ pub struct FileApproval {
     pub webhook_url: Option<String>,
     /// A CA file for the webhook's TLS (default: the host's trust store).
     pub webhook_ca_file: Option<std::path::PathBuf>,
+    /// Failed page submissions (a token that is not an approver's) per client address and
+    /// per approval in one window before both get 429 (default 5).
+    pub page_failures: Option<u32>,
+    /// That window, in seconds (default 60).
+    pub page_failure_window_secs: Option<u64>,
 }
 
 /// The `[approval]` settings in effect.
@@ -36,6 +41,8 @@ pub struct ApprovalSettings {
     pub page_url: Option<String>,
     pub webhook_url: Option<String>,
     pub webhook_ca_file: Option<std::path::PathBuf>,
+    pub page_failures: u32,
+    pub page_failure_window: Duration,
 }
 
 impl Default for ApprovalSettings {
@@ -47,6 +54,8 @@ impl Default for ApprovalSettings {
             page_url: None,
             webhook_url: None,
             webhook_ca_file: None,
+            page_failures: super::budget::DEFAULT_FAILURES,
+            page_failure_window: super::budget::DEFAULT_WINDOW,
         }
     }
 }
@@ -65,6 +74,12 @@ impl ApprovalSettings {
             return Err(
                 "approval: an empty approvers list lets nobody approve on the page; remove it for admin tokens",
             );
+        }
+        if file.page_failures == Some(0) {
+            return Err("approval: page_failures must be at least 1");
+        }
+        if file.page_failure_window_secs == Some(0) {
+            return Err("approval: page_failure_window_secs must be at least 1");
         }
         for url in [&file.page_url, &file.webhook_url].into_iter().flatten() {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -85,6 +100,10 @@ impl ApprovalSettings {
                 .map(|url| url.trim_end_matches('/').to_owned()),
             webhook_url: file.webhook_url.clone(),
             webhook_ca_file: file.webhook_ca_file.clone(),
+            page_failures: file.page_failures.unwrap_or(defaults.page_failures),
+            page_failure_window: file
+                .page_failure_window_secs
+                .map_or(defaults.page_failure_window, Duration::from_secs),
         })
     }
 }
@@ -117,6 +136,14 @@ mod tests {
             },
             FileApproval {
                 webhook_url: Some("ftp://x".to_owned()),
+                ..FileApproval::default()
+            },
+            FileApproval {
+                page_failures: Some(0),
+                ..FileApproval::default()
+            },
+            FileApproval {
+                page_failure_window_secs: Some(0),
                 ..FileApproval::default()
             },
         ] {

@@ -239,6 +239,10 @@ pub enum AuditEvent {
         /// Its resource limits (`memory 512.0 MiB, cpu_seconds 30`); absent: none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limits: Option<String>,
+        /// What confines its filesystem and network, and whether the kernel enforces it
+        /// all; absent: neither its token nor its rule confines either.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confinement: Option<AuditConfinement>,
     },
     /// A started command ended, however it ended.
     CommandFinished {
@@ -434,6 +438,30 @@ pub enum OAuthStep {
     CimdFetched,
     /// A client ID metadata document was refused (address, fetch, or content).
     CimdRefused,
+}
+
+/// The confinement of one command in its `command_started` record: each confining layer
+/// as [`Reach::describe`](crate::reach::Reach::describe) writes it (a command gets only
+/// what every layer allows) and how this host enforces them. Roots come from the
+/// operator's configuration, never from the caller, so they are not bounded like caller
+/// text. Serialized `{"token":…,"rule":…,"enforced":…}`, a layer that confines nothing
+/// left out:
+///
+/// ```text
+/// "confinement":{"rule":"fs_read [/usr, /etc]; fs_write []; network none",
+///  "enforced":"landlock ABI 7; network none by a network namespace"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditConfinement {
+    /// The token's reach (`[[tokens]]` `fs_read`/`fs_write`/`network`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The allow rule's reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// `landlock ABI N` (with how `network = "none"` is made, where a layer says it), or
+    /// `degraded: …` naming what the host cannot enforce (`[confinement] degrade = true`).
+    pub enforced: String,
 }
 
 impl AuditEvent {

@@ -56,8 +56,12 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             timeout_secs,
             job_id,
             limits,
+            confinement,
         } => {
             let (argv, shell) = command_fields(command);
+            let confinement = confinement
+                .as_ref()
+                .and_then(|confinement| serde_json::to_string(confinement).ok());
             audit_event!(
                 command_id = %command_id,
                 argv,
@@ -70,6 +74,7 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
                 timeout_secs,
                 job_id = job_id.as_deref(),
                 limits = limits.as_deref(),
+                confinement = confinement.as_deref(),
             );
         }
         AuditEvent::CommandFinished {

@@ -40,6 +40,7 @@ impl ApprovalServer {
                 approvals: tools.approvals.clone(),
                 authenticator: authenticator.clone(),
                 audit: audit.clone(),
+                trusted_proxies: config.trusted_proxies.clone(),
             },
             socket: env.state_dir().ok().map(|dir| socket::path_in(&dir)),
         }

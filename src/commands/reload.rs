@@ -1,9 +1,13 @@
 //! What `serve` does on SIGHUP: reopen the audit log at its path (logrotate), then read the
-//! configuration again and apply its tokens, `[policy]`, `[limits]` and the TLS files, all
-//! or nothing. Everything is read and checked first ([`Reload::prepare`]); an invalid new
+//! configuration again and apply its tokens, `[policy]`, `[limits]`, `[approval]` and the
+//! TLS files, all or nothing. Everything is read and checked first ([`Reload::prepare`]); an invalid new
 //! configuration is refused whole, the error logged and audited (`config_reload_refused`),
 //! and the server keeps serving what it served. An applied one is audited
 //! (`config_reloaded`). Calls in flight keep the policy and limits they started with.
+//! An approval already waiting keeps the timeout, page URL and webhook it was opened with
+//! (its deadline and links were already announced); who may decide it on the page (the
+//! tokens and `[approval] approvers`) is checked when the decision comes, so a reload that
+//! removes an approver takes effect for waiting approvals too.
 //!
 //! Not reloaded (they need a restart): listen addresses, the audit file, `run_as`, the
 //! `[connections]` and `[jobs]` tables, and the per-minute rate limits.
@@ -78,6 +82,7 @@ struct Prepared {
     token_limits: std::collections::HashMap<String, crate::exec::ResourceLimits>,
     token_reach: std::collections::HashMap<String, crate::reach::Reach>,
     files: crate::files::FileRoots,
+    approval: crate::approval::ApprovalSettings,
     allow_rules: u64,
     deny_rules: u64,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -158,6 +163,7 @@ impl Reload {
                     .with_protected(crate::files::ProtectedFiles::of_server(&exposure.files)),
                 None => config.files,
             },
+            approval: config.approval,
             allow_rules,
             deny_rules,
             tls,
@@ -172,6 +178,7 @@ impl Reload {
             token_limits,
             token_reach,
             files,
+            approval,
             allow_rules,
             deny_rules,
             tls,
@@ -189,6 +196,12 @@ impl Reload {
             deny_rules,
             "SIGHUP: policy, limits and file roots reloaded"
         );
+        tracing::info!(
+            timeout_secs = approval.timeout.as_secs(),
+            webhook = approval.webhook_url.is_some(),
+            "SIGHUP: [approval] reloaded (approvals already waiting keep their timeout and links)"
+        );
+        self.tools.approvals.configure(approval);
         let token_count = tokens.as_ref().map(|tokens| tokens.len() as u64);
         match tokens {
             None => tracing::info!("SIGHUP: no configured tokens to reload"),

@@ -144,6 +144,65 @@ fn a_root_holding_or_inside_a_protected_path_is_refused_and_a_sibling_is_not() {
 }
 
 #[test]
+fn every_process_dir_under_proc_is_refused_and_process_independent_files_are_not() {
+    let reach = |root: &str| Reach {
+        fs_read: Some(vec![PathBuf::from("/usr"), PathBuf::from(root)]),
+        ..Reach::default()
+    };
+    let server_thread = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .last()
+        .unwrap();
+    let refused = [
+        format!("/proc/{}", std::process::id()),
+        format!("/proc/{server_thread}"),
+        format!("/proc/{server_thread}/environ"),
+        "/proc/1".to_owned(),
+        "/proc/4194304/environ".to_owned(),
+        "/proc/self".to_owned(),
+        "/proc/self/environ".to_owned(),
+        "/proc/thread-self".to_owned(),
+    ];
+    for root in &refused {
+        assert!(
+            matches!(
+                reach(root).check_protected(&[]),
+                Err(ReachError::ProcessDir {
+                    field: "fs_read",
+                    ..
+                })
+            ),
+            "{root}"
+        );
+    }
+    let write = Reach {
+        fs_write: Some(vec![PathBuf::from("/proc/self/fd")]),
+        ..Reach::default()
+    };
+    assert!(matches!(
+        write.check_protected(&[]),
+        Err(ReachError::ProcessDir {
+            field: "fs_write",
+            ..
+        })
+    ));
+    // Near misses: files that describe the host, not a process, and names that only
+    // look numeric or start like a process directory.
+    for root in [
+        "/proc/cpuinfo",
+        "/proc/meminfo",
+        "/proc/loadavg",
+        "/proc/sys/kernel",
+        "/proc/selfish",
+        "/proc/12a",
+        "/srv/proc/1",
+    ] {
+        assert_eq!(reach(root).check_protected(&[]), Ok(()), "{root}");
+    }
+}
+
+#[test]
 fn a_reach_is_described_for_people() {
     assert_eq!(Reach::default().describe(), "unconfined");
     let reach =

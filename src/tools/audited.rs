@@ -9,9 +9,12 @@ use super::{
     refusal::Refusal,
 };
 use crate::{
-    audit::{AuditContext, AuditEnv, AuditEvent, AuditLog, AuditText, CommandLine},
+    audit::{
+        AuditConfinement, AuditContext, AuditEnv, AuditEvent, AuditLog, AuditText, CommandLine,
+    },
     command,
-    exec::{ExecOutcome, ResourceLimits, diagnose},
+    exec::{ExecOutcome, ResourceLimits, diagnose, landlock::Support},
+    reach::{Network, Reach},
 };
 
 static NEXT_COMMAND: AtomicU64 = AtomicU64::new(1);
@@ -50,6 +53,7 @@ impl AuditedCommand {
             timeout_secs: command.timeout.as_secs(),
             job_id: job_id.map(str::to_owned),
             limits: (!facts.limits.is_empty()).then(|| facts.limits.describe()),
+            confinement: confinement_of(&facts.token_reach, &facts.rule_reach, Support::here()),
         };
         audit
             .record(context.clone(), event)
@@ -121,6 +125,48 @@ impl AuditedCommand {
     }
 }
 
+/// The `confinement` of a `command_started` record: the layers that confine, and how
+/// `support` enforces them (`exec::landlock::check`'s first gap when it cannot, which
+/// only a server started with `[confinement] degrade = true` runs); `None` when no layer
+/// confines.
+pub fn confinement_of(token: &Reach, rule: &Reach, support: Support) -> Option<AuditConfinement> {
+    let layer = |reach: &Reach| reach.confines().then(|| reach.describe());
+    let (token_text, rule_text) = (layer(token), layer(rule));
+    if token_text.is_none() && rule_text.is_none() {
+        return None;
+    }
+    let layers = [("token", token), ("rule", rule)]
+        .into_iter()
+        .filter(|(_, reach)| reach.confines())
+        .map(|(location, reach)| (location.to_owned(), reach));
+    let gaps = crate::exec::landlock::check(layers, support, true).unwrap_or_else(|gap| vec![gap]);
+    let enforced = match gaps.first() {
+        Some(gap) => format!(
+            "degraded: {} needs {}, this host has {}",
+            gap.what, gap.needs, gap.has
+        ),
+        None => {
+            let no_network = [token, rule]
+                .iter()
+                .any(|reach| reach.network == Some(Network::None));
+            let mut text = format!("landlock ABI {}", support.landlock_abi);
+            if no_network {
+                text.push_str(if support.none_by_namespace() {
+                    "; network none by a network namespace"
+                } else {
+                    "; network none by landlock"
+                });
+            }
+            text
+        }
+    };
+    Some(AuditConfinement {
+        token: token_text,
+        rule: rule_text,
+        enforced,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -146,7 +192,70 @@ mod tests {
             working_dir: None,
             run_as: Some("root".to_owned()),
             limits: crate::exec::ResourceLimits::default(),
+            token_reach: Reach::default(),
+            rule_reach: Reach::default(),
         }
+    }
+
+    fn reach(fs_read: &[&str], network: Option<Network>) -> Reach {
+        Reach {
+            fs_read: (!fs_read.is_empty())
+                .then(|| fs_read.iter().map(std::path::PathBuf::from).collect()),
+            fs_write: None,
+            network,
+        }
+    }
+
+    #[test]
+    fn the_confinement_names_each_confining_layer_and_how_it_is_enforced() {
+        let full = Support {
+            landlock_abi: 7,
+            netns: true,
+        };
+        let rule = reach(&["/usr", "/etc"], Some(Network::None));
+        let record = confinement_of(&Reach::default(), &rule, full).unwrap();
+        assert_eq!(record.token, None);
+        assert_eq!(
+            record.rule.as_deref(),
+            Some("fs_read [/usr, /etc]; fs_write []; network none")
+        );
+        assert_eq!(
+            record.enforced,
+            "landlock ABI 7; network none by a network namespace"
+        );
+        let json = serde_json::to_string(&record).unwrap();
+        assert_eq!(
+            json,
+            r#"{"rule":"fs_read [/usr, /etc]; fs_write []; network none","enforced":"landlock ABI 7; network none by a network namespace"}"#
+        );
+        let token = reach(&["/srv"], None);
+        let both = confinement_of(
+            &token,
+            &rule,
+            Support {
+                netns: false,
+                ..full
+            },
+        )
+        .unwrap();
+        assert_eq!(both.token.as_deref(), Some("fs_read [/srv]; fs_write []"));
+        assert_eq!(both.enforced, "landlock ABI 7; network none by landlock");
+        // Degraded: a host without Landlock says what it cannot enforce.
+        let none = Support {
+            landlock_abi: 0,
+            netns: false,
+        };
+        let degraded = confinement_of(&token, &Reach::default(), none).unwrap();
+        assert!(
+            degraded
+                .enforced
+                .starts_with("degraded: fs_read/fs_write needs Landlock"),
+            "{}",
+            degraded.enforced
+        );
+        // Near miss: nothing confines, nothing recorded (an `any` network confines nothing).
+        let open = reach(&[], Some(Network::Any));
+        assert_eq!(confinement_of(&Reach::default(), &open, full), None);
     }
 
     /// A command's start goes through and its record is in the file at `path`.

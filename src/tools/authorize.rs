@@ -56,6 +56,9 @@ pub struct PermitFacts {
     pub limits: ResourceLimits,
     /// A person must approve it first (its allow rule says `approve = true`).
     pub approval: Option<policy::ApprovalNeed>,
+    /// What its token and its rule let it reach (for `command_started`).
+    pub token_reach: crate::reach::Reach,
+    pub rule_reach: crate::reach::Reach,
 }
 
 /// A command the policy permitted, ready to run, and what the log says of it.
@@ -117,7 +120,11 @@ fn judge(
         .identities
         .token_limits(principal)
         .stricter(permit.limits());
+    let token_reach = state.identities.token_reach(principal);
+    let rule_reach = permit.reach().clone();
     let facts = PermitFacts {
+        token_reach: token_reach.clone(),
+        rule_reach: rule_reach.clone(),
         limits,
         approval: permit.approval().cloned(),
         rule: permit.rule(),
@@ -128,13 +135,10 @@ fn judge(
             Some(user) => Some(user.name().to_owned()),
         },
     };
-    let layers: Vec<_> = [
-        state.identities.token_reach(principal),
-        permit.reach().clone(),
-    ]
-    .into_iter()
-    .filter(crate::reach::Reach::confines)
-    .collect();
+    let layers: Vec<_> = [token_reach, rule_reach]
+        .into_iter()
+        .filter(crate::reach::Reach::confines)
+        .collect();
     let spec = CommandSpec::permitted(permit, command.timeout, command.stdin.clone())
         .confined(Confinement { limits, layers });
     let spec = match user {

@@ -10,9 +10,11 @@ import html
 import json
 import os
 import re
+import signal
 import subprocess
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -361,5 +363,93 @@ async def test_the_timeout_denies():
         assert [(d["decision"], d["via"]) for d in decided] == [("timed_out", "timeout")]
         started = [r for r in audit(srv) if r["event"] == "command_started"]
         assert started == []
+    finally:
+        srv.stop()
+
+
+async def test_wrong_tokens_on_the_page_are_rate_limited_and_a_right_one_works_after_the_window():
+    srv = start_server(config=config_text(extra=policy("page_failures = 2\npage_failure_window_secs = 8")))
+    try:
+        path = marker("budget")
+        waiting = Waiting(srv, path)
+        async with asyncio.timeout(WAIT_SECS * 2):
+            task = asyncio.create_task(waiting.run())
+            url = await waiting.url()
+            ident = approval_id(url)
+            base, secret = url.split("?")[0], url.split("?t=")[1]
+
+            async def submit(http, token):
+                nonce = form_nonce((await http.get(url)).text)
+                return await http.post(base, data={"t": secret, "nonce": nonce, "token": token,
+                                                   "decision": "approve"})
+
+            elsewhere = httpx2.AsyncHTTPTransport(local_address="127.0.0.2")
+            async with httpx2.AsyncClient(timeout=30) as http, \
+                    httpx2.AsyncClient(timeout=30, transport=elsewhere) as other:
+                for wrong in ["not-a-token", TOKENS["bob"][0]]:
+                    assert (await submit(http, wrong)).status_code == 403
+                # Over budget: even an approver's token is not looked at.
+                over = await submit(http, TOKENS["boss"][0])
+                assert over.status_code == 429, over.text
+                retry = int(over.headers["retry-after"])
+                assert 1 <= retry <= 8
+                # The approval's own budget holds from another address too.
+                from_elsewhere = await submit(other, TOKENS["boss"][0])
+                assert from_elsewhere.status_code == 429, from_elsewhere.text
+                assert not task.done() and not path.exists()
+                # Near miss: after the window the approver's token decides.
+                await asyncio.sleep(retry + 1)
+                done = await submit(http, TOKENS["boss"][0])
+                assert done.status_code == 200 and "Approved" in done.text, done.text
+            await task
+        assert not waiting.result.is_error and path.exists()
+        refusals = [r["reason"] for r in audit(srv) if r["event"] == "approval_refused" and r["approval_id"] == ident]
+        assert len(refusals) == 4, refusals
+        assert refusals[2].startswith("too many failed submissions for this address"), refusals
+        assert refusals[3].startswith("too many failed submissions for this approval"), refusals
+        assert TOKENS["bob"][0] not in (srv.state_dir / "hostmcp" / "audit.jsonl").read_text()
+        assert decision_of(srv, ident)["decider"] == "boss"
+    finally:
+        srv.stop()
+
+
+async def logged(srv, text: str) -> None:
+    deadline = time.monotonic() + WAIT_SECS
+    while text not in srv.log():
+        assert time.monotonic() < deadline and srv.process.poll() is None, srv.log()
+        await asyncio.sleep(0.1)
+
+
+async def test_sighup_applies_the_approval_table_and_a_broken_one_keeps_the_old():
+    srv = start_server(config=config_text(extra=policy()))
+    config = srv.state_dir.parent / "config.toml"
+    try:
+        config.write_text(config_text(extra=policy().replace("timeout_secs = 120", "timeout_secs = 0")))
+        srv.process.send_signal(signal.SIGHUP)
+        await logged(srv, "reload failed")
+        kept_path = marker("reload-kept")
+        kept = Waiting(srv, kept_path)
+        async with asyncio.timeout(WAIT_SECS * 2):
+            kept_task = asyncio.create_task(kept.run())
+            kept_id = await pending_id(srv, kept_path)
+            config.write_text(config_text(extra=policy().replace("timeout_secs = 120", "timeout_secs = 2")))
+            srv.process.send_signal(signal.SIGHUP)
+            await logged(srv, "[approval] reloaded")
+            fresh = Waiting(srv, marker("reload-new"))
+            await fresh.run()
+            assert fresh.result.is_error and "within 2 s" in text_of(fresh.result), text_of(fresh.result)
+            # Waiting approvals keep the timeout they started with.
+            assert not kept_task.done()
+            denied = await asyncio.to_thread(cli, srv, "deny", kept_id)
+            assert denied.returncode == 0, denied.stderr
+            await kept_task
+        assert kept.result.is_error and "denied" in text_of(kept.result)
+        records = audit(srv)
+        timeouts = {r["approval_id"]: r["timeout_secs"] for r in records if r["event"] == "approval_requested"}
+        # Near miss: the broken reload changed nothing, the request after it still got 120 s.
+        assert timeouts[kept_id] == 120 and sorted(timeouts.values()) == [2, 120], timeouts
+        refused = [r for r in records if r["event"] == "config_reload_refused"]
+        assert len(refused) == 1 and "timeout_secs" in refused[0]["reason"], refused
+        assert len([r for r in records if r["event"] == "config_reloaded"]) == 1
     finally:
         srv.stop()

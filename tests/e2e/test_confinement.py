@@ -8,6 +8,7 @@ near miss (the same thing by an unconfined token, or inside the roots)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -160,6 +161,32 @@ def test_a_proc_root_is_refused_at_start():
     rule = '\n[[policy.allow]]\nprogram = "/usr/bin/cat"\nfs_read = ["/usr", "/proc"]\n'
     with pytest.raises(RuntimeError, match=r"would reach the server's own /proc/\d+"):
         start_server(config=config(rule))
+
+
+async def test_command_started_records_the_confinement(confined):
+    ok(await run(confined, "alice", ["cat", f"{SCRATCH}/inside/file"]))
+    ok(await run(confined, "bob", ["cat", f"{SCRATCH}/inside/file"]))
+    audit = next(confined.state_dir.rglob("audit*.jsonl"))
+    started = [json.loads(line) for line in audit.read_text().splitlines() if '"command_started"' in line]
+    alice = [r for r in started if r["principal"] == "alice" and r["argv"][0] == "cat"][-1]
+    assert alice["confinement"]["token"] == (f"fs_read [/usr, {SCRATCH}/inside]; fs_write [{SCRATCH}/rw]; "
+                                             "network none"), alice
+    assert alice["confinement"]["enforced"].startswith("landlock ABI "), alice
+    # Near miss: bob's token and his `cat` rule confine nothing: no confinement on record.
+    bob = [r for r in started if r["principal"] == "bob" and r["argv"][0] == "cat"][-1]
+    assert "confinement" not in bob, bob
+
+
+def test_a_root_in_any_process_dir_is_refused_at_start():
+    # Not only the server's pid: a thread's /proc/<tid> resolves although /proc does not list it.
+    for root in ["/proc/1", "/proc/self/environ", "/proc/thread-self"]:
+        rule = f'\n[[policy.allow]]\nprogram = "/usr/bin/cat"\nfs_read = ["/usr", "{root}"]\n'
+        with pytest.raises(RuntimeError, match=r"/proc directory|would reach the server's own /proc/\d+"):
+            start_server(config=config(rule))
+    # Near miss: a file that describes the host, not a process.
+    rule = '\n[[policy.allow]]\nprogram = "/usr/bin/cat"\nfs_read = ["/usr", "/proc/meminfo", "/proc/cpuinfo"]\n'
+    server = start_server(config=config(rule))
+    server.stop()
 
 
 def test_a_root_over_the_servers_state_dir_is_refused_at_start():

@@ -73,6 +73,7 @@ fn a_record_with_many_arguments_and_variables_stays_under_64_kib_of_text() {
         timeout_secs: 30,
         job_id: None,
         limits: None,
+        confinement: None,
     };
     let mut event = event;
     event.settle_env(true);

@@ -79,6 +79,7 @@ fn started(command_id: &str) -> AuditEvent {
         timeout_secs: 30,
         job_id: None,
         limits: None,
+        confinement: None,
     }
 }
 
@@ -165,6 +166,7 @@ fn with_secret() -> AuditEvent {
         timeout_secs: 30,
         job_id: Some("j-1".to_owned()),
         limits: None,
+        confinement: None,
     }
 }
 
