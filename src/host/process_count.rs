@@ -90,9 +90,7 @@ impl CountCache {
         let everyone = source.lists_everyone();
         let count = source.list()?;
         *self.0.lock() = match (forks, threads) {
-            (Some(forks), Some(threads))
-                if everyone && forks > 0 && threads >= count as u64 =>
-            {
+            (Some(forks), Some(threads)) if everyone && forks > 0 && threads >= count as u64 => {
                 Some((TaskCounters { forks, threads }, count))
             }
             _ => None,
@@ -185,8 +183,12 @@ pub fn proc_lists_everyone(mounts: &str) -> bool {
         .lines()
         .filter_map(|line| {
             let mut fields = line.split(' ');
-            let (_, point, kind, options) =
-                (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
+            let (_, point, kind, options) = (
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+            );
             (point == "/proc" && kind == "proc").then_some(options)
         })
         .last()
@@ -209,7 +211,10 @@ struct MountWatch {
 impl MountWatch {
     fn lists_everyone(&mut self) -> bool {
         if let Some((fd, everyone)) = &self.file {
-            let mut fds = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::PRI)];
+            let mut fds = [rustix::event::PollFd::new(
+                fd,
+                rustix::event::PollFlags::PRI,
+            )];
             let zero = rustix::event::Timespec {
                 tv_sec: 0,
                 tv_nsec: 0,

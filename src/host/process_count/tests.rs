@@ -104,7 +104,12 @@ fn hidepid_is_seen_in_the_mount_table() {
     assert!(proc_lists_everyone(
         "proc /proc proc rw,relatime,hidepid=off 0 0\n"
     ));
-    for hidden in ["hidepid=2", "hidepid=invisible", "hidepid=1", "hidepid=ptraceable"] {
+    for hidden in [
+        "hidepid=2",
+        "hidepid=invisible",
+        "hidepid=1",
+        "hidepid=ptraceable",
+    ] {
         let mounts = format!("proc /proc proc rw,relatime,{hidden},gid=4 0 0\n");
         assert!(!proc_lists_everyone(&mounts), "{hidden}");
     }
@@ -120,7 +125,10 @@ fn hidepid_is_seen_in_the_mount_table() {
 
 #[test]
 fn loadavg_total_is_the_fourth_field() {
-    assert_eq!(loadavg_threads(b"0.52 0.58 0.59 3/1234 56789\n"), Some(1234));
+    assert_eq!(
+        loadavg_threads(b"0.52 0.58 0.59 3/1234 56789\n"),
+        Some(1234)
+    );
     assert_eq!(loadavg_threads(b"0.52 0.58 0.59\n"), None);
 }
 
