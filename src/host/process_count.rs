@@ -191,7 +191,7 @@ pub fn proc_lists_everyone(mounts: &str) -> bool {
             );
             (point == "/proc" && kind == "proc").then_some(options)
         })
-        .last()
+        .next_back()
     else {
         return false;
     };
