@@ -30,6 +30,7 @@ pub mod memory;
 pub mod network;
 pub mod os;
 pub mod proc_dir;
+pub mod process_count;
 pub mod processes;
 pub mod snapshot;
 pub mod sockets;

@@ -114,9 +114,10 @@ pub struct ProcessDetails {
     pub io_write_bytes: Option<u64>,
 }
 
-/// How many processes (not threads) exist: the numeric entries of /proc.
+/// How many processes (not threads) exist: the numeric entries of /proc, listed again
+/// only when a task was created or released since ([`super::process_count`]).
 pub fn count() -> Result<usize, HostError> {
-    ProcDir::open()?.count()
+    super::process_count::count()
 }
 
 /// Processes one reading thread takes at least: below this a second thread costs more
