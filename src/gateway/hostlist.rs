@@ -55,12 +55,8 @@ pub fn compress<'a>(names: impl IntoIterator<Item = &'a str>, cap: usize) -> Str
         match split(name) {
             (prefix, Some(digits)) if digits.len() <= 38 => {
                 let number = digits.parse::<u128>().unwrap_or_default();
-                // Unpadded numbers ("web9", "web10") share a width of 0 so they join.
-                let width = if digits.starts_with('0') && digits.len() > 1 {
-                    digits.len()
-                } else {
-                    0
-                };
+                // Runs join numbers of one width: `web-001`..`web-950`, not `web1` and `web01`.
+                let width = digits.len();
                 numbered
                     .entry(prefix)
                     .or_default()
