@@ -61,6 +61,11 @@ struct Args {
     /// Gateway public keys to trust (nkey text); none = accept any valid signature.
     #[arg(long)]
     trust: Vec<String>,
+    /// Varied outcomes for fleet_run's result tests: host i fails (exit 2) when i % 10 == 3,
+    /// is denied by its policy when i % 25 == 11, prints 100 KB when i % 20 == 7; the rest
+    /// print one identical line. Without it every host prints its own `uptime` line.
+    #[arg(long)]
+    vary: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +95,7 @@ struct Sim {
     beat_ms: u64,
     calls: AtomicU64,
     refused: AtomicU64,
+    vary: bool,
 }
 
 impl Sim {
@@ -143,19 +149,11 @@ impl Sim {
         match opened {
             Ok(request) => {
                 self.calls.fetch_add(1, Ordering::Relaxed);
-                let text = format!(
-                    " {} up 1 day,  0 users,  load average: 0.00, 0.00, 0.00\n",
-                    host
-                );
                 FinalReply {
                     id: request.id,
                     host: host.clone(),
                     outcome: Outcome::Ok {
-                        result: serde_json::json!({
-                            "content": [{"type": "text", "text": text}],
-                            "structuredContent": {"exit_code": 0, "stdout": text, "stderr": ""},
-                            "isError": false,
-                        }),
+                        result: self.result(host),
                     },
                 }
             }
@@ -167,6 +165,38 @@ impl Sim {
                     .unwrap_or_default();
                 FinalReply::refused(&id, host, &refusal)
             }
+        }
+    }
+
+    /// `run_command`'s result on `host` (see `--vary`).
+    fn result(&self, host: &HostName) -> serde_json::Value {
+        let index: usize = host
+            .as_str()
+            .strip_prefix(&self.prefix)
+            .and_then(|digits| digits.parse().ok())
+            .unwrap_or_default();
+        let ran = |code: i64, stdout: String, stderr: &str| {
+            serde_json::json!({
+                "content": [{"type": "text", "text": format!("exit {code}\n{stdout}")}],
+                "structuredContent": {"exit_code": code, "stdout": stdout, "stderr": stderr},
+                "isError": code != 0,
+            })
+        };
+        if !self.vary {
+            let text = format!(" {host} up 1 day,  0 users,  load average: 0.00, 0.00, 0.00\n");
+            return ran(0, text, "");
+        }
+        if index % 25 == 11 {
+            serde_json::json!({
+                "content": [{"type": "text", "text": "denied by rule \"no-sim\": simulated"}],
+                "isError": true,
+            })
+        } else if index % 10 == 3 {
+            ran(2, String::new(), "simulated failure: disk full\n")
+        } else if index % 20 == 7 {
+            ran(0, "x".repeat(100_000), "")
+        } else {
+            ran(0, " up 1 day,  load average: 0.00\n".to_owned(), "")
         }
     }
 
@@ -236,6 +266,7 @@ async fn run(args: Args) -> Result<(), SimError> {
         beat_ms: args.beat_ms.max(100),
         calls: AtomicU64::new(0),
         refused: AtomicU64::new(0),
+        vary: args.vary,
     });
     let nats = |e: async_nats::SubscribeError| SimError::Nats(e.to_string());
     let mut calls = client

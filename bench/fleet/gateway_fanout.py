@@ -97,7 +97,10 @@ def measure(args) -> dict:
         config = work / "gateway.toml"
         config.write_text(('run_as = "root"\n' if os.geteuid() == 0 else "")
                           + f'[[tokens]]\nname = "bench"\nrole = "operator"\nsha256 = "{digest}"\n'
-                          + "[limits]\ntool_calls_per_minute = 1000000\nmax_concurrent_per_principal = 64\n")
+                          + "[limits]\ntool_calls_per_minute = 1000000\nmax_concurrent_per_principal = 64\n"
+                          # fleet_run lists one row per host in 3/10 of the budget: room for all
+                          # of them, so every host's duration is measured.
+                          + f"result_budget_bytes = {max(100 * 1024, 400 * args.hosts)}\n")
         log_path = work / "gateway.log"
         with open(log_path, "wb") as log:
             gateway = subprocess.Popen(
@@ -146,9 +149,13 @@ def measure(args) -> dict:
             wall_ms = 1000 * (time.perf_counter() - start)
             structured = result.get("structuredContent") or {}
             runs = structured.get("hosts", [])
+            if structured.get("hosts_not_listed"):
+                raise BenchError(f"fleet_run listed {len(runs)} of {structured.get('hosts_run')} hosts")
             durations = [r["duration_ms"] for r in runs]
             ok = (structured.get("summary") or {}).get("ok", 0)
-            rounds.append({"wall_ms": wall_ms, "hosts": len(runs), "ok": ok, "summary": structured.get("summary"),
+            rounds.append({"wall_ms": wall_ms, "hosts": structured.get("hosts_run", len(runs)), "ok": ok,
+                           "result_bytes": len(json.dumps(result, separators=(",", ":"))),
+                           "summary": structured.get("summary"),
                            "p50_ms": percentile(durations, 0.5) if durations else None,
                            "p99_ms": percentile(durations, 0.99) if durations else None})
         cpu1 = cpu_seconds(gateway.pid)

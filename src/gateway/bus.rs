@@ -3,8 +3,9 @@
 //! `hostmcp.presence.>` and the answers to `hostmcp.discover`, and making one call to one
 //! host: the request signed with the gateway key, the reply stream read back (progress,
 //! then the final reply in parts, reassembled and checked by [`wire::Reassembly`]), a
-//! cancel sent when the caller gives up. An offline or unknown host fails at once, not
-//! after a timeout.
+//! cancel sent when the caller gives up. Replies of every call arrive on one inbox
+//! subscription per gateway, routed to their call by [`super::replies`]. An offline or
+//! unknown host fails at once, not after a timeout.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -13,7 +14,10 @@ use nkeys::KeyPair;
 use rmcp::model::JsonObject;
 use tokio_util::sync::CancellationToken;
 
-use super::presence::{Beat, PresenceTable, Reachability};
+use super::{
+    presence::{Beat, PresenceTable, Reachability},
+    replies::Replies,
+};
 use crate::fleet::protocol as wire;
 
 /// How to reach NATS (`--nats`, `--nats-nkey`, `--nats-creds`, `--nats-ca`).
@@ -88,6 +92,8 @@ pub struct Bus {
     key: Arc<KeyPair>,
     public: String,
     pub presence: Arc<PresenceTable>,
+    /// The calls waiting for replies on the gateway's one inbox.
+    replies: Arc<Replies<async_nats::Message>>,
 }
 
 impl std::fmt::Debug for Bus {
@@ -158,11 +164,21 @@ impl Bus {
             .connect(addresses)
             .await
             .map_err(|error| BusError::Connect(error.to_string()))?;
+        let replies = Replies::new(client.new_inbox());
+        let inbox = client
+            .subscribe(replies.wildcard())
+            .await
+            .map_err(|error| BusError::Subscribe {
+                subject: replies.wildcard(),
+                reason: error.to_string(),
+            })?;
+        tokio::spawn(route_replies(replies.clone(), inbox, shutdown.clone()));
         let bus = Arc::new(Self {
             client,
             key: Arc::new(key),
             public,
             presence: Arc::default(),
+            replies,
         });
         let beats = bus
             .client
@@ -258,16 +274,12 @@ impl Bus {
             .map_err(|error| CallError::Bus(error.to_string()))?;
         let mut headers = async_nats::HeaderMap::new();
         signature.to_headers(&mut headers);
-        let inbox = self.client.new_inbox();
-        let mut replies = self
-            .client
-            .subscribe(inbox.clone())
-            .await
-            .map_err(|error| CallError::Bus(error.to_string()))?;
+        // Routed to this call until it is dropped, whichever way the call ends.
+        let mut replies = self.replies.open();
         self.client
             .publish_with_reply_and_headers(
                 wire::call_subject(&name),
-                inbox,
+                replies.subject.clone(),
                 headers,
                 payload.into(),
             )
@@ -363,6 +375,30 @@ pub fn wait_for(arguments: Option<&JsonObject>) -> Duration {
                 + REPLY_MARGIN
         }
     }
+}
+
+/// Route every message on the gateway's inbox to its call until shutdown; when the
+/// subscription ends, every waiting call is told.
+async fn route_replies(
+    replies: Arc<Replies<async_nats::Message>>,
+    mut inbox: async_nats::Subscriber,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            message = inbox.next() => match message {
+                Some(message) => {
+                    let subject = message.subject.clone();
+                    if !replies.route(&subject, message) {
+                        tracing::debug!(%subject, "a reply no call waits for (late or not ours)");
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    replies.close();
 }
 
 /// Keep `presence` from the beats until shutdown.

@@ -142,10 +142,13 @@ fn fleet_run_definition() -> Tool {
         FLEET_RUN,
         "Run one command on every fleet host that matches a selector, at most `concurrency` \
          hosts at a time, each with its own timeout; progress is reported as hosts finish. \
-         The result lists each host's outcome: ok (exit 0), failed (other exit code or an \
-         error), timed_out, offline or denied (the host's policy refused it), with its exit \
-         code and output (cut per host, with a marker, to fit the result budget). Each host \
-         applies its own policy and audits the command.",
+         The result gives the count per outcome (failed, timed_out, denied, offline, \
+         cancelled, ok), then the hosts grouped by identical outcome and output, failures \
+         first, names as ranges (web-[001-950]), each output cut with a marker to fit the \
+         result budget, then one row per host as far as they fit. A large fleet can be run \
+         in windows: hosts_offset/hosts_limit over the matched hosts in name order; \
+         next_offset says where the next window starts. Each host applies its own policy \
+         and audits the command.",
         object_schema(json!({
             "type": "object",
             "properties": {
@@ -171,6 +174,17 @@ fn fleet_run_definition() -> Tool {
                     "type": "integer",
                     "minimum": 1,
                     "description": "Hosts run at once (default: the gateway's --fan-out)."
+                },
+                "hosts_offset": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Run on the matched hosts (in name order) from this one \
+                                    on: the `next_offset` of a previous window (default 0)."
+                },
+                "hosts_limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Run on at most this many of them (default: all)."
                 }
             }
         })),

@@ -1,9 +1,7 @@
 //! `fleet_run`: one command on every host a selector matches, at most `concurrency` at a
-//! time, each host's call bounded by its own timeout, and one result listing every host's
-//! outcome. This file owns the outcome of one host ([`HostRun`], from the host's answer)
-//! and the shape of the whole result ([`shape`]): the summary first, then each host with
-//! its output cut to an equal share of the result budget (head and tail, with the marker
-//! saying exactly what was left out), so a thousand hosts never make one result too big.
+//! time, each host's call bounded by its own timeout. This file owns the outcome of one
+//! host ([`HostRun`], from the host's answer or the call's error) and the counts per
+//! outcome; [`super::fleet_result`] shapes all of them into one result within the budget.
 
 use std::collections::BTreeMap;
 
@@ -12,22 +10,23 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::bus::CallError;
-use crate::{fleet::protocol as wire, tools::result_budget};
+use crate::fleet::protocol as wire;
 
-/// How a host's part of a fan-out ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// How a host's part of a fan-out ended, in the order a result lists them: what needs
+/// attention first, `ok` last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// Exit code 0.
-    Ok,
     /// Another exit code, a signal, or an error on the way.
     Failed,
     TimedOut,
-    /// Not online, or nobody answered on its subject.
-    Offline,
     /// The host refused: its policy, or it does not trust this gateway or principal.
     Denied,
+    /// Not online, or nobody answered on its subject.
+    Offline,
     Cancelled,
+    /// Exit code 0.
+    Ok,
 }
 
 impl Outcome {
@@ -159,81 +158,22 @@ fn first_text(result: &CallToolResult) -> String {
         .unwrap_or_default()
 }
 
-/// The structured result of `fleet_run`.
-#[derive(Debug, Serialize)]
-pub struct FleetRunOutput {
-    /// Hosts per outcome.
-    pub summary: BTreeMap<&'static str, usize>,
-    pub hosts: Vec<HostRun>,
-}
-
-/// Counts per outcome, as "ok 3, failed 1".
-pub fn summary_line(summary: &BTreeMap<&'static str, usize>) -> String {
+/// Counts per outcome, failures first, as "failed 1, ok 3".
+pub fn summary_line(summary: &BTreeMap<Outcome, usize>) -> String {
     summary
         .iter()
-        .map(|(outcome, count)| format!("{outcome} {count}"))
+        .map(|(outcome, count)| format!("{} {count}", outcome.as_str()))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// Room per host for its own fields and the text lines around its output.
-const PER_HOST_OVERHEAD: usize = 320;
-
-/// The result of a fan-out: hosts by name, each host's output cut so that text and
-/// structured content together stay within `budget` bytes.
-pub fn shape(mut runs: Vec<HostRun>, budget: usize) -> CallToolResult {
-    runs.sort_by(|a, b| a.host.cmp(&b.host));
+/// Hosts per outcome.
+pub fn count(runs: &[HostRun]) -> BTreeMap<Outcome, usize> {
     let mut summary = BTreeMap::new();
-    for run in &runs {
-        *summary.entry(run.outcome.as_str()).or_insert(0) += 1;
+    for run in runs {
+        *summary.entry(run.outcome).or_insert(0) += 1;
     }
-    // Each output appears twice (text and structured content).
-    let share = (budget / runs.len().max(1)).saturating_sub(PER_HOST_OVERHEAD) / 4;
-    for run in &mut runs {
-        for output in [&mut run.stdout, &mut run.stderr] {
-            if output.len() > share {
-                *output = result_budget::head_and_tail(output, share).0;
-            }
-        }
-        if let Some(error) = run.error.as_mut()
-            && error.len() > share.max(200)
-        {
-            *error = result_budget::head_and_tail(error, share.max(200)).0;
-        }
-    }
-    let mut text = format!("{} hosts: {}\n", runs.len(), summary_line(&summary));
-    for run in &runs {
-        text.push_str(&format!("\n== {} : {}", run.host, run.outcome.as_str()));
-        if let Some(code) = run.exit_code {
-            text.push_str(&format!(" (exit {code})"));
-        }
-        text.push('\n');
-        if let Some(error) = &run.error {
-            text.push_str(error);
-            text.push('\n');
-        }
-        if !run.stdout.is_empty() {
-            text.push_str(&run.stdout);
-            if !run.stdout.ends_with('\n') {
-                text.push('\n');
-            }
-        }
-        if !run.stderr.is_empty() {
-            text.push_str("stderr: ");
-            text.push_str(&run.stderr);
-            if !run.stderr.ends_with('\n') {
-                text.push('\n');
-            }
-        }
-    }
-    let output = FleetRunOutput {
-        summary,
-        hosts: runs,
-    };
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = serde_json::to_value(&output).ok();
-    // Hosts that failed are still an answer: the per-host outcomes say what happened.
-    result_budget::fit(result, budget)
+    summary
 }
 
 #[cfg(test)]
@@ -300,67 +240,5 @@ mod tests {
             HostRun::from_error("c", &late, 0).outcome,
             Outcome::TimedOut
         );
-    }
-
-    #[test]
-    fn the_result_sums_up_and_lists_every_host_by_name() {
-        let runs = vec![
-            HostRun::from_outcome("web2", ran(1, "no"), 1),
-            HostRun::from_outcome("web1", ran(0, "yes"), 1),
-            HostRun::from_error("db1", &CallError::Offline("gone".to_owned()), 0),
-        ];
-        let result = shape(runs, 100_000);
-        let structured = result.structured_content.unwrap();
-        assert_eq!(
-            structured["summary"],
-            json!({"ok": 1, "failed": 1, "offline": 1})
-        );
-        let hosts: Vec<&str> = structured["hosts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|host| host["host"].as_str().unwrap())
-            .collect();
-        assert_eq!(hosts, ["db1", "web1", "web2"]);
-        let ContentBlock::Text(text) = &result.content[0] else {
-            panic!()
-        };
-        assert!(
-            text.text
-                .starts_with("3 hosts: failed 1, offline 1, ok 1\n"),
-            "{}",
-            text.text
-        );
-        assert!(
-            text.text.contains("== web2 : failed (exit 1)\nno\n"),
-            "{}",
-            text.text
-        );
-    }
-
-    #[test]
-    fn many_hosts_with_big_outputs_fit_the_budget_with_a_marker_per_host() {
-        let big = "x".repeat(50_000);
-        let runs: Vec<HostRun> = (0..200)
-            .map(|i| HostRun::from_outcome(&format!("h{i:03}"), ran(0, &big), 1))
-            .collect();
-        let budget = 200_000;
-        let result = shape(runs, budget);
-        assert!(result_budget::serialized_len(&result) <= budget);
-        assert_ne!(result.is_error, Some(true));
-        let structured = result.structured_content.unwrap();
-        let hosts = structured["hosts"].as_array().unwrap();
-        assert_eq!(hosts.len(), 200);
-        let stdout = hosts[7]["stdout"].as_str().unwrap();
-        assert!(stdout.len() < big.len());
-        assert!(stdout.contains("omitted"), "{stdout}");
-    }
-
-    #[test]
-    fn small_outputs_are_kept_whole() {
-        let runs = vec![HostRun::from_outcome("web1", ran(0, "12:00 up 3 days"), 1)];
-        let result = shape(runs, 100_000);
-        let structured = result.structured_content.unwrap();
-        assert_eq!(structured["hosts"][0]["stdout"], "12:00 up 3 days");
     }
 }

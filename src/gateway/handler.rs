@@ -24,6 +24,7 @@ use super::{
     bus::{Bus, Principal},
     catalog::{self, HOST_ARGUMENT, Kind},
     fan_out::{self, HostRun},
+    fleet_result::{self, Window},
     ids,
     progress::{Progress, Update},
     selector::Selector,
@@ -184,6 +185,11 @@ struct FleetRunInput {
     argv: Option<Vec<String>>,
     timeout_secs: Option<u64>,
     concurrency: Option<usize>,
+    /// The first of the matched hosts (in name order) to run on.
+    #[serde(default)]
+    hosts_offset: usize,
+    /// How many of them, from `hosts_offset`; all the rest when absent.
+    hosts_limit: Option<usize>,
 }
 
 /// Host names a `fleet_call` audit record lists (`hosts_total` counts them all).
@@ -334,7 +340,7 @@ impl GatewayTools {
             .unwrap_or(DEFAULT_FLEET_TIMEOUT_SECS)
             .max(1);
         command.insert("timeout_secs".to_owned(), Value::from(timeout));
-        let hosts = self.gateway.bus.presence.select(&selector);
+        let mut hosts = self.gateway.bus.presence.select(&selector);
         if hosts.is_empty() {
             return Ok(error_result(
                 "fleet_run: no host matches the selector (host_list shows the fleet)".to_owned(),
@@ -344,6 +350,18 @@ impl GatewayTools {
             .concurrency
             .unwrap_or(self.gateway.fan_out)
             .clamp(1, self.gateway.fan_out.max(1));
+        let window = Window {
+            matched: hosts.len(),
+            offset: input.hosts_offset,
+        };
+        hosts.drain(..input.hosts_offset.min(hosts.len()));
+        hosts.truncate(input.hosts_limit.unwrap_or(usize::MAX));
+        if hosts.is_empty() {
+            return Ok(error_result(format!(
+                "fleet_run: hosts_offset {} is past the {} matched hosts",
+                window.offset, window.matched
+            )));
+        }
         let progress = Progress::of(context);
         let principal = principal_of(caller);
         let total = hosts.len();
@@ -384,20 +402,16 @@ impl GatewayTools {
             done.push(run);
         }
         progress.flush().await;
-        let mut counts = std::collections::BTreeMap::new();
-        for run in &done {
-            *counts.entry(run.outcome.as_str()).or_insert(0) += 1;
-        }
         self.record(
             caller,
             catalog::FLEET_RUN,
             &names,
-            fan_out::summary_line(&counts),
+            fan_out::summary_line(&fan_out::count(&done)),
             started,
         )
         .await;
         let budget = self.gateway.tools.limits.load().result_budget_bytes;
-        Ok(fan_out::shape(done, budget))
+        Ok(fleet_result::shape(done, window, budget))
     }
 
     /// One `fleet_call` record for a forwarded call or a fan-out.

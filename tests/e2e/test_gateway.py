@@ -3,7 +3,9 @@ permissions), three real `hostmcp serve --fleet --no-http` hosts, and two gatewa
 them. The Python SDK talks to the gateways over /mcp (session era and 2026-07-28) and /sse:
 host_list, run_command with `host`, fleet_run over every host, job ids that name their host
 (served by either gateway), an offline host that fails fast, and the stateless wire with the
-`Mcp-Param-Host` header (a mismatched header is refused, the matching one served).
+`Mcp-Param-Host` header (a mismatched header is refused, the matching one served). Then
+fleet_run over 300 simulated hosts (examples/fleet_simhosts --vary) behind their own gateway: the
+result fits the budget, failures come first, identical outputs are grouped, windows page it.
 """
 
 from __future__ import annotations
@@ -62,11 +64,12 @@ def stop(process: subprocess.Popen, timeout: float = 15) -> None:
 class Fleet:
     """nats-server, the hosts and the gateways, each stopped by PID."""
 
-    def __init__(self) -> None:
+    def __init__(self, simhosts: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="hostmcp-gateway-"))
         self.port = free_port()
         self.host_users = {name: user_seed() for name in [*HOSTS, "gone-1"]}
         self.gateway_user = user_seed()
+        self.simhosts_user = user_seed()
         users = [
             f'{{ nkey: "{public}", permissions: {{ '
             f'subscribe: {{ allow: ["hostmcp.host.{name}.>", "hostmcp.discover"] }}, '
@@ -78,6 +81,13 @@ class Fleet:
             f'{{ nkey: "{self.gateway_user[1]}", permissions: {{ '
             'publish: { allow: ["hostmcp.host.>", "hostmcp.discover"] }, '
             'subscribe: { allow: ["hostmcp.presence.>", "_INBOX.>"] } } }')
+        if simhosts:
+            # The benchmark's simulated hosts: one user answering as every host.
+            users.append(
+                f'{{ nkey: "{self.simhosts_user[1]}", permissions: {{ '
+                'subscribe: { allow: ["hostmcp.host.*.call", "hostmcp.host.*.cancel", "hostmcp.discover"] }, '
+                'publish: { allow: ["hostmcp.presence.>"] }, '
+                'allow_responses: { max: 100000, expires: "15m" } } }')
         conf = self.dir / "nats.conf"
         conf.write_text(f"listen: 127.0.0.1:{self.port}\n"
                         "authorization: { users: [\n  " + ",\n  ".join(users) + "\n] }\n")
@@ -268,7 +278,10 @@ async def test_fleet_run_reaches_every_host_with_progress_and_one_result(fleet):
     assert not result.is_error, text(result)
     hosts = result.structured_content["hosts"]
     assert [host["host"] for host in hosts] == sorted(HOSTS)
-    assert all(host["outcome"] == "ok" and host["stdout"] == "up\n" for host in hosts), hosts
+    assert all(host["outcome"] == "ok" and host["group"] == 0 for host in hosts), hosts
+    [group] = result.structured_content["groups"]
+    assert group == {"hosts": "db-1,web-[1-2]", "count": 3, "outcome": "ok", "exit_code": 0,
+                     "stdout": "up\n", "stderr": ""}, group
     assert result.structured_content["summary"] == {"ok": 3}
     assert text(result).startswith("3 hosts: ok 3")
     assert len(updates) == 3 and updates[-1][:2] == (3, 3), updates
@@ -283,8 +296,10 @@ async def test_fleet_run_reports_each_failure_and_cuts_big_outputs_with_a_marker
     assert [host["host"] for host in hosts] == ["web-1", "web-2"]
     for host in hosts:
         assert host["outcome"] == "failed" and host["exit_code"] == 3, host
-        assert "omitted" in host["stdout"], host["stdout"][:300]
-        assert len(host["stdout"]) < 300_000
+    [group] = result.structured_content["groups"]
+    assert group["hosts"] == "web-[1-2]" and group["count"] == 2, group["hosts"]
+    assert "omitted" in group["stdout"], group["stdout"][:300]
+    assert len(group["stdout"]) < 300_000
 
 
 async def test_job_ids_name_their_host_and_either_gateway_serves_them(fleet):
@@ -356,3 +371,81 @@ def test_a_gateway_refuses_to_join_a_fleet_itself(tmp_path):
     assert done.returncode == 1
     assert "does not join a fleet itself" in done.stderr
     assert not (tmp_path / "hostmcp" / "gateway.nk").exists()
+
+
+# ------------------------------------------------------------------ fleet_run over many hosts
+
+SIM_HOSTS = 300
+
+
+@pytest.fixture(scope="module")
+def simfleet():
+    """A gateway in front of 300 simulated hosts with varied outcomes (fleet_simhosts --vary)."""
+    binary = Path(BIN).parent / "examples" / "fleet_simhosts"
+    if not binary.exists():
+        pytest.skip("examples/fleet_simhosts not built (cargo build --examples)")
+    fleet = Fleet(simhosts=True)
+    try:
+        home = fleet.dir / "gateway-sim"
+        home.mkdir()
+        key = fleet.gateway_key(home)
+        seed = fleet.dir / "simhosts.nk"
+        seed.write_text(fleet.simhosts_user[0] + "\n")
+        seed.chmod(0o600)
+        log = open(fleet.dir / "simhosts.log", "wb")
+        fleet.processes.append(subprocess.Popen(
+            [str(binary), "--nats", fleet.url, "--nkey", str(seed), "--hosts", str(SIM_HOSTS),
+             "--prefix", "sim", "--beat-ms", "5000", "--trust", key, "--vary"],
+            stdout=log, stderr=log))
+        gateway = fleet.start_gateway(home)
+        wait_online(gateway, {f"sim{i:04}" for i in range(SIM_HOSTS)})
+        yield fleet
+    finally:
+        fleet.close()
+
+
+def test_fleet_run_over_300_hosts_fits_the_budget_failures_first_outputs_grouped(simfleet):
+    gateway = simfleet.gateways[0]
+    response = stateless_call(gateway, "fleet_run", {"command": "uptime", "timeout_secs": 30})
+    assert len(response.content) < 110_000
+    result = result_of(response)
+    assert len(json.dumps(result, separators=(",", ":"))) <= 100 * 1024
+    assert not result.get("isError"), result["content"][0]["text"][:2000]
+    structured = result["structuredContent"]
+    # Host i: denied when i % 25 == 11, failed when i % 10 == 3, 100 KB when i % 20 == 7.
+    assert structured["summary"] == {"failed": 30, "denied": 12, "ok": 258}, (structured["summary"], structured["groups"][:3])
+    assert (structured["hosts_run"], structured["hosts_matched"]) == (300, 300)
+    assert "next_offset" not in structured
+    groups = structured["groups"]
+    assert [(g["outcome"], g["count"]) for g in groups] == [("failed", 30), ("denied", 12),
+                                                            ("ok", 243), ("ok", 15)], groups
+    assert groups[0]["hosts"].startswith("sim[0003,0013,0023,"), groups[0]["hosts"]
+    assert groups[0]["stderr"] == "simulated failure: disk full\n"
+    assert "omitted" in groups[3]["stdout"] and len(groups[3]["stdout"]) < 50_000
+    rows = structured["hosts"]
+    assert len(rows) + structured["hosts_not_listed"] == 300
+    assert [row["outcome"] for row in rows[:42]] == ["failed"] * 30 + ["denied"] * 12
+    text = result["content"][0]["text"]
+    assert text.startswith("300 hosts: failed 30, denied 12, ok 258\n"), text[:300]
+    assert text.index("): failed (exit 2)") < text.index("): denied") < text.index("): ok (exit 0)")
+
+
+def test_fleet_run_pages_a_large_fleet_in_windows_any_gateway_serves(simfleet):
+    gateway = simfleet.gateways[0]
+    seen: list[str] = []
+    offset = 0
+    for _ in range(5):
+        result = result_of(stateless_call(gateway, "fleet_run", {
+            "command": "uptime", "timeout_secs": 30, "hosts_offset": offset, "hosts_limit": 100}))
+        structured = result["structuredContent"]
+        assert structured["hosts_offset"] == offset and structured["hosts_run"] == 100
+        assert structured["hosts_not_listed"] == 0
+        seen += sorted(row["host"] for row in structured["hosts"])
+        if "next_offset" not in structured:
+            break
+        assert f"next window: hosts_offset={structured['next_offset']}" in result["content"][0]["text"]
+        offset = structured["next_offset"]
+    assert seen == [f"sim{i:04}" for i in range(SIM_HOSTS)]
+    # Past the end: a clear error, not an empty success.
+    past = result_of(stateless_call(gateway, "fleet_run", {"command": "uptime", "hosts_offset": 300}))
+    assert past["isError"] and "past the 300 matched hosts" in past["content"][0]["text"]
