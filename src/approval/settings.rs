@@ -24,6 +24,10 @@ pub struct FileApproval {
     pub webhook_url: Option<String>,
     /// A CA file for the webhook's TLS (default: the host's trust store).
     pub webhook_ca_file: Option<std::path::PathBuf>,
+    /// Token names whose own waiting commands the person at an MCP Apps client may approve
+    /// or deny in the confirmation view `ui://hostmcp/approval` (`crate::approval::app_view`).
+    /// Default: none.
+    pub app_view_tokens: Option<Vec<String>>,
 }
 
 /// The `[approval]` settings in effect.
@@ -36,6 +40,8 @@ pub struct ApprovalSettings {
     pub page_url: Option<String>,
     pub webhook_url: Option<String>,
     pub webhook_ca_file: Option<std::path::PathBuf>,
+    /// Tokens whose own requests the MCP Apps view may decide; empty: the view decides none.
+    pub app_view_tokens: Vec<String>,
 }
 
 impl Default for ApprovalSettings {
@@ -47,6 +53,7 @@ impl Default for ApprovalSettings {
             page_url: None,
             webhook_url: None,
             webhook_ca_file: None,
+            app_view_tokens: Vec::new(),
         }
     }
 }
@@ -85,6 +92,7 @@ impl ApprovalSettings {
                 .map(|url| url.trim_end_matches('/').to_owned()),
             webhook_url: file.webhook_url.clone(),
             webhook_ca_file: file.webhook_ca_file.clone(),
+            app_view_tokens: file.app_view_tokens.clone().unwrap_or_default(),
         })
     }
 }

@@ -7,6 +7,8 @@
 //! after it. Adding a tool is a file with a `definition` and a handler,
 //! plus one line in [`TOOLS`].
 
+mod approval_decide;
+mod approval_pending;
 mod audited;
 pub mod authorize;
 pub mod command_pipeline;
@@ -349,6 +351,16 @@ pub const TOOLS: &[ToolEntry] = &[
         Role::Operator,
         terminal_close::definition,
         terminal_close::call
+    ),
+    tool!(
+        Role::Operator,
+        approval_pending::definition,
+        approval_pending::call
+    ),
+    tool!(
+        Role::Operator,
+        approval_decide::definition,
+        approval_decide::call
     ),
 ];
 
