@@ -87,6 +87,16 @@ pub fn app_only_tool_meta() -> MetaObject {
     MetaObject(meta)
 }
 
+/// Whether `tool` is for views only: its `_meta.ui.visibility` leaves out `"model"`.
+pub fn is_app_only(tool: &rmcp::model::Tool) -> bool {
+    tool.meta
+        .as_ref()
+        .and_then(|meta| meta.0.get("ui"))
+        .and_then(|ui| ui.get("visibility"))
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|visibility| !visibility.iter().any(|who| who == "model"))
+}
+
 /// The `_meta` of a tool whose results the dashboard renders: `ui.resourceUri` and the
 /// legacy flat key, both naming [`dashboard::URI`]. Visibility is left to its default
 /// (`["model", "app"]`): the model calls these tools and so does the view.
@@ -136,6 +146,12 @@ mod tests {
         assert_eq!(linked["ui"]["resourceUri"], "ui://hostmcp/approval");
         assert_eq!(linked["ui/resourceUri"], "ui://hostmcp/approval");
         assert!(linked["ui"].get("visibility").is_none());
+        let tool = |meta| {
+            rmcp::model::Tool::new("t", "d", std::sync::Arc::new(JsonObject::new())).with_meta(meta)
+        };
+        assert!(is_app_only(&tool(app_only_tool_meta())));
+        assert!(!is_app_only(&tool(approval_tool_meta())));
+        assert!(!is_app_only(&tool(dashboard_tool_meta())));
     }
 
     #[test]

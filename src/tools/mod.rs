@@ -433,9 +433,13 @@ impl ServerHandler for HostTools {
         let role = Caller::of(&context.extensions)
             .ok()
             .map(|caller| caller.principal.role());
+        // A tool only an MCP Apps view calls is listed only to a client that renders apps
+        // (which keeps it from its model); nothing else could call it (`crate::apps`).
+        let renders_apps = crate::apps::renders_apps(context.client_capabilities().as_ref());
         let tools = CATALOG
             .iter()
             .filter(|(entry, _)| role.is_some_and(|role| role >= entry.least_role))
+            .filter(|(_, tool)| renders_apps || !crate::apps::is_app_only(tool))
             .map(|(_, tool)| tool.clone())
             .collect();
         Ok(ListToolsResult::with_all_items(tools))
