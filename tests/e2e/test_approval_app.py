@@ -246,7 +246,10 @@ async def test_a_real_browser_decides_in_the_view(app_server, decision):
     assert shown["command"] == json.dumps(["touch", str(path)])
     assert (shown["program"], shown["rule"], shown["reason"], shown["principal"]) == (
         "/usr/bin/touch", "allow[0]", "creates a marker file", "alice")
-    assert shown["workingDir"] == "(the server's)" and shown["runAs"] == "(the server's user)"
+    # As root, conftest's config names run_as = "root" (hostmcp refuses commands otherwise).
+    assert shown["workingDir"] == "(the server's)"
+    assert shown["runAs"] == ("root" if os.geteuid() == 0 else "(the server's user)")
+    assert re.fullmatch(r"\d+ s", shown["expires"]) and 0 < int(shown["expires"].split()[0]) <= 120
     assert report["decided"] == decision
     # The waiting call ended as decided, and its result reached the view.
     assert report["result"]["isError"] == (decision == "deny"), report["result"]
