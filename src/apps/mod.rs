@@ -132,7 +132,10 @@ mod tests {
             json!({ "io.modelcontextprotocol/other": { "mimeTypes": [MIME_TYPE] } }),
             json!({}),
         ] {
-            assert!(!renders_apps(Some(&capabilities(near_miss.clone()))), "{near_miss}");
+            assert!(
+                !renders_apps(Some(&capabilities(near_miss.clone()))),
+                "{near_miss}"
+            );
         }
         assert!(!renders_apps(Some(&ClientCapabilities::default())));
         assert!(!renders_apps(None));

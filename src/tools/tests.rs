@@ -135,7 +135,10 @@ async fn tools_list_shows_a_caller_the_tools_of_its_role_and_nothing_without_a_c
     // A client that renders no MCP Apps is not shown the two tools only a view calls.
     let all = names(all);
     assert_eq!(all.len(), TOOLS.len() - 2);
-    assert!(!all.iter().any(|name| name.starts_with("approval_")), "{all:?}");
+    assert!(
+        !all.iter().any(|name| name.starts_with("approval_")),
+        "{all:?}"
+    );
     // Near miss: one that does is shown every tool.
     let mut apps = context(&tools, Some(owner));
     let capabilities: rmcp::model::ClientCapabilities = serde_json::from_value(serde_json::json!({

@@ -58,7 +58,13 @@ async fn the_view_approves_its_own_request_with_its_secret_and_the_ticket_hears_
     assert_eq!(decided.decider.who, "mcp-app:alice");
     // Decided once: the same click again finds nothing.
     assert_eq!(
-        decide(&approvals, view("alice"), &ticket.request.id, false, &secret),
+        decide(
+            &approvals,
+            view("alice"),
+            &ticket.request.id,
+            false,
+            &secret
+        ),
         Err(AppViewError::NotPending(ticket.request.id.clone()))
     );
 }
@@ -67,8 +73,17 @@ async fn the_view_approves_its_own_request_with_its_secret_and_the_ticket_hears_
 async fn the_view_denies_and_the_ticket_hears_a_denial() {
     let approvals = approvals(&["alice"]);
     let mut ticket = approvals.broker.open(draft("alice"), LONG, 4).unwrap();
-    let secret = pending(&approvals, view("alice")).unwrap()[0].secret.clone();
-    decide(&approvals, view("alice"), &ticket.request.id, false, &secret).unwrap();
+    let secret = pending(&approvals, view("alice")).unwrap()[0]
+        .secret
+        .clone();
+    decide(
+        &approvals,
+        view("alice"),
+        &ticket.request.id,
+        false,
+        &secret,
+    )
+    .unwrap();
     let decided = ticket.decision().await;
     assert_eq!(
         (decided.verdict, decided.decider.who.as_str()),
@@ -83,7 +98,12 @@ async fn the_id_without_the_view_secret_decides_nothing() {
     let id = ticket.request.id.clone();
     // The model knows the id (it is in the progress text) but not the secret; nor does the
     // page's one-time secret (in the URL the model may read) open the view.
-    for wrong in ["", "00", ticket.secrets.page.as_str(), ticket.secrets.webhook.as_str()] {
+    for wrong in [
+        "",
+        "00",
+        ticket.secrets.page.as_str(),
+        ticket.secrets.webhook.as_str(),
+    ] {
         assert_eq!(
             decide(&approvals, view("alice"), &id, true, wrong),
             Err(AppViewError::NotPending(id.clone())),
@@ -102,7 +122,12 @@ async fn the_view_secret_does_not_open_the_page() {
     let ticket = approvals.broker.open(draft("alice"), LONG, 4).unwrap();
     let id = &ticket.request.id;
     assert!(approvals.broker.visit(id, &ticket.secrets.view).is_err());
-    assert!(approvals.broker.new_form_nonce(id, &ticket.secrets.view).is_err());
+    assert!(
+        approvals
+            .broker
+            .new_form_nonce(id, &ticket.secrets.view)
+            .is_err()
+    );
     // Near miss: the page's secret does.
     assert!(approvals.broker.visit(id, &ticket.secrets.page).is_ok());
 }
