@@ -32,8 +32,8 @@ pub enum Decision {
     Deny,
 }
 
-/// Arguments of `approval_decide`.
-#[derive(Debug, Deserialize, JsonSchema)]
+/// Arguments of `approval_decide` (no `Debug`: it holds the secret; see [`Secretless`]).
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalDecideInput {
     /// The request, `ap-…`.

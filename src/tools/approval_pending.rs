@@ -22,10 +22,14 @@ use crate::{
 
 pub const NAME: &str = "approval_pending";
 
-/// Arguments of `approval_pending`: none.
+/// Arguments of `approval_pending`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ApprovalPendingInput {}
+pub struct ApprovalPendingInput {
+    /// Only this request (`ap-…`); default: all of this token's.
+    #[serde(default)]
+    pub approval_id: Option<String>,
+}
 
 pub fn definition() -> Tool {
     Tool::new(
@@ -65,14 +69,19 @@ pub async fn call(
     arguments: Option<JsonObject>,
     context: RequestContext<RoleServer>,
 ) -> Result<CallToolResult, McpError> {
-    let _: ApprovalPendingInput = super::parse_arguments(arguments, NAME)?;
+    let input: ApprovalPendingInput = super::parse_arguments(arguments, NAME)?;
     let capabilities = context.client_capabilities();
     let view = ViewCaller {
         principal: caller.principal.name(),
         renders_apps: crate::apps::renders_apps(capabilities.as_ref()),
     };
     let listed = match app_view::pending(&state.approvals, view) {
-        Ok(listed) => listed,
+        Ok(mut listed) => {
+            if let Some(id) = &input.approval_id {
+                listed.retain(|item| &item.request.id == id);
+            }
+            listed
+        }
         Err(refused) => {
             tracing::info!(principal = view.principal, tool = NAME, reason = %refused, "approval view refused");
             return Ok(CallToolResult::error(vec![ContentBlock::text(
