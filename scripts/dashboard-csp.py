@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Rewrite the CSP hashes in assets/dashboard.html after an edit of its inline script or style.
+"""Rewrite the CSP hashes in the MCP Apps views (assets/dashboard.html, assets/approval.html) after
+an edit of their inline script or style.
 
-The page's <meta> Content-Security-Policy allows its one inline <script> and one inline <style>
-by SHA-256 hash only; `cargo test apps::dashboard` fails until this has been run.
+Each page's <meta> Content-Security-Policy allows its one inline <script> and one inline <style>
+by SHA-256 hash only; `cargo test apps::` fails until this has been run.
     scripts/dashboard-csp.py
 """
 import base64
@@ -10,7 +11,8 @@ import hashlib
 import re
 from pathlib import Path
 
-PAGE = Path(__file__).resolve().parents[1] / "assets" / "dashboard.html"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+PAGES = [ASSETS / "dashboard.html", ASSETS / "approval.html"]
 
 
 def digest(text: str, tag: str) -> str:
@@ -18,8 +20,9 @@ def digest(text: str, tag: str) -> str:
     return base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
 
 
-text = PAGE.read_text(encoding="utf-8")
-for tag in ("script", "style"):
-    text = re.sub(rf"{tag}-src 'sha256-[^']*'", f"{tag}-src 'sha256-{digest(text, tag)}'", text)
-PAGE.write_text(text, encoding="utf-8")
-print(f"{PAGE}: CSP hashes updated")
+for page in PAGES:
+    text = page.read_text(encoding="utf-8")
+    for tag in ("script", "style"):
+        text = re.sub(rf"{tag}-src 'sha256-[^']*'", f"{tag}-src 'sha256-{digest(text, tag)}'", text)
+    page.write_text(text, encoding="utf-8")
+    print(f"{page}: CSP hashes updated")

@@ -74,6 +74,8 @@ pub enum Via {
     Webhook,
     /// `hostmcp approvals` on the host.
     Cli,
+    /// The MCP Apps confirmation view (`crate::approval::app_view`).
+    App,
     Timeout,
     /// The waiting call ended (cancelled, or its client gone) before a decision.
     Cancelled,
@@ -86,6 +88,7 @@ impl Via {
             Self::Page => "page",
             Self::Webhook => "webhook",
             Self::Cli => "cli",
+            Self::App => "mcp-app",
             Self::Timeout => "timeout",
             Self::Cancelled => "cancelled",
         }
@@ -121,6 +124,8 @@ pub enum SecretKind {
 pub struct Secrets {
     pub page: String,
     pub webhook: String,
+    /// The MCP Apps view's, checked only by [`Broker::visit_view`] (never by the page).
+    pub view: String,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -149,6 +154,7 @@ struct Entry {
     request: Arc<ApprovalRequest>,
     page_secret: String,
     webhook_secret: String,
+    view_secret: String,
     /// The page form's current single-use nonce (CSRF), set when the page is shown.
     form_nonce: Option<String>,
     decide: oneshot::Sender<Decided>,
@@ -202,6 +208,7 @@ impl Broker {
         let secrets = Secrets {
             page: random_hex(32)?,
             webhook: random_hex(32)?,
+            view: random_hex(32)?,
         };
         let created = SystemTime::now();
         let request = Arc::new(ApprovalRequest {
@@ -234,6 +241,7 @@ impl Broker {
                     request: request.clone(),
                     page_secret: secrets.page.clone(),
                     webhook_secret: secrets.webhook.clone(),
+                    view_secret: secrets.view.clone(),
                     form_nonce: None,
                     decide: sender,
                 },
@@ -282,6 +290,29 @@ impl Broker {
             .ok_or_else(|| BrokerError::NotPending(id.to_owned()))?;
         secret_kind(entry, secret)
             .map(|kind| (entry.request.clone(), kind))
+            .ok_or_else(|| BrokerError::NotPending(id.to_owned()))
+    }
+
+    /// The pending requests of `principal`, oldest first, each with its view secret: what
+    /// the MCP Apps view of that principal's own calls is given.
+    pub fn pending_of(&self, principal: &str) -> Vec<(Arc<ApprovalRequest>, String)> {
+        let mut mine: Vec<_> = (self.table.lock().pending.values())
+            .filter(|entry| entry.request.principal == principal)
+            .map(|entry| (entry.request.clone(), entry.view_secret.clone()))
+            .collect();
+        mine.sort_by_key(|(request, _)| request.created);
+        mine
+    }
+
+    /// The request `id` when `secret` is its view secret (compared in constant time). The
+    /// page's and the webhook's secrets do not open it, nor does the view's open the page.
+    pub fn visit_view(&self, id: &str, secret: &str) -> Result<Arc<ApprovalRequest>, BrokerError> {
+        let table = self.table.lock();
+        table
+            .pending
+            .get(id)
+            .filter(|entry| bool::from(entry.view_secret.as_bytes().ct_eq(secret.as_bytes())))
+            .map(|entry| entry.request.clone())
             .ok_or_else(|| BrokerError::NotPending(id.to_owned()))
     }
 

@@ -18,8 +18,11 @@
 //! - `hostmcp approvals list|approve|deny` on the host, over a unix socket in the state
 //!   directory that only the server's user can open (`socket`);
 //! - an optional webhook POST with approve/deny links (`webhook`);
+//! - the MCP Apps confirmation view `ui://hostmcp/approval` in a client that renders apps
+//!   (claude.ai), for tokens named in `[approval] app_view_tokens` (`app_view`);
 //! - the timeout (`[approval] timeout_secs`, default 300), which denies.
 
+pub mod app_view;
 pub mod broker;
 pub mod budget;
 pub mod gate;

@@ -29,6 +29,10 @@ pub struct FileApproval {
     pub page_failures: Option<u32>,
     /// That window, in seconds (default 60).
     pub page_failure_window_secs: Option<u64>,
+    /// Token names whose own waiting commands the person at an MCP Apps client may approve
+    /// or deny in the confirmation view `ui://hostmcp/approval` (`crate::approval::app_view`).
+    /// Default: none.
+    pub app_view_tokens: Option<Vec<String>>,
 }
 
 /// The `[approval]` settings in effect.
@@ -43,6 +47,8 @@ pub struct ApprovalSettings {
     pub webhook_ca_file: Option<std::path::PathBuf>,
     pub page_failures: u32,
     pub page_failure_window: Duration,
+    /// Tokens whose own requests the MCP Apps view may decide; empty: the view decides none.
+    pub app_view_tokens: Vec<String>,
 }
 
 impl Default for ApprovalSettings {
@@ -56,6 +62,7 @@ impl Default for ApprovalSettings {
             webhook_ca_file: None,
             page_failures: super::budget::DEFAULT_FAILURES,
             page_failure_window: super::budget::DEFAULT_WINDOW,
+            app_view_tokens: Vec::new(),
         }
     }
 }
@@ -104,6 +111,7 @@ impl ApprovalSettings {
             page_failure_window: file
                 .page_failure_window_secs
                 .map_or(defaults.page_failure_window, Duration::from_secs),
+            app_view_tokens: file.app_view_tokens.clone().unwrap_or_default(),
         })
     }
 }

@@ -19,8 +19,7 @@
 //! `base-uri 'none'`, `form-action 'none'`. Every figure is written with `textContent`,
 //! so a process name cannot become markup.
 
-use rmcp::model::{JsonObject, MetaObject, ReadResourceResult, Resource, ResourceContents};
-use serde_json::json;
+use rmcp::model::{MetaObject, ReadResourceResult, Resource, ResourceContents};
 
 use super::MIME_TYPE;
 
@@ -53,20 +52,7 @@ pub fn read() -> ReadResourceResult {
 
 /// `_meta.ui`: no outside origin of any kind, and a border from the host.
 fn ui_meta() -> MetaObject {
-    let mut meta = JsonObject::new();
-    meta.insert(
-        "ui".to_owned(),
-        json!({
-            "csp": {
-                "connectDomains": [],
-                "resourceDomains": [],
-                "frameDomains": [],
-                "baseUriDomains": [],
-            },
-            "prefersBorder": true,
-        }),
-    );
-    MetaObject(meta)
+    super::sealed_view_meta()
 }
 
 #[cfg(test)]

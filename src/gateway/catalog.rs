@@ -51,11 +51,17 @@ pub static CATALOG: LazyLock<Vec<Entry>> = LazyLock::new(|| {
             tool: fleet_run_definition(),
         },
     ];
-    entries.extend(crate::tools::TOOLS.iter().map(|entry| Entry {
-        kind: Kind::Forward,
-        least_role: entry.least_role,
-        tool: with_host_argument(crate::tools::schema::portable((entry.definition)())),
-    }));
+    // Tools only an MCP Apps view calls (the approval view's) are not forwarded: the view
+    // talks to its own host's server.
+    entries.extend(
+        (crate::tools::TOOLS.iter())
+            .filter(|entry| !crate::apps::is_app_only(&(entry.definition)()))
+            .map(|entry| Entry {
+                kind: Kind::Forward,
+                least_role: entry.least_role,
+                tool: with_host_argument(crate::tools::schema::portable((entry.definition)())),
+            }),
+    );
     entries
 });
 
@@ -206,6 +212,10 @@ mod tests {
     fn every_host_tool_is_served_with_a_required_host_header_argument() {
         for entry in crate::tools::TOOLS {
             let name = (entry.definition)().name;
+            if crate::apps::is_app_only(&(entry.definition)()) {
+                assert!(find(&name).is_none(), "{name} is for views only");
+                continue;
+            }
             let served = find(&name).unwrap_or_else(|| panic!("{name} missing"));
             assert_eq!(served.kind, Kind::Forward);
             assert_eq!(served.least_role, entry.least_role);
@@ -232,6 +242,7 @@ mod tests {
         assert_eq!(find(HOST_LIST).unwrap().kind, Kind::HostList);
         assert_eq!(find(FLEET_RUN).unwrap().kind, Kind::FleetRun);
         assert!(find("no_such_tool").is_none());
-        assert_eq!(CATALOG.len(), crate::tools::TOOLS.len() + 2);
+        // The two app-only approval tools are not forwarded.
+        assert_eq!(CATALOG.len(), crate::tools::TOOLS.len() + 2 - 2);
     }
 }

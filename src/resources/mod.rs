@@ -3,8 +3,8 @@
 //! owns the URIs, their MIME types and the host resources' contents; a `file://` read goes
 //! through the same containment, identity gate and audit as `file_read` (the handler in
 //! `crate::tools` routes it there). `host://load` can be subscribed to
-//! ([`subscriptions`]). The MCP Apps view `ui://hostmcp/dashboard` is listed and read here
-//! too; [`crate::apps`] owns it.
+//! ([`subscriptions`]). The MCP Apps views `ui://hostmcp/dashboard` and `ui://hostmcp/approval`
+//! are listed and read here too; [`crate::apps`] owns them.
 
 mod host_facts;
 pub mod subscriptions;
@@ -54,6 +54,7 @@ pub fn list() -> Vec<Resource> {
             .with_description("The host's /etc/os-release, as written.")
             .with_mime_type(TEXT),
         crate::apps::dashboard::resource(),
+        crate::apps::approval::resource(),
     ]
 }
 
@@ -86,6 +87,7 @@ pub fn read_host(uri: &str) -> Result<ReadResourceResult, ResourceError> {
             TEXT,
         ),
         crate::apps::dashboard::URI => return Ok(crate::apps::dashboard::read()),
+        crate::apps::approval::URI => return Ok(crate::apps::approval::read()),
         _ => return Err(ResourceError::Unknown(uri.to_owned())),
     };
     Ok(ReadResourceResult::new(vec![

@@ -7,6 +7,8 @@
 //! after it. Adding a tool is a file with a `definition` and a handler,
 //! plus one line in [`TOOLS`].
 
+mod approval_decide;
+mod approval_pending;
 mod audited;
 pub mod authorize;
 pub mod command_pipeline;
@@ -350,6 +352,16 @@ pub const TOOLS: &[ToolEntry] = &[
         terminal_close::definition,
         terminal_close::call
     ),
+    tool!(
+        Role::Operator,
+        approval_pending::definition,
+        approval_pending::call
+    ),
+    tool!(
+        Role::Operator,
+        approval_decide::definition,
+        approval_decide::call
+    ),
 ];
 
 /// [`TOOLS`] with each definition built once, its schemas made [portable](schema).
@@ -421,9 +433,13 @@ impl ServerHandler for HostTools {
         let role = Caller::of(&context.extensions)
             .ok()
             .map(|caller| caller.principal.role());
+        // A tool only an MCP Apps view calls is listed only to a client that renders apps
+        // (which keeps it from its model); nothing else could call it (`crate::apps`).
+        let renders_apps = crate::apps::renders_apps(context.client_capabilities().as_ref());
         let tools = CATALOG
             .iter()
             .filter(|(entry, _)| role.is_some_and(|role| role >= entry.least_role))
+            .filter(|(_, tool)| renders_apps || !crate::apps::is_app_only(tool))
             .map(|(_, tool)| tool.clone())
             .collect();
         Ok(ListToolsResult::with_all_items(tools))

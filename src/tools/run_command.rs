@@ -99,6 +99,7 @@ pub fn definition() -> Tool {
             .idempotent(false)
             .open_world(true),
     )
+    .with_meta(crate::apps::approval_tool_meta())
 }
 
 /// Handle one call: the [command pipeline](super::command_pipeline) admits the command,

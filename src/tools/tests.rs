@@ -129,10 +129,26 @@ async fn tools_list_shows_a_caller_the_tools_of_its_role_and_nothing_without_a_c
     );
     let owner = Caller::stdio(crate::auth::danger::stdio_owner());
     let all = tools
-        .list_tools(None, context(&tools, Some(owner)))
+        .list_tools(None, context(&tools, Some(owner.clone())))
         .await
         .unwrap();
-    assert_eq!(names(all).len(), TOOLS.len());
+    // A client that renders no MCP Apps is not shown the two tools only a view calls.
+    let all = names(all);
+    assert_eq!(all.len(), TOOLS.len() - 2);
+    assert!(
+        !all.iter().any(|name| name.starts_with("approval_")),
+        "{all:?}"
+    );
+    // Near miss: one that does is shown every tool.
+    let mut apps = context(&tools, Some(owner));
+    let capabilities: rmcp::model::ClientCapabilities = serde_json::from_value(serde_json::json!({
+        "extensions": { crate::apps::EXTENSION_ID: { "mimeTypes": [crate::apps::MIME_TYPE] } }
+    }))
+    .unwrap();
+    apps.meta.set_client_capabilities(capabilities);
+    let everything = names(tools.list_tools(None, apps).await.unwrap());
+    assert_eq!(everything.len(), TOOLS.len());
+    assert!(everything.iter().any(|name| name == "approval_decide"));
 }
 
 #[test]

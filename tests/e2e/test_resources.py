@@ -46,7 +46,8 @@ async def test_host_resources_are_listed_and_read_with_their_mime_types(server):
         listed = {str(r.uri): r.mime_type for r in (await client.list_resources()).resources}
         assert listed == {"host://info": "application/json", "host://load": "application/json",
                           "host://os-release": "text/plain",
-                          "ui://hostmcp/dashboard": "text/html;profile=mcp-app"}
+                          "ui://hostmcp/dashboard": "text/html;profile=mcp-app",
+                          "ui://hostmcp/approval": "text/html;profile=mcp-app"}
         load = (await client.read_resource("host://load")).contents[0]
         assert load.mime_type == "application/json"
         figures = json.loads(load.text)
