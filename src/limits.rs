@@ -19,6 +19,20 @@
 //!   A `fork` over it fails with `EAGAIN`.
 //! - `file_size`: `RLIMIT_FSIZE`, the largest file a process may write; a write past it
 //!   fails and raises SIGXFSZ, which ends the process.
+//!
+//! Where the host delegates cgroups ([`crate::exec::cgroup`]), a command with `memory`,
+//! `processes` or `cpu_percent` also runs in its own cgroup, and those limits bind its
+//! whole process tree too (the rlimits above still bind each process):
+//! - `memory`: `memory.max` with `memory.swap.max = 0` and `memory.oom.group = 1` (v2), or
+//!   `memory.limit_in_bytes` and `memory.memsw.limit_in_bytes` (v1): all of the tree's
+//!   memory, page cache included, without swap. Past it the kernel's OOM killer ends the
+//!   command (v2: all of it; v1: its largest process).
+//! - `processes`: `pids.max`, the processes and threads of this command alone, whatever
+//!   their user (root included). A `fork` over it fails with `EAGAIN`.
+//! - `cpu_percent`: cgroup only, `cpu.max` (v2) or `cpu.cfs_quota_us` (v1): the share of
+//!   one CPU the whole tree may use (200 = two CPUs); the command is throttled, not killed.
+//!   A configuration that sets it on a host without the cpu controller is refused at load
+//!   unless `[confinement] degrade = true`.
 
 use bytesize::ByteSize;
 use nix::sys::resource::{Resource, rlim_t};
@@ -38,6 +52,8 @@ pub struct ResourceLimits {
     pub processes: Option<u64>,
     /// Largest file a process may write (`RLIMIT_FSIZE`), e.g. `"100MiB"`.
     pub file_size: Option<ByteSize>,
+    /// Share of one CPU the whole command may use, in percent (cgroup `cpu` controller only).
+    pub cpu_percent: Option<u64>,
 }
 
 /// A limit of zero, which no command could run under.
@@ -59,6 +75,7 @@ impl ResourceLimits {
             ("cpu_seconds", self.cpu_seconds),
             ("processes", self.processes),
             ("file_size", self.file_size.map(|size| size.as_u64())),
+            ("cpu_percent", self.cpu_percent),
         ]
         .into_iter()
         .find(|(_, value)| *value == Some(0));
@@ -82,6 +99,7 @@ impl ResourceLimits {
             cpu_seconds: min(self.cpu_seconds, other.cpu_seconds),
             processes: min(self.processes, other.processes),
             file_size: min(self.file_size, other.file_size),
+            cpu_percent: min(self.cpu_percent, other.cpu_percent),
         }
     }
 
@@ -99,6 +117,9 @@ impl ResourceLimits {
         }
         if let Some(size) = self.file_size {
             parts.push(format!("file_size {}", size.display().iec()));
+        }
+        if let Some(percent) = self.cpu_percent {
+            parts.push(format!("cpu_percent {percent}"));
         }
         if parts.is_empty() {
             return "none".to_owned();

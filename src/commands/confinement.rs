@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use crate::{
+    exec::cgroup,
     exec::landlock::{self, Support},
     hardening::ServerFiles,
     policy::Policy,
@@ -21,6 +22,8 @@ pub enum ConfinementError {
     },
     #[error(transparent)]
     Unenforceable(#[from] landlock::Unenforceable),
+    #[error(transparent)]
+    Cgroup(#[from] cgroup::Unenforceable),
 }
 
 impl ConfinementError {
@@ -33,6 +36,10 @@ impl ConfinementError {
             Self::Unenforceable(_) => {
                 "run on a kernel with Landlock (5.13+; network rules 6.7+), or set \
                  [confinement] degrade = true to accept weaker confinement"
+            }
+            Self::Cgroup(_) => {
+                "run where the cpu controller is delegated (cgroup v2 Delegate=yes, or a v1 cpu \
+                 hierarchy the server may write), or set [confinement] degrade = true"
             }
         }
     }
@@ -103,6 +110,50 @@ pub fn check_at_start(
     } else {
         tracing::info!(support = %support.describe(), "confinement");
     }
+    for warning in warnings {
+        tracing::warn!("confinement degraded ([confinement] degrade = true): {warning}");
+    }
+    Ok(())
+}
+
+/// The cgroup half of the checks: a token's or rule's limit this host's cgroups
+/// (`support`) cannot enforce. Returns the warnings to log (what `degrade` lets run weaker).
+pub fn check_cgroups(
+    token_limits: &std::collections::HashMap<String, crate::limits::ResourceLimits>,
+    policy: &Policy,
+    support: &cgroup::Support,
+    degrade: bool,
+) -> Result<Vec<String>, ConfinementError> {
+    let mut all: Vec<(String, &crate::limits::ResourceLimits)> = token_limits
+        .iter()
+        .map(|(name, limits)| (format!("token {name:?}"), limits))
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all.extend(policy.limits());
+    let gaps = cgroup::check(all, support, degrade)?;
+    Ok(gaps.iter().map(ToString::to_string).collect())
+}
+
+/// [`check_cgroups`] for a starting server: finds the cgroups this host delegates (under
+/// `[confinement] cgroup_parent` on v2 when set), logs them once, and refuses limits it
+/// cannot enforce.
+pub fn cgroups_at_start(
+    config: &crate::config::Config,
+    policy: &Policy,
+) -> Result<(), super::CommandError> {
+    let support = cgroup::detect::init(config.cgroup_parent.as_deref());
+    if support.version.is_some() {
+        tracing::info!(support = %support.describe(), "confinement: per-command cgroups");
+    } else {
+        tracing::warn!(support = %support.describe(), "confinement: no per-command cgroups");
+    }
+    let warnings = check_cgroups(
+        &config.token_limits,
+        policy,
+        support,
+        config.confinement_degrade,
+    )
+    .map_err(|error| super::CommandError::new(&error).with_hint(error.hint()))?;
     for warning in warnings {
         tracing::warn!("confinement degraded ([confinement] degrade = true): {warning}");
     }

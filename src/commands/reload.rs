@@ -142,6 +142,14 @@ impl Reload {
         )? {
             tracing::warn!("SIGHUP: confinement degraded: {warning}");
         }
+        for warning in super::confinement::check_cgroups(
+            &config.token_limits,
+            &policy,
+            crate::exec::cgroup::detect::here(),
+            config.confinement_degrade,
+        )? {
+            tracing::warn!("SIGHUP: confinement degraded: {warning}");
+        }
         let tokens = if self.reloads_tokens {
             match config.auth {
                 AuthSetting::Tokens(tokens) if !tokens.is_empty() => Some(tokens),

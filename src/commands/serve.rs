@@ -87,6 +87,7 @@ where
         &exposure.files,
         config.confinement_degrade,
     )?;
+    super::confinement::cgroups_at_start(&config, &policy)?;
     let tools = ToolsState::new(
         ToolSettings {
             limits: config.limits,

@@ -65,6 +65,7 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
         },
         config.confinement_degrade,
     )?;
+    super::confinement::cgroups_at_start(&config, &policy)?;
     hardening::check_at_start(
         &[(&danger::stdio_owner()).into()],
         hardening::exposure::Placement {

@@ -154,6 +154,9 @@ pub struct FileConfinement {
     /// Landlock, an old ABI), run commands without it (with a warning) instead of refusing
     /// to start.
     pub degrade: Option<bool>,
+    /// cgroup v2: the delegated cgroup (a directory under /sys/fs/cgroup) commands' cgroups
+    /// are made in, instead of the server's own.
+    pub cgroup_parent: Option<std::path::PathBuf>,
 }
 
 /// The `[limits]` table.

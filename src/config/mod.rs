@@ -78,6 +78,8 @@ pub struct Config {
     pub token_reach: std::collections::HashMap<String, crate::reach::Reach>,
     /// `[confinement] degrade`: run commands with what the host can enforce.
     pub confinement_degrade: bool,
+    /// `[confinement] cgroup_parent`: where commands' cgroups go on cgroup v2.
+    pub cgroup_parent: Option<std::path::PathBuf>,
     /// The `[auth]` table: the API-key header and outside issuers.
     pub outside_auth: OutsideAuthSettings,
     /// The fleet this host joins over NATS (`--fleet` or `[fleet] url`), when it does.
@@ -445,6 +447,7 @@ impl Config {
             token_limits: token_limits(&file)?,
             token_reach: token_reach(&file)?,
             confinement_degrade: file.confinement.degrade.unwrap_or(false),
+            cgroup_parent: file.confinement.cgroup_parent.clone(),
             outside_auth,
             fleet,
             files: crate::files::FileRoots::new(file.files)?,

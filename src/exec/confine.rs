@@ -5,7 +5,9 @@
 //! fork and exec, in the crate's one `unsafe` block ([`install`]); what can be prepared
 //! before the fork is (the Landlock rulesets are built in the parent, [`super::landlock`]).
 //!
-//! Order in the child: rlimits; a fresh network namespace (`unshare(CLONE_NEWNET)`, while
+//! Order in the child: joining the command's cgroup (writing `0` to each `cgroup.procs` the
+//! parent opened, [`super::cgroup`]), while still root and before anything else, so the
+//! program and everything it starts are counted from the first byte; rlimits; a fresh network namespace (`unshare(CLONE_NEWNET)`, while
 //! still root) for `network = "none"`; the user switch; `no_new_privs`; then each Landlock
 //! layer (`landlock_restrict_self`), so the program and everything it starts are confined.
 //!
@@ -45,6 +47,7 @@ pub(super) fn install(
     command: &mut tokio::process::Command,
     user: Option<&RunAsUser>,
     confinement: &Confinement,
+    cgroup_joins: Vec<std::fs::File>,
 ) -> Result<(), ExecError> {
     let ids = user.and_then(RunAsUser::switch_ids);
     let rlimits = confinement.limits.rlimits();
@@ -53,13 +56,19 @@ pub(super) fn install(
     let rulesets = landlock::rulesets(&confinement.layers, support).map_err(ExecError::Confine)?;
     // The crate's one `unsafe` (see `[lints]` in Cargo.toml).
     #[allow(unsafe_code)]
-    // SAFETY: between fork and exec the closure only makes the setrlimit, unshare,
+    // SAFETY: between fork and exec the closure only makes the write, setrlimit, unshare,
     // setgroups, setgid, setuid, prctl and landlock_restrict_self system calls, which are
-    // async-signal-safe, and allocates nothing: the vectors it reads (and the ruleset file
-    // descriptors, open and owned until the parent drops the command) were built before
-    // the fork and are only borrowed.
+    // async-signal-safe, and allocates nothing: the vectors it reads (and the ruleset and
+    // `cgroup.procs` file descriptors, open and owned until the parent drops the command)
+    // were built before the fork and are only borrowed.
     unsafe {
         command.as_std_mut().pre_exec(move || {
+            for procs in &cgroup_joins {
+                // "0": the writing process itself.
+                if nix::libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             for &(resource, soft, hard) in &rlimits {
                 nix::sys::resource::setrlimit(resource, soft, hard)?;
             }

@@ -69,8 +69,12 @@ const NO_MORE_PROCESSES: &[&str] = &[
 /// code 128 + signal) and what it printed: SIGXCPU
 /// (or SIGKILL past the CPU limit's hard second) for `cpu_seconds`, SIGXFSZ for
 /// `file_size`, an allocation failure for `memory`, a refused fork for `processes`. Only a
-/// limit that was set is named; a command that succeeded or timed out hit none.
+/// limit that was set is named; a command that succeeded or timed out hit none, unless its
+/// cgroup counted an OOM kill or a refused fork ([`cgroup_hit`]), which the kernel is sure of.
 pub fn limit_hit(outcome: &ExecOutcome, limits: &ResourceLimits) -> Option<LimitHit> {
+    if let Some(hit) = cgroup_hit(outcome, limits) {
+        return Some(hit);
+    }
     if outcome.is_success() || outcome.timed_out || outcome.cancelled {
         return None;
     }
@@ -124,6 +128,38 @@ pub fn limit_hit(outcome: &ExecOutcome, limits: &ResourceLimits) -> Option<Limit
             message: format!(
                 "stopped by the processes limit: a fork was refused past {processes} processes \
                  of the run-as user"
+            ),
+        });
+    }
+    None
+}
+
+/// What the command's cgroup counted against its limits: an OOM kill (`memory`), a refused
+/// fork (`processes`).
+fn cgroup_hit(outcome: &ExecOutcome, limits: &ResourceLimits) -> Option<LimitHit> {
+    let counted = outcome.usage?.cgroup?;
+    if let Some(memory) = limits.memory
+        && counted.oom_kills > 0
+    {
+        return Some(LimitHit {
+            limit: "memory",
+            message: format!(
+                "killed: memory limit {} for the whole command (its cgroup); the kernel's OOM \
+                 killer ended {} of its processes",
+                memory.display().iec(),
+                counted.oom_kills
+            ),
+        });
+    }
+    if let Some(processes) = limits.processes
+        && counted.pids_refused > 0
+    {
+        return Some(LimitHit {
+            limit: "processes",
+            message: format!(
+                "stopped by the processes limit: {} forks were refused past {processes} \
+                 processes of the command (its cgroup)",
+                counted.pids_refused
             ),
         });
     }

@@ -12,6 +12,7 @@
 //! Limits: a process that leaves the group (`setsid`, a daemon) is not killed; the call
 //! stops waiting for its pipes after [`PIPE_DRAIN_LIMIT`].
 
+pub mod cgroup;
 pub mod confine;
 pub mod diagnose;
 mod env;

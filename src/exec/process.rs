@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     BaseEnv, CommandSpec, ExecError,
+    cgroup::CommandCgroup,
     usage::{ExitWatch, Usage},
 };
 
@@ -31,8 +32,12 @@ const KILL_WAIT_LIMIT: Duration = Duration::from_secs(5);
 /// Builds the command for `spec`: environment cleared then `base_env` then `spec.env`
 /// (later wins), its own process group, stdout and stderr piped, stdin piped only if there
 /// is input to give (else `/dev/null`).
-pub(super) fn command(spec: &CommandSpec, base_env: &BaseEnv) -> Result<Command, ExecError> {
-    let mut cmd = configured(spec, base_env)?;
+pub(super) fn command(
+    spec: &CommandSpec,
+    base_env: &BaseEnv,
+    cgroup: Option<&mut CommandCgroup>,
+) -> Result<Command, ExecError> {
+    let mut cmd = configured(spec, base_env, cgroup)?;
     let stdin = match spec.stdin {
         Some(_) => Stdio::piped(),
         None => Stdio::null(),
@@ -47,8 +52,12 @@ pub(super) fn command(spec: &CommandSpec, base_env: &BaseEnv) -> Result<Command,
 /// What every command gets, however its standard streams and process group are set up
 /// (pipes and its own group here, a terminal and its own session in [`super::pty`]): the
 /// program and arguments, the environment cleared then `base_env` then `spec.env`, the
-/// working directory, the run-as user, and kill on drop.
-pub(super) fn configured(spec: &CommandSpec, base_env: &BaseEnv) -> Result<Command, ExecError> {
+/// working directory, the run-as user, its `cgroup` when it has one, and kill on drop.
+pub(super) fn configured(
+    spec: &CommandSpec,
+    base_env: &BaseEnv,
+    cgroup: Option<&mut CommandCgroup>,
+) -> Result<Command, ExecError> {
     let (program, args) = spec.argv.split_first().ok_or(ExecError::EmptyArgv)?;
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -59,7 +68,8 @@ pub(super) fn configured(spec: &CommandSpec, base_env: &BaseEnv) -> Result<Comma
     if let Some(dir) = &spec.working_dir {
         cmd.current_dir(dir);
     }
-    super::confine::install(&mut cmd, spec.user.as_ref(), &spec.confinement)?;
+    let joins = cgroup.map(CommandCgroup::take_joins).unwrap_or_default();
+    super::confine::install(&mut cmd, spec.user.as_ref(), &spec.confinement, joins)?;
     Ok(cmd)
 }
 

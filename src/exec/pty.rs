@@ -99,7 +99,7 @@ pub fn spawn(
     set_size(&master, size).map_err(ExecError::Terminal)?;
 
     let mut registration = reaper::CommandRegistration::new(spec.uid(), spec.owner.clone());
-    let mut cmd = process::configured(&spec, base_env)?;
+    let mut cmd = process::configured(&spec, base_env, None)?;
     cmd.env(reaper::COMMAND_ID_VAR, registration.id());
     if !spec.env.iter().any(|(name, _)| name == "TERM") {
         cmd.env("TERM", TERMINAL_TYPE);

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     BaseEnv, CapturedOutput, CommandSpec, ExecLimits, ExecOutcome, OutputEvent, OutputObserver,
     PIPE_DRAIN_LIMIT,
+    cgroup::{self, CommandCgroup},
     output::{OutputBuffer, pump},
     process::{self, Ending, GroupGuard},
     reaper, usage,
@@ -35,6 +36,8 @@ pub enum ExecError {
     Terminal(#[source] io::Error),
     #[error("could not confine the command: {0}")]
     Confine(#[source] super::landlock::RulesetError),
+    #[error("could not confine the command: {0}")]
+    Cgroup(#[from] super::cgroup::CgroupError),
     #[error("lost track of the command: {0}")]
     Wait(#[source] io::Error),
 }
@@ -73,7 +76,13 @@ pub async fn run(
         check_working_dir(dir)?;
     }
     let mut registration = reaper::CommandRegistration::new(spec.uid(), spec.owner.clone());
-    let mut cmd = process::command(&spec, base_env)?;
+    // Its own cgroup, when its limits need one and the host delegates them.
+    let mut cgroup = CommandCgroup::create(
+        cgroup::detect::here(),
+        &spec.confinement.limits,
+        spec.owner.command_id.as_deref(),
+    )?;
+    let mut cmd = process::command(&spec, base_env, cgroup.as_mut())?;
     cmd.env(reaper::COMMAND_ID_VAR, registration.id());
     if cancel.is_cancelled() {
         return Ok(not_started_cancelled());
@@ -116,10 +125,23 @@ pub async fn run(
         limits.kill_grace,
         &cancel,
     );
-    let ended = run_to_end(supervised, readers, &mut group, &mut registration).await;
+    let ended = run_to_end(
+        supervised,
+        readers,
+        &mut group,
+        &mut registration,
+        cgroup.as_ref(),
+    )
+    .await;
     let (status, ending, usage) = ended.map_err(ExecError::Wait)?;
     let mut outcome = outcome(status, ending, stdout, stderr, started.elapsed());
-    outcome.usage = usage;
+    outcome.usage = match cgroup {
+        Some(cgroup) => {
+            let counted = cgroup.finish().await;
+            usage.map(|usage| usage.with_cgroup(counted))
+        }
+        None => usage,
+    };
     Ok(outcome)
 }
 
@@ -139,12 +161,14 @@ pub(super) fn check_working_dir(dir: &Path) -> Result<(), ExecError> {
 }
 
 /// Drives the supervisor and the output readers together until the leader is reaped, kills
-/// what is left of the group, then lets the readers drain for at most [`PIPE_DRAIN_LIMIT`].
+/// what is left of the group (and of the cgroup, which holds even the processes that left
+/// the group), then lets the readers drain for at most [`PIPE_DRAIN_LIMIT`].
 async fn run_to_end(
     supervised: impl Future<Output = io::Result<process::Ended>>,
     readers: impl Future<Output = ()>,
     group: &mut GroupGuard,
     registration: &mut reaper::CommandRegistration,
+    cgroup: Option<&CommandCgroup>,
 ) -> io::Result<process::Ended> {
     let mut readers = std::pin::pin!(readers);
     let mut supervised = std::pin::pin!(supervised);
@@ -159,6 +183,9 @@ async fn run_to_end(
         // The leader is reaped: stragglers such as `sleep 1000 &` go now, with the pipes
         // they hold.
         group.kill_remaining();
+        if let Some(cgroup) = cgroup {
+            cgroup.kill_all();
+        }
         // ...and its daemons outside the group, which may hold the pipes too.
         registration.end();
     }

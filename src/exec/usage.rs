@@ -12,12 +12,18 @@
 //! waited for (a shell's children), the peak resident set (`ru_maxrss`, the largest of any
 //! one process) and user + system CPU time. A process that left the group, or was never
 //! waited for, is not counted.
+//!
+//! A command that ran in its own cgroup ([`super::cgroup`]) reports the cgroup's peak
+//! memory instead: the most its whole tree held at once, page cache included; and what the
+//! kernel counted against its limits ([`CgroupUsage`]).
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
+
+use super::cgroup::CgroupUsage;
 
 /// Peak memory and CPU time of a command.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,9 +32,22 @@ pub struct Usage {
     pub peak_memory_bytes: u64,
     /// User plus system CPU time of the leader and the descendants it waited for.
     pub cpu_time: Duration,
+    /// What its cgroup counted, when it ran in one.
+    pub cgroup: Option<CgroupUsage>,
 }
 
 impl Usage {
+    /// This usage with its cgroup's counts, and the cgroup's peak (the whole tree's) as
+    /// the peak memory when it has one.
+    #[must_use]
+    pub fn with_cgroup(self, counted: CgroupUsage) -> Self {
+        Self {
+            peak_memory_bytes: counted.peak_memory_bytes.unwrap_or(self.peak_memory_bytes),
+            cgroup: Some(counted),
+            ..self
+        }
+    }
+
     /// `peak memory 12.3 MiB, CPU 0.42 s`.
     pub fn describe(&self) -> String {
         format!(
@@ -125,6 +144,7 @@ fn zombie_usage(pidfd: &OwnedFd) -> io::Result<Option<Usage>> {
             .unwrap_or(0)
             .saturating_mul(1024),
         cpu_time: time(usage.ru_utime) + time(usage.ru_stime),
+        cgroup: None,
     }))
 }
 

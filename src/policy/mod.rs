@@ -234,6 +234,15 @@ impl Policy {
         self.configured
     }
 
+    /// Each allow rule that sets resource limits, as `(allow[i], limits)`, for the check at
+    /// load that the host can enforce them (`exec::cgroup::check`).
+    pub fn limits(&self) -> impl Iterator<Item = (String, &crate::limits::ResourceLimits)> {
+        self.allow
+            .iter()
+            .filter(|rule| !rule.limits.is_empty())
+            .map(|rule| (format!("policy.allow[{}]", rule.index), &rule.limits))
+    }
+
     /// Each allow rule that confines what its commands reach, as `(allow[i], reach)`, for
     /// the checks at load (`exec::landlock::check`, the server's own files kept out).
     pub fn reaches(&self) -> impl Iterator<Item = (String, &crate::reach::Reach)> {

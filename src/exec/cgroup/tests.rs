@@ -1,0 +1,299 @@
+use std::path::{Path, PathBuf};
+
+use super::detect::{Controller, Version, detect, own_path};
+use super::*;
+
+fn scratch(name: &str) -> PathBuf {
+    crate::exec::test_support::scratch_dir(name)
+}
+
+fn touch(path: &Path) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, "").unwrap();
+}
+
+const V1_OWN: &str = "9:name=systemd:/init.scope\n8:pids:/init.scope\n\
+                      4:memory:/svc/abc\n1:cpu,cpuacct:/\n0::/init.scope\n";
+
+#[test]
+fn the_own_cgroup_is_read_per_controller_and_for_v2() {
+    assert_eq!(own_path(V1_OWN, "memory"), Some("/svc/abc"));
+    assert_eq!(own_path(V1_OWN, "pids"), Some("/init.scope"));
+    assert_eq!(own_path(V1_OWN, "cpu"), Some("/"));
+    assert_eq!(own_path(V1_OWN, ""), Some("/init.scope"));
+    assert_eq!(own_path(V1_OWN, "blkio"), None);
+    // "name=systemd" is no controller called "systemd".
+    assert_eq!(own_path(V1_OWN, "systemd"), None);
+}
+
+#[test]
+fn v1_puts_hostmcp_in_the_own_cgroup_of_each_hierarchy_it_finds() {
+    let root = scratch("cg-v1");
+    touch(&root.join("memory/memory.limit_in_bytes"));
+    fs::create_dir_all(root.join("memory/svc/abc")).unwrap();
+    touch(&root.join("pids/pids.max"));
+    // The own pids cgroup is not visible (a container): its hierarchy's root serves.
+    let support = detect(&root, V1_OWN, None);
+    assert_eq!(support.version, Some(Version::V1));
+    assert_eq!(
+        support.base(Controller::Memory),
+        Some(root.join("memory/svc/abc/hostmcp").as_path())
+    );
+    assert_eq!(
+        support.base(Controller::Pids),
+        Some(root.join("pids/hostmcp").as_path())
+    );
+    assert!(!support.has(Controller::Cpu));
+    assert!(root.join("pids/hostmcp").is_dir());
+    let text = support.describe();
+    assert!(text.starts_with("cgroup v1: memory"), "{text}");
+    assert!(text.contains("cpu: no v1 hierarchy"), "{text}");
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn no_mount_means_no_cgroups_and_says_so() {
+    let root = scratch("cg-none");
+    let support = detect(&root, V1_OWN, None);
+    assert_eq!(support.version, None);
+    assert!(support.describe().starts_with("cgroups: none usable"));
+    let limits: ResourceLimits = toml::from_str("memory = \"64MiB\"").unwrap();
+    assert!(
+        CommandCgroup::create(&support, &limits, None)
+            .unwrap()
+            .is_none()
+    );
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn v2_uses_the_delegated_controllers_of_the_parent() {
+    let root = scratch("cg-v2");
+    touch(&root.join("cgroup.controllers"));
+    let own = root.join("system.slice/hostmcp.service");
+    fs::create_dir_all(&own).unwrap();
+    fs::write(
+        own.join("cgroup.controllers"),
+        "cpuset cpu io memory pids\n",
+    )
+    .unwrap();
+    let support = detect(&root, "0::/system.slice/hostmcp.service\n", None);
+    assert_eq!(support.version, Some(Version::V2));
+    let base = own.join("hostmcp");
+    for controller in Controller::ALL {
+        assert_eq!(support.base(controller), Some(base.as_path()));
+    }
+    assert_eq!(
+        fs::read_to_string(own.join("cgroup.subtree_control")).unwrap(),
+        "+memory +pids +cpu"
+    );
+    assert_eq!(
+        fs::read_to_string(base.join("cgroup.subtree_control")).unwrap(),
+        "+memory +pids +cpu"
+    );
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn v2_without_delegated_controllers_is_no_support() {
+    let root = scratch("cg-v2-none");
+    touch(&root.join("cgroup.controllers"));
+    fs::create_dir_all(root.join("user.slice")).unwrap();
+    fs::write(root.join("user.slice/cgroup.controllers"), "cpuset io\n").unwrap();
+    let support = detect(&root, "0::/user.slice\n", None);
+    assert_eq!(support.version, None);
+    assert!(support.describe().contains("memory: not delegated"));
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn flat_keyed_event_files_are_read_by_key() {
+    let events = "low 0\nhigh 0\nmax 3\noom 2\noom_kill 1\noom_group_kill 0\n";
+    assert_eq!(events::count(events, "oom_kill"), Some(1));
+    assert_eq!(events::count(events, "max"), Some(3));
+    assert_eq!(events::count(events, "oom"), Some(2));
+    assert_eq!(events::count(events, "missing"), None);
+    let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 4\n";
+    assert_eq!(events::count(v1, "oom_kill"), Some(4));
+}
+
+#[test]
+fn labels_become_one_safe_path_component_and_quotas_have_a_floor() {
+    assert_eq!(sanitize("c-12"), "c-12");
+    assert_eq!(sanitize("../x/y"), "___x_y");
+    assert_eq!(cpu_quota(50), 50_000);
+    assert_eq!(cpu_quota(200), 200_000);
+    assert_eq!(cpu_quota(0), 1_000);
+}
+
+#[test]
+fn only_the_tree_limits_ask_for_a_cgroup() {
+    let limits = |text: &str| toml::from_str::<ResourceLimits>(text).unwrap();
+    assert!(wanted(&limits("memory = 1024")));
+    assert!(wanted(&limits("processes = 4")));
+    assert!(wanted(&limits("cpu_percent = 50")));
+    assert!(!wanted(&limits("cpu_seconds = 4\nfile_size = 10")));
+}
+
+/// The host's support, or `None` (with the reason printed) where cgroups are not writable.
+fn usable(controller: Controller) -> Option<&'static Support> {
+    let support = detect::here();
+    if support.has(controller) {
+        return Some(support);
+    }
+    eprintln!("skipped: {}", support.describe());
+    None
+}
+
+async fn run_limited(script: &str, limits: &str) -> crate::exec::ExecOutcome {
+    let spec = crate::exec::test_support::sh(script).confined(crate::exec::Confinement {
+        limits: toml::from_str(limits).unwrap(),
+        layers: Vec::new(),
+    });
+    crate::exec::test_support::run_ok(spec).await
+}
+
+/// This process's command cgroups still present under `controller`'s base.
+fn left_over(support: &Support, controller: Controller) -> Vec<String> {
+    let prefix = format!("{}-", std::process::id());
+    fs::read_dir(support.base(controller).unwrap())
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with(&prefix))
+        .collect()
+}
+
+const FOUR_HOGS: &str = "for i in 1 2 3 4; do \
+    python3 -c 'import time; b = bytearray(40 << 20); time.sleep(3)' & done; wait";
+
+#[tokio::test]
+async fn four_children_of_40_mib_are_killed_by_a_96_mib_tree_limit_and_two_of_30_are_not() {
+    let Some(support) = usable(Controller::Memory) else {
+        return;
+    };
+    let limits = "memory = \"96MiB\"";
+    let hogs = run_limited(FOUR_HOGS, limits).await;
+    let counted = hogs.usage.and_then(|usage| usage.cgroup).unwrap();
+    assert!(counted.oom_kills > 0, "{counted:?}");
+    let hit = crate::exec::diagnose::limit_hit(&hogs, &toml::from_str(limits).unwrap()).unwrap();
+    assert_eq!(hit.limit, "memory");
+    assert!(
+        hit.message.starts_with("killed: memory limit 96.0 MiB"),
+        "{}",
+        hit.message
+    );
+
+    let near = run_limited(
+        "for i in 1 2; do python3 -c 'b = bytearray(30 << 20)' & done; wait",
+        limits,
+    )
+    .await;
+    assert!(near.is_success(), "{}", near.stderr.to_text());
+    let usage = near.usage.unwrap();
+    assert_eq!(usage.cgroup.unwrap().oom_kills, 0);
+    // The tree's peak: at least one child's 30 MiB, which ru_maxrss of the shell would miss.
+    assert!(usage.peak_memory_bytes >= 30 << 20, "{usage:?}");
+    assert!(left_over(support, Controller::Memory).is_empty());
+}
+
+#[tokio::test]
+async fn a_fork_bomb_is_stopped_by_the_tree_process_limit_and_nothing_is_left() {
+    let Some(support) = usable(Controller::Pids) else {
+        return;
+    };
+    let marker = "sleep 313";
+    let bomb = run_limited(
+        &format!("for i in $(seq 60); do {marker} & done; wait"),
+        "processes = 8",
+    )
+    .await;
+    let counted = bomb.usage.and_then(|usage| usage.cgroup).unwrap();
+    assert!(counted.pids_refused > 0, "{counted:?}");
+    let hit =
+        crate::exec::diagnose::limit_hit(&bomb, &toml::from_str("processes = 8").unwrap()).unwrap();
+    assert_eq!(hit.limit, "processes");
+    assert!(left_over(support, Controller::Pids).is_empty());
+    let found = std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .unwrap();
+    assert!(found.stdout.is_empty(), "left running: {:?}", found.stdout);
+
+    let few = run_limited("for i in 1 2 3; do true & done; wait", "processes = 8").await;
+    assert!(few.is_success(), "{}", few.stderr.to_text());
+    assert_eq!(few.usage.unwrap().cgroup.unwrap().pids_refused, 0);
+}
+
+#[tokio::test]
+async fn a_process_that_left_the_group_is_killed_with_the_cgroup() {
+    let Some(support) = usable(Controller::Pids) else {
+        return;
+    };
+    let marker = "sleep 314";
+    let outcome = run_limited(
+        &format!("setsid {marker} >/dev/null 2>&1 < /dev/null & echo started"),
+        "processes = 16",
+    )
+    .await;
+    assert!(outcome.is_success(), "{}", outcome.stderr.to_text());
+    let found = std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .unwrap();
+    assert!(found.stdout.is_empty(), "left running: {:?}", found.stdout);
+    assert!(left_over(support, Controller::Pids).is_empty());
+}
+
+#[test]
+fn cpu_percent_without_the_cpu_controller_is_refused_unless_degraded() {
+    let limits: ResourceLimits = toml::from_str("cpu_percent = 50\nmemory = 1024").unwrap();
+    let memory_only = Support {
+        version: Some(Version::V1),
+        bases: vec![(Controller::Memory, PathBuf::from("/x/hostmcp"))],
+        missing: vec!["cpu: no v1 hierarchy".to_owned()],
+    };
+    let refused = check([("token \"a\"".to_owned(), &limits)], &memory_only, false).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("limits.cpu_percent needs the cgroup cpu controller")
+    );
+    assert_eq!(
+        check([("token \"a\"".to_owned(), &limits)], &memory_only, true)
+            .unwrap()
+            .len(),
+        1
+    );
+    // Near miss: memory alone falls back to its rlimit; with the cpu controller, all loads.
+    let memory: ResourceLimits = toml::from_str("memory = 1024").unwrap();
+    assert!(check([("t".to_owned(), &memory)], &memory_only, false).is_ok());
+    let with_cpu = Support {
+        bases: vec![(Controller::Cpu, PathBuf::from("/y/hostmcp"))],
+        ..memory_only
+    };
+    assert!(check([("t".to_owned(), &limits)], &with_cpu, false).is_ok());
+}
+
+#[test]
+fn explain_says_which_limits_bind_the_tree() {
+    let limits: ResourceLimits =
+        toml::from_str("memory = \"96MiB\"\nprocesses = 8\ncpu_percent = 50").unwrap();
+    let support = Support {
+        version: Some(Version::V1),
+        bases: vec![
+            (Controller::Memory, PathBuf::from("/m/hostmcp")),
+            (Controller::Pids, PathBuf::from("/p/hostmcp")),
+        ],
+        missing: Vec::new(),
+    };
+    let text = scope(&limits, &support);
+    assert!(
+        text.starts_with("memory 96.0 MiB, processes 8 for the whole tree (cgroup v1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no controller here for cpu_percent 50"),
+        "{text}"
+    );
+    assert!(scope(&limits, &Support::default()).starts_with("no limit binds"));
+}
