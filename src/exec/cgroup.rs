@@ -190,7 +190,7 @@ impl CommandCgroup {
             std::process::id(),
             label.map_or_else(
                 || format!("n{}", NEXT.fetch_add(1, Ordering::Relaxed)),
-                |label| sanitize(label)
+                sanitize
             )
         );
         let mut cgroup = Self {

@@ -65,9 +65,12 @@ fn unchanged_counters_keep_the_count_and_any_change_lists_again() {
     assert_eq!(script.listings, 4);
 }
 
+/// A way the counters can be untrustworthy, named.
+type Untrusted = (&'static str, fn(&mut Script));
+
 #[test]
 fn no_count_is_kept_where_the_counters_cannot_be_trusted() {
-    let cases: [(&str, fn(&mut Script)); 5] = [
+    let cases: [Untrusted; 5] = [
         ("no /proc/stat (or not procfs)", |s| s.forks = None),
         ("no /proc/loadavg (or not procfs)", |s| s.threads = None),
         ("hidepid", |s| s.hidden = true),
