@@ -13,7 +13,7 @@
 //! click, with the view secret from `approval_pending`'s `_meta` (`hostmcp/viewSecrets`).
 //! Every value is written with `textContent`, so a command line cannot become markup.
 
-use rmcp::model::{MetaObject, ReadResourceResult, Resource, ResourceContents};
+use rmcp::model::{ReadResourceResult, Resource};
 
 use super::MIME_TYPE;
 
@@ -34,20 +34,12 @@ pub fn resource() -> Resource {
              render apps. Other clients approve through the page URL or the CLI.",
         )
         .with_mime_type(MIME_TYPE)
-        .with_meta(ui_meta())
+        .with_meta(super::sealed_view_meta())
 }
 
 /// `resources/read` of the view: the HTML with its `_meta.ui`.
 pub fn read() -> ReadResourceResult {
-    ReadResourceResult::new(vec![
-        ResourceContents::text(HTML, URI)
-            .with_mime_type(MIME_TYPE)
-            .with_meta(ui_meta()),
-    ])
-}
-
-fn ui_meta() -> MetaObject {
-    super::sealed_view_meta()
+    super::read_sealed_view(HTML, URI)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@
 //! `base-uri 'none'`, `form-action 'none'`. Every figure is written with `textContent`,
 //! so a process name cannot become markup.
 
-use rmcp::model::{MetaObject, ReadResourceResult, Resource, ResourceContents};
+use rmcp::model::{ReadResourceResult, Resource};
 
 use super::MIME_TYPE;
 
@@ -38,21 +38,12 @@ pub fn resource() -> Resource {
              process_list link to it. Other clients use those tools' text.",
         )
         .with_mime_type(MIME_TYPE)
-        .with_meta(ui_meta())
+        .with_meta(super::sealed_view_meta())
 }
 
 /// `resources/read` of the view: the HTML with its `_meta.ui`.
 pub fn read() -> ReadResourceResult {
-    ReadResourceResult::new(vec![
-        ResourceContents::text(HTML, URI)
-            .with_mime_type(MIME_TYPE)
-            .with_meta(ui_meta()),
-    ])
-}
-
-/// `_meta.ui`: no outside origin of any kind, and a border from the host.
-fn ui_meta() -> MetaObject {
-    super::sealed_view_meta()
+    super::read_sealed_view(HTML, URI)
 }
 
 #[cfg(test)]

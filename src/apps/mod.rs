@@ -16,7 +16,9 @@
 pub mod approval;
 pub mod dashboard;
 
-use rmcp::model::{ClientCapabilities, JsonObject, MetaObject};
+use rmcp::model::{
+    ClientCapabilities, JsonObject, MetaObject, ReadResourceResult, ResourceContents,
+};
 use serde_json::json;
 
 /// The extension's identifier in `capabilities.extensions`.
@@ -50,7 +52,7 @@ pub fn renders_apps(capabilities: Option<&ClientCapabilities>) -> bool {
 
 /// The `_meta.ui` of a view resource that loads nothing from outside: empty CSP lists of
 /// every kind (the host applies the spec's restrictive default), and a border from the host.
-fn sealed_view_meta() -> MetaObject {
+pub fn sealed_view_meta() -> MetaObject {
     let mut meta = JsonObject::new();
     meta.insert(
         "ui".to_owned(),
@@ -65,6 +67,16 @@ fn sealed_view_meta() -> MetaObject {
         }),
     );
     MetaObject(meta)
+}
+
+/// `resources/read` of a view that loads nothing from outside: its HTML, the view MIME type
+/// and [`sealed_view_meta`].
+pub fn read_sealed_view(html: &str, uri: &str) -> ReadResourceResult {
+    ReadResourceResult::new(vec![
+        ResourceContents::text(html, uri)
+            .with_mime_type(MIME_TYPE)
+            .with_meta(sealed_view_meta()),
+    ])
 }
 
 /// The `_meta` of a tool whose calls may wait for approval: its view is [`approval::URI`],

@@ -18,7 +18,7 @@ use crate::{
         key,
     },
     hardening,
-    tools::{ToolSettings, ToolsState},
+    tools::ToolsState,
 };
 
 pub fn run(args: GatewayArgs) -> Result<(), CommandError> {
@@ -121,16 +121,7 @@ fn serve_stdio(args: ServeArgs, settings: BusSettings, fan_out: usize) -> Result
     super::runtime()?.block_on(async {
         let shutdown = CancellationToken::new();
         let tools = ToolsState::new(
-            ToolSettings {
-                limits: config.limits,
-                jobs: config.jobs,
-                terminals: config.terminals,
-                tool_calls_per_minute: config.abuse.tool_calls_per_minute,
-                policy,
-                run_as: None,
-                services: config.services,
-                files: config.files,
-            },
+            super::tool_settings(&config, policy, None, config.files.clone()),
             BaseEnv::from_server_env(),
             audit_log,
             &shutdown,

@@ -88,6 +88,27 @@ fn resolve_policy(
         })
 }
 
+/// What the tools of a served configuration run under: its limits, jobs, terminals, call
+/// rate and services, with the policy, default run-as user and file roots the subcommand
+/// settled (each of `serve`, `stdio` and `gateway` protects different files).
+fn tool_settings(
+    config: &crate::config::Config,
+    policy: crate::policy::Policy,
+    run_as: Option<String>,
+    files: crate::files::FileRoots,
+) -> crate::tools::ToolSettings {
+    crate::tools::ToolSettings {
+        limits: config.limits,
+        jobs: config.jobs,
+        terminals: config.terminals,
+        tool_calls_per_minute: config.abuse.tool_calls_per_minute,
+        policy,
+        run_as,
+        services: config.services.clone(),
+        files,
+    }
+}
+
 /// A multi-threaded runtime for the long-running subcommands.
 fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
     tokio::runtime::Builder::new_multi_thread()

@@ -21,7 +21,7 @@ use crate::{
     hardening,
     metrics::{Metrics, ScrapeToken, Sources},
     oauth::OAuthServer,
-    tools::{HostTools, ToolSettings, ToolsState},
+    tools::{HostTools, ToolsState},
     transport::{
         host_guard::HostGuard,
         http::{self, ConnectionLimits, HttpServerParts},
@@ -89,17 +89,13 @@ where
     )?;
     super::confinement::cgroups_at_start(&config, &policy)?;
     let tools = ToolsState::new(
-        ToolSettings {
-            limits: config.limits,
-            jobs: config.jobs,
-            terminals: config.terminals,
-            tool_calls_per_minute: config.abuse.tool_calls_per_minute,
+        super::tool_settings(
+            &config,
             policy,
-            run_as: config.run_as.clone(),
-            services: config.services.clone(),
-            files: (config.files.clone())
+            config.run_as.clone(),
+            (config.files.clone())
                 .with_protected(crate::files::ProtectedFiles::of_server(&exposure.files)),
-        },
+        ),
         BaseEnv::from_server_env(),
         audit_log.clone(),
         &shutdown,

@@ -13,7 +13,7 @@ use crate::{
     config::{self, Config, EnvSnapshot},
     exec::{BaseEnv, run_as},
     hardening,
-    tools::{HostTools, ToolSettings, ToolsState},
+    tools::{HostTools, ToolsState},
 };
 
 /// File name of the default audit log of `hostmcp stdio` in the state directory.
@@ -79,16 +79,12 @@ pub fn run(args: StdioArgs) -> Result<(), CommandError> {
         crate::exec::reaper::start(Some(audit_log.clone()));
         let shutdown = CancellationToken::new();
         let state = ToolsState::new(
-            ToolSettings {
-                limits: config.limits,
-                jobs: config.jobs,
-                terminals: config.terminals,
-                tool_calls_per_minute: config.abuse.tool_calls_per_minute,
+            super::tool_settings(
+                &config,
                 policy,
                 run_as,
-                services: config.services.clone(),
-                files: (config.files.clone()).with_protected(protected),
-            },
+                (config.files.clone()).with_protected(protected),
+            ),
             BaseEnv::from_server_env(),
             audit_log,
             &shutdown,

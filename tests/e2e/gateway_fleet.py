@@ -170,13 +170,14 @@ def gateway_fleet(workdir: Path, host_names: list[str], nodes: int = 1, gateways
 
 
 def stateless_call(gateway: Server, tool: str, arguments: dict, principal: str = "alice",
-                   timeout: float = 60) -> httpx2.Response:
+                   timeout: float = 60, extra_headers: dict | None = None) -> httpx2.Response:
     """One tools/call on the 2026-07-28 stateless wire (no session, no initialize)."""
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": tool, "arguments": arguments, "_meta": META}}
     headers = {**HEADERS_2026, "Mcp-Name": tool, **gateway.headers(principal)}
     if "host" in arguments:
         headers["Mcp-Param-Host"] = arguments["host"]
+    headers.update(extra_headers or {})
     return httpx2.post(gateway.mcp_url, content=json.dumps(body), headers=headers, timeout=timeout)
 
 

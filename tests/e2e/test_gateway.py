@@ -20,23 +20,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx2
 import nkeys
 import pytest
 from mcp.types import CallToolResult
 
 from conftest import BIN, RUN_AS_ROOT, Server, config_text, wait_for_port
+from gateway_fleet import result_of, stateless_call
 from mcp_clients import connect
 
 pytestmark = pytest.mark.anyio
 
 NATS_BIN = shutil.which("nats-server") or "/usr/sbin/nats-server"
 HOSTS = {"web-1": "prod", "web-2": "prod", "db-1": "dev"}
-HEADERS_2026 = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
-                "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call"}
-META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {}}
 
 
 def free_port() -> int:
@@ -187,28 +182,6 @@ def fleet():
         yield fleet
     finally:
         fleet.close()
-
-
-def stateless_call(gateway: Server, tool: str, arguments: dict, principal: str = "alice",
-                   extra_headers: dict | None = None) -> httpx2.Response:
-    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": tool, "arguments": arguments, "_meta": META}}
-    headers = {**HEADERS_2026, "Mcp-Name": tool, **gateway.headers(principal)}
-    if "host" in arguments:
-        headers["Mcp-Param-Host"] = arguments["host"]
-    headers.update(extra_headers or {})
-    return httpx2.post(gateway.mcp_url, content=json.dumps(body), headers=headers, timeout=60)
-
-
-def result_of(response: httpx2.Response) -> dict:
-    assert response.status_code == 200, response.text
-    if response.headers["content-type"].startswith("text/event-stream"):
-        data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
-        message = json.loads([d for d in data if d][-1])
-    else:
-        message = response.json()
-    assert "result" in message, message
-    return message["result"]
 
 
 def wait_online(gateway: Server, names: set[str], timeout: float = 60) -> list[dict]:
