@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -86,11 +88,14 @@ def audit_records(server) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-HOG = "import time; b = bytearray({mib} << 20); time.sleep(3)"
+HOG = "import time; b = bytearray({mib} << 20); time.sleep(5)"
+# This test's own interpreter, a real binary: `python3` on PATH may be a pyenv shim, a shell
+# script that forks a dozen processes of its own and so trips the processes limit first.
+PYTHON = shlex.quote(sys.executable)
 
 
 async def test_children_over_the_tree_memory_limit_are_killed_with_a_clear_result(limited):
-    hogs = await run(limited, ["sh", "-c", f"for i in 1 2 3 4; do python3 -c '{HOG.format(mib=40)}' & done; wait"])
+    hogs = await run(limited, ["sh", "-c", f"for i in 1 2 3 4; do {PYTHON} -c '{HOG.format(mib=40)}' & done; wait"])
     text = hogs.content[0].text
     assert hogs.structured_content["limit_hit"] == "memory", text
     assert "killed: memory limit 96.0 MiB" in hogs.structured_content["hint"]
@@ -105,7 +110,7 @@ async def test_children_over_the_tree_memory_limit_are_killed_with_a_clear_resul
     assert finished[-1]["limit_hit"] == "memory"
     assert finished[-1]["peak_memory_bytes"] > 60 * MIB
 
-    near = await run(limited, ["sh", "-c", f"for i in 1 2; do python3 -c '{HOG.format(mib=30)}' & done; wait; echo ok"])
+    near = await run(limited, ["sh", "-c", f"for i in 1 2; do {PYTHON} -c '{HOG.format(mib=30)}' & done; wait; echo ok"])
     assert near.is_error is not True, near.content[0].text
     assert near.structured_content["stdout"] == "ok\n"
     assert "limit_hit" not in near.structured_content
