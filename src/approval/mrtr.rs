@@ -193,6 +193,8 @@ pub struct Sealed {
     pub call: String,
     /// The approval's deadline, Unix milliseconds.
     pub deadline_ms: u64,
+    /// When this state was issued, Unix milliseconds (each round's state is its own).
+    pub issued_ms: u64,
 }
 
 /// Seals and opens `requestState` with a key made for this process.
@@ -386,6 +388,7 @@ fn ask(
         principal: request.principal.clone(),
         call: round.call.clone(),
         deadline_ms: unix_ms(request.deadline),
+        issued_ms: unix_ms(SystemTime::now()),
     };
     let state = (approvals.rounds.sealer.as_ref())
         .and_then(|sealer| sealer.seal(&sealed))

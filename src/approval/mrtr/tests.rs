@@ -23,6 +23,7 @@ fn sealed(deadline: SystemTime) -> Sealed {
         principal: "alice".to_owned(),
         call: call_digest("run_command", Some(&args(&["touch", "/tmp/x"]))),
         deadline_ms: unix_ms(deadline),
+        issued_ms: unix_ms(SystemTime::now()),
     }
 }
 
