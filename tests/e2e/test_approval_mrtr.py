@@ -247,3 +247,19 @@ async def test_a_2026_client_without_elicitation_still_waits_for_the_page_or_cli
     assert result.get("resultType") != "input_required" and result["isError"], result
     assert f"approval {ident} was denied by unix:" in result["content"][0]["text"], result
     assert not path.exists()
+
+
+async def test_job_start_is_approved_in_band_too(mrtr_server):
+    async def approve(context, params):
+        return types.ElicitResult(action="accept", content={"approve": True})
+
+    path = marker("mrtr-job")
+    http, mcp = modern(mrtr_server, approve)
+    async with asyncio.timeout(WAIT_SECS), http, mcp as client:
+        started = await client.call_tool("job_start", {"argv": ["touch", str(path)]})
+        assert not started.is_error, text_of(started)
+        assert started.structured_content["job_id"]
+        while not path.exists():
+            await asyncio.sleep(0.1)
+    decided = decision_of(mrtr_server, requested(mrtr_server, path)["approval_id"])
+    assert (decided["via"], decided["decider"]) == ("elicitation", "client-elicitation:alice")
