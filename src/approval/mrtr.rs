@@ -349,7 +349,6 @@ async fn first_round(
         timeout,
     } = gate::open(approvals, audit, trail, draft).await?;
     let request = ticket.request.clone();
-    let id = request.id.clone();
     let (settle, settled) = watch::channel(None);
     let keep_until = tokio::time::Instant::now()
         + request
@@ -358,7 +357,7 @@ async fn first_round(
             .unwrap_or_default()
         + GRACE;
     approvals.rounds.parked.lock().insert(
-        id.clone(),
+        request.id.clone(),
         Parked {
             request: request.clone(),
             url,

@@ -96,7 +96,7 @@ fn a_state_replayed_for_other_arguments_or_another_tool_is_refused() {
     let sealer = sealer();
     let made = sealed(in_five_minutes());
     let state = sealer.seal(&made).unwrap();
-    let id = made.approval_id.clone();
+    let id = made.approval_id;
     for other in [
         call_digest("run_command", Some(&args(&["touch", "/tmp/y"]))),
         call_digest("job_start", Some(&args(&["touch", "/tmp/x"]))),
@@ -219,7 +219,7 @@ fn retry_of(asked: &Round, answer: Option<serde_json::Value>) -> Round {
     let reply = asked.reply().expect("input_required");
     Round {
         call: asked.call.clone(),
-        request_state: reply.request_state.clone(),
+        request_state: reply.request_state,
         input_responses: answer.map(|answer| [(INPUT_KEY.to_owned(), answer)].into()),
         reply: Arc::default(),
     }
