@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from http.server import HTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx2
 import pytest
@@ -19,12 +19,26 @@ from mcp.client.streamable_http import streamable_http_client
 
 from conftest import TOKENS, config_text, start_server
 from mcp_clients import http_client
-from test_approval import (WAIT_SECS, Receiver, audit, cli, decision_of, form_nonce, marker,
+from test_approval import (WAIT_SECS, audit, cli, decision_of, form_nonce, marker,
                            pending_id, policy, shown_command, text_of)
 
 pytestmark = pytest.mark.anyio
 
 V2026 = "2026-07-28"
+
+
+class Hook(BaseHTTPRequestHandler):
+    """A webhook receiver with a list of its own (test_approval's Receiver keeps its own)."""
+    received: list[dict] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Hook.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +117,8 @@ async def test_the_client_declines_in_band_and_nothing_runs(mrtr_server):
 async def test_a_decision_elsewhere_between_the_rounds_wins_and_the_retry_runs(path_between):
     """The person approves on the page (the webhook's link) or with the CLI while the client's
     form is open; the client then declines, too late: the first decision stands."""
-    Receiver.received.clear()
-    hook = HTTPServer(("127.0.0.1", 0), Receiver)
+    Hook.received.clear()
+    hook = HTTPServer(("127.0.0.1", 0), Hook)
     thread = threading.Thread(target=hook.serve_forever, daemon=True)
     thread.start()
     srv = start_server(config=config_text(extra=policy(f'webhook_url = "http://127.0.0.1:{hook.server_port}/hook"')))
@@ -118,10 +132,10 @@ async def test_a_decision_elsewhere_between_the_rounds_wins_and_the_retry_runs(p
                 assert done.returncode == 0, done.stderr
             else:
                 for _ in range(WAIT_SECS * 10):
-                    if Receiver.received:
+                    if Hook.received:
                         break
                     await asyncio.sleep(0.1)
-                link = Receiver.received[0]["approve_url"]
+                link = Hook.received[0]["approve_url"]
                 async with httpx2.AsyncClient(timeout=30) as http:
                     nonce = form_nonce((await http.get(link)).text)
                     base, secret = link.split("?t=")[0], link.split("?t=")[1].split("&")[0]
