@@ -29,7 +29,7 @@ async fn the_program_has_the_terminal_as_its_controlling_tty() {
     let (mut process, handle) = spawn(spec, &BaseEnv::from_server_env(), SIZE).unwrap();
     let text = output(&handle).await;
     let status = process.wait().await.unwrap();
-    process.finish();
+    process.finish().await;
     assert!(status.success(), "{text}");
     assert!(text.contains("/dev/pts/"), "{text}");
     assert!(text.contains("24 80"), "{text}");
@@ -67,7 +67,7 @@ async fn the_program_does_not_inherit_the_servers_end_of_the_terminal() {
         "{fds:?}"
     );
     process.end(Duration::from_secs(1)).await.unwrap();
-    process.finish();
+    process.finish().await;
 }
 
 #[tokio::test]
@@ -104,7 +104,7 @@ async fn ending_a_terminal_kills_its_whole_session_even_jobs_in_other_groups() {
     assert!(kill(Pid::from_raw(job), None).is_ok());
 
     process.end(Duration::from_secs(2)).await.unwrap();
-    process.finish();
+    process.finish().await;
     let gone = async {
         while kill(Pid::from_raw(job), None).is_ok() {
             // A zombie until the reaper (or init) collects it: its state says so.
