@@ -213,10 +213,11 @@ async def read_terminal(client, terminal: str, **wait) -> dict:
 
 
 async def open_bash(client) -> dict:
-    opened = await client.call_tool("terminal_open", {"argv": ["bash", "--norc", "--noprofile", "-i"],
-                                                      "env": {"PS1": "prompt$ "}})
+    opened = await client.call_tool("terminal_open", {"argv": ["bash", "--norc", "--noprofile", "-i"]})
     assert opened.is_error is not True, opened.content[0].text
-    screen = await read_terminal(client, opened.structured_content["terminal_id"], wait_for=r"(?m)^prompt\$")
+    terminal = opened.structured_content["terminal_id"]
+    await type_line(client, terminal, "echo up-$((40+2))")
+    screen = await read_terminal(client, terminal, wait_for=r"(?m)^up-42$")
     assert screen["matched"] is True, screen["screen"]
     return opened.structured_content
 
@@ -311,4 +312,7 @@ def test_check_only_looks_it_makes_no_cgroup():
                 assert [p.name for p in dir.iterdir() if p.is_dir()] == [], f"{argv[1]} made cgroups in {dir}"
     finally:
         for dir in scratch:
+            # What a check that did not only look made (empty cgroups), then the scratch.
+            for made in sorted((p for p in dir.rglob("*") if p.is_dir()), reverse=True):
+                made.rmdir()
             dir.rmdir()
