@@ -25,8 +25,9 @@
 //! whole process tree too (the rlimits above still bind each process):
 //! - `memory`: `memory.max` with `memory.swap.max = 0` and `memory.oom.group = 1` (v2), or
 //!   `memory.limit_in_bytes` and `memory.memsw.limit_in_bytes` (v1): all of the tree's
-//!   memory, page cache included, without swap. Past it the kernel's OOM killer ends the
-//!   command (v2: all of it; v1: its largest process).
+//!   memory, page cache included, without swap. Past it the whole command is killed (v2:
+//!   the kernel, by `memory.oom.group`; v1: the server, told by an eventfd on
+//!   `memory.oom_control`, the kernel's OOM killer being off for the cgroup).
 //! - `processes`: `pids.max`, the processes and threads of this command alone, whatever
 //!   their user (root included). A `fork` over it fails with `EAGAIN`.
 //! - `cpu_percent`: cgroup only, `cpu.max` (v2) or `cpu.cfs_quota_us` (v1): the share of

@@ -247,12 +247,13 @@ fn check_confinement(config: &Config, policy: &crate::policy::Policy, report: &m
     ) {
         report.problem(format!("{error} (hint: {})", error.hint()));
     }
-    let cgroups = crate::exec::cgroup::detect::init(config.cgroup_parent.as_deref());
+    // Only looks: `serve` makes the `hostmcp/` cgroups, `check` leaves none behind.
+    let cgroups = crate::exec::cgroup::detect::look(config.cgroup_parent.as_deref());
     report.say(format!("confinement: {}", cgroups.describe()));
     if let Err(error) = super::confinement::check_cgroups(
         &config.token_limits,
         policy,
-        cgroups,
+        &cgroups,
         config.confinement_degrade,
     ) {
         report.problem(format!("{error} (hint: {})", error.hint()));

@@ -76,7 +76,7 @@ pub fn run(command: PolicyCommand) -> Result<(), CommandError> {
         "confinement here: {}; no_new_privs always",
         crate::exec::landlock::Support::here().describe()
     );
-    let cgroups = crate::exec::cgroup::detect::init(config.cgroup_parent.as_deref());
+    let cgroups = &crate::exec::cgroup::detect::look(config.cgroup_parent.as_deref());
     let limits = match policy::decide(&policy, &resolved) {
         policy::Decision::Permit(permit) => token_limits.stricter(permit.limits()),
         policy::Decision::Deny(_) => token_limits,

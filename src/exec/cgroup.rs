@@ -3,13 +3,19 @@
 //! (`hostmcp/<server pid>-<command id>` under each usable controller), so the limit binds its
 //! whole process tree, not each process. [`CommandCgroup`] makes it and writes its limits
 //! before the spawn, hands the child the `cgroup.procs` files it joins through before exec
-//! (`confine`), reads what happened (peak memory of the tree, OOM kills, refused forks:
-//! [`CgroupUsage`]), kills everything left in it, and removes it.
+//! (`confine`), reads what happened (peak memory and CPU time of the tree, OOM kills,
+//! refused forks: [`CgroupUsage`]), kills everything left in it, and removes it.
+//!
+//! An OOM ends the whole command on either version: v2 by `memory.oom.group`, v1 by an
+//! [`oom`] watch that kills every process of the cgroup when its limit is reached. The
+//! tree's CPU time comes from the cgroup (v1 `cpuacct.usage`, v2 `cpu.stat`), which counts
+//! the daemonised grandchildren that no `wait` of the command's leader would.
 //!
 //! Which file each limit writes: [`crate::limits`].
 
 pub mod detect;
 mod events;
+mod oom;
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -37,10 +43,14 @@ pub struct CgroupUsage {
     /// The most memory the whole tree held at once (v2 `memory.peak`, v1
     /// `memory.max_usage_in_bytes`), when the memory controller was used.
     pub peak_memory_bytes: Option<u64>,
-    /// Processes the kernel killed for going past the memory limit.
+    /// Processes killed for going past the memory limit: by the kernel's OOM killer, and
+    /// on v1 by the watch that ends the whole command ([`oom`]).
     pub oom_kills: u64,
     /// Forks refused at the processes limit (`pids.events` `max`).
     pub pids_refused: u64,
+    /// CPU time of every process that ran in the cgroup (v1 `cpuacct.usage`, v2 `cpu.stat`
+    /// `usage_usec`), when the host counts it.
+    pub cpu_time: Option<Duration>,
 }
 
 /// A cgroup that could not be made or set up.
@@ -62,7 +72,25 @@ pub struct CommandCgroup {
     dirs: Vec<(PathBuf, Vec<Controller>)>,
     /// `cgroup.procs` of each directory, open for writing, until the spawn takes them.
     joins: Vec<File>,
+    /// On v1 with a memory limit: what ends the whole command on an OOM.
+    oom: Option<oom::OomWatch>,
     done: bool,
+}
+
+/// What a command's cgroup counted so far, readable by someone who does not own it (a
+/// terminal's reads, while its program runs). Reads nothing once the cgroup is removed.
+#[derive(Debug, Clone)]
+pub struct CgroupCounters {
+    version: Version,
+    dirs: Vec<(PathBuf, Vec<Controller>)>,
+}
+
+impl CgroupCounters {
+    /// What the kernel has counted up to now ([`CommandCgroup::usage`] without the v1 OOM
+    /// watch's kills, which end the command anyway).
+    pub fn usage(&self) -> CgroupUsage {
+        read_usage(self.version, &self.dirs)
+    }
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -180,10 +208,13 @@ impl CommandCgroup {
         if needed.is_empty() {
             return Ok(None);
         }
-        // Memory too whenever it is there: the tree's peak is worth reporting.
+        // Memory and CPU accounting too whenever they are there: the tree's peak memory
+        // and CPU time are worth reporting.
         let mut used = needed;
-        if !used.contains(&Controller::Memory) && support.has(Controller::Memory) {
-            used.push(Controller::Memory);
+        for counted in [Controller::Memory, Controller::Cpuacct] {
+            if !used.contains(&counted) && support.has(counted) {
+                used.push(counted);
+            }
         }
         let name = format!(
             "{}-{}",
@@ -197,6 +228,7 @@ impl CommandCgroup {
             version,
             dirs: Vec::new(),
             joins: Vec::new(),
+            oom: None,
             done: false,
         };
         for controller in used {
@@ -229,6 +261,19 @@ impl CommandCgroup {
                 })?;
             cgroup.joins.push(file);
         }
+        if version == Version::V1 && limits.memory.is_some() {
+            cgroup.oom = cgroup
+                .dirs
+                .iter()
+                .find(|(_, controllers)| controllers.contains(&Controller::Memory))
+                .and_then(|(dir, _)| {
+                    oom::OomWatch::arm(dir)
+                        .inspect_err(|error| {
+                            tracing::warn!(%error, cgroup = %dir.display(), "no OOM watch: an OOM kills one process of the command, not all");
+                        })
+                        .ok()
+                });
+        }
         Ok(Some(cgroup))
     }
 
@@ -249,56 +294,26 @@ impl CommandCgroup {
             if self.version == Version::V2 && fs::write(dir.join("cgroup.kill"), "1").is_ok() {
                 continue;
             }
-            for _ in 0..KILL_ROUNDS {
-                let pids = read(dir, "cgroup.procs").unwrap_or_default();
-                let mut any = false;
-                for pid in pids
-                    .split_whitespace()
-                    .filter_map(|p| p.parse::<i32>().ok())
-                {
-                    any = true;
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-                if !any {
-                    break;
-                }
-            }
+            oom::kill_everything(dir);
         }
     }
 
-    /// What the kernel counted: the tree's peak memory, OOM kills, refused forks.
+    /// What the kernel counted: the tree's peak memory and CPU time, OOM kills (with the
+    /// processes the v1 OOM watch killed), refused forks.
     pub fn usage(&self) -> CgroupUsage {
-        let mut usage = CgroupUsage::default();
-        for (dir, controllers) in &self.dirs {
-            for controller in controllers {
-                match (controller, self.version) {
-                    (Controller::Memory, Version::V2) => {
-                        usage.peak_memory_bytes =
-                            read(dir, "memory.peak").and_then(|text| text.trim().parse().ok());
-                        usage.oom_kills = read(dir, "memory.events")
-                            .and_then(|text| events::count(&text, "oom_kill"))
-                            .unwrap_or(0);
-                    }
-                    (Controller::Memory, Version::V1) => {
-                        usage.peak_memory_bytes = read(dir, "memory.max_usage_in_bytes")
-                            .and_then(|text| text.trim().parse().ok());
-                        usage.oom_kills = read(dir, "memory.oom_control")
-                            .and_then(|text| events::count(&text, "oom_kill"))
-                            .unwrap_or(0);
-                    }
-                    (Controller::Pids, _) => {
-                        usage.pids_refused = read(dir, "pids.events")
-                            .and_then(|text| events::count(&text, "max"))
-                            .unwrap_or(0);
-                    }
-                    (Controller::Cpu, _) => {}
-                }
-            }
+        let mut usage = read_usage(self.version, &self.dirs);
+        if let Some(oom) = &self.oom {
+            usage.oom_kills += oom.killed();
         }
         usage
+    }
+
+    /// A reader of this cgroup's counters for someone who does not own it.
+    pub fn counters(&self) -> CgroupCounters {
+        CgroupCounters {
+            version: self.version,
+            dirs: self.dirs.clone(),
+        }
     }
 
     /// Kill what is left, read the usage, and remove the cgroup once its processes are
@@ -306,6 +321,8 @@ impl CommandCgroup {
     pub async fn finish(mut self) -> CgroupUsage {
         self.kill_all();
         let usage = self.usage();
+        // Watch no more: removing the cgroup fires its eventfd too.
+        self.oom = None;
         let deadline = tokio::time::Instant::now() + REMOVE_LIMIT;
         while !self.try_remove() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(REMOVE_STEP).await;
@@ -341,10 +358,12 @@ impl Drop for CommandCgroup {
         if self.try_remove() {
             return;
         }
+        self.oom = None;
         let mut rest = Self {
             version: self.version,
             dirs: std::mem::take(&mut self.dirs),
             joins: Vec::new(),
+            oom: None,
             done: true,
         };
         // The killed processes need a moment to leave; do not hold up the dropper.
@@ -400,6 +419,8 @@ fn write_limits(
                 files.push(("cpu.cfs_quota_us", cpu_quota(percent).to_string()));
             }
         }
+        // Only counts.
+        (Controller::Cpuacct, _) => {}
     }
     for (name, value) in files {
         let path = dir.join(name);
@@ -435,6 +456,47 @@ pub(super) fn sanitize(label: &str) -> String {
             }
         })
         .collect()
+}
+
+/// What the kernel counted in the cgroup's `dirs`: peak memory, OOM kills, refused forks,
+/// CPU time.
+fn read_usage(version: Version, dirs: &[(PathBuf, Vec<Controller>)]) -> CgroupUsage {
+    let mut usage = CgroupUsage::default();
+    for (dir, controllers) in dirs {
+        for controller in controllers {
+            match (controller, version) {
+                (Controller::Memory, Version::V2) => {
+                    usage.peak_memory_bytes =
+                        read(dir, "memory.peak").and_then(|text| text.trim().parse().ok());
+                    usage.oom_kills = read(dir, "memory.events")
+                        .and_then(|text| events::count(&text, "oom_kill"))
+                        .unwrap_or(0);
+                }
+                (Controller::Memory, Version::V1) => {
+                    usage.peak_memory_bytes = read(dir, "memory.max_usage_in_bytes")
+                        .and_then(|text| text.trim().parse().ok());
+                    usage.oom_kills = read(dir, "memory.oom_control")
+                        .and_then(|text| events::count(&text, "oom_kill"))
+                        .unwrap_or(0);
+                }
+                (Controller::Pids, _) => {
+                    usage.pids_refused = read(dir, "pids.events")
+                        .and_then(|text| events::count(&text, "max"))
+                        .unwrap_or(0);
+                }
+                (Controller::Cpuacct, Version::V1) => {
+                    usage.cpu_time =
+                        read(dir, "cpuacct.usage").and_then(|text| events::cpu_time_v1(&text));
+                }
+                (Controller::Cpuacct, Version::V2) => {
+                    usage.cpu_time =
+                        read(dir, "cpu.stat").and_then(|text| events::cpu_time_v2(&text));
+                }
+                (Controller::Cpu, _) => {}
+            }
+        }
+    }
+    usage
 }
 
 fn read(dir: &Path, name: &str) -> Option<String> {

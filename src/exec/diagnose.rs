@@ -5,7 +5,7 @@
 
 use nix::sys::signal::Signal;
 
-use super::{ExecOutcome, ResourceLimits};
+use super::{ExecOutcome, ResourceLimits, cgroup::CgroupUsage};
 
 /// What the model is told when `sudo` and friends are refused.
 pub const PRIVILEGE_HINT: &str = "sudo cannot raise privileges here; grant this command in the \
@@ -72,7 +72,11 @@ const NO_MORE_PROCESSES: &[&str] = &[
 /// limit that was set is named; a command that succeeded or timed out hit none, unless its
 /// cgroup counted an OOM kill or a refused fork ([`cgroup_hit`]), which the kernel is sure of.
 pub fn limit_hit(outcome: &ExecOutcome, limits: &ResourceLimits) -> Option<LimitHit> {
-    if let Some(hit) = cgroup_hit(outcome, limits) {
+    if let Some(hit) = outcome
+        .usage
+        .and_then(|usage| usage.cgroup)
+        .and_then(|counted| cgroup_hit(&counted, limits))
+    {
         return Some(hit);
     }
     if outcome.is_success() || outcome.timed_out || outcome.cancelled {
@@ -134,18 +138,17 @@ pub fn limit_hit(outcome: &ExecOutcome, limits: &ResourceLimits) -> Option<Limit
     None
 }
 
-/// What the command's cgroup counted against its limits: an OOM kill (`memory`), a refused
-/// fork (`processes`).
-fn cgroup_hit(outcome: &ExecOutcome, limits: &ResourceLimits) -> Option<LimitHit> {
-    let counted = outcome.usage?.cgroup?;
+/// What a command's cgroup `counted` against its limits: an OOM kill (`memory`), a refused
+/// fork (`processes`). Also for a command still running (a terminal's).
+pub fn cgroup_hit(counted: &CgroupUsage, limits: &ResourceLimits) -> Option<LimitHit> {
     if let Some(memory) = limits.memory
         && counted.oom_kills > 0
     {
         return Some(LimitHit {
             limit: "memory",
             message: format!(
-                "killed: memory limit {} for the whole command (its cgroup); the kernel's OOM \
-                 killer ended {} of its processes",
+                "killed: memory limit {} reached by the whole command (its cgroup); the \
+                 command was ended ({} of its processes killed)",
                 memory.display().iec(),
                 counted.oom_kills
             ),

@@ -171,7 +171,7 @@ pub(super) async fn supervise(
 }
 
 /// Waits for the leader to exit, reads its usage (when watched), then reaps it.
-async fn wait(
+pub(super) async fn wait(
     child: &mut Child,
     watch: Option<&ExitWatch>,
 ) -> io::Result<(ExitStatus, Option<Usage>)> {

@@ -6,8 +6,11 @@
 //!
 //! Owns the pty pair (opened close-on-exec from the start, so no other command spawned at
 //! the same time inherits it), the reaper registration (`HOSTMCP_COMMAND_ID`, as for every
-//! command), and ending the whole session: a shell's jobs run in process groups of their
-//! own, so a terminal is ended by signalling every process of its session, not one group.
+//! command), the command's cgroup when its limits ask for one (as for every command: the
+//! memory and processes limits bind the terminal's whole tree, an OOM ends all of it, and
+//! the cgroup is removed when the terminal ends), what the program used ([`Usage`]), and
+//! ending the whole session: a shell's jobs run in process groups of their own, so a
+//! terminal is ended by signalling every process of its session, not one group.
 //!
 //! The pty comes from nix (`posix_openpt` with `O_CLOEXEC`) rather than a pty crate: the
 //! crates (`pty-process`, `portable-pty`) spawn through their own command types, which
@@ -32,9 +35,11 @@ use tokio::{io::unix::AsyncFd, process::Child};
 
 use super::{
     BaseEnv, CommandSpec, ExecError,
+    cgroup::{self, CgroupCounters, CommandCgroup},
     process::{self, GroupGuard},
     reaper,
     run::check_working_dir,
+    usage::{ExitWatch, Usage},
 };
 
 /// The `TERM` a terminal's program gets unless the call sets one: what `vt100` renders.
@@ -50,15 +55,20 @@ pub struct TerminalSize {
     pub cols: u16,
 }
 
-/// The program on a terminal: its leader, its session, and its reaper registration.
-/// Dropping it before [`PtyProcess::finish`] kills its whole session (a runtime shutting
-/// down drops the task that drives it).
+/// The program on a terminal: its leader, its session, its reaper registration, and its
+/// cgroup. Dropping it before [`PtyProcess::finish`] kills its whole session and cgroup (a
+/// runtime shutting down drops the task that drives it).
 #[derive(Debug)]
 pub struct PtyProcess {
     child: Child,
     session: Pid,
     guard: GroupGuard,
     registration: reaper::CommandRegistration,
+    cgroup: Option<CommandCgroup>,
+    /// The leader's exit, watched for its usage.
+    watch: Option<ExitWatch>,
+    /// What the leader used, once it has exited.
+    usage: Option<Usage>,
     finished: bool,
 }
 
@@ -99,7 +109,12 @@ pub fn spawn(
     set_size(&master, size).map_err(ExecError::Terminal)?;
 
     let mut registration = reaper::CommandRegistration::new(spec.uid(), spec.owner.clone());
-    let mut cmd = process::configured(&spec, base_env, None)?;
+    let mut cgroup = CommandCgroup::create(
+        cgroup::detect::here(),
+        &spec.confinement.limits,
+        spec.owner.command_id.as_deref(),
+    )?;
+    let mut cmd = process::configured(&spec, base_env, cgroup.as_mut())?;
     cmd.env(reaper::COMMAND_ID_VAR, registration.id());
     if !spec.env.iter().any(|(name, _)| name == "TERM") {
         cmd.env("TERM", TERMINAL_TYPE);
@@ -119,6 +134,12 @@ pub fn spawn(
         (child, guard)
     };
     let session = guard.group().0;
+    // Nothing reaps the leader before `wait` does, so the pid is still its own.
+    let watch = child.id().and_then(|pid| {
+        ExitWatch::new(pid)
+            .inspect_err(|error| tracing::debug!(%error, "no pidfd: usage not reported"))
+            .ok()
+    });
     fcntl(&master, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(terminal_error)?;
     #[allow(unsafe_code)]
     // SAFETY: `master` is an `OwnedFd` moved into the `AsyncFd`: nothing else can close it,
@@ -131,6 +152,9 @@ pub fn spawn(
             session,
             guard,
             registration,
+            cgroup,
+            watch,
+            usage: None,
             finished: false,
         },
         PtyHandle(Arc::new(master)),
@@ -210,41 +234,64 @@ impl PtyProcess {
         self.session.as_raw().unsigned_abs()
     }
 
-    /// Wait for the leader to exit by itself.
+    /// A reader of the counters of the terminal's cgroup, if it has one.
+    pub fn cgroup_counters(&self) -> Option<CgroupCounters> {
+        self.cgroup.as_ref().map(CommandCgroup::counters)
+    }
+
+    /// Wait for the leader to exit by itself (cancel-safe: nothing is lost when a `select!`
+    /// drops it).
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
-        self.child.wait().await
+        let (status, usage) = process::wait(&mut self.child, self.watch.as_ref()).await?;
+        self.usage = self.usage.or(usage);
+        Ok(status)
     }
 
     /// End the program: SIGHUP and SIGTERM to every process of its session (as when a real
-    /// terminal hangs up), up to `grace` for the leader to exit, then SIGKILL to all of them.
+    /// terminal hangs up), up to `grace` for the leader to exit, then SIGKILL to all of them
+    /// (and to its whole cgroup, which holds the processes that left the session).
     pub async fn end(&mut self, grace: Duration) -> io::Result<ExitStatus> {
         signal_session(self.session, Signal::SIGHUP);
         signal_session(self.session, Signal::SIGTERM);
         signal_session(self.session, Signal::SIGCONT);
-        if let Ok(status) = tokio::time::timeout(grace, self.child.wait()).await {
+        if let Ok(status) = tokio::time::timeout(grace, self.wait()).await {
             return status;
         }
         signal_session(self.session, Signal::SIGKILL);
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.kill_all();
+        }
         if let Err(error) = self.child.start_kill() {
             tracing::debug!(%error, "SIGKILL to the terminal's leader failed");
         }
-        tokio::time::timeout(KILL_WAIT_LIMIT, self.child.wait())
+        let session = self.session;
+        tokio::time::timeout(KILL_WAIT_LIMIT, self.wait())
             .await
             .unwrap_or_else(|_| {
                 Err(io::Error::other(format!(
-                    "the terminal's program {} did not exit after SIGKILL and may still be running",
-                    self.session
+                    "the terminal's program {session} did not exit after SIGKILL and may still be running"
                 )))
             })
     }
 
-    /// Once the leader is reaped: kill what is left of its session and group, and let the
-    /// reaper kill its orphans.
-    pub fn finish(&mut self) {
+    /// Once the leader is reaped: kill what is left of its session, group and cgroup, let
+    /// the reaper kill its orphans, remove the cgroup, and say what the program used (its
+    /// whole tree's, from the cgroup, where it had one).
+    pub async fn finish(&mut self) -> Option<Usage> {
         signal_session(self.session, Signal::SIGKILL);
         self.guard.kill_remaining();
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.kill_all();
+        }
         self.registration.end();
         self.finished = true;
+        match self.cgroup.take() {
+            Some(cgroup) => {
+                let counted = cgroup.finish().await;
+                self.usage.map(|usage| usage.with_cgroup(counted))
+            }
+            None => self.usage,
+        }
     }
 }
 
@@ -253,6 +300,7 @@ impl Drop for PtyProcess {
         if !self.finished {
             signal_session(self.session, Signal::SIGKILL);
         }
+        // The cgroup, if still held, kills what is in it and removes itself as it drops.
     }
 }
 

@@ -14,8 +14,10 @@
 //! waited for, is not counted.
 //!
 //! A command that ran in its own cgroup ([`super::cgroup`]) reports the cgroup's peak
-//! memory instead: the most its whole tree held at once, page cache included; and what the
-//! kernel counted against its limits ([`CgroupUsage`]).
+//! memory instead: the most its whole tree held at once, page cache included; the cgroup's
+//! CPU time where the host accounts it (every process that ran in it, the daemonised and
+//! orphaned ones no `wait` counts included); and what the kernel counted against its
+//! limits ([`CgroupUsage`]).
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -30,21 +32,22 @@ use super::cgroup::CgroupUsage;
 pub struct Usage {
     /// The largest resident set of the leader or a descendant it waited for, in bytes.
     pub peak_memory_bytes: u64,
-    /// User plus system CPU time of the leader and the descendants it waited for.
+    /// User plus system CPU time of the leader and the descendants it waited for, or of
+    /// its whole cgroup when it ran in one that accounts CPU time.
     pub cpu_time: Duration,
     /// What its cgroup counted, when it ran in one.
     pub cgroup: Option<CgroupUsage>,
 }
 
 impl Usage {
-    /// This usage with its cgroup's counts, and the cgroup's peak (the whole tree's) as
-    /// the peak memory when it has one.
+    /// This usage with its cgroup's counts, and the cgroup's peak and CPU time (the whole
+    /// tree's) in place of the leader's where the cgroup has them.
     #[must_use]
     pub fn with_cgroup(self, counted: CgroupUsage) -> Self {
         Self {
             peak_memory_bytes: counted.peak_memory_bytes.unwrap_or(self.peak_memory_bytes),
+            cpu_time: counted.cpu_time.unwrap_or(self.cpu_time),
             cgroup: Some(counted),
-            ..self
         }
     }
 

@@ -15,6 +15,12 @@
 //! (its [`Lease`], audited `ended_by_revocation`), and the server's shutdown. Its
 //! `command_finished` record then carries the exit status; an ended terminal's screen
 //! stays readable until it is closed or idle for as long again.
+//!
+//! A terminal whose limits ask for a cgroup runs in one, as a command does: its memory and
+//! processes limits bind its whole tree, an OOM ends the whole terminal, and the cgroup is
+//! removed when the program ends. A limit the cgroup counted is said while the terminal
+//! runs (`terminal_read`: a refused fork) and when it has ended (its [`TerminalExit`], and
+//! the `command_finished` record's `limit_hit`, beside the tree's peak memory and CPU time).
 
 pub mod keys;
 pub mod screen;
@@ -36,7 +42,9 @@ use crate::{
     audit::{AuditContext, AuditEvent, AuditLog, EndedWork},
     auth::Lease,
     exec::{
-        BaseEnv, CapturedOutput, CommandSpec, ExecError, ExecOutcome,
+        BaseEnv, CapturedOutput, CommandSpec, ExecError, ExecOutcome, ResourceLimits, Usage,
+        cgroup::CgroupCounters,
+        diagnose::{self, LimitHit},
         pty::{self, PtyHandle, PtyProcess, TerminalSize},
         slots::CommandSlot,
     },
@@ -146,6 +154,26 @@ pub struct TerminalExit {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub reason: EndReason,
+    /// The resource limit that stopped it or refused it something (`memory`,
+    /// `processes`, ...), when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_hit: Option<String>,
+    /// What that limit did, in one sentence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl TerminalExit {
+    /// An end with no status known (the program did not go in time).
+    fn unknown(reason: EndReason) -> Self {
+        Self {
+            exit_code: None,
+            signal: None,
+            reason,
+            limit_hit: None,
+            hint: None,
+        }
+    }
 }
 
 /// Called once when a terminal's program has ended (or with the reason it could not
@@ -192,6 +220,13 @@ pub struct TerminalRead {
     /// With `wait_for`: whether the pattern was on the screen (or in the new scroll-back)
     /// when the read returned.
     pub matched: Option<bool>,
+    /// A resource limit its cgroup has counted against it (a refused fork, an OOM), as in
+    /// its `exit` once ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_hit: Option<String>,
+    /// What that limit did, in one sentence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// What a read waits for before it looks, at most `timeout`.
@@ -211,6 +246,9 @@ struct Terminal {
     command_id: String,
     handle: PtyHandle,
     close: CancellationToken,
+    /// The resource limits it runs under, and its cgroup's counters when it has one.
+    limits: ResourceLimits,
+    counters: Option<CgroupCounters>,
     state: Mutex<TerminalState>,
     /// Woken on new output and on the end.
     changed: Notify,
@@ -232,6 +270,24 @@ impl Terminal {
     fn touch(&self) {
         self.lock().last_call = Instant::now();
     }
+
+    /// The limit hit so far: the exit's once ended, else what the cgroup has counted.
+    fn limit_hit(&self, exit: Option<&TerminalExit>) -> (Option<String>, Option<String>) {
+        if let Some(exit) = exit {
+            return (exit.limit_hit.clone(), exit.hint.clone());
+        }
+        let hit = self
+            .counters
+            .as_ref()
+            .and_then(|counters| diagnose::cgroup_hit(&counters.usage(), &self.limits));
+        split(hit)
+    }
+}
+
+fn split(hit: Option<LimitHit>) -> (Option<String>, Option<String>) {
+    hit.map_or((None, None), |hit| {
+        (Some(hit.limit.to_owned()), Some(hit.message))
+    })
 }
 
 /// All terminals of the server.
@@ -305,6 +361,7 @@ impl TerminalRegistry {
             slot,
             on_end,
         } = opening;
+        let limits = spec.confinement().limits;
         let started = new_terminal_id().and_then(|id| {
             let (process, handle) = pty::spawn(spec, &self.base_env, size)?;
             Ok((id, process, handle))
@@ -324,6 +381,8 @@ impl TerminalRegistry {
             command_id,
             handle,
             close: CancellationToken::new(),
+            limits,
+            counters: process.cgroup_counters(),
             state: Mutex::new(TerminalState {
                 screen: Screen::new(size.rows, size.cols, self.settings.scrollback_lines),
                 exit: None,
@@ -343,7 +402,7 @@ impl TerminalRegistry {
                 // Lost a race with another open: the program goes at once.
                 tokio::spawn(async move {
                     let _ = process.end(Duration::ZERO).await;
-                    process.finish();
+                    process.finish().await;
                     on_end(Err(TerminalError::TooMany(mine).to_string())).await;
                 });
                 return Err(TerminalError::TooMany(mine));
@@ -367,33 +426,29 @@ impl TerminalRegistry {
         let registry = self.clone();
         tokio::spawn(async move {
             let started = Instant::now();
-            let (status, reason) = drive(&terminal, &mut process, ends, &registry).await;
+            let (status, reason, usage) = drive(&terminal, &mut process, ends, &registry).await;
             drop(slot);
-            let exit = TerminalExit {
+            let outcome = ExecOutcome {
                 exit_code: status.as_ref().and_then(ExitStatus::code),
                 signal: status
                     .as_ref()
                     .and_then(std::os::unix::process::ExitStatusExt::signal),
-                reason,
+                stdout: CapturedOutput::default(),
+                stderr: CapturedOutput::default(),
+                timed_out: reason == EndReason::IdleTimeout,
+                cancelled: !matches!(reason, EndReason::Exited | EndReason::IdleTimeout),
+                duration: started.elapsed(),
+                usage,
             };
+            let exit = ended(&outcome, reason, &terminal.limits);
             {
                 let mut state = terminal.lock();
                 state.exit = Some(exit.clone());
                 state.last_call = Instant::now();
             }
             terminal.changed.notify_waiters();
-            tracing::info!(terminal = %terminal.id, principal = %terminal.owner, ?reason, "terminal ended");
-            on_end(Ok(ExecOutcome {
-                exit_code: exit.exit_code,
-                signal: exit.signal,
-                stdout: CapturedOutput::default(),
-                stderr: CapturedOutput::default(),
-                timed_out: reason == EndReason::IdleTimeout,
-                cancelled: !matches!(reason, EndReason::Exited | EndReason::IdleTimeout),
-                duration: started.elapsed(),
-                usage: None,
-            }))
-            .await;
+            tracing::info!(terminal = %terminal.id, principal = %terminal.owner, ?reason, limit_hit = exit.limit_hit.as_deref(), "terminal ended");
+            on_end(Ok(outcome)).await;
         });
         Ok(opened)
     }
@@ -497,12 +552,18 @@ impl TerminalRegistry {
             let _ = tokio::time::timeout_at(wake, changed).await;
         };
         terminal.touch();
-        let state = terminal.lock();
+        let (view, exit) = {
+            let state = terminal.lock();
+            (state.screen.view(since, max_lines), state.exit.clone())
+        };
+        let (limit_hit, hint) = terminal.limit_hit(exit.as_ref());
         Ok(TerminalRead {
             terminal_id: id.to_owned(),
-            view: state.screen.view(since, max_lines),
-            exit: state.exit.clone(),
+            view,
+            exit,
             matched,
+            limit_hit,
+            hint,
         })
     }
 
@@ -540,11 +601,7 @@ impl TerminalRegistry {
         };
         let exit = tokio::time::timeout(CLOSE_WAIT_LIMIT, ended).await;
         self.lock().remove(id);
-        Ok(exit.unwrap_or(TerminalExit {
-            exit_code: None,
-            signal: None,
-            reason: EndReason::Closed,
-        }))
+        Ok(exit.unwrap_or_else(|_| TerminalExit::unknown(EndReason::Closed)))
     }
 
     /// Terminals (of all principals) whose program still runs.
@@ -574,14 +631,26 @@ struct Ends {
     idle_timeout: Duration,
 }
 
+/// How a terminal's program ended, as its `outcome` says, under `limits`.
+fn ended(outcome: &ExecOutcome, reason: EndReason, limits: &ResourceLimits) -> TerminalExit {
+    let (limit_hit, hint) = split(diagnose::limit_hit(outcome, limits));
+    TerminalExit {
+        exit_code: outcome.exit_code,
+        signal: outcome.signal,
+        reason,
+        limit_hit,
+        hint,
+    }
+}
+
 /// Read the program's output into the screen until the program ends or something ends it;
-/// then what it wrote last, and the rest of its session killed.
+/// then what it wrote last, the rest of its session and cgroup killed, and what it used.
 async fn drive(
     terminal: &Terminal,
     process: &mut PtyProcess,
     ends: Ends,
     registry: &TerminalRegistry,
-) -> (Option<ExitStatus>, EndReason) {
+) -> (Option<ExitStatus>, EndReason, Option<Usage>) {
     let mut buf = vec![0u8; 16 * 1024];
     let mut eof = false;
     let session_ended = async {
@@ -603,8 +672,8 @@ async fn drive(
             status = process.wait() => {
                 let status = status.ok();
                 drain(terminal, &mut buf, eof).await;
-                process.finish();
-                return (status, EndReason::Exited);
+                let usage = process.finish().await;
+                return (status, EndReason::Exited, usage);
             }
             () = ends.close.cancelled() => break EndReason::Closed,
             () = &mut session_ended => break EndReason::SessionEnded,
@@ -633,8 +702,8 @@ async fn drive(
         tracing::warn!(terminal = %terminal.id, %error, "terminal's program did not end cleanly");
     }
     drain(terminal, &mut buf, eof).await;
-    process.finish();
-    (status.ok(), reason)
+    let usage = process.finish().await;
+    (status.ok(), reason, usage)
 }
 
 fn record_output(terminal: &Terminal, bytes: &[u8]) {

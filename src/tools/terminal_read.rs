@@ -133,15 +133,19 @@ pub fn describe_exit(exit: &TerminalExit) -> String {
         EndReason::Revoked => "ended: its token was revoked",
         EndReason::Shutdown => "ended by the server's shutdown",
     };
-    format!("{why} ({status})")
+    match &exit.hint {
+        Some(hint) => format!("{why} ({status}); {hint}"),
+        None => format!("{why} ({status})"),
+    }
 }
 
 /// The text a model reads: state, screen, new scroll-back.
 pub fn render(read: &TerminalRead, since: u64) -> String {
     let view = &read.view;
-    let state = match &read.exit {
-        None => "running".to_owned(),
-        Some(exit) => describe_exit(exit),
+    let state = match (&read.exit, &read.hint) {
+        (None, None) => "running".to_owned(),
+        (None, Some(hint)) => format!("running; {hint}"),
+        (Some(exit), _) => describe_exit(exit),
     };
     let mut text = format!(
         "terminal {}: {state}; {}x{}, cursor at row {} col {}{}",

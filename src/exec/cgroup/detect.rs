@@ -7,11 +7,18 @@
 //!   server's own cgroup, a delegated subtree (systemd `Delegate=yes`). A cgroup with
 //!   processes may not enable controllers for its children, so when the server's own cgroup
 //!   is the parent the server first moves itself into a `hostmcp-server` leaf beside them.
-//! - cgroup v1 (one hierarchy per controller): for each of `memory`, `pids` and `cpu`, the
-//!   `hostmcp/` directory in the server's own cgroup of that hierarchy (or at its root when
-//!   the own cgroup is not visible, as in a container).
+//! - cgroup v1 (one hierarchy per controller): for each of `memory`, `pids`, `cpu` and
+//!   `cpuacct`, the `hostmcp/` directory in the server's own cgroup of that hierarchy (or at
+//!   its root when the own cgroup is not visible, as in a container). Co-mounted hierarchies
+//!   (`cpu,cpuacct`) share one directory. On v2 the CPU time needs no controller
+//!   (`cpu.stat` is in every cgroup), so `cpuacct` is wherever the others are.
 //!
 //! A controller that is missing or not writable is left out; the rest still serve.
+//!
+//! [`init`] prepares what it finds (makes the `hostmcp/` directories, enables v2
+//! controllers, may move the server into a leaf); [`look`] only looks, for `hostmcp check`
+//! and `policy explain`: it proves it could make a cgroup by making and removing one probe
+//! directory and leaves the hierarchy as it found it.
 
 use std::fs;
 use std::io;
@@ -22,6 +29,15 @@ use std::sync::OnceLock;
 const BASE: &str = "hostmcp";
 /// The v2 leaf the server moves itself into when its own cgroup is the parent.
 const SERVER_LEAF: &str = "hostmcp-server";
+
+/// Whether detection may change the hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Make what commands' cgroups need ([`init`], for `serve`).
+    Prepare,
+    /// Only look: make nothing that stays ([`look`], for `check` and `policy explain`).
+    Look,
+}
 
 /// The cgroup version the host mounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,16 +52,19 @@ pub enum Controller {
     Memory,
     Pids,
     Cpu,
+    /// CPU time accounting only (v1 `cpuacct`; v2's `cpu.stat` needs no controller).
+    Cpuacct,
 }
 
 impl Controller {
-    pub const ALL: [Self; 3] = [Self::Memory, Self::Pids, Self::Cpu];
+    pub const ALL: [Self; 4] = [Self::Memory, Self::Pids, Self::Cpu, Self::Cpuacct];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Memory => "memory",
             Self::Pids => "pids",
             Self::Cpu => "cpu",
+            Self::Cpuacct => "cpuacct",
         }
     }
 
@@ -55,6 +74,7 @@ impl Controller {
             Self::Memory => "memory.limit_in_bytes",
             Self::Pids => "pids.max",
             Self::Cpu => "cpu.cfs_quota_us",
+            Self::Cpuacct => "cpuacct.usage",
         }
     }
 }
@@ -114,13 +134,24 @@ impl Support {
 
 static SUPPORT: OnceLock<Support> = OnceLock::new();
 
-/// Find what this host supports, with commands' cgroups under `parent` (v2) when given.
-/// Call once at start, before the first command; later calls return the first answer.
+/// Find what this host supports, with commands' cgroups under `parent` (v2) when given,
+/// and prepare it. Call once at start, before the first command; later calls return the
+/// first answer.
 pub fn init(parent: Option<&Path>) -> &'static Support {
     SUPPORT.get_or_init(|| {
         let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-        detect(Path::new("/sys/fs/cgroup"), &own, parent)
+        detect(Path::new("/sys/fs/cgroup"), &own, parent, Mode::Prepare)
     })
+}
+
+/// What [`init`] would find, found without changing the hierarchy (the server's first
+/// answer if it already prepared one).
+pub fn look(parent: Option<&Path>) -> Support {
+    if let Some(found) = SUPPORT.get() {
+        return found.clone();
+    }
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    detect(Path::new("/sys/fs/cgroup"), &own, parent, Mode::Look)
 }
 
 /// What [`init`] found (detecting with no configured parent if it was not called).
@@ -129,10 +160,11 @@ pub fn here() -> &'static Support {
 }
 
 /// What the cgroup mount at `root` lets this process make, given its `/proc/self/cgroup`
-/// text `own` and a configured v2 `parent`. Makes the `hostmcp` directories it needs.
-pub fn detect(root: &Path, own: &str, parent: Option<&Path>) -> Support {
+/// text `own` and a configured v2 `parent`. With [`Mode::Prepare`] it makes the `hostmcp`
+/// directories it needs; with [`Mode::Look`] it leaves nothing behind.
+pub fn detect(root: &Path, own: &str, parent: Option<&Path>, mode: Mode) -> Support {
     if root.join("cgroup.controllers").is_file() {
-        return detect_v2(root, own, parent);
+        return detect_v2(root, own, parent, mode);
     }
     let mut support = Support::default();
     for controller in Controller::ALL {
@@ -151,7 +183,14 @@ pub fn detect(root: &Path, own: &str, parent: Option<&Path>) -> Support {
                 .push(format!("{}: no v1 hierarchy", controller.name()));
             continue;
         }
-        match make_base(&parent.join(BASE)) {
+        // Co-mounted hierarchies (`cpu` and `cpuacct` links to `cpu,cpuacct`) are one
+        // directory, under one name.
+        let parent = fs::canonicalize(&parent).unwrap_or(parent);
+        let made = match mode {
+            Mode::Prepare => make_base(&parent.join(BASE)),
+            Mode::Look => probe_base(&parent),
+        };
+        match made {
             Ok(base) => support.bases.push((controller, base)),
             Err(error) => support.missing.push(format!(
                 "{}: {} not writable ({error})",
@@ -166,7 +205,7 @@ pub fn detect(root: &Path, own: &str, parent: Option<&Path>) -> Support {
     support
 }
 
-fn detect_v2(root: &Path, own: &str, parent: Option<&Path>) -> Support {
+fn detect_v2(root: &Path, own: &str, parent: Option<&Path>, mode: Mode) -> Support {
     let mut support = Support::default();
     let (parent, is_own) = match parent {
         Some(parent) => (parent.to_owned(), false),
@@ -184,7 +223,7 @@ fn detect_v2(root: &Path, own: &str, parent: Option<&Path>) -> Support {
         .filter(|c| available.split_whitespace().any(|name| name == c.name()))
         .collect();
     for controller in Controller::ALL {
-        if !wanted.contains(&controller) {
+        if !wanted.contains(&controller) && controller != Controller::Cpuacct {
             support.missing.push(format!(
                 "{}: not delegated to {}",
                 controller.name(),
@@ -195,10 +234,18 @@ fn detect_v2(root: &Path, own: &str, parent: Option<&Path>) -> Support {
     if wanted.is_empty() {
         return support;
     }
-    match prepare_v2(&parent, is_own, &wanted) {
+    let prepared = match mode {
+        Mode::Prepare => prepare_v2(&parent, is_own, &wanted),
+        Mode::Look => probe_base(&parent),
+    };
+    match prepared {
         Ok(base) => {
             support.version = Some(Version::V2);
-            support.bases = wanted.into_iter().map(|c| (c, base.clone())).collect();
+            support.bases = wanted
+                .into_iter()
+                .chain([Controller::Cpuacct])
+                .map(|c| (c, base.clone()))
+                .collect();
         }
         Err(error) => {
             support.missing = vec![format!("v2: {} not writable ({error})", parent.display())];
@@ -239,6 +286,21 @@ fn make_base(base: &Path) -> io::Result<PathBuf> {
     make_dir(&probe)?;
     fs::remove_dir(&probe)?;
     Ok(base.to_owned())
+}
+
+/// The `hostmcp` base under `parent` that [`make_base`] would make, proven by making and
+/// removing one probe cgroup: in the base when it is there, else beside where it would be
+/// (so that nothing is made, even for a moment, where a server looks for its base).
+fn probe_base(parent: &Path) -> io::Result<PathBuf> {
+    let base = parent.join(BASE);
+    let probe = if base.is_dir() {
+        base.join(format!("probe-{}", std::process::id()))
+    } else {
+        parent.join(format!("{BASE}-check-{}", std::process::id()))
+    };
+    fs::create_dir(&probe)?;
+    fs::remove_dir(&probe)?;
+    Ok(base)
 }
 
 fn make_dir(dir: &Path) -> io::Result<()> {

@@ -1,6 +1,7 @@
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use super::detect::{Controller, Version, detect, own_path};
+use super::detect::{Controller, Mode, Version, detect, own_path};
 use super::*;
 
 fn scratch(name: &str) -> PathBuf {
@@ -33,7 +34,7 @@ fn v1_puts_hostmcp_in_the_own_cgroup_of_each_hierarchy_it_finds() {
     fs::create_dir_all(root.join("memory/svc/abc")).unwrap();
     touch(&root.join("pids/pids.max"));
     // The own pids cgroup is not visible (a container): its hierarchy's root serves.
-    let support = detect(&root, V1_OWN, None);
+    let support = detect(&root, V1_OWN, None, Mode::Prepare);
     assert_eq!(support.version, Some(Version::V1));
     assert_eq!(
         support.base(Controller::Memory),
@@ -54,7 +55,7 @@ fn v1_puts_hostmcp_in_the_own_cgroup_of_each_hierarchy_it_finds() {
 #[test]
 fn no_mount_means_no_cgroups_and_says_so() {
     let root = scratch("cg-none");
-    let support = detect(&root, V1_OWN, None);
+    let support = detect(&root, V1_OWN, None, Mode::Prepare);
     assert_eq!(support.version, None);
     assert!(support.describe().starts_with("cgroups: none usable"));
     let limits: ResourceLimits = toml::from_str("memory = \"64MiB\"").unwrap();
@@ -77,7 +78,12 @@ fn v2_uses_the_delegated_controllers_of_the_parent() {
         "cpuset cpu io memory pids\n",
     )
     .unwrap();
-    let support = detect(&root, "0::/system.slice/hostmcp.service\n", None);
+    let support = detect(
+        &root,
+        "0::/system.slice/hostmcp.service\n",
+        None,
+        Mode::Prepare,
+    );
     assert_eq!(support.version, Some(Version::V2));
     let base = own.join("hostmcp");
     for controller in Controller::ALL {
@@ -100,7 +106,7 @@ fn v2_without_delegated_controllers_is_no_support() {
     touch(&root.join("cgroup.controllers"));
     fs::create_dir_all(root.join("user.slice")).unwrap();
     fs::write(root.join("user.slice/cgroup.controllers"), "cpuset io\n").unwrap();
-    let support = detect(&root, "0::/user.slice\n", None);
+    let support = detect(&root, "0::/user.slice\n", None, Mode::Prepare);
     assert_eq!(support.version, None);
     assert!(support.describe().contains("memory: not delegated"));
     fs::remove_dir_all(root).unwrap();
@@ -115,6 +121,101 @@ fn flat_keyed_event_files_are_read_by_key() {
     assert_eq!(events::count(events, "missing"), None);
     let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 4\n";
     assert_eq!(events::count(v1, "oom_kill"), Some(4));
+}
+
+#[test]
+fn cpu_time_is_read_from_cpuacct_usage_and_cpu_stat() {
+    assert_eq!(
+        events::cpu_time_v1("1234567890\n"),
+        Some(Duration::from_nanos(1_234_567_890))
+    );
+    assert_eq!(events::cpu_time_v1("0\n"), Some(Duration::ZERO));
+    assert_eq!(events::cpu_time_v1("nope\n"), None);
+    let stat = "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n\
+                nr_periods 0\nnr_throttled 0\nthrottled_usec 0\n";
+    assert_eq!(events::cpu_time_v2(stat), Some(Duration::from_millis(2500)));
+    // Near miss: user_usec alone is not the usage.
+    assert_eq!(events::cpu_time_v2("user_usec 2000000\n"), None);
+}
+
+#[test]
+fn looking_at_v1_makes_nothing_that_stays_and_preparing_does() {
+    let root = scratch("cg-v1-look");
+    touch(&root.join("memory/memory.limit_in_bytes"));
+    fs::create_dir_all(root.join("memory/svc/abc")).unwrap();
+    touch(&root.join("pids/pids.max"));
+    let before = tree(&root);
+    let looked = detect(&root, V1_OWN, None, Mode::Look);
+    assert_eq!(tree(&root), before, "looking changed the hierarchy");
+    assert_eq!(looked.version, Some(Version::V1));
+    assert_eq!(
+        looked.base(Controller::Memory),
+        Some(root.join("memory/svc/abc/hostmcp").as_path())
+    );
+    // Near miss: preparing makes the same bases, for real.
+    let prepared = detect(&root, V1_OWN, None, Mode::Prepare);
+    assert_eq!(prepared, looked);
+    assert!(root.join("memory/svc/abc/hostmcp").is_dir());
+    // Looking again, with the bases there, leaves them as they are.
+    let before = tree(&root);
+    assert_eq!(detect(&root, V1_OWN, None, Mode::Look), prepared);
+    assert_eq!(tree(&root), before);
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn looking_at_v2_enables_nothing_and_makes_nothing() {
+    let root = scratch("cg-v2-look");
+    touch(&root.join("cgroup.controllers"));
+    let own = root.join("system.slice/hostmcp.service");
+    fs::create_dir_all(&own).unwrap();
+    fs::write(own.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+    let before = tree(&root);
+    let looked = detect(
+        &root,
+        "0::/system.slice/hostmcp.service\n",
+        None,
+        Mode::Look,
+    );
+    assert_eq!(looked.version, Some(Version::V2));
+    assert_eq!(
+        looked.base(Controller::Pids),
+        Some(own.join("hostmcp").as_path())
+    );
+    assert_eq!(tree(&root), before, "looking changed the hierarchy");
+    assert!(!own.join("cgroup.subtree_control").exists());
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn co_mounted_cpu_and_cpuacct_share_one_base() {
+    let root = fs::canonicalize(scratch("cg-v1-comount")).unwrap();
+    touch(&root.join("cpu,cpuacct/cpu.cfs_quota_us"));
+    touch(&root.join("cpu,cpuacct/cpuacct.usage"));
+    std::os::unix::fs::symlink("cpu,cpuacct", root.join("cpu")).unwrap();
+    std::os::unix::fs::symlink("cpu,cpuacct", root.join("cpuacct")).unwrap();
+    let support = detect(&root, V1_OWN, None, Mode::Look);
+    let base = root.join("cpu,cpuacct/hostmcp");
+    assert_eq!(support.base(Controller::Cpu), Some(base.as_path()));
+    assert_eq!(support.base(Controller::Cpuacct), Some(base.as_path()));
+    fs::remove_dir_all(root).unwrap();
+}
+
+/// Every path under `root`, sorted: what a test compares before and after.
+fn tree(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut next = vec![root.to_owned()];
+    while let Some(dir) = next.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.is_symlink() {
+                next.push(path.clone());
+            }
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
 }
 
 #[test]
@@ -194,6 +295,83 @@ async fn four_children_of_40_mib_are_killed_by_a_96_mib_tree_limit_and_two_of_30
     // The tree's peak: at least one child's 30 MiB, which ru_maxrss of the shell would miss.
     assert!(usage.peak_memory_bytes >= 30 << 20, "{usage:?}");
     assert!(left_over(support, Controller::Memory).is_empty());
+}
+
+/// A child that touches `mib` MiB of shared memory: charged to the cgroup, but not to the
+/// per-process `RLIMIT_DATA` (private memory), so only the cgroup's limit can stop it.
+fn shared_hog(mib: u64) -> String {
+    format!(
+        "python3 -c 'import mmap\nm = mmap.mmap(-1, {mib} << 20)\n\
+         for i in range(0, len(m), 4096): m[i] = 1'"
+    )
+}
+
+#[tokio::test]
+async fn an_oom_ends_the_whole_command_not_only_its_largest_process() {
+    let Some(support) = usable(Controller::Memory) else {
+        return;
+    };
+    let limits = "memory = \"64MiB\"";
+    let started = std::time::Instant::now();
+    let hog = run_limited(
+        &format!("{}; echo survived; sleep 30", shared_hog(200)),
+        limits,
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "ran on: {:?}",
+        started.elapsed()
+    );
+    assert!(!hog.stdout.to_text().contains("survived"), "{hog:?}");
+    assert!(!hog.is_success());
+    assert_eq!(hog.signal, Some(nix::libc::SIGKILL), "{hog:?}");
+    let counted = hog.usage.and_then(|usage| usage.cgroup).unwrap();
+    assert!(counted.oom_kills >= 2, "the shell too: {counted:?}");
+    let hit = crate::exec::diagnose::limit_hit(&hog, &toml::from_str(limits).unwrap()).unwrap();
+    assert_eq!(hit.limit, "memory");
+    assert!(left_over(support, Controller::Memory).is_empty());
+
+    // Near miss: under the limit, the shell goes on to its next line.
+    let fits = run_limited(&format!("{}; echo survived", shared_hog(16)), limits).await;
+    assert!(fits.is_success(), "{}", fits.stderr.to_text());
+    assert_eq!(fits.stdout.to_text(), "survived\n");
+    assert_eq!(fits.usage.unwrap().cgroup.unwrap().oom_kills, 0);
+}
+
+/// A shell that starts a daemon (an orphan, through a subshell that exits at once)
+/// spinning `seconds` of CPU, and waits until it is done: the shell never reaps the daemon,
+/// so its own rusage never sees the daemon's CPU time.
+fn daemon_spinning(seconds: f64, done: &Path) -> String {
+    format!(
+        "(setsid python3 -c 'import time\nt = time.process_time()\n\
+         while time.process_time() - t < {seconds}: pass\nopen(\"{done}\", \"w\")' \
+         >/dev/null 2>&1 </dev/null &)\n\
+         i=0; while [ ! -e {done} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; test -e {done}",
+        done = done.display()
+    )
+}
+
+#[tokio::test]
+async fn the_cgroup_counts_the_cpu_time_of_a_daemon_no_wait_sees() {
+    if usable(Controller::Cpuacct).is_none() || usable(Controller::Pids).is_none() {
+        return;
+    }
+    let dir = scratch("cg-cpu");
+    let counted = run_limited(&daemon_spinning(0.4, &dir.join("a")), "processes = 16").await;
+    assert!(counted.is_success(), "{}", counted.stderr.to_text());
+    let usage = counted.usage.unwrap();
+    assert!(usage.cgroup.unwrap().cpu_time.is_some(), "{usage:?}");
+    assert!(usage.cpu_time >= Duration::from_millis(390), "{usage:?}");
+
+    // Near miss: without a cgroup, only what the leader waited for is counted.
+    let spec = crate::exec::test_support::sh(&daemon_spinning(0.4, &dir.join("b")));
+    let rusage_only = crate::exec::test_support::run_ok(spec).await;
+    assert!(rusage_only.is_success(), "{}", rusage_only.stderr.to_text());
+    let usage = rusage_only.usage.unwrap();
+    assert!(usage.cgroup.is_none());
+    assert!(usage.cpu_time < Duration::from_millis(300), "{usage:?}");
+    fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
