@@ -23,6 +23,7 @@
 //! - the timeout (`[approval] timeout_secs`, default 300), which denies.
 
 pub mod app_view;
+pub mod approvers;
 pub mod broker;
 pub mod budget;
 pub mod gate;
