@@ -3,8 +3,8 @@
 Chromium the view approves a job_start (the job then runs and job_output reads its output) and
 denies a terminal_open (no terminal, nothing started), showing for each what was asked and what
 came of it (the job id and job_output, the refusal). An approver's view (boss, an admin: by
-the page's rule) lists and decides another token's waiting request, recorded as
-mcp-app:boss; its near miss: a plain token's view (bob) does not see that request, and
+the page's rule) lists and decides another token's (alice's) waiting request, recorded as
+mcp-app:boss, and stays open for it after its own call ended; its near miss: a plain token's view (bob) does not see that request, and
 approval_decide with its id and a guessed secret is refused and audited as approval_refused.
 Runs like test_approval_app.py (HOSTMCP_BROWSER_NODE_MODULES, HOSTMCP_NODE, /usr/bin/chromium)."""
 
@@ -116,22 +116,26 @@ async def test_an_approvers_view_decides_another_tokens_request_in_a_real_browse
     async with asyncio.timeout(WAIT_SECS * 4):
         task = asyncio.create_task(waiting.run())
         ident = await waiting.approval_id()
-        # boss (an admin: an approver by the page's rule) has a call of its own waiting in its
-        # view; the view lists alice's request beside it. boss approves alice's, denies its own.
-        report = await asyncio.to_thread(drive, tools_server, own, "deny", principal="boss",
+        # boss is an admin: an approver by the page's rule, and (policy) its own commands run
+        # without approval. Its view opens beside its own run_command, which ends at once; the
+        # view stays while alice's request waits, lists it, and boss approves it there.
+        report = await asyncio.to_thread(drive, tools_server, own, "none", principal="boss",
                                          HOSTMCP_OTHER="alice", HOSTMCP_OTHER_DECISION="approve")
         await task
     other = report["other"]
     assert other["shown"]["id"] == ident and other["shown"]["principal"] == "alice"
+    assert other["shown"]["own"] == "false" and other["shown"]["tool"] == "run_command"
     assert other["shown"]["kind"] == "Run a command (asked by another token: alice)"
+    assert other["shown"]["command"] == json.dumps(["touch", str(theirs)])
     assert other["outcome"].startswith("Approved"), other
     assert not waiting.result.is_error, text_of(waiting.result)
     assert theirs.exists()
     decided = decision_of(tools_server, ident)
     assert (decided["decision"], decided["via"], decided["decider"]) == ("approved", "mcp-app", "mcp-app:boss")
-    # Its own request was its own to decide (boss is in app_view_tokens), and it denied it.
-    assert report["shown"]["principal"] == "boss" and report["decided"] == "deny"
-    assert report["result"]["isError"] and not own.exists()
+    # boss's own call waited for nobody and its result reached the view.
+    assert report["shown"] is None and not report["result"]["isError"] and own.exists()
+    assert (report["resultKind"], report["resultTitle"]) == ("command", "The command ran: exit 0")
+    assert report["toolCalls"]["approval_decide"] == 1
 
 
 async def test_a_plain_tokens_view_neither_sees_nor_decides_another_tokens_request(tools_server):

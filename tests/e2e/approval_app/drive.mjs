@@ -6,7 +6,8 @@
 // Optional: HOSTMCP_TOOL (default run_command) and HOSTMCP_ARGS (its arguments as JSON; default
 // {"argv": ["touch", HOSTMCP_MARKER]}) for the host's call; HOSTMCP_OTHER=<token name> with
 // HOSTMCP_OTHER_DECISION=approve|deny: first wait for that other token's request in the view (an
-// approver's view lists it), decide it and wait for its outcome, then decide the view's own.
+// approver's view lists it), decide it and wait for its outcome, then decide the view's own
+// (HOSTMCP_DECISION=none: the host's own call waits for nobody, as an admin's).
 //
 // Serves, on loopback only, the host page (host_page.js bundled with esbuild) on 127.0.0.1 and
 // the dashboard test's sandbox proxy (../dashboard/sandbox.html) on "localhost", another origin;
@@ -36,7 +37,7 @@ const OTHER = process.env.HOSTMCP_OTHER || "";
 const OTHER_DECISION = process.env.HOSTMCP_OTHER_DECISION || "";
 const STEP_MS = 45000;
 const WATCHDOG_MS = 150000;
-if (!MODULES || !MCP_URL || !TOKEN || !MARKER || !["approve", "deny"].includes(DECISION)
+if (!MODULES || !MCP_URL || !TOKEN || !MARKER || !["approve", "deny", ...(OTHER ? ["none"] : [])].includes(DECISION)
     || (OTHER && !["approve", "deny"].includes(OTHER_DECISION))) {
   console.error("drive.mjs: set HOSTMCP_BROWSER_NODE_MODULES, HOSTMCP_MCP_URL, HOSTMCP_TOKEN, HOSTMCP_MARKER and HOSTMCP_DECISION");
   process.exit(2);
@@ -217,14 +218,18 @@ async function run() {
       other = { shown: shownOther, outcome };
     }
     const own = 'section.request[data-own="true"]';
-    const shown = await until("the view to show the waiting request", () => read(own));
-    await view.click(`${own} button.${DECISION}`, { timeout: STEP_MS });
-    const decided = await until("the view's decision", () => view.evaluate((own) => {
-      const outcome = document.querySelector(`${own} .outcome`);
-      if (outcome?.classList.contains("approved")) return "approve";
-      if (outcome?.classList.contains("denied")) return outcome.textContent.startsWith("Denied") ? "deny" : null;
-      return null;
-    }, own));
+    let shown = null;
+    let decided = null;
+    if (DECISION !== "none") {
+      shown = await until("the view to show the waiting request", () => read(own));
+      await view.click(`${own} button.${DECISION}`, { timeout: STEP_MS });
+      decided = await until("the view's decision", () => view.evaluate((own) => {
+        const outcome = document.querySelector(`${own} .outcome`);
+        if (outcome?.classList.contains("approved")) return "approve";
+        if (outcome?.classList.contains("denied")) return outcome.textContent.startsWith("Denied") ? "deny" : null;
+        return null;
+      }, own));
+    }
     const host = await until("run_command to end", async () => {
       const state = await hostState();
       if (state?.phase === "failed") throw new Error(`host page failed: ${state.error}`);
