@@ -34,6 +34,12 @@ struct Row {
     call: Box<dyn FnMut()>,
 }
 
+/// The facts host_info reports gathered by shelling out, as bench/insight.py does.
+const HOST_FACTS: &str = "uname -a; cat /etc/os-release; uptime; nproc; \
+    grep -m1 'model name' /proc/cpuinfo; \
+    cat /proc/pressure/cpu /proc/pressure/memory /proc/pressure/io; free -b; df -B1 /; \
+    systemd-detect-virt; who; ls /proc | grep -c '^[0-9]'";
+
 fn row(name: &'static str, call: impl FnMut() + 'static) -> Row {
     Row {
         name,
@@ -86,6 +92,10 @@ fn rows() -> Vec<Row> {
         row("part: users", || {
             std::hint::black_box(host::users::logged_in());
         }),
+        // The facts host_info reports, each by the cheapest command (bench/insight.py's
+        // HOST_FACTS), then the older subset without CPU model, pressure, virtualisation,
+        // users and process count.
+        row("shell: host_info's facts", shell(HOST_FACTS)),
         row(
             "shell: uname -a; cat /etc/os-release; uptime; nproc; free -b; df -B1 /",
             shell("uname -a; cat /etc/os-release; uptime; nproc; free -b; df -B1 /"),

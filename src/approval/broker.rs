@@ -271,6 +271,11 @@ impl Broker {
         Ok(entry.request)
     }
 
+    /// Whether `id` waits for a decision.
+    pub fn is_pending(&self, id: &str) -> bool {
+        self.table.lock().pending.contains_key(id)
+    }
+
     /// The pending requests, oldest first.
     pub fn list(&self) -> Vec<Arc<ApprovalRequest>> {
         let mut all: Vec<_> = (self.table.lock().pending.values())

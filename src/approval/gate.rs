@@ -34,6 +34,8 @@ pub struct ClientLink {
     notifier: Option<RequestNotifier>,
     progress: Option<ProgressToken>,
     cancel: CancellationToken,
+    /// The call's MRTR round, when its client can be asked in band (2026-07-28 wire).
+    round: Option<super::mrtr::Round>,
 }
 
 impl ClientLink {
@@ -43,6 +45,7 @@ impl ClientLink {
             notifier: context.extensions.get::<RequestNotifier>().cloned(),
             progress: context.meta.get_progress_token(),
             cancel: context.ct.clone(),
+            round: context.extensions.get::<super::mrtr::Round>().cloned(),
         }
     }
 
@@ -89,9 +92,19 @@ pub enum NotApproved {
          so the server's operator must fix the audit log"
     )]
     Unaudited,
+    /// The client is asked in band: the call answers `input_required` (never shown as text).
+    #[error("approval {id} is asked of the client (input_required); the command has not run")]
+    InputRequired { id: String },
+    /// A retried call's `requestState` does not let it go on.
+    #[error("refused: {0}; the command did not run")]
+    State(#[from] super::mrtr::StateRefused),
+    #[error("refused: the approval form could not be built; the command did not run")]
+    NoForm,
 }
 
 /// Wait for a person to approve `draft`, offered on every path; `Ok` only when approved.
+/// A client on the 2026-07-28 wire that declared form elicitation is asked in band
+/// instead ([`super::mrtr`]): its first call ends with [`NotApproved::InputRequired`].
 pub async fn obtain(
     approvals: &Approvals,
     audit: &AuditLog,
@@ -99,9 +112,49 @@ pub async fn obtain(
     draft: Draft,
     link: Option<ClientLink>,
 ) -> Result<Decided, NotApproved> {
+    if let Some(round) = link.as_ref().and_then(|link| link.round.as_ref())
+        && approvals.rounds.available()
+    {
+        return super::mrtr::obtain(approvals, audit, trail, draft, round).await;
+    }
+    let Opened {
+        mut ticket,
+        url,
+        timeout,
+    } = open(approvals, audit, trail, draft).await?;
+    let request = ticket.request.clone();
+    let asking = link.clone().map(|link| {
+        let (approvals, request, url) = (approvals.broker.clone(), request.clone(), url.clone());
+        tokio::spawn(async move {
+            ask_client(&link, &approvals, &request, url, timeout).await;
+        })
+    });
+    let decided = wait(&mut ticket, link.as_ref()).await;
+    if let Some(asking) = asking {
+        asking.abort();
+    }
+    record_decision(audit, trail, &request, &decided).await;
+    outcome(&request, decided, timeout, url)
+}
+
+/// A request opened, on record and offered to the webhook: its ticket, the page URL
+/// given to the caller's client, and the timeout it was opened with.
+pub(super) struct Opened {
+    pub ticket: Ticket,
+    pub url: Option<String>,
+    pub timeout: Duration,
+}
+
+/// Open a request for `draft` in the broker, record `approval_requested`, send the webhook.
+pub(super) async fn open(
+    approvals: &Approvals,
+    audit: &AuditLog,
+    trail: &AuditContext,
+    draft: Draft,
+) -> Result<Opened, NotApproved> {
     let settings = approvals.settings();
     let timeout = settings.timeout;
-    let mut ticket =
+    let ticket =
         approvals
             .broker
             .open(draft, settings.timeout, settings.max_pending_per_principal)?;
@@ -125,16 +178,20 @@ pub async fn obtain(
         let links = approvals.page_url(&request.id, &ticket.secrets.webhook);
         tokio::spawn(webhook.send(request.clone(), links));
     }
-    let asking = link.clone().map(|link| {
-        let (approvals, request, url) = (approvals.broker.clone(), request.clone(), url.clone());
-        tokio::spawn(async move {
-            ask_client(&link, &approvals, &request, url, timeout).await;
-        })
-    });
-    let decided = wait(&mut ticket, link.as_ref()).await;
-    if let Some(asking) = asking {
-        asking.abort();
-    }
+    Ok(Opened {
+        ticket,
+        url,
+        timeout,
+    })
+}
+
+/// Put `decided` on record as `approval_decided`.
+pub(super) async fn record_decision(
+    audit: &AuditLog,
+    trail: &AuditContext,
+    request: &ApprovalRequest,
+    decided: &Decided,
+) {
     let decided_event = AuditEvent::ApprovalDecided {
         approval_id: request.id.clone(),
         decision: decided.verdict.as_str().to_owned(),
@@ -143,6 +200,15 @@ pub async fn obtain(
     };
     audit.record_or_log(trail.clone(), decided_event).await;
     tracing::info!(approval_id = %request.id, decision = decided.verdict.as_str(), via = decided.decider.via.as_str(), decider = %decided.decider.who, "approval decided");
+}
+
+/// `Ok` for an approval, else the refusal the model reads.
+pub(super) fn outcome(
+    request: &ApprovalRequest,
+    decided: Decided,
+    timeout: Duration,
+    url: Option<String>,
+) -> Result<Decided, NotApproved> {
     match (decided.verdict, decided.decider.via) {
         (Verdict::Approved, _) => Ok(decided),
         (_, Via::Cancelled) => Err(NotApproved::Cancelled {
@@ -193,6 +259,23 @@ pub fn describe(request: &ApprovalRequest) -> String {
     text
 }
 
+/// The form elicitation for `request`: its description and one required boolean `approve`.
+pub fn form(request: &ApprovalRequest) -> Option<ElicitRequestParams> {
+    let schema = ElicitationSchema::builder()
+        .required_bool_with("approve", |field| {
+            field
+                .title("Approve")
+                .description("true runs the command; false refuses it")
+        })
+        .build()
+        .ok()?;
+    Some(ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message: describe(request),
+        requested_schema: schema,
+    })
+}
+
 /// Offer `request` to the caller's client: form elicitation if it declared form mode, else
 /// URL elicitation if it declared URL mode, else a progress notification with the URL.
 async fn ask_client(
@@ -213,20 +296,8 @@ async fn ask_client(
         );
     };
     if modes.contains(&ElicitationMode::Form) {
-        let schema = ElicitationSchema::builder()
-            .required_bool_with("approve", |field| {
-                field
-                    .title("Approve")
-                    .description("true runs the command; false refuses it")
-            })
-            .build();
-        let Ok(schema) = schema else {
+        let Some(params) = form(request) else {
             return;
-        };
-        let params = ElicitRequestParams::FormElicitationParams {
-            meta: None,
-            message: describe(request),
-            requested_schema: schema,
         };
         let who = format!("client-elicitation:{}", request.principal);
         match link

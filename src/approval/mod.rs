@@ -21,12 +21,18 @@
 //! - the MCP Apps confirmation view `ui://hostmcp/approval` in a client that renders apps
 //!   (claude.ai), for tokens named in `[approval] app_view_tokens` (`app_view`);
 //! - the timeout (`[approval] timeout_secs`, default 300), which denies.
+//!
+//! A client on the 2026-07-28 wire cannot be sent `elicitation/create`; one that declared
+//! form elicitation is asked in band instead, by multi round-trip requests (`mrtr`): the
+//! call answers `input_required` with the form and a sealed `requestState`, and its retry
+//! decides the same broker entry.
 
 pub mod app_view;
 pub mod approvers;
 pub mod broker;
 pub mod budget;
 pub mod gate;
+pub mod mrtr;
 pub mod page;
 pub mod settings;
 pub mod socket;
@@ -49,6 +55,8 @@ pub struct Approvals {
     default_page_base: ArcSwap<Option<String>>,
     /// The page's failed-submission budget, replaced when a reload changes its numbers.
     page_budget: ArcSwap<budget::PageBudget>,
+    /// Approvals asked in band of 2026-07-28 clients, parked between their rounds.
+    pub rounds: Arc<mrtr::Rounds>,
 }
 
 impl Default for Approvals {
@@ -58,6 +66,7 @@ impl Default for Approvals {
             settings: ArcSwap::from_pointee(ApprovalSettings::default()),
             default_page_base: ArcSwap::from_pointee(None),
             page_budget: ArcSwap::from_pointee(budget::PageBudget::default()),
+            rounds: Arc::default(),
         }
     }
 }

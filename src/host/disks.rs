@@ -1,5 +1,5 @@
-//! Storage: mounted filesystems with their space and inode use (/proc/self/mounts and
-//! `statvfs`), and block devices (/sys/block).
+//! Storage: mounted filesystems with their space and inode use (the kept mount table of
+//! [`super::mount_table`] and `statvfs`), and block devices (/sys/block).
 
 use serde::Serialize;
 
@@ -56,16 +56,16 @@ pub struct Filesystem {
 /// size 0 are left out (as `df` does), and a mount point mounted over is shown once
 /// (its last mount, the one visible).
 pub fn filesystems(all: bool) -> Result<Vec<Filesystem>, HostError> {
-    let mounts = procfs::mounts().map_err(HostError::proc("mounts"))?;
+    let mounts = super::mount_table::current()?;
     let mut shown: Vec<Filesystem> = Vec::new();
-    for mount in mounts {
+    for mount in mounts.iter() {
         if !all && PSEUDO.contains(&mount.fs_vfstype.as_str()) {
             continue;
         }
         let Ok(stat) = nix::sys::statvfs::statvfs(mount.fs_file.as_str()) else {
             continue; // gone, or not ours to stat (a FUSE mount of another user)
         };
-        let fs = from_statvfs(&mount, &stat);
+        let fs = from_statvfs(mount, &stat);
         if !all && fs.size_bytes == 0 {
             continue;
         }
@@ -81,7 +81,7 @@ pub fn filesystems(all: bool) -> Result<Vec<Filesystem>, HostError> {
 /// the one visible, where several share it) whose `statvfs` answers. Only that mount is
 /// stat'ed: one slow or hung mount elsewhere (a network filesystem) cannot hold it up.
 pub fn filesystem_of(path: &str) -> Result<Option<Filesystem>, HostError> {
-    let mounts = procfs::mounts().map_err(HostError::proc("mounts"))?;
+    let mounts = super::mount_table::current()?;
     let mut candidates: Vec<(usize, &procfs::MountEntry)> = mounts
         .iter()
         .enumerate()

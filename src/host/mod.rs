@@ -27,6 +27,7 @@ mod error;
 pub mod ipv6_routes;
 pub mod logs;
 pub mod memory;
+pub mod mount_table;
 pub mod network;
 pub mod os;
 pub mod proc_dir;

@@ -31,11 +31,9 @@
 //! plausible (some task was created; at least as many threads as processes listed: an
 //! emulated /proc that prints zeros never keeps a count), and /proc is mounted without
 //! `hidepid`, under which a process can leave the caller's view by changing credentials
-//! (exec of a set-uid program) with no task created or released. The mount options are
-//! re-read whenever the mount table changes (a `poll` of /proc/self/mounts, which the
-//! kernel marks on every mount, unmount and remount).
-
-use std::os::fd::{AsFd, OwnedFd};
+//! (exec of a set-uid program) with no task created or released. The mount options come
+//! from [`super::mount_table`], re-read whenever the kernel marks a mount, unmount or
+//! remount.
 
 use parking_lot::Mutex;
 use rustix::fs::{Mode, OFlags};
@@ -130,7 +128,7 @@ impl TaskSource for HostProc {
     }
 
     fn lists_everyone(&mut self) -> bool {
-        MOUNTS.lock().lists_everyone()
+        super::mount_table::current().is_ok_and(|mounts| proc_lists_everyone(&mounts))
     }
 
     fn list(&mut self) -> Result<usize, HostError> {
@@ -175,82 +173,19 @@ pub fn loadavg_threads(text: &[u8]) -> Option<u64> {
     total.parse().ok()
 }
 
-/// Whether the `proc` mounted at /proc in `mounts` (a /proc/self/mounts text; the last
-/// one mounted there is the one seen) lists every process: no `hidepid` but `0`/`off`.
-/// `false` when there is none.
-pub fn proc_lists_everyone(mounts: &str) -> bool {
-    let Some(options) = mounts
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split(' ');
-            let (_, point, kind, options) = (
-                fields.next()?,
-                fields.next()?,
-                fields.next()?,
-                fields.next()?,
-            );
-            (point == "/proc" && kind == "proc").then_some(options)
-        })
-        .next_back()
+/// Whether the `proc` mounted at /proc in `mounts` (the last one mounted there is the
+/// one seen) lists every process: no `hidepid` but `0`/`off`. `false` when there is none.
+pub fn proc_lists_everyone(mounts: &[procfs::MountEntry]) -> bool {
+    let Some(proc) = mounts
+        .iter()
+        .rev()
+        .find(|mount| mount.fs_file == "/proc" && mount.fs_vfstype == "proc")
     else {
         return false;
     };
-    options
-        .split(',')
-        .filter_map(|option| option.strip_prefix("hidepid="))
-        .all(|value| value == "0" || value == "off")
-}
-
-static MOUNTS: Mutex<MountWatch> = Mutex::new(MountWatch { file: None });
-
-/// /proc/self/mounts kept open: `poll` says whether the mount table changed since.
-struct MountWatch {
-    file: Option<(OwnedFd, bool)>,
-}
-
-impl MountWatch {
-    fn lists_everyone(&mut self) -> bool {
-        if let Some((fd, everyone)) = &self.file {
-            let mut fds = [rustix::event::PollFd::new(
-                fd,
-                rustix::event::PollFlags::PRI,
-            )];
-            let zero = rustix::event::Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            if rustix::event::poll(&mut fds, Some(&zero)) == Ok(0) {
-                return *everyone;
-            }
-        }
-        // First call, or the table changed (or poll failed): open and read it afresh; a
-        // change after this open marks the new handle.
-        self.file = None;
-        let Ok(fd) = rustix::fs::open(
-            "/proc/self/mounts",
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) else {
-            return false;
-        };
-        let Some(everyone) = read_all(&fd).map(|text| proc_lists_everyone(&text)) else {
-            return false;
-        };
-        self.file = Some((fd, everyone));
-        everyone
-    }
-}
-
-fn read_all(fd: &impl AsFd) -> Option<String> {
-    let mut text = Vec::with_capacity(8192);
-    let mut chunk = [0_u8; 8192];
-    loop {
-        match rustix::io::read(fd, &mut chunk) {
-            Ok(0) => return String::from_utf8(text).ok(),
-            Ok(read) => text.extend_from_slice(&chunk[..read]),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(_) => return None,
-        }
+    match proc.fs_mntops.get("hidepid") {
+        None => true,
+        Some(value) => matches!(value.as_deref(), Some("0" | "off")),
     }
 }
 

@@ -616,9 +616,19 @@ impl HostTools {
             id: context.id.to_string(),
             trail: caller.audit_context(&request.name),
         };
+        // A command tool may answer `input_required` instead (in-band approval, MRTR).
+        let round = crate::approval::mrtr::Round::of(&request, &context);
+        let mut context = context;
+        if let Some(round) = &round {
+            context.extensions.insert(round.clone());
+        }
         let started = std::time::Instant::now();
         let work = (entry.handler)(state, &caller, request.arguments, context);
         let result = revoked.cancel_on_end(principal, &state.audit, work).await;
+        if let Some(reply) = round.as_ref().and_then(crate::approval::mrtr::Round::reply) {
+            metrics::tool_call(&request.name, ToolOutcome::Ok, Some(started.elapsed()));
+            return Ok(CallToolResponse::InputRequired(reply));
+        }
         metrics::tool_call(&request.name, outcome_of(&result), Some(started.elapsed()));
         let budget = state.limits.load().result_budget_bytes;
         result.map(|result| result_budget::fit(result, budget).into())

@@ -97,6 +97,13 @@ fn no_count_is_kept_where_the_counters_cannot_be_trusted() {
     assert_eq!(script.listings, 1);
 }
 
+/// `mounts` as the kernel's /proc/self/mounts text, parsed as the mount table parses it.
+fn proc_lists_everyone(mounts: &str) -> bool {
+    use procfs::FromBufRead as _;
+    let entries = Vec::<procfs::MountEntry>::from_buf_read(mounts.as_bytes()).unwrap();
+    super::proc_lists_everyone(&entries)
+}
+
 #[test]
 fn hidepid_is_seen_in_the_mount_table() {
     let plain = "sysfs /sys sysfs rw 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n";
