@@ -39,6 +39,8 @@ pub struct ApprovalRequest {
     pub rule: String,
     /// The rule's `approve_reason`.
     pub reason: Option<String>,
+    /// The tool whose call waits (`run_command`, `job_start`, `terminal_open`), when known.
+    pub tool: Option<String>,
     pub created: SystemTime,
     /// When the timeout denies it.
     pub deadline: SystemTime,
@@ -189,6 +191,7 @@ pub struct Draft {
     pub run_as: Option<String>,
     pub rule: String,
     pub reason: Option<String>,
+    pub tool: Option<String>,
 }
 
 impl Broker {
@@ -220,6 +223,7 @@ impl Broker {
             run_as: draft.run_as,
             rule: draft.rule,
             reason: draft.reason,
+            tool: draft.tool,
             created,
             deadline: created + timeout,
         });
@@ -356,6 +360,16 @@ impl Broker {
         }
         entry.form_nonce = None;
         Ok(kind)
+    }
+
+    /// Every pending request with its view secret, oldest first: what the MCP Apps view
+    /// of an approver may be given (`super::app_view` filters it).
+    pub fn pending_views(&self) -> Vec<(Arc<ApprovalRequest>, String)> {
+        let mut all: Vec<_> = (self.table.lock().pending.values())
+            .map(|entry| (entry.request.clone(), entry.view_secret.clone()))
+            .collect();
+        all.sort_by_key(|(request, _)| request.created);
+        all
     }
 }
 

@@ -28,6 +28,7 @@
 //! decides the same broker entry.
 
 pub mod app_view;
+pub mod approvers;
 pub mod broker;
 pub mod budget;
 pub mod gate;

@@ -32,11 +32,12 @@ use serde::Deserialize;
 
 use super::{
     Approvals,
+    approvers::{self, NotAnApprover},
     broker::{ApprovalRequest, Decided, Decider, SecretKind, Verdict, Via},
 };
 use crate::{
     audit::{AuditContext, AuditEvent, AuditLog, AuditText},
-    auth::{Role, authenticator::Authenticator, client_address::TrustedProxies},
+    auth::{authenticator::Authenticator, client_address::TrustedProxies},
     oauth::{
         Peer,
         page::{escape, secured_page},
@@ -220,34 +221,24 @@ async fn answer(
             "That is not a token this server accepts.",
         );
     };
-    if approver.name() == request.principal {
+    let settings = state.approvals.settings();
+    if let Err(not) = approvers::check(
+        &settings,
+        approver.name(),
+        approver.role(),
+        &request.principal,
+    ) {
         failed();
-        refused(
-            &state,
-            &request,
-            "the requesting token cannot approve its own command",
-        )
-        .await;
-        return retry(
-            &state,
-            &request,
-            &secret,
-            "The token that asked for this command cannot decide on it: use an approver's token.",
-        );
-    }
-    let may = match &state.approvals.settings().approvers {
-        Some(names) => names.iter().any(|name| name == approver.name()),
-        None => approver.role() == Role::Admin,
-    };
-    if !may {
-        failed();
-        refused(&state, &request, "this token is not an approver").await;
-        return retry(
-            &state,
-            &request,
-            &secret,
-            "This token may not approve commands (see [approval] approvers).",
-        );
+        refused(&state, &request, &not.to_string()).await;
+        let error = match not {
+            NotAnApprover::OwnRequest => {
+                "The token that asked for this command cannot decide on it: use an approver's token."
+            }
+            NotAnApprover::NotNamed => {
+                "This token may not approve commands (see [approval] approvers)."
+            }
+        };
+        return retry(&state, &request, &secret, error);
     }
     let via = match kind {
         SecretKind::Page => Via::Page,

@@ -1,9 +1,11 @@
 //! The confirmation view, `ui://hostmcp/approval`: one self-contained HTML file
 //! (`assets/approval.html`, compiled in) that a client which renders MCP Apps shows beside
-//! a `run_command` call. While the call waits for a person, the view lists the token's own
-//! waiting request (exact command, program, working directory, run-as user, rule and reason,
-//! requester, time left) with Approve and Deny buttons; when the call ends it shows the
-//! result. This file owns its resource entry, its `resources/read` contents and its `_meta.ui`;
+//! a `run_command`, `job_start` or `terminal_open` call. While the call waits for a person,
+//! the view lists the waiting request (what it asks for: a command, a background job or a
+//! terminal; exact command, program, working directory, run-as user, rule and reason,
+//! requester, time left) with Approve and Deny buttons, and for an approver other tokens'
+//! waiting requests too; when the call ends it shows the result (exit code and output, the
+//! job id or the terminal id and what to call next, or the refusal). This file owns its resource entry, its `resources/read` contents and its `_meta.ui`;
 //! who may decide there is `crate::approval::app_view`.
 //!
 //! The page speaks the bridge by hand like the dashboard (same handshake, same CSP: hash-only
@@ -30,8 +32,9 @@ pub fn resource() -> Resource {
         .with_title("Command approval")
         .with_description(
             "The confirmation of a command that waits for a person's approval (MCP Apps \
-             view, io.modelcontextprotocol/ui), shown beside run_command in clients that \
-             render apps. Other clients approve through the page URL or the CLI.",
+             view, io.modelcontextprotocol/ui), shown beside run_command, job_start and \
+             terminal_open in clients that render apps. Other clients approve through the \
+             page URL or the CLI.",
         )
         .with_mime_type(MIME_TYPE)
         .with_meta(super::sealed_view_meta())

@@ -4,7 +4,8 @@
 //! capability entry, whether a client declared it renders apps, the `_meta.ui` that links a
 //! tool to its view, and the views hostmcp serves: [`dashboard`], `ui://hostmcp/dashboard`,
 //! and [`approval`], `ui://hostmcp/approval`, the confirmation of a command that waits for a
-//! person.
+//! person (linked from `run_command`, `job_start` and `terminal_open`, the tools whose calls
+//! may wait for approval).
 //!
 //! The linkage is metadata only: a tool that names a view still returns its plain-text
 //! result (and structured content) unchanged, which is what every other client shows and
@@ -79,8 +80,9 @@ pub fn read_sealed_view(html: &str, uri: &str) -> ReadResourceResult {
     ])
 }
 
-/// The `_meta` of a tool whose calls may wait for approval: its view is [`approval::URI`],
-/// shown beside the waiting call. Visible to the model (the default): the model calls it.
+/// The `_meta` of a tool whose calls may wait for approval (`run_command`, `job_start`,
+/// `terminal_open`): its view is [`approval::URI`], shown beside the waiting call. Visible
+/// to the model (the default): the model calls it.
 pub fn approval_tool_meta() -> MetaObject {
     let mut meta = JsonObject::new();
     meta.insert("ui".to_owned(), json!({ "resourceUri": approval::URI }));

@@ -1,5 +1,5 @@
-//! `approval_decide`: approve or deny one of the caller's own waiting commands from the MCP
-//! Apps confirmation view (`crate::apps::approval`), with the view secret
+//! `approval_decide`: approve or deny a waiting command (the caller's own, or another
+//! token's when the caller is an approver) from the MCP Apps confirmation view (`crate::apps::approval`), with the view secret
 //! `approval_pending` gave it. App-only, and refused to a client that renders no apps, to a
 //! token not named in `[approval] app_view_tokens`, and without the right secret
 //! (`crate::approval::app_view`); each refusal is audited as `approval_refused`. The
@@ -55,8 +55,8 @@ struct Secretless<'a>(&'a ApprovalDecideInput);
 pub fn definition() -> Tool {
     Tool::new(
         NAME,
-        "For the approval view only (MCP Apps): approve or deny a waiting command of this \
-         token with the view's secret.",
+        "For the approval view only (MCP Apps): approve or deny a waiting command with the \
+         view's secret.",
         schema_for_type::<ApprovalDecideInput>(),
     )
     .with_annotations(
@@ -79,6 +79,7 @@ pub async fn call(
     let capabilities = context.client_capabilities();
     let view = ViewCaller {
         principal: caller.principal.name(),
+        role: caller.principal.role(),
         renders_apps: crate::apps::renders_apps(capabilities.as_ref()),
     };
     tracing::info!(principal = view.principal, tool = NAME, input = ?Secretless(&input), "tool call");

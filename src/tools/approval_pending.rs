@@ -1,5 +1,6 @@
-//! `approval_pending`: the caller's own commands waiting for approval, for the MCP Apps
-//! confirmation view (`crate::apps::approval`) only: `visibility: ["app"]`, refused to a
+//! `approval_pending`: the commands waiting for approval that the caller may decide (its
+//! own, and other tokens' for an approver), for the MCP Apps confirmation view
+//! (`crate::apps::approval`) only: `visibility: ["app"]`, refused to a
 //! client that renders no apps or a token not named in `[approval] app_view_tokens`
 //! (`crate::approval::app_view`). Each request's one-time view secret is in the result's
 //! `_meta`, never in its text.
@@ -26,7 +27,7 @@ pub const NAME: &str = "approval_pending";
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalPendingInput {
-    /// Only this request (`ap-…`); default: all of this token's.
+    /// Only this request (`ap-…`); default: all this token may decide.
     #[serde(default)]
     pub approval_id: Option<String>,
 }
@@ -34,8 +35,8 @@ pub struct ApprovalPendingInput {
 pub fn definition() -> Tool {
     Tool::new(
         NAME,
-        "For the approval view only (MCP Apps): this token's commands that wait for a \
-         person's approval.",
+        "For the approval view only (MCP Apps): the commands that wait for a person's \
+         approval which this token may decide.",
         schema_for_type::<ApprovalPendingInput>(),
     )
     .with_annotations(super::read_only_annotations("Pending approvals"))
@@ -51,6 +52,8 @@ pub fn shown(item: &ViewRequest) -> serde_json::Value {
     };
     json!({
         "id": request.id,
+        "tool": request.tool,
+        "own": item.own,
         "principal": request.principal,
         "command": request.command.describe(),
         "argv": argv,
@@ -73,6 +76,7 @@ pub async fn call(
     let capabilities = context.client_capabilities();
     let view = ViewCaller {
         principal: caller.principal.name(),
+        role: caller.principal.role(),
         renders_apps: crate::apps::renders_apps(capabilities.as_ref()),
     };
     let listed = match app_view::pending(&state.approvals, view) {
@@ -90,7 +94,7 @@ pub async fn call(
         }
     };
     let text = if listed.is_empty() {
-        "no command of this token waits for approval".to_owned()
+        "no command this token may decide waits for approval".to_owned()
     } else {
         let ids: Vec<_> = listed.iter().map(|item| item.request.id.as_str()).collect();
         format!(
@@ -105,6 +109,7 @@ pub async fn call(
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(json!({
         "requests": listed.iter().map(shown).collect::<Vec<_>>(),
+        "approver": view.is_approver(&state.approvals),
     }));
     let mut meta = JsonObject::new();
     meta.insert(

@@ -117,6 +117,7 @@ pub async fn admit(
             run_as: facts.run_as.clone(),
             rule: facts.rule.to_string(),
             reason: need.reason.clone(),
+            tool: trail.tool.clone(),
         };
         gate::obtain(&state.approvals, &state.audit, &trail, draft, link).await?;
     }

@@ -107,6 +107,7 @@ pub fn start_definition() -> Tool {
             .idempotent(false)
             .open_world(true),
     )
+    .with_meta(crate::apps::approval_tool_meta())
 }
 
 pub fn output_definition() -> Tool {

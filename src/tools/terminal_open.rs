@@ -66,6 +66,7 @@ pub fn definition() -> Tool {
             .idempotent(false)
             .open_world(true),
     )
+    .with_meta(crate::apps::approval_tool_meta())
 }
 
 /// The size asked for, checked.

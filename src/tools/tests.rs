@@ -152,6 +152,33 @@ async fn tools_list_shows_a_caller_the_tools_of_its_role_and_nothing_without_a_c
 }
 
 #[test]
+fn the_tools_whose_calls_may_wait_for_approval_link_the_approval_view_and_no_other_does() {
+    let mut linked: Vec<_> = CATALOG
+        .iter()
+        .filter(|(_, tool)| {
+            let meta = serde_json::to_value(&tool.meta).unwrap();
+            meta["ui"]["resourceUri"] == crate::apps::approval::URI
+                && !crate::apps::is_app_only(tool)
+        })
+        .map(|(_, tool)| tool.name.to_string())
+        .collect();
+    linked.sort();
+    assert_eq!(linked, ["job_start", "run_command", "terminal_open"]);
+    for name in &linked {
+        let meta = serde_json::to_value(&find(name).unwrap().1.meta).unwrap();
+        assert_eq!(meta["ui/resourceUri"], crate::apps::approval::URI, "{name}");
+        assert!(
+            meta["ui"].get("visibility").is_none(),
+            "{name}: the model calls it"
+        );
+    }
+    // Near miss: the tools that only read a job or a terminal wait for nobody.
+    for name in ["job_output", "terminal_read", "terminal_send"] {
+        assert!(find(name).unwrap().1.meta.is_none(), "{name}");
+    }
+}
+
+#[test]
 fn every_tool_in_the_table_has_a_name_of_its_own() {
     let names: HashSet<_> = CATALOG.iter().map(|(_, tool)| tool.name.clone()).collect();
     assert_eq!(names.len(), TOOLS.len());

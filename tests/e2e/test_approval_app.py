@@ -86,10 +86,12 @@ def client(server, principal="alice", apps=False):
 
 class Waiting:
     """A run_command (from a client that renders no apps and has no elicitation) waiting for
-    approval, with its progress messages."""
+    approval, with its progress messages; `tool` and `arguments` name another call."""
 
-    def __init__(self, server, path: Path, principal="alice"):
+    def __init__(self, server, path: Path, principal="alice", tool="run_command", arguments=None):
         self.server, self.path, self.principal = server, path, principal
+        self.tool = tool
+        self.arguments = arguments or {"argv": ["touch", str(path)]}
         self.messages: list[str] = []
         self.result = None
 
@@ -100,8 +102,7 @@ class Waiting:
     async def run(self):
         http, mcp = client(self.server, self.principal)
         async with http, mcp as session:
-            self.result = await session.call_tool("run_command", {"argv": ["touch", str(self.path)]},
-                                                  progress_callback=self.progress)
+            self.result = await session.call_tool(self.tool, self.arguments, progress_callback=self.progress)
 
     async def approval_id(self) -> str:
         for _ in range(WAIT_SECS * 10):
@@ -219,7 +220,9 @@ async def test_the_view_denies_and_nothing_runs(app_server):
     assert (decided["decision"], decided["via"], decided["decider"]) == ("denied", "mcp-app", "mcp-app:alice")
 
 
-def drive(server, path: Path, decision: str) -> dict:
+def drive(server, path: Path, decision: str, principal="alice", **extra: str) -> dict:
+    """Run drive.mjs as `principal`'s host; `extra` adds its optional settings (HOSTMCP_TOOL,
+    HOSTMCP_ARGS, HOSTMCP_OTHER, HOSTMCP_OTHER_DECISION)."""
     modules = os.environ.get("HOSTMCP_BROWSER_NODE_MODULES")
     node = os.environ.get("HOSTMCP_NODE")
     if not modules or not node:
@@ -229,8 +232,8 @@ def drive(server, path: Path, decision: str) -> dict:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            "HOME": tempfile.mkdtemp(prefix="hostmcp-approval-app-home-"),
            "HOSTMCP_BROWSER_NODE_MODULES": modules, "HOSTMCP_MCP_URL": server.mcp_url,
-           "HOSTMCP_TOKEN": TOKENS["alice"][0], "HOSTMCP_CHROMIUM": CHROMIUM,
-           "HOSTMCP_DECISION": decision, "HOSTMCP_MARKER": str(path)}
+           "HOSTMCP_TOKEN": TOKENS[principal][0], "HOSTMCP_CHROMIUM": CHROMIUM,
+           "HOSTMCP_DECISION": decision, "HOSTMCP_MARKER": str(path), **extra}
     # drive.mjs bounds each wait (45 s) and has its own watchdog (150 s).
     done = subprocess.run([node, str(HERE / "approval_app" / "drive.mjs")], env=env, capture_output=True,
                           text=True, timeout=200)
@@ -251,6 +254,8 @@ async def test_a_real_browser_decides_in_the_view(app_server, decision):
     assert shown["runAs"] == ("root" if os.geteuid() == 0 else "(the server's user)")
     assert re.fullmatch(r"\d+ s", shown["expires"]) and 0 < int(shown["expires"].split()[0]) <= 120
     assert report["decided"] == decision
+    assert (shown["tool"], shown["own"], shown["kind"]) == ("run_command", "true", "Run a command")
+    assert report["resultKind"] == ("command" if decision == "approve" else "refused")
     # The waiting call ended as decided, and its result reached the view.
     assert report["result"]["isError"] == (decision == "deny"), report["result"]
     assert report["viewResult"] == ("ok" if decision == "approve" else "error")

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::*;
 use crate::{
     approval::{ApprovalSettings, broker::Draft},
+    auth::Role,
     command::CommandLine,
 };
 
@@ -21,6 +22,7 @@ fn draft(principal: &str) -> Draft {
         run_as: None,
         rule: "allow[0]".to_owned(),
         reason: Some("creates a marker".to_owned()),
+        tool: Some("run_command".to_owned()),
     }
 }
 
@@ -34,9 +36,20 @@ fn approvals(enabled: &[&str]) -> Arc<Approvals> {
     approvals
 }
 
+/// The view of an operator token (no approver by default).
 fn view(principal: &str) -> ViewCaller<'_> {
     ViewCaller {
         principal,
+        role: Role::Operator,
+        renders_apps: true,
+    }
+}
+
+/// The view of an admin token (an approver by default).
+fn admin_view(principal: &str) -> ViewCaller<'_> {
+    ViewCaller {
+        principal,
+        role: Role::Admin,
         renders_apps: true,
     }
 }
@@ -138,6 +151,7 @@ async fn a_client_that_renders_no_apps_is_refused_even_with_the_secret() {
     let ticket = approvals.broker.open(draft("alice"), LONG, 4).unwrap();
     let model = ViewCaller {
         principal: "alice",
+        role: Role::Operator,
         renders_apps: false,
     };
     assert_eq!(
@@ -203,4 +217,149 @@ async fn a_view_sees_and_decides_only_its_own_tokens_requests() {
         Err(AppViewError::NotPending(alices.request.id.clone()))
     );
     assert_eq!(approvals.broker.list().len(), 2);
+}
+
+/// Approvals whose `app_view_tokens` names `enabled` and whose `approvers` is `approvers`.
+fn with_approvers(enabled: &[&str], approvers: Option<&[&str]>) -> Arc<Approvals> {
+    let names = |list: &[&str]| list.iter().map(|name| (*name).to_owned()).collect();
+    let approvals = Approvals::new();
+    approvals.configure(ApprovalSettings {
+        app_view_tokens: names(enabled),
+        approvers: approvers.map(names),
+        ..ApprovalSettings::default()
+    });
+    approvals
+}
+
+#[tokio::test]
+async fn an_approvers_view_sees_and_decides_another_tokens_request_as_itself() {
+    // By default admins approve: boss (admin) sees alice's request beside its own.
+    let approvals = approvals(&["alice", "boss"]);
+    let mut alices = approvals.broker.open(draft("alice"), LONG, 4).unwrap();
+    let bosss = approvals.broker.open(draft("boss"), LONG, 4).unwrap();
+    let listed = pending(&approvals, admin_view("boss")).unwrap();
+    let seen: Vec<_> = listed
+        .iter()
+        .map(|item| (item.request.principal.as_str(), item.own))
+        .collect();
+    assert_eq!(seen, [("alice", false), ("boss", true)]);
+    let secret = listed[0].secret.clone();
+    decide(
+        &approvals,
+        admin_view("boss"),
+        &alices.request.id,
+        true,
+        &secret,
+    )
+    .unwrap();
+    let decided = alices.decision().await;
+    assert_eq!(
+        (
+            decided.verdict,
+            decided.decider.via,
+            decided.decider.who.as_str()
+        ),
+        (Verdict::Approved, Via::App, "mcp-app:boss")
+    );
+    // Near miss: alice, no approver, still sees only her own, never boss's.
+    let mine = pending(&approvals, view("alice")).unwrap();
+    assert!(
+        mine.is_empty(),
+        "alice's request is decided, boss's is not hers"
+    );
+    assert_eq!(
+        decide(
+            &approvals,
+            view("alice"),
+            &bosss.request.id,
+            false,
+            &bosss.secrets.view
+        ),
+        Err(AppViewError::NotPending(bosss.request.id.clone()))
+    );
+    assert_eq!(approvals.broker.list().len(), 1, "boss's still waits");
+}
+
+#[tokio::test]
+async fn a_plain_tokens_view_neither_sees_nor_decides_another_tokens_request() {
+    let approvals = approvals(&["alice", "bob"]);
+    let alices = approvals.broker.open(draft("alice"), LONG, 4).unwrap();
+    assert!(pending(&approvals, view("bob")).unwrap().is_empty());
+    for secret in ["", "0", alices.secrets.view.as_str()] {
+        assert_eq!(
+            decide(&approvals, view("bob"), &alices.request.id, true, secret),
+            Err(AppViewError::NotPending(alices.request.id.clone())),
+            "{secret:?}"
+        );
+    }
+    assert_eq!(approvals.broker.list().len(), 1, "still pending");
+    // Near miss: the same operator named in `approvers` sees and decides it.
+    let named = with_approvers(&["alice", "bob"], Some(&["bob"]));
+    let alices = named.broker.open(draft("alice"), LONG, 4).unwrap();
+    let listed = pending(&named, view("bob")).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(!listed[0].own);
+    decide(
+        &named,
+        view("bob"),
+        &alices.request.id,
+        false,
+        &listed[0].secret,
+    )
+    .unwrap();
+    assert!(named.broker.list().is_empty());
+}
+
+#[tokio::test]
+async fn the_page_rules_hold_in_the_view_an_admin_off_the_list_and_an_approver_not_opted_in() {
+    // Once `approvers` is set, an admin not on it is no approver, in the view as on the page.
+    let approvals = with_approvers(&["alice", "boss"], Some(&["lead"]));
+    let alices = approvals.broker.open(draft("alice"), LONG, 4).unwrap();
+    assert!(pending(&approvals, admin_view("boss")).unwrap().is_empty());
+    assert_eq!(
+        decide(
+            &approvals,
+            admin_view("boss"),
+            &alices.request.id,
+            true,
+            &alices.secrets.view
+        ),
+        Err(AppViewError::NotPending(alices.request.id.clone()))
+    );
+    // An approver the server does not name in app_view_tokens does not use the view at all.
+    assert_eq!(
+        pending(&approvals, view("lead")).unwrap_err(),
+        AppViewError::NotEnabled {
+            principal: "lead".to_owned()
+        }
+    );
+    // Near miss: named in both, it decides.
+    let both = with_approvers(&["alice", "lead"], Some(&["lead"]));
+    let alices = both.broker.open(draft("alice"), LONG, 4).unwrap();
+    decide(
+        &both,
+        view("lead"),
+        &alices.request.id,
+        true,
+        &alices.secrets.view,
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_reload_that_drops_an_approver_takes_effect_for_requests_already_waiting() {
+    let approvals = with_approvers(&["alice", "lead"], Some(&["lead"]));
+    let alices = approvals.broker.open(draft("alice"), LONG, 4).unwrap();
+    let secret = pending(&approvals, view("lead")).unwrap()[0].secret.clone();
+    approvals.configure(ApprovalSettings {
+        app_view_tokens: vec!["alice".to_owned(), "lead".to_owned()],
+        approvers: Some(vec!["someone-else".to_owned()]),
+        ..ApprovalSettings::default()
+    });
+    assert!(pending(&approvals, view("lead")).unwrap().is_empty());
+    assert_eq!(
+        decide(&approvals, view("lead"), &alices.request.id, true, &secret),
+        Err(AppViewError::NotPending(alices.request.id.clone()))
+    );
+    assert_eq!(approvals.broker.list().len(), 1);
 }

@@ -13,6 +13,7 @@ fn draft(principal: &str) -> Draft {
         run_as: Some("root".to_owned()),
         rule: "allow[0]".to_owned(),
         reason: Some("restarts a service".to_owned()),
+        tool: Some("run_command".to_owned()),
     }
 }
 

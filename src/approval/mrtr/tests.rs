@@ -202,6 +202,7 @@ fn draft(principal: &str) -> Draft {
         run_as: None,
         rule: "allow[0]".to_owned(),
         reason: None,
+        tool: Some("run_command".to_owned()),
     }
 }
 

@@ -89,6 +89,34 @@ fn the_page_calls_the_app_only_tools_and_reads_the_secrets_from_meta() {
 }
 
 #[test]
+fn the_page_tells_the_three_waiting_tools_apart_and_says_what_to_call_next() {
+    // What was asked: the kind by the request's `tool` (approval_pending), the host's toolInfo.
+    for needle in [
+        "run_command: {",
+        "job_start: {",
+        "terminal_open: {",
+        "item.tool",
+        "context.toolInfo",
+        "asked by another token",
+        "data.approver === true",
+    ] {
+        assert!(HTML.contains(needle), "{needle}");
+    }
+    // What came of it: the job id or terminal id from the result, and the next tools.
+    for needle in [
+        "data.job_id",
+        "data.terminal_id",
+        "data.exit_code",
+        "job_output",
+        "terminal_send",
+        "terminal_read",
+        "terminal_close",
+    ] {
+        assert!(HTML.contains(needle), "{needle}");
+    }
+}
+
+#[test]
 fn the_resource_is_listed_and_read_as_an_mcp_app_view() {
     let listed = serde_json::to_value(resource()).unwrap();
     assert_eq!(listed["uri"], "ui://hostmcp/approval");

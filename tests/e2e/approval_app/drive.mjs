@@ -3,12 +3,18 @@
 //   HOSTMCP_MCP_URL=http://127.0.0.1:PORT/mcp HOSTMCP_TOKEN=... HOSTMCP_DECISION=approve|deny \
 //   HOSTMCP_MARKER=/tmp/x HOSTMCP_BROWSER_NODE_MODULES=.test-deps/browser/node_modules node drive.mjs
 //
+// Optional: HOSTMCP_TOOL (default run_command) and HOSTMCP_ARGS (its arguments as JSON; default
+// {"argv": ["touch", HOSTMCP_MARKER]}) for the host's call; HOSTMCP_OTHER=<token name> with
+// HOSTMCP_OTHER_DECISION=approve|deny: first wait for that other token's request in the view (an
+// approver's view lists it), decide it and wait for its outcome, then decide the view's own
+// (HOSTMCP_DECISION=none: the host's own call waits for nobody, as an admin's).
+//
 // Serves, on loopback only, the host page (host_page.js bundled with esbuild) on 127.0.0.1 and
 // the dashboard test's sandbox proxy (../dashboard/sandbox.html) on "localhost", another origin;
 // /mcp on the host origin is a proxy to hostmcp that adds the bearer token and counts tool calls.
 // Chromium (playwright-core, headless) loads the page; the host page calls run_command, which
 // waits for approval; the script waits for the view to show the request, reads what it shows,
-// clicks Approve or Deny, waits for the call to end and the view to show its result, and prints
+// clicks Approve or Deny on the view's own request (after the other token's, when asked), waits for the call to end and the view to show its result, and prints
 // one JSON report on stdout. Every wait is bounded; the browser and both servers are closed on
 // every path, and a watchdog exits the process if anything hangs.
 import { readFileSync } from "node:fs";
@@ -25,9 +31,14 @@ const TOKEN = process.env.HOSTMCP_TOKEN;
 const DECISION = process.env.HOSTMCP_DECISION;
 const MARKER = process.env.HOSTMCP_MARKER;
 const CHROMIUM = process.env.HOSTMCP_CHROMIUM || "/usr/bin/chromium";
+const TOOL = process.env.HOSTMCP_TOOL || "run_command";
+const ARGS = process.env.HOSTMCP_ARGS || "";
+const OTHER = process.env.HOSTMCP_OTHER || "";
+const OTHER_DECISION = process.env.HOSTMCP_OTHER_DECISION || "";
 const STEP_MS = 45000;
 const WATCHDOG_MS = 150000;
-if (!MODULES || !MCP_URL || !TOKEN || !MARKER || !["approve", "deny"].includes(DECISION)) {
+if (!MODULES || !MCP_URL || !TOKEN || !MARKER || !["approve", "deny", ...(OTHER ? ["none"] : [])].includes(DECISION)
+    || (OTHER && !["approve", "deny"].includes(OTHER_DECISION))) {
   console.error("drive.mjs: set HOSTMCP_BROWSER_NODE_MODULES, HOSTMCP_MCP_URL, HOSTMCP_TOKEN, HOSTMCP_MARKER and HOSTMCP_DECISION");
   process.exit(2);
 }
@@ -173,7 +184,9 @@ async function run() {
     page.on("console", (m) => console_.push(`${m.type()}: ${m.text()}`));
     page.on("pageerror", (e) => console_.push(`pageerror: ${e.message}`));
 
-    const query = `sandbox=${encodeURIComponent(sandboxUrl)}&marker=${encodeURIComponent(MARKER)}`;
+    let query = `sandbox=${encodeURIComponent(sandboxUrl)}&marker=${encodeURIComponent(MARKER)}`;
+    query += `&tool=${encodeURIComponent(TOOL)}`;
+    if (ARGS) query += `&args=${encodeURIComponent(ARGS)}`;
     await page.goto(`${hostOrigin}/?${query}`, { timeout: STEP_MS });
     const hostState = () => page.evaluate(() => window.__host);
     await until("the host page to call run_command", async () => {
@@ -182,19 +195,41 @@ async function run() {
       return state && ["waiting", "done"].includes(state.phase);
     });
     const view = await until("the view's frame", async () => page.frames().find((f) => depth(f) === 2) ?? null);
-    const shown = await until("the view to show the waiting request", () => view.evaluate(() => {
-      const card = document.querySelector("section.request");
+    const read = (selector) => view.evaluate((selector) => {
+      const card = document.querySelector(selector);
       if (!card) return null;
       const text = (name) => card.querySelector(`dd.${name}`)?.textContent ?? null;
       return {
-        id: card.dataset.id, command: text("command"), program: text("program"), workingDir: text("working-dir"),
+        id: card.dataset.id, tool: card.dataset.tool, own: card.dataset.own, kind: card.querySelector("h2.kind")?.textContent,
+        command: text("command"), program: text("program"), workingDir: text("working-dir"),
         runAs: text("run-as"), rule: text("rule"), reason: text("reason"), principal: text("principal"),
         expires: text("expires"), status: document.getElementById("status").textContent,
       };
-    }));
-    await view.click(`section.request button.${DECISION}`, { timeout: STEP_MS });
-    const decided = await until("the view's decision", () =>
-      view.evaluate(() => document.documentElement.dataset.decided ?? null));
+    }, selector);
+    let other = null;
+    if (OTHER) {
+      const card = `section.request[data-own="false"][data-principal="${OTHER}"]`;
+      const shownOther = await until(`the view to show ${OTHER}'s request`, () => read(card));
+      await view.click(`${card} button.${OTHER_DECISION}`, { timeout: STEP_MS });
+      const outcome = await until(`the view's decision of ${OTHER}'s request`, () => view.evaluate((card) => {
+        const text = document.querySelector(`${card} .outcome`)?.textContent;
+        return text || null;
+      }, card));
+      other = { shown: shownOther, outcome };
+    }
+    const own = 'section.request[data-own="true"]';
+    let shown = null;
+    let decided = null;
+    if (DECISION !== "none") {
+      shown = await until("the view to show the waiting request", () => read(own));
+      await view.click(`${own} button.${DECISION}`, { timeout: STEP_MS });
+      decided = await until("the view's decision", () => view.evaluate((own) => {
+        const outcome = document.querySelector(`${own} .outcome`);
+        if (outcome?.classList.contains("approved")) return "approve";
+        if (outcome?.classList.contains("denied")) return outcome.textContent.startsWith("Denied") ? "deny" : null;
+        return null;
+      }, own));
+    }
     const host = await until("run_command to end", async () => {
       const state = await hostState();
       if (state?.phase === "failed") throw new Error(`host page failed: ${state.error}`);
@@ -202,9 +237,13 @@ async function run() {
     });
     const viewResult = await until("the view to show the result", () =>
       view.evaluate(() => document.documentElement.dataset.result ?? null));
-    const resultTitle = await view.evaluate(() => document.getElementById("result-title").textContent);
-    return { shown, decided, result: host.result, modelTools: host.modelTools, viewResult, resultTitle,
-      toolCalls, requests, hostOrigin, console: console_ };
+    const { resultTitle, resultNext, resultKind } = await view.evaluate(() => ({
+      resultTitle: document.getElementById("result-title").textContent,
+      resultNext: document.getElementById("result-next").hidden ? null : document.getElementById("result-next").textContent,
+      resultKind: document.documentElement.dataset.resultKind ?? null,
+    }));
+    return { shown, other, decided, result: host.result, modelTools: host.modelTools, viewResult, resultTitle,
+      resultNext, resultKind, toolCalls, requests, hostOrigin, console: console_ };
   } finally {
     if (browser) await browser.close().catch(() => {});
     hostServer.closeAllConnections?.();

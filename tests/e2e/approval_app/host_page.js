@@ -3,7 +3,8 @@
 // TypeScript SDK client connects to hostmcp (through drive.mjs's same-origin /mcp proxy, which
 // adds the token) declaring the MCP Apps extension, reads the ui:// view run_command links to,
 // runs it in ext-apps' AppBridge behind the sandbox proxy (../dashboard/sandbox.html, another
-// origin), then does what a chat host does when the model calls run_command: the arguments to
+// origin), then does what a chat host does when the model calls run_command (or the tool in
+// ?tool=, with the arguments in ?args=, JSON): the tool in the host context, the arguments to
 // the view, the call, and its result to the view when it ends. The view's own tools/call
 // (approval_pending, approval_decide) go through the bridge to hostmcp. What it saw goes on
 // window.__host.
@@ -26,11 +27,13 @@ async function main() {
   );
   await client.connect(new StreamableHTTPClientTransport(new URL("/mcp", location.origin)));
 
+  const toolName = params.get("tool") || "run_command";
   const { tools } = await client.listTools();
-  const tool = tools.find((t) => t.name === "run_command");
+  const tool = tools.find((t) => t.name === toolName);
+  if (!tool) throw new Error(`no tool ${toolName}`);
   const uri = getToolUiResourceUri(tool);
   state.uri = uri;
-  if (!uri) throw new Error("run_command names no ui:// resource");
+  if (!uri) throw new Error(`${toolName} names no ui:// resource`);
   // What a host offers its model: no app-only tool.
   state.modelTools = tools
     .filter((t) => !(t._meta?.ui?.visibility && !t._meta.ui.visibility.includes("model")))
@@ -66,7 +69,7 @@ async function main() {
     client,
     { name: "hostmcp-e2e-apps-host", version: "1.0.0" },
     { serverTools: capabilities?.tools, serverResources: capabilities?.resources, logging: {} },
-    { hostContext: { theme: "light", displayMode: "inline", platform: "web" } },
+    { hostContext: { theme: "light", displayMode: "inline", platform: "web", toolInfo: { tool } } },
   );
   const initialized = new Promise((resolve) => { bridge.oninitialized = resolve; });
   await bridge.connect(new PostMessageTransport(iframe.contentWindow, iframe.contentWindow));
@@ -74,12 +77,16 @@ async function main() {
   await initialized;
   state.phase = "initialized";
 
-  // The model's call of run_command: it waits for approval while the view is shown.
-  const args = { argv: ["touch", params.get("marker")] };
+  // The model's call of the tool: it waits for approval while the view is shown.
+  const args = params.get("args") ? JSON.parse(params.get("args")) : { argv: ["touch", params.get("marker")] };
   await bridge.sendToolInput({ arguments: args });
   state.phase = "waiting";
-  const result = await client.callTool({ name: "run_command", arguments: args }, { timeout: 120000 });
-  state.result = { isError: Boolean(result.isError), text: (result.content || []).map((b) => b.text || "").join("") };
+  const result = await client.callTool({ name: toolName, arguments: args }, { timeout: 120000 });
+  state.result = {
+    isError: Boolean(result.isError),
+    text: (result.content || []).map((b) => b.text || "").join(""),
+    structuredContent: result.structuredContent ?? null,
+  };
   await bridge.sendToolResult(result);
   state.phase = "done";
 }
