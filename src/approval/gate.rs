@@ -35,7 +35,7 @@ pub struct ClientLink {
     progress: Option<ProgressToken>,
     cancel: CancellationToken,
     /// The call's MRTR round, when its client can be asked in band (2026-07-28 wire).
-    round: Option<super::mrtr::Round>,
+    round: Option<super::request_state::Round>,
 }
 
 impl ClientLink {
@@ -45,8 +45,16 @@ impl ClientLink {
             notifier: context.extensions.get::<RequestNotifier>().cloned(),
             progress: context.meta.get_progress_token(),
             cancel: context.ct.clone(),
-            round: context.extensions.get::<super::mrtr::Round>().cloned(),
+            round: context
+                .extensions
+                .get::<super::request_state::Round>()
+                .cloned(),
         }
+    }
+
+    /// The call's MRTR round, when its client can be asked in band.
+    pub fn round(&self) -> Option<&super::request_state::Round> {
+        self.round.as_ref()
     }
 
     async fn progress(&self, message: String) {
@@ -97,14 +105,13 @@ pub enum NotApproved {
     InputRequired { id: String },
     /// A retried call's `requestState` does not let it go on.
     #[error("refused: {0}; the command did not run")]
-    State(#[from] super::mrtr::StateRefused),
+    State(#[from] super::request_state::StateRefused),
     #[error("refused: the approval form could not be built; the command did not run")]
     NoForm,
 }
 
 /// Wait for a person to approve `draft`, offered on every path; `Ok` only when approved.
-/// A client on the 2026-07-28 wire that declared form elicitation is asked in band
-/// instead ([`super::mrtr`]): its first call ends with [`NotApproved::InputRequired`].
+/// (A call that can be asked in band is sent to `mrtr` instead, by [`super::obtain`].)
 pub async fn obtain(
     approvals: &Approvals,
     audit: &AuditLog,
@@ -112,11 +119,6 @@ pub async fn obtain(
     draft: Draft,
     link: Option<ClientLink>,
 ) -> Result<Decided, NotApproved> {
-    if let Some(round) = link.as_ref().and_then(|link| link.round.as_ref())
-        && approvals.rounds.available()
-    {
-        return super::mrtr::obtain(approvals, audit, trail, draft, round).await;
-    }
     let Opened {
         mut ticket,
         url,

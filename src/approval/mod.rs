@@ -2,7 +2,7 @@
 //! a person before it runs, and fails closed.
 //!
 //! The policy stays pure: it permits with an [`ApprovalNeed`](crate::policy::ApprovalNeed).
-//! The command pipeline then asks [`gate::obtain`], which opens a request in the
+//! The command pipeline then asks [`obtain`], which (through [`gate::obtain`]) opens a request in the
 //! [`broker::Broker`] (id, principal, exact command, program, working dir, run-as user,
 //! rule, reason, deadline), records `approval_requested`, offers it on every path at once
 //! and waits; the first decision wins, and it is recorded as `approval_decided` with its
@@ -34,6 +34,7 @@ pub mod budget;
 pub mod gate;
 pub mod mrtr;
 pub mod page;
+pub mod request_state;
 pub mod settings;
 pub mod socket;
 pub mod webhook;
@@ -57,6 +58,25 @@ pub struct Approvals {
     page_budget: ArcSwap<budget::PageBudget>,
     /// Approvals asked in band of 2026-07-28 clients, parked between their rounds.
     pub rounds: Arc<mrtr::Rounds>,
+}
+
+/// Wait for a person to approve `draft`; `Ok` only when approved. A client on the
+/// 2026-07-28 wire that declared form elicitation is asked in band ([`mrtr`]: its first
+/// call ends with [`gate::NotApproved::InputRequired`]); any other call waits on every
+/// path at once ([`gate`]).
+pub async fn obtain(
+    approvals: &Approvals,
+    audit: &crate::audit::AuditLog,
+    trail: &crate::audit::AuditContext,
+    draft: broker::Draft,
+    link: Option<gate::ClientLink>,
+) -> Result<Decided, gate::NotApproved> {
+    if let Some(round) = link.as_ref().and_then(gate::ClientLink::round)
+        && approvals.rounds.available()
+    {
+        return mrtr::obtain(approvals, audit, trail, draft, round).await;
+    }
+    gate::obtain(approvals, audit, trail, draft, link).await
 }
 
 impl Default for Approvals {

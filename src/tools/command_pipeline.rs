@@ -23,10 +23,7 @@ use super::{
     refusal::Refusal,
 };
 use crate::{
-    approval::{
-        broker::Draft,
-        gate::{self, ClientLink},
-    },
+    approval::{broker::Draft, gate::ClientLink},
     audit::AuditContext,
     auth::Principal,
     command::CommandLine,
@@ -119,7 +116,7 @@ pub async fn admit(
             reason: need.reason.clone(),
             tool: trail.tool.clone(),
         };
-        gate::obtain(&state.approvals, &state.audit, &trail, draft, link).await?;
+        crate::approval::obtain(&state.approvals, &state.audit, &trail, draft, link).await?;
     }
     let slot = state.slots.try_acquire(principal.name())?;
     let job_id = match launch {
