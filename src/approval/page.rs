@@ -121,7 +121,8 @@ fn form_page(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>Approve a command - hostmcp</title><style>{STYLE}</style></head><body>
 <h1>Approve a command?</h1>
 <p>The token <strong id="principal">{principal}</strong> asks to run this command on the host. It runs only if you approve.</p>
-<dl><dt>Command</dt><dd><pre id="command">{command}</pre></dd>
+<dl><dt>Asked by</dt><dd><code id="tool">{tool}</code></dd>
+<dt>Command</dt><dd><pre id="command">{command}</pre></dd>
 <dt>Program</dt><dd><code id="program">{program}</code></dd>
 <dt>Working directory</dt><dd><code id="working-dir">{working_dir}</code></dd>
 <dt>Runs as</dt><dd><code id="run-as">{run_as}</code></dd>
@@ -136,6 +137,7 @@ fn form_page(
 <button type="submit" id="deny" name="decision" value="deny">Deny</button>
 </form></body></html>"#,
         principal = escape(&request.principal),
+        tool = escape(request.tool.as_deref().unwrap_or("a tool call")),
         command = escape(&request.command.describe()),
         program = escape(&request.program),
         working_dir = escape(request.working_dir.as_deref().unwrap_or("(the server's)")),

@@ -63,6 +63,8 @@ pub struct SocketAnswer {
 pub struct PendingView {
     pub id: String,
     pub principal: String,
+    /// The tool that asked: `run_command`, `job_start` or `terminal_open`.
+    pub tool: Option<String>,
     pub command: String,
     pub program: String,
     pub working_dir: Option<String>,
@@ -83,6 +85,7 @@ impl PendingView {
         Self {
             id: request.id.clone(),
             principal: request.principal.clone(),
+            tool: request.tool.clone(),
             command: request.command.describe(),
             program: request.program.clone(),
             working_dir: request.working_dir.clone(),

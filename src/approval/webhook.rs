@@ -18,6 +18,8 @@ const POST_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct WebhookBody {
     pub approval_id: String,
     pub principal: String,
+    /// The tool that asked: `run_command`, `job_start` or `terminal_open`.
+    pub tool: Option<String>,
     pub command: String,
     pub program: String,
     pub working_dir: Option<String>,
@@ -55,6 +57,7 @@ impl Webhook {
         let body = WebhookBody {
             approval_id: request.id.clone(),
             principal: request.principal.clone(),
+            tool: request.tool.clone(),
             command: request.command.describe(),
             program: request.program.clone(),
             working_dir: request.working_dir.clone(),

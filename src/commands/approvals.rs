@@ -44,9 +44,10 @@ pub fn run(args: ApprovalsArgs) -> Result<(), CommandError> {
             }
             for pending in &answer.pending {
                 println!(
-                    "{}\t{}\t{}\tin {}\tas {}\t{}{}",
+                    "{}\t{}\t{}\t{}\tin {}\tas {}\t{}{}",
                     pending.id,
                     pending.principal,
+                    pending.tool.as_deref().unwrap_or("-"),
                     pending.command,
                     pending.working_dir.as_deref().unwrap_or("-"),
                     pending.run_as.as_deref().unwrap_or("-"),

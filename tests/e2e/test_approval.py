@@ -249,7 +249,7 @@ async def test_a_real_browser_decides_on_the_page(approval_server, decision):
         report = await asyncio.to_thread(browser_decides, url, decision)
         await task
     assert report["status"] == 200 and "frame-ancestors 'none'" in report["csp"]
-    assert report["command"] == shown_command(path)
+    assert report["command"] == shown_command(path) and report["tool"] == "run_command"
     assert report["rule"] == "allow[0]" and report["reason"] == "creates a marker file"
     assert report["title"] == ("Approved" if decision == "approve" else "Denied"), json.dumps({k: report.get(k) for k in ("answer_status", "title", "error")})
     assert report["again_status"] == 404
@@ -271,6 +271,7 @@ async def pending_id(server, path: Path) -> str:
         assert listed.returncode == 0, listed.stderr
         mine = [p for p in json.loads(listed.stdout or "[]") if str(path) in p["command"]]
         if mine:
+            assert mine[0]["tool"] == "run_command", mine[0]
             return mine[0]["id"]
         await asyncio.sleep(0.2)
     raise AssertionError("the request never showed in `hostmcp approvals list`")
@@ -328,6 +329,7 @@ async def test_a_webhook_gets_the_request_and_its_link_approves():
             body = Receiver.received[0]
             assert body["command"] == shown_command(path) and body["principal"] == "alice"
             assert body["rule"] == "allow[0]" and body["reason"] == "creates a marker file"
+            assert body["tool"] == "run_command"
             link = body["approve_url"]
             page_url = await waiting.url()
             assert link.split("&")[0] != page_url, "the webhook has its own secret"

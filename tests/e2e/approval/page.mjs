@@ -44,6 +44,7 @@ try {
   const report = {
     status: shown.status(),
     csp: shown.headers()["content-security-policy"] || "",
+    tool: await page.textContent("#tool"),
     command: await page.textContent("#command"),
     run_as: await page.textContent("#run-as"),
     rule: await page.textContent("#rule"),
