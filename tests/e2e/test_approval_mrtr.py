@@ -18,6 +18,7 @@ from mcp import Client, types
 from mcp.client.streamable_http import streamable_http_client
 
 from conftest import TOKENS, config_text, start_server
+from gateway_fleet import result_of
 from mcp_clients import http_client
 from test_approval import (WAIT_SECS, audit, cli, decision_of, form_nonce, marker,
                            pending_id, policy, shown_command, text_of)
@@ -178,15 +179,7 @@ async def raw_call(server, http, arguments: dict, principal: str = "alice", stat
     headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
                "MCP-Protocol-Version": V2026, "Mcp-Method": "tools/call", "Mcp-Name": "run_command",
                **server.headers(principal)}
-    response = await http.post(server.mcp_url, content=json.dumps(body), headers=headers)
-    assert response.status_code == 200, response.text
-    if response.headers["content-type"].startswith("text/event-stream"):
-        data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
-        message = json.loads([d for d in data if d][-1])
-    else:
-        message = response.json()
-    assert "result" in message, message
-    return message["result"]
+    return result_of(await http.post(server.mcp_url, content=json.dumps(body), headers=headers))
 
 
 APPROVE = {"approval": {"action": "accept", "content": {"approve": True}}}

@@ -16,6 +16,7 @@ import httpx2
 import pytest
 
 from conftest import BIN, config_text, start_server
+from gateway_fleet import result_of
 from sse_raw import RawSseSession
 
 HEADERS_2026 = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
@@ -30,16 +31,8 @@ def call(server, tool: str, arguments: dict, principal: str = "alice", http=http
     """One stateless (2026-07-28) tools/call; the JSON-RPC result."""
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": tool, "arguments": arguments, "_meta": META}}
-    response = http.post(server.mcp_url, content=json.dumps(body), timeout=60,
-                         headers={**HEADERS_2026, "Mcp-Name": tool, **server.headers(principal)})
-    assert response.status_code == 200, response.text
-    if response.headers["content-type"].startswith("text/event-stream"):
-        data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
-        message = json.loads([d for d in data if d][-1])
-    else:
-        message = response.json()
-    assert "result" in message, message
-    return message["result"]
+    return result_of(http.post(server.mcp_url, content=json.dumps(body), timeout=60,
+                               headers={**HEADERS_2026, "Mcp-Name": tool, **server.headers(principal)}))
 
 
 def text_of(result: dict) -> str:
