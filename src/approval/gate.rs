@@ -125,10 +125,12 @@ pub async fn obtain(
         timeout,
     } = open(approvals, audit, trail, draft).await?;
     let request = ticket.request.clone();
+    // `[approval] elicitation_tokens`: may this token's own client approve by form?
+    let form = approvals.settings().client_may_approve(&request.principal);
     let asking = link.clone().map(|link| {
         let (approvals, request, url) = (approvals.broker.clone(), request.clone(), url.clone());
         tokio::spawn(async move {
-            ask_client(&link, &approvals, &request, url, timeout).await;
+            ask_client(&link, &approvals, &request, url, timeout, form).await;
         })
     });
     let decided = wait(&mut ticket, link.as_ref()).await;
@@ -280,12 +282,15 @@ pub fn form(request: &ApprovalRequest) -> Option<ElicitRequestParams> {
 
 /// Offer `request` to the caller's client: form elicitation if it declared form mode, else
 /// URL elicitation if it declared URL mode, else a progress notification with the URL.
+/// Ask the caller's client: by form where it declared form elicitation and `form` allows,
+/// else by URL (the page, where an approver's token decides) where it declared that.
 async fn ask_client(
     link: &ClientLink,
     broker: &std::sync::Arc<super::Broker>,
     request: &ApprovalRequest,
     url: Option<String>,
     timeout: Duration,
+    form_allowed: bool,
 ) {
     let modes = link.peer.supported_elicitation_modes();
     let decide = |verdict: Verdict, who: String, via: Via| {
@@ -297,7 +302,7 @@ async fn ask_client(
             },
         );
     };
-    if modes.contains(&ElicitationMode::Form) {
+    if form_allowed && modes.contains(&ElicitationMode::Form) {
         let Some(params) = form(request) else {
             return;
         };

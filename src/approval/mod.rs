@@ -73,6 +73,7 @@ pub async fn obtain(
 ) -> Result<Decided, gate::NotApproved> {
     if let Some(round) = link.as_ref().and_then(gate::ClientLink::round)
         && approvals.rounds.available()
+        && approvals.settings().client_may_approve(&draft.principal)
     {
         return mrtr::obtain(approvals, audit, trail, draft, round).await;
     }

@@ -33,6 +33,11 @@ pub struct FileApproval {
     /// or deny in the confirmation view `ui://hostmcp/approval` (`crate::approval::app_view`).
     /// Default: none.
     pub app_view_tokens: Option<Vec<String>>,
+    /// Token names whose own waiting commands their client may approve by form
+    /// elicitation (`elicitation/create`, or in band on the 2026-07-28 wire). The client
+    /// answers, so whoever holds the token can answer yes: name only tokens a person uses
+    /// through a client that shows the form. Default: every token; `[]`: none.
+    pub elicitation_tokens: Option<Vec<String>>,
 }
 
 /// The `[approval]` settings in effect.
@@ -49,6 +54,8 @@ pub struct ApprovalSettings {
     pub page_failure_window: Duration,
     /// Tokens whose own requests the MCP Apps view may decide; empty: the view decides none.
     pub app_view_tokens: Vec<String>,
+    /// Tokens whose client may be asked by form elicitation; `None`: every token.
+    pub elicitation_tokens: Option<Vec<String>>,
 }
 
 impl Default for ApprovalSettings {
@@ -63,6 +70,7 @@ impl Default for ApprovalSettings {
             page_failures: super::budget::DEFAULT_FAILURES,
             page_failure_window: super::budget::DEFAULT_WINDOW,
             app_view_tokens: Vec::new(),
+            elicitation_tokens: None,
         }
     }
 }
@@ -112,13 +120,44 @@ impl ApprovalSettings {
                 .page_failure_window_secs
                 .map_or(defaults.page_failure_window, Duration::from_secs),
             app_view_tokens: file.app_view_tokens.clone().unwrap_or_default(),
+            elicitation_tokens: file.elicitation_tokens.clone(),
         })
+    }
+
+    /// Whether `principal`'s own client may approve its requests by form elicitation.
+    pub fn client_may_approve(&self, principal: &str) -> bool {
+        self.elicitation_tokens
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|name| name == principal))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_client_may_approve_unless_elicitation_tokens_names_some() {
+        let every = ApprovalSettings::resolve(&FileApproval::default()).unwrap();
+        assert!(every.client_may_approve("alice") && every.client_may_approve("bob"));
+        let file = FileApproval {
+            elicitation_tokens: Some(vec!["alice".to_owned()]),
+            ..FileApproval::default()
+        };
+        let some = ApprovalSettings::resolve(&file).unwrap();
+        assert!(some.client_may_approve("alice"));
+        assert!(!some.client_may_approve("bob"));
+        assert!(!some.client_may_approve("alic"), "whole names only");
+        let file = FileApproval {
+            elicitation_tokens: Some(Vec::new()),
+            ..FileApproval::default()
+        };
+        assert!(
+            !ApprovalSettings::resolve(&file)
+                .unwrap()
+                .client_may_approve("alice")
+        );
+    }
 
     #[test]
     fn defaults_and_refusals() {
