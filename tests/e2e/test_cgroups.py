@@ -213,7 +213,7 @@ async def test_a_command_that_moved_into_a_child_cgroup_is_still_ended_by_an_oom
         pytest.skip("cgroup v2: cgroup.kill and memory.oom.group cover the subtree")
     marker = "sleep 417"
     started = time.monotonic()
-    hog = await run(limited, ["sh", "-c", ESCAPE.format(marker=marker)
+    hog = await run(limited, ["sh", "-c", ESCAPE.replace("{marker}", marker)
                               + f"{PYTHON} -c '{SHARED_HOG.format(mib=200)}'; echo survived; sleep 30"])
     text = hog.content[0].text
     assert time.monotonic() - started < 25, "ended by the timeout, not by the OOM: " + text
@@ -227,7 +227,7 @@ async def test_a_command_that_moved_into_a_child_cgroup_is_still_ended_by_an_oom
     assert command_cgroups(limited.process.pid) == []
 
     # Near miss: moved the same way, under the limit, it runs to its end.
-    near = await run(limited, ["sh", "-c", ESCAPE.format(marker=marker)
+    near = await run(limited, ["sh", "-c", ESCAPE.replace("{marker}", marker)
                                + f"{PYTHON} -c '{SHARED_HOG.format(mib=30)}'; echo survived"])
     assert near.is_error is not True, near.content[0].text
     assert near.structured_content["stdout"] == "moved\nsurvived\n"
