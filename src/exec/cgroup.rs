@@ -20,6 +20,7 @@ mod tree;
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -244,10 +245,15 @@ impl CommandCgroup {
             match cgroup.dirs.iter_mut().find(|(made, _)| *made == dir) {
                 Some((_, controllers)) => controllers.push(controller),
                 None => {
-                    fs::create_dir(&dir).map_err(|source| CgroupError {
-                        path: dir.clone(),
-                        source,
-                    })?;
+                    // Never writable by a command run as another user (whatever the
+                    // umask): it cannot make child cgroups in it or move into them.
+                    fs::DirBuilder::new()
+                        .mode(0o755)
+                        .create(&dir)
+                        .map_err(|source| CgroupError {
+                            path: dir.clone(),
+                            source,
+                        })?;
                     cgroup.dirs.push((dir, vec![controller]));
                 }
             }

@@ -596,3 +596,25 @@ async fn a_command_in_a_child_cgroup_it_made_is_still_killed_and_removed_on_oom(
     assert_eq!(fits.stdout.to_text(), "survived\n");
     assert!(left_over(support, Controller::Memory).is_empty());
 }
+
+#[test]
+fn a_command_cgroup_is_not_writable_by_other_users() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(support) = usable(Controller::Memory) else {
+        return;
+    };
+    let limits = toml::from_str("memory = \"64MiB\"").unwrap();
+    // The widest umask: the mode must not depend on the server's. (nextest runs each test
+    // in a process of its own; the umask is put back at once.)
+    let before = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let cgroup = CommandCgroup::create(support, &limits, Some("mode-check"));
+    nix::sys::stat::umask(before);
+    let cgroup = cgroup.unwrap().unwrap();
+    for dir in cgroup.dirs() {
+        let mode = fs::metadata(dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o022, 0, "{}: {mode:o}", dir.display());
+        // Near miss: its owner (the server's user) can still write it.
+        assert_ne!(mode & 0o200, 0, "{}: {mode:o}", dir.display());
+    }
+    drop(cgroup);
+}
