@@ -16,9 +16,11 @@
 pub mod detect;
 mod events;
 mod oom;
+mod tree;
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -74,6 +76,9 @@ pub struct CommandCgroup {
     joins: Vec<File>,
     /// On v1 with a memory limit: what ends the whole command on an OOM.
     oom: Option<oom::OomWatch>,
+    /// On v1: the most cgroups of the subtree seen waiting on an OOM (`under_oom`) when a
+    /// kill came, e.g. a child cgroup with its own smaller limit the watch does not hear.
+    under_oom: AtomicU64,
     done: bool,
 }
 
@@ -229,6 +234,7 @@ impl CommandCgroup {
             dirs: Vec::new(),
             joins: Vec::new(),
             oom: None,
+            under_oom: AtomicU64::new(0),
             done: false,
         };
         for controller in used {
@@ -239,10 +245,15 @@ impl CommandCgroup {
             match cgroup.dirs.iter_mut().find(|(made, _)| *made == dir) {
                 Some((_, controllers)) => controllers.push(controller),
                 None => {
-                    fs::create_dir(&dir).map_err(|source| CgroupError {
-                        path: dir.clone(),
-                        source,
-                    })?;
+                    // Never writable by a command run as another user (whatever the
+                    // umask): it cannot make child cgroups in it or move into them.
+                    fs::DirBuilder::new()
+                        .mode(0o755)
+                        .create(&dir)
+                        .map_err(|source| CgroupError {
+                            path: dir.clone(),
+                            source,
+                        })?;
                     cgroup.dirs.push((dir, vec![controller]));
                 }
             }
@@ -287,12 +298,18 @@ impl CommandCgroup {
         self.dirs.iter().map(|(dir, _)| dir.as_path())
     }
 
-    /// Kill every process in the cgroup: `cgroup.kill` on v2 (atomic, forks included), on
-    /// v1 rounds of listing `cgroup.procs` and SIGKILL until it is empty.
+    /// Kill every process in the cgroup and in the child cgroups made inside it:
+    /// `cgroup.kill` on v2 (atomic, forks and descendants included), on v1 (or a v2 without
+    /// it) rounds of listing each `cgroup.procs` of the subtree and SIGKILL until none is
+    /// listed. On v1 it first notes a child cgroup waiting on an OOM (see [`Self::usage`]).
     pub fn kill_all(&self) {
-        for (dir, _) in &self.dirs {
+        for (dir, controllers) in &self.dirs {
             if self.version == Version::V2 && fs::write(dir.join("cgroup.kill"), "1").is_ok() {
                 continue;
+            }
+            if controllers.contains(&Controller::Memory) {
+                let waiting = tree::under_oom(dir);
+                self.under_oom.fetch_max(waiting, Ordering::Relaxed);
             }
             oom::kill_everything(dir);
         }
@@ -304,6 +321,10 @@ impl CommandCgroup {
         let mut usage = read_usage(self.version, &self.dirs);
         if let Some(oom) = &self.oom {
             usage.oom_kills += oom.killed();
+        }
+        // A process that waited for memory was killed by us, not by the kernel: still an OOM.
+        if usage.oom_kills == 0 {
+            usage.oom_kills = self.under_oom.load(Ordering::Relaxed);
         }
         usage
     }
@@ -333,12 +354,10 @@ impl CommandCgroup {
         usage
     }
 
-    /// Remove each directory still there; true when none is left.
+    /// Remove each directory still there, its child cgroups first; true when none is left.
     fn try_remove(&mut self) -> bool {
-        self.dirs.retain(|(dir, _)| match fs::remove_dir(dir) {
-            Ok(()) => false,
-            Err(error) => error.kind() != io::ErrorKind::NotFound,
-        });
+        self.dirs
+            .retain(|(dir, _)| tree::remove_subtree(dir).is_err());
         self.dirs.is_empty()
     }
 
@@ -364,6 +383,7 @@ impl Drop for CommandCgroup {
             dirs: std::mem::take(&mut self.dirs),
             joins: Vec::new(),
             oom: None,
+            under_oom: AtomicU64::new(0),
             done: true,
         };
         // The killed processes need a moment to leave; do not hold up the dropper.
@@ -475,9 +495,9 @@ fn read_usage(version: Version, dirs: &[(PathBuf, Vec<Controller>)]) -> CgroupUs
                 (Controller::Memory, Version::V1) => {
                     usage.peak_memory_bytes = read(dir, "memory.max_usage_in_bytes")
                         .and_then(|text| text.trim().parse().ok());
-                    usage.oom_kills = read(dir, "memory.oom_control")
-                        .and_then(|text| events::count(&text, "oom_kill"))
-                        .unwrap_or(0);
+                    // The kernel's kills in the child cgroups too (their OOM killer may
+                    // be back on).
+                    usage.oom_kills = tree::sum(dir, "memory.oom_control", "oom_kill").unwrap_or(0);
                 }
                 (Controller::Pids, _) => {
                     usage.pids_refused = read(dir, "pids.events")

@@ -197,6 +197,48 @@ async def test_a_daemon_that_left_the_group_dies_with_the_command(limited):
     assert command_cgroups(limited.process.pid) == []
 
 
+# F3: a root command makes sub/ inside each of its own cgroups, moves itself there (and
+# leaves a daemon there), then needs memory past the limit. The child cgroups are still the
+# command's: the OOM kills everything in them, and they are removed with the command's own.
+ESCAPE = ("for h in memory pids cpuacct cpu; do "
+          "c=$(awk -F: -v h=$h '$2==h{print $3}' /proc/self/cgroup); "
+          "case \"$c\" in */hostmcp/*) mkdir -p /sys/fs/cgroup/$h$c/sub "
+          "&& echo $$ > /sys/fs/cgroup/$h$c/sub/cgroup.procs;; esac; done; "
+          "grep -q '/hostmcp/.*/sub$' /proc/self/cgroup && echo moved; "
+          "setsid {marker} </dev/null >/dev/null 2>&1 & ")
+
+
+async def test_a_command_that_moved_into_a_child_cgroup_is_still_ended_by_an_oom(limited):
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        pytest.skip("cgroup v2: cgroup.kill and memory.oom.group cover the subtree")
+    marker = "sleep 417"
+    started = time.monotonic()
+    hog = await run(limited, ["sh", "-c", ESCAPE.replace("{marker}", marker)
+                              + f"{PYTHON} -c '{SHARED_HOG.format(mib=200)}'; echo survived; sleep 30"])
+    text = hog.content[0].text
+    assert time.monotonic() - started < 25, "ended by the timeout, not by the OOM: " + text
+    assert hog.structured_content["stdout"] == "moved\n", text
+    assert hog.structured_content["limit_hit"] == "memory", text
+    assert not hog.structured_content.get("timed_out"), text
+    deadline = time.monotonic() + 10
+    while (alive(marker) or command_cgroups(limited.process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert alive(marker) == []
+    assert command_cgroups(limited.process.pid) == []
+
+    # Near miss: moved the same way, under the limit, it runs to its end.
+    near = await run(limited, ["sh", "-c", ESCAPE.replace("{marker}", marker)
+                               + f"{PYTHON} -c '{SHARED_HOG.format(mib=30)}'; echo survived"])
+    assert near.is_error is not True, near.content[0].text
+    assert near.structured_content["stdout"] == "moved\nsurvived\n"
+    assert "limit_hit" not in near.structured_content
+    deadline = time.monotonic() + 10
+    while (alive(marker) or command_cgroups(limited.process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert alive(marker) == []
+    assert command_cgroups(limited.process.pid) == []
+
+
 def test_policy_explain_says_which_limits_bind_the_tree(limited):
     path = Path(tempfile.mkdtemp(prefix="hostmcp-e2e-cgroups-")) / "config.toml"
     path.write_text(config())

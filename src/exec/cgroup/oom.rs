@@ -7,7 +7,8 @@
 //! turns the kernel's OOM killer off for the cgroup (`memory.oom_control` = 1): a process
 //! that needs memory past the limit then waits in the kernel (killably) instead of one of
 //! them being killed, the eventfd fires, and the watch's task SIGKILLs every process in the
-//! cgroup (rounds over `cgroup.procs` until it is empty, bounded). No process of the command
+//! cgroup and in the child cgroups the command made inside it (which inherit the disabled
+//! OOM killer: [`super::tree`]), in rounds until none is listed, bounded. No process of the command
 //! runs another instruction after the OOM, so none can print "survived" or exit 0.
 //!
 //! The OOM killer is only turned off once the eventfd is registered and the task that
@@ -15,7 +16,6 @@
 //! The eventfd also fires when the cgroup is removed: the task tells the two apart by
 //! `memory.oom_control` still being there.
 
-use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -100,34 +100,16 @@ async fn watch(event: AsyncFd<OwnedFd>, dir: PathBuf, killed: Arc<AtomicU64>) {
             return;
         }
         let ended = kill_everything(&dir);
-        killed.fetch_add(ended, Ordering::Relaxed);
+        // At least the process that waited for memory: it may have been killed otherwise
+        // (a timeout) before the listing, and the command still ran out of memory.
+        killed.fetch_add(ended.max(1), Ordering::Relaxed);
         tracing::info!(cgroup = %dir.display(), processes = ended, "out of memory: the whole command was killed");
     }
 }
 
-/// SIGKILL each process in the cgroup `dir` until it lists none (at most
-/// [`KILL_ROUNDS`] rounds); returns how many different processes were signalled.
+/// SIGKILL each process in the cgroup `dir` and in every child cgroup below it until none
+/// is listed (at most [`KILL_ROUNDS`] rounds); returns how many different processes were
+/// signalled.
 pub(super) fn kill_everything(dir: &Path) -> u64 {
-    let mut signalled = HashSet::new();
-    for _ in 0..KILL_ROUNDS {
-        let pids = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-        let mut any = false;
-        for pid in pids
-            .split_whitespace()
-            .filter_map(|pid| pid.parse::<i32>().ok())
-        {
-            any = true;
-            let sent = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            if sent.is_ok() {
-                signalled.insert(pid);
-            }
-        }
-        if !any {
-            break;
-        }
-    }
-    signalled.len() as u64
+    super::tree::kill_subtree(dir, KILL_ROUNDS)
 }

@@ -475,3 +475,146 @@ fn explain_says_which_limits_bind_the_tree() {
     );
     assert!(scope(&limits, &Support::default()).starts_with("no limit binds"));
 }
+
+#[test]
+fn the_subtree_walk_is_deepest_first_and_bounded() {
+    let root = scratch("cg-subtree");
+    fs::create_dir_all(root.join("a/b/c")).unwrap();
+    fs::create_dir_all(root.join("d")).unwrap();
+    // Files and symlinks are no cgroups.
+    touch(&root.join("a/cgroup.procs"));
+    std::os::unix::fs::symlink(root.join("a"), root.join("a/b/loop")).unwrap();
+    let found = tree::subtree(&root);
+    let depth = |path: &PathBuf| path.strip_prefix(&root).unwrap().components().count();
+    assert_eq!(found.len(), 5, "{found:?}");
+    assert_eq!(found.last(), Some(&root), "the command's own last");
+    assert_eq!(found[0], root.join("a/b/c"));
+    assert!(
+        found.windows(2).all(|w| depth(&w[0]) >= depth(&w[1])),
+        "{found:?}"
+    );
+
+    // Bounds: a chain deeper than MAX_DEPTH, and a fan wider than MAX_ENTRIES.
+    let deep = scratch("cg-deep");
+    let mut chain = deep.clone();
+    for _ in 0..tree::MAX_DEPTH + 3 {
+        chain = chain.join("x");
+    }
+    fs::create_dir_all(&chain).unwrap();
+    assert_eq!(tree::subtree(&deep).len(), tree::MAX_DEPTH + 1);
+    let wide = scratch("cg-wide");
+    for n in 0..tree::MAX_ENTRIES + 20 {
+        fs::create_dir(wide.join(n.to_string())).unwrap();
+    }
+    assert_eq!(tree::subtree(&wide).len(), tree::MAX_ENTRIES);
+    for dir in [root, deep, wide] {
+        fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[test]
+fn removal_takes_the_child_cgroups_first_and_reports_what_stays() {
+    let root = scratch("cg-remove");
+    fs::create_dir_all(root.join("sub/subsub")).unwrap();
+    fs::create_dir_all(root.join("other")).unwrap();
+    tree::remove_subtree(&root).unwrap();
+    assert!(!root.exists());
+    // Already gone is fine.
+    tree::remove_subtree(&root).unwrap();
+    // A directory that cannot go (here: a file in it, as a process in a cgroup) is an error.
+    let busy = scratch("cg-busy");
+    touch(&busy.join("sub/held"));
+    assert!(tree::remove_subtree(&busy).is_err());
+    assert!(busy.exists());
+    fs::remove_dir_all(busy).unwrap();
+}
+
+#[test]
+fn the_kill_reaches_a_child_cgroup_and_only_pids_still_listed() {
+    let root = scratch("cg-kill");
+    fs::create_dir_all(root.join("sub")).unwrap();
+    let mut listed = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let mut unlisted = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    fs::write(root.join("cgroup.procs"), "").unwrap();
+    fs::write(root.join("sub/cgroup.procs"), format!("{}\n", listed.id())).unwrap();
+    // One round: a fake cgroup.procs does not empty itself.
+    assert_eq!(tree::kill_subtree(&root, 1), 1);
+    let status = listed.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(nix::libc::SIGKILL));
+    // Near miss: the process no cgroup of the subtree lists lives on.
+    assert!(unlisted.try_wait().unwrap().is_none());
+    unlisted.kill().unwrap();
+    unlisted.wait().unwrap();
+    // A pid no longer alive is not counted (the pidfd cannot be had).
+    assert_eq!(tree::kill_subtree(&root, 1), 0);
+    fs::remove_dir_all(root).unwrap();
+}
+
+/// A root command that makes `sub/` in its own memory cgroup, moves itself in, and then
+/// needs `mib` MiB: what the F3 escape did.
+fn escaping_hog(mib: u64) -> String {
+    format!(
+        "m=$(awk -F: '$2==\"memory\"{{print $3}}' /proc/self/cgroup); \
+         D=/sys/fs/cgroup/memory$m; mkdir \"$D/sub\" && echo $$ > \"$D/sub/cgroup.procs\" \
+         && {}; echo survived",
+        shared_hog(mib)
+    )
+}
+
+#[tokio::test]
+async fn a_command_in_a_child_cgroup_it_made_is_still_killed_and_removed_on_oom() {
+    let Some(support) = usable(Controller::Memory) else {
+        return;
+    };
+    if support.version != Some(Version::V1) || !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs v1 and root");
+        return;
+    }
+    let limits = "memory = \"64MiB\"";
+    let started = std::time::Instant::now();
+    let hog = run_limited(&escaping_hog(200), limits).await;
+    assert!(started.elapsed() < Duration::from_secs(25), "{hog:?}");
+    assert!(!hog.timed_out, "{hog:?}");
+    assert!(!hog.stdout.to_text().contains("survived"), "{hog:?}");
+    let hit = crate::exec::diagnose::limit_hit(&hog, &toml::from_str(limits).unwrap()).unwrap();
+    assert_eq!(hit.limit, "memory");
+    assert!(left_over(support, Controller::Memory).is_empty());
+    if support.has(Controller::Cpuacct) {
+        assert!(left_over(support, Controller::Cpuacct).is_empty());
+    }
+
+    // Near miss: in its child cgroup but under the limit, it goes on.
+    let fits = run_limited(&escaping_hog(16), limits).await;
+    assert!(fits.is_success(), "{}", fits.stderr.to_text());
+    assert_eq!(fits.stdout.to_text(), "survived\n");
+    assert!(left_over(support, Controller::Memory).is_empty());
+}
+
+#[test]
+fn a_command_cgroup_is_not_writable_by_other_users() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(support) = usable(Controller::Memory) else {
+        return;
+    };
+    let limits = toml::from_str("memory = \"64MiB\"").unwrap();
+    // The widest umask: the mode must not depend on the server's. (nextest runs each test
+    // in a process of its own; the umask is put back at once.)
+    let before = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let cgroup = CommandCgroup::create(support, &limits, Some("mode-check"));
+    nix::sys::stat::umask(before);
+    let cgroup = cgroup.unwrap().unwrap();
+    for dir in cgroup.dirs() {
+        let mode = fs::metadata(dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o022, 0, "{}: {mode:o}", dir.display());
+        // Near miss: its owner (the server's user) can still write it.
+        assert_ne!(mode & 0o200, 0, "{}: {mode:o}", dir.display());
+    }
+    drop(cgroup);
+}
