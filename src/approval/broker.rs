@@ -20,6 +20,9 @@ use tokio::{sync::oneshot, time::Instant};
 
 use crate::command::CommandLine;
 
+mod stdin;
+pub use stdin::StdinShown;
+
 /// What a person is asked to approve: exactly what would run, for whom, by which rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalRequest {
@@ -41,6 +44,8 @@ pub struct ApprovalRequest {
     pub reason: Option<String>,
     /// The tool whose call waits (`run_command`, `job_start`, `terminal_open`), when known.
     pub tool: Option<String>,
+    /// What the command is given on stdin; `None`: nothing (it is closed).
+    pub stdin: Option<StdinShown>,
     pub created: SystemTime,
     /// When the timeout denies it.
     pub deadline: SystemTime,
@@ -192,6 +197,8 @@ pub struct Draft {
     pub rule: String,
     pub reason: Option<String>,
     pub tool: Option<String>,
+    /// What the command is given on stdin ([`StdinShown::of`]).
+    pub stdin: Option<StdinShown>,
 }
 
 impl Broker {
@@ -224,6 +231,7 @@ impl Broker {
             rule: draft.rule,
             reason: draft.reason,
             tool: draft.tool,
+            stdin: draft.stdin,
             created,
             deadline: created + timeout,
         });

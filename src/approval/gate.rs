@@ -22,7 +22,9 @@ use super::{
     broker::{ApprovalRequest, BrokerError, Decided, Decider, Draft, Ticket, Verdict, Via},
 };
 use crate::{
-    audit::{AuditContext, AuditEvent, AuditLog, AuditText, CommandLine as AuditedLine},
+    audit::{
+        AuditContext, AuditEvent, AuditLog, AuditStdin, AuditText, CommandLine as AuditedLine,
+    },
     handler_link::RequestNotifier,
 };
 
@@ -172,6 +174,10 @@ pub(super) async fn open(
         rule: request.rule.clone(),
         reason: request.reason.clone().map(AuditText::from),
         timeout_secs: timeout.as_secs(),
+        stdin: request.stdin.as_ref().map(|stdin| AuditStdin {
+            bytes: stdin.bytes,
+            sha256: stdin.sha256.clone(),
+        }),
     };
     if audit.record(trail.clone(), requested).await.is_err() {
         return Err(NotApproved::Unaudited);
@@ -258,6 +264,13 @@ pub fn describe(request: &ApprovalRequest) -> String {
     );
     if let Some(reason) = &request.reason {
         text.push_str(&format!("\nreason: {reason}"));
+    }
+    match &request.stdin {
+        Some(stdin) => text.push_str(&format!(
+            "\nstdin: {} bytes, sha256 {}:\n{}",
+            stdin.bytes, stdin.sha256, stdin.preview
+        )),
+        None => text.push_str("\nstdin: none"),
     }
     text.push_str(&format!("\napproval id: {}", request.id));
     text

@@ -268,6 +268,7 @@ fn asks_for(request: &ApprovalRequest, draft: &Draft) -> bool {
         && request.run_as == draft.run_as
         && request.rule == draft.rule
         && request.reason == draft.reason
+        && request.stdin == draft.stdin
 }
 
 /// The verdict of the form's answer: approved only on accept with `approve: true`.

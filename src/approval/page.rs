@@ -117,12 +117,22 @@ fn form_page(
         .map_or_else(String::new, |reason| {
             format!(r#"<dt>Reason</dt><dd id="reason">{}</dd>"#, escape(reason))
         });
+    let stdin = request.stdin.as_ref().map_or_else(
+        || "none".to_owned(),
+        |stdin| {
+            format!(
+                "{} bytes, sha256 {}\n{}",
+                stdin.bytes, stdin.sha256, stdin.preview
+            )
+        },
+    );
     let body = format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>Approve a command - hostmcp</title><style>{STYLE}</style></head><body>
 <h1>Approve a command?</h1>
 <p>The token <strong id="principal">{principal}</strong> asks to run this command on the host. It runs only if you approve.</p>
 <dl><dt>Asked by</dt><dd><code id="tool">{tool}</code></dd>
 <dt>Command</dt><dd><pre id="command">{command}</pre></dd>
+<dt>Standard input</dt><dd><pre id="stdin">{stdin}</pre></dd>
 <dt>Program</dt><dd><code id="program">{program}</code></dd>
 <dt>Working directory</dt><dd><code id="working-dir">{working_dir}</code></dd>
 <dt>Runs as</dt><dd><code id="run-as">{run_as}</code></dd>
@@ -139,6 +149,7 @@ fn form_page(
         principal = escape(&request.principal),
         tool = escape(request.tool.as_deref().unwrap_or("a tool call")),
         command = escape(&request.command.describe()),
+        stdin = escape(&stdin),
         program = escape(&request.program),
         working_dir = escape(request.working_dir.as_deref().unwrap_or("(the server's)")),
         run_as = escape(request.run_as.as_deref().unwrap_or("(the server's user)")),

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Approvals,
-    broker::{ApprovalRequest, Decided, Decider, Verdict, Via},
+    broker::{ApprovalRequest, Decided, Decider, StdinShown, Verdict, Via},
 };
 
 /// The socket's file name in the state directory.
@@ -65,6 +65,8 @@ pub struct PendingView {
     pub principal: String,
     /// The tool that asked: `run_command`, `job_start` or `terminal_open`.
     pub tool: Option<String>,
+    /// What the command is given on stdin; `null`: nothing.
+    pub stdin: Option<StdinShown>,
     pub command: String,
     pub program: String,
     pub working_dir: Option<String>,
@@ -86,6 +88,7 @@ impl PendingView {
             id: request.id.clone(),
             principal: request.principal.clone(),
             tool: request.tool.clone(),
+            stdin: request.stdin.clone(),
             command: request.command.describe(),
             program: request.program.clone(),
             working_dir: request.working_dir.clone(),

@@ -8,7 +8,10 @@ use std::{sync::Arc, time::Duration, time::UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::{ApprovalSettings, broker::ApprovalRequest};
+use super::{
+    ApprovalSettings,
+    broker::{ApprovalRequest, StdinShown},
+};
 
 /// How long one POST may take.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -20,6 +23,8 @@ pub struct WebhookBody {
     pub principal: String,
     /// The tool that asked: `run_command`, `job_start` or `terminal_open`.
     pub tool: Option<String>,
+    /// What the command is given on stdin; `null`: nothing.
+    pub stdin: Option<StdinShown>,
     pub command: String,
     pub program: String,
     pub working_dir: Option<String>,
@@ -58,6 +63,7 @@ impl Webhook {
             approval_id: request.id.clone(),
             principal: request.principal.clone(),
             tool: request.tool.clone(),
+            stdin: request.stdin.clone(),
             command: request.command.describe(),
             program: request.program.clone(),
             working_dir: request.working_dir.clone(),

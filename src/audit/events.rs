@@ -389,6 +389,10 @@ pub enum AuditEvent {
         rule: String,
         reason: Option<AuditText>,
         timeout_secs: u64,
+        /// What the command is given on stdin: its size and digest, never its content;
+        /// absent: no stdin.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stdin: Option<AuditStdin>,
     },
     /// The decision on an `approval_requested`: `approved`, `denied` or `timed_out`, the
     /// path it came through (`elicitation`, `page`, `webhook`, `cli`, `timeout`,
@@ -462,6 +466,14 @@ pub struct AuditConfinement {
     /// `landlock ABI N` (with how `network = "none"` is made, where a layer says it), or
     /// `degraded: …` naming what the host cannot enforce (`[confinement] degrade = true`).
     pub enforced: String,
+}
+
+/// The stdin an approver was shown, as `approval_requested` records it: its size and its
+/// SHA-256 (lowercase hex), never the bytes (they may hold secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditStdin {
+    pub bytes: usize,
+    pub sha256: String,
 }
 
 impl AuditEvent {

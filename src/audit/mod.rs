@@ -40,9 +40,9 @@ pub use anchor_file::{AnchorFileError, anchor_path, read as read_anchor_file};
 pub use bounded::{AuditText, MAX_RECORD_TEXT_BYTES, MAX_TEXT_BYTES};
 pub use env::{AuditEnv, EnvVar, REDACTED};
 pub use events::{
-    AuditConfinement, AuditContext, AuditEvent, AuditGrant, AuditRecord, CommandLine, EndedWork,
-    FileOperation, GENESIS_PREV, JobRefusal, OAuthStep, OrphanReason, RevokeReason, Transport,
-    format_timestamp, line_hash,
+    AuditConfinement, AuditContext, AuditEvent, AuditGrant, AuditRecord, AuditStdin, CommandLine,
+    EndedWork, FileOperation, GENESIS_PREV, JobRefusal, OAuthStep, OrphanReason, RevokeReason,
+    Transport, format_timestamp, line_hash,
 };
 pub use handle::AuditLog;
 pub use key::{AuditKey, KeyError};

@@ -223,6 +223,7 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
             rule,
             reason,
             timeout_secs,
+            stdin,
         } => {
             let (argv, shell) = command_fields(command);
             audit_event!(
@@ -235,6 +236,8 @@ pub(super) fn trace_record(context: &AuditContext, mut event: AuditEvent) {
                 rule = %rule,
                 reason = reason.as_ref().map(tracing::field::display),
                 timeout_secs,
+                stdin_bytes = stdin.as_ref().map(|stdin| stdin.bytes),
+                stdin_sha256 = stdin.as_ref().map(|stdin| stdin.sha256.as_str()),
             );
         }
         AuditEvent::ApprovalDecided {

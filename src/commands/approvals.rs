@@ -44,11 +44,15 @@ pub fn run(args: ApprovalsArgs) -> Result<(), CommandError> {
             }
             for pending in &answer.pending {
                 println!(
-                    "{}\t{}\t{}\t{}\tin {}\tas {}\t{}{}",
+                    "{}\t{}\t{}\t{}\t{}\tin {}\tas {}\t{}{}",
                     pending.id,
                     pending.principal,
                     pending.tool.as_deref().unwrap_or("-"),
                     pending.command,
+                    pending.stdin.as_ref().map_or_else(
+                        || "no stdin".to_owned(),
+                        |stdin| format!("stdin {} bytes", stdin.bytes)
+                    ),
                     pending.working_dir.as_deref().unwrap_or("-"),
                     pending.run_as.as_deref().unwrap_or("-"),
                     pending.rule,

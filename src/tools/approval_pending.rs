@@ -62,6 +62,7 @@ pub fn shown(item: &ViewRequest) -> serde_json::Value {
         "run_as": request.run_as,
         "rule": request.rule,
         "reason": request.reason,
+        "stdin": request.stdin,
         "expires_in_secs": item.expires_in_secs,
     })
 }

@@ -23,7 +23,10 @@ use super::{
     refusal::Refusal,
 };
 use crate::{
-    approval::{broker::Draft, gate::ClientLink},
+    approval::{
+        broker::{Draft, StdinShown},
+        gate::ClientLink,
+    },
     audit::AuditContext,
     auth::Principal,
     command::CommandLine,
@@ -115,6 +118,7 @@ pub async fn admit(
             rule: facts.rule.to_string(),
             reason: need.reason.clone(),
             tool: trail.tool.clone(),
+            stdin: StdinShown::of(command.stdin.as_deref()),
         };
         crate::approval::obtain(&state.approvals, &state.audit, &trail, draft, link).await?;
     }

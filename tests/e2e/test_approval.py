@@ -6,6 +6,7 @@ path's decision and decider is in the audit log, and each refusal has its near m
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 import json
 import os
@@ -50,6 +51,11 @@ approve_reason = "creates a marker file"
 
 [[policy.allow]]
 program = "/usr/bin/echo"
+
+[[policy.allow]]
+program = "/usr/bin/tee"
+approve = true
+approve_reason = "writes what it reads to a file"
 '''
 
 
@@ -94,8 +100,9 @@ class Waiting:
     """A run_command call (from a client without elicitation) that waits for approval, with
     the progress messages it received."""
 
-    def __init__(self, server, path: Path, principal="alice"):
+    def __init__(self, server, path: Path, principal="alice", arguments=None):
         self.server, self.path, self.principal = server, path, principal
+        self.arguments = arguments or {"argv": ["touch", str(path)]}
         self.messages: list[str] = []
         self.result = None
 
@@ -107,7 +114,7 @@ class Waiting:
         http, mcp = client(self.server, self.principal)
         async with http, mcp as session:
             self.result = await session.call_tool(
-                "run_command", {"argv": ["touch", str(self.path)]},
+                "run_command", self.arguments,
                 progress_callback=self.progress)
 
     async def url(self) -> str:
@@ -144,13 +151,14 @@ async def test_an_elicitation_approves_and_the_command_runs(approval_server):
     (params,) = asked
     assert shown_command(path) in params.message
     for shown in ["program: /usr/bin/touch", "runs as:", "rule: allow[0]", "reason: creates a marker file",
-                  "asked by token: alice"]:
+                  "asked by token: alice", "stdin: none"]:
         assert shown in params.message, params.message
     schema = params.requested_schema
     assert list(schema["properties"]) == ["approve"] and schema["properties"]["approve"]["type"] == "boolean"
     requested = [r for r in audit(approval_server) if r["event"] == "approval_requested"
                  and r.get("argv") == ["touch", str(path)]]
     assert len(requested) == 1 and requested[0]["rule"] == "allow[0]" and requested[0]["principal"] == "alice"
+    assert "stdin" not in requested[0], requested[0]
     decided = decision_of(approval_server, requested[0]["approval_id"])
     assert (decided["decision"], decided["via"], decided["decider"]) == (
         "approved", "elicitation", "client-elicitation:alice")
@@ -250,6 +258,7 @@ async def test_a_real_browser_decides_on_the_page(approval_server, decision):
         await task
     assert report["status"] == 200 and "frame-ancestors 'none'" in report["csp"]
     assert report["command"] == shown_command(path) and report["tool"] == "run_command"
+    assert report["stdin"] == "none"
     assert report["rule"] == "allow[0]" and report["reason"] == "creates a marker file"
     assert report["title"] == ("Approved" if decision == "approve" else "Denied"), json.dumps({k: report.get(k) for k in ("answer_status", "title", "error")})
     assert report["again_status"] == 404
@@ -272,6 +281,7 @@ async def pending_id(server, path: Path) -> str:
         mine = [p for p in json.loads(listed.stdout or "[]") if str(path) in p["command"]]
         if mine:
             assert mine[0]["tool"] == "run_command", mine[0]
+            assert mine[0]["stdin"] is None, mine[0]
             return mine[0]["id"]
         await asyncio.sleep(0.2)
     raise AssertionError("the request never showed in `hostmcp approvals list`")
@@ -330,6 +340,7 @@ async def test_a_webhook_gets_the_request_and_its_link_approves():
             assert body["command"] == shown_command(path) and body["principal"] == "alice"
             assert body["rule"] == "allow[0]" and body["reason"] == "creates a marker file"
             assert body["tool"] == "run_command"
+            assert "stdin" in body and body["stdin"] is None
             link = body["approve_url"]
             page_url = await waiting.url()
             assert link.split("&")[0] != page_url, "the webhook has its own secret"
@@ -344,6 +355,69 @@ async def test_a_webhook_gets_the_request_and_its_link_approves():
         decided = decision_of(srv, body["approval_id"])
         assert (decided["via"], decided["decider"]) == ("webhook", "boss")
         assert secret not in srv.log(), "the one-time secret is never logged"
+    finally:
+        srv.stop()
+        hook.shutdown()
+        hook.server_close()
+
+
+CRON_LINE = "* * * * * root /tmp/evil\n"
+
+
+def stdin_shown(stdin: bytes) -> dict:
+    return {"bytes": len(stdin), "sha256": hashlib.sha256(stdin).hexdigest(), "preview": stdin.decode()}
+
+
+async def test_every_path_shows_the_stdin_the_command_will_read():
+    """F1: a command given stdin (tee writing a cron line) is approved with that stdin in view on
+    every path: the form message, the webhook's body, `approvals list` (--json and text), the
+    page in a real browser; the audit record keeps its size and digest, never its content."""
+    hook = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=hook.serve_forever, daemon=True)
+    thread.start()
+    srv = start_server(config=config_text(extra=policy(f'webhook_url = "http://127.0.0.1:{hook.server_port}/hook"')))
+    try:
+        want = stdin_shown(CRON_LINE.encode())
+        path = marker("stdin-page")
+        waiting = Waiting(srv, path, arguments={"argv": ["tee", str(path)], "stdin": CRON_LINE})
+        async with asyncio.timeout(WAIT_SECS * 4):
+            task = asyncio.create_task(waiting.run())
+            url = await waiting.url()
+            ident = approval_id(url)
+            while not [b for b in Receiver.received if b["approval_id"] == ident]:
+                await asyncio.sleep(0.1)
+            (body,) = [b for b in Receiver.received if b["approval_id"] == ident]
+            assert body["stdin"] == want, body
+            listed = await asyncio.to_thread(cli, srv, "list", "--json")
+            (mine,) = [p for p in json.loads(listed.stdout) if p["id"] == ident]
+            assert mine["stdin"] == want, mine
+            text = await asyncio.to_thread(cli, srv, "list")
+            assert f"stdin {want['bytes']} bytes" in text.stdout, text.stdout
+            report = await asyncio.to_thread(browser_decides, url, "approve")
+            await task
+        assert report["stdin"] == f"{want['bytes']} bytes, sha256 {want['sha256']}\n{CRON_LINE}", report
+        assert not waiting.result.is_error and path.read_text() == CRON_LINE
+
+        asked = []
+
+        async def deny(context, params):
+            asked.append(params.message)
+            return types.ElicitResult(action="accept", content={"approve": False})
+
+        denied = marker("stdin-elicitation")
+        http, mcp = client(srv, elicitation=deny)
+        async with http, mcp as session:
+            result = await session.call_tool("run_command", {"argv": ["tee", str(denied)], "stdin": CRON_LINE})
+        assert result.is_error and not denied.exists()
+        (message,) = asked
+        assert f"stdin: {want['bytes']} bytes, sha256 {want['sha256']}:\n{CRON_LINE}" in message, message
+
+        requested = [r for r in audit(srv) if r["event"] == "approval_requested"]
+        assert len(requested) == 2
+        for record in requested:
+            assert record["stdin"] == {"bytes": want["bytes"], "sha256": want["sha256"]}, record
+        log = (srv.state_dir / "hostmcp" / "audit.jsonl").read_text()
+        assert "/tmp/evil" not in log, "the audit log never stores stdin's content"
     finally:
         srv.stop()
         hook.shutdown()

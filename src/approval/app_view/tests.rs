@@ -23,6 +23,7 @@ fn draft(principal: &str) -> Draft {
         rule: "allow[0]".to_owned(),
         reason: Some("creates a marker".to_owned()),
         tool: Some("run_command".to_owned()),
+        stdin: None,
     }
 }
 

@@ -14,6 +14,7 @@ fn draft(principal: &str) -> Draft {
         rule: "allow[0]".to_owned(),
         reason: Some("restarts a service".to_owned()),
         tool: Some("run_command".to_owned()),
+        stdin: None,
     }
 }
 

@@ -203,6 +203,7 @@ fn draft(principal: &str) -> Draft {
         rule: "allow[0]".to_owned(),
         reason: None,
         tool: Some("run_command".to_owned()),
+        stdin: None,
     }
 }
 

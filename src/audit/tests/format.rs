@@ -155,6 +155,21 @@ fn every_event_kind_round_trips_and_no_field_clashes_with_the_envelope() {
             rule: "allow[0]".to_owned(),
             reason: Some("restarts a service".into()),
             timeout_secs: 300,
+            stdin: None,
+        },
+        AuditEvent::ApprovalRequested {
+            approval_id: "ap-2".to_owned(),
+            command: CommandLine::argv(["tee", "/etc/cron.d/x"]),
+            program: "/usr/bin/tee".into(),
+            working_dir: None,
+            run_as: Some("root".to_owned()),
+            rule: "allow[1]".to_owned(),
+            reason: None,
+            timeout_secs: 300,
+            stdin: Some(AuditStdin {
+                bytes: 25,
+                sha256: "0f".repeat(32),
+            }),
         },
         AuditEvent::ApprovalDecided {
             approval_id: "ap-1".to_owned(),

@@ -46,6 +46,7 @@ try {
     csp: shown.headers()["content-security-policy"] || "",
     tool: await page.textContent("#tool"),
     command: await page.textContent("#command"),
+    stdin: await page.textContent("#stdin"),
     run_as: await page.textContent("#run-as"),
     rule: await page.textContent("#rule"),
     reason: await page.textContent("#reason"),
