@@ -312,11 +312,13 @@ async def test_the_cli_decides(approval_server, decision):
 
 
 class Receiver(BaseHTTPRequestHandler):
+    """A webhook receiver: each POSTed body in the class's `received` (a subclass with a list
+    of its own keeps its bodies apart)."""
     received: list[dict] = []
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        Receiver.received.append(json.loads(body))
+        type(self).received.append(json.loads(body))
         self.send_response(204)
         self.end_headers()
 

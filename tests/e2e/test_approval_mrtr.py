@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import HTTPServer
 
 import httpx2
 import pytest
@@ -20,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 from conftest import TOKENS, config_text, start_server
 from gateway_fleet import result_of
 from mcp_clients import http_client
-from test_approval import (WAIT_SECS, audit, cli, decision_of, form_nonce, marker,
+from test_approval import (WAIT_SECS, Receiver, audit, cli, decision_of, form_nonce, marker,
                            pending_id, policy, shown_command, text_of)
 
 pytestmark = pytest.mark.anyio
@@ -28,18 +28,9 @@ pytestmark = pytest.mark.anyio
 V2026 = "2026-07-28"
 
 
-class Hook(BaseHTTPRequestHandler):
-    """A webhook receiver with a list of its own (test_approval's Receiver keeps its own)."""
+class Hook(Receiver):
+    """test_approval's webhook receiver with a list of its own."""
     received: list[dict] = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        Hook.received.append(json.loads(body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
